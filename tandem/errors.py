@@ -1,0 +1,25 @@
+"""Errors that carry a message meant for a person: one line, naming the problem and what to do."""
+
+
+class TandemError(Exception):
+    """Base class: the message is safe to show (it never contains a secret)."""
+
+
+class ConfigError(TandemError):
+    """A setting is missing or malformed."""
+
+
+class ServiceUnavailable(TandemError):
+    """Redis, the database or GitHub cannot be reached."""
+
+
+class NotFound(TandemError):
+    pass
+
+
+class RateLimited(TandemError):
+    """GitHub (or our own write budget) asks us to wait longer than a job should sleep in place."""
+
+    def __init__(self, seconds: float, what: str):
+        self.seconds = seconds
+        super().__init__(f"rate limited by {what}: retry in {seconds:.0f} s")

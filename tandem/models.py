@@ -1,0 +1,283 @@
+"""What Tandem records. Judgments and ratings are never erased: a newer one supersedes an older one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tandem.db import Base, UTCDateTime, utcnow
+
+SIDES = ("A", "B")
+
+
+class Installation(Base):
+    """One installation of the GitHub App on an organization or user account."""
+
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account_login: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    account_type: Mapped[str] = mapped_column(String(32))
+    repository_selection: Mapped[str | None] = mapped_column(String(16))
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    permissions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    repositories: Mapped[list[Repository]] = relationship(back_populates="installation")
+
+
+class Repository(Base):
+    """A repository the app can see through an installation (mirrors among them)."""
+
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    installation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("installations.id"), index=True)
+    full_name: Mapped[str] = mapped_column(String(255), index=True)
+    private: Mapped[bool] = mapped_column(default=False)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    installation: Mapped[Installation] = relationship(back_populates="repositories")
+
+
+class Task(Base):
+    """A prompt on a mirror repository at a base commit, with two model outputs to compare."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_full_name: Mapped[str] = mapped_column(String(255), index=True)
+    base: Mapped[str] = mapped_column(String(255))
+    base_sha: Mapped[str | None] = mapped_column(String(64))
+    base_branch: Mapped[str | None] = mapped_column(String(255))
+    prompt: Mapped[str] = mapped_column(Text)
+    rubric: Mapped[list[str] | None] = mapped_column(JSON)
+    raters: Mapped[list[str]] = mapped_column(JSON, default=list)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    # queued -> opening -> open -> closed, or failed (with failure_reason)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    submitted_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    outputs: Mapped[list[Output]] = relationship(order_by="Output.position", back_populates="task")
+    pair: Mapped[Pair | None] = relationship(back_populates="task", uselist=False)
+    rounds: Mapped[list[Round]] = relationship(order_by="Round.number", back_populates="task")
+
+
+class Output(Base):
+    """One model's answer to the task: a unified diff or whole files. The model name is secret."""
+
+    __tablename__ = "outputs"
+    __table_args__ = (UniqueConstraint("task_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
+    position: Mapped[int] = mapped_column(Integer)  # order in the submission, not the side
+    model: Mapped[str] = mapped_column(String(255))
+    patch: Mapped[str | None] = mapped_column(Text)
+    files: Mapped[dict[str, str | None] | None] = mapped_column(JSON)
+
+    task: Mapped[Task] = relationship(back_populates="outputs")
+
+
+class Pair(Base):
+    """The two draft PRs of a task. Which output is A lives here and nowhere on GitHub."""
+
+    __tablename__ = "pairs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), unique=True)
+    # The draw that decided positions, kept so position balance can be audited.
+    a_is_first_output: Mapped[bool] = mapped_column()
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    task: Mapped[Task] = relationship(back_populates="pair")
+    sides: Mapped[list[Side]] = relationship(order_by="Side.letter", back_populates="pair")
+
+    def side(self, letter: str) -> Side:
+        return next(side for side in self.sides if side.letter == letter)
+
+
+class Side(Base):
+    """Option A or Option B: one output, its branch, its PR and its check run."""
+
+    __tablename__ = "sides"
+    __table_args__ = (UniqueConstraint("pair_id", "letter"), Index("ix_sides_pr", "repo_full_name", "pr_number"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"))
+    letter: Mapped[str] = mapped_column(String(1))
+    output_id: Mapped[int] = mapped_column(ForeignKey("outputs.id"))
+    repo_full_name: Mapped[str] = mapped_column(String(255))
+    branch: Mapped[str] = mapped_column(String(255))
+    head_sha: Mapped[str | None] = mapped_column(String(64))
+    pr_number: Mapped[int | None] = mapped_column(Integer)
+    pr_url: Mapped[str | None] = mapped_column(String(512))
+    check_run_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    pair: Mapped[Pair] = relationship(back_populates="sides")
+    output: Mapped[Output] = relationship()
+
+
+class Round(Base):
+    """A turn of the conversation: round 1 is the task's prompt, later rounds are follow-up prompts."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (UniqueConstraint("task_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    prompt: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(BigInteger)
+    author_login: Mapped[str | None] = mapped_column(String(255))
+    comment_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    comment_url: Mapped[str | None] = mapped_column(String(512))
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    task: Mapped[Task] = relationship(back_populates="rounds")
+
+
+class Judgment(Base):
+    """One version of a rater's verdict in a round. Edits and new votes supersede; nothing is deleted."""
+
+    __tablename__ = "judgments"
+    __table_args__ = (Index("ix_judgments_current", "round_id", "rater_id", "superseded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
+    rater_id: Mapped[int] = mapped_column(BigInteger)
+    rater_login: Mapped[str] = mapped_column(String(255))
+    verdict: Mapped[str] = mapped_column(String(16))  # A, B, tie, neither
+    strength: Mapped[str | None] = mapped_column(String(16))  # slightly, clearly, much
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    head_sha_a: Mapped[str | None] = mapped_column(String(64))
+    head_sha_b: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # comment or review
+    comment_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    comment_url: Mapped[str | None] = mapped_column(String(512))
+    on_side: Mapped[str] = mapped_column(String(1))  # the PR the vote was cast on
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    time_on_task_seconds: Mapped[float | None] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id"))
+    # undo, deleted, edited, revote
+    superseded_reason: Mapped[str | None] = mapped_column(String(16))
+    review_state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, rejected
+
+    ratings: Mapped[list[Rating]] = relationship(back_populates="judgment")
+    reviews: Mapped[list[JudgmentReview]] = relationship(back_populates="judgment", order_by="JudgmentReview.id")
+
+
+class Rating(Base):
+    """A per-axis score for one side, from a /rate command."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
+    judgment_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id"))
+    rater_id: Mapped[int] = mapped_column(BigInteger)
+    rater_login: Mapped[str] = mapped_column(String(255))
+    side: Mapped[str] = mapped_column(String(1))
+    axis: Mapped[str] = mapped_column(String(64))
+    score: Mapped[int] = mapped_column(Integer)
+    comment_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    judgment: Mapped[Judgment | None] = relationship(back_populates="ratings")
+
+
+class JudgmentReview(Base):
+    """A reviewer's /approve or /reject of a judgment."""
+
+    __tablename__ = "judgment_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(BigInteger)
+    reviewer_login: Mapped[str] = mapped_column(String(255))
+    decision: Mapped[str] = mapped_column(String(16))  # approved, rejected
+    reason: Mapped[str] = mapped_column(Text, default="")
+    comment_id: Mapped[int] = mapped_column(BigInteger)
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    judgment: Mapped[Judgment] = relationship(back_populates="reviews")
+
+
+class LineComment(Base):
+    """A rater's review comment on a line of one side's diff: a fine-grained critique."""
+
+    __tablename__ = "line_comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
+    side: Mapped[str] = mapped_column(String(1))
+    author_id: Mapped[int] = mapped_column(BigInteger)
+    author_login: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(String(1024))
+    line: Mapped[int | None] = mapped_column(Integer)
+    start_line: Mapped[int | None] = mapped_column(Integer)
+    diff_side: Mapped[str | None] = mapped_column(String(8))  # LEFT or RIGHT
+    commit_sha: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    comment_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    comment_url: Mapped[str | None] = mapped_column(String(512))
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProcessedDelivery(Base):
+    """A webhook delivery whose effects are committed; written in the same transaction as them."""
+
+    __tablename__ = "processed_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the HTTP API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,70 @@
+"""What stops Tandem from working, in plain words: shared by /readyz and `tandem doctor`."""
+
+from __future__ import annotations
+
+from githubkit.exception import GitHubException
+
+from tandem import migrate, queue
+from tandem.db import check_database
+from tandem.errors import TandemError
+from tandem.services import Services
+
+
+def credential_problems(services: Services) -> list[str]:
+    settings = services.settings
+    problems = []
+    if not settings.app_id:
+        problems.append("TANDEM_APP_ID: not set; run the setup flow at /setup or set it from the app's settings page")
+    if settings.webhook_secret is None:
+        problems.append("TANDEM_WEBHOOK_SECRET: not set; webhooks cannot be verified")
+    try:
+        settings.private_key_pem()
+    except TandemError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def redis_problems(services: Services) -> list[str]:
+    try:
+        queue.check_redis(services.redis)
+    except TandemError as exc:
+        return [f"{exc}; start redis-server or set TANDEM_REDIS_URL"]
+    return []
+
+
+def database_problems(services: Services) -> list[str]:
+    try:
+        check_database(services.storage.engine)
+        current, head = migrate.current_revision(services.storage.engine), migrate.head_revision()
+    except TandemError as exc:
+        return [f"{exc}; check TANDEM_DATABASE_URL"]
+    if current != head:
+        return [f"database schema is at {current or 'nothing'}, code expects {head}: run `tandem db upgrade`"]
+    return []
+
+
+def github_problems(services: Services) -> list[str]:
+    """Can we authenticate as the app? (Only meaningful once the credentials are there.)"""
+    try:
+        app = services.github.as_app().rest.apps.get_authenticated().parsed_data
+    except TandemError as exc:
+        return [str(exc)]
+    except GitHubException as exc:
+        return [f"GitHub at {services.settings.github_api_url} refused the app's credentials: {_describe(exc)}"]
+    if app is None or app.id != services.settings.app_id:
+        return [f"GitHub answered for a different app than TANDEM_APP_ID={services.settings.app_id}"]
+    return []
+
+
+def _describe(exc: GitHubException) -> str:
+    response = getattr(exc, "response", None)
+    if response is not None:
+        return f"HTTP {response.status_code}"
+    return type(exc).__name__
+
+
+def problems(services: Services, *, github: bool) -> list[str]:
+    found = credential_problems(services) + redis_problems(services) + database_problems(services)
+    if github and not credential_problems(services):
+        found += github_problems(services)
+    return found

@@ -1,0 +1,118 @@
+"""Configuration from TANDEM_* environment variables and an optional .env file.
+
+Secrets are SecretStr so they never show in a repr, a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tandem.errors import ConfigError
+
+ENV_PREFIX = "TANDEM_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    app_id: int | None = None
+    private_key: SecretStr | None = None
+    private_key_path: Path | None = None
+    webhook_secret: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+    # Where people register and install the app (github.com, or the GHES host).
+    github_url: str | None = None
+    database_url: str = "sqlite:///tandem.db"
+    redis_url: str = "redis://localhost:6379/0"
+    # The address GitHub and browsers reach this server at (for the manifest's webhook URL).
+    public_url: str = "http://localhost:8000"
+    env_file: Path = Path(".env")
+    git_cache_dir: Path = Path("var/git")
+    # GitHub asks integrators to wait about a second between content-creating requests.
+    write_spacing_seconds: float = Field(default=1.0, ge=0)
+    writes_per_minute: int = Field(default=80, gt=0)
+    writes_per_hour: int = Field(default=500, gt=0)
+    # The longest a job sleeps in place for a rate limit before it is rescheduled instead.
+    max_inline_wait_seconds: float = Field(default=10.0, ge=0)
+    log_level: str = "INFO"
+
+    @field_validator("github_api_url", "public_url", "github_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def web_url(self) -> str:
+        """github.com for api.github.com; https://HOST for a GHES API at https://HOST/api/v3."""
+        if self.github_url:
+            return self.github_url
+        parts = urlsplit(self.github_api_url)
+        if parts.netloc == "api.github.com":
+            return "https://github.com"
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.app_id and self.webhook_secret and (self.private_key or self.private_key_path))
+
+    def private_key_pem(self) -> str:
+        """The app's private key, from TANDEM_PRIVATE_KEY or the file TANDEM_PRIVATE_KEY_PATH."""
+        if self.private_key is not None:
+            pem = self.private_key.get_secret_value().replace("\\n", "\n")
+            name = "TANDEM_PRIVATE_KEY"
+        elif self.private_key_path is not None:
+            name = "TANDEM_PRIVATE_KEY_PATH"
+            try:
+                pem = self.private_key_path.read_text()
+            except FileNotFoundError:
+                raise ConfigError(f"{name}: no file at {self.private_key_path}") from None
+            except OSError as exc:
+                raise ConfigError(f"{name}: cannot read {self.private_key_path} ({exc.strerror})") from None
+        else:
+            raise ConfigError(
+                "TANDEM_PRIVATE_KEY_PATH: not set (nor TANDEM_PRIVATE_KEY); run the setup flow at /setup "
+                "or set it to the app's .pem file"
+            )
+        _check_rsa_key(pem, name)
+        return pem
+
+
+def _check_rsa_key(pem: str, name: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name}: not a PEM private key") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ConfigError(f"{name}: GitHub App keys are RSA; this key is not")
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings, or a ConfigError naming each bad variable (never its value)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings()
