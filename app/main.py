@@ -15,7 +15,6 @@ def create_app(services: Services | None = None) -> FastAPI:
     app = FastAPI(title="Tandem", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.services = services
     app.state.settings = services.settings
-    app.state.redis = services.redis
     app.include_router(webhooks.router)
     app.include_router(health.router)
     return app

@@ -74,7 +74,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     if not deliveries.handles(event, action):
         return _answer(202, "ignored: Tandem does not handle this event", event=event, action=action)
     try:
-        queued = deliveries.enqueue_delivery(request.app.state.redis, delivery_id, event, action, payload)
+        queued = deliveries.enqueue_delivery(request.app.state.services, delivery_id, event, action, payload)
     except redis.RedisError as exc:
         log.error("delivery %s not queued: Redis unavailable (%s)", delivery_id, type(exc).__name__)
         return _answer(503, "queue unavailable; the delivery was not accepted, redeliver it later")

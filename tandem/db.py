@@ -40,11 +40,8 @@ class Base(DeclarativeBase):
     pass
 
 
-def make_engine(url: str, *, schema: str | None = None) -> Engine:
-    """An engine for url; a ConfigError naming TANDEM_DATABASE_URL if the URL is unusable.
-
-    schema (PostgreSQL only) puts every table in that schema: the tests use one per test.
-    """
+def make_engine(url: str) -> Engine:
+    """An engine for url; a ConfigError naming TANDEM_DATABASE_URL if the URL is unusable."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -57,8 +54,6 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
     kwargs: dict = {"pool_pre_ping": True}
     if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
-    elif schema:
-        kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as exc:
@@ -104,8 +99,8 @@ class Storage:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs) -> Storage:
-        return cls(make_engine(url, **kwargs))
+    def from_url(cls, url: str) -> Storage:
+        return cls(make_engine(url))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+from rq import Retry
 
 from tandem import queue
 from tandem.db import Storage
@@ -35,6 +36,12 @@ class Services:
 
     def queue(self, name: str):
         return queue.queue(name, self.redis)
+
+    def enqueue(self, queue_name: str, func, *args, **options):
+        """Queue func(*args) with Tandem's retry policy (a failed try is retried with back-off)."""
+        intervals = self.settings.job_retry_intervals
+        retry = Retry(max=len(intervals), interval=intervals) if intervals else None
+        return self.queue(queue_name).enqueue(func, args=args, retry=retry, **options)
 
 
 _current: Services | None = None

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     writes_per_hour: int = Field(default=500, gt=0)
     # The longest a job sleeps in place for a rate limit before it is rescheduled instead.
     max_inline_wait_seconds: float = Field(default=10.0, ge=0)
+    # Seconds between a failed job's tries (RQ Retry): about 20 minutes of tries in all.
+    job_retry_intervals: list[int] = [5, 15, 60, 120, 300, 600]
     log_level: str = "INFO"
 
     @field_validator("github_api_url", "public_url", "github_url")

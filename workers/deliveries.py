@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
-from rq import Retry
 from sqlalchemy.exc import IntegrityError
 
 from tandem import queue, services
@@ -23,8 +21,6 @@ log = logging.getLogger(__name__)
 
 ROUTER = Router(installations.router)
 
-# Back off from a flaky GitHub or database: about 20 minutes of tries in all.
-RETRY = Retry(max=6, interval=[5, 15, 60, 120, 300, 600])
 # How long a queued-but-unstarted delivery keeps its duplicates out of the queue.
 PENDING_TTL = 6 * 3600
 
@@ -38,26 +34,29 @@ def handles(event: str, action: str | None) -> bool:
 
 
 def enqueue_delivery(
-    connection: redis.Redis, delivery_id: str, event: str, action: str | None, payload: dict[str, Any]
+    current: services.Services, delivery_id: str, event: str, action: str | None, payload: dict[str, Any]
 ) -> bool:
     """Queue a delivery durably; False if the same GUID is already waiting in the queue.
 
     Raises redis.RedisError when Redis cannot take it: the caller must not acknowledge it then.
     """
-    if not connection.set(_pending_key(delivery_id), 1, nx=True, ex=PENDING_TTL):
+    if not current.redis.set(_pending_key(delivery_id), 1, nx=True, ex=PENDING_TTL):
         return False
     try:
-        queue.queue(queue.WEBHOOKS, connection).enqueue(
+        current.enqueue(
+            queue.WEBHOOKS,
             process_delivery,
-            args=(delivery_id, event, action, payload),
+            delivery_id,
+            event,
+            action,
+            payload,
             job_id=f"delivery-{delivery_id}",
-            retry=RETRY,
             result_ttl=3600,
             failure_ttl=7 * 24 * 3600,
             description=f"{event}.{action} {delivery_id}" if action else f"{event} {delivery_id}",
         )
     except BaseException:
-        connection.delete(_pending_key(delivery_id))
+        current.redis.delete(_pending_key(delivery_id))
         raise
     return True
 
@@ -82,7 +81,7 @@ def process_delivery(delivery_id: str, event: str, action: str | None, payload: 
             return "duplicate"
         raise
     for queue_name, func, args in delivery.after_commit:
-        current.queue(queue_name).enqueue(func, args=args, retry=RETRY)
+        current.enqueue(queue_name, func, *args)
     return f"processed by {len(handlers)} handler(s)"
 
 

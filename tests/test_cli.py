@@ -1,0 +1,93 @@
+"""The `tandem` command on bad input: one clear line naming the problem, and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tandem.errors import ConfigError
+from tandem.settings import load_settings
+from tests.conftest import make_settings
+
+TANDEM = str(Path(sys.executable).with_name("tandem"))
+
+
+def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    return subprocess.run(
+        [TANDEM, *args], cwd=cwd, env=clean | env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("not a url", "TANDEM_DATABASE_URL"),
+        ("mysql://root@127.0.0.1/test", "not supported"),
+        ("postgresql://postgres@127.0.0.1:1/test", "cannot be reached"),
+    ],
+)
+def test_a_wrong_database_url_is_one_clear_line(tmp_path, url, named):
+    line = one_error_line(run("db", "upgrade", cwd=tmp_path, TANDEM_DATABASE_URL=url))
+    assert named in line
+
+
+def test_an_unreachable_redis_is_one_clear_line(tmp_path):
+    line = one_error_line(run("worker", "--burst", cwd=tmp_path, TANDEM_REDIS_URL="redis://127.0.0.1:1/0"))
+    assert "Redis at redis://127.0.0.1:1/0 cannot be reached" in line
+
+
+def test_a_missing_private_key_is_named(tmp_path):
+    result = run(
+        "doctor", cwd=tmp_path, TANDEM_APP_ID="1", TANDEM_WEBHOOK_SECRET="x",
+        TANDEM_PRIVATE_KEY_PATH=str(tmp_path / "missing.pem"), TANDEM_REDIS_URL="redis://127.0.0.1:1/0",
+    )
+    assert result.returncode == 1
+    assert f"FAIL  credentials: TANDEM_PRIVATE_KEY_PATH: no file at {tmp_path / 'missing.pem'}" in result.stdout
+    assert "FAIL  redis: Redis at redis://127.0.0.1:1/0 cannot be reached" in result.stdout
+
+
+def test_doctor_without_github_credentials_says_what_to_do(tmp_path):
+    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL="redis://127.0.0.1:6379/15")
+    assert result.returncode == 1
+    assert "FAIL  credentials: TANDEM_APP_ID: not set; run the setup flow at /setup" in result.stdout
+    assert "ok    redis" in result.stdout
+    assert "run `tandem db upgrade`" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_db_upgrade_then_doctor_finds_the_schema_current(tmp_path):
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL="redis://127.0.0.1:6379/15")
+    assert "ok    database" in result.stdout
+
+
+def test_a_malformed_setting_is_named_without_its_value():
+    with pytest.raises(ConfigError, match="TANDEM_APP_ID") as error:
+        load_settings(app_id="not-a-number-SECRETISH")
+    assert "SECRETISH" not in str(error.value)
+
+
+def test_secrets_never_show_in_repr(tmp_path):
+    settings = make_settings(webhook_secret="hook-secret-value", private_key="-----BEGIN KEY----- key-value")
+    assert "hook-secret-value" not in repr(settings)
+    assert "key-value" not in repr(settings)
+
+
+def test_a_private_key_that_is_not_pem_is_named(tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text("hello")
+    with pytest.raises(ConfigError, match="TANDEM_PRIVATE_KEY_PATH: not a PEM private key"):
+        make_settings(private_key_path=key).private_key_pem()

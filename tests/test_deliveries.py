@@ -1,0 +1,129 @@
+"""Every real example payload, delivered signed to a running app, is processed exactly once."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from app import signatures
+from app.main import create_app
+from tandem import queue
+from tandem.models import Installation, ProcessedDelivery, Repository
+from tests.conftest import run_jobs
+from tests.servers import LiveServer
+from workers import deliveries
+
+FIXTURES = Path(__file__).parent / "fixtures" / "webhook-payloads"
+EXAMPLES = sorted(FIXTURES.glob("*/*.json"))
+SECRET = b"test-webhook-secret"
+
+
+def deliver(client: httpx.Client, event: str, body: bytes, delivery_id: str, secret: bytes = SECRET) -> httpx.Response:
+    return client.post(
+        "/webhooks/github",
+        content=body,
+        headers={
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery_id,
+            "X-Hub-Signature-256": signatures.sign(secret, body),
+            "Content-Type": "application/json",
+        },
+    )
+
+
+def test_every_example_payload_is_accepted_and_handled_ones_processed_exactly_once(services):
+    sent: dict[str, tuple[str, str | None]] = {}
+    with LiveServer(create_app(services)) as server, httpx.Client(base_url=server.url) as client:
+        for path in EXAMPLES:
+            event, body = path.parent.name, path.read_bytes()
+            delivery_id = str(uuid.uuid4())
+            for _attempt in range(2):  # GitHub's redelivery keeps the GUID
+                response = deliver(client, event, body, delivery_id)
+                assert 200 <= response.status_code < 300, (path.name, response.text)
+                run_jobs(services)
+            sent[delivery_id] = (event, json.loads(body).get("action"))
+
+        for path in EXAMPLES:  # the same bodies with a wrong signature leave no trace
+            assert deliver(client, path.parent.name, path.read_bytes(), str(uuid.uuid4()), b"wrong").status_code == 401
+
+    handled = {d for d, (event, action) in sent.items() if deliveries.handles(event, action)}
+    assert handled, "no example is handled: the router is empty"
+    registry = queue.queue(queue.WEBHOOKS, services.redis)
+    assert registry.failed_job_registry.count == 0
+    results = [
+        result.return_value
+        for job_id in registry.finished_job_registry.get_job_ids()
+        for result in Job.fetch(job_id, services.redis, serializer=JSONSerializer).results()
+    ]
+    # Each handled delivery ran twice (once per delivery): once for real, once as a duplicate.
+    assert sum(result.startswith("processed") for result in results) == len(handled)
+    assert results.count("duplicate") == len(handled)
+    with services.storage.transaction() as session:
+        processed = {row.delivery_id for row in session.query(ProcessedDelivery)}
+    assert processed == handled
+
+
+def example(event: str, name: str) -> dict:
+    return json.loads((FIXTURES / event / name).read_text())
+
+
+def process(services, event: str, payload: dict) -> None:
+    assert deliveries.enqueue_delivery(services, str(uuid.uuid4()), event, payload.get("action"), payload)
+    run_jobs(services)
+
+
+def test_installation_lifecycle_keeps_the_tables_current(services):
+    created = example("installation", "created.payload.json")
+    installation_id = created["installation"]["id"]
+    process(services, "installation", created)
+    with services.storage.transaction() as session:
+        installation = session.get(Installation, installation_id)
+        assert installation.account_login == created["installation"]["account"]["login"]
+        assert {r.full_name for r in installation.repositories} == {r["full_name"] for r in created["repositories"]}
+
+    suspended = example("installation", "suspend.payload.json")
+    suspended["installation"]["id"] = installation_id
+    process(services, "installation", suspended)
+    with services.storage.transaction() as session:
+        assert session.get(Installation, installation_id).suspended_at is not None
+
+    unsuspended = example("installation", "unsuspend.payload.json")
+    unsuspended["installation"]["id"] = installation_id
+    process(services, "installation", unsuspended)
+    with services.storage.transaction() as session:
+        assert session.get(Installation, installation_id).suspended_at is None
+
+    added = example("installation_repositories", "added.payload.json")
+    added["installation"]["id"] = installation_id
+    added["repositories_added"].append({"id": 990001, "name": "second", "full_name": "octocat/second", "private": True})
+    process(services, "installation_repositories", added)
+    removed = example("installation_repositories", "removed.payload.json")
+    removed["installation"]["id"] = installation_id
+    removed["repositories_removed"] = added["repositories_added"][:1]
+    process(services, "installation_repositories", removed)
+    with services.storage.transaction() as session:
+        first, *others = added["repositories_added"]
+        assert session.get(Repository, first["id"]).removed_at is not None
+        assert all(session.get(Repository, r["id"]).removed_at is None for r in others)
+
+    deleted = example("installation", "deleted.payload.json")
+    deleted["installation"]["id"] = installation_id
+    process(services, "installation", deleted)
+    with services.storage.transaction() as session:
+        installation = session.get(Installation, installation_id)
+        assert installation.deleted_at is not None
+        assert all(r.removed_at is not None for r in installation.repositories)
+
+
+@pytest.mark.parametrize("field", ["repositories", "requester"])
+def test_a_payload_missing_optional_fields_still_processes(services, field):
+    created = example("installation", "created.payload.json")
+    created.pop(field, None)
+    process(services, "installation", created)
+    assert queue.queue(queue.WEBHOOKS, services.redis).failed_job_registry.count == 0
