@@ -1,0 +1,5 @@
+"""Slash commands that raters write in pull request comments."""
+
+from tandem.commands.parser import Invocation, find_invocations
+
+__all__ = ["Invocation", "find_invocations"]
