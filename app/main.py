@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app import health, webhooks
+from app import api, health, setup, webhooks
 from tandem import services as services_module
 from tandem.services import Services
 from tandem.settings import get_settings
@@ -17,6 +17,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.settings = services.settings
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(setup.router)
+    app.include_router(api.router)
     return app
 
 

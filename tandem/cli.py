@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import getpass
+import json
 import logging
 import sys
+from pathlib import Path
 from collections.abc import Callable
 
 import typer
@@ -23,6 +26,12 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+token_cli = typer.Typer(help="API tokens for the HTTP API.", no_args_is_help=True)
+cli.add_typer(token_cli, name="token")
+task_cli = typer.Typer(help="Tasks: two model outputs to compare on a mirror.", no_args_is_help=True)
+cli.add_typer(task_cli, name="task")
+mirror_cli = typer.Typer(help="Mirror repositories.", no_args_is_help=True)
+cli.add_typer(mirror_cli, name="mirror")
 
 
 def fail(message: str) -> None:
@@ -148,6 +157,89 @@ def list_installations() -> None:
             for repository in installation.repositories:
                 if repository.removed_at is None:
                     typer.echo(f"\t{repository.full_name}")
+
+
+@token_cli.command("create")
+@plain_errors
+def token_create(name: str = typer.Option(..., "--name", help="Who or what uses the token.")) -> None:
+    """Create an API token; it is printed once and only its hash is kept."""
+    from tandem import tokens
+
+    with _services().storage.transaction() as session:
+        token = tokens.create_token(session, name)
+    typer.echo(token)
+
+
+@task_cli.command("submit")
+@plain_errors
+def task_submit(path: Path = typer.Argument(..., help="Task file, YAML or JSON.")) -> None:
+    """Submit a task; prints its id. A worker opens the two PRs."""
+    from tandem import tasks
+    from tandem.task_spec import InvalidTask, load_task_file
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TandemError(f"{path}: {exc.strerror}") from None
+    try:
+        spec = load_task_file(text)
+        task_id = tasks.submit(_services(), spec, submitted_by=f"cli:{getpass.getuser()}")
+    except InvalidTask as exc:
+        for error in exc.errors:
+            typer.echo(f"error: {path}: {error['field']}: {error['problem']}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(task_id)
+
+
+@task_cli.command("show")
+@plain_errors
+def task_show(task_id: int) -> None:
+    """Show a task's status, its PRs, or why it failed."""
+    from tandem import tasks
+
+    with _services().storage.transaction() as session:
+        view = tasks.describe(tasks.get_task(session, task_id))
+    typer.echo(json.dumps(view, indent=2))
+
+
+@mirror_cli.command("create")
+@plain_errors
+def mirror_create(
+    upstream: str = typer.Argument(..., help="owner/name of the upstream repository."),
+    org: str = typer.Option(..., "--org", help="Organization (with Tandem installed) to create the mirror in."),
+) -> None:
+    """Create a mirror of UPSTREAM in ORG through GitHub's forks API (default branch only)."""
+    from tandem import mirrors
+
+    full_name = mirrors.create_mirror(_services(), upstream, org)
+    typer.echo(f"created {full_name}")
+    typer.echo(
+        f"To enable it: commit .github/tandem.yml with `mirror: true` (and your raters) to its default branch,\n"
+        f"and make sure the app's installation on {org} includes {full_name}."
+    )
+
+
+@cli.command()
+@plain_errors
+def redeliver(
+    since: str = typer.Option("24h", help="How far back to look: 30m, 24h, 3d (GitHub keeps 3 days)."),
+) -> None:
+    """Ask GitHub to redeliver webhooks that failed and were never processed."""
+    from tandem import redelivery
+
+    report = redelivery.redeliver_failed(_services(), parse_duration(since), log=typer.echo)
+    for line in report.lines():
+        typer.echo(line)
+
+
+def parse_duration(text: str):
+    from datetime import timedelta
+
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit():
+        raise TandemError(f"--since {text!r}: use a number and m, h or d, like 24h")
+    return timedelta(**{units[unit]: int(number)})
 
 
 def main() -> None:

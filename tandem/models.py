@@ -50,6 +50,7 @@ class Repository(Base):
     installation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("installations.id"), index=True)
     full_name: Mapped[str] = mapped_column(String(255), index=True)
     private: Mapped[bool] = mapped_column(default=False)
+    clone_url: Mapped[str | None] = mapped_column(String(1024))
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -130,8 +131,12 @@ class Side(Base):
     repo_full_name: Mapped[str] = mapped_column(String(255))
     branch: Mapped[str] = mapped_column(String(255))
     head_sha: Mapped[str | None] = mapped_column(String(64))
+    # Set before the create request is sent: if the job dies before the answer is recorded,
+    # the next run looks the PR (or check run) up on GitHub instead of creating a second one.
+    pr_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pr_number: Mapped[int | None] = mapped_column(Integer)
     pr_url: Mapped[str | None] = mapped_column(String(512))
+    check_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     check_run_id: Mapped[int | None] = mapped_column(BigInteger)
 
     pair: Mapped[Pair] = relationship(back_populates="sides")
@@ -154,6 +159,9 @@ class Round(Base):
     comment_url: Mapped[str | None] = mapped_column(String(512))
     delivery_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A follow-up whose comment was deleted: the round is kept but is no longer the current one.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(16))  # deleted
 
     task: Mapped[Task] = relationship(back_populates="rounds")
 
@@ -187,6 +195,9 @@ class Judgment(Base):
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id"))
     # undo, deleted, edited, revote
     superseded_reason: Mapped[str | None] = mapped_column(String(16))
+    # The comment that ended this version (the new vote, the /undo, or the edited or deleted
+    # comment itself): replaying that comment finds it here and changes nothing.
+    superseded_by_comment_id: Mapped[int | None] = mapped_column(BigInteger)
     review_state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, rejected
 
     ratings: Mapped[list[Rating]] = relationship(back_populates="judgment")
@@ -211,6 +222,7 @@ class Rating(Base):
     delivery_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    superseded_reason: Mapped[str | None] = mapped_column(String(16))  # revote, edited, deleted
 
     judgment: Mapped[Judgment | None] = relationship(back_populates="ratings")
 
@@ -229,6 +241,7 @@ class JudgmentReview(Base):
     comment_id: Mapped[int] = mapped_column(BigInteger)
     delivery_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its comment was deleted
 
     judgment: Mapped[Judgment] = relationship(back_populates="reviews")
 

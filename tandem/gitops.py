@@ -1,0 +1,204 @@
+"""The mirror's git side, with the real git CLI: a partial clone per mirror, commits built from
+the base tree without a checkout, and one atomic push of both branches.
+
+Git runs with argument lists, never a shell. The installation token reaches git only through
+environment variables (GIT_CONFIG_COUNT/KEY/VALUE setting http.extraHeader): never in a URL,
+an argument (which `ps` shows), a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+
+from tandem.errors import TandemError
+
+# Commits on both sides come from this identity: nothing in them tells the models apart.
+AUTHOR_NAME = "Tandem"
+AUTHOR_EMAIL = "tandem@users.noreply.github.com"
+_HEX = re.compile(r"[0-9a-f]{4,40}")
+
+
+class GitError(TandemError):
+    pass
+
+
+class OutputDoesNotApply(TandemError):
+    pass
+
+
+def _first_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("error:", "fatal:"))]
+    return (errors or lines or ["git failed"])[0]
+
+
+class MirrorClone:
+    """A worker-side bare, blob-less clone of one mirror repository."""
+
+    def __init__(self, cache_dir: Path, key: str, clone_url: str, token: str | None = None):
+        self.path = Path(cache_dir) / f"{key}.git"
+        self.clone_url = clone_url
+        self._token = token
+
+    def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        env |= {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
+        if self._token:
+            credentials = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+            env |= {
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": "http.extraHeader",
+                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {credentials}",
+            }
+        return env | dict(extra or {})
+
+    def git(self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None, check=True) -> str:
+        result = subprocess.run(
+            ["git", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", *args],
+            cwd=self.path if self.path.exists() else None,
+            input=input,
+            capture_output=True,
+            env=self._env(env),
+            timeout=600,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise GitError(f"git {args[0]}: {_first_error(result.stderr.decode(errors='replace'))}")
+        return result.stdout.decode(errors="replace").strip()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[MirrorClone]:
+        """One worker at a time per clone (git's own locks would fail the second one)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield self
+
+    def fetch(self) -> None:
+        """Clone on first use; later, bring every branch up to date (commits and trees, no blobs)."""
+        if not (self.path / "HEAD").exists():
+            self.git("clone", "--bare", "--filter=blob:none", "--no-tags", "--", self.clone_url, str(self.path))
+            self.git("config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*")
+        else:
+            self.git("fetch", "--prune", "--no-tags", "--filter=blob:none", "origin")
+
+    def default_branch(self) -> str:
+        return self.git("symbolic-ref", "--short", "HEAD")
+
+    def resolve(self, base: str) -> tuple[str, str]:
+        """(commit SHA, branch the PRs target) for a branch name or a commit SHA on the mirror."""
+        sha = self.git("rev-parse", "--verify", "--quiet", f"refs/heads/{base}^{{commit}}", check=False)
+        if sha:
+            return sha, base
+        if _HEX.fullmatch(base.lower()):
+            sha = self.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False)
+            if not sha and len(base) == 40:
+                self.git("fetch", "--filter=blob:none", "origin", base, check=False)
+                sha = self.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False)
+            if sha:
+                return sha, self.default_branch()
+        raise OutputDoesNotApply(f"base {base!r} is neither a branch nor a commit of the mirror")
+
+    def build_commit(
+        self, base_sha: str, *, patch: str | None, files: Mapping[str, str | None] | None, message: str, when: datetime
+    ) -> str:
+        """A commit on base_sha with the output applied, as `git apply` would; no checkout needed."""
+        with tempfile.TemporaryDirectory(prefix="tandem-") as scratch:
+            index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            self.git("read-tree", base_sha, env=index)
+            if patch is not None:
+                self._apply_patch(patch, Path(scratch), index)
+            else:
+                self._write_files(files or {}, base_sha, Path(scratch), index)
+            tree = self.git("write-tree", env=index)
+        stamp = f"@{int(when.timestamp())} +0000"
+        identity = {
+            "GIT_AUTHOR_NAME": AUTHOR_NAME,
+            "GIT_AUTHOR_EMAIL": AUTHOR_EMAIL,
+            "GIT_AUTHOR_DATE": stamp,
+            "GIT_COMMITTER_NAME": AUTHOR_NAME,
+            "GIT_COMMITTER_EMAIL": AUTHOR_EMAIL,
+            "GIT_COMMITTER_DATE": stamp,
+        }
+        return self.git("commit-tree", tree, "-p", base_sha, "-F", "-", input=message.encode(), env=identity)
+
+    def _apply_patch(self, patch: str, scratch: Path, index: dict[str, str]) -> None:
+        patch_file = scratch / "output.patch"
+        patch_file.write_text(patch if patch.endswith("\n") else patch + "\n")
+        result = subprocess.run(
+            ["git", "apply", "--cached", "--binary", "--whitespace=nowarn", str(patch_file)],
+            cwd=self.path,
+            capture_output=True,
+            env=self._env(index),
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise OutputDoesNotApply(_describe_apply_failure(result.stderr.decode(errors="replace")))
+
+    def _write_files(self, files: Mapping[str, str | None], base_sha: str, scratch: Path, index: dict[str, str]) -> None:
+        written = {path: content for path, content in files.items() if content is not None}
+        blob_dir = scratch / "blobs"
+        blob_dir.mkdir()
+        sources = []
+        for number, content in enumerate(written.values()):
+            source = blob_dir / str(number)
+            source.write_bytes(content.encode())
+            sources.append(str(source))
+        shas = self.git("hash-object", "-w", "--stdin-paths", input="\n".join(sources).encode()).split() if sources else []
+        modes = self._modes(base_sha, list(files))
+        entries = []
+        for (path, _content), sha in zip(written.items(), shas, strict=True):
+            entries.append(f"{modes.get(path, '100644')} {sha}\t{path}")
+        for path in (p for p, content in files.items() if content is None):
+            if path not in modes:
+                raise OutputDoesNotApply(f"{path}: cannot delete, it does not exist at the base")
+            entries.append(f"0 {'0' * 40}\t{path}")
+        self.git("update-index", "-z", "--index-info", input="".join(e + "\0" for e in entries).encode(), env=index)
+
+    def _modes(self, base_sha: str, paths: list[str]) -> dict[str, str]:
+        if not paths:
+            return {}
+        listing = self.git("ls-tree", "-z", "--full-tree", base_sha, "--", *paths)
+        modes = {}
+        for entry in filter(None, listing.split("\0")):
+            meta, path = entry.split("\t", 1)
+            modes[path] = meta.split()[0]
+        return modes
+
+    def changed_files(self, base_sha: str, head_sha: str) -> list[str]:
+        return self.git("diff", "--name-only", "-z", base_sha, head_sha).split("\0")[:-1] if base_sha else []
+
+    def push(self, refs: Mapping[str, str]) -> None:
+        """Push {branch: sha} in one atomic push: both branches land, or neither."""
+        specs = [f"{sha}:refs/heads/{branch}" for branch, sha in refs.items()]
+        self.git("push", "--atomic", "--porcelain", "origin", *specs)
+
+    def remote_branches(self, branches: list[str]) -> dict[str, str]:
+        """{branch: sha} of those branches that exist on the mirror."""
+        listing = self.git("ls-remote", "--heads", "origin", *(f"refs/heads/{b}" for b in branches))
+        found = {}
+        for line in filter(None, listing.splitlines()):
+            sha, ref = line.split("\t", 1)
+            found[ref.removeprefix("refs/heads/")] = sha
+        return found
+
+    def delete_branches(self, branches: list[str]) -> None:
+        existing = self.remote_branches(branches)
+        if existing:
+            self.git("push", "--atomic", "--porcelain", "origin", *(f":refs/heads/{b}" for b in existing))
+
+
+def _describe_apply_failure(stderr: str) -> str:
+    """git's own words, which name the file and the hunk: 'patch failed: src/app.py:12'."""
+    lines = [line.removeprefix("error: ").strip() for line in stderr.splitlines() if line.strip()]
+    return "; ".join(lines[:3]) or "the patch does not apply"

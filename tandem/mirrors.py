@@ -1,0 +1,31 @@
+"""Creating a mirror: a fork of the upstream repository in an organization Tandem is installed on."""
+
+from __future__ import annotations
+
+from githubkit.exception import RequestFailed
+from sqlalchemy import func, select
+
+from tandem.errors import TandemError
+from tandem.models import Installation
+from tandem.services import Services
+
+
+def create_mirror(services: Services, upstream: str, org: str) -> str:
+    if upstream.count("/") != 1:
+        raise TandemError(f"{upstream!r}: give the upstream as owner/name")
+    with services.storage.transaction() as session:
+        installation = session.scalars(
+            select(Installation).where(
+                func.lower(Installation.account_login) == org.lower(), Installation.deleted_at.is_(None)
+            )
+        ).first()
+        if installation is None:
+            raise TandemError(f"Tandem is not installed on {org}: install the app there first")
+        installation_id = installation.id
+    owner, name = upstream.split("/")
+    client = services.github.as_installation(installation_id)
+    try:
+        fork = client.rest.repos.create_fork(owner, name, organization=org, default_branch_only=True).parsed_data
+    except RequestFailed as exc:
+        raise TandemError(f"GitHub refused to fork {upstream} into {org}: HTTP {exc.response.status_code}") from None
+    return fork.full_name

@@ -1,0 +1,341 @@
+"""Opening a task's pair of blinded draft PRs on its mirror repository.
+
+Every step can be re-run: state reached on GitHub is recorded as soon as it exists, creation
+requests are preceded by a recorded intent so a re-run looks up what a dead run created, and
+the commits are deterministic (same tree, parent, neutral author and timestamp), so the push of
+a re-run is a no-op. So a job killed anywhere and run again converges on exactly one pair.
+
+Blinding: which output is A is drawn with `secrets` per task and stored only in the database;
+branch names are random; both commits share author, time and message; the PRs are created in
+letter order; their text is built from the prompt and the task id alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from githubkit import GitHub
+from githubkit.exception import RequestFailed
+from sqlalchemy.orm import Session
+
+from tandem import gitops, installations, pr_text, repo_config
+from tandem.db import utcnow
+from tandem.errors import TandemError
+from tandem.models import Pair, Repository, Side, Task
+from tandem.repo_config import RepoConfig
+from tandem.services import Services
+
+log = logging.getLogger(__name__)
+
+# Called with each step's name once it is done; tests use it to kill a run after any step.
+step_done: Callable[[str], None] = lambda _name: None  # noqa: E731
+
+
+class TaskFailed(TandemError):
+    """The task cannot be opened as submitted; its reason is shown to the submitter."""
+
+
+@dataclass
+class Opening:
+    """What one run of open_pair works with."""
+
+    services: Services
+    task_id: int
+    repo: str
+    owner: str
+    name: str
+    installation_id: int
+    client: GitHub
+    config: RepoConfig | None = None
+
+    def transaction(self):
+        return self.services.storage.transaction()
+
+
+def _new_branch(task_id: int) -> str:
+    return f"tandem/{task_id}/{secrets.token_hex(4)}"
+
+
+def ensure_pair(session: Session, task: Task) -> Pair:
+    """Draw the positions and branch names once; re-runs reuse them."""
+    if task.pair is not None:
+        return task.pair
+    first, second = task.outputs
+    a_is_first = secrets.randbelow(2) == 0
+    pair = Pair(task=task, a_is_first_output=a_is_first)
+    a_output, b_output = (first, second) if a_is_first else (second, first)
+    for letter, output in (("A", a_output), ("B", b_output)):
+        pair.sides.append(
+            Side(letter=letter, output=output, repo_full_name=task.repo_full_name, branch=_new_branch(task.id))
+        )
+    session.add(pair)
+    session.flush()
+    return pair
+
+
+def open_pair(services: Services, task_id: int) -> str:
+    """Open (or finish opening) the task's two draft PRs. Returns the task's status."""
+    with services.storage.transaction() as session:
+        task = session.get(Task, task_id)
+        if task is None or task.status in ("open", "closed", "failed"):
+            return task.status if task else "missing"
+        task.status = "opening"
+        ensure_pair(session, task)
+        repository = installations.active_repository(session, task.repo_full_name)
+        if repository is None:
+            return _fail(services, task_id, f"Tandem is not installed on {task.repo_full_name} (or it is suspended)")
+        installation_id = repository.installation_id
+    owner, name = task.repo_full_name.split("/", 1)
+    opening = Opening(
+        services, task_id, f"{owner}/{name}", owner, name, installation_id,
+        services.github.as_installation(installation_id),
+    )
+    try:
+        opening.config = _mirror_config(opening)
+    except TaskFailed as exc:  # nothing is on GitHub yet
+        return _fail(services, task_id, str(exc))
+    try:
+        _push_branches(opening)
+        step_done("pushed")
+        for letter in ("A", "B"):
+            _ensure_pull_request(opening, letter)
+        _label_and_link(opening)
+        step_done("labelled")
+        _request_reviews(opening)
+        step_done("reviews requested")
+        for letter in ("A", "B"):
+            _ensure_check_run(opening, letter)
+    except TaskFailed as exc:
+        return _fail(services, task_id, str(exc), opening)
+    except RequestFailed as exc:
+        if _is_permanent(exc):
+            return _fail(services, task_id, f"GitHub refused {_request(exc)}: HTTP {exc.response.status_code}", opening)
+        raise
+    with opening.transaction() as session:
+        task = session.get(Task, task_id)
+        task.status = "open"
+        task.pair.opened_at = utcnow()
+    step_done("open")
+    return "open"
+
+
+def _is_permanent(exc: RequestFailed) -> bool:
+    status = exc.response.status_code
+    return 400 <= status < 500 and status not in (401, 403, 408, 409, 429)
+
+
+def _request(exc: RequestFailed) -> str:
+    return f"{exc.request.method} {exc.request.url.path}"
+
+
+def _mirror_config(opening: Opening) -> RepoConfig:
+    try:
+        config = repo_config.load(opening.services, opening.client, opening.repo)
+    except repo_config.RepoConfigError as exc:
+        raise TaskFailed(f"invalid configuration: {exc}") from None
+    if not config.mirror:
+        raise TaskFailed(
+            f"{opening.repo} is not marked as a mirror: add `mirror: true` to {repo_config.PATH} on its default branch"
+        )
+    return config
+
+
+def _clone(opening: Opening) -> gitops.MirrorClone:
+    with opening.transaction() as session:
+        repository = installations.active_repository(session, opening.repo)
+        clone_url = repository.clone_url
+        repository_id = repository.id
+    if clone_url is None:
+        data = opening.client.rest.repos.get(opening.owner, opening.name).parsed_data
+        clone_url = data.clone_url
+        with opening.transaction() as session:
+            session.get(Repository, repository_id).clone_url = clone_url
+    token = opening.services.github.installation_token(opening.installation_id)
+    return gitops.MirrorClone(opening.services.settings.git_cache_dir, str(repository_id), clone_url, token)
+
+
+def _push_branches(opening: Opening) -> None:
+    """Build both commits from the base and push them atomically (a no-op when already there)."""
+    with opening.transaction() as session:
+        task = session.get(Task, opening.task_id)
+        sides = [(s.letter, s.branch, s.output.patch, s.output.files) for s in task.pair.sides]
+        base, created_at = task.base, task.created_at
+        already = all(side.head_sha for side in task.pair.sides)
+    if already:
+        return
+    clone = _clone(opening)
+    message = f"Task {opening.task_id}: proposed change\n"
+    heads = {}
+    with clone.locked():
+        clone.fetch()
+        try:
+            base_sha, base_branch = clone.resolve(base)
+        except gitops.OutputDoesNotApply as exc:
+            raise TaskFailed(str(exc)) from None
+        for letter, branch, patch, files in sides:
+            try:
+                heads[letter] = clone.build_commit(base_sha, patch=patch, files=files, message=message, when=created_at)
+            except gitops.OutputDoesNotApply as exc:
+                raise TaskFailed(f"Option {letter}'s output does not apply to {base}: {exc}") from None
+        clone.push({branch: heads[letter] for letter, branch, _p, _f in sides})
+    with opening.transaction() as session:
+        task = session.get(Task, opening.task_id)
+        task.base_sha, task.base_branch = base_sha, base_branch
+        for side in task.pair.sides:
+            side.head_sha = heads[side.letter]
+
+
+def _help_text(config: RepoConfig) -> str:
+    from tandem.commands import help_text
+
+    return help_text(config)
+
+
+def _ensure_pull_request(opening: Opening, letter: str) -> None:
+    with opening.transaction() as session:
+        task = session.get(Task, opening.task_id)
+        side = task.pair.side(letter)
+        if side.pr_number is not None:
+            return
+        twin = task.pair.side(pr_text.twin(letter))
+        branch, base_branch, prompt = side.branch, task.base_branch, task.prompt
+        looked_up = side.pr_requested_at is not None and _find_pull_request(opening, branch)
+        if not looked_up:
+            side.pr_requested_at = utcnow()
+    if not looked_up:
+        step_done(f"PR {letter} requested")
+        try:
+            looked_up = opening.client.rest.pulls.create(
+                opening.owner,
+                opening.name,
+                title=pr_text.title(opening.task_id, letter),
+                head=branch,
+                base=base_branch,
+                body=pr_text.body(opening.task_id, letter, prompt, opening.config, twin.pr_url, _help_text(opening.config)),
+                draft=True,
+                maintainer_can_modify=False,
+            ).parsed_data
+        except RequestFailed as exc:
+            # GitHub answers 422 when an open PR for this head already exists: a dead run made it.
+            if exc.response.status_code != 422 or not (looked_up := _find_pull_request(opening, branch)):
+                raise
+    with opening.transaction() as session:
+        side = session.get(Task, opening.task_id).pair.side(letter)
+        side.pr_number, side.pr_url = looked_up.number, looked_up.html_url
+    step_done(f"PR {letter} opened")
+
+
+def _find_pull_request(opening: Opening, branch: str):
+    found = opening.client.rest.pulls.list(
+        opening.owner, opening.name, head=f"{opening.owner}:{branch}", state="all", per_page=1
+    ).parsed_data
+    return found[0] if found else None
+
+
+def _label_and_link(opening: Opening) -> None:
+    """A's body gains the link to B (B was opened knowing A); both get Tandem's labels."""
+    with opening.transaction() as session:
+        task = session.get(Task, opening.task_id)
+        a, b = task.pair.side("A"), task.pair.side("B")
+        a_number, b_number, b_url, prompt = a.pr_number, b.pr_number, b.pr_url, task.prompt
+    labels = [opening.config.labels.tandem, opening.config.labels.pending]
+    a_body = pr_text.body(opening.task_id, "A", prompt, opening.config, b_url, _help_text(opening.config))
+    opening.client.rest.issues.update(opening.owner, opening.name, a_number, body=a_body, labels=labels)
+    opening.client.rest.issues.update(opening.owner, opening.name, b_number, labels=labels)
+
+
+def _request_reviews(opening: Opening) -> None:
+    with opening.transaction() as session:
+        task = session.get(Task, opening.task_id)
+        raters = list(task.raters)
+        numbers = [side.pr_number for side in task.pair.sides]
+    if not raters:
+        return
+    for number in numbers:
+        try:
+            opening.client.rest.pulls.request_reviewers(opening.owner, opening.name, number, reviewers=raters)
+        except RequestFailed as exc:
+            if exc.response.status_code != 422:
+                raise
+            # A rater who cannot be asked (not a collaborator) must not sink the pair.
+            log.warning("task %s: review request refused for %s", opening.task_id, ", ".join(raters))
+
+
+def _ensure_check_run(opening: Opening, letter: str) -> None:
+    with opening.transaction() as session:
+        side = session.get(Task, opening.task_id).pair.side(letter)
+        if side.check_run_id is not None:
+            return
+        head_sha = side.head_sha
+        found = side.check_requested_at is not None and _find_check_run(opening, head_sha)
+        if not found:
+            side.check_requested_at = utcnow()
+    if not found:
+        step_done(f"check {letter} requested")
+        found = opening.client.rest.checks.create(
+            opening.owner,
+            opening.name,
+            name=pr_text.CHECK_NAME,
+            head_sha=head_sha,
+            status="in_progress",
+            output={"title": "Awaiting judgment", "summary": "No judgment recorded yet."},
+        ).parsed_data
+    with opening.transaction() as session:
+        session.get(Task, opening.task_id).pair.side(letter).check_run_id = found.id
+    step_done(f"check {letter} created")
+
+
+def _find_check_run(opening: Opening, head_sha: str):
+    runs = opening.client.rest.checks.list_for_ref(
+        opening.owner, opening.name, head_sha, check_name=pr_text.CHECK_NAME, filter_="latest"
+    ).parsed_data.check_runs
+    return runs[0] if runs else None
+
+
+def _fail(services: Services, task_id: int, reason: str, opening: Opening | None = None) -> str:
+    """Mark the task failed and take back whatever this task put on GitHub."""
+    if opening is not None:
+        try:
+            _take_back(opening)
+        except Exception as exc:  # the reason the task failed matters more than the cleanup's
+            log.warning("task %s: cleanup incomplete: %s", task_id, type(exc).__name__)
+            reason += " (cleanup on GitHub incomplete: retry with `tandem task cleanup`)"
+    with services.storage.transaction() as session:
+        task = session.get(Task, task_id)
+        task.status, task.failure_reason = "failed", reason
+    log.info("task %s failed: %s", task_id, reason)
+    return "failed"
+
+
+def _take_back(opening: Opening) -> None:
+    with opening.transaction() as session:
+        task = session.get(Task, opening.task_id)
+        sides = [(side.branch, side.pr_number, side.pr_requested_at) for side in task.pair.sides]
+    for branch, number, requested in sides:
+        if number is None and requested is not None:
+            found = _find_pull_request(opening, branch)
+            number = found.number if found else None
+        if number is not None:
+            opening.client.rest.pulls.update(opening.owner, opening.name, number, state="closed")
+    # The push may have landed even if the run died before recording it: ask the mirror.
+    clone = _clone(opening)
+    with clone.locked():
+        clone.delete_branches([branch for branch, _number, _requested in sides])
+
+
+def give_up(services: Services, task_id: int, reason: str) -> None:
+    """Fail a task whose opening kept failing, cleaning up as far as GitHub lets us."""
+    with services.storage.transaction() as session:
+        task = session.get(Task, task_id)
+        if task is None or task.status != "opening":
+            return
+        repository = installations.active_repository(session, task.repo_full_name)
+    opening = None
+    if repository is not None:
+        owner, name = task.repo_full_name.split("/", 1)
+        client = services.github.as_installation(repository.installation_id)
+        opening = Opening(services, task_id, task.repo_full_name, owner, name, repository.installation_id, client)
+    _fail(services, task_id, reason, opening)

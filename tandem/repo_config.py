@@ -1,0 +1,149 @@
+"""`.github/tandem.yml`: the repository's Tandem settings, read from its default branch.
+
+As in Probot, an organization-wide default lives in the organization's `.github` repository
+(same path) and the repository's own file overrides it key by key. The merged result is cached
+in Redis and dropped when the default branch of either repository is pushed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import yaml
+from githubkit import GitHub
+from githubkit.exception import RequestFailed
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tandem.errors import TandemError
+from tandem.services import Services
+
+PATH = ".github/tandem.yml"
+CACHE_TTL = 600
+_CACHE_KEY = "tandem:config:{}"
+
+
+class RepoConfigError(TandemError):
+    pass
+
+
+class People(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[str] = Field(default_factory=list)
+    teams: list[str] = Field(default_factory=list)  # team slugs in the repository's organization
+
+    def names(self) -> set[str]:
+        return {user.lower() for user in self.users}
+
+
+class Rubric(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    axes: list[str] = Field(default_factory=lambda: ["correctness", "security", "reliability", "maintainability"])
+    scale: tuple[int, int] = (1, 5)
+
+    @model_validator(mode="after")
+    def _scale(self) -> Rubric:
+        low, high = self.scale
+        if low >= high:
+            raise ValueError("scale must be [lowest, highest] with lowest < highest")
+        return self
+
+
+class Labels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tandem: str = "tandem"
+    pending: str = "tandem:pending"
+    judged: str = "tandem:judged"
+    approved: str = "tandem:approved"
+
+
+class RepoConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mirror: bool = False
+    raters: People = Field(default_factory=People)
+    reviewers: People = Field(default_factory=People)
+    rubric: Rubric = Field(default_factory=Rubric)
+    raters_per_task: int = Field(default=1, ge=1, le=20)
+    labels: Labels = Field(default_factory=Labels)
+
+    @field_validator("raters", "reviewers", mode="before")
+    @classmethod
+    def _plain_list_means_users(cls, value: Any) -> Any:
+        return {"users": value} if isinstance(value, list) else value
+
+
+def parse(text: str | None, source: str) -> dict[str, Any]:
+    """The mapping in one file (empty when there is no file); RepoConfigError when it is not YAML."""
+    if text is None:
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RepoConfigError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RepoConfigError(f"{source}: must be a mapping of settings")
+    return data
+
+
+def merge(defaults: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(defaults)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def validate(data: dict[str, Any], source: str) -> RepoConfig:
+    try:
+        return RepoConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise RepoConfigError(f"{source}: {'; '.join(problems)}") from None
+
+
+def _read_file(client: GitHub, full_name: str) -> str | None:
+    owner, name = full_name.split("/", 1)
+    try:
+        response = client.request("GET", f"/repos/{owner}/{name}/contents/{PATH}")
+    except RequestFailed as exc:
+        if exc.response.status_code == 404:
+            return None
+        raise
+    data = response.json()
+    if not isinstance(data, dict) or data.get("type") != "file":
+        raise RepoConfigError(f"{full_name}/{PATH}: is not a file")
+    return base64.b64decode(data.get("content") or "").decode("utf-8", errors="replace")
+
+
+def _cached_file(services: Services, client: GitHub, full_name: str) -> dict[str, Any]:
+    key = _CACHE_KEY.format(full_name.lower())
+    cached = services.redis.get(key)
+    if cached is not None:
+        return json.loads(cached)
+    data = parse(_read_file(client, full_name), f"{full_name}/{PATH}")
+    services.redis.set(key, json.dumps(data), ex=CACHE_TTL)
+    return data
+
+
+def load(services: Services, client: GitHub, full_name: str) -> RepoConfig:
+    """The repository's config merged over its organization's default (cached)."""
+    owner = full_name.split("/", 1)[0]
+    defaults = {} if full_name.lower() == f"{owner}/.github".lower() else _cached_file(services, client, f"{owner}/.github")
+    return validate(merge(defaults, _cached_file(services, client, full_name)), f"{full_name}/{PATH}")
+
+
+def forget(services: Services, full_name: str) -> None:
+    """Drop the cached file of a repository (its default branch changed)."""
+    services.redis.delete(_CACHE_KEY.format(full_name.lower()))

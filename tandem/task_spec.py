@@ -1,0 +1,162 @@
+"""The task file a research team submits (YAML or JSON): what to compare, on which mirror.
+
+    repo: evals-org/mlflow          # the mirror repository (installed, `mirror: true`)
+    base: 3f2a1c9                   # commit SHA or branch on the mirror
+    prompt: |
+      Fix the command injection ...
+    outputs:                        # exactly two
+      - model: model-x-2026-10      # secret: never shown on GitHub
+        patch: |                    # a git-style unified diff against base
+          diff --git a/... b/...
+      - model: model-y-2026-09
+        files:                      # or whole files: path -> new content, null deletes
+          src/app.py: "..."
+    rubric: [correctness, security]  # optional, default from the repository's config
+    raters: [octocat]               # optional: review requests
+    metadata: {source: "..."}       # optional, kept and exported, never shown
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tandem.errors import TandemError
+
+MAX_OUTPUT_BYTES = 10 * 1024 * 1024  # a patch or a set of files
+MAX_PROMPT_CHARS = 60_000  # leaves room in a PR body (GitHub caps it at 65,536)
+_REPO = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
+_AXIS = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_REF = re.compile(r"[A-Za-z0-9._/-]{1,255}")
+
+
+class InvalidTask(TandemError):
+    """Every problem with a task file, each naming its field."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['problem']}" for e in errors))
+
+
+class OutputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=255)
+    patch: str | None = None
+    files: dict[str, str | None] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> OutputSpec:
+        if (self.patch is None) == (self.files is None):
+            raise ValueError("give exactly one of patch or files")
+        if self.patch is not None and not self.patch.strip():
+            raise ValueError("patch is empty")
+        if self.files is not None and not self.files:
+            raise ValueError("files is empty")
+        size = len((self.patch or "").encode()) + sum(len((v or "").encode()) for v in (self.files or {}).values())
+        if size > MAX_OUTPUT_BYTES:
+            raise ValueError(f"output is {size / 1e6:.1f} MB; the limit is {MAX_OUTPUT_BYTES // 2**20} MB")
+        return self
+
+    @field_validator("files")
+    @classmethod
+    def _safe_paths(cls, files: dict[str, str | None] | None) -> dict[str, str | None] | None:
+        for path in files or {}:
+            parts = PurePosixPath(path).parts
+            if not path or path.startswith("/") or ".." in parts or ".git" in parts or "\\" in path or "\0" in path:
+                raise ValueError(f"{path!r} is not a relative path inside the repository")
+        return files
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    repo: str
+    base: str
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS)
+    outputs: list[OutputSpec]
+    rubric: list[str] | None = None
+    raters: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str) -> str:
+        if not _REPO.fullmatch(value):
+            raise ValueError("must be owner/name")
+        return value
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not _REF.fullmatch(value) or value.startswith("-") or ".." in value:
+            raise ValueError("must be a commit SHA or a branch name")
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("outputs")
+    @classmethod
+    def _two(cls, value: list[OutputSpec]) -> list[OutputSpec]:
+        if len(value) != 2:
+            raise ValueError(f"exactly two outputs are compared; got {len(value)}")
+        if value[0].model == value[1].model:
+            raise ValueError("the two outputs come from the same model")
+        return value
+
+    @field_validator("rubric")
+    @classmethod
+    def _rubric(cls, value: list[str] | None) -> list[str] | None:
+        for axis in value or []:
+            if not _AXIS.fullmatch(axis):
+                raise ValueError(f"axis {axis!r} must be lower-case letters, digits and _")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("axes repeat")
+        return value
+
+    @field_validator("raters")
+    @classmethod
+    def _raters(cls, value: list[str]) -> list[str]:
+        for login in value:
+            if not _LOGIN.fullmatch(login):
+                raise ValueError(f"{login!r} is not a GitHub login")
+        return value
+
+
+def _field(location: tuple) -> str:
+    return ".".join(str(part) for part in location) or "(task)"
+
+
+def parse_task(data: Any) -> TaskSpec:
+    """Validate a decoded task; InvalidTask lists every problem, each naming its field."""
+    if not isinstance(data, dict):
+        raise InvalidTask([{"field": "(task)", "problem": "must be a mapping with repo, base, prompt and outputs"}])
+    try:
+        return TaskSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidTask(
+            [
+                {"field": _field(error["loc"]), "problem": error["msg"].removeprefix("Value error, ")}
+                for error in exc.errors(include_url=False, include_input=False)
+            ]
+        ) from None
+
+
+def load_task_file(text: str) -> TaskSpec:
+    """A task from YAML or JSON text (JSON is YAML, but its errors read better as JSON's)."""
+    try:
+        data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InvalidTask([{"field": "(file)", "problem": f"not valid YAML or JSON: {exc}".splitlines()[0]}]) from None
+    return parse_task(data)

@@ -1,0 +1,77 @@
+"""Submitting a task and reporting on it. The PRs are opened later, by a worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+import redis
+
+from tandem import installations, queue
+from tandem.errors import NotFound, ServiceUnavailable
+from tandem.models import Output, Round, Task
+from tandem.services import Services
+from tandem.task_spec import InvalidTask, TaskSpec
+
+
+def create_task(session: Session, spec: TaskSpec, submitted_by: str | None) -> Task:
+    """Record a validated task (status queued). The repository must be one the app can see."""
+    if installations.active_repository(session, spec.repo) is None:
+        raise InvalidTask([{"field": "repo", "problem": f"Tandem is not installed on {spec.repo} (or it is suspended)"}])
+    task = Task(
+        repo_full_name=spec.repo,
+        base=spec.base,
+        prompt=spec.prompt,
+        rubric=spec.rubric,
+        raters=spec.raters,
+        metadata_=spec.metadata,
+        status="queued",
+        submitted_by=submitted_by,
+    )
+    session.add(task)
+    for position, output in enumerate(spec.outputs):
+        task.outputs.append(Output(position=position, model=output.model, patch=output.patch, files=output.files))
+    task.rounds.append(Round(number=1, prompt=spec.prompt))
+    session.flush()
+    return task
+
+
+def get_task(session: Session, task_id: int) -> Task:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    return task
+
+
+def describe(task: Task) -> dict[str, Any]:
+    """The submitter's view of a task: its status and PRs (no model names: they know those)."""
+    view: dict[str, Any] = {
+        "id": task.id,
+        "repo": task.repo_full_name,
+        "base": task.base,
+        "status": task.status,
+        "created_at": task.created_at.isoformat(),
+        "updated_at": task.updated_at.isoformat(),
+    }
+    if task.failure_reason:
+        view["failure_reason"] = task.failure_reason
+    if task.pair is not None:
+        view["pull_requests"] = {
+            side.letter: side.pr_url for side in task.pair.sides if side.pr_url is not None
+        }
+    return view
+
+
+def submit(services: Services, spec: TaskSpec, submitted_by: str | None) -> int:
+    """Record the task and queue the opening of its pair; returns the task id at once."""
+    with services.storage.transaction() as session:
+        task_id = create_task(session, spec, submitted_by).id
+    try:
+        services.enqueue(queue.PAIRS, "workers.pairs.open_pair", task_id, job_id=f"open-pair-{task_id}")
+    except redis.RedisError:
+        with services.storage.transaction() as session:
+            task = session.get(Task, task_id)
+            task.status, task.failure_reason = "failed", "could not be queued (Redis unavailable); submit it again"
+        raise ServiceUnavailable(f"task {task_id} could not be queued: Redis is unavailable") from None
+    return task_id
