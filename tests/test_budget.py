@@ -1,0 +1,65 @@
+"""The per-installation write budget, shared through Redis by every worker."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tandem.budget import WriteBudget
+from tandem.errors import RateLimited
+
+
+def budget(redis_conn, **overrides) -> WriteBudget:
+    values = {"spacing": 1.0, "per_minute": 80, "per_hour": 500, "max_wait": 10_000.0} | overrides
+    return WriteBudget(redis_conn, key="tandem:writes:1", **values)
+
+
+def test_writes_are_spaced_by_the_spacing(redis_conn):
+    shared = budget(redis_conn)
+    other_worker = budget(redis_conn)  # a second process, same installation
+    waits = [shared.reserve(), other_worker.reserve(), shared.reserve()]
+    assert waits[0] == pytest.approx(0, abs=0.05)
+    assert waits[1] == pytest.approx(1, abs=0.05)
+    assert waits[2] == pytest.approx(2, abs=0.05)
+
+
+def test_the_per_minute_limit_pushes_the_next_write_a_minute_past_the_oldest(redis_conn):
+    limited = budget(redis_conn, spacing=0, per_minute=3)
+    waits = [limited.reserve() for _ in range(4)]
+    assert waits[:3] == pytest.approx([0, 0, 0], abs=0.05)
+    assert waits[3] == pytest.approx(60, abs=0.05)
+
+
+def test_the_per_hour_limit(redis_conn):
+    limited = budget(redis_conn, spacing=0, per_minute=1000, per_hour=5)
+    waits = [limited.reserve() for _ in range(6)]
+    assert waits[5] == pytest.approx(3600, abs=0.05)
+
+
+def test_a_wait_longer_than_max_wait_gives_the_slot_back_and_raises(redis_conn):
+    limited = budget(redis_conn, spacing=0, per_minute=1, max_wait=5)
+    limited.reserve()
+    with pytest.raises(RateLimited) as raised:
+        limited.reserve()
+    assert raised.value.seconds == pytest.approx(60, abs=0.05)
+    assert redis_conn.zcard("tandem:writes:1") == 1
+
+
+def test_installations_have_separate_budgets(redis_conn):
+    first = budget(redis_conn, spacing=0, per_minute=1, max_wait=5)
+    second = WriteBudget(redis_conn, key="tandem:writes:2", spacing=0, per_minute=1, per_hour=500, max_wait=5)
+    first.reserve()
+    assert second.reserve() == pytest.approx(0, abs=0.05)
+
+
+def test_only_content_creating_requests_spend_the_budget(redis_conn):
+    limited = budget(redis_conn, spacing=0, per_minute=1, max_wait=5)
+    for method in ("GET", "HEAD"):
+        with limited.acquire(httpx.Request(method, "https://api.github.com/repos/o/r")):
+            pass
+    with limited.acquire(httpx.Request("POST", "https://api.github.com/app/installations/1/access_tokens")):
+        pass
+    assert redis_conn.zcard("tandem:writes:1") == 0
+    with limited.acquire(httpx.Request("POST", "https://api.github.com/repos/o/r/pulls")):
+        pass
+    assert redis_conn.zcard("tandem:writes:1") == 1
