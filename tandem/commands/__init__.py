@@ -1,5 +1,50 @@
-"""Slash commands that raters write in pull request comments."""
+"""Slash commands that raters and reviewers write in pull request comments.
+
+Each command is one module (grammar, help and handler together) registered in
+``registry.COMMANDS``; importing this package registers them all, in the order /help lists them.
+
+The worker's use, for an issue comment (or review body) created or edited::
+
+    invocations = find_invocations(body, command_names())
+    ctx = CommandContext.for_pair(session, pair, comment_ref, rubric=repo_config, started_at=...)
+    outcomes = run_comment(ctx, invocations, roles=roles_of(...), edited=action == "edited")
+
+and ``judging.comment_deleted(session, comment_id)`` when one is deleted. Each Outcome says
+whether to reply (``reply``: help and errors) or just acknowledge.
+"""
+
+import importlib
 
 from tandem.commands.parser import Invocation, find_invocations
+from tandem.commands.registry import (
+    COMMANDS,
+    Command,
+    Outcome,
+    command,
+    command_names,
+    help_text,
+    run,
+    run_comment,
+)
+from tandem.judging import CommandContext, CommandError, CommentRef, Rubric
 
-__all__ = ["Invocation", "find_invocations"]
+# Importing a command's module registers it; /help lists the commands in this order.
+for _module in ("prefer", "rate", "followup", "undo", "review", "help"):
+    importlib.import_module(f"tandem.commands.{_module}")
+
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "CommandContext",
+    "CommandError",
+    "CommentRef",
+    "Invocation",
+    "Outcome",
+    "Rubric",
+    "command",
+    "command_names",
+    "find_invocations",
+    "help_text",
+    "run",
+    "run_comment",
+]

@@ -116,6 +116,8 @@ def upgrade() -> None:
     sa.Column('comment_url', sa.String(length=512), nullable=True),
     sa.Column('delivery_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', tandem.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('withdrawn_at', tandem.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('withdrawn_reason', sa.String(length=16), nullable=True),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('comment_id'),
@@ -144,6 +146,7 @@ def upgrade() -> None:
     sa.Column('superseded_at', tandem.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('superseded_by_id', sa.Integer(), nullable=True),
     sa.Column('superseded_reason', sa.String(length=16), nullable=True),
+    sa.Column('superseded_by_comment_id', sa.BigInteger(), nullable=True),
     sa.Column('review_state', sa.String(length=16), nullable=False),
     sa.ForeignKeyConstraint(['pair_id'], ['pairs.id'], ),
     sa.ForeignKeyConstraint(['round_id'], ['rounds.id'], ),
@@ -216,6 +219,7 @@ def upgrade() -> None:
     sa.Column('comment_id', sa.BigInteger(), nullable=False),
     sa.Column('delivery_id', sa.String(length=64), nullable=False),
     sa.Column('created_at', tandem.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('withdrawn_at', tandem.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['judgment_id'], ['judgments.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -236,6 +240,7 @@ def upgrade() -> None:
     sa.Column('delivery_id', sa.String(length=64), nullable=False),
     sa.Column('created_at', tandem.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('superseded_at', tandem.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('superseded_reason', sa.String(length=16), nullable=True),
     sa.ForeignKeyConstraint(['judgment_id'], ['judgments.id'], ),
     sa.ForeignKeyConstraint(['round_id'], ['rounds.id'], ),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], ),

@@ -1,0 +1,32 @@
+"""/followup <prompt>: a follow-up prompt for both models, which starts the next round.
+
+The prompt is the rest of the command's line and the lines under it, up to the next command.
+"""
+
+from __future__ import annotations
+
+from tandem import judging
+from tandem.commands.parser import Invocation
+from tandem.commands.registry import Outcome, command
+from tandem.judging import CommandContext
+
+
+def prompt_of(invocation: Invocation) -> str:
+    return "\n".join(part for part in (invocation.args, invocation.text) if part).strip()
+
+
+@command(
+    "followup",
+    role="rater",
+    usage="/followup <prompt>",
+    summary=(
+        "Ask both models a follow-up: the rest of the line and the lines under it are the prompt. "
+        "It starts the next round, which is judged afresh."
+    ),
+)
+def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
+    round_, created = judging._record_followup(ctx, prompt_of(invocation))
+    what = "started" if created else "was already started"
+    return Outcome(
+        f"Round {round_.number} {what} with @{round_.author_login}'s follow-up prompt.", (round_,), changed=created
+    )

@@ -1,0 +1,73 @@
+"""/prefer A|B [slightly|clearly|much], /prefer tie, /prefer neither: a rater's vote.
+
+The lines under the command, up to the next command, are the rationale. One vote per rater and
+round is current: a new one supersedes the old, and editing the comment edits the vote.
+"""
+
+from __future__ import annotations
+
+from tandem import judging
+from tandem.commands.parser import Invocation
+from tandem.commands.registry import Outcome, command, words
+from tandem.judging import STRENGTHS, CommandContext, CommandError, Vote
+
+_SIDES = {"a": "A", "b": "B", "tie": "tie", "neither": "neither"}
+
+
+def parse_prefer(invocation: Invocation) -> Vote:
+    """The vote an invocation of /prefer casts, or a CommandError saying what is wrong."""
+    given = words(invocation.args)
+    if not given:
+        raise CommandError("say which side is better: `/prefer A`, `/prefer B`, `/prefer tie` or `/prefer neither`")
+    verdict = _SIDES.get(given[0].lower())
+    if verdict is None:
+        raise CommandError("the side must be A, B, tie or neither")
+    rest = [word.lower() for word in given[1:]]
+    if verdict in ("tie", "neither"):
+        if rest and rest[0] in STRENGTHS:
+            raise CommandError(f"`/prefer {verdict}` takes no strength")
+        if rest:
+            raise CommandError(f"write `/prefer {verdict}` alone on its line; put your reasons on the lines below")
+        return Vote(verdict, None, invocation.text)
+    if rest and rest[0] not in STRENGTHS:
+        raise CommandError("the strength must be slightly, clearly or much; put your reasons on the lines below")
+    if len(rest) > 1:
+        raise CommandError(
+            f"write the side and the strength only, e.g. `/prefer {verdict} {rest[0]}`; "
+            "put your reasons on the lines below"
+        )
+    return Vote(verdict, rest[0] if rest else None, invocation.text)
+
+
+def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome | None:
+    """The comment was edited: its last /prefer (if any) is now the comment's vote."""
+    vote = parse_prefer(invocations[-1]) if invocations else None
+    judgment, changed = judging._comment_edited(ctx, vote)
+    if not changed:
+        return None
+    if judgment is None:
+        return Outcome(f"Retracted @{ctx.comment.author_login}'s vote: the edited comment has no `/prefer`.")
+    return Outcome(f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}.", (judgment,))
+
+
+@command(
+    "prefer",
+    role="rater",
+    usage=("/prefer A", "/prefer B", "/prefer tie", "/prefer neither"),
+    summary=(
+        "Your vote: A (or B) is better, by `slightly`, `clearly` (the default) or `much`, e.g. "
+        "`/prefer A much`; `tie`: both are equally good; `neither`: both are unacceptable. "
+        "The lines under it are your rationale. A new vote replaces your previous one in this round."
+    ),
+    on_edit=handle_edit,
+)
+def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
+    vote = parse_prefer(invocation)
+    judgment, created = judging._record_judgment(ctx, vote)
+    what = "Recorded" if created else "Already recorded"
+    number = judging.round_number(ctx.session, judgment.round_id)
+    return Outcome(
+        f"{what} @{ctx.comment.author_login}'s vote in round {number}: {vote.describe()}.",
+        (judgment,),
+        changed=created,
+    )

@@ -1,0 +1,216 @@
+"""Export judgments as JSON Lines: one object per judgment row, the full history, de-blinded.
+
+Each object carries the judgment and its provenance, the round's prompt, the rater's current
+ratings and line comments in that round, the reviews, the task's metadata, and which model was
+A and which was B (``model_a``, ``model_b``), which GitHub never shows.
+
+The judgments are read through one streaming query (``yield_per``: a server-side cursor on
+PostgreSQL), and what goes with them is fetched per batch of rows, so memory stays flat however
+many rows there are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.orm import Session
+
+from tandem.models import Judgment, JudgmentReview, LineComment, Output, Rating, Round, Side, Task
+
+BATCH_SIZE = 500
+
+_JUDGMENT_COLUMNS = list(Judgment.__table__.columns)
+
+
+def export_judgments(
+    session: Session,
+    out: TextIO,
+    *,
+    since: datetime | None = None,
+    repo: str | None = None,
+    task_id: int | None = None,
+) -> int:
+    """Write one JSON object per line to ``out`` for each judgment row; return how many.
+
+    ``since``: only rows recorded, superseded or reviewed at or after it (for incremental
+    exports). ``repo``: only tasks on this repository (owner/name). ``task_id``: only this task.
+    """
+    count = 0
+    for record in iter_judgment_records(session, since=since, repo=repo, task_id=task_id):
+        out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        out.write("\n")
+        count += 1
+    return count
+
+
+def judgments_for_task(session: Session, task_id: int) -> list[dict[str, Any]]:
+    """The export's objects for one task, oldest first (for the HTTP API)."""
+    return list(iter_judgment_records(session, task_id=task_id))
+
+
+def iter_judgment_records(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    repo: str | None = None,
+    task_id: int | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> Iterator[dict[str, Any]]:
+    """Yield the export's objects, in the order the judgments were recorded."""
+    result = session.execute(
+        _judgments_query(since=since, repo=repo, task_id=task_id),
+        execution_options={"yield_per": batch_size},
+    )
+    try:
+        for rows in result.partitions():
+            yield from _records(session, rows)
+    finally:
+        result.close()
+
+
+def _judgments_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
+    query = (
+        select(
+            *_JUDGMENT_COLUMNS,
+            Round.number.label("round_number"),
+            Round.prompt.label("round_prompt"),
+            Task.repo_full_name.label("repo"),
+            Task.base.label("task_base"),
+            Task.base_sha.label("task_base_sha"),
+            Task.metadata_.label("task_metadata"),
+        )
+        .join(Round, Round.id == Judgment.round_id)
+        .join(Task, Task.id == Judgment.task_id)
+        .order_by(Judgment.id)
+    )
+    if since is not None:
+        reviewed = exists().where(
+            JudgmentReview.judgment_id == Judgment.id,
+            or_(JudgmentReview.created_at >= since, JudgmentReview.withdrawn_at >= since),
+        )
+        query = query.where(or_(Judgment.recorded_at >= since, Judgment.superseded_at >= since, reviewed))
+    if repo is not None:
+        query = query.where(Task.repo_full_name == repo)
+    if task_id is not None:
+        query = query.where(Judgment.task_id == task_id)
+    return query
+
+
+def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
+    """The objects for one batch of judgment rows, with what goes with them fetched in bulk."""
+    ids = [row.id for row in rows]
+    round_ids = {row.round_id for row in rows}
+    rater_ids = {row.rater_id for row in rows}
+    pair_ids = {row.pair_id for row in rows}
+
+    models: dict[tuple[int, str], str] = {
+        (pair_id, letter): model
+        for pair_id, letter, model in session.execute(
+            select(Side.pair_id, Side.letter, Output.model)
+            .join(Output, Output.id == Side.output_id)
+            .where(Side.pair_id.in_(pair_ids))
+        )
+    }
+
+    ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
+    for round_id, rater_id, side, axis, score in session.execute(
+        select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score)
+        .where(Rating.round_id.in_(round_ids), Rating.rater_id.in_(rater_ids), Rating.superseded_at.is_(None))
+        .order_by(Rating.id)
+    ):
+        ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
+
+    reviews: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # Columns, not ORM objects: nothing of the export stays in the session's identity map.
+    for review in session.execute(
+        select(*JudgmentReview.__table__.columns)
+        .where(JudgmentReview.judgment_id.in_(ids))
+        .order_by(JudgmentReview.id)
+    ):
+        reviews[review.judgment_id].append(
+            {
+                "reviewer_id": review.reviewer_id,
+                "reviewer_login": review.reviewer_login,
+                "decision": review.decision,
+                "reason": review.reason,
+                "comment_id": review.comment_id,
+                "delivery_id": review.delivery_id,
+                "created_at": _iso(review.created_at),
+                "withdrawn_at": _iso(review.withdrawn_at),
+            }
+        )
+
+    line_comments: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for comment in session.execute(
+        select(*LineComment.__table__.columns)
+        .where(
+            LineComment.round_id.in_(round_ids),
+            LineComment.author_id.in_(rater_ids),
+            LineComment.deleted_at.is_(None),
+        )
+        .order_by(LineComment.id)
+    ):
+        line_comments[(comment.round_id, comment.author_id)].append(
+            {
+                "side": comment.side,
+                "path": comment.path,
+                "line": comment.line,
+                "start_line": comment.start_line,
+                "diff_side": comment.diff_side,
+                "commit_sha": comment.commit_sha,
+                "body": comment.body,
+                "comment_id": comment.comment_id,
+                "comment_url": comment.comment_url,
+                "created_at": _iso(comment.created_at),
+                "updated_at": _iso(comment.updated_at),
+            }
+        )
+
+    for row in rows:
+        key = (row.round_id, row.rater_id)
+        yield {
+            "id": row.id,
+            "task_id": row.task_id,
+            "pair_id": row.pair_id,
+            "repo": row.repo,
+            "round": row.round_number,
+            "round_prompt": row.round_prompt,
+            "rater_id": row.rater_id,
+            "rater_login": row.rater_login,
+            "verdict": row.verdict,
+            "strength": row.strength,
+            "rationale": row.rationale,
+            "ratings": ratings.get(key, {}),
+            "review_state": row.review_state,
+            "reviews": reviews.get(row.id, []),
+            "line_comments": line_comments.get(key, []),
+            "model_a": models.get((row.pair_id, "A")),
+            "model_b": models.get((row.pair_id, "B")),
+            "head_sha_a": row.head_sha_a,
+            "head_sha_b": row.head_sha_b,
+            "on_side": row.on_side,
+            "source": row.source,
+            "comment_id": row.comment_id,
+            "comment_url": row.comment_url,
+            "delivery_id": row.delivery_id,
+            "voted_at": _iso(row.voted_at),
+            "recorded_at": _iso(row.recorded_at),
+            "time_on_task_seconds": row.time_on_task_seconds,
+            "current": row.superseded_at is None,
+            "superseded_at": _iso(row.superseded_at),
+            "superseded_by_id": row.superseded_by_id,
+            "superseded_reason": row.superseded_reason,
+            "task_base": row.task_base,
+            "task_base_sha": row.task_base_sha,
+            "task_metadata": row.task_metadata or {},
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with microseconds and a Z: 2026-05-09T07:35:25.000000Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment is not None else None

@@ -1,0 +1,207 @@
+"""The JSONL export on SQLite and PostgreSQL: full history, de-blinded models, filters, streaming."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import event, insert
+
+from tandem import judging
+from tandem.db import utcnow
+from tandem.export import BATCH_SIZE, export_judgments, judgments_for_task
+from tandem.models import Judgment, Pair, Rating
+from tests.test_judging import HEAD_A, HEAD_B, T0, USERS, deliver, make_pair, new_pair
+
+
+def exported(storage, **filters) -> list[dict]:
+    out = io.StringIO()
+    with storage.transaction() as session:
+        count = export_judgments(session, out, **filters)
+    lines = out.getvalue().splitlines()
+    assert count == len(lines)
+    return [json.loads(line) for line in lines]
+
+
+def build(storage) -> dict:
+    """Two tasks on two repositories; returns the pair ids and a moment between the events."""
+    first = new_pair(storage, models=("model-x", "model-y"), a_is_first=False, prompt="Fix the pager",
+                     metadata={"batch": "b7", "difficulty": "hard"})
+    second = new_pair(storage, repo="evals/mirror-2", models=("model-p", "model-q"))
+    deliver(storage, first, "/prefer A\nA is shorter.", comment_id=1)
+    deliver(storage, first, "/prefer tie", "bob", comment_id=2)
+    deliver(storage, second, "/prefer A", "carol", comment_id=3)
+    with storage.transaction() as session:
+        judging.record_line_comment(
+            session, session.get(Pair, first), "A", comment_id=77, url="https://github.com/x/y/pull/2#discussion_r77",
+            delivery_id="d-77", author_id=USERS["alice"], author_login="alice", path="pager.py", body="crashes on 0",
+            line=3, diff_side="RIGHT", commit_sha=HEAD_A, created_at=T0,
+        )
+    cutoff = utcnow()
+    deliver(storage, first, "/prefer B much\nA crashes on page 0.", comment_id=4)
+    deliver(storage, first, "/rate B correctness=5 security=4", comment_id=5)
+    deliver(storage, first, "/approve @bob", "rev", roles=("reviewer",), comment_id=6)
+    return {"first": first, "second": second, "cutoff": cutoff}
+
+
+def test_the_export_holds_the_full_history_de_blinded(storage):
+    built = build(storage)
+    rows = exported(storage)
+    assert [(r["rater_login"], r["verdict"], r["current"]) for r in rows] == [
+        ("alice", "A", False), ("bob", "tie", True), ("carol", "A", True), ("alice", "B", True)]
+    old, bob, carol, new = rows
+
+    assert old["superseded_reason"] == "revote" and old["superseded_by_id"] == new["id"]
+    assert old["superseded_at"].endswith("Z")
+    assert (new["superseded_at"], new["superseded_reason"], new["superseded_by_id"]) == (None, None, None)
+    # Side A showed the second output: the export says so.
+    assert (new["model_a"], new["model_b"]) == ("model-y", "model-x")
+    assert (carol["model_a"], carol["model_b"]) == ("model-p", "model-q")
+
+    assert new == {
+        "id": new["id"],
+        "task_id": new["task_id"],
+        "pair_id": built["first"],
+        "repo": "evals/mirror-1",
+        "round": 1,
+        "round_prompt": "Fix the pager",
+        "rater_id": USERS["alice"],
+        "rater_login": "alice",
+        "verdict": "B",
+        "strength": "much",
+        "rationale": "A crashes on page 0.",
+        "ratings": {"B": {"correctness": 5, "security": 4}},
+        "review_state": "pending",
+        "reviews": [],
+        "line_comments": [
+            {
+                "side": "A", "path": "pager.py", "line": 3, "start_line": None, "diff_side": "RIGHT",
+                "commit_sha": HEAD_A, "body": "crashes on 0", "comment_id": 77,
+                "comment_url": "https://github.com/x/y/pull/2#discussion_r77",
+                "created_at": "2026-05-01T12:00:00.000000Z", "updated_at": "2026-05-01T12:00:00.000000Z",
+            }
+        ],
+        "model_a": "model-y",
+        "model_b": "model-x",
+        "head_sha_a": HEAD_A,
+        "head_sha_b": HEAD_B,
+        "on_side": "A",
+        "source": "comment",
+        "comment_id": 4,
+        "comment_url": "https://github.com/evals/mirror-1/pull/1#issuecomment-4",
+        "delivery_id": "delivery-4-0",
+        "voted_at": "2026-05-01T12:30:00.000000Z",
+        "recorded_at": new["recorded_at"],
+        "time_on_task_seconds": 1800.0,
+        "current": True,
+        "superseded_at": None,
+        "superseded_by_id": None,
+        "superseded_reason": None,
+        "task_base": "main",
+        "task_base_sha": "c" * 40,
+        "task_metadata": {"batch": "b7", "difficulty": "hard"},
+    }
+    assert datetime.fromisoformat(new["recorded_at"]) >= built["cutoff"]
+    # The rater's current ratings and line comments go with every version of the vote.
+    assert old["ratings"] == new["ratings"] and old["line_comments"] == new["line_comments"]
+    assert bob["ratings"] == {} and bob["line_comments"] == []
+    assert bob["review_state"] == "approved"
+    [review] = bob["reviews"]
+    assert {k: review[k] for k in ("reviewer_login", "reviewer_id", "decision", "reason", "comment_id")} == {
+        "reviewer_login": "rev", "reviewer_id": USERS["rev"], "decision": "approved", "reason": "", "comment_id": 6}
+    assert review["withdrawn_at"] is None
+
+
+def test_the_export_filters_by_repository_task_and_time(storage):
+    built = build(storage)
+    assert [r["rater_login"] for r in exported(storage, repo="evals/mirror-2")] == ["carol"]
+    assert exported(storage, repo="evals/nowhere") == []
+    task_rows = exported(storage, task_id=exported(storage)[0]["task_id"])
+    assert [r["rater_login"] for r in task_rows] == ["alice", "bob", "alice"]
+    with storage.transaction() as session:
+        assert judgments_for_task(session, task_rows[0]["task_id"]) == task_rows
+        assert judgments_for_task(session, 9999) == []
+    # Since the cutoff: alice's first vote was superseded, her second recorded, bob's reviewed.
+    since = exported(storage, since=built["cutoff"])
+    assert [(r["rater_login"], r["verdict"]) for r in since] == [("alice", "A"), ("bob", "tie"), ("alice", "B")]
+    assert exported(storage, since=utcnow() + timedelta(seconds=1)) == []
+    assert len(exported(storage, since=built["cutoff"], repo="evals/mirror-2")) == 0
+
+
+def test_deleted_and_withdrawn_records_stay_in_the_export(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A\n/rate A correctness=4", comment_id=10)
+    deliver(storage, pair_id, "/reject thin", "rev", roles=("reviewer",), comment_id=11)
+    with storage.transaction() as session:
+        judging.comment_deleted(session, 11)
+        judging.comment_deleted(session, 10)
+    [row] = exported(storage)
+    assert (row["current"], row["superseded_reason"], row["review_state"], row["ratings"]) == (
+        False, "deleted", "pending", {})
+    assert row["reviews"][0]["withdrawn_at"] is not None
+
+
+def test_the_export_streams(storage):
+    """20,000 judgments go out through one yield_per query, written batch by batch."""
+    total = 20_000
+    with storage.transaction() as session:
+        pair = make_pair(session)
+        round_id = judging.current_round(session, pair.task).id
+        rows = [
+            dict(task_id=pair.task_id, pair_id=pair.id, round_id=round_id, rater_id=i, rater_login=f"r{i}",
+                 verdict="AB"[i % 2], strength="clearly", rationale=f"reason {i}", source="comment",
+                 comment_id=i, on_side="A", delivery_id=f"d{i}", voted_at=T0, review_state="pending")
+            for i in range(total)
+        ]
+        session.execute(insert(Judgment), rows)
+        session.execute(insert(Rating), [
+            dict(task_id=pair.task_id, round_id=round_id, rater_id=i, rater_login=f"r{i}", side="A",
+                 axis="correctness", score=1 + i % 5, comment_id=i, delivery_id=f"d{i}")
+            for i in range(0, total, 7)
+        ])
+
+    statements: list[tuple[str, dict, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, dict(context.execution_options), cursor))
+
+    def related_queries() -> int:
+        return sum(1 for statement, _, _ in statements if "FROM ratings" in statement)
+
+    class Sink(io.TextIOBase):
+        def __init__(self):
+            self.lines = 0
+            self.related_at_first_write: int | None = None
+            self.first = self.last = ""
+
+        def write(self, text: str) -> int:
+            if self.related_at_first_write is None:
+                self.related_at_first_write = related_queries()
+            if text != "\n":
+                self.first = self.first or text
+                self.last = text
+            self.lines += text.count("\n")
+            return len(text)
+
+    sink = Sink()
+    event.listen(storage.engine, "before_cursor_execute", record)
+    try:
+        with storage.transaction() as session:
+            assert export_judgments(session, sink) == total
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", record)
+
+    assert sink.lines == total
+    # The first line went out after the first batch's related rows were read, not after all of them.
+    batches = -(-total // BATCH_SIZE)
+    assert sink.related_at_first_write == 1
+    assert related_queries() == batches
+    [(main, options, cursor)] = [s for s in statements if "FROM judgments JOIN rounds" in s[0]]
+    assert options.get("yield_per") == BATCH_SIZE
+    if storage.engine.dialect.name == "postgresql":
+        assert getattr(cursor, "name", None), "PostgreSQL reads the judgments through a server-side cursor"
+    # One object per judgment, in order, each with its rater's ratings.
+    first, last = json.loads(sink.first), json.loads(sink.last)
+    assert (first["rater_login"], first["ratings"], first["model_a"]) == ("r0", {"A": {"correctness": 1}}, "model-x")
+    assert (last["rater_login"], last["verdict"], last["ratings"]) == ("r19999", "B", {"A": {"correctness": 5}})

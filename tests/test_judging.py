@@ -1,0 +1,544 @@
+"""The judging domain on SQLite and PostgreSQL: votes, history, idempotency, reviews, rounds.
+
+Each `deliver` is one comment processed in its own transaction, as a worker would: the body is
+parsed with the real command finder and run through the command registry.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tandem import judging
+from tandem.commands import CommandContext, CommentRef, Outcome, Rubric, command_names, find_invocations, run_comment
+from tandem.judging import CommandError, Vote
+from tandem.models import Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, Side, Task
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+USERS = {"alice": 101, "bob": 102, "carol": 103, "rev": 901, "rev2": 902}
+HEAD_A, HEAD_B = "a" * 40, "b" * 40
+_comment_ids = itertools.count(5000)
+
+
+def make_pair(
+    session,
+    *,
+    repo: str = "evals/mirror-1",
+    models: tuple[str, str] = ("model-x", "model-y"),
+    a_is_first: bool = True,
+    prompt: str = "Fix the off-by-one in the pager",
+    metadata: dict | None = None,
+) -> Pair:
+    """A task with two outputs and an open pair; side A holds models[0] if a_is_first."""
+    task = Task(
+        repo_full_name=repo,
+        base="main",
+        base_sha="c" * 40,
+        prompt=prompt,
+        metadata_=metadata if metadata is not None else {"batch": "b1"},
+        status="open",
+    )
+    session.add(task)
+    session.flush()
+    outputs = [Output(task_id=task.id, position=i, model=model, patch="diff") for i, model in enumerate(models)]
+    session.add_all(outputs)
+    session.flush()
+    pair = Pair(task_id=task.id, a_is_first_output=a_is_first, opened_at=T0)
+    session.add(pair)
+    session.flush()
+    on_a, on_b = outputs if a_is_first else outputs[::-1]
+    session.add_all(
+        [
+            Side(pair_id=pair.id, letter="A", output_id=on_a.id, repo_full_name=repo, branch=f"t{task.id}-a",
+                 head_sha=HEAD_A, pr_number=2 * task.id),
+            Side(pair_id=pair.id, letter="B", output_id=on_b.id, repo_full_name=repo, branch=f"t{task.id}-b",
+                 head_sha=HEAD_B, pr_number=2 * task.id + 1),
+        ]
+    )
+    session.flush()
+    return pair
+
+
+def new_pair(storage, **kwargs) -> int:
+    with storage.transaction() as session:
+        return make_pair(session, **kwargs).id
+
+
+def comment_ref(who: str = "alice", *, comment_id: int | None = None, side: str = "A", at: datetime | None = None,
+                edited_at: datetime | None = None, source: str = "comment") -> CommentRef:
+    comment_id = comment_id if comment_id is not None else next(_comment_ids)
+    return CommentRef(
+        comment_id=comment_id,
+        url=f"https://github.com/evals/mirror-1/pull/1#issuecomment-{comment_id}",
+        delivery_id=f"delivery-{comment_id}-{edited_at.timestamp() if edited_at else 0}",
+        source=source,
+        author_id=USERS[who],
+        author_login=who,
+        created_at=at or T0 + timedelta(minutes=30),
+        on_side=side,
+        edited_at=edited_at,
+    )
+
+
+def deliver(storage, pair_id: int, body: str, who: str = "alice", *, roles=("rater",), rubric: Rubric | None = None,
+            **ref) -> list[Outcome]:
+    """Process one comment (or, with edited_at=..., its edit) in its own transaction."""
+    with storage.transaction() as session:
+        pair = session.get(Pair, pair_id)
+        ctx = CommandContext.for_pair(session, pair, comment_ref(who, **ref), rubric=rubric, started_at=T0)
+        return run_comment(ctx, find_invocations(body, command_names()), roles=set(roles),
+                           edited=ref.get("edited_at") is not None)
+
+
+def judgments(storage, pair_id: int) -> list[Judgment]:
+    with storage.transaction() as session:
+        return list(session.scalars(select(Judgment).where(Judgment.pair_id == pair_id).order_by(Judgment.id)))
+
+
+def current(storage, pair_id: int) -> list[tuple[str, str, str | None]]:
+    return [(j.rater_login, j.verdict, j.strength) for j in judgments(storage, pair_id) if j.superseded_at is None]
+
+
+def history(storage, pair_id: int) -> list[tuple]:
+    return [(j.rater_login, j.verdict, j.superseded_reason, j.superseded_by_id) for j in judgments(storage, pair_id)]
+
+
+def errors(outcomes: list[Outcome]) -> list[str]:
+    return [o.message for o in outcomes if not o.ok]
+
+
+# Votes ------------------------------------------------------------------------------------
+
+
+def test_a_vote_is_recorded_with_its_provenance(storage):
+    pair_id = new_pair(storage)
+    [outcome] = deliver(storage, pair_id, "/prefer A slightly\n\nA handles the empty page.\nB crashes.",
+                        comment_id=42, side="B", at=T0 + timedelta(minutes=25))
+    assert outcome.ok and outcome.changed
+    assert outcome.message == "Recorded @alice's vote in round 1: **A** (slightly)."
+    [j] = judgments(storage, pair_id)
+    assert (j.verdict, j.strength, j.rationale) == ("A", "slightly", "A handles the empty page.\nB crashes.")
+    assert (j.rater_id, j.rater_login, j.review_state) == (USERS["alice"], "alice", "pending")
+    assert (j.head_sha_a, j.head_sha_b) == (HEAD_A, HEAD_B)
+    assert (j.comment_id, j.on_side, j.source, j.delivery_id) == (42, "B", "comment", "delivery-42-0")
+    assert j.comment_url.endswith("#issuecomment-42")
+    assert j.voted_at == T0 + timedelta(minutes=25)
+    assert j.time_on_task_seconds == 25 * 60
+    assert j.recorded_at.tzinfo is not None and j.superseded_at is None
+
+
+def test_a_new_vote_supersedes_the_old_one_and_keeps_it(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A")
+    deliver(storage, pair_id, "/prefer B much\nOn second thought B's tests are better.")
+    deliver(storage, pair_id, "/prefer tie", "bob")
+    first, second, bobs = judgments(storage, pair_id)
+    assert (first.superseded_reason, first.superseded_by_id) == ("revote", second.id)
+    assert first.superseded_by_comment_id == second.comment_id
+    assert first.superseded_at is not None
+    assert current(storage, pair_id) == [("alice", "B", "much"), ("bob", "tie", None)]
+
+
+def test_the_same_comment_processed_twice_is_recorded_once(storage):
+    pair_id = new_pair(storage)
+    body = "/prefer A\nreason\n/rate A correctness=4 security=5\n/followup Now add tests."
+    first = deliver(storage, pair_id, body, comment_id=7)
+    again = deliver(storage, pair_id, body, comment_id=7)
+    assert [o.changed for o in first] == [True, True, True]
+    assert [o.changed for o in again] == [False, False, False]
+    assert again[0].message == "Already recorded @alice's vote in round 1: **A** (clearly)."
+    assert len(judgments(storage, pair_id)) == 1
+    with storage.transaction() as session:
+        assert session.query(Rating).count() == 2
+        assert [r.number for r in session.scalars(select(Round).order_by(Round.number))] == [1, 2]
+
+
+def test_replaying_an_old_comment_does_not_undo_later_votes(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=1)
+    deliver(storage, pair_id, "/prefer B", comment_id=2)
+    deliver(storage, pair_id, "/undo", comment_id=3)
+    deliver(storage, pair_id, "/prefer tie", comment_id=4)
+    for comment_id, body in [(1, "/prefer A"), (2, "/prefer B"), (3, "/undo")]:
+        assert all(not o.changed for o in deliver(storage, pair_id, body, comment_id=comment_id))
+    assert current(storage, pair_id) == [("alice", "tie", None)]
+    assert len(judgments(storage, pair_id)) == 3
+
+
+def test_record_judgment_directly(storage):
+    pair_id = new_pair(storage)
+    with storage.transaction() as session:
+        pair = session.get(Pair, pair_id)
+        ctx = CommandContext.for_pair(session, pair, comment_ref(comment_id=9), started_at=None)
+        j = judging.record_judgment(ctx, "b", None, "  why  ")
+        assert (j.verdict, j.strength, j.rationale, j.time_on_task_seconds) == ("B", "clearly", "why", None)
+        assert judging.record_judgment(ctx, "B", "clearly", "why") is j
+        with pytest.raises(CommandError, match="the side must be A, B, tie or neither"):
+            judging.record_judgment(ctx, "C")
+        with pytest.raises(CommandError, match="takes no strength"):
+            judging.record_judgment(ctx, "tie", "much")
+
+
+# Edits and deletions ----------------------------------------------------------------------
+
+
+def test_editing_a_comment_edits_its_vote(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A\nfirst reason", comment_id=10)
+    edit = T0 + timedelta(hours=1)
+    [outcome] = deliver(storage, pair_id, "/prefer B slightly\nbetter reason", comment_id=10, edited_at=edit)
+    assert outcome.message == "Updated @alice's vote: **B** (slightly)."
+    old, new = judgments(storage, pair_id)
+    assert (old.superseded_reason, old.superseded_by_id) == ("edited", new.id)
+    assert (new.verdict, new.strength, new.rationale, new.comment_id) == ("B", "slightly", "better reason", 10)
+    assert new.voted_at == edit and new.time_on_task_seconds == 3600
+
+    # The same edit delivered again, or an edit that leaves the vote alone, writes nothing.
+    assert deliver(storage, pair_id, "/prefer B slightly\nbetter reason", comment_id=10, edited_at=edit) == []
+    # An edit that removes the command retracts the vote.
+    [outcome] = deliver(storage, pair_id, "never mind", comment_id=10, edited_at=edit + timedelta(minutes=1))
+    assert outcome.message == "Retracted @alice's vote: the edited comment has no `/prefer`."
+    assert history(storage, pair_id) == [("alice", "A", "edited", new.id), ("alice", "B", "edited", None)]
+    assert current(storage, pair_id) == []
+    # Putting it back is a vote again.
+    deliver(storage, pair_id, "/prefer A", comment_id=10, edited_at=edit + timedelta(minutes=2))
+    assert current(storage, pair_id) == [("alice", "A", "clearly")]
+
+
+def test_an_edit_that_adds_a_vote_records_it(storage):
+    pair_id = new_pair(storage)
+    assert deliver(storage, pair_id, "/prefre A", comment_id=11) == []
+    deliver(storage, pair_id, "/prefer A", comment_id=12)
+    [outcome] = deliver(storage, pair_id, "/prefer B", comment_id=11, edited_at=T0 + timedelta(hours=1))
+    assert outcome.ok
+    assert history(storage, pair_id)[0][2] == "revote"
+    assert current(storage, pair_id) == [("alice", "B", "clearly")]
+
+
+def test_an_edit_does_not_revive_a_vote_that_was_replaced(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=13)
+    deliver(storage, pair_id, "/prefer B", comment_id=14)
+    assert deliver(storage, pair_id, "/prefer tie", comment_id=13, edited_at=T0 + timedelta(hours=1)) == []
+    assert current(storage, pair_id) == [("alice", "B", "clearly")]
+
+
+def test_an_invalid_edit_keeps_the_vote_and_says_why(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=15)
+    outcomes = deliver(storage, pair_id, "/prefer C", comment_id=15, edited_at=T0 + timedelta(hours=1))
+    assert errors(outcomes) == ["`/prefer C`: the side must be A, B, tie or neither"]
+    assert current(storage, pair_id) == [("alice", "A", "clearly")]
+
+
+def test_deleting_a_comment_retracts_what_it_recorded(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A\n/rate A correctness=5\n/followup Add a test.", comment_id=20)
+    deliver(storage, pair_id, "/rate B correctness=2", comment_id=21)
+    with storage.transaction() as session:
+        assert judging.comment_deleted(session, 20) == 3
+        assert judging.comment_deleted(session, 20) == 0
+        assert judging.comment_deleted(session, 999) == 0
+    [j] = judgments(storage, pair_id)
+    assert (j.superseded_reason, j.superseded_by_id, j.superseded_by_comment_id) == ("deleted", None, 20)
+    with storage.transaction() as session:
+        ratings = {(r.side, r.superseded_reason) for r in session.scalars(select(Rating))}
+        assert ratings == {("A", "deleted"), ("B", None)}
+        second = session.scalars(select(Round).where(Round.number == 2)).one()
+        assert (second.withdrawn_reason, second.prompt) == ("deleted", "Add a test.")
+        task = session.get(Pair, pair_id).task
+        assert judging.current_round(session, task).number == 1
+    # The next follow-up is round 3: a withdrawn round keeps its number.
+    [outcome] = deliver(storage, pair_id, "/followup Try again.", comment_id=22)
+    assert outcome.message == "Round 3 started with @alice's follow-up prompt."
+
+
+def test_deleting_a_review_comment_withdraws_the_review(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A")
+    deliver(storage, pair_id, "/reject too thin", "rev", roles=("reviewer",), comment_id=30)
+    deliver(storage, pair_id, "/approve @alice", "rev2", roles=("reviewer",), comment_id=31)
+    assert judgments(storage, pair_id)[0].review_state == "approved"
+    with storage.transaction() as session:
+        assert judging.comment_deleted(session, 31) == 1
+    assert judgments(storage, pair_id)[0].review_state == "rejected"
+    with storage.transaction() as session:
+        judging.comment_deleted(session, 30)
+        reviews = session.scalars(select(JudgmentReview)).all()
+        assert all(r.withdrawn_at is not None for r in reviews) and len(reviews) == 2
+    assert judgments(storage, pair_id)[0].review_state == "pending"
+
+
+# Undo -------------------------------------------------------------------------------------
+
+
+def test_undo_retracts_the_current_vote(storage):
+    pair_id = new_pair(storage)
+    assert errors(deliver(storage, pair_id, "/undo")) == ["`/undo`: you have no vote to undo in round 1"]
+    deliver(storage, pair_id, "/prefer A")
+    deliver(storage, pair_id, "/prefer neither", "bob")
+    [outcome] = deliver(storage, pair_id, "/undo", comment_id=40)
+    assert outcome.message == "Retracted @alice's vote in round 1: **A** (clearly)."
+    assert current(storage, pair_id) == [("bob", "neither", None)]
+    assert history(storage, pair_id)[0][2] == "undo"
+    assert judgments(storage, pair_id)[0].superseded_by_comment_id == 40
+    assert errors(deliver(storage, pair_id, "/undo")) == ["`/undo`: you have no vote to undo in round 1"]
+    assert [o.changed for o in deliver(storage, pair_id, "/undo", comment_id=40)] == [False]
+
+
+# Ratings ----------------------------------------------------------------------------------
+
+
+def test_ratings_supersede_per_axis_and_side_and_link_the_vote(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/rate A correctness=3 security=4")
+    deliver(storage, pair_id, "/prefer A")
+    [outcome] = deliver(storage, pair_id, "/rate A correctness=5\n/rate B correctness=2", comment_id=50)[:1]
+    assert outcome.message == "Recorded @alice's scores in round 1: A correctness 5."
+    deliver(storage, pair_id, "/rate A security=1", "bob")
+    with storage.transaction() as session:
+        rows = session.scalars(select(Rating).order_by(Rating.id)).all()
+        assert [(r.rater_login, r.side, r.axis, r.score, r.superseded_reason) for r in rows] == [
+            ("alice", "A", "correctness", 3, "revote"),
+            ("alice", "A", "security", 4, None),
+            ("alice", "A", "correctness", 5, None),
+            ("alice", "B", "correctness", 2, None),
+            ("bob", "A", "security", 1, None),
+        ]
+        vote = session.scalars(select(Judgment)).one()
+        assert [r.judgment_id for r in rows[:3]] == [None, None, vote.id]
+        round_id = vote.round_id
+        assert judging.current_ratings(session, round_id, USERS["alice"]) == {
+            "A": {"security": 4, "correctness": 5},
+            "B": {"correctness": 2},
+        }
+
+
+def test_editing_a_comment_edits_its_ratings(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/rate A correctness=3 security=4\n/rate B correctness=2", comment_id=60)
+    edit = T0 + timedelta(hours=1)
+    [outcome] = deliver(storage, pair_id, "/rate A correctness=4 reliability=5", comment_id=60, edited_at=edit)
+    assert outcome.message == "Updated @alice's scores: A correctness 4, A reliability 5."
+    with storage.transaction() as session:
+        rows = session.scalars(select(Rating).order_by(Rating.id)).all()
+        assert [(r.side, r.axis, r.score, r.superseded_reason) for r in rows] == [
+            ("A", "correctness", 3, "edited"),
+            ("A", "security", 4, "edited"),
+            ("B", "correctness", 2, "edited"),
+            ("A", "correctness", 4, None),
+            ("A", "reliability", 5, None),
+        ]
+    # An invalid /rate in the edit changes nothing and says why.
+    outcomes = deliver(storage, pair_id, "/rate A correctness=7", comment_id=60, edited_at=edit)
+    assert errors(outcomes) == ["`/rate A correctness=7`: correctness must be an integer from 1 to 5"]
+    assert deliver(storage, pair_id, "/rate A reliability=5 correctness=4", comment_id=60, edited_at=edit) == []
+    # A score dropped by one edit and put back by the next is current again; a later comment's is not undone.
+    deliver(storage, pair_id, "/rate A reliability=5", comment_id=60, edited_at=edit)
+    deliver(storage, pair_id, "/rate A reliability=2", comment_id=61)
+    deliver(storage, pair_id, "/rate A reliability=5 correctness=4", comment_id=60, edited_at=edit)
+    with storage.transaction() as session:
+        round_id = session.scalars(select(Round)).one().id
+        assert judging.current_ratings(session, round_id, USERS["alice"]) == {"A": {"reliability": 2, "correctness": 4}}
+
+
+def test_record_ratings_validates_against_the_rubric(storage):
+    pair_id = new_pair(storage)
+    with storage.transaction() as session:
+        pair = session.get(Pair, pair_id)
+        ctx = CommandContext.for_pair(session, pair, comment_ref(), rubric=Rubric(("style", "tests"), (0, 3)))
+        rows = judging.record_ratings(ctx, "b", {"Style": 0, "tests": 3})
+        assert [(r.side, r.axis, r.score) for r in rows] == [("B", "style", 0), ("B", "tests", 3)]
+        with pytest.raises(CommandError) as error:
+            judging.record_ratings(ctx, "A", {"speed": 1})
+        assert str(error.value) == "unknown axis `speed`; this repository's axes are style, tests"
+        with pytest.raises(CommandError, match="tests must be an integer from 0 to 3"):
+            judging.record_ratings(ctx, "A", {"tests": 4})
+        with pytest.raises(CommandError, match="the side must be A or B"):
+            judging.record_ratings(ctx, "C", {"tests": 1})
+
+
+def test_a_task_rubric_overrides_the_repository_axes(storage):
+    with storage.transaction() as session:
+        pair = make_pair(session)
+        pair.task.rubric = ["Speed", "tests"]
+        session.flush()
+        ctx = CommandContext.for_pair(session, pair, comment_ref(), rubric=Rubric(scale=(1, 10)))
+        assert ctx.rubric == Rubric(("speed", "tests"), (1, 10))
+    with pytest.raises(ValueError):
+        Rubric(("code quality",))
+    with pytest.raises(ValueError):
+        Rubric(scale=(5, 1))
+
+
+# Follow-ups -------------------------------------------------------------------------------
+
+
+def test_a_followup_starts_the_next_round(storage):
+    pair_id = new_pair(storage, prompt="Fix the pager")
+    deliver(storage, pair_id, "/prefer A")
+    body = "/followup Now handle negative pages\nand add a test.\n\n  Keep the API."
+    [outcome] = deliver(storage, pair_id, body, "bob", comment_id=70)
+    assert outcome.message == "Round 2 started with @bob's follow-up prompt."
+    deliver(storage, pair_id, "/prefer B")
+    with storage.transaction() as session:
+        first, second = session.scalars(select(Round).order_by(Round.number)).all()
+        assert (first.number, first.prompt, first.comment_id) == (1, "Fix the pager", None)
+        assert (second.prompt, second.author_login, second.author_id) == (
+            "Now handle negative pages\nand add a test.\n\n  Keep the API.", "bob", USERS["bob"])
+        assert (second.comment_id, second.delivery_id) == (70, "delivery-70-0")
+        assert second.comment_url.endswith("70")
+        votes = session.scalars(select(Judgment).order_by(Judgment.id)).all()
+        # A vote in a new round does not supersede the one in the old round.
+        assert [(v.round_id, v.verdict, v.superseded_at) for v in votes] == [
+            (first.id, "A", None), (second.id, "B", None)]
+    assert errors(deliver(storage, pair_id, "/followup")) == [
+        "`/followup`: write the follow-up prompt after `/followup`, on the same line or on the lines below"
+    ]
+
+
+def test_the_first_round_is_created_once(storage):
+    with storage.transaction() as session:
+        pair = make_pair(session, prompt="Do X")
+        first = judging.current_round(session, pair.task)
+        assert (first.number, first.prompt) == (1, "Do X")
+        assert judging.ensure_first_round(session, pair.task) is first
+        assert judging.current_round(session, pair.task) is first
+        assert session.query(Round).count() == 1
+
+
+# Reviews ----------------------------------------------------------------------------------
+
+
+def test_a_reviewer_approves_the_only_pending_vote(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A")
+    [outcome] = deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",), comment_id=80)
+    assert outcome.message == "@rev approved @alice's vote in round 1"
+    [j] = judgments(storage, pair_id)
+    assert j.review_state == "approved"
+    with storage.transaction() as session:
+        [review] = session.scalars(select(JudgmentReview)).all()
+        assert (review.judgment_id, review.reviewer_login, review.decision, review.comment_id) == (
+            j.id, "rev", "approved", 80)
+    # Replayed: recorded once.
+    [again] = deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",), comment_id=80)
+    assert not again.changed
+    # Nothing else is waiting.
+    assert errors(deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",))) == [
+        "`/approve`: no vote is waiting for review in round 1; to change a decision, name the rater: "
+        "`/approve @rater`"
+    ]
+
+
+def test_an_ambiguous_review_asks_for_a_login(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A")
+    deliver(storage, pair_id, "/prefer B", "bob")
+    assert errors(deliver(storage, pair_id, "/reject not convincing", "rev", roles=("reviewer",))) == [
+        "`/reject not convincing`: 2 raters have votes waiting for review in round 1 (@alice, @bob); "
+        "name one, e.g. `/reject @alice <reason>`"
+    ]
+    [outcome] = deliver(storage, pair_id, "/reject @Bob. The rationale ignores\nthe failing test.", "rev",
+                        roles=("reviewer",))
+    assert outcome.message == (
+        "@rev sent back @bob's vote in round 1: The rationale ignores\nthe failing test.")
+    assert errors(deliver(storage, pair_id, "/approve @carol", "rev", roles=("reviewer",))) == [
+        "`/approve @carol`: @carol has no vote in round 1"
+    ]
+    # The rejected rater votes again: the new vote waits for review, and is the only one left with alice's.
+    deliver(storage, pair_id, "/approve @alice", "rev", roles=("reviewer",))
+    deliver(storage, pair_id, "/prefer B slightly\nfixed my rationale", "bob")
+    [outcome] = deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",))
+    assert outcome.message == "@rev approved @bob's vote in round 1"
+    assert [(j.rater_login, j.review_state, j.superseded_reason) for j in judgments(storage, pair_id)] == [
+        ("alice", "approved", None), ("bob", "rejected", "revote"), ("bob", "approved", None)]
+
+
+def test_reviews_are_refused_for_ones_own_vote_and_without_a_reason(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", "rev")
+    assert errors(deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",))) == [
+        "`/approve`: you cannot review your own vote"
+    ]
+    assert errors(deliver(storage, pair_id, "/reject @rev", "rev2", roles=("reviewer",))) == [
+        "`/reject @rev`: say why, e.g. `/reject @rater <reason>`; the reason is shown to the rater"
+    ]
+    assert errors(deliver(storage, pair_id, "/approve", "alice", roles=("rater",))) == [
+        "`/approve`: only reviewers can use `/approve`"
+    ]
+    assert judgments(storage, pair_id)[0].review_state == "pending"
+
+
+# Progress ---------------------------------------------------------------------------------
+
+
+def test_progress_counts_current_votes_by_review_state(storage):
+    pair_id = new_pair(storage)
+
+    def progress(required=2):
+        with storage.transaction() as session:
+            return judging.progress(session, session.get(Pair, pair_id), required)
+
+    assert progress() == judging.Progress(1, 2, 0, 0, 0, 0, ())
+    deliver(storage, pair_id, "/prefer A")
+    deliver(storage, pair_id, "/prefer B", "bob")
+    deliver(storage, pair_id, "/approve @alice", "rev", roles=("reviewer",))
+    assert progress() == judging.Progress(1, 2, 2, 1, 0, 1, ("alice", "bob"))
+    assert not progress().complete
+    deliver(storage, pair_id, "/reject @bob wrong", "rev", roles=("reviewer",))
+    assert (progress().rejected, progress().complete) == (1, False)
+    deliver(storage, pair_id, "/prefer B", "bob")
+    deliver(storage, pair_id, "/approve @bob", "rev", roles=("reviewer",))
+    assert progress().complete and progress(1).complete and not progress(3).complete
+    deliver(storage, pair_id, "/followup more", "carol")
+    assert progress() == judging.Progress(2, 2, 0, 0, 0, 0, ())
+
+
+def test_a_closed_task_takes_no_more_votes(storage):
+    pair_id = new_pair(storage)
+    with storage.transaction() as session:
+        session.get(Pair, pair_id).closed_at = T0
+    assert errors(deliver(storage, pair_id, "/prefer A\n/help")) == [
+        "`/prefer A`: this task is closed and takes no more votes"]
+    assert judgments(storage, pair_id) == []
+
+
+# Line comments ----------------------------------------------------------------------------
+
+
+def test_line_comments_are_recorded_edited_and_deleted(storage):
+    pair_id = new_pair(storage)
+    fields = dict(comment_id=900, url="https://github.com/x/y/pull/2#discussion_r900", delivery_id="d-900",
+                  author_id=USERS["alice"], author_login="alice", path="src/pager.py", body="off by one here",
+                  line=12, start_line=10, diff_side="RIGHT", commit_sha=HEAD_B, created_at=T0)
+    with storage.transaction() as session:
+        pair = session.get(Pair, pair_id)
+        row = judging.record_line_comment(session, pair, "b", **fields)
+        assert judging.record_line_comment(session, pair, "B", **fields) is row
+        assert (row.side, row.path, row.line, row.start_line, row.diff_side, row.commit_sha) == (
+            "B", "src/pager.py", 12, 10, "RIGHT", HEAD_B)
+        assert row.round_id == judging.current_round(session, pair.task).id
+        edited = dict(fields, body="off by one here; see line 14", updated_at=T0 + timedelta(minutes=5))
+        judging.record_line_comment(session, pair, "B", **edited)
+        stale = dict(fields, body="stale", updated_at=T0 + timedelta(minutes=1))
+        judging.record_line_comment(session, pair, "B", **stale)
+    with storage.transaction() as session:
+        [row] = session.scalars(select(LineComment)).all()
+        assert (row.body, row.updated_at, row.deleted_at) == ("off by one here; see line 14", T0 + timedelta(minutes=5),
+                                                              None)
+        assert judging.delete_line_comment(session, 900, T0 + timedelta(hours=1)).deleted_at == T0 + timedelta(hours=1)
+        assert judging.delete_line_comment(session, 901) is None
+        late = dict(fields, body="after delete", updated_at=T0 + timedelta(hours=2))
+        assert judging.record_line_comment(session, session.get(Pair, pair_id), "B", **late).body == (
+            "off by one here; see line 14")
+
+
+def test_a_vote_value_object_normalizes():
+    assert Vote("a", None, " x ") == Vote("A", "clearly", "x")
+    assert Vote("TIE").strength is None
+    with pytest.raises(CommandError):
+        Vote("A", "hugely")
