@@ -110,6 +110,11 @@ class Pair(Base):
     a_is_first_output: Mapped[bool] = mapped_column()
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What GitHub last showed of the pair's progress (label state, check run title), so a sync
+    # writes only what changed.
+    shown_state: Mapped[str | None] = mapped_column(String(16))
+    shown_progress: Mapped[str | None] = mapped_column(String(255))
+    reviews_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     task: Mapped[Task] = relationship(back_populates="pair")
     sides: Mapped[list[Side]] = relationship(order_by="Side.letter", back_populates="pair")
@@ -138,6 +143,7 @@ class Side(Base):
     pr_url: Mapped[str | None] = mapped_column(String(512))
     check_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     check_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    summary_posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     pair: Mapped[Pair] = relationship(back_populates="sides")
     output: Mapped[Output] = relationship()

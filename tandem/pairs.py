@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tandem import gitops, installations, pr_text, repo_config
@@ -74,6 +75,11 @@ def ensure_pair(session: Session, task: Task) -> Pair:
     session.add(pair)
     session.flush()
     return pair
+
+
+def side_for_pull_request(session: Session, repo: str, number: int) -> Side | None:
+    """The side whose PR this is, if it is one of Tandem's."""
+    return session.scalars(select(Side).where(Side.repo_full_name == repo, Side.pr_number == number)).first()
 
 
 def open_pair(services: Services, task_id: int) -> str:
@@ -239,22 +245,26 @@ def _label_and_link(opening: Opening) -> None:
     """A's body gains the link to B (B was opened knowing A); both get Tandem's labels."""
     with opening.transaction() as session:
         task = session.get(Task, opening.task_id)
+        if task.pair.shown_state is not None:
+            return
         a, b = task.pair.side("A"), task.pair.side("B")
         a_number, b_number, b_url, prompt = a.pr_number, b.pr_number, b.pr_url, task.prompt
     labels = [opening.config.labels.tandem, opening.config.labels.pending]
     a_body = pr_text.body(opening.task_id, "A", prompt, opening.config, b_url, _help_text(opening.config))
     opening.client.rest.issues.update(opening.owner, opening.name, a_number, body=a_body, labels=labels)
     opening.client.rest.issues.update(opening.owner, opening.name, b_number, labels=labels)
+    with opening.transaction() as session:
+        session.get(Task, opening.task_id).pair.shown_state = "pending"
 
 
 def _request_reviews(opening: Opening) -> None:
     with opening.transaction() as session:
         task = session.get(Task, opening.task_id)
+        if task.pair.reviews_requested_at is not None:
+            return
         raters = list(task.raters)
         numbers = [side.pr_number for side in task.pair.sides]
-    if not raters:
-        return
-    for number in numbers:
+    for number in numbers if raters else ():
         try:
             opening.client.rest.pulls.request_reviewers(opening.owner, opening.name, number, reviewers=raters)
         except RequestFailed as exc:
@@ -262,6 +272,8 @@ def _request_reviews(opening: Opening) -> None:
                 raise
             # A rater who cannot be asked (not a collaborator) must not sink the pair.
             log.warning("task %s: review request refused for %s", opening.task_id, ", ".join(raters))
+    with opening.transaction() as session:
+        session.get(Task, opening.task_id).pair.reviews_requested_at = utcnow()
 
 
 def _ensure_check_run(opening: Opening, letter: str) -> None:

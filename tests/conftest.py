@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from collections.abc import Iterator
 
 import pytest
 import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
+from app.main import create_app
 from tandem import queue
 from tandem import services as services_module
 from tandem.db import Base, Storage
 from tandem.github import GitHubApp
 from tandem.services import Services
 from tandem.settings import Settings
+from tests.servers import LiveServer
 
 REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 POSTGRES_URL = os.environ.get("TANDEM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -79,7 +83,10 @@ def storage(database_url) -> Iterator[Storage]:
 
 
 def make_settings(**values) -> Settings:
+    # The write budget has tests of its own; elsewhere it must not slow the suite down.
     values.setdefault("write_spacing_seconds", 0)
+    values.setdefault("writes_per_minute", 1_000_000)
+    values.setdefault("writes_per_hour", 1_000_000)
     values.setdefault("job_retry_intervals", [0, 0, 0])
     values.setdefault("max_inline_wait_seconds", 3)
     return Settings(_env_file=None, **values)
@@ -104,7 +111,120 @@ def services(settings, storage, redis_conn) -> Iterator[Services]:
     services_module.use(None)
 
 
+def settle(emu, services: Services, rounds: int = 10) -> None:
+    """Deliver pending webhooks and run the jobs they cause, until nothing more happens."""
+    for _ in range(rounds):
+        emu.drain()
+        if not any(services.queue(name).count for name in queue.ALL):
+            return
+        run_jobs(services)
+    raise AssertionError("webhooks and jobs did not settle")
+
+
 def run_jobs(services: Services, queues=queue.ALL) -> None:
     """Run every queued job in this process until the queues are empty (RQ burst mode)."""
     worker = SimpleWorker(list(queues), connection=services.redis, serializer=JSONSerializer)
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+
+
+# --- GitHub, emulated -------------------------------------------------------------------------
+
+MIRROR_CONFIG = """\
+mirror: true
+raters:
+  users: [rater-one, rater-two]
+  teams: [raters]
+reviewers: [reviewer-one]
+rubric:
+  axes: [correctness, security, reliability, maintainability]
+  scale: [1, 5]
+raters_per_task: 2
+"""
+
+MIRROR_FILES = {
+    ".github/tandem.yml": MIRROR_CONFIG,
+    "README.md": "# mlflow mirror\n",
+    "src/app.py": "import subprocess\n\n\ndef install(package):\n    subprocess.run(f'pip install {package}', shell=True)\n",
+    "src/old_name.py": "VALUE = 1\n",
+    "src/obsolete.py": "print('bye')\n",
+    "scripts/run.sh": "echo run\n",
+    "assets/logo.bin": bytes(range(256)),
+}
+
+
+class BlindingAudit:
+    """Secrets (model names, metadata values) of the tasks a test submitted; at the end of each
+    test everything the app sent the emulator, and every ref and commit in its repositories, is
+    scanned for them. Run for every test that uses the `github` fixture: the whole suite."""
+
+    def __init__(self):
+        self.secrets: set[str] = set()
+
+    def add_task(self, task: dict) -> None:
+        for output in task.get("outputs", []):
+            self.secrets.add(output["model"])
+        for value in (task.get("metadata") or {}).values():
+            if isinstance(value, str) and len(value) >= 4:
+                self.secrets.add(value)
+
+    def scan(self, emu) -> list[str]:
+        import subprocess
+
+        found = []
+        for request in emu.requests:
+            text = " ".join([request.path, str(request.query), request.body.decode(errors="replace")])
+            found += [f"{request.method} {request.path}: {s}" for s in self.secrets if s in text]
+        for git_dir in sorted(Path(emu.root).rglob("*.git")):
+            if not (git_dir / "HEAD").exists():
+                continue
+            listing = subprocess.run(
+                ["git", "--git-dir", str(git_dir), "log", "--all", "--format=%H %an <%ae> %cn <%ce>%n%B", "--decorate=full"],
+                capture_output=True, text=True, check=False,
+            ).stdout
+            refs = subprocess.run(
+                ["git", "--git-dir", str(git_dir), "for-each-ref", "--format=%(refname)"],
+                capture_output=True, text=True, check=False,
+            ).stdout
+            found += [f"{git_dir.name}: {s}" for s in self.secrets if s in listing or s in refs]
+        return found
+
+
+@pytest.fixture
+def blinding() -> BlindingAudit:
+    return BlindingAudit()
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    from tests.github_emulator import GitHubEmulator
+
+    emu = GitHubEmulator(root=tmp_path / "github")
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def github(emulator, services, blinding):
+    """GitHub with Tandem registered, installed on evals-org, and a mirror evals-org/mlflow."""
+    app = emulator.register_app(slug="tandem", name="Tandem", webhook_secret="test-webhook-secret")
+    services.settings.app_id = app.id
+    services.settings.private_key = SecretStr(app.private_key_pem)
+    services.settings.github_api_url = emulator.url
+    services.settings.github_url = emulator.url
+    emulator.create_org("evals-org")
+    for login in ("rater-one", "rater-two", "rater-three", "reviewer-one", "outsider"):
+        emulator.create_user(login)
+        emulator.add_org_member("evals-org", login)
+    emulator.create_team("evals-org", "raters", members=["rater-three"])
+    emulator.create_repository("evals-org", "mlflow", files=MIRROR_FILES, default_branch="main")
+    emulator.create_repository("evals-org", "not-a-mirror", files={"README.md": "hi\n"}, default_branch="main")
+    with LiveServer(create_app(services)) as server:
+        emulator.set_webhook(f"{server.url}/webhooks/github")
+        installation = emulator.install_app("evals-org", repositories="all")
+        # The installation webhook is what tells Tandem where it is installed.
+        settle(emulator, services)
+        emulator.installation = installation
+        yield emulator
+    leaks = blinding.scan(emulator)
+    assert not leaks, f"model names or metadata reached GitHub: {leaks}"

@@ -14,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 
 from tandem import queue, services
 from tandem.models import ProcessedDelivery
-from workers import installations, repositories
+from workers import comments, installations, repositories
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
 
-ROUTER = Router(installations.router, repositories.router)
+ROUTER = Router(installations.router, repositories.router, comments.router)
 
 # How long a queued-but-unstarted delivery keeps its duplicates out of the queue.
 PENDING_TTL = 6 * 3600

@@ -86,6 +86,9 @@ def upgrade() -> None:
     sa.Column('a_is_first_output', sa.Boolean(), nullable=False),
     sa.Column('opened_at', tandem.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('closed_at', tandem.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('shown_state', sa.String(length=16), nullable=True),
+    sa.Column('shown_progress', sa.String(length=255), nullable=True),
+    sa.Column('reviews_requested_at', tandem.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('task_id')
@@ -201,6 +204,7 @@ def upgrade() -> None:
     sa.Column('pr_url', sa.String(length=512), nullable=True),
     sa.Column('check_requested_at', tandem.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('check_run_id', sa.BigInteger(), nullable=True),
+    sa.Column('summary_posted_at', tandem.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['output_id'], ['outputs.id'], ),
     sa.ForeignKeyConstraint(['pair_id'], ['pairs.id'], ),
     sa.PrimaryKeyConstraint('id'),

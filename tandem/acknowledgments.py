@@ -1,0 +1,59 @@
+"""Tandem answers every command on GitHub: +1 when recorded; confused plus one reply with the
+exact error and a pointer to /help when not; a reply for commands that answer (/help).
+
+The results arrive as plain dicts ({"ok", "reply", "message"}) because they cross the queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from githubkit.exception import RequestFailed
+
+from tandem.services import Services
+
+ANSWERED_TTL = 14 * 24 * 3600
+
+
+def _reply_text(author: str, results: list[dict]) -> str | None:
+    failures = [r["message"] for r in results if not r["ok"]]
+    answers = [r["message"] for r in results if r["ok"] and r["reply"]]
+    if not failures and not answers:
+        return None
+    parts = [f"@{author}"]
+    if failures:
+        parts.append("Not recorded:\n\n" + "\n".join(f"- {message}" for message in failures))
+        parts.append("Write `/help` for the commands and how to use them.")
+    parts += answers
+    return "\n\n".join(parts)
+
+
+def acknowledge(
+    services: Services,
+    installation_id: int,
+    repo: str,
+    pr_number: int,
+    comment_id: int | None,
+    author: str,
+    results: list[dict],
+) -> None:
+    if not results:
+        return
+    owner, name = repo.split("/", 1)
+    client = services.github.as_installation(installation_id)
+    if comment_id is not None:  # reviews have no reactions; their reply (if any) says it all
+        reaction = "+1" if all(r["ok"] for r in results) else "confused"
+        try:
+            client.rest.reactions.create_for_issue_comment(owner, name, comment_id, content=reaction)
+        except RequestFailed as exc:
+            if exc.response.status_code != 404:  # the comment was deleted meanwhile
+                raise
+    text = _reply_text(author, results)
+    if text is None:
+        return
+    # A retried job must not answer twice: remember what was answered (after answering).
+    key = "tandem:answered:" + hashlib.sha256(f"{repo}#{pr_number}:{comment_id}:{text}".encode()).hexdigest()
+    if services.redis.exists(key):
+        return
+    client.rest.issues.create_comment(owner, name, pr_number, body=text)
+    services.redis.set(key, 1, ex=ANSWERED_TTL)

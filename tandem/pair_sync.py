@@ -1,0 +1,84 @@
+"""Keep what GitHub shows of a pair in step with the judgments: labels, check runs, and, once
+the task has all the approved judgments it asked for, a summary comment and both PRs closed
+(never merged). Everything shown is the same on both PRs and says nothing of the models."""
+
+from __future__ import annotations
+
+from tandem import installations, judging, repo_config
+from tandem.db import utcnow
+from tandem.models import Pair
+from tandem.services import Services
+
+SUMMARY = (
+    "**Tandem:** judging of task {task_id} is complete ({judgments} approved judgment{s}). "
+    "Thank you! Both options are closed now; they were never meant to be merged."
+)
+
+
+def _state(progress: judging.Progress) -> str:
+    if progress.complete:
+        return "approved"
+    return "judged" if progress.judgments else "pending"
+
+
+def _progress_text(progress: judging.Progress) -> tuple[str, str]:
+    title = (
+        "Approved"
+        if progress.complete
+        else f"{progress.judgments} of {progress.required} judgment{'s' if progress.required != 1 else ''}"
+    )
+    summary = (
+        f"Round {progress.round}: {progress.judgments} judgment(s) recorded, {progress.approved} approved, "
+        f"{progress.rejected} sent back, {progress.pending} awaiting review; {progress.required} needed."
+    )
+    return title, summary
+
+
+def sync_pair(services: Services, pair_id: int) -> str:
+    with services.storage.transaction() as session:
+        pair = session.get(Pair, pair_id)
+        task = pair.task
+        repository = installations.active_repository(session, task.repo_full_name)
+        if repository is None or pair.opened_at is None:
+            return "not open"
+        installation_id = repository.installation_id
+    client = services.github.as_installation(installation_id)
+    owner, name = task.repo_full_name.split("/", 1)
+    config = repo_config.load(services, client, task.repo_full_name)
+    with services.storage.transaction() as session:
+        pair = session.get(Pair, pair_id)
+        progress = judging.progress(session, pair, config.raters_per_task)
+        sides = [(s.letter, s.pr_number, s.check_run_id, s.summary_posted_at) for s in pair.sides]
+        shown_state, shown_progress, closed = pair.shown_state, pair.shown_progress, pair.closed_at
+    state = _state(progress)
+    title, summary = _progress_text(progress)
+
+    if state != shown_state:
+        labels = [config.labels.tandem, getattr(config.labels, state)]
+        for _letter, number, _check, _posted in sides:
+            client.rest.issues.update(owner, name, number, labels=labels)
+    if title + summary != shown_progress:
+        for _letter, _number, check_run_id, _posted in sides:
+            update = {"output": {"title": title, "summary": summary}}
+            if progress.complete:
+                update |= {"status": "completed", "conclusion": "success"}
+            client.rest.checks.update(owner, name, check_run_id, **update)
+    with services.storage.transaction() as session:
+        pair = session.get(Pair, pair_id)
+        pair.shown_state, pair.shown_progress = state, title + summary
+
+    if progress.complete and closed is None:
+        text = SUMMARY.format(task_id=task.id, judgments=progress.judgments, s="s" if progress.judgments != 1 else "")
+        for letter, number, _check, posted in sides:
+            if posted is None:
+                client.rest.issues.create_comment(owner, name, number, body=text)
+                with services.storage.transaction() as session:
+                    session.get(Pair, pair_id).side(letter).summary_posted_at = utcnow()
+        for _letter, number, _check, _posted in sides:
+            client.rest.pulls.update(owner, name, number, state="closed")
+        with services.storage.transaction() as session:
+            pair = session.get(Pair, pair_id)
+            pair.closed_at = utcnow()
+            pair.task.status = "closed"
+    return state
+

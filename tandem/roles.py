@@ -1,0 +1,52 @@
+"""Who may rate and who may review: `.github/tandem.yml` names users and teams; team membership
+is asked of GitHub (never read from a payload's author_association, which misreports private
+organization members) and cached for a few minutes."""
+
+from __future__ import annotations
+
+from githubkit import GitHub
+from githubkit.exception import RequestFailed
+
+from tandem.repo_config import People, RepoConfig
+from tandem.services import Services
+
+RATER = "rater"
+REVIEWER = "reviewer"
+ANYONE = "anyone"
+MEMBERSHIP_TTL = 300
+
+
+def is_bot(user: dict) -> bool:
+    """Bots (Tandem itself among them) never count: their comments are not judgments."""
+    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
+
+
+def _team_member(services: Services, client: GitHub, org: str, team: str, login: str) -> bool:
+    key = f"tandem:team:{org.lower()}:{team.lower()}:{login.lower()}"
+    cached = services.redis.get(key)
+    if cached is not None:
+        return cached == b"1"
+    try:
+        response = client.request("GET", f"/orgs/{org}/teams/{team}/memberships/{login}")
+        member = response.json().get("state") == "active"
+    except RequestFailed as exc:
+        if exc.response.status_code != 404:
+            raise
+        member = False
+    services.redis.set(key, "1" if member else "0", ex=MEMBERSHIP_TTL)
+    return member
+
+
+def _is_one_of(services: Services, client: GitHub, people: People, org: str, login: str) -> bool:
+    if login.lower() in people.names():
+        return True
+    return any(_team_member(services, client, org, team, login) for team in people.teams)
+
+
+def roles_of(services: Services, client: GitHub, config: RepoConfig, org: str, login: str) -> set[str]:
+    roles = {ANYONE}
+    if _is_one_of(services, client, config.raters, org, login):
+        roles.add(RATER)
+    if _is_one_of(services, client, config.reviewers, org, login):
+        roles.add(REVIEWER)
+    return roles

@@ -1,0 +1,277 @@
+"""Opening a task's two blinded draft PRs on a mirror (against the GitHub emulator and real git)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tandem import pairs, tasks
+from tandem.models import Task
+from tandem.task_spec import InvalidTask, parse_task
+from tests import github_views as views
+from tests.conftest import run_jobs
+
+REPO = "evals-org/mlflow"
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def make_patch(emu, tmp_path: Path) -> str:
+    """A real `git diff --binary`: new, deleted, renamed, binary and executable files."""
+    work = tmp_path / "author"
+    git("clone", "-q", emu.repository(REPO).clone_url, str(work), cwd=tmp_path)
+    (work / "src" / "app.py").write_text(
+        "import subprocess\n\n\ndef install(package):\n    subprocess.run(['pip', 'install', package], check=True)\n"
+    )
+    (work / "src" / "validate.py").write_text("def safe(name):\n    return name.isidentifier()\n")
+    git("rm", "-q", "src/obsolete.py", cwd=work)
+    git("mv", "src/old_name.py", "src/new_name.py", cwd=work)
+    (work / "assets" / "logo.bin").write_bytes(bytes(range(255, -1, -1)) * 3)
+    (work / "scripts" / "run.sh").chmod(0o755)
+    git("add", "-A", cwd=work)
+    return git("diff", "--cached", "--binary", "-M", "HEAD", cwd=work)
+
+
+def task_data(patch: str, **overrides) -> dict:
+    data = {
+        "repo": REPO,
+        "base": "main",
+        "prompt": "Fix the command injection in how packages are installed.",
+        "outputs": [
+            {"model": "model-x-2026-10", "patch": patch},
+            {"model": "model-y-2026-09", "files": {"src/app.py": "SAFE = True\n", "src/obsolete.py": None}},
+        ],
+        "raters": ["rater-one", "rater-two"],
+        "metadata": {"source": "secret-benchmark-suite"},
+    }
+    return data | overrides
+
+
+def submit(services, blinding, data: dict) -> int:
+    blinding.add_task(data)
+    return tasks.submit(services, parse_task(data), submitted_by="test")
+
+
+def tree_files(clone: Path, ref: str) -> dict[str, tuple[str, bytes]]:
+    listing = git("ls-tree", "-r", "-z", ref, cwd=clone)
+    files = {}
+    for entry in filter(None, listing.split("\0")):
+        meta, path = entry.split("\t", 1)
+        mode, _kind, sha = meta.split()
+        blob = subprocess.run(["git", "cat-file", "blob", sha], cwd=clone, capture_output=True, check=True).stdout
+        files[path] = (mode, blob)
+    return files
+
+
+def test_a_task_opens_exactly_two_blinded_draft_prs_with_the_applied_changes(github, services, blinding, tmp_path):
+    patch = make_patch(github, tmp_path)
+    task_id = submit(services, blinding, task_data(patch))
+    run_jobs(services)
+
+    with services.storage.transaction() as session:
+        task = session.get(Task, task_id)
+        assert task.status == "open", task.failure_reason
+        sides = {side.letter: side for side in task.pair.sides}
+        models = {letter: side.output.model for letter, side in sides.items()}
+        base_sha = task.base_sha
+    pulls = [p for p in views.pulls(github, REPO) if p["title"].startswith(f"Task {task_id} ")]
+    assert sorted(p["title"] for p in pulls) == [f"Task {task_id} · Option A", f"Task {task_id} · Option B"]
+    by_letter = {p["title"][-1]: p for p in pulls}
+    for letter, pull in by_letter.items():
+        twin = by_letter["B" if letter == "A" else "A"]
+        assert pull["draft"] is True
+        assert pull["state"] == "open"
+        assert twin["html_url"] in pull["body"], "each PR links its twin"
+        assert set(pull["labels"]) == {"tandem", "tandem:pending"}
+        assert set(pull["requested_reviewers"]) == {"rater-one", "rater-two"}
+        assert pull["head_sha"] == sides[letter].head_sha
+        assert pull["head_ref"] == sides[letter].branch
+        [check] = views.check_runs(github, REPO, pull["head_sha"])
+        assert check["name"] == "Tandem" and check["status"] == "in_progress"
+        assert check["output"]["title"] == "Awaiting judgment"
+
+    # The head commits hold exactly the applied changes.
+    clone = tmp_path / "check"
+    git("clone", "-q", "--mirror", github.repo(REPO).clone_url, str(clone), cwd=tmp_path)
+    base = tree_files(clone, base_sha)
+    for letter, side in sides.items():
+        head = tree_files(clone, side.head_sha)
+        assert git("rev-parse", f"{side.head_sha}^", cwd=clone).strip() == base_sha
+        if models[letter] == "model-x-2026-10":
+            expected = dict(base)
+            del expected["src/obsolete.py"]
+            expected["src/new_name.py"] = expected.pop("src/old_name.py")
+            expected["src/validate.py"] = ("100644", b"def safe(name):\n    return name.isidentifier()\n")
+            expected["src/app.py"] = (
+                "100644",
+                b"import subprocess\n\n\ndef install(package):\n    subprocess.run(['pip', 'install', package], check=True)\n",
+            )
+            expected["assets/logo.bin"] = ("100644", bytes(range(255, -1, -1)) * 3)
+            expected["scripts/run.sh"] = ("100755", base["scripts/run.sh"][1])
+        else:
+            expected = {k: v for k, v in base.items() if k != "src/obsolete.py"}
+            expected["src/app.py"] = ("100644", b"SAFE = True\n")
+        assert head == expected, letter
+
+    # Both commits look the same but for their trees: author, time, message.
+    def meta(sha):
+        return git("log", "-1", "--format=%an <%ae>|%cn <%ce>|%at|%ct|%B", sha, cwd=clone)
+
+    assert meta(sides["A"].head_sha) == meta(sides["B"].head_sha)
+
+
+def test_re_running_the_job_changes_nothing(github, services, blinding):
+    task_id = submit(services, blinding, task_data(None, outputs=[
+        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+    ]))
+    run_jobs(services)
+    github.reset_requests()
+    with services.storage.transaction() as session:
+        session.get(Task, task_id).status = "opening"
+    assert pairs.open_pair(services, task_id) == "open"
+    assert [r for r in github.requests if r.method != "GET" and "access_tokens" not in r.path] == []
+
+
+class Killed(BaseException):
+    """A worker dying mid-job: not an Exception, so nothing in the job handles it."""
+
+
+def steps_of_a_clean_run(github, services, blinding) -> list[str]:
+    seen = []
+    pairs.step_done = seen.append
+    try:
+        task_id = submit(services, blinding, task_data(None, outputs=[
+            {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+            {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+        ]))
+        run_jobs(services)
+    finally:
+        pairs.step_done = lambda _name: None
+    with services.storage.transaction() as session:
+        assert session.get(Task, task_id).status == "open"
+    return seen
+
+
+def test_a_job_killed_after_any_step_and_run_again_leaves_exactly_one_pair(github, services, blinding):
+    steps = steps_of_a_clean_run(github, services, blinding)
+    assert len(steps) >= 10, steps
+    for number, step in enumerate(steps):
+        def kill(name, at=step):
+            if name == at:
+                raise Killed(at)
+
+        data = task_data(None, outputs=[
+            {"model": "model-x-2026-10", "files": {"a.txt": f"a{number}\n"}},
+            {"model": "model-y-2026-09", "files": {"b.txt": f"b{number}\n"}},
+        ])
+        blinding.add_task(data)
+        with services.storage.transaction() as session:
+            task_id = tasks.create_task(session, parse_task(data), "test").id
+        pairs.step_done = kill
+        try:
+            with pytest.raises(Killed):
+                pairs.open_pair(services, task_id)
+        finally:
+            pairs.step_done = lambda _name: None
+        assert pairs.open_pair(services, task_id) == "open", step
+
+        pulls = [p for p in views.pulls(github, REPO, state="all") if p["title"].startswith(f"Task {task_id} ")]
+        assert sorted(p["title"][-1] for p in pulls) == ["A", "B"], step
+        with services.storage.transaction() as session:
+            sides = session.get(Task, task_id).pair.sides
+            for side in sides:
+                assert len(views.check_runs(github, REPO, side.head_sha)) == 1, step
+            branches = {side.branch for side in sides}
+        assert {b for b in views.branches(github, REPO) if b.startswith(f"tandem/{task_id}/")} == branches, step
+
+
+def assert_nothing_on_github(github, task_id: int) -> None:
+    assert [p for p in views.pulls(github, REPO, state="all") if p["title"].startswith(f"Task {task_id} ")] == []
+    assert [b for b in views.branches(github, REPO) if b.startswith(f"tandem/{task_id}/")] == []
+
+
+def failure(services, task_id: int) -> str:
+    with services.storage.transaction() as session:
+        task = session.get(Task, task_id)
+        assert task.status == "failed"
+        return task.failure_reason
+
+
+def test_a_patch_that_does_not_apply_fails_the_task_naming_file_and_hunk(github, services, blinding):
+    bad = (
+        "diff --git a/src/app.py b/src/app.py\n--- a/src/app.py\n+++ b/src/app.py\n"
+        "@@ -1,2 +1,2 @@\n-import os\n+import shlex\n \n"
+    )
+    task_id = submit(services, blinding, task_data(bad))
+    run_jobs(services)
+    reason = failure(services, task_id)
+    assert "does not apply" in reason and "src/app.py:1" in reason
+    assert_nothing_on_github(github, task_id)
+
+
+def test_a_base_that_does_not_exist_fails_the_task(github, services, blinding):
+    task_id = submit(services, blinding, task_data(None, base="no-such-branch", outputs=[
+        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+    ]))
+    run_jobs(services)
+    assert "'no-such-branch' is neither a branch nor a commit" in failure(services, task_id)
+    assert_nothing_on_github(github, task_id)
+
+
+def test_a_repo_not_marked_as_a_mirror_fails_the_task(github, services, blinding):
+    task_id = submit(services, blinding, task_data("x", repo="evals-org/not-a-mirror", outputs=[
+        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+    ]))
+    run_jobs(services)
+    assert "not marked as a mirror" in failure(services, task_id)
+    assert [p for p in views.pulls(github, "evals-org/not-a-mirror", state="all")] == []
+    assert views.branches(github, "evals-org/not-a-mirror") == ["main"]
+
+
+def test_a_repo_where_tandem_is_not_installed_is_refused_at_submission(github, services):
+    with pytest.raises(InvalidTask) as error:
+        tasks.submit(services, parse_task(task_data("x", repo="someone/else")), "test")
+    assert error.value.errors == [{"field": "repo", "problem": "Tandem is not installed on someone/else (or it is suspended)"}]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        ({"outputs": [{"model": "m1", "patch": "x"}] * 3}, "outputs", "exactly two outputs are compared; got 3"),
+        ({"prompt": "  \n"}, "prompt", "is empty"),
+        ({"outputs": [{"model": "m1", "patch": "x" * (50 * 2**20)}, {"model": "m2", "patch": "y"}]},
+         "outputs.0", "output is 52.4 MB; the limit is 10 MB"),
+        ({"outputs": [{"model": "m1"}, {"model": "m2", "patch": "y"}]}, "outputs.0", "give exactly one of patch or files"),
+        ({"repo": "no-slash"}, "repo", "must be owner/name"),
+        ({"outputs": [{"model": "m1", "files": {"../etc/passwd": "x"}}, {"model": "m2", "patch": "y"}]},
+         "outputs.0.files", "'../etc/passwd' is not a relative path inside the repository"),
+    ],
+)
+def test_bad_task_files_name_the_field_and_the_problem(change, field, problem):
+    with pytest.raises(InvalidTask) as error:
+        parse_task(task_data("x") | change)
+    assert {"field": field, "problem": problem} in error.value.errors
+
+
+def test_position_draws_are_recorded_and_balanced(storage):
+    from tandem.models import Installation, Repository
+
+    with storage.transaction() as session:
+        session.add(Installation(id=1, account_login="evals-org", account_id=1, account_type="Organization"))
+        session.add(Repository(id=1, installation_id=1, full_name=REPO))
+    draws = []
+    with storage.transaction() as session:
+        for _ in range(400):
+            task = tasks.create_task(session, parse_task(task_data("x", outputs=[
+                {"model": "model-x-2026-10", "patch": "x"}, {"model": "model-y-2026-09", "patch": "y"}])), "t")
+            draws.append(pairs.ensure_pair(session, task).a_is_first_output)
+    # 400 fair coin flips land within 120..280 heads with probability 1 - 1e-15.
+    assert 120 < sum(draws) < 280

@@ -1,0 +1,153 @@
+"""Comments, reviews and line comments on a pair's PRs become judgments, ratings, critiques and
+follow-up prompts. Bots (Tandem itself among them) are never heard; who is a rater or reviewer
+is asked of the repository's config and of GitHub."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tandem import judging, pairs, queue, repo_config, roles
+from tandem.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
+from tandem.models import Round, Side
+from workers import responses
+from workers.router import Delivery, Router
+
+router = Router()
+
+# The model runner (outside Tandem) serves the `followups` queue with this function.
+FOLLOWUP_JOB = "tandem_runner.answer_followup"
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _side_of(delivery: Delivery, number: Any) -> Side | None:
+    repository = delivery.payload.get("repository") or {}
+    if not isinstance(number, int) or not repository.get("full_name"):
+        return None
+    return pairs.side_for_pull_request(delivery.session, repository["full_name"], number)
+
+
+def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: str, edited: bool) -> None:
+    """Run the commands of a comment or review body, then answer and sync after commit."""
+    invocations = find_invocations(item.get("body"), command_names())
+    if not invocations and not edited:
+        return
+    repo = side.repo_full_name
+    installation_id = (delivery.payload.get("installation") or {}).get("id")
+    client = delivery.services.github.as_installation(installation_id)
+    config = repo_config.load(delivery.services, client, repo)
+    author_roles = roles.roles_of(delivery.services, client, config, repo.split("/")[0], author["login"])
+    comment = CommentRef(
+        comment_id=item["id"],
+        url=item.get("html_url"),
+        delivery_id=delivery.id,
+        source=source,
+        author_id=author["id"],
+        author_login=author["login"],
+        created_at=_time(item.get("created_at") or item.get("submitted_at")),
+        on_side=side.letter,
+        edited_at=_time(item.get("updated_at")) if edited else None,
+    )
+    pair = side.pair
+    context = CommandContext.for_pair(delivery.session, pair, comment, rubric=config, started_at=pair.opened_at)
+    outcomes = run_comment(context, invocations, roles=author_roles, edited=edited)
+    delivery.session.flush()
+    for outcome in outcomes:
+        for record in outcome.records:
+            if isinstance(record, Round) and outcome.changed:
+                delivery.enqueue_after_commit(queue.FOLLOWUPS, FOLLOWUP_JOB, _followup(side, record))
+    results = [{"ok": o.ok, "reply": o.reply, "message": o.message} for o in outcomes]
+    delivery.enqueue_after_commit(
+        queue.PAIRS, responses.acknowledge, installation_id, repo, side.pr_number,
+        item["id"] if source == "comment" else None, author["login"], results,
+    )
+    if any(o.changed for o in outcomes):
+        delivery.enqueue_after_commit(queue.PAIRS, responses.sync_pair, pair.id)
+
+
+def _followup(side: Side, round_: Round) -> dict[str, Any]:
+    """Everything the model runner needs to answer the next round, for both sides."""
+    task = side.pair.task
+    return {
+        "task_id": task.id,
+        "repo": task.repo_full_name,
+        "base_sha": task.base_sha,
+        "round": round_.number,
+        "prompt": round_.prompt,
+        "author": {"id": round_.author_id, "login": round_.author_login},
+        "comment_url": round_.comment_url,
+        "sides": {
+            s.letter: {"model": s.output.model, "branch": s.branch, "head_sha": s.head_sha, "pr_number": s.pr_number}
+            for s in side.pair.sides
+        },
+    }
+
+
+def _human(user: dict | None) -> bool:
+    return bool(user) and not roles.is_bot(user)
+
+
+@router.register("issue_comment", "created", "edited")
+def issue_comment(delivery: Delivery) -> None:
+    issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
+    if "pull_request" not in issue or not _human(comment.get("user")):
+        return
+    side = _side_of(delivery, issue.get("number"))
+    if side is not None:
+        _commands(delivery, side, comment["user"], comment, "comment", delivery.action == "edited")
+
+
+@router.register("issue_comment", "deleted")
+def issue_comment_deleted(delivery: Delivery) -> None:
+    issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
+    side = _side_of(delivery, issue.get("number"))
+    if side is not None and judging.comment_deleted(delivery.session, comment["id"]):
+        delivery.enqueue_after_commit(queue.PAIRS, responses.sync_pair, side.pair_id)
+
+
+@router.register("pull_request_review", "submitted", "edited")
+def review_submitted(delivery: Delivery) -> None:
+    review = delivery.payload.get("review") or {}
+    if not _human(review.get("user")):
+        return
+    side = _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number"))
+    if side is not None:
+        _commands(delivery, side, review["user"], review, "review", delivery.action == "edited")
+
+
+@router.register("pull_request_review_comment", "created", "edited")
+def line_comment(delivery: Delivery) -> None:
+    comment = delivery.payload.get("comment") or {}
+    if not _human(comment.get("user")):
+        return
+    side = _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number"))
+    if side is None:
+        return
+    judging.record_line_comment(
+        delivery.session,
+        side.pair,
+        side.letter,
+        comment_id=comment["id"],
+        url=comment.get("html_url"),
+        delivery_id=delivery.id,
+        author_id=comment["user"]["id"],
+        author_login=comment["user"]["login"],
+        path=comment.get("path") or "",
+        body=comment.get("body") or "",
+        line=comment.get("line") or comment.get("original_line"),
+        start_line=comment.get("start_line"),
+        diff_side=comment.get("side"),
+        commit_sha=comment.get("commit_id"),
+        created_at=_time(comment.get("created_at")),
+        updated_at=_time(comment.get("updated_at")),
+    )
+
+
+@router.register("pull_request_review_comment", "deleted")
+def line_comment_deleted(delivery: Delivery) -> None:
+    comment = delivery.payload.get("comment") or {}
+    if _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number")) is not None:
+        judging.delete_line_comment(delivery.session, comment["id"])
