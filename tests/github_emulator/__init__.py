@@ -1,0 +1,14 @@
+"""A GitHub emulator for tests: a real HTTP server on loopback that answers
+GitHub's REST API (as described by GitHub's OpenAPI description), keeps real
+git repositories, and sends signed webhooks. See README.md."""
+
+from .actions import Resource, UserActions
+from .core import RecordedRequest
+from .emulator import GitHubEmulator
+from .errors import ApiError
+from .faults import Faults
+from .state import Account, App, Delivery, Installation, Repository
+from .webhooks import sign
+
+__all__ = ["GitHubEmulator", "RecordedRequest", "ApiError", "Faults", "UserActions", "Resource", "Account", "App",
+           "Delivery", "Installation", "Repository", "sign"]

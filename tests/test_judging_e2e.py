@@ -1,0 +1,178 @@
+"""Raters and reviewers on github.com, end to end: emulator -> webhook -> queue -> worker -> database,
+and Tandem's answers back on GitHub."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from sqlalchemy import select
+
+from tandem import export, tasks
+from tandem.models import Judgment, JudgmentReview, LineComment, Pair, Rating, Round, Task
+from tandem.task_spec import parse_task
+from tests import github_views as views
+from tests.conftest import settle
+
+REPO = "evals-org/mlflow"
+
+
+@pytest.fixture
+def pair(github, services, blinding):
+    data = {
+        "repo": REPO,
+        "base": "main",
+        "prompt": "Fix the command injection.",
+        "outputs": [
+            {"model": "model-x-2026-10", "files": {"src/app.py": "X = 1\n"}},
+            {"model": "model-y-2026-09", "files": {"src/app.py": "Y = 2\n"}},
+        ],
+        "metadata": {"source": "internal-suite-7"},
+    }
+    blinding.add_task(data)
+    task_id = tasks.submit(services, parse_task(data), "test")
+    settle(github, services)
+    with services.storage.transaction() as session:
+        task = session.get(Task, task_id)
+        assert task.status == "open", task.failure_reason
+        numbers = {side.letter: side.pr_number for side in task.pair.sides}
+        models = {side.letter: side.output.model for side in task.pair.sides}
+    return {"task_id": task_id, "A": numbers["A"], "B": numbers["B"], "models": models}
+
+
+def snapshot(services) -> dict:
+    """Every recorded row, for comparing the database before and after a replay."""
+    with services.storage.transaction() as session:
+        return {
+            model.__tablename__: sorted(
+                tuple(str(getattr(row, column.key)) for column in model.__table__.columns if column.key != "recorded_at")
+                for row in session.scalars(select(model))
+            )
+            for model in (Judgment, Rating, Round, JudgmentReview, LineComment, Pair)
+        }
+
+
+def current_votes(services) -> dict[str, tuple[str, str | None]]:
+    with services.storage.transaction() as session:
+        rows = session.scalars(select(Judgment).where(Judgment.superseded_at.is_(None)))
+        return {j.rater_login: (j.verdict, j.strength) for j in rows}
+
+
+def test_two_raters_vote_edit_undo_and_a_reviewer_approves(github, services, pair):
+    a, b = pair["A"], pair["B"]
+    one, two = github.as_user("rater-one"), github.as_user("rater-two")
+
+    first = one.comment(REPO, a, "/prefer A\nCleaner fix, and it has a test.")
+    two.submit_review(REPO, b, body="/prefer B slightly\nKeeps the old behaviour.", event="COMMENT")
+    one.review_comment(REPO, a, path="src/app.py", line=1, body="This constant is never used.", side="RIGHT")
+    settle(github, services)
+    assert current_votes(services) == {"rater-one": ("A", "clearly"), "rater-two": ("B", "slightly")}
+    assert ("tandem[bot]", "+1") in views.comments(github, REPO, a)[0]["reactions"]
+
+    one.edit_comment(REPO, first.id, "/prefer A much\nMuch cleaner, on reflection.")
+    two.comment(REPO, b, "/undo")
+    settle(github, services)
+    two.comment(REPO, a, "/prefer tie\nBoth fix it.")
+    settle(github, services)
+    assert current_votes(services) == {"rater-one": ("A", "much"), "rater-two": ("tie", None)}
+
+    pulls = {p["number"]: p for p in views.pulls(github, REPO, state="all")}
+    assert set(pulls[a]["labels"]) == {"tandem", "tandem:judged"}
+    [check] = views.check_runs(github, REPO, pulls[a]["head_sha"])
+    assert check["output"]["title"] == "2 of 2 judgments"
+
+    reviewer = github.as_user("reviewer-one")
+    reviewer.comment(REPO, b, "/approve @rater-one\nGood rationale.")
+    reviewer.comment(REPO, b, "/approve @rater-two")
+    settle(github, services)
+
+    pulls = {p["number"]: p for p in views.pulls(github, REPO, state="all")}
+    for number in (a, b):
+        assert pulls[number]["state"] == "closed"
+        assert set(pulls[number]["labels"]) == {"tandem", "tandem:approved"}
+        [check] = views.check_runs(github, REPO, pulls[number]["head_sha"])
+        assert (check["status"], check["conclusion"], check["output"]["title"]) == ("completed", "success", "Approved")
+        summary = [c for c in views.comments(github, REPO, number) if "judging of task" in c["body"]]
+        assert len(summary) == 1 and summary[0]["user"] == "tandem[bot]"
+    with services.storage.transaction() as session:
+        assert session.get(Task, pair["task_id"]).status == "closed"
+
+    out = io.StringIO()
+    with services.storage.transaction() as session:
+        export.export_judgments(session, out, since=None, repo=REPO)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    final = {(r["rater_login"], r["verdict"], r["strength"]) for r in rows if r["current"]}
+    assert final == {("rater-one", "A", "much"), ("rater-two", "tie", None)}
+    history = {(r["rater_login"], r["verdict"], r["superseded_reason"]) for r in rows if not r["current"]}
+    assert history == {("rater-one", "A", "edited"), ("rater-two", "B", "undo")}
+    assert all(r["model_a"] == pair["models"]["A"] and r["model_b"] == pair["models"]["B"] for r in rows)
+    assert all(r["review_state"] == "approved" for r in rows if r["current"])
+    with services.storage.transaction() as session:
+        [critique] = session.scalars(select(LineComment)).all()
+        assert (critique.side, critique.path, critique.line) == ("A", "src/app.py", 1)
+
+    # GitHub redelivers every webhook of the scenario: nothing changes.
+    before = snapshot(services)
+    replayed = [d for d in github.deliveries if not d.redelivery]
+    for delivery in replayed:
+        github.deliver(delivery.event, delivery.body, delivery_id=delivery.guid)
+    settle(github, services)
+    assert snapshot(services) == before
+    assert len(replayed) > 10
+
+
+def test_unauthorized_users_bots_and_tandem_itself_never_create_a_judgment(github, services, pair):
+    github.create_user("helper-bot[bot]", type="Bot")
+    github.add_org_member("evals-org", "helper-bot[bot]")
+    outsider = github.as_user("outsider").comment(REPO, pair["A"], "/prefer A\nI like it.")
+    github.as_user("helper-bot[bot]").comment(REPO, pair["A"], "/prefer B")
+    # Tandem's own comment, posted through the API with its installation token.
+    client = services.github.as_installation(github.installation.id)
+    client.rest.issues.create_comment("evals-org", "mlflow", pair["B"], body="/prefer B\n/approve")
+    settle(github, services)
+
+    with services.storage.transaction() as session:
+        assert session.scalars(select(Judgment)).all() == []
+    replies = [c for c in views.comments(github, REPO, pair["A"]) if c["user"] == "tandem[bot]"]
+    assert len(replies) == 1, "one polite reply to the outsider, none to the bots"
+    assert "@outsider" in replies[0]["body"] and "only raters can use `/prefer`" in replies[0]["body"]
+    outsider_comment = next(c for c in views.comments(github, REPO, pair["A"]) if c["id"] == outsider.id)
+    assert ("tandem[bot]", "confused") in outsider_comment["reactions"]
+
+
+def test_a_team_member_is_a_rater_through_githubs_team_api(github, services, pair):
+    github.as_user("rater-three").comment(REPO, pair["B"], "/prefer B")
+    settle(github, services)
+    assert current_votes(services) == {"rater-three": ("B", "clearly")}
+    assert any("/teams/raters/memberships/rater-three" in r.path for r in github.requests)
+
+
+def test_a_bad_command_gets_confused_and_the_exact_error(github, services, pair):
+    comment = github.as_user("rater-one").comment(REPO, pair["A"], "/rate A speed=4")
+    settle(github, services)
+    [reply] = [c for c in views.comments(github, REPO, pair["A"]) if c["user"] == "tandem[bot]"]
+    assert "unknown axis `speed`" in reply["body"] and "/help" in reply["body"]
+    mine = next(c for c in views.comments(github, REPO, pair["A"]) if c["id"] == comment.id)
+    assert ("tandem[bot]", "confused") in mine["reactions"]
+
+
+def test_a_followup_prompt_opens_the_next_round_and_is_queued_for_the_model_runner(github, services, pair):
+    github.as_user("rater-one").comment(REPO, pair["A"], "/followup\nNow add a regression test.")
+    settle(github, services)
+    [job] = services.queue("followups").get_jobs()
+    [work] = job.args
+    assert job.func_name == "tandem_runner.answer_followup"
+    assert (work["round"], work["prompt"], work["task_id"]) == (2, "Now add a regression test.", pair["task_id"])
+    assert {letter: side["model"] for letter, side in work["sides"].items()} == pair["models"]
+
+
+def test_deleting_a_vote_retracts_it(github, services, pair):
+    comment = github.as_user("rater-one").comment(REPO, pair["A"], "/prefer A")
+    settle(github, services)
+    github.as_user("rater-one").delete_comment(REPO, comment.id)
+    settle(github, services)
+    assert current_votes(services) == {}
+    with services.storage.transaction() as session:
+        [vote] = session.scalars(select(Judgment)).all()
+        assert vote.superseded_reason == "deleted"
