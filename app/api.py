@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from tandem import tasks, tokens
+from tandem import export, tasks, tokens
 from tandem.errors import NotFound, ServiceUnavailable
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, parse_task
@@ -84,5 +84,20 @@ def _task_view(services: Services, task_id: int) -> dict:
 def show_task(request: Request, task_id: int, client: Client) -> dict:
     try:
         return _task_view(_services(request), task_id)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _judgments(services: Services, task_id: int) -> list[dict]:
+    with services.storage.transaction() as session:
+        tasks.get_task(session, task_id)
+        return export.judgments_for_task(session, task_id)
+
+
+@router.get("/tasks/{task_id}/judgments")
+def task_judgments(request: Request, task_id: int, client: Client) -> list[dict]:
+    """Every judgment of the task with its history and the de-blinded models (for the research team)."""
+    try:
+        return _judgments(_services(request), task_id)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None

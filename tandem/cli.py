@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import json
@@ -119,20 +120,27 @@ def db_upgrade() -> None:
 @cli.command()
 @plain_errors
 def doctor() -> None:
-    """Check configuration, Redis, the database and GitHub credentials; say what is wrong."""
+    """Check configuration, Redis, the database, GitHub credentials and the mirrors' config."""
     services = _services()
     checks = [
         ("credentials", readiness.credential_problems),
         ("redis", readiness.redis_problems),
         ("database", readiness.database_problems),
+        ("github", readiness.github_problems),
+        ("mirrors", readiness.mirror_problems),
     ]
-    if not readiness.credential_problems(services):
-        checks.append(("github", readiness.github_problems))
-    failed = False
+    failed: set[str] = set()
     for name, check in checks:
+        # GitHub needs the credentials; the mirrors need GitHub and the database.
+        needs = {"github": {"credentials"}, "mirrors": {"credentials", "github", "database"}}.get(name, set())
+        if needs & failed:
+            typer.echo(f"skip  {name}: fix {', '.join(sorted(needs & failed))} first")
+            failed.add(name)
+            continue
         problems = check(services)
-        failed |= bool(problems)
-        if not problems:
+        if problems:
+            failed.add(name)
+        else:
             typer.echo(f"ok    {name}")
         for problem in problems:
             typer.echo(f"FAIL  {name}: {problem}")
@@ -217,6 +225,36 @@ def mirror_create(
         f"To enable it: commit .github/tandem.yml with `mirror: true` (and your raters) to its default branch,\n"
         f"and make sure the app's installation on {org} includes {full_name}."
     )
+
+
+@cli.command("export")
+@plain_errors
+def export_command(
+    out: Path = typer.Argument(..., help="File to write, or - for standard output."),
+    format: str = typer.Option("jsonl", "--format", help="Only jsonl: one JSON object per judgment."),
+    since: str | None = typer.Option(None, help="Only judgments recorded or changed since this date (ISO 8601)."),
+    repo: str | None = typer.Option(None, help="Only tasks on this repository (owner/name)."),
+) -> None:
+    """Write every judgment, with its history and the de-blinded models, for training."""
+    from datetime import UTC, datetime
+
+    from tandem import export
+
+    if format != "jsonl":
+        raise TandemError(f"--format {format}: only jsonl is supported")
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            raise TandemError(f"--since {since!r}: use an ISO 8601 date, like 2026-11-01") from None
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    services = _services()
+    with contextlib.ExitStack() as stack:
+        stream = sys.stdout if str(out) == "-" else stack.enter_context(open(out, "w", encoding="utf-8"))
+        with services.storage.transaction() as session:
+            count = export.export_judgments(session, stream, since=start, repo=repo)
+    typer.echo(f"exported {count} judgments", err=True)
 
 
 @cli.command()

@@ -27,5 +27,11 @@ def create_mirror(services: Services, upstream: str, org: str) -> str:
     try:
         fork = client.rest.repos.create_fork(owner, name, organization=org, default_branch_only=True).parsed_data
     except RequestFailed as exc:
+        if exc.response.status_code == 403:
+            raise TandemError(
+                f"GitHub refused to fork {upstream} into {org}: forking needs the Administration (write) "
+                "permission, which Tandem does not ask for; fork it on github.com (default branch only) "
+                f"and add the fork to the installation on {org}"
+            ) from None
         raise TandemError(f"GitHub refused to fork {upstream} into {org}: HTTP {exc.response.status_code}") from None
     return fork.full_name

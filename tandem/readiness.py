@@ -46,7 +46,8 @@ def database_problems(services: Services) -> list[str]:
 def github_problems(services: Services) -> list[str]:
     """Can we authenticate as the app? (Only meaningful once the credentials are there.)"""
     try:
-        app = services.github.as_app().rest.apps.get_authenticated().parsed_data
+        client = services.github.as_app()  # githubkit's namespaces hold their client weakly
+        app = client.rest.apps.get_authenticated().parsed_data
     except TandemError as exc:
         return [str(exc)]
     except GitHubException as exc:
@@ -54,6 +55,35 @@ def github_problems(services: Services) -> list[str]:
     if app is None or app.id != services.settings.app_id:
         return [f"GitHub answered for a different app than TANDEM_APP_ID={services.settings.app_id}"]
     return []
+
+
+def mirror_problems(services: Services) -> list[str]:
+    """Each repository with tasks: is its .github/tandem.yml valid, and is it marked as a mirror?"""
+    from sqlalchemy import select
+
+    from tandem import repo_config
+    from tandem.models import Repository, Task
+
+    with services.storage.transaction() as session:
+        rows = session.execute(
+            select(Repository.full_name, Repository.installation_id)
+            .where(Repository.removed_at.is_(None), Repository.full_name.in_(select(Task.repo_full_name)))
+            .order_by(Repository.full_name)
+        ).all()
+    problems = []
+    for full_name, installation_id in rows:
+        repo_config.forget(services, full_name)
+        try:
+            config = repo_config.load(services, services.github.as_installation(installation_id), full_name)
+        except TandemError as exc:
+            problems.append(str(exc))
+            continue
+        except GitHubException as exc:
+            problems.append(f"{full_name}: cannot read {repo_config.PATH}: {_describe(exc)}")
+            continue
+        if not config.mirror:
+            problems.append(f"{full_name}: has tasks but is not marked as a mirror (`mirror: true` in {repo_config.PATH})")
+    return problems
 
 
 def _describe(exc: GitHubException) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import yaml
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tandem.errors import TandemError
 from tandem.services import Services
@@ -44,12 +45,24 @@ class Rubric(BaseModel):
     axes: list[str] = Field(default_factory=lambda: ["correctness", "security", "reliability", "maintainability"])
     scale: tuple[int, int] = (1, 5)
 
-    @model_validator(mode="after")
-    def _scale(self) -> Rubric:
-        low, high = self.scale
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, scale: tuple[int, int]) -> tuple[int, int]:
+        low, high = scale
         if low >= high:
             raise ValueError("scale must be [lowest, highest] with lowest < highest")
-        return self
+        return scale
+
+    @field_validator("axes")
+    @classmethod
+    def _axes(cls, axes: list[str]) -> list[str]:
+        # `/rate A correctness=4` needs each axis to be one word.
+        for axis in axes:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", axis):
+                raise ValueError(f"axis {axis!r} must be one lower-case word (letters, digits, _ or -)")
+        if not axes or len(set(axes)) != len(axes):
+            raise ValueError("axes must be a non-empty list without repeats")
+        return axes
 
 
 class Labels(BaseModel):

@@ -1,0 +1,122 @@
+"""The `tandem` command against the emulator: tasks, tokens, export, doctor, mirrors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tandem import migrate
+from tests.conftest import run_jobs, settle
+
+TANDEM = str(Path(sys.executable).with_name("tandem"))
+
+
+@pytest.fixture
+def tandem(github, services, tmp_path):
+    """Run `tandem ...` as a maintainer would, configured for this test's GitHub, database and Redis."""
+    from alembic import command
+
+    with services.storage.engine.begin() as connection:
+        command.stamp(migrate._config(connection), "head")
+    settings = services.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
+        "TANDEM_APP_ID": str(settings.app_id),
+        "TANDEM_PRIVATE_KEY": settings.private_key.get_secret_value(),
+        "TANDEM_WEBHOOK_SECRET": settings.webhook_secret.get_secret_value(),
+        "TANDEM_GITHUB_API_URL": settings.github_api_url,
+        "TANDEM_DATABASE_URL": settings.database_url,
+        "TANDEM_REDIS_URL": settings.redis_url,
+        "TANDEM_GIT_CACHE_DIR": str(tmp_path / "git-cache"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([TANDEM, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    return run
+
+
+def write_task(tmp_path: Path, blinding, **overrides) -> Path:
+    data = {
+        "repo": "evals-org/mlflow",
+        "base": "main",
+        "prompt": "Fix the command injection.",
+        "outputs": [
+            {"model": "model-x-2026-10", "files": {"src/app.py": "X = 1\n"}},
+            {"model": "model-y-2026-09", "files": {"src/app.py": "Y = 2\n"}},
+        ],
+    } | overrides
+    blinding.add_task(data)
+    path = tmp_path / "task.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_submit_show_and_export_from_the_command_line(github, services, tandem, tmp_path, blinding):
+    submitted = tandem("task", "submit", str(write_task(tmp_path, blinding)))
+    assert submitted.returncode == 0, submitted.stderr
+    task_id = int(submitted.stdout)
+    assert json.loads(tandem("task", "show", str(task_id)).stdout)["status"] == "queued"
+
+    run_jobs(services)
+    shown = json.loads(tandem("task", "show", str(task_id)).stdout)
+    assert shown["status"] == "open"
+    assert set(shown["pull_requests"]) == {"A", "B"}
+
+    with services.storage.transaction() as session:
+        from tandem.models import Task
+
+        number = session.get(Task, task_id).pair.side("A").pr_number
+    github.as_user("rater-one").comment("evals-org/mlflow", number, "/prefer A\nShorter.")
+    settle(github, services)
+    exported = tandem("export", str(tmp_path / "out.jsonl"), "--repo", "evals-org/mlflow")
+    assert exported.returncode == 0, exported.stderr
+    [row] = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert row["verdict"] == "A" and row["rationale"] == "Shorter."
+    assert {row["model_a"], row["model_b"]} == {"model-x-2026-10", "model-y-2026-09"}
+    assert tandem("export", "-", "--repo", "other/repo").stdout == ""
+
+
+def test_a_bad_task_file_lists_each_problem(tandem, tmp_path, blinding):
+    result = tandem("task", "submit", str(write_task(tmp_path, blinding, prompt="", outputs=[])))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path / 'task.yml'}: prompt: is empty",
+        f"error: {tmp_path / 'task.yml'}: outputs: exactly two outputs are compared; got 0",
+    ]
+
+
+def test_a_token_is_printed_once_and_names_are_unique(tandem):
+    first = tandem("token", "create", "--name", "research")
+    assert first.returncode == 0 and first.stdout.startswith("tandem_")
+    again = tandem("token", "create", "--name", "research")
+    assert again.returncode == 1
+    assert again.stderr.strip() == "error: a token named 'research' exists already"
+
+
+def test_doctor_reports_an_invalid_mirror_config(github, services, tandem, tmp_path, blinding):
+    assert tandem("task", "submit", str(write_task(tmp_path, blinding))).returncode == 0
+    assert "ok    mirrors" in tandem("doctor").stdout
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\nraters_per_task: zero\n"})
+    result = tandem("doctor")
+    assert result.returncode == 1
+    assert "FAIL  mirrors: evals-org/mlflow/.github/tandem.yml: raters_per_task: Input should be a valid integer" in result.stdout
+    assert "ok    github" in result.stdout
+
+
+def test_a_mirror_the_app_may_not_fork_says_what_to_do(github, tandem):
+    github.create_org("upstream-org")
+    github.create_repository("upstream-org", "mlflow", files={"README.md": "upstream\n"})
+    result = tandem("mirror", "create", "upstream-org/mlflow", "--org", "evals-org")
+    assert result.returncode == 1
+    assert "forking needs the Administration (write) permission" in result.stderr
+
+
+def test_a_mirror_on_an_org_without_tandem_is_refused(tandem):
+    result = tandem("mirror", "create", "upstream-org/mlflow", "--org", "nobody")
+    assert result.stderr.strip() == "error: Tandem is not installed on nobody: install the app there first"

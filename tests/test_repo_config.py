@@ -1,0 +1,71 @@
+"""`.github/tandem.yml`: parsed, merged over the organization's default, cached, refreshed on push."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tandem import repo_config
+from tandem.repo_config import RepoConfigError
+from tests.conftest import run_jobs
+from workers import deliveries
+
+
+def test_the_repository_overrides_the_organization_key_by_key():
+    merged = repo_config.merge(
+        {"mirror": False, "rubric": {"axes": ["correctness"], "scale": [1, 7]}, "raters": ["a"]},
+        {"mirror": True, "rubric": {"axes": ["security"]}},
+    )
+    config = repo_config.validate(merged, "x")
+    assert config.mirror is True
+    assert config.rubric.axes == ["security"] and config.rubric.scale == (1, 7)
+    assert config.raters.users == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("mirror: [", "not valid YAML"),
+        ("- a\n- b\n", "must be a mapping of settings"),
+        ("mirror: true\nrubric: {scale: [5, 1]}\n", "rubric.scale: scale must be [lowest, highest]"),
+        ("mirror: true\nraters_per_task: 0\n", "raters_per_task: Input should be greater than or equal to 1"),
+        ("mirror: true\nunknown: 1\n", "unknown: Extra inputs are not permitted"),
+        ("rubric: {axes: [code quality]}\n", "rubric.axes: axis 'code quality' must be one lower-case word"),
+    ],
+)
+def test_an_invalid_config_is_a_clear_error(text, message):
+    with pytest.raises(RepoConfigError) as error:
+        repo_config.validate(repo_config.parse(text, "evals-org/mlflow/.github/tandem.yml"), "evals-org/mlflow/.github/tandem.yml")
+    assert message in str(error.value)
+    assert str(error.value).startswith("evals-org/mlflow/.github/tandem.yml: ")
+
+
+def test_the_organization_default_applies_and_is_cached_until_a_push(github, services):
+    github.create_repository("evals-org", ".github", files={".github/tandem.yml": "raters_per_task: 3\n"})
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\n"})
+    client = services.github.as_installation(github.installation.id)
+    assert repo_config.load(services, client, "evals-org/mlflow").raters_per_task == 3
+
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\nraters_per_task: 5\n"})
+    reads = len(github.requests)
+    assert repo_config.load(services, client, "evals-org/mlflow").raters_per_task == 3, "cached"
+    assert len(github.requests) == reads
+
+    # (GitHub's example push payloads are not among the fixtures; these are the fields read.)
+    push = {
+        "ref": "refs/heads/main",
+        "repository": {"full_name": "evals-org/mlflow", "default_branch": "main"},
+        "installation": {"id": github.installation.id},
+    }
+    deliveries.enqueue_delivery(services, str(uuid.uuid4()), "push", None, push)
+    run_jobs(services)
+    assert repo_config.load(services, client, "evals-org/mlflow").raters_per_task == 5
+
+
+def test_a_push_to_another_branch_keeps_the_cache(services):
+    services.redis.set("tandem:config:evals-org/mlflow", "{}")
+    push = {"ref": "refs/heads/feature", "repository": {"full_name": "evals-org/mlflow", "default_branch": "main"}}
+    deliveries.enqueue_delivery(services, str(uuid.uuid4()), "push", None, push)
+    run_jobs(services)
+    assert services.redis.get("tandem:config:evals-org/mlflow") == b"{}"
