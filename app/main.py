@@ -5,23 +5,35 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from app import api, health, setup, webhooks
+from app.intake import DeliveryIntake
 from tandem import services as services_module
 from tandem.services import Services
 from tandem.settings import get_settings
 
 
-def create_app(services: Services | None = None) -> FastAPI:
-    services = services or services_module.current()
-    app = FastAPI(title="Tandem", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
-    app.state.services = services
-    app.state.settings = services.settings
-    app.include_router(webhooks.router)
-    app.include_router(health.router)
-    app.include_router(setup.router)
-    app.include_router(api.router)
-    return app
+class TandemApp:
+    """The ASGI app: webhook deliveries go straight to their receiver, the rest to FastAPI."""
+
+    def __init__(self, services: Services):
+        self.services = services
+        self.api = FastAPI(title="Tandem", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+        self.api.state.services = services
+        self.api.state.settings = services.settings
+        for router in (health.router, setup.router, api.router):
+            self.api.include_router(router)
+        self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services))
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == webhooks.PATH:
+            await self.webhooks(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
 
 
-def app_from_environment() -> FastAPI:
+def create_app(services: Services | None = None) -> TandemApp:
+    return TandemApp(services or services_module.current())
+
+
+def app_from_environment() -> TandemApp:
     """The factory uvicorn imports (`app.main:app_from_environment`)."""
     return create_app(Services.from_settings(get_settings()))

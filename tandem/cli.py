@@ -7,6 +7,8 @@ import functools
 import getpass
 import json
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -14,7 +16,7 @@ from collections.abc import Callable
 import typer
 from sqlalchemy.exc import OperationalError
 
-from tandem import migrate, queue, readiness
+from tandem import inbox, migrate, queue, readiness
 from tandem.errors import ServiceUnavailable, TandemError
 from tandem.services import Services
 from tandem.settings import load_settings
@@ -89,19 +91,26 @@ def worker(
     burst: bool = typer.Option(False, help="Stop when the queues are empty."),
     queues: list[str] = typer.Option(list(queue.ALL), "--queue", "-q", help="Queues to serve, in order."),
 ) -> None:
-    """Run an RQ worker on Tandem's queues (with the scheduler that runs retries and periodic jobs)."""
+    """Run an RQ worker on Tandem's queues, with the scheduler (retries, periodic jobs) and the
+    relay that turns accepted webhook deliveries into jobs."""
     from rq import Worker
     from rq.serializers import JSONSerializer
 
+    from tandem import services as services_module
     from workers import schedule
+    from workers.deliveries import relay_inbox
 
     services = _services()
     logging.basicConfig(level=services.settings.log_level)
     queue.check_redis(services.redis)
-    from tandem import services as services_module
-
     services_module.use(services)
     schedule.install(services)
+    consumer = f"{socket.gethostname()}:{os.getpid()}"
+    if burst:
+        while relay_inbox(services, consumer):
+            pass
+    else:
+        inbox.Relay(lambda block_ms: relay_inbox(services, consumer, block_ms)).start()
     Worker(queues, connection=services.redis, serializer=JSONSerializer).work(burst=burst, with_scheduler=True)
 
 

@@ -37,11 +37,14 @@ class Services:
     def queue(self, name: str):
         return queue.queue(name, self.redis)
 
-    def enqueue(self, queue_name: str, func, *args, **options):
-        """Queue func(*args) with Tandem's retry policy (a failed try is retried with back-off)."""
+    def retry(self) -> Retry | None:
+        """Tandem's retry policy: a failed try is retried after each of the configured intervals."""
         intervals = self.settings.job_retry_intervals
-        retry = Retry(max=len(intervals), interval=intervals) if intervals else None
-        return self.queue(queue_name).enqueue(func, args=args, retry=retry, **options)
+        return Retry(max=len(intervals), interval=intervals) if intervals else None
+
+    def enqueue(self, queue_name: str, func, *args, **options):
+        """Queue func(*args) with Tandem's retry policy."""
+        return self.queue(queue_name).enqueue(func, args=args, retry=self.retry(), **options)
 
 
 _current: Services | None = None

@@ -26,6 +26,7 @@ from tandem.github import GitHubApp
 from tandem.services import Services
 from tandem.settings import Settings
 from tests.servers import LiveServer
+from workers.deliveries import relay_inbox
 
 REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 POSTGRES_URL = os.environ.get("TANDEM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -115,14 +116,24 @@ def settle(emu, services: Services, rounds: int = 10) -> None:
     """Deliver pending webhooks and run the jobs they cause, until nothing more happens."""
     for _ in range(rounds):
         emu.drain()
+        relay(services)
         if not any(services.queue(name).count for name in queue.ALL):
             return
         run_jobs(services)
     raise AssertionError("webhooks and jobs did not settle")
 
 
+def relay(services: Services) -> int:
+    """Turn every delivery waiting in the inbox into a job, as `tandem worker` does."""
+    moved = 0
+    while batch := relay_inbox(services, "test-relay"):
+        moved += batch
+    return moved
+
+
 def run_jobs(services: Services, queues=queue.ALL) -> None:
-    """Run every queued job in this process until the queues are empty (RQ burst mode)."""
+    """Relay the inbox, then run every queued job in this process until the queues are empty."""
+    relay(services)
     worker = SimpleWorker(list(queues), connection=services.redis, serializer=JSONSerializer)
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 

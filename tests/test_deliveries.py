@@ -74,7 +74,7 @@ def example(event: str, name: str) -> dict:
 
 
 def process(services, event: str, payload: dict) -> None:
-    assert deliveries.enqueue_delivery(services, str(uuid.uuid4()), event, payload.get("action"), payload)
+    assert deliveries.accept_delivery(services, str(uuid.uuid4()), event, payload.get("action"), payload)
     run_jobs(services)
 
 

@@ -16,7 +16,7 @@ from app import signatures
 from app.main import create_app
 from tandem import queue
 from tandem.models import ProcessedDelivery
-from tests.conftest import run_jobs
+from tests.conftest import relay, run_jobs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhook-payloads"
 SECRET = b"test-webhook-secret"
@@ -58,6 +58,7 @@ def installation_created() -> dict:
 
 
 def queued_jobs(services) -> list:
+    relay(services)
     return queue.queue(queue.WEBHOOKS, services.redis).get_jobs()
 
 

@@ -1,4 +1,5 @@
-"""Webhook deliveries: queued at intake with the GUID as job id, processed here exactly once.
+"""Webhook deliveries: accepted into the inbox at intake, relayed into jobs whose id is the GUID,
+and processed here exactly once.
 
 Exactly once: the processed GUID is written in the same transaction as the delivery's effects,
 so a delivery whose processing failed stays processable when GitHub redelivers it, and a
@@ -7,12 +8,16 @@ redelivery of a processed one changes nothing.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from rq import Queue
 from sqlalchemy.exc import IntegrityError
 
-from tandem import queue, services
+from tandem import inbox, queue, services
+from tandem.inbox import IncomingDelivery
 from tandem.models import ProcessedDelivery
 from workers import comments, installations, repositories
 from workers.router import Delivery, Router
@@ -21,51 +26,49 @@ log = logging.getLogger(__name__)
 
 ROUTER = Router(installations.router, repositories.router, comments.router)
 
-# How long a queued-but-unstarted delivery keeps its duplicates out of the queue.
-PENDING_TTL = 6 * 3600
-
-
-def _pending_key(delivery_id: str) -> str:
-    return f"tandem:delivery:{delivery_id}:pending"
-
 
 def handles(event: str, action: str | None) -> bool:
     return ROUTER.handles(event, action)
 
 
-def enqueue_delivery(
+def accept_deliveries(current: services.Services, incoming: Sequence[IncomingDelivery]) -> list[bool]:
+    """Put verified deliveries in the inbox (see tandem.inbox); False for a GUID already waiting."""
+    return inbox.accept(current.redis, incoming)
+
+
+def accept_delivery(
     current: services.Services, delivery_id: str, event: str, action: str | None, payload: dict[str, Any]
 ) -> bool:
-    """Queue a delivery durably; False if the same GUID is already waiting in the queue.
-
-    Raises redis.RedisError when Redis cannot take it: the caller must not acknowledge it then.
-    """
-    if not current.redis.set(_pending_key(delivery_id), 1, nx=True, ex=PENDING_TTL):
-        return False
-    try:
-        current.enqueue(
-            queue.WEBHOOKS,
-            process_delivery,
-            delivery_id,
-            event,
-            action,
-            payload,
-            job_id=f"delivery-{delivery_id}",
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-            description=f"{event}.{action} {delivery_id}" if action else f"{event} {delivery_id}",
-        )
-    except BaseException:
-        current.redis.delete(_pending_key(delivery_id))
-        raise
-    return True
+    """Put one delivery (a webhook body given as a dict) in the inbox."""
+    return accept_deliveries(current, [IncomingDelivery(delivery_id, event, action, json.dumps(payload))])[0]
 
 
-def process_delivery(delivery_id: str, event: str, action: str | None, payload: dict[str, Any]) -> str:
+def _job(current: services.Services, delivery: IncomingDelivery):
+    return Queue.prepare_data(
+        process_delivery,
+        args=(delivery.id, delivery.event, delivery.action, delivery.body),
+        job_id=f"delivery-{delivery.id}",
+        retry=current.retry(),
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"{delivery.event}.{delivery.action} {delivery.id}" if delivery.action else f"{delivery.event} {delivery.id}",
+    )
+
+
+def relay_inbox(current: services.Services, consumer: str, block_ms: int | None = None, **options) -> int:
+    """Turn one batch of inbox entries into jobs on the webhooks queue."""
+    return inbox.relay(
+        current.redis, current.queue(queue.WEBHOOKS), lambda delivery: _job(current, delivery), consumer, block_ms,
+        **options,
+    )
+
+
+def process_delivery(delivery_id: str, event: str, action: str | None, body: str) -> str:
     """Run the delivery's handlers and record it as processed, in one transaction."""
     current = services.current()
+    payload = json.loads(body)
     # From here on a redelivery may be queued again; the database decides what is new.
-    current.redis.delete(_pending_key(delivery_id))
+    current.redis.delete(inbox.pending_key(delivery_id))
     handlers = ROUTER.handlers_for(event, action)
     try:
         with current.storage.transaction() as session:
