@@ -1,12 +1,13 @@
 """Webhook intake benchmark: signed real `issue_comment` deliveries against a running `tandem serve`.
 
 Starts `tandem serve` (SQLite in a temporary directory, Redis database 14 by default) unless
---url is given, then, from this second process:
-  1. a fixed-rate phase (open loop: latency is measured from each request's scheduled send
-     time, so a stalled server cannot hide its queueing) at --rate deliveries/s;
-  2. a saturation phase (closed loop, --connections at once) for the sustained maximum.
-Every delivery has its own GUID and must be answered 202 "queued"; the script checks that
-Redis holds exactly one queued job per delivery afterwards.
+--url is given, then, from other processes:
+  1. a fixed-rate phase from this process (open loop: latency is measured from each request's
+     scheduled send time, so a stalled server cannot hide its queueing) at --rate deliveries/s;
+  2. a saturation phase (closed loop, --connections at once) for the sustained maximum, with
+     wrk when it is installed (apt-get install wrk: a Python client saturates before the server).
+Every delivery has its own GUID and must be answered 202 "queued"; the script checks that the
+inbox holds exactly one accepted delivery per delivery sent (no worker runs meanwhile).
 
     .venv/bin/python bench/webhooks.py [--rate 500] [--seconds 10] [--workers 2]
 """
@@ -19,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,6 +123,48 @@ async def saturate(host: str, port: int, body: bytes, seconds: float, connection
     return len(latencies), time.perf_counter() - began, latencies, failures
 
 
+WRK_SCRIPT = """
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  local f = io.open("{payload}", "rb")
+  body = f:read("*all")
+  f:close()
+end
+request = function()
+  counter = counter + 1
+  local headers = {{}}
+  headers["Content-Type"] = "application/json"
+  headers["X-GitHub-Event"] = "issue_comment"
+  headers["X-GitHub-Delivery"] = string.format("%08d-0000-4000-8000-%012d", tid, counter)
+  headers["X-Hub-Signature-256"] = "{signature}"
+  return wrk.format("POST", "/webhooks/github", headers, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %d %f %f %f %d\\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def saturate_with_wrk(url: str, body: bytes, seconds: float, connections: int, directory: str):
+    signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    script = Path(directory) / "deliveries.lua"
+    script.write_text(WRK_SCRIPT.format(payload=PAYLOAD, signature=signature))
+    result = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("WRK "))
+    requests, elapsed, p50, p99, errors = line.split()[1:]
+    return int(requests), float(elapsed), float(p50), float(p99), int(errors)
+
+
 def report(name: str, count: int, elapsed: float, latencies: list[float], failures: list) -> None:
     ms = [latency * 1000 for latency in latencies]
     print(
@@ -184,13 +228,26 @@ def main() -> None:
                 fixed_rate(host, port, body, args.rate, args.seconds, args.connections)
             )
             report(f"{args.rate:.0f}/s", count, elapsed, latencies, failures)
-            queued_before = connection.llen("rq:queue:webhooks")
-            count2, elapsed, latencies, failures = asyncio.run(
-                saturate(host, port, body, args.seconds, args.connections)
-            )
-            report("saturation", count2, elapsed, latencies, failures)
-            queued = connection.llen("rq:queue:webhooks")
-            print(f"queued jobs in Redis: {queued} for {count + count2} deliveries ({queued_before} after phase 1)")
+            accepted_before = connection.xlen("tandem:inbox")
+            if shutil.which("wrk"):
+                count2, elapsed, p50, p99, errors = saturate_with_wrk(
+                    f"http://{host}:{port}", body, args.seconds, args.connections * 2, directory
+                )
+                print(
+                    f"{'saturation':<12} {count2:>7} deliveries in {elapsed:5.1f} s = {count2 / elapsed:8.0f}/s   "
+                    f"p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   (wrk, {args.connections * 2} connections)   "
+                    f"failed {errors}"
+                )
+            else:
+                count2, elapsed, latencies, failures = asyncio.run(
+                    saturate(host, port, body, args.seconds, args.connections)
+                )
+                report("saturation", count2, elapsed, latencies, failures)
+            accepted = connection.xlen("tandem:inbox")
+            # wrk counts the requests it saw answered; those in flight when it stopped were accepted too.
+            print(f"answered 202: {count + count2}; in the inbox: {accepted} (after phase 1: {accepted_before} of {count})")
+            if accepted_before != count or accepted < count + count2:
+                raise SystemExit("a delivery answered 202 is missing from the inbox")
         finally:
             if server:
                 server.terminate()
