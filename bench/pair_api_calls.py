@@ -1,0 +1,122 @@
+"""How many GitHub REST requests, and how long, it takes to open a pair, by the size of the diff.
+
+Runs the GitHub emulator in this process, a mirror with enough files, and opens pairs whose
+outputs change 1, 10, 100 and 1,000 files (one output as a git patch, the other as whole
+files), through the same code a worker runs. Prints, per size: REST requests per pair (all,
+and writes), git's share is not REST and is not counted; seconds per pair. The first pair of a
+run also fetches an installation token and the repository's config; later pairs find both cached,
+so the first pair is shown separately. Each task asks two raters for reviews.
+
+    .venv/bin/python bench/pair_api_calls.py [--sizes 1 10 100 1000] [--pairs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from tandem import pairs, tasks  # noqa: E402
+from tandem.db import Base, Storage  # noqa: E402
+from tandem.github import GitHubApp  # noqa: E402
+from tandem.models import Installation, Repository  # noqa: E402
+from tandem.queue import connect  # noqa: E402
+from tandem.services import Services  # noqa: E402
+from tandem.settings import Settings  # noqa: E402
+from tandem.task_spec import parse_task  # noqa: E402
+from tests.github_emulator import GitHubEmulator  # noqa: E402
+
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+def make_patch(clone_url: str, files: int, round_: int, scratch: Path) -> str:
+    work = scratch / f"author-{files}-{round_}"
+    subprocess.run(["git", "clone", "-q", clone_url, str(work)], check=True)
+    for number in range(files):
+        (work / "src" / f"module_{number}.py").write_text(f"VALUE = {number}\nROUND = {round_}\n")
+    subprocess.run(["git", "add", "-A"], cwd=work, check=True)
+    return subprocess.run(["git", "diff", "--cached", "--binary"], cwd=work, check=True, capture_output=True, text=True).stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000])
+    parser.add_argument("--pairs", type=int, default=3, help="pairs per size")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as directory:
+        scratch = Path(directory)
+        emu = GitHubEmulator(root=scratch / "github", installation_rate_limit=10**9).start()
+        app = emu.register_app(slug="tandem", name="Tandem", webhook_secret="bench")
+        emu.create_org("evals-org")
+        for login in ("rater-one", "rater-two"):
+            emu.create_user(login)
+            emu.add_org_member("evals-org", login)
+        files = {f"src/module_{n}.py": f"VALUE = {n}\n" for n in range(max(args.sizes))}
+        files[".github/tandem.yml"] = "mirror: true\n"
+        repo = emu.create_repository("evals-org", "mirror", files=files, default_branch="main")
+        installation = emu.install_app("evals-org", repositories="all")
+
+        settings = Settings(
+            _env_file=None, app_id=app.id, private_key=SecretStr(app.private_key_pem), webhook_secret="bench",
+            github_api_url=emu.url, database_url=f"sqlite:///{scratch}/bench.db", redis_url=args.redis_url,
+            git_cache_dir=scratch / "git-cache", write_spacing_seconds=0, writes_per_minute=10**6, writes_per_hour=10**6,
+        )
+        redis = connect(settings.redis_url)
+        redis.flushdb()
+        services = Services(settings, Storage.from_url(settings.database_url), redis, GitHubApp(settings, redis))
+        Base.metadata.create_all(services.storage.engine)
+        with services.storage.transaction() as session:
+            session.add(Installation(id=installation.id, account_login="evals-org", account_id=1, account_type="Organization"))
+            session.add(Repository(id=repo.id, installation_id=installation.id, full_name="evals-org/mirror"))
+
+        print(f"{'files':>6} {'pair':>6} {'requests':>9} {'writes':>7} {'seconds':>8}")
+        summary = []
+        first = True
+        for size in args.sizes:
+            seconds, counts = [], []
+            for round_ in range(args.pairs):
+                patch = make_patch(repo.clone_url, size, round_, scratch)
+                whole = {f"src/module_{n}.py": f"VALUE = {n}  # whole file, round {round_}\n" for n in range(size)}
+                spec = parse_task({
+                    "repo": "evals-org/mirror", "base": "main", "prompt": "Change every module.",
+                    "outputs": [{"model": "model-x", "patch": patch}, {"model": "model-y", "files": whole}],
+                    "raters": ["rater-one", "rater-two"],
+                })
+                with services.storage.transaction() as session:
+                    task_id = tasks.create_task(session, spec, "bench").id
+                emu.reset_requests()
+                started = time.perf_counter()
+                assert pairs.open_pair(services, task_id) == "open"
+                elapsed = time.perf_counter() - started
+                requests = emu.requests
+                writes = sum(r.method in WRITES and not r.path.endswith("/access_tokens") for r in requests)
+                label = "first" if first else "warm"
+                print(f"{size:>6} {label:>6} {len(requests):>9} {writes:>7} {elapsed:>8.2f}")
+                if not first:
+                    seconds.append(elapsed)
+                    counts.append((len(requests), writes))
+                first = False
+            summary.append((size, counts, seconds))
+        print("\nper pair, warm (median):")
+        for size, counts, seconds in summary:
+            if counts:
+                print(
+                    f"  {size:>5} changed files: {statistics.median(c[0] for c in counts):.0f} REST requests "
+                    f"({statistics.median(c[1] for c in counts):.0f} writes), {statistics.median(seconds):.2f} s"
+                )
+        emu.stop()
+        redis.flushdb()
+
+
+if __name__ == "__main__":
+    main()
