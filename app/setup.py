@@ -5,12 +5,17 @@ from __future__ import annotations
 import html
 import json
 
+import logging
+
+import redis
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from tandem import app_registration
-from tandem.errors import TandemError
+from tandem.errors import ServiceUnavailable, TandemError
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -31,6 +36,11 @@ def _settings(request: Request):
         # Nobody may register a second app over a running one.
         raise HTTPException(status_code=404)
     return settings
+
+
+def _redis_down(exc: redis.RedisError) -> HTMLResponse:
+    log.error("setup: Redis unavailable (%s)", type(exc).__name__)
+    return _page("<p>Redis cannot be reached, and the setup needs it: start it, then reload this page.</p>", 503)
 
 
 @router.get("/setup", response_class=HTMLResponse)
@@ -58,7 +68,10 @@ async def register(request: Request) -> HTMLResponse:
         target = app_registration.registration_url(settings, organization)
     except TandemError as exc:
         return _page(f"<p>{html.escape(str(exc))}. <a href='/setup'>Back</a></p>", status=400)
-    state = await run_in_threadpool(app_registration.new_state, request.app.state.services.redis)
+    try:
+        state = await run_in_threadpool(app_registration.new_state, request.app.state.services.redis)
+    except redis.RedisError as exc:
+        return _redis_down(exc)
     manifest = json.dumps(app_registration.manifest(settings))
     # GitHub takes the manifest as a form post from the browser; this page submits itself.
     return _page(
@@ -73,12 +86,25 @@ async def register(request: Request) -> HTMLResponse:
 @router.get("/setup/callback", response_class=HTMLResponse)
 async def callback(request: Request, code: str = "", state: str = "") -> HTMLResponse:
     settings = _settings(request)
-    if not code or not await run_in_threadpool(app_registration.consume_state, request.app.state.services.redis, state):
-        return _page("<p>This link is not from a registration started here. <a href='/setup'>Start again</a>.</p>", 400)
+    connection = request.app.state.services.redis
     try:
-        app = await run_in_threadpool(app_registration.complete, settings, code)
+        if not code or not await run_in_threadpool(app_registration.consume_state, connection, state):
+            return _page(
+                "<p>This link is not from a registration started here (or it was used already). "
+                "<a href='/setup'>Start again</a>.</p>",
+                400,
+            )
+        app = await run_in_threadpool(app_registration.complete, settings, code, connection)
+    except redis.RedisError as exc:
+        return _redis_down(exc)
+    except app_registration.AlreadyRegistered as exc:
+        return _page(f"<p>{html.escape(str(exc))}.</p>", status=409)
+    except ServiceUnavailable as exc:
+        # The code may still be good: the same link works again once GitHub answers.
+        await run_in_threadpool(app_registration.restore_state, connection, state)
+        return _page(f"<p>{html.escape(str(exc))}.</p>", status=502)
     except TandemError as exc:
-        return _page(f"<p>{html.escape(str(exc))}</p>", status=502)
+        return _page(f"<p>{html.escape(str(exc))}.</p>", status=400)
     install_url = f"{app.get('html_url', settings.web_url)}/installations/new"
     return _page(
         f"""<p>Registered <strong>{html.escape(app.get("name", ""))}</strong> (app id {int(app["id"])}).

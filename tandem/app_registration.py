@@ -4,6 +4,9 @@
 2. GitHub redirects back with a one-time code; we exchange it through
    POST /app-manifests/{code}/conversions for the app's id, private key and webhook secret.
 3. Those go into the .env file (the key into its own file, mode 0600), and setup is over.
+
+Only one registration can complete: the exchange and the writing happen under a Redis lock, after
+checking that no credentials were written meanwhile (by another tab, person or web process).
 """
 
 from __future__ import annotations
@@ -17,14 +20,23 @@ from urllib.parse import quote
 import redis
 import yaml
 from githubkit import GitHub
-from githubkit.exception import GitHubException
+from githubkit.exception import GitHubException, RequestFailed
 
-from tandem.errors import TandemError
+from tandem.errors import ServiceUnavailable, TandemError
 from tandem.settings import Settings
 
 MANIFEST_FILE = Path(__file__).parents[1] / "app.yml"
 STATE_TTL = 3600  # GitHub's codes live an hour too
 _STATE_KEY = "tandem:setup:state:{}"
+_LOCK_KEY = "tandem:setup:lock"
+# GitHub's rule for account names: letters, digits and single hyphens inside, at most 39.
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
+# What the setup writes; a stale value of any of them must not survive it.
+_WRITTEN = ("TANDEM_APP_ID", "TANDEM_PRIVATE_KEY", "TANDEM_PRIVATE_KEY_PATH", "TANDEM_WEBHOOK_SECRET")
+
+
+class AlreadyRegistered(TandemError):
+    """Credentials were written by another registration while this one was under way."""
 
 
 def manifest(settings: Settings) -> dict:
@@ -36,8 +48,10 @@ def manifest(settings: Settings) -> dict:
 
 def registration_url(settings: Settings, organization: str | None) -> str:
     """Where the browser posts the manifest: the account's or the organization's new-app page."""
-    if organization:
-        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", organization):
+    if organization is not None:
+        if not organization:
+            raise TandemError("name the organization to register the app for")
+        if not _ACCOUNT_NAME.fullmatch(organization):
             raise TandemError(f"{organization!r} is not a GitHub organization name")
         return f"{settings.web_url}/organizations/{quote(organization)}/settings/apps/new"
     return f"{settings.web_url}/settings/apps/new"
@@ -54,20 +68,49 @@ def consume_state(connection: redis.Redis, state: str) -> bool:
     return bool(state) and connection.delete(_STATE_KEY.format(state)) == 1
 
 
-def complete(settings: Settings, code: str) -> dict:
-    """Exchange the code and write the credentials; returns the app GitHub created."""
-    github = GitHub(base_url=settings.github_api_url, user_agent="Tandem", auto_retry=False, http_cache=False)
+def restore_state(connection: redis.Redis, state: str) -> None:
+    """Make a consumed state valid again (the exchange failed for a reason a reload can fix)."""
+    connection.set(_STATE_KEY.format(state), 1, ex=STATE_TTL)
+
+
+def complete(settings: Settings, code: str, connection: redis.Redis) -> dict:
+    """Exchange the code and write the credentials; returns the app GitHub created.
+
+    Raises AlreadyRegistered when credentials were written meanwhile, ServiceUnavailable when
+    GitHub cannot be reached (the code may still be good), TandemError when it refuses the code.
+    """
+    with connection.lock(_LOCK_KEY, timeout=120, blocking_timeout=60):
+        if is_registered(settings):
+            raise AlreadyRegistered(
+                "Tandem was registered by another setup meanwhile, so this registration was not used: "
+                "delete the app you just created in GitHub's developer settings"
+            )
+        app = _convert(settings, code)
+        write_credentials(settings.env_file, app_id=app["id"], pem=app["pem"], webhook_secret=app["webhook_secret"])
+    return app
+
+
+def _convert(settings: Settings, code: str) -> dict:
+    github = GitHub(base_url=settings.github_api_url, user_agent="Tandem", auto_retry=False, http_cache=False, timeout=30)
     try:
         response = github.request("POST", f"/app-manifests/{quote(code, safe='')}/conversions")
-    except GitHubException as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
+        app = response.json()
+        if not (isinstance(app["id"], int) and app["pem"] and app["webhook_secret"]):
+            raise ValueError("incomplete credentials")
+    except RequestFailed as exc:
+        status = exc.response.status_code
+        if status >= 500:
+            raise ServiceUnavailable(f"GitHub failed to answer (HTTP {status}); reload this page to try again") from None
         raise TandemError(
-            f"GitHub did not accept the registration code (HTTP {status}); it may have expired: start again at /setup"
-            if status
-            else f"GitHub at {settings.github_api_url} cannot be reached"
+            f"GitHub did not accept the registration code (HTTP {status}): it was used already or has expired "
+            "(codes last an hour); start again at /setup"
         ) from None
-    app = response.json()
-    write_credentials(settings.env_file, app_id=app["id"], pem=app["pem"], webhook_secret=app["webhook_secret"])
+    except GitHubException:
+        raise ServiceUnavailable(
+            f"GitHub at {settings.github_api_url} cannot be reached; reload this page to try again"
+        ) from None
+    except (ValueError, KeyError, TypeError):
+        raise TandemError("GitHub's answer to the registration has no app credentials; start again at /setup") from None
     return app
 
 
@@ -75,14 +118,24 @@ def write_credentials(env_file: Path, *, app_id: int, pem: str, webhook_secret: 
     key_file = env_file.with_name("tandem-private-key.pem")
     _write_private(key_file, pem)
     values = {
-        "TANDEM_APP_ID": str(app_id),
-        "TANDEM_PRIVATE_KEY_PATH": str(key_file.resolve()),
-        "TANDEM_WEBHOOK_SECRET": webhook_secret,
+        "TANDEM_APP_ID": str(int(app_id)),
+        "TANDEM_PRIVATE_KEY_PATH": _quoted(str(key_file.resolve())),
+        "TANDEM_WEBHOOK_SECRET": _quoted(webhook_secret),
     }
     kept = []
     if env_file.exists():
-        kept = [line for line in env_file.read_text().splitlines() if line.split("=", 1)[0].strip() not in values]
+        kept = [line for line in env_file.read_text().splitlines() if _name(line) not in _WRITTEN]
     _write_private(env_file, "\n".join([*kept, *(f"{k}={v}" for k, v in values.items())]) + "\n")
+
+
+def _name(line: str) -> str:
+    name = line.split("=", 1)[0].strip()
+    return name.removeprefix("export ").strip()
+
+
+def _quoted(value: str) -> str:
+    """A .env value in double quotes (python-dotenv unescapes \\ and \")."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -90,9 +143,13 @@ def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def is_registered(settings: Settings) -> bool:
@@ -101,5 +158,5 @@ def is_registered(settings: Settings) -> bool:
         return True
     if not settings.env_file.exists():
         return False
-    names = {line.split("=", 1)[0].strip() for line in settings.env_file.read_text().splitlines()}
+    names = {_name(line) for line in settings.env_file.read_text().splitlines()}
     return {"TANDEM_APP_ID", "TANDEM_WEBHOOK_SECRET"} <= names

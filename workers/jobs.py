@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 
-from rq import get_current_job
+from rq import Retry, get_current_job
 
 from tandem import services
 from tandem.errors import RateLimited
@@ -23,9 +24,7 @@ def waits_out_rate_limits(queue_name: str) -> Callable:
             try:
                 return job(*args)
             except RateLimited as exc:
-                current = services.current()
-                delay = timedelta(seconds=max(exc.seconds, 1.0))
-                current.queue(queue_name).enqueue_in(delay, wrapper, *args)
+                delay = reschedule(queue_name, wrapper, args, exc.seconds)
                 log.info("%s%r rescheduled in %.0f s: %s", job.__name__, args, delay.total_seconds(), exc)
                 return f"rescheduled: {exc}"
 
@@ -34,7 +33,32 @@ def waits_out_rate_limits(queue_name: str) -> Callable:
     return decorator
 
 
+def reschedule(queue_name: str, func: Callable, args: tuple, seconds: float) -> timedelta:
+    """Queue func(*args) again in `seconds`, keeping the retries the current job has left."""
+    current = services.current()
+    delay = timedelta(seconds=max(seconds, 1.0))
+    job = get_current_job()
+    options: dict = {}
+    if job is None:  # run outside RQ: the new job gets Tandem's whole retry policy
+        intervals = current.settings.job_retry_intervals
+        if intervals:
+            options["retry"] = Retry(max=len(intervals), interval=intervals)
+    else:
+        if job.retries_left:
+            options["retry"] = Retry(max=job.retries_left, interval=job.retry_intervals or 0)
+        options["description"] = job.description
+        if job.failure_ttl is not None:
+            options["failure_ttl"] = job.failure_ttl
+    current.queue(queue_name).enqueue_in(delay, func, *args, **options)
+    return delay
+
+
 def is_last_try() -> bool:
-    """True when a failure now is final: no RQ retry is left (or we run outside RQ)."""
+    """True when a failure now is final: no RQ retry is left (or we run outside RQ).
+
+    A rate limit is never final: the job is queued again for when the wait is over (called
+    from an `except` block, this looks at the exception being handled)."""
+    if isinstance(sys.exc_info()[1], RateLimited):
+        return False
     job = get_current_job()
     return job is None or not job.retries_left

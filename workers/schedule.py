@@ -1,13 +1,20 @@
 """Periodic jobs, run by the RQ scheduler inside `tandem worker`.
 
-A periodic job schedules its own next run; a Redis key taken with SET NX makes sure that
-however many workers start, only one next run is ever scheduled.
+A periodic job runs at the start of each period (every REDELIVERY_EVERY, on the clock) and
+schedules its own next run. Each run has a job id made from its period, and is scheduled with
+RQ's atomic `unique` scheduling, so however many workers start (each calls install()) and
+whenever they do, there is never more than one run per period, and a chain broken by a lost job
+is mended by the next worker start.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
+
+from rq import get_current_job
+from rq.exceptions import DuplicateJobError
 
 from tandem import queue, redelivery, services
 from tandem.services import Services
@@ -17,7 +24,7 @@ log = logging.getLogger(__name__)
 REDELIVERY_EVERY = timedelta(minutes=10)
 # Look back a little further than the period, so a delivery failing just before a run is caught.
 REDELIVERY_WINDOW = timedelta(minutes=30)
-_NEXT_REDELIVERY = "tandem:schedule:redelivery"
+REDELIVERY_JOB = "tandem-redelivery-{period}"
 
 
 def install(current: Services) -> None:
@@ -25,18 +32,40 @@ def install(current: Services) -> None:
         _schedule_redelivery(current)
 
 
-def _schedule_redelivery(current: Services) -> None:
-    if current.redis.set(_NEXT_REDELIVERY, 1, nx=True, ex=int(REDELIVERY_EVERY.total_seconds()) + 120):
-        current.queue(queue.DEFAULT).enqueue_in(REDELIVERY_EVERY, redeliver_missed_webhooks)
+def _schedule_redelivery(current: Services, after: int | None = None) -> str | None:
+    """Schedule the run at the start of the next period (or of the period after `after`, if
+    later), unless it is scheduled already. Returns the new job's id."""
+    every = int(REDELIVERY_EVERY.total_seconds())
+    period = max(int(time.time() // every), after or 0) + 1
+    job_id = REDELIVERY_JOB.format(period=period)
+    try:
+        current.queue(queue.DEFAULT).enqueue_at(
+            datetime.fromtimestamp(period * every, UTC),
+            redeliver_missed_webhooks,
+            job_id=job_id,
+            unique=True,
+            result_ttl=2 * every,
+            failure_ttl=24 * 3600,
+        )
+    except DuplicateJobError:
+        return None
+    return job_id
+
+
+def _own_period() -> int | None:
+    job = get_current_job()
+    prefix = REDELIVERY_JOB.format(period="")
+    if job is None or not job.id.startswith(prefix) or not job.id[len(prefix):].isdigit():
+        return None
+    return int(job.id[len(prefix):])
 
 
 def redeliver_missed_webhooks() -> list[str]:
     current = services.current()
-    current.redis.delete(_NEXT_REDELIVERY)
-    try:
-        report = redelivery.redeliver_failed(current, REDELIVERY_WINDOW, log=log.warning)
-    finally:
-        _schedule_redelivery(current)
+    # Next run first: whatever happens to this one, the chain goes on (after this run's period,
+    # even if this run was started early by hand).
+    _schedule_redelivery(current, after=_own_period())
+    report = redelivery.redeliver_failed(current, REDELIVERY_WINDOW, log=log.warning)
     for line in report.lines():
         log.info(line)
     return report.lines()
