@@ -93,7 +93,7 @@ def worker(
 ) -> None:
     """Run an RQ worker on Tandem's queues, with the scheduler (retries, periodic jobs) and the
     relay that turns accepted webhook deliveries into jobs."""
-    from rq import Worker
+    from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
     from tandem import services as services_module
@@ -111,7 +111,9 @@ def worker(
             pass
     else:
         inbox.Relay(lambda block_ms: relay_inbox(services, consumer, block_ms)).start()
-    Worker(queues, connection=services.redis, serializer=JSONSerializer).work(burst=burst, with_scheduler=True)
+    # Jobs run in this process (no fork per job): the GitHub models, the database pool and the
+    # cached clients stay warm, which is most of a job's cost. Run several workers for parallelism.
+    SimpleWorker(queues, connection=services.redis, serializer=JSONSerializer).work(burst=burst, with_scheduler=True)
 
 
 @db_cli.command("upgrade")
@@ -286,7 +288,10 @@ def parse_duration(text: str):
     number, unit = text[:-1], text[-1:]
     if unit not in units or not number.isdigit():
         raise TandemError(f"--since {text!r}: use a number and m, h or d, like 24h")
-    return timedelta(**{units[unit]: int(number)})
+    try:
+        return timedelta(**{units[unit]: int(number)})
+    except OverflowError:
+        raise TandemError(f"--since {text!r}: too long; GitHub keeps deliveries for 3 days") from None
 
 
 def main() -> None:

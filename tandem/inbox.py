@@ -122,19 +122,20 @@ class Relay(threading.Thread):
 
     def __init__(self, step: Callable[[int | None], int]):
         super().__init__(name="tandem-inbox-relay", daemon=True)
+        # (Not `_stop`: threading.Thread has a method of that name, called after every fork.)
         self._step = step
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def run(self) -> None:
         backoff = 0.5
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 self._step(1000)
                 backoff = 0.5
             except redis.RedisError as exc:
                 log.warning("inbox relay: Redis unavailable (%s); retrying in %.1f s", type(exc).__name__, backoff)
-                self._stop.wait(backoff)
+                self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 30)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()

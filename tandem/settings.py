@@ -6,6 +6,7 @@ Secrets are SecretStr so they never show in a repr, a log line or a traceback.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -104,9 +105,13 @@ def _check_rsa_key(pem: str, name: str) -> None:
 
 
 def load_settings(**overrides) -> Settings:
-    """Settings, or a ConfigError naming each bad variable (never its value)."""
+    """Settings, or a ConfigError naming each bad variable (never its value).
+
+    The .env file read is TANDEM_ENV_FILE's (default ./.env): the one the setup flow writes.
+    """
+    env_file = os.environ.get(f"{ENV_PREFIX}ENV_FILE", ".env")
     try:
-        return Settings(**overrides)
+        return Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -63,6 +63,6 @@ def test_the_relay_thread_keeps_going_after_redis_errors(services):
         return 0
 
     relay = inbox.Relay(step)
-    relay._stop.wait = lambda _seconds: None  # back off without waiting in a test
+    relay._stopping.wait = lambda _seconds: None  # back off without waiting in a test
     relay.run()
     assert calls == [1000, 1000]

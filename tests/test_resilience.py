@@ -203,11 +203,6 @@ def test_a_comment_is_recorded_once_while_github_fails_and_limits(github, servic
     assert failed_jobs(services) == [] and scheduled_jobs(services, queue.PAIRS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workers/deliveries.py process_delivery does not wait out rate limits: RQ retries it at once, "
-    "spending a retry and ignoring GitHub's wait",
-)
 def test_a_delivery_rate_limited_for_long_waits_for_the_limit(github, services, pair):
     github.faults.primary_rate_limit(times=1, reset_in=LONG, path_contains="/memberships/")
     github.as_user("rater-three").comment(REPO, pair["A"], "/prefer A")

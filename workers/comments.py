@@ -65,7 +65,8 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
         item["id"] if source == "comment" else None, author["login"], results,
     )
     if any(o.changed for o in outcomes):
-        delivery.enqueue_after_commit(queue.PAIRS, responses.sync_pair, pair.id)
+        pair_id = pair.id
+        delivery.after_commit.append(lambda: responses.request_sync(delivery.services, pair_id))
 
 
 def _followup(side: Side, round_: Round) -> dict[str, Any]:
@@ -105,7 +106,8 @@ def issue_comment_deleted(delivery: Delivery) -> None:
     issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
     side = _side_of(delivery, issue.get("number"))
     if side is not None and judging.comment_deleted(delivery.session, comment["id"]):
-        delivery.enqueue_after_commit(queue.PAIRS, responses.sync_pair, side.pair_id)
+        pair_id = side.pair_id
+        delivery.after_commit.append(lambda: responses.request_sync(delivery.services, pair_id))
 
 
 @router.register("pull_request_review", "submitted", "edited")

@@ -20,6 +20,7 @@ from tandem import inbox, queue, services
 from tandem.inbox import IncomingDelivery
 from tandem.models import ProcessedDelivery
 from workers import comments, installations, repositories
+from workers.jobs import waits_out_rate_limits
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def relay_inbox(current: services.Services, consumer: str, block_ms: int | None 
     )
 
 
+@waits_out_rate_limits(queue.WEBHOOKS)
 def process_delivery(delivery_id: str, event: str, action: str | None, body: str) -> str:
     """Run the delivery's handlers and record it as processed, in one transaction."""
     current = services.current()
@@ -83,8 +85,8 @@ def process_delivery(delivery_id: str, event: str, action: str | None, body: str
             log.info("delivery %s was already processed", delivery_id)
             return "duplicate"
         raise
-    for queue_name, func, args in delivery.after_commit:
-        current.enqueue(queue_name, func, *args)
+    for follow_up in delivery.after_commit:
+        follow_up()
     return f"processed by {len(handlers)} handler(s)"
 
 

@@ -40,9 +40,7 @@ def reschedule(queue_name: str, func: Callable, args: tuple, seconds: float) -> 
     job = get_current_job()
     options: dict = {}
     if job is None:  # run outside RQ: the new job gets Tandem's whole retry policy
-        intervals = current.settings.job_retry_intervals
-        if intervals:
-            options["retry"] = Retry(max=len(intervals), interval=intervals)
+        options["retry"] = current.retry()
     else:
         if job.retries_left:
             options["retry"] = Retry(max=job.retries_left, interval=job.retry_intervals or 0)

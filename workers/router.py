@@ -25,12 +25,12 @@ class Delivery:
     payload: dict[str, Any]
     session: Session
     services: Services
-    # Jobs to enqueue once the transaction has committed (GitHub writes happen there, never
+    # What to do once the transaction has committed: queue the jobs that write to GitHub (never
     # inside the transaction, so a rolled-back delivery leaves nothing behind on GitHub).
-    after_commit: list[tuple[str, Callable, tuple]] = field(default_factory=list)
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
 
     def enqueue_after_commit(self, queue_name: str, func: Callable, *args) -> None:
-        self.after_commit.append((queue_name, func, args))
+        self.after_commit.append(lambda: self.services.enqueue(queue_name, func, *args))
 
 
 Handler = Callable[[Delivery], None]
