@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import hashlib
 import hmac
-import json
 import os
 import shutil
 import statistics

@@ -240,3 +240,37 @@ def github(emulator, services, blinding):
         yield emulator
     leaks = blinding.scan(emulator)
     assert not leaks, f"model names or metadata reached GitHub: {leaks}"
+
+
+def submit_task(services: Services, blinding: BlindingAudit, **overrides) -> int:
+    """Submit a small task on the mirror (two whole-file outputs); its secrets go to the audit."""
+    from tandem import tasks
+    from tandem.task_spec import parse_task
+
+    data = {
+        "repo": "evals-org/mlflow",
+        "base": "main",
+        "prompt": "Fix the command injection.",
+        "outputs": [
+            {"model": "model-x-2026-10", "files": {"src/app.py": "X = 1\n"}},
+            {"model": "model-y-2026-09", "files": {"src/app.py": "Y = 2\n"}},
+        ],
+        "metadata": {"source": "internal-suite-7"},
+    } | overrides
+    blinding.add_task(data)
+    return tasks.submit(services, parse_task(data), "test")
+
+
+@pytest.fixture
+def pair(github, services, blinding) -> dict:
+    """An open pair on evals-org/mlflow: {"task_id", "A": PR number, "B": PR number, "models": {side: model}}."""
+    from tandem.models import Task
+
+    task_id = submit_task(services, blinding)
+    settle(github, services)
+    with services.storage.transaction() as session:
+        task = session.get(Task, task_id)
+        assert task.status == "open", task.failure_reason
+        found: dict = {side.letter: side.pr_number for side in task.pair.sides}
+        found["models"] = {side.letter: side.output.model for side in task.pair.sides}
+    return found | {"task_id": task_id}

@@ -75,3 +75,11 @@ def test_an_oversized_task_is_413(client):
 
 def test_an_unknown_task_is_404(client):
     assert client.get("/api/tasks/999").status_code == 404
+
+
+def test_a_tasks_judgments_need_a_token_and_a_task(client):
+    task_id = client.post("/api/tasks", json=TASK).json()["id"]
+    assert client.get(f"/api/tasks/{task_id}/judgments").json() == []
+    assert client.get("/api/tasks/999/judgments").status_code == 404
+    del client.headers["Authorization"]
+    assert client.get(f"/api/tasks/{task_id}/judgments").status_code == 401

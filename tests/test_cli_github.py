@@ -120,3 +120,20 @@ def test_a_mirror_the_app_may_not_fork_says_what_to_do(github, tandem):
 def test_a_mirror_on_an_org_without_tandem_is_refused(tandem):
     result = tandem("mirror", "create", "upstream-org/mlflow", "--org", "nobody")
     assert result.stderr.strip() == "error: Tandem is not installed on nobody: install the app there first"
+
+
+def test_installations_lists_the_accounts_and_their_repositories(tandem):
+    result = tandem("installations")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert "evals-org (Organization, active)" in lines[0]
+    assert {"\tevals-org/mlflow", "\tevals-org/not-a-mirror"} <= set(lines[1:])
+
+
+def test_an_invalid_mirror_config_fails_the_task_naming_the_field(github, services, tandem, tmp_path, blinding):
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\nrubric: {scale: [5, 1]}\n"})
+    task_id = int(tandem("task", "submit", str(write_task(tmp_path, blinding))).stdout)
+    run_jobs(services)
+    shown = json.loads(tandem("task", "show", str(task_id)).stdout)
+    assert shown["status"] == "failed"
+    assert "rubric.scale: scale must be [lowest, highest]" in shown["failure_reason"]

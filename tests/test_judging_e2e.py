@@ -6,39 +6,14 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
 from sqlalchemy import select
 
-from tandem import export, tasks
+from tandem import export
 from tandem.models import Judgment, JudgmentReview, LineComment, Pair, Rating, Round, Task
-from tandem.task_spec import parse_task
 from tests import github_views as views
 from tests.conftest import settle
 
 REPO = "evals-org/mlflow"
-
-
-@pytest.fixture
-def pair(github, services, blinding):
-    data = {
-        "repo": REPO,
-        "base": "main",
-        "prompt": "Fix the command injection.",
-        "outputs": [
-            {"model": "model-x-2026-10", "files": {"src/app.py": "X = 1\n"}},
-            {"model": "model-y-2026-09", "files": {"src/app.py": "Y = 2\n"}},
-        ],
-        "metadata": {"source": "internal-suite-7"},
-    }
-    blinding.add_task(data)
-    task_id = tasks.submit(services, parse_task(data), "test")
-    settle(github, services)
-    with services.storage.transaction() as session:
-        task = session.get(Task, task_id)
-        assert task.status == "open", task.failure_reason
-        numbers = {side.letter: side.pr_number for side in task.pair.sides}
-        models = {side.letter: side.output.model for side in task.pair.sides}
-    return {"task_id": task_id, "A": numbers["A"], "B": numbers["B"], "models": models}
 
 
 def snapshot(services) -> dict:

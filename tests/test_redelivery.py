@@ -20,39 +20,18 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from tandem import queue, redelivery, tasks
+from tandem import queue, redelivery
 from tandem.cli import cli
 from tandem.db import Storage
 from tandem.github import GitHubApp
-from tandem.models import Judgment, ProcessedDelivery, Task
+from tandem.models import Judgment, ProcessedDelivery
 from tandem.services import Services
-from tandem.task_spec import parse_task
 from tests.conftest import run_jobs, settle
 from workers import schedule
 
 REPO = "evals-org/mlflow"
 DEAD = "http://127.0.0.1:9/webhooks/github"  # nothing listens there: Tandem is down
 TANDEM = str(Path(sys.executable).with_name("tandem"))
-
-
-@pytest.fixture
-def pair(github, services, blinding):
-    data = {
-        "repo": REPO,
-        "base": "main",
-        "prompt": "Fix the command injection.",
-        "outputs": [
-            {"model": "model-x-2026-10", "files": {"src/app.py": "X = 1\n"}},
-            {"model": "model-y-2026-09", "files": {"src/app.py": "Y = 2\n"}},
-        ],
-    }
-    blinding.add_task(data)
-    task_id = tasks.submit(services, parse_task(data), "test")
-    settle(github, services)
-    with services.storage.transaction() as session:
-        task = session.get(Task, task_id)
-        assert task.status == "open", task.failure_reason
-        return {side.letter: side.pr_number for side in task.pair.sides}
 
 
 def tandem_url(github) -> str:

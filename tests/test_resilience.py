@@ -12,32 +12,17 @@ from githubkit.exception import RequestFailed
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from tandem import queue, tasks
+from tandem import queue
 from tandem.errors import RateLimited
 from tandem.github import RetryPolicy
 from tandem.models import Judgment, Task
-from tandem.task_spec import parse_task
 from tests import github_views as views
-from tests.conftest import settle
+from tests.conftest import settle, submit_task
 from tests.servers import LiveServer
 from tests.test_github_auth import LoopbackProxy
 
 REPO = "evals-org/mlflow"
 LONG = 600  # seconds: far more than max_inline_wait_seconds (3 in tests)
-
-
-def submit(github, services, blinding) -> int:
-    data = {
-        "repo": REPO,
-        "base": "main",
-        "prompt": "Fix the command injection.",
-        "outputs": [
-            {"model": "model-x-2026-10", "files": {"src/app.py": "X = 1\n"}},
-            {"model": "model-y-2026-09", "files": {"src/app.py": "Y = 2\n"}},
-        ],
-    }
-    blinding.add_task(data)
-    return tasks.submit(services, parse_task(data), "test")
 
 
 def task_status(services, task_id: int) -> str:
@@ -89,7 +74,7 @@ def test_a_pair_opens_once_through_5xx_answers_and_short_rate_limits(github, ser
     faults.too_many_requests(times=1, retry_after=1, method="PATCH")
     faults.primary_rate_limit(times=1, reset_in=1, method="GET", path_contains="/contents/")
     faults.fail(status=502, times=2, method="POST", path_contains="/check-runs")  # the job's retries
-    task_id = submit(github, services, blinding)
+    task_id = submit_task(services, blinding)
     settle(github, services)
 
     assert faults.pending == 0, "every injected fault was met"
@@ -112,7 +97,7 @@ def test_a_long_rate_limit_reschedules_the_job_for_when_it_is_over_without_spend
         "too_many": lambda: github.faults.too_many_requests(times=2, retry_after=LONG, method="POST", path_contains="/pulls"),
     }
     inject[kind]()
-    task_id = submit(github, services, blinding)
+    task_id = submit_task(services, blinding)
     before = datetime.now(UTC)
     settle(github, services)
 
@@ -155,7 +140,7 @@ def test_a_create_that_failed_after_taking_effect_is_not_repeated(github, servic
     proxy = LoopbackProxy(github.url, replace=after_effect)
     with LiveServer(proxy) as server:
         services.settings.github_api_url = server.url
-        task_id = submit(github, services, blinding)
+        task_id = submit_task(services, blinding)
         settle(github, services)
     assert failed_once == {"/pulls", "/check-runs"}
     assert task_status(services, task_id) == "open"
@@ -169,15 +154,6 @@ def test_a_create_that_failed_after_taking_effect_is_not_repeated(github, servic
 
 
 # --- a rater's comment --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def pair(github, services, blinding):
-    task_id = submit(github, services, blinding)
-    settle(github, services)
-    assert task_status(services, task_id) == "open"
-    with services.storage.transaction() as session:
-        return {side.letter: side.pr_number for side in session.get(Task, task_id).pair.sides}
 
 
 def test_a_comment_is_recorded_once_while_github_fails_and_limits(github, services, pair):
