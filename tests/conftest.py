@@ -242,11 +242,8 @@ def github(emulator, services, blinding):
     assert not leaks, f"model names or metadata reached GitHub: {leaks}"
 
 
-def submit_task(services: Services, blinding: BlindingAudit, **overrides) -> int:
-    """Submit a small task on the mirror (two whole-file outputs); its secrets go to the audit."""
-    from tandem import tasks
-    from tandem.task_spec import parse_task
-
+def small_task(blinding: BlindingAudit, **overrides) -> dict:
+    """A small task on the mirror (two whole-file outputs); its secrets go to the blinding audit."""
     data = {
         "repo": "evals-org/mlflow",
         "base": "main",
@@ -258,7 +255,14 @@ def submit_task(services: Services, blinding: BlindingAudit, **overrides) -> int
         "metadata": {"source": "internal-suite-7"},
     } | overrides
     blinding.add_task(data)
-    return tasks.submit(services, parse_task(data), "test")
+    return data
+
+
+def submit_task(services: Services, blinding: BlindingAudit, **overrides) -> int:
+    from tandem import tasks
+    from tandem.task_spec import parse_task
+
+    return tasks.submit(services, parse_task(small_task(blinding, **overrides)), "test")
 
 
 @pytest.fixture

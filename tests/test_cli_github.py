@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tandem import migrate
-from tests.conftest import run_jobs, settle
+from tests.conftest import run_jobs, settle, small_task
 
 TANDEM = str(Path(sys.executable).with_name("tandem"))
 
@@ -42,18 +42,8 @@ def tandem(github, services, tmp_path):
 
 
 def write_task(tmp_path: Path, blinding, **overrides) -> Path:
-    data = {
-        "repo": "evals-org/mlflow",
-        "base": "main",
-        "prompt": "Fix the command injection.",
-        "outputs": [
-            {"model": "model-x-2026-10", "files": {"src/app.py": "X = 1\n"}},
-            {"model": "model-y-2026-09", "files": {"src/app.py": "Y = 2\n"}},
-        ],
-    } | overrides
-    blinding.add_task(data)
     path = tmp_path / "task.yml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(small_task(blinding, **overrides)))
     return path
 
 
