@@ -151,3 +151,15 @@ def test_deleting_a_vote_retracts_it(github, services, pair):
     with services.storage.transaction() as session:
         [vote] = session.scalars(select(Judgment)).all()
         assert vote.superseded_reason == "deleted"
+
+
+def test_a_vote_records_the_head_commits_it_was_cast_on_even_after_a_push(github, services, pair):
+    with services.storage.transaction() as session:
+        branch = session.get(Task, pair["task_id"]).pair.side("B").branch
+    pushed = github.as_user("rater-one").push(REPO, {"src/extra.py": "EXTRA = 1\n"}, branch=branch)
+    github.as_user("rater-two").comment(REPO, pair["A"], "/prefer B")
+    settle(github, services)
+    with services.storage.transaction() as session:
+        [vote] = session.scalars(select(Judgment)).all()
+        task = session.get(Task, pair["task_id"])
+        assert (vote.head_sha_a, vote.head_sha_b) == (task.pair.side("A").head_sha, pushed)
