@@ -3,21 +3,35 @@
 Pure domain on a SQLAlchemy Session: no GitHub, no HTTP, no queue. The worker parses a comment
 (tandem.commands), builds a CommandContext and calls in, inside its delivery's transaction.
 
-Three rules hold everywhere:
+Four rules hold everywhere:
 
 * Nothing is deleted. A newer version of a judgment or rating supersedes the older one
   (superseded_at, superseded_reason: revote, edited, undo, deleted); a retraction is a
   supersession by nothing. A follow-up round whose comment is deleted is withdrawn, not removed.
-* Every write is idempotent per comment: processing the same comment (or delivery) twice records
-  it once, and replaying an old comment never undoes what later comments did.
+* The comments' own times decide, never the order they are processed in. Deliveries come late,
+  twice and out of order (retries, rate-limit reschedules, several workers, redelivery after an
+  outage, newest first). Each vote and score keeps when it was written, the comment's time or
+  its edit's (Judgment.voted_at, Rating.created_at), and a rater's current vote in a round, like
+  each of their current scores, is the one written last: a version that arrives after a newer
+  one is recorded already superseded by it. A comment acts in the round that was current when it
+  was written, and an /undo or a review acts on the vote as it stood when it was written.
+* Every write is idempotent per comment version: processing the same comment (or delivery) twice
+  records it once, and replaying an old comment never undoes what later comments did.
 * Writes on one task are serialized by locking the task's row (PostgreSQL; SQLite serializes
-  every write anyway), so concurrent workers cannot leave a rater with two current votes.
+  every write anyway), and everything a write depends on, its round included, is read after the
+  lock, so concurrent workers cannot leave a rater with two current votes.
+
+What the records cannot tell: a retraction (an /undo, an edit that removes the /prefer or a
+score, a deletion) keeps no time of its own, and an edit that leaves a vote as it was writes
+nothing. So the order still matters when a retraction is processed before the vote it ends (or
+before a vote written between the two), and when an unchanged version of a comment is processed
+before an older version of it that differed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -126,11 +140,14 @@ class CommentRef:
 
 @dataclass
 class CommandContext:
-    """What a command acts on: the pair, its current round, and the comment it came from."""
+    """What a command acts on: the pair and the comment it came from.
+
+    The round is not part of the context: each write chooses it after locking the task, from
+    the comment's time (a follow-up can start a round between building a context and writing).
+    """
 
     session: Session
     pair: Pair
-    round: Round
     comment: CommentRef
     rubric: Rubric = field(default_factory=Rubric)
     head_sha_a: str | None = None
@@ -147,7 +164,7 @@ class CommandContext:
         rubric: Any = None,
         started_at: datetime | None = None,
     ) -> CommandContext:
-        """A context on the task's current round, with the sides' recorded head SHAs.
+        """A context on the pair, with the sides' recorded head SHAs.
 
         ``rubric``: the repository's RepoConfig, its rubric, or a Rubric (see ``Rubric.of``); the
         task's own axes, if it has some, take precedence.
@@ -156,7 +173,6 @@ class CommandContext:
         return cls(
             session=session,
             pair=pair,
-            round=current_round(session, pair.task),
             comment=comment,
             rubric=Rubric.for_task(pair.task, rubric),
             head_sha_a=heads.get("A"),
@@ -167,7 +183,6 @@ class CommandContext:
     @property
     def task_id(self) -> int:
         return self.pair.task_id
-
 
 @dataclass(frozen=True)
 class Vote:
@@ -208,6 +223,7 @@ class Progress:
         return self.judgments >= self.required and self.approved == self.judgments
 
 
+
 # Rounds -----------------------------------------------------------------------------------
 
 
@@ -231,12 +247,14 @@ def current_round(session: Session, task: Task) -> Round:
     return _latest_round(session, task.id) or ensure_first_round(session, task)
 
 
-def record_followup(ctx: CommandContext, text: str) -> Round:
-    """Start the next round with a follow-up prompt for both models. Idempotent per comment."""
-    return _record_followup(ctx, text)[0]
+def record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
+    """Start the next round with a follow-up prompt for both models; return (round, created).
 
-
-def _record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
+    The round starts when the comment was written (Round.created_at): commands written before
+    it act in the round before, however late they are processed. What was recorded stays in its
+    round: a vote written after the follow-up but processed before it stays in the round before.
+    Idempotent per comment.
+    """
     prompt = (text or "").strip()
     if not prompt:
         raise CommandError("write the follow-up prompt after `/followup`, on the same line or on the lines below")
@@ -256,97 +274,201 @@ def _record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
         comment_id=comment.comment_id,
         comment_url=comment.url,
         delivery_id=comment.delivery_id,
+        created_at=comment.written_at,
     )
     session.add(new)
     session.flush()
     return new, True
 
 
+def _round_at(session: Session, task: Task, when: datetime) -> Round:
+    """The round that was current at ``when``: the latest follow-up round started by then and not
+    withdrawn, else round 1."""
+    first = ensure_first_round(session, task)
+    later = session.scalars(
+        select(Round)
+        .where(
+            Round.task_id == task.id, Round.number > 1, Round.withdrawn_at.is_(None), Round.created_at <= when
+        )
+        .order_by(Round.number.desc())
+        .limit(1)
+    ).first()
+    return later or first
+
+
+def _round_of_comment(ctx: CommandContext) -> Round:
+    """The round ctx.comment acts in: the one it already recorded in, else the one that was
+    current when it was written. Call with the task locked."""
+    session, comment = ctx.session, ctx.comment
+    for model in (Judgment, Rating):
+        round_id = session.scalar(
+            select(model.round_id).where(model.task_id == ctx.task_id, model.comment_id == comment.comment_id).limit(1)
+        )
+        if round_id is not None:
+            return session.get(Round, round_id)
+    return _round_at(session, ctx.pair.task, comment.created_at)
+
+
+# Versions ---------------------------------------------------------------------------------
+#
+# A rater's vote in a round, and each of their scores, is a sequence of versions in the order
+# they were written: one per comment, and one per edit of it that changed it. The current
+# version is the last one, unless it was retracted.
+
+
+def _written(row: Judgment | Rating) -> datetime:
+    return row.voted_at if isinstance(row, Judgment) else row.created_at
+
+
+def _versions(session: Session, model: type, **where: Any) -> list:
+    """The rows of ``model`` matching ``where``, in the order they were written (at the same
+    moment: by comment id, then as recorded), as the database has them now."""
+    written = model.voted_at if model is Judgment else model.created_at
+    return list(
+        session.scalars(
+            select(model)
+            .filter_by(**where)
+            .order_by(written, model.comment_id, model.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def _write_version(
+    rows: list,
+    comment: CommentRef,
+    value: Any,
+    *,
+    same: Callable[[Any, Any], bool],
+    add: Callable[[Any], Any],
+    supersede: Callable[[Any, str, Any], None],
+    deleted: bool,
+) -> tuple[Any, bool]:
+    """Place one version of ``comment`` (written at comment.written_at) among ``rows``, the
+    rater's versions of one vote or score, oldest first; return (row, changed).
+
+    ``value`` is what this version of the comment holds, or None if it holds nothing (an edit
+    that removed it). ``same(row, value)``: the row holds value; ``add(value)``: a new row;
+    ``supersede(old, reason, by)``: end a row, ``by`` the row replacing it or None; ``deleted``:
+    the comment was deleted. The result is the same whatever order the versions come in (see the
+    module docstring for what the records cannot tell).
+    """
+    at, comment_id = comment.written_at, comment.comment_id
+    mine = [row for row in rows if row.comment_id == comment_id]
+    if value is not None:
+        for row in reversed(mine):
+            if _written(row) == at and same(row, value):
+                return row, False  # this version, again
+    previous = next((row for row in reversed(mine) if _written(row) <= at), None)
+    later = [row for row in rows if (_written(row), row.comment_id) > (at, comment_id)]
+    edited_later = any(row.comment_id == comment_id for row in later)
+    current = next((row for row in reversed(rows) if row.superseded_at is None), None)
+    if value is None:
+        # The comment no longer holds it: retract its version, unless that no longer stands or
+        # a later version of the comment was processed first.
+        if previous is None or previous is not current or edited_later:
+            return None, False
+        supersede(previous, "edited", None)
+        return None, True
+    removed = previous is not None and previous.superseded_reason == "edited" and not edited_later
+    if previous is not None and same(previous, value) and not removed:
+        return previous, False  # an edit that left it as it was
+    row = add(value)
+    if later:  # a version written after this one was processed first
+        supersede(row, "edited" if later[0].comment_id == comment_id else "revote", later[0])
+    elif deleted:  # a version of a deleted comment, processed after the deletion
+        supersede(row, "deleted", None)
+    elif current is not None:
+        # "edited" when this is an edit of the current version's comment (GitHub's times are whole
+        # seconds, so an edit can have its comment's time); a second /prefer in a comment revotes.
+        edit = current.comment_id == comment_id and comment.edited_at is not None
+        supersede(current, "edited" if edit else "revote", row)
+    return row, True
+
+
+def _deleted(session: Session, task_id: int, comment_id: int) -> bool:
+    """Whether the comment was deleted (what it recorded was retracted as "deleted")."""
+    return any(
+        session.scalar(
+            select(model.id)
+            .where(model.task_id == task_id, model.comment_id == comment_id, model.superseded_reason == "deleted")
+            .limit(1)
+        )
+        is not None
+        for model in (Judgment, Rating)
+    )
+
+
 # Judgments --------------------------------------------------------------------------------
 
 
-def record_judgment(ctx: CommandContext, verdict: str, strength: str | None = None, rationale: str = "") -> Judgment:
-    """Record the comment author's vote in the context's round.
+def record_judgment(ctx: CommandContext, vote: Vote | None) -> tuple[Judgment | None, bool]:
+    """Record the comment author's vote as ctx.comment holds it; return (judgment, changed).
 
-    It supersedes the rater's current vote in that round (reason "revote"). If this comment
-    already recorded the same vote, nothing is written and that judgment is returned.
+    ``vote`` is the comment's /prefer as written at ctx.comment.written_at, the comment's time or
+    its edit's; for an edit, its last /prefer, or None if it has none. The vote goes into the
+    round the comment acts in, and becomes the rater's current vote there unless one was written
+    later: a newer vote supersedes (reason "revote", or "edited" for a version of the same
+    comment), an older one is recorded already superseded. An edit without /prefer retracts the
+    comment's vote if it is still current (reason "edited"); an edit that leaves the vote as it
+    was writes nothing, and neither does a version processed again. Returns the judgment of this
+    version (None when it holds no vote).
     """
-    return _record_judgment(ctx, Vote(verdict, strength, rationale))[0]
-
-
-def _record_judgment(ctx: CommandContext, vote: Vote) -> tuple[Judgment, bool]:
-    _lock(ctx.session, ctx.task_id)
-    for earlier in reversed(_from_comment(ctx.session, Judgment, ctx.comment.comment_id)):
-        if _same_vote(earlier, vote):
-            return earlier, False  # a replay of this comment, or of an old version of it
-    return _revote(ctx, ctx.round.id, vote), True
-
-
-def _revote(ctx: CommandContext, round_id: int, vote: Vote) -> Judgment:
-    """Add the vote, superseding the rater's current one in the round."""
-    previous = current_judgment(ctx.session, round_id, ctx.comment.author_id)
-    judgment = _add_judgment(ctx, round_id, vote, ctx.head_sha_a, ctx.head_sha_b)
-    if previous is not None:
-        _supersede(previous, "revote", ctx.comment.comment_id, by=judgment)
-    return judgment
-
-
-def comment_edited(ctx: CommandContext, vote: Vote | None) -> Judgment | None:
-    """Apply an edit of ctx.comment whose body now holds ``vote`` (None: it holds no /prefer).
-
-    The comment's current judgment is superseded by the new version (reason "edited"), or
-    retracted if the vote is gone; an unchanged vote writes nothing. A vote added by the edit is
-    recorded as a new vote. An edit does not revive a judgment that a later vote, an /undo or a
-    deletion already ended. Returns the comment's current judgment after the edit, if any.
-    """
-    return _comment_edited(ctx, vote)[0]
-
-
-def _comment_edited(ctx: CommandContext, vote: Vote | None) -> tuple[Judgment | None, bool]:
     session, comment = ctx.session, ctx.comment
     _lock(session, ctx.task_id)
-    versions = _from_comment(session, Judgment, comment.comment_id)
-    latest = versions[-1] if versions else None
-    if latest is None or (latest.superseded_reason == "edited" and latest.superseded_by_id is None):
-        # The comment has no vote (never had, or an earlier edit removed it): a new vote.
-        return (_revote(ctx, latest.round_id if latest else ctx.round.id, vote), True) if vote else (None, False)
-    if latest.superseded_at is not None:
-        return None, False  # ended by a later vote, an /undo or a deletion
-    old = latest
-    if vote is None:
-        _supersede(old, "edited", comment.comment_id)
-        return None, True
-    if _same_vote(old, vote):
-        return old, False
-    # The edited version judges what the original judged: its round, and its heads if that
-    # round is over.
-    same_round = old.round_id == ctx.round.id
-    heads = (ctx.head_sha_a, ctx.head_sha_b) if same_round else (old.head_sha_a, old.head_sha_b)
-    new = _add_judgment(ctx, old.round_id, vote, *heads)
-    _supersede(old, "edited", comment.comment_id, by=new)
-    return new, True
+    round_ = _round_of_comment(ctx)
+    rows = _versions(session, Judgment, round_id=round_.id, rater_id=comment.author_id)
+
+    def add(new: Vote) -> Judgment:
+        # A version in a round that is over judges what the comment's earlier one judged.
+        earlier = [row for row in rows if row.comment_id == comment.comment_id]
+        if earlier and round_.id != current_round(session, ctx.pair.task).id:
+            return _add_judgment(ctx, round_.id, new, earlier[-1].head_sha_a, earlier[-1].head_sha_b)
+        return _add_judgment(ctx, round_.id, new, ctx.head_sha_a, ctx.head_sha_b)
+
+    def supersede(old: Judgment, reason: str, by: Judgment | None) -> None:
+        _supersede(old, reason, by.comment_id if by is not None else comment.comment_id, by=by)
+
+    return _write_version(
+        rows,
+        comment,
+        vote,
+        same=_same_vote,
+        add=add,
+        supersede=supersede,
+        deleted=_deleted(session, ctx.task_id, comment.comment_id),
+    )
 
 
-def undo(ctx: CommandContext) -> Judgment:
-    """Retract the comment author's current vote in the context's round (reason "undo")."""
-    return _undo(ctx)[0]
+def undo(ctx: CommandContext) -> tuple[Judgment, bool]:
+    """Retract the comment author's vote as it stood when the /undo was written; return
+    (judgment, changed).
 
-
-def _undo(ctx: CommandContext) -> tuple[Judgment, bool]:
+    The round is the one current when the /undo was written, and the vote the latest one the
+    rater wrote before it (reason "undo"). A vote written after the /undo stays current even if
+    it was processed first; the vote before it is then marked undone, as if processed in order.
+    Idempotent per comment.
+    """
     session, comment = ctx.session, ctx.comment
     _lock(session, ctx.task_id)
     done = session.scalars(
         select(Judgment).where(
-            Judgment.superseded_by_comment_id == comment.comment_id, Judgment.superseded_reason == "undo"
+            Judgment.task_id == ctx.task_id,
+            Judgment.superseded_by_comment_id == comment.comment_id,
+            Judgment.superseded_reason == "undo",
         )
     ).first()
     if done is not None:
         return done, False
-    current = current_judgment(session, ctx.round.id, comment.author_id)
-    if current is None:
-        raise CommandError(f"you have no vote to undo in round {ctx.round.number}")
-    _supersede(current, "undo", comment.comment_id)
-    return current, True
+    round_ = _round_at(session, ctx.pair.task, comment.created_at)
+    rows = _versions(session, Judgment, round_id=round_.id, rater_id=comment.author_id)
+    before = [row for row in rows if row.voted_at <= comment.written_at]
+    # It stood if it is current, or was replaced by a vote written after the /undo; a vote
+    # retracted otherwise (undone, deleted, removed by an edit) did not.
+    if not before or (before[-1].superseded_at is not None and before[-1].superseded_by_id is None):
+        raise CommandError(f"you have no vote to undo in round {round_.number}")
+    _supersede(before[-1], "undo", comment.comment_id)
+    return before[-1], True
 
 
 def current_judgment(session: Session, round_id: int, rater_id: int) -> Judgment | None:
@@ -418,76 +540,68 @@ def _checked_vote(verdict: str, strength: str | None) -> tuple[str, str | None]:
 # Ratings ----------------------------------------------------------------------------------
 
 
-def record_ratings(ctx: CommandContext, side: str, scores: dict[str, int]) -> list[Rating]:
-    """Record the comment author's scores of one side in the context's round, one row per axis.
+def record_ratings(ctx: CommandContext, side: str, scores: dict[str, int]) -> tuple[list[Rating], bool]:
+    """Record the comment author's scores of one side, one row per axis; return (rows, changed).
 
-    A newer score of the same side and axis supersedes the rater's older one (reason "revote").
-    Scores this comment already recorded are not recorded again.
+    Each score is placed by when it was written, as a vote is (see ``record_judgment``): it
+    supersedes the rater's older score of the same side and axis in the round (reason
+    "revote"), or is recorded already superseded by a newer one. Scores this version of the
+    comment already recorded are not recorded again.
     """
-    return _record_ratings(ctx, side, scores)[0]
-
-
-def _record_ratings(ctx: CommandContext, side: str, scores: dict[str, int]) -> tuple[list[Rating], bool]:
     side = _checked_side(side)
     checked = dict(ctx.rubric.score(axis, score) for axis, score in scores.items())
     if not checked:
         raise CommandError("give at least one score")
-    session, comment = ctx.session, ctx.comment
-    _lock(session, ctx.task_id)
-    earlier = _from_comment(session, Rating, comment.comment_id)
-    rows, created = [], False
-    for axis, score in checked.items():
-        replay = [r for r in earlier if (r.side, r.axis, r.score) == (side, axis, score)]
-        if replay:
-            rows.append(replay[-1])
-        else:
-            rows.append(_add_rating(ctx, ctx.round.id, side, axis, score))
-            created = True
-    return rows, created
+    return _write_scores(ctx, {(side, axis): score for axis, score in checked.items()})
 
 
-def ratings_edited(ctx: CommandContext, scores: dict[str, dict[str, int]]) -> list[Rating]:
-    """Apply an edit of ctx.comment whose /rate commands now give ``scores`` ({side: {axis: score}}).
+def ratings_edited(ctx: CommandContext, scores: dict[str, dict[str, int]]) -> tuple[list[Rating], bool]:
+    """Apply an edit of ctx.comment whose /rate commands now give ``scores`` ({side: {axis:
+    score}}); return (the rows of the scores it gives, changed).
 
-    Each of the comment's current ratings that changed is superseded by the new score (reason
-    "edited"), or retracted if the edit dropped it; scores the edit added are recorded as new
-    ones. Ratings a later comment superseded stay as they are. Returns the comment's current
-    ratings after the edit.
+    A score the edit changed is a new version (reason "edited"), placed by the edit's time; one
+    it dropped is retracted if still current; one it left as it was writes nothing.
     """
-    return _ratings_edited(ctx, scores)[0]
-
-
-def _ratings_edited(ctx: CommandContext, scores: dict[str, dict[str, int]]) -> tuple[list[Rating], bool]:
-    wanted = {}
+    wanted: dict[tuple[str, str], int | None] = {}
     for side, axes in scores.items():
         side = _checked_side(side)
         for axis, score in axes.items():
             axis, score = ctx.rubric.score(axis, score)
             wanted[(side, axis)] = score
+    return _write_scores(ctx, wanted, whole_comment=True)
+
+
+def _write_scores(
+    ctx: CommandContext, wanted: dict[tuple[str, str], int | None], *, whole_comment: bool = False
+) -> tuple[list[Rating], bool]:
+    """Write one version of each (side, axis) score of ctx.comment. ``whole_comment``: ``wanted``
+    is everything this version gives, so the comment's other scores are no longer given."""
     session, comment = ctx.session, ctx.comment
     _lock(session, ctx.task_id)
-    versions = _from_comment(session, Rating, comment.comment_id)
-    latest = {(r.side, r.axis): r for r in versions}  # oldest first, so the latest wins
-    current = {key: r for key, r in latest.items() if r.superseded_at is None}
-    changed = False
-    for key, rating in current.items():
-        if wanted.get(key) != rating.score:
-            rating.superseded_at, rating.superseded_reason = utcnow(), "edited"
-            changed = True
-    kept = [rating for key, rating in current.items() if wanted.get(key) == rating.score]
-    for key, score in wanted.items():
-        if key in current and current[key].score == score:
-            continue
-        if key in current:
-            kept.append(_add_rating(ctx, current[key].round_id, *key, score))
-        elif key not in latest:
-            kept.append(_add_rating(ctx, ctx.round.id, *key, score))
-        elif latest[key].superseded_reason == "edited":  # an earlier edit dropped it: back again
-            kept.append(_add_rating(ctx, latest[key].round_id, *key, score))
-        else:
-            continue  # superseded by a later comment's rating, or deleted: the edit does not revive it
-        changed = True
-    return sorted(kept, key=lambda rating: rating.id), changed
+    if whole_comment:
+        given = select(Rating.side, Rating.axis).where(
+            Rating.task_id == ctx.task_id, Rating.comment_id == comment.comment_id
+        )
+        for side, axis in session.execute(given):
+            wanted.setdefault((side, axis), None)
+    round_ = _round_of_comment(ctx)
+    deleted = _deleted(session, ctx.task_id, comment.comment_id)
+    rows, changed = [], False
+    for (side, axis), score in wanted.items():
+        versions = _versions(session, Rating, round_id=round_.id, rater_id=comment.author_id, side=side, axis=axis)
+        row, wrote = _write_version(
+            versions,
+            comment,
+            score,
+            same=lambda rating, value: rating.score == value,
+            add=lambda value, side=side, axis=axis: _add_rating(ctx, round_.id, side, axis, value),
+            supersede=_supersede_rating,
+            deleted=deleted,
+        )
+        changed |= wrote
+        if row is not None:
+            rows.append(row)
+    return rows, changed
 
 
 def current_ratings(session: Session, round_id: int, rater_id: int) -> dict[str, dict[str, int]]:
@@ -504,23 +618,23 @@ def current_ratings(session: Session, round_id: int, rater_id: int) -> dict[str,
 
 
 def _add_rating(ctx: CommandContext, round_id: int, side: str, axis: str, score: int) -> Rating:
+    """A new score, written at ctx.comment.written_at (Rating.created_at), linked to the latest
+    vote the rater had written by then in the round."""
     session, comment = ctx.session, ctx.comment
-    previous = session.scalars(
-        select(Rating).where(
-            Rating.round_id == round_id,
-            Rating.rater_id == comment.author_id,
-            Rating.side == side,
-            Rating.axis == axis,
-            Rating.superseded_at.is_(None),
+    judgment_id = session.scalar(
+        select(Judgment.id)
+        .where(
+            Judgment.round_id == round_id,
+            Judgment.rater_id == comment.author_id,
+            Judgment.voted_at <= comment.written_at,
         )
-    ).all()
-    for rating in previous:
-        rating.superseded_at, rating.superseded_reason = utcnow(), "revote"
-    judgment = current_judgment(session, round_id, comment.author_id)
+        .order_by(Judgment.voted_at.desc(), Judgment.comment_id.desc(), Judgment.id.desc())
+        .limit(1)
+    )
     rating = Rating(
         task_id=ctx.task_id,
         round_id=round_id,
-        judgment_id=judgment.id if judgment is not None else None,
+        judgment_id=judgment_id,
         rater_id=comment.author_id,
         rater_login=comment.author_login,
         side=side,
@@ -528,10 +642,15 @@ def _add_rating(ctx: CommandContext, round_id: int, side: str, axis: str, score:
         score=score,
         comment_id=comment.comment_id,
         delivery_id=comment.delivery_id,
+        created_at=comment.written_at,
     )
     session.add(rating)
     session.flush()
     return rating
+
+
+def _supersede_rating(old: Rating, reason: str, by: Rating | None = None) -> None:
+    old.superseded_at, old.superseded_reason = utcnow(), reason
 
 
 def _checked_side(side: str) -> str:
@@ -546,45 +665,46 @@ def _checked_side(side: str) -> str:
 
 def review(
     ctx: CommandContext, decision: str, target_login: str | None = None, reason: str = ""
-) -> JudgmentReview:
-    """A reviewer's decision on a rater's current judgment in the context's round.
-
-    The judgment is the one of ``target_login``'s, or, without a login, the only judgment in the
-    round still waiting for review. Reviewing one's own judgment is refused. Idempotent per
-    comment.
-    """
-    return _review(ctx, decision, target_login, reason)[0]
-
-
-def _review(
-    ctx: CommandContext, decision: str, target_login: str | None, reason: str
 ) -> tuple[JudgmentReview, bool]:
+    """A reviewer's decision on a rater's vote as it stood when the review was written; return
+    (review, created).
+
+    The vote is ``target_login``'s, or, without a login, the only one in the round still waiting
+    for review, in the round current when the review was written. A vote written after the
+    review is not the one reviewed, even if it was processed first. Reviewing one's own vote is
+    refused. Idempotent per comment.
+    """
     if decision not in REVIEW_DECISIONS:
         raise ValueError(f"decision must be one of {REVIEW_DECISIONS}, not {decision!r}")
     reason = (reason or "").strip()
     verb = "approve" if decision == "approved" else "reject"
     if decision == "rejected" and not reason:
         raise CommandError("say why, e.g. `/reject @rater <reason>`; the reason is shown to the rater")
-    session, comment, number = ctx.session, ctx.comment, ctx.round.number
+    session, comment = ctx.session, ctx.comment
     login = target_login.lstrip("@") if target_login else None
     _lock(session, ctx.task_id)
 
-    done = select(JudgmentReview).join(Judgment).where(JudgmentReview.comment_id == comment.comment_id)
+    done = (
+        select(JudgmentReview)
+        .join(Judgment)
+        .where(Judgment.task_id == ctx.task_id, JudgmentReview.comment_id == comment.comment_id)
+    )
     if login:
         done = done.where(func.lower(Judgment.rater_login) == login.lower())
     existing = session.scalars(done.order_by(JudgmentReview.id.desc())).first()
     if existing is not None:
         return existing, False
 
-    current = select(Judgment).where(Judgment.round_id == ctx.round.id, Judgment.superseded_at.is_(None))
+    round_ = _round_at(session, ctx.pair.task, comment.created_at)
+    number = round_.number
+    standing = _votes_standing_at(session, round_.id, comment.written_at)
     if login:
-        target = session.scalars(
-            current.where(func.lower(Judgment.rater_login) == login.lower()).order_by(Judgment.id.desc())
-        ).first()
-        if target is None:
+        theirs = [judgment for judgment in standing if judgment.rater_login.lower() == login.lower()]
+        if not theirs:
             raise CommandError(f"@{login} has no vote in round {number}")
+        target = theirs[-1]
     else:
-        waiting = session.scalars(current.where(Judgment.review_state == "pending").order_by(Judgment.id)).all()
+        waiting = [judgment for judgment in standing if judgment.review_state == "pending"]
         if not waiting:
             raise CommandError(
                 f"no vote is waiting for review in round {number}; to change a decision, name the rater: "
@@ -615,6 +735,17 @@ def _review(
     return row, True
 
 
+def _votes_standing_at(session: Session, round_id: int, when: datetime) -> list[Judgment]:
+    """Each rater's vote in the round as it stood at ``when``, oldest first: the latest one they
+    wrote by then, if it is current or was replaced by one written later (not retracted)."""
+    latest: dict[int, Judgment] = {}
+    for judgment in _versions(session, Judgment, round_id=round_id):
+        if judgment.voted_at <= when:
+            latest[judgment.rater_id] = judgment
+    standing = (j for j in latest.values() if j.superseded_at is None or j.superseded_by_id is not None)
+    return sorted(standing, key=lambda judgment: judgment.id)
+
+
 # Deleted comments -------------------------------------------------------------------------
 
 
@@ -623,7 +754,9 @@ def comment_deleted(session: Session, comment_id: int) -> int:
 
     Its current judgments and ratings are superseded (reason "deleted"), its follow-up round is
     withdrawn, and its reviews are withdrawn (the judgment's review state falls back to the
-    latest remaining review, or pending). An /undo is not reversed by deleting its comment.
+    latest remaining review, or pending). Versions of the comment processed after its deletion
+    are recorded already deleted. An /undo is not reversed by deleting its comment, and nothing
+    of a closed pair's task changes: its record is final.
     """
     task_ids = set(session.scalars(select(Judgment.task_id).where(Judgment.comment_id == comment_id)))
     task_ids |= set(session.scalars(select(Rating.task_id).where(Rating.comment_id == comment_id)))
@@ -633,28 +766,44 @@ def comment_deleted(session: Session, comment_id: int) -> int:
     )
     for task_id in sorted(task_ids):
         _lock(session, task_id)
+    open_tasks = set(
+        session.scalars(
+            select(Pair.task_id)
+            .where(Pair.task_id.in_(task_ids), Pair.closed_at.is_(None))
+            .execution_options(populate_existing=True)
+        )
+    )
     fresh = {"populate_existing": True}
     count = 0
     for judgment in session.scalars(
         select(Judgment)
-        .where(Judgment.comment_id == comment_id, Judgment.superseded_at.is_(None))
+        .where(Judgment.comment_id == comment_id, Judgment.task_id.in_(open_tasks), Judgment.superseded_at.is_(None))
         .execution_options(**fresh)
     ):
         _supersede(judgment, "deleted", comment_id)
         count += 1
     for rating in session.scalars(
-        select(Rating).where(Rating.comment_id == comment_id, Rating.superseded_at.is_(None)).execution_options(**fresh)
+        select(Rating)
+        .where(Rating.comment_id == comment_id, Rating.task_id.in_(open_tasks), Rating.superseded_at.is_(None))
+        .execution_options(**fresh)
     ):
-        rating.superseded_at, rating.superseded_reason = utcnow(), "deleted"
+        _supersede_rating(rating, "deleted")
         count += 1
     for round_ in session.scalars(
-        select(Round).where(Round.comment_id == comment_id, Round.withdrawn_at.is_(None)).execution_options(**fresh)
+        select(Round)
+        .where(Round.comment_id == comment_id, Round.task_id.in_(open_tasks), Round.withdrawn_at.is_(None))
+        .execution_options(**fresh)
     ):
         round_.withdrawn_at, round_.withdrawn_reason = utcnow(), "deleted"
         count += 1
     withdrawn = session.scalars(
         select(JudgmentReview)
-        .where(JudgmentReview.comment_id == comment_id, JudgmentReview.withdrawn_at.is_(None))
+        .join(Judgment)
+        .where(
+            JudgmentReview.comment_id == comment_id,
+            Judgment.task_id.in_(open_tasks),
+            JudgmentReview.withdrawn_at.is_(None),
+        )
         .execution_options(**fresh)
     ).all()
     for row in withdrawn:
@@ -778,6 +927,7 @@ def progress(session: Session, pair: Pair, required_judgments: int = 1) -> Progr
     )
 
 
+
 # Helpers ----------------------------------------------------------------------------------
 
 
@@ -803,16 +953,6 @@ def round_number(session: Session, round_id: int) -> int:
     return session.get(Round, round_id).number
 
 
-def _from_comment(session: Session, model: type, comment_id: int) -> Sequence:
-    """Every row a comment has written of ``model``, oldest first, as the database has it now."""
-    return session.scalars(
-        select(model)
-        .where(model.comment_id == comment_id)
-        .order_by(model.id)
-        .execution_options(populate_existing=True)
-    ).all()
-
-
 __all__ = [
     "CommandContext",
     "CommandError",
@@ -821,7 +961,6 @@ __all__ = [
     "Rubric",
     "Vote",
     "comment_deleted",
-    "comment_edited",
     "current_judgment",
     "current_ratings",
     "current_round",
@@ -834,5 +973,6 @@ __all__ = [
     "record_line_comment",
     "record_ratings",
     "review",
+    "round_number",
     "undo",
 ]

@@ -29,7 +29,7 @@ from tandem.commands.rate import parse_rate
 from tandem.commands.registry import words
 from tandem.commands.review import parse_review
 from tandem.judging import Vote
-from tandem.models import Judgment, Pair, Rating, Round
+from tandem.models import Judgment, Pair, Rating
 from tandem.repo_config import RepoConfig
 from tests.test_judging import deliver, errors, new_pair
 
@@ -48,7 +48,6 @@ def offline_context(rubric: Rubric = REPO_RUBRIC, *, closed: bool = False) -> Co
     return CommandContext(
         session=None,  # type: ignore[arg-type]
         pair=Pair(id=1, task_id=1, closed_at=T0 if closed else None),
-        round=Round(id=1, number=1, prompt="p"),
         comment=comment,
         rubric=rubric,
     )
@@ -227,6 +226,10 @@ def test_roles_are_checked():
     assert error_of("/prefer A", roles={"reviewer"}) == "`/prefer A`: only raters can use `/prefer`"
     assert error_of("/prefer A", roles=set(), closed=True) == "`/prefer A`: only raters can use `/prefer`"
     assert error_of("/prefer A", closed=True) == "`/prefer A`: this task is closed and takes no more votes"
+    assert error_of("/approve @bob", roles={"reviewer"}, closed=True) == (
+        "`/approve @bob`: this task is closed; its votes can no longer be reviewed")
+    assert error_of("/reject @bob wrong side", closed=True) == (
+        "`/reject @bob wrong side`: this task is closed; its votes can no longer be reviewed")
     # /help is for anyone, even on a closed task.
     assert run(offline_context(closed=True), invocation("/help"), roles=set()).reply
 

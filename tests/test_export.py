@@ -142,6 +142,37 @@ def test_deleted_and_withdrawn_records_stay_in_the_export(storage):
     assert row["reviews"][0]["withdrawn_at"] is not None
 
 
+def test_votes_processed_out_of_order_export_as_if_processed_in_order(storage):
+    """Redelivered newest first: the export says what the comments' times say, and an
+    incremental export taken before the late deliveries picks up every row they touched."""
+    comments = [(21, "/prefer A", T0 + timedelta(minutes=10)), (22, "/prefer B much", T0 + timedelta(minutes=20)),
+                (23, "/prefer tie", T0 + timedelta(minutes=30))]
+
+    def export_after(order) -> list[tuple]:
+        pair_id = new_pair(storage)
+        base = 100 * pair_id
+        for comment_id, body, at in order:
+            deliver(storage, pair_id, body, comment_id=base + comment_id, at=at)
+        task_id = exported(storage)[-1]["task_id"]
+        by_id = {r["id"]: r for r in exported(storage, task_id=task_id)}
+        return sorted(
+            (r["voted_at"], r["verdict"], r["current"], r["superseded_reason"],
+             by_id[r["superseded_by_id"]]["verdict"] if r["superseded_by_id"] else None)
+            for r in by_id.values()
+        )
+
+    assert export_after(comments[::-1]) == export_after(comments) == [
+        ("2026-05-01T12:10:00.000000Z", "A", False, "revote", "B"),
+        ("2026-05-01T12:20:00.000000Z", "B", False, "revote", "tie"),
+        ("2026-05-01T12:30:00.000000Z", "tie", True, None, None),
+    ]
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer tie", comment_id=31, at=T0 + timedelta(minutes=30))
+    cutoff = utcnow()
+    deliver(storage, pair_id, "/prefer A", comment_id=30, at=T0 + timedelta(minutes=10))
+    assert [(r["verdict"], r["current"]) for r in exported(storage, since=cutoff)] == [("A", False)]
+
+
 def test_the_export_streams(storage):
     """20,000 judgments go out through one yield_per query, written batch by batch."""
     total = 20_000

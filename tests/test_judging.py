@@ -10,6 +10,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tandem import judging
@@ -173,13 +175,13 @@ def test_record_judgment_directly(storage):
     with storage.transaction() as session:
         pair = session.get(Pair, pair_id)
         ctx = CommandContext.for_pair(session, pair, comment_ref(comment_id=9), started_at=None)
-        j = judging.record_judgment(ctx, "b", None, "  why  ")
-        assert (j.verdict, j.strength, j.rationale, j.time_on_task_seconds) == ("B", "clearly", "why", None)
-        assert judging.record_judgment(ctx, "B", "clearly", "why") is j
+        j, created = judging.record_judgment(ctx, Vote("b", None, "  why  "))
+        assert created and (j.verdict, j.strength, j.rationale, j.time_on_task_seconds) == ("B", "clearly", "why", None)
+        assert judging.record_judgment(ctx, Vote("B", "clearly", "why")) == (j, False)
         with pytest.raises(CommandError, match="the side must be A, B, tie or neither"):
-            judging.record_judgment(ctx, "C")
+            judging.record_judgment(ctx, Vote("C"))
         with pytest.raises(CommandError, match="takes no strength"):
-            judging.record_judgment(ctx, "tie", "much")
+            judging.record_judgment(ctx, Vote("tie", "much"))
 
 
 # Edits and deletions ----------------------------------------------------------------------
@@ -218,12 +220,23 @@ def test_an_edit_that_adds_a_vote_records_it(storage):
     assert current(storage, pair_id) == [("alice", "B", "clearly")]
 
 
-def test_an_edit_does_not_revive_a_vote_that_was_replaced(storage):
+def test_an_edit_that_changes_the_vote_is_the_raters_latest_word(storage):
     pair_id = new_pair(storage)
-    deliver(storage, pair_id, "/prefer A", comment_id=13)
-    deliver(storage, pair_id, "/prefer B", comment_id=14)
-    assert deliver(storage, pair_id, "/prefer tie", comment_id=13, edited_at=T0 + timedelta(hours=1)) == []
+    at = T0 + timedelta(minutes=10)
+    deliver(storage, pair_id, "/prefer A\n/rate A correctness=3", comment_id=13, at=at)
+    deliver(storage, pair_id, "/prefer B", comment_id=14, at=T0 + timedelta(minutes=20))
+    # Fixing the score under the old vote leaves that vote as it was: the newer vote stays.
+    [outcome] = deliver(storage, pair_id, "/prefer A\n/rate A correctness=4", comment_id=13, at=at,
+                        edited_at=T0 + timedelta(minutes=30))
+    assert outcome.message == "Updated @alice's scores: A correctness 4."
     assert current(storage, pair_id) == [("alice", "B", "clearly")]
+    # Changing the old comment's vote is the last thing the rater wrote: it is their vote now.
+    [outcome] = deliver(storage, pair_id, "/prefer tie\n/rate A correctness=4", comment_id=13, at=at,
+                        edited_at=T0 + timedelta(minutes=40))
+    assert outcome.message == "Updated @alice's vote: a **tie** (A and B are equally good)."
+    first, second, third = judgments(storage, pair_id)
+    assert history(storage, pair_id) == [
+        ("alice", "A", "revote", second.id), ("alice", "B", "revote", third.id), ("alice", "tie", None, None)]
 
 
 def test_an_invalid_edit_keeps_the_vote_and_says_why(storage):
@@ -289,6 +302,235 @@ def test_undo_retracts_the_current_vote(storage):
     assert [o.changed for o in deliver(storage, pair_id, "/undo", comment_id=40)] == [False]
 
 
+# Out of order -----------------------------------------------------------------------------
+#
+# Deliveries come late, twice and out of order: retries, rate-limit reschedules, several
+# workers, redelivery after an outage (newest first). The comments' own times decide.
+
+
+def minutes(n: int) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def test_a_vote_processed_after_a_newer_one_does_not_replace_it(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer B", comment_id=2, at=minutes(20))
+    [outcome] = deliver(storage, pair_id, "/prefer A", comment_id=1, at=minutes(10))
+    assert outcome.changed
+    assert outcome.message == "Recorded @alice's vote in round 1: **A** (clearly). A vote written after it stands."
+    assert current(storage, pair_id) == [("alice", "B", "clearly")]
+    newer, older = judgments(storage, pair_id)
+    assert (older.superseded_reason, older.superseded_by_id, older.superseded_by_comment_id) == ("revote", newer.id, 2)
+    assert older.superseded_at is not None and older.voted_at == minutes(10)
+    # Replays of either change nothing.
+    assert not deliver(storage, pair_id, "/prefer A", comment_id=1, at=minutes(10))[0].changed
+    assert not deliver(storage, pair_id, "/prefer B", comment_id=2, at=minutes(20))[0].changed
+    assert len(judgments(storage, pair_id)) == 2 and current(storage, pair_id) == [("alice", "B", "clearly")]
+
+
+def test_an_edit_processed_before_its_comment_stays_current(storage):
+    pair_id = new_pair(storage)
+    [edited] = deliver(storage, pair_id, "/prefer B slightly", comment_id=3, at=minutes(10), edited_at=minutes(15))
+    assert edited.message == "Updated @alice's vote: **B** (slightly)."
+    [created] = deliver(storage, pair_id, "/prefer A", comment_id=3, at=minutes(10))
+    assert created.changed and created.message.endswith("A vote written after it stands.")
+    edit, original = judgments(storage, pair_id)
+    assert history(storage, pair_id) == [("alice", "B", None, None), ("alice", "A", "edited", edit.id)]
+    assert (edit.voted_at, original.voted_at) == (minutes(15), minutes(10))
+
+
+def test_edits_processed_out_of_order_end_with_the_last_one_written(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=4, at=minutes(10))
+    deliver(storage, pair_id, "/prefer tie", comment_id=4, at=minutes(10), edited_at=minutes(40))
+    [late] = deliver(storage, pair_id, "/prefer B much", comment_id=4, at=minutes(10), edited_at=minutes(35))
+    assert late.changed and late.message == "Updated @alice's vote: **B** (much). A vote written after it stands."
+    assert current(storage, pair_id) == [("alice", "tie", None)]
+    first, last, middle = judgments(storage, pair_id)
+    assert (middle.superseded_reason, middle.superseded_by_id) == ("edited", last.id)
+    # An edit that left the vote as it was, processed late, writes nothing.
+    assert deliver(storage, pair_id, "/prefer A", comment_id=4, at=minutes(10), edited_at=minutes(20)) == []
+    # Neither does an edit that removed the vote, written before the last edit.
+    assert deliver(storage, pair_id, "no vote after all", comment_id=4, at=minutes(10), edited_at=minutes(30)) == []
+    assert current(storage, pair_id) == [("alice", "tie", None)] and len(judgments(storage, pair_id)) == 3
+
+
+def test_a_vote_removed_by_an_edit_and_put_back_by_a_later_one_in_any_order(storage):
+    versions = [("/prefer A", None), ("no vote", minutes(20)), ("/prefer B", minutes(30))]
+    for order in itertools.permutations(versions):
+        pair_id = new_pair(storage)
+        comment_id = next(_comment_ids)
+        for body, edited_at in order:
+            deliver(storage, pair_id, body, comment_id=comment_id, at=minutes(10), edited_at=edited_at)
+        assert current(storage, pair_id) == [("alice", "B", "clearly")], order
+
+
+def test_scores_processed_out_of_order_end_with_the_last_ones_written(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/rate A correctness=2", comment_id=5, at=minutes(20))
+    [late] = deliver(storage, pair_id, "/rate A correctness=5 security=3", comment_id=6, at=minutes(10))
+    assert late.message == "Recorded @alice's scores in round 1: A correctness 5 (no longer current), A security 3."
+    # Edits of one comment, the later one processed first.
+    deliver(storage, pair_id, "/rate B correctness=1", comment_id=7, at=minutes(30))
+    deliver(storage, pair_id, "/rate B correctness=4", comment_id=7, at=minutes(30), edited_at=minutes(50))
+    deliver(storage, pair_id, "/rate B correctness=3", comment_id=7, at=minutes(30), edited_at=minutes(45))
+    with storage.transaction() as session:
+        round_id = session.scalars(select(Round)).one().id
+        assert judging.current_ratings(session, round_id, USERS["alice"]) == {
+            "A": {"correctness": 2, "security": 3}, "B": {"correctness": 4}}
+        rows = session.scalars(select(Rating).order_by(Rating.id)).all()
+        assert [(r.comment_id, r.side, r.axis, r.score, r.created_at, r.superseded_reason) for r in rows] == [
+            (5, "A", "correctness", 2, minutes(20), None),
+            (6, "A", "correctness", 5, minutes(10), "revote"),
+            (6, "A", "security", 3, minutes(10), None),
+            (7, "B", "correctness", 1, minutes(30), "edited"),
+            (7, "B", "correctness", 4, minutes(50), None),
+            (7, "B", "correctness", 3, minutes(45), "edited"),
+        ]
+
+
+def test_an_undo_never_retracts_a_vote_written_after_it(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=8, at=minutes(10))
+    deliver(storage, pair_id, "/prefer B", comment_id=10, at=minutes(30))
+    [outcome] = deliver(storage, pair_id, "/undo", comment_id=9, at=minutes(20))
+    assert outcome.changed and outcome.message == (
+        "Retracted @alice's vote in round 1: **A** (clearly). Your vote written after it, **B** (clearly), stands.")
+    assert current(storage, pair_id) == [("alice", "B", "clearly")]
+    # The history is the one processing in order gives: A undone by the /undo, B current.
+    assert history(storage, pair_id) == [("alice", "A", "undo", None), ("alice", "B", None, None)]
+    assert judgments(storage, pair_id)[0].superseded_by_comment_id == 9
+    assert not deliver(storage, pair_id, "/undo", comment_id=9, at=minutes(20))[0].changed
+    # An /undo written before any vote has nothing to undo, whenever it is processed.
+    assert errors(deliver(storage, pair_id, "/undo", comment_id=7, at=minutes(5))) == [
+        "`/undo`: you have no vote to undo in round 1"]
+    assert current(storage, pair_id) == [("alice", "B", "clearly")]
+
+
+def test_versions_of_a_deleted_comment_processed_after_the_deletion_stay_deleted(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A\n/rate A correctness=3", comment_id=11, at=minutes(10))
+    with storage.transaction() as session:
+        assert judging.comment_deleted(session, 11) == 2
+    # An edit made before the deletion, delivered after it (a retry).
+    [outcome, _] = deliver(storage, pair_id, "/prefer B\n/rate A correctness=4", comment_id=11, at=minutes(10),
+                           edited_at=minutes(12))
+    assert outcome.message == "Updated @alice's vote: **B** (clearly). It has been retracted since."
+    assert current(storage, pair_id) == []
+    assert [row[2] for row in history(storage, pair_id)] == ["deleted", "deleted"]
+    with storage.transaction() as session:
+        assert [r.superseded_reason for r in session.scalars(select(Rating))] == ["deleted", "deleted"]
+    # A comment written earlier, processed late, does not come back either.
+    deliver(storage, pair_id, "/prefer tie", comment_id=9, at=minutes(5))
+    assert current(storage, pair_id) == []
+
+
+def test_a_review_is_of_the_vote_as_it_stood_when_the_review_was_written(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=12, at=minutes(10))
+    deliver(storage, pair_id, "/prefer B\nchanged my mind", comment_id=14, at=minutes(30))
+    [outcome] = deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",), comment_id=13, at=minutes(20))
+    assert outcome.message == "@rev approved @alice's vote in round 1 (@alice has voted again since)"
+    assert [(j.verdict, j.review_state, j.superseded_at is None) for j in judgments(storage, pair_id)] == [
+        ("A", "approved", False), ("B", "pending", True)]
+
+
+def test_a_vote_racing_a_followup_goes_into_the_round_it_was_written_in(storage):
+    pair_id = new_pair(storage)
+    with storage.transaction() as session:
+        judging.ensure_first_round(session, session.get(Pair, pair_id).task)
+    with storage.transaction() as session:
+        pair = session.get(Pair, pair_id)
+        ctx = CommandContext.for_pair(session, pair, comment_ref(comment_id=16, at=minutes(20)), started_at=T0)
+        # Meanwhile another worker starts round 2 with a follow-up written before the vote.
+        deliver(storage, pair_id, "/followup Add a test.", "bob", comment_id=15, at=minutes(15))
+        [outcome] = run_comment(ctx, find_invocations("/prefer A", command_names()), roles={"rater"})
+    assert outcome.message == "Recorded @alice's vote in round 2: **A** (clearly)."
+    # A vote written before the follow-up, processed after it, is a vote on round 1.
+    [outcome] = deliver(storage, pair_id, "/prefer B", "carol", comment_id=14, at=minutes(10))
+    assert outcome.message == "Recorded @carol's vote in round 1: **B** (clearly)."
+    assert [(o.rater_login, o.number) for o in votes_and_rounds(storage, pair_id)] == [("alice", 2), ("carol", 1)]
+
+
+def votes_and_rounds(storage, pair_id: int) -> list:
+    with storage.transaction() as session:
+        return list(session.execute(
+            select(Judgment.rater_login, Round.number).join(Round, Round.id == Judgment.round_id)
+            .where(Judgment.pair_id == pair_id).order_by(Judgment.id)
+        ))
+
+
+# The property: any order of a rater's comments and edits ends as processing them in time order.
+
+VOTE_BODIES = ("/prefer A", "/prefer A much\nit is much better", "/prefer B slightly", "/prefer tie", "/prefer neither")
+
+
+def _versions_of_one_thing(values, count: int):
+    """What ``count`` versions of a comment hold of one thing (its vote, or one score): nothing
+    in any, or different values with the last one present. (A version equal to an earlier,
+    non-adjacent one, or a removal in the last version, is where the order still matters: see
+    the module docstring of tandem.judging.)"""
+    present = st.lists(st.sampled_from([*values, None]), min_size=count, max_size=count, unique=True)
+    return st.one_of(st.just([None] * count), present.filter(lambda held: held[-1] is not None))
+
+
+@st.composite
+def comment_events(draw) -> list[tuple[int, int, datetime, datetime | None, str]]:
+    """One rater's comments (1-3) with their edits (0-2 each), as (comment, version, created_at,
+    edited_at, body), at distinct times."""
+    comments = []
+    for _ in range(draw(st.integers(1, 3))):
+        count = draw(st.integers(1, 3))
+        votes = draw(_versions_of_one_thing(VOTE_BODIES, count))
+        a_scores = draw(_versions_of_one_thing(range(1, 6), count))
+        b_scores = draw(_versions_of_one_thing(range(1, 6), count))
+        comments.append(list(zip(votes, a_scores, b_scores)))
+    total = sum(len(versions) for versions in comments)
+    times = iter(draw(st.lists(st.integers(1, 500), min_size=total, max_size=total, unique=True)))
+    events = []
+    for index, versions in enumerate(comments):
+        moments = sorted(minutes(next(times)) for _ in versions)
+        for number, ((vote, a, b), moment) in enumerate(zip(versions, moments)):
+            lines = [vote] if vote else []
+            lines += [f"/rate A correctness={a}"] if a else []
+            lines += [f"/rate B security={b}"] if b else []
+            body = "\n".join(lines) or "Looking at it."
+            events.append((index, number, moments[0], moment if number else None, body))
+    return events
+
+
+def final_state(storage, pair_id: int, comment_ids: list[int]) -> tuple:
+    """The rater's current vote and scores, with the comment (by index) and time of each."""
+    index = {comment_id: i for i, comment_id in enumerate(comment_ids)}
+    with storage.transaction() as session:
+        votes = [(j.verdict, j.strength, j.rationale, index[j.comment_id], j.voted_at)
+                 for j in session.scalars(select(Judgment).where(Judgment.pair_id == pair_id))
+                 if j.superseded_at is None]
+        task_id = session.get(Pair, pair_id).task_id
+        scores = sorted((r.side, r.axis, r.score, index[r.comment_id], r.created_at)
+                        for r in session.scalars(select(Rating).where(Rating.task_id == task_id))
+                        if r.superseded_at is None)
+    return votes, scores
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(events=comment_events(), data=st.data())
+def test_any_processing_order_ends_as_the_time_order(storage, events, data):
+    order = data.draw(st.permutations(events))
+
+    def process(sequence) -> tuple:
+        pair_id = new_pair(storage)
+        comment_ids = [next(_comment_ids) for _ in range(3)]
+        for index, _number, created_at, edited_at, body in sequence:
+            deliver(storage, pair_id, body, comment_id=comment_ids[index], at=created_at, edited_at=edited_at)
+        return final_state(storage, pair_id, comment_ids)
+
+    in_time_order = process(sorted(events, key=lambda event: event[3] or event[2]))
+    assert process(order) == in_time_order
+    assert process(order) == process(order[::-1])  # and processing it all twice changes nothing
+
+
 # Ratings ----------------------------------------------------------------------------------
 
 
@@ -296,7 +538,7 @@ def test_ratings_supersede_per_axis_and_side_and_link_the_vote(storage):
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/rate A correctness=3 security=4")
     deliver(storage, pair_id, "/prefer A")
-    [outcome] = deliver(storage, pair_id, "/rate A correctness=5\n/rate B correctness=2", comment_id=50)[:1]
+    [outcome] = deliver(storage, pair_id, "/rate A correctness=5\n/rate B correctness=2")[:1]
     assert outcome.message == "Recorded @alice's scores in round 1: A correctness 5."
     deliver(storage, pair_id, "/rate A security=1", "bob")
     with storage.transaction() as session:
@@ -336,10 +578,11 @@ def test_editing_a_comment_edits_its_ratings(storage):
     outcomes = deliver(storage, pair_id, "/rate A correctness=7", comment_id=60, edited_at=edit)
     assert errors(outcomes) == ["`/rate A correctness=7`: correctness must be an integer from 1 to 5"]
     assert deliver(storage, pair_id, "/rate A reliability=5 correctness=4", comment_id=60, edited_at=edit) == []
-    # A score dropped by one edit and put back by the next is current again; a later comment's is not undone.
-    deliver(storage, pair_id, "/rate A reliability=5", comment_id=60, edited_at=edit)
-    deliver(storage, pair_id, "/rate A reliability=2", comment_id=61)
-    deliver(storage, pair_id, "/rate A reliability=5 correctness=4", comment_id=60, edited_at=edit)
+    # A score dropped by one edit and put back by a later one is current again; a score of a
+    # comment written in between is not undone by an edit that leaves the old score as it was.
+    deliver(storage, pair_id, "/rate A reliability=5", comment_id=60, edited_at=edit + timedelta(minutes=1))
+    deliver(storage, pair_id, "/rate A reliability=2", comment_id=61, at=edit + timedelta(minutes=2))
+    deliver(storage, pair_id, "/rate A reliability=5 correctness=4", comment_id=60, edited_at=edit + timedelta(minutes=3))
     with storage.transaction() as session:
         round_id = session.scalars(select(Round)).one().id
         assert judging.current_ratings(session, round_id, USERS["alice"]) == {"A": {"reliability": 2, "correctness": 4}}
@@ -350,8 +593,8 @@ def test_record_ratings_validates_against_the_rubric(storage):
     with storage.transaction() as session:
         pair = session.get(Pair, pair_id)
         ctx = CommandContext.for_pair(session, pair, comment_ref(), rubric=Rubric(("style", "tests"), (0, 3)))
-        rows = judging.record_ratings(ctx, "b", {"Style": 0, "tests": 3})
-        assert [(r.side, r.axis, r.score) for r in rows] == [("B", "style", 0), ("B", "tests", 3)]
+        rows, created = judging.record_ratings(ctx, "b", {"Style": 0, "tests": 3})
+        assert created and [(r.side, r.axis, r.score) for r in rows] == [("B", "style", 0), ("B", "tests", 3)]
         with pytest.raises(CommandError) as error:
             judging.record_ratings(ctx, "A", {"speed": 1})
         assert str(error.value) == "unknown axis `speed`; this repository's axes are style, tests"
@@ -505,6 +748,29 @@ def test_a_closed_task_takes_no_more_votes(storage):
     assert errors(deliver(storage, pair_id, "/prefer A\n/help")) == [
         "`/prefer A`: this task is closed and takes no more votes"]
     assert judgments(storage, pair_id) == []
+
+
+def test_a_closed_tasks_record_is_final(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A\n/rate A correctness=4", comment_id=90)
+    deliver(storage, pair_id, "/approve @alice", "rev", roles=("reviewer",), comment_id=91)
+    with storage.transaction() as session:
+        session.get(Pair, pair_id).closed_at = T0 + timedelta(hours=1)
+    # Reviewers can no longer change a decision, nor raters their votes.
+    assert errors(deliver(storage, pair_id, "/reject @alice not convincing", "rev2", roles=("reviewer",))) == [
+        "`/reject @alice not convincing`: this task is closed; its votes can no longer be reviewed"]
+    assert errors(deliver(storage, pair_id, "/approve @alice", "rev2", roles=("reviewer",))) == [
+        "`/approve @alice`: this task is closed; its votes can no longer be reviewed"]
+    assert deliver(storage, pair_id, "no vote", comment_id=90, edited_at=T0 + timedelta(hours=2)) == []
+    # Deleting a comment retracts nothing either: not the vote, its scores, nor the review.
+    with storage.transaction() as session:
+        assert judging.comment_deleted(session, 90) == 0
+        assert judging.comment_deleted(session, 91) == 0
+        assert [r.superseded_at for r in session.scalars(select(Rating))] == [None]
+        assert session.scalars(select(JudgmentReview)).one().withdrawn_at is None
+    [(login, verdict, reason, _)] = history(storage, pair_id)
+    assert (login, verdict, reason) == ("alice", "A", None)
+    assert judgments(storage, pair_id)[0].review_state == "approved"
 
 
 # Line comments ----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def prompt_of(invocation: Invocation) -> str:
     ),
 )
 def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
-    round_, created = judging._record_followup(ctx, prompt_of(invocation))
+    round_, created = judging.record_followup(ctx, prompt_of(invocation))
     what = "started" if created else "was already started"
     return Outcome(
         f"Round {round_.number} {what} with @{round_.author_login}'s follow-up prompt.", (round_,), changed=created

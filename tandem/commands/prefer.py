@@ -1,7 +1,8 @@
 """/prefer A|B [slightly|clearly|much], /prefer tie, /prefer neither: a rater's vote.
 
 The lines under the command, up to the next command, are the rationale. One vote per rater and
-round is current: a new one supersedes the old, and editing the comment edits the vote.
+round is current, the one written last: a new one supersedes the old, and editing the comment
+edits the vote.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from tandem import judging
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command, words
 from tandem.judging import STRENGTHS, CommandContext, CommandError, Vote
+from tandem.models import Judgment
 
 _SIDES = {"a": "A", "b": "B", "tie": "tie", "neither": "neither"}
 
@@ -42,12 +44,21 @@ def parse_prefer(invocation: Invocation) -> Vote:
 def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome | None:
     """The comment was edited: its last /prefer (if any) is now the comment's vote."""
     vote = parse_prefer(invocations[-1]) if invocations else None
-    judgment, changed = judging._comment_edited(ctx, vote)
+    judgment, changed = judging.record_judgment(ctx, vote)
     if not changed:
         return None
     if judgment is None:
         return Outcome(f"Retracted @{ctx.comment.author_login}'s vote: the edited comment has no `/prefer`.")
-    return Outcome(f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}.", (judgment,))
+    return Outcome(f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}.{_standing(judgment)}", (judgment,))
+
+
+def _standing(judgment: Judgment) -> str:
+    """What to add when the vote is not current: a vote processed out of order, or again."""
+    if judgment.superseded_at is None:
+        return ""
+    if judgment.superseded_by_id is not None:
+        return " A vote written after it stands."
+    return " It has been retracted since."
 
 
 @command(
@@ -63,11 +74,11 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
 )
 def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     vote = parse_prefer(invocation)
-    judgment, created = judging._record_judgment(ctx, vote)
+    judgment, created = judging.record_judgment(ctx, vote)
     what = "Recorded" if created else "Already recorded"
     number = judging.round_number(ctx.session, judgment.round_id)
     return Outcome(
-        f"{what} @{ctx.comment.author_login}'s vote in round {number}: {vote.describe()}.",
+        f"{what} @{ctx.comment.author_login}'s vote in round {number}: {vote.describe()}.{_standing(judgment)}",
         (judgment,),
         changed=created,
     )

@@ -52,7 +52,7 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
             error.command = f"/rate {invocation.args}".rstrip()
             raise
         scores.setdefault(side, {}).update(given)
-    ratings, changed = judging._ratings_edited(ctx, scores)
+    ratings, changed = judging.ratings_edited(ctx, scores)
     if not changed:
         return None
     if not ratings:
@@ -72,7 +72,7 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
 )
 def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     side, scores = parse_rate(invocation, ctx.rubric)
-    ratings, created = judging._record_ratings(ctx, side, scores)
+    ratings, created = judging.record_ratings(ctx, side, scores)
     what = "Recorded" if created else "Already recorded"
     number = judging.round_number(ctx.session, ratings[0].round_id)
     return Outcome(
@@ -83,4 +83,8 @@ def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
 
 
 def _listed(ratings) -> str:
-    return ", ".join(f"{rating.side} {rating.axis} {rating.score}" for rating in ratings)
+    """The scores, each not current (processed out of order, or again) marked as such."""
+    return ", ".join(
+        f"{rating.side} {rating.axis} {rating.score}" + (" (no longer current)" if rating.superseded_at else "")
+        for rating in ratings
+    )

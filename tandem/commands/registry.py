@@ -20,6 +20,11 @@ from tandem.judging import CommandContext, CommandError, Rubric
 
 ROLES = ("rater", "reviewer", "anyone")
 _ROLE_TITLES = {"rater": "raters", "reviewer": "reviewers", "anyone": "anyone"}
+# Once a pair is closed its record is final: what raters and reviewers are told when they try.
+_CLOSED = {
+    "rater": "this task is closed and takes no more votes",
+    "reviewer": "this task is closed; its votes can no longer be reviewed",
+}
 # Stripped from the end of each word of a command's arguments: "/prefer A." is "/prefer A".
 TRAILING_PUNCTUATION = ".,;:!"
 
@@ -146,7 +151,7 @@ def _attempt(
     try:
         if invocations:
             _check_allowed(ctx, entry, roles)
-        elif ctx.pair.closed_at is not None and entry.role == "rater":
+        elif ctx.pair.closed_at is not None and entry.role != "anyone":
             return []
         outcome = entry.on_edit(ctx, invocations)  # type: ignore[operator]
         return [outcome] if outcome is not None else []
@@ -169,8 +174,8 @@ def _entry(name: str) -> Command:
 def _check_allowed(ctx: CommandContext, entry: Command, roles: Collection[str] | None) -> None:
     if roles is not None and entry.role != "anyone" and entry.role not in roles:
         raise CommandError(f"only {_ROLE_TITLES[entry.role]} can use `/{entry.name}`")
-    if entry.role == "rater" and ctx.pair.closed_at is not None:
-        raise CommandError("this task is closed and takes no more votes")
+    if ctx.pair.closed_at is not None and entry.role != "anyone":
+        raise CommandError(_CLOSED[entry.role])
 
 
 def rubric_fields(rubric: Rubric) -> dict[str, str | int]:

@@ -1,8 +1,8 @@
 """/approve [@rater] and /reject [@rater] <reason>: a reviewer's decision on a rater's vote.
 
-The vote is @rater's current one in the current round; without @rater, the only vote in the
-round still waiting for review. The rest of the line and the lines under it are the reason,
-which /reject requires.
+The vote is @rater's in the current round, as it stood when the review was written; without
+@rater, the only vote in the round still waiting for review. The rest of the line and the lines
+under it are the reason, which /reject requires.
 """
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ def parse_review(invocation: Invocation) -> tuple[str | None, str]:
 
 def _decide(ctx: CommandContext, invocation: Invocation, decision: str) -> Outcome:
     login, reason = parse_review(invocation)
-    row, created = judging._review(ctx, decision, login, reason)
+    row, created = judging.review(ctx, decision, login, reason)
     judgment = row.judgment
     verb = "approved" if decision == "approved" else "sent back"
     tail = f": {reason}" if decision == "rejected" else ""
+    if judgment.superseded_by_id is not None:  # processed after a vote written later than the review
+        tail += f" (@{judgment.rater_login} has voted again since)"
     prefix = "" if created else "Already done: "
     number = judging.round_number(ctx.session, judgment.round_id)
     return Outcome(

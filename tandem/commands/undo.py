@@ -1,4 +1,4 @@
-"""/undo: a rater retracts their current vote in the current round."""
+"""/undo: a rater retracts their vote in the current round, as it stood when they wrote /undo."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from tandem import judging
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command, words
 from tandem.judging import CommandContext, CommandError, Vote
+from tandem.models import Judgment
 
 
 @command(
@@ -17,12 +18,18 @@ from tandem.judging import CommandContext, CommandError, Vote
 def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     if words(invocation.args):
         raise CommandError("`/undo` takes nothing after it; it retracts your vote in this round")
-    judgment, created = judging._undo(ctx)
-    vote = Vote(judgment.verdict, judgment.strength)
+    judgment, created = judging.undo(ctx)
     what = "Retracted" if created else "Already retracted"
     number = judging.round_number(ctx.session, judgment.round_id)
+    # A vote written after the /undo (processed before it) stands.
+    later = judging.current_judgment(ctx.session, judgment.round_id, judgment.rater_id)
+    tail = f" Your vote written after it, {_described(later)}, stands." if later is not None else ""
     return Outcome(
-        f"{what} @{judgment.rater_login}'s vote in round {number}: {vote.describe()}.",
+        f"{what} @{judgment.rater_login}'s vote in round {number}: {_described(judgment)}.{tail}",
         (judgment,),
         changed=created,
     )
+
+
+def _described(judgment: Judgment) -> str:
+    return Vote(judgment.verdict, judgment.strength).describe()
