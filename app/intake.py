@@ -37,7 +37,9 @@ class DeliveryIntake:
                 queued = await run_in_threadpool(accept_deliveries, self.services, [d for d, _ in batch])
             except Exception as exc:  # each waiting request answers 503
                 for _, future in batch:
-                    future.set_exception(exc)
+                    if not future.done():  # (a client that hung up cancelled its own)
+                        future.set_exception(exc)
             else:
                 for (_, future), result in zip(batch, queued, strict=True):
-                    future.set_result(result)
+                    if not future.done():
+                        future.set_result(result)

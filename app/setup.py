@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 
 import logging
@@ -35,7 +36,18 @@ def _settings(request: Request):
     if app_registration.is_registered(settings):
         # Nobody may register a second app over a running one.
         raise HTTPException(status_code=404)
+    if not _from_this_machine(request):
+        # Until it has credentials, whoever registers the app owns its webhook secret: only
+        # the person at the server (or at an SSH tunnel to it) may.
+        raise HTTPException(status_code=404)
     return settings
+
+
+def _from_this_machine(request: Request) -> bool:
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:  # not an address at all
+        return False
 
 
 def _redis_down(exc: redis.RedisError) -> HTMLResponse:

@@ -33,26 +33,35 @@ def acknowledge(
     installation_id: int,
     repo: str,
     pr_number: int,
-    comment_id: int | None,
+    source: str,
+    source_id: int,
     author: str,
+    outsider: bool,
     results: list[dict],
 ) -> None:
+    """Answer the commands of one comment (source "comment") or review body (source "review").
+
+    An outsider (no role on the repository) is told why once a day per PR, not once per comment:
+    anyone can comment on a public mirror, and every reply spends the installation's writes.
+    """
     if not results:
         return
     owner, name = repo.split("/", 1)
     client = services.github.as_installation(installation_id)
-    if comment_id is not None:  # reviews have no reactions; their reply (if any) says it all
+    if source == "comment":  # reviews have no reactions; their reply (if any) says it all
         reaction = "+1" if all(r["ok"] for r in results) else "confused"
         try:
-            client.rest.reactions.create_for_issue_comment(owner, name, comment_id, content=reaction)
+            client.rest.reactions.create_for_issue_comment(owner, name, source_id, content=reaction)
         except RequestFailed as exc:
             if exc.response.status_code != 404:  # the comment was deleted meanwhile
                 raise
     text = _reply_text(author, results)
     if text is None:
         return
+    if outsider and not services.redis.set(f"tandem:told:{repo}#{pr_number}:{author}", 1, nx=True, ex=24 * 3600):
+        return
     # A retried job must not answer twice: remember what was answered (after answering).
-    key = "tandem:answered:" + hashlib.sha256(f"{repo}#{pr_number}:{comment_id}:{text}".encode()).hexdigest()
+    key = "tandem:answered:" + hashlib.sha256(f"{repo}#{pr_number}:{source}:{source_id}:{text}".encode()).hexdigest()
     if services.redis.exists(key):
         return
     client.rest.issues.create_comment(owner, name, pr_number, body=text)

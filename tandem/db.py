@@ -106,6 +106,3 @@ class Storage:
     def transaction(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
             yield session
-
-    def session(self) -> Session:
-        return self._sessions()

@@ -164,6 +164,10 @@ class MirrorClone:
                 raise OutputDoesNotApply(f"{path}: cannot delete, it does not exist at the base")
             entries.append(f"0 {'0' * 40}\t{path}")
         self.git("update-index", "-z", "--index-info", input="".join(e + "\0" for e in entries).encode(), env=index)
+        # update-index skips a path it finds invalid with only a warning: make sure none was.
+        listed = set(self.git("ls-files", "-z", "--", *written, env=index).split("\0")) - {""}
+        if missing := sorted(set(written) - listed):
+            raise OutputDoesNotApply(f"{missing[0]}: not a path git can store")
 
     def _modes(self, base_sha: str, paths: list[str]) -> dict[str, str]:
         if not paths:
@@ -174,9 +178,6 @@ class MirrorClone:
             meta, path = entry.split("\t", 1)
             modes[path] = meta.split()[0]
         return modes
-
-    def changed_files(self, base_sha: str, head_sha: str) -> list[str]:
-        return self.git("diff", "--name-only", "-z", base_sha, head_sha).split("\0")[:-1] if base_sha else []
 
     def push(self, refs: Mapping[str, str]) -> None:
         """Push {branch: sha} in one atomic push: both branches land, or neither."""

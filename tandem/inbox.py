@@ -132,8 +132,8 @@ class Relay(threading.Thread):
             try:
                 self._step(1000)
                 backoff = 0.5
-            except redis.RedisError as exc:
-                log.warning("inbox relay: Redis unavailable (%s); retrying in %.1f s", type(exc).__name__, backoff)
+            except Exception as exc:  # the relay must outlive any one failure, or deliveries wait forever
+                log.warning("inbox relay failed (%s); retrying in %.1f s", type(exc).__name__, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 30)
 

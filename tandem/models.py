@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from datetime import datetime
 from typing import Any
 
@@ -287,6 +289,24 @@ class ProcessedDelivery(Base):
     event: Mapped[str] = mapped_column(String(64))
     action: Mapped[str | None] = mapped_column(String(64))
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FollowUp(Base):
+    """A job a delivery's effects call for (an answer on GitHub, a sync, a follow-up prompt for
+    the model runner), written in the same transaction as those effects: an outbox. It is queued
+    right after the commit; one that a crash left behind is queued by the periodic sweep."""
+
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The RQ job's id (ids of deleted rows may be reused, so not derived from `id`).
+    job_id: Mapped[str] = mapped_column(String(64), default=lambda: f"follow-up-{uuid.uuid4().hex}")
+    queue: Mapped[str] = mapped_column(String(64))
+    func: Mapped[str] = mapped_column(String(255))  # dotted path of the job function
+    args: Mapped[list[Any]] = mapped_column(JSON)
+    # Queue it only if no job with this key is waiting already (e.g. one sync per pair).
+    coalesce_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class ApiToken(Base):

@@ -35,6 +35,13 @@ def _progress_text(progress: judging.Progress) -> tuple[str, str]:
 
 
 def sync_pair(services: Services, pair_id: int) -> str:
+    # One sync of a pair at a time: two at once would both post the summary, and the slower
+    # could show older progress last.
+    with services.redis.lock(f"tandem:pair:{pair_id}:sync", timeout=300, blocking_timeout=120):
+        return _sync(services, pair_id)
+
+
+def _sync(services: Services, pair_id: int) -> str:
     with services.storage.transaction() as session:
         pair = session.get(Pair, pair_id)
         task = pair.task

@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 
 from tandem import gitops, installations, pr_text, repo_config
 from tandem.db import utcnow
+from tandem.commands import help_text
 from tandem.errors import TandemError
+from tandem.judging import Rubric
 from tandem.models import Pair, Repository, Side, Task
 from tandem.repo_config import RepoConfig
 from tandem.services import Services
@@ -91,9 +93,9 @@ def open_pair(services: Services, task_id: int) -> str:
         task.status = "opening"
         ensure_pair(session, task)
         repository = installations.active_repository(session, task.repo_full_name)
-        if repository is None:
-            return _fail(services, task_id, f"Tandem is not installed on {task.repo_full_name} (or it is suspended)")
-        installation_id = repository.installation_id
+        installation_id = repository.installation_id if repository is not None else None
+    if installation_id is None:  # (failed outside the transaction above, which holds the task's row)
+        return _fail(services, task_id, f"Tandem is not installed on {task.repo_full_name} (or it is suspended)")
     owner, name = task.repo_full_name.split("/", 1)
     opening = Opening(
         services, task_id, f"{owner}/{name}", owner, name, installation_id,
@@ -194,10 +196,10 @@ def _push_branches(opening: Opening) -> None:
             side.head_sha = heads[side.letter]
 
 
-def _help_text(config: RepoConfig) -> str:
-    from tandem.commands import help_text
-
-    return help_text(config)
+def _body(opening: Opening, task: Task, letter: str, twin_url: str | None) -> str:
+    """A side's PR body, with the rubric raters will be held to: the task's axes, if it has some."""
+    rubric = Rubric.for_task(task, opening.config)
+    return pr_text.body(opening.task_id, letter, task.prompt, rubric, twin_url, help_text(rubric))
 
 
 def _ensure_pull_request(opening: Opening, letter: str) -> None:
@@ -206,8 +208,8 @@ def _ensure_pull_request(opening: Opening, letter: str) -> None:
         side = task.pair.side(letter)
         if side.pr_number is not None:
             return
-        twin = task.pair.side(pr_text.twin(letter))
-        branch, base_branch, prompt = side.branch, task.base_branch, task.prompt
+        body = _body(opening, task, letter, task.pair.side(pr_text.twin(letter)).pr_url)
+        branch, base_branch = side.branch, task.base_branch
         looked_up = side.pr_requested_at is not None and _find_pull_request(opening, branch)
         if not looked_up:
             side.pr_requested_at = utcnow()
@@ -220,7 +222,7 @@ def _ensure_pull_request(opening: Opening, letter: str) -> None:
                 title=pr_text.title(opening.task_id, letter),
                 head=branch,
                 base=base_branch,
-                body=pr_text.body(opening.task_id, letter, prompt, opening.config, twin.pr_url, _help_text(opening.config)),
+                body=body,
                 draft=True,
                 maintainer_can_modify=False,
             ).parsed_data
@@ -248,9 +250,9 @@ def _label_and_link(opening: Opening) -> None:
         if task.pair.shown_state is not None:
             return
         a, b = task.pair.side("A"), task.pair.side("B")
-        a_number, b_number, b_url, prompt = a.pr_number, b.pr_number, b.pr_url, task.prompt
+        a_number, b_number = a.pr_number, b.pr_number
+        a_body = _body(opening, task, "A", b.pr_url)
     labels = [opening.config.labels.tandem, opening.config.labels.pending]
-    a_body = pr_text.body(opening.task_id, "A", prompt, opening.config, b_url, _help_text(opening.config))
     opening.client.rest.issues.update(opening.owner, opening.name, a_number, body=a_body, labels=labels)
     opening.client.rest.issues.update(opening.owner, opening.name, b_number, labels=labels)
     with opening.transaction() as session:
@@ -314,7 +316,7 @@ def _fail(services: Services, task_id: int, reason: str, opening: Opening | None
             _take_back(opening)
         except Exception as exc:  # the reason the task failed matters more than the cleanup's
             log.warning("task %s: cleanup incomplete: %s", task_id, type(exc).__name__)
-            reason += " (cleanup on GitHub incomplete: retry with `tandem task cleanup`)"
+            reason += " (cleanup on GitHub incomplete: close its PRs and delete its tandem/ branches by hand)"
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
         task.status, task.failure_reason = "failed", reason
@@ -325,6 +327,8 @@ def _fail(services: Services, task_id: int, reason: str, opening: Opening | None
 def _take_back(opening: Opening) -> None:
     with opening.transaction() as session:
         task = session.get(Task, opening.task_id)
+        if task.pair is None:
+            return
         sides = [(side.branch, side.pr_number, side.pr_requested_at) for side in task.pair.sides]
     for branch, number, requested in sides:
         if number is None and requested is not None:
@@ -342,7 +346,7 @@ def give_up(services: Services, task_id: int, reason: str) -> None:
     """Fail a task whose opening kept failing, cleaning up as far as GitHub lets us."""
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
-        if task is None or task.status != "opening":
+        if task is None or task.status not in ("queued", "opening"):
             return
         repository = installations.active_repository(session, task.repo_full_name)
     opening = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -43,12 +41,3 @@ def describe(connection: redis.Redis) -> str:
 def queue(name: str, connection: redis.Redis) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
-
-@functools.cache
-def _redis_for(url: str) -> redis.Redis:
-    return connect(url)
-
-
-def redis_for(url: str) -> redis.Redis:
-    """One shared client (and connection pool) per URL in a process."""
-    return _redis_for(url)

@@ -4,11 +4,15 @@ organization members) and cached for a few minutes."""
 
 from __future__ import annotations
 
+import logging
+
 from githubkit import GitHub
-from githubkit.exception import RequestFailed
+from githubkit.exception import RateLimitExceeded, RequestFailed
 
 from tandem.repo_config import People, RepoConfig
 from tandem.services import Services
+
+log = logging.getLogger(__name__)
 
 RATER = "rater"
 REVIEWER = "reviewer"
@@ -30,8 +34,10 @@ def _team_member(services: Services, client: GitHub, org: str, team: str, login:
         response = client.request("GET", f"/orgs/{org}/teams/{team}/memberships/{login}")
         member = response.json().get("state") == "active"
     except RequestFailed as exc:
-        if exc.response.status_code != 404:
+        if exc.response.status_code not in (403, 404) or isinstance(exc, RateLimitExceeded):
             raise
+        if exc.response.status_code == 403:  # members:read not granted: nobody is in the team
+            log.warning("cannot read team %s/%s: the installation lacks members:read", org, team)
         member = False
     services.redis.set(key, "1" if member else "0", ex=MEMBERSHIP_TTL)
     return member

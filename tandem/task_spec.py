@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
@@ -68,8 +67,14 @@ class OutputSpec(BaseModel):
     @classmethod
     def _safe_paths(cls, files: dict[str, str | None] | None) -> dict[str, str | None] | None:
         for path in files or {}:
-            parts = PurePosixPath(path).parts
-            if not path or path.startswith("/") or ".." in parts or ".git" in parts or "\\" in path or "\0" in path:
+            parts = path.split("/")
+            # Exactly git's own spelling of a path: anything else git would drop or reinterpret.
+            if (
+                any(part in ("", ".", "..") for part in parts)
+                or any(part.lower() == ".git" for part in parts)
+                or "\\" in path
+                or "\0" in path
+            ):
                 raise ValueError(f"{path!r} is not a relative path inside the repository")
         return files
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import redis
 
 from tandem import installations, queue
+from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
 from tandem.models import Output, Round, Task
 from tandem.services import Services
@@ -75,3 +78,34 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None) -> int:
             task.status, task.failure_reason = "failed", "could not be queued (Redis unavailable); submit it again"
         raise ServiceUnavailable(f"task {task_id} could not be queued: Redis is unavailable") from None
     return task_id
+
+
+def stuck_tasks(session: Session, quiet_for: timedelta) -> list[int]:
+    """Tasks still queued or opening with no change for quiet_for: their job was lost."""
+    cutoff = utcnow() - quiet_for
+    return list(
+        session.scalars(
+            select(Task.id).where(Task.status.in_(("queued", "opening")), Task.updated_at < cutoff).order_by(Task.id)
+        )
+    )
+
+
+def requeue_stuck(services: Services, quiet_for: timedelta) -> list[int]:
+    """Queue the opening of stuck tasks again (opening converges, so a spare run does no harm)."""
+    from rq.job import Job, JobStatus
+    from rq.exceptions import NoSuchJobError
+
+    with services.storage.transaction() as session:
+        stuck = stuck_tasks(session, quiet_for)
+    requeued = []
+    for task_id in stuck:
+        job_id = f"open-pair-{task_id}"
+        try:
+            status = Job.fetch(job_id, services.redis, serializer=services.queue(queue.PAIRS).serializer).get_status()
+        except NoSuchJobError:
+            status = None
+        if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+            continue
+        services.enqueue(queue.PAIRS, "workers.pairs.open_pair", task_id, job_id=job_id)
+        requeued.append(task_id)
+    return requeued

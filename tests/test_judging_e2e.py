@@ -163,3 +163,57 @@ def test_a_vote_records_the_head_commits_it_was_cast_on_even_after_a_push(github
         [vote] = session.scalars(select(Judgment)).all()
         task = session.get(Task, pair["task_id"])
         assert (vote.head_sha_a, vote.head_sha_b) == (task.pair.side("A").head_sha, pushed)
+
+
+def test_an_edit_by_someone_else_never_changes_a_vote(github, services, pair):
+    comment = github.as_user("rater-one").comment(REPO, pair["A"], "/prefer A")
+    settle(github, services)
+    # On github.com a maintainer (or another app) may edit anyone's comment; the emulator's users
+    # may not, so this is the webhook GitHub sends then: the author's comment, another sender.
+    [created] = [d for d in github.deliveries if d.event == "issue_comment" and d.payload["comment"]["id"] == comment.id]
+    edited = json.loads(created.body)
+    edited["action"] = "edited"
+    edited["changes"] = {"body": {"from": edited["comment"]["body"]}}
+    edited["comment"]["body"] = "/prefer B"
+    edited["sender"] = edited["sender"] | {"login": "reviewer-one", "id": edited["sender"]["id"] + 1}
+    github.deliver("issue_comment", edited)
+    settle(github, services)
+    assert current_votes(services) == {"rater-one": ("A", "clearly")}
+
+
+def test_an_outsider_is_told_why_once_not_on_every_comment(github, services, pair):
+    for body in ("/prefer A", "/prefer B", "/rate A correctness=5"):
+        github.as_user("outsider").comment(REPO, pair["A"], body)
+        settle(github, services)
+    replies = [c for c in views.comments(github, REPO, pair["A"]) if c["user"] == "tandem[bot]"]
+    assert len(replies) == 1
+    confused = [c for c in views.comments(github, REPO, pair["A"]) if ("tandem[bot]", "confused") in c["reactions"]]
+    assert len(confused) == 3
+
+
+def test_follow_up_jobs_left_behind_by_a_crash_are_queued_by_the_sweep(github, services, pair, monkeypatch):
+    from datetime import timedelta
+
+    from tandem import outbox
+    from tandem.models import FollowUp
+
+    def crash(current, ids):
+        raise ConnectionError("the worker died right after the commit")
+
+    monkeypatch.setattr(outbox, "dispatch", crash)
+    github.as_user("rater-one").comment(REPO, pair["A"], "/prefer A")
+    github.drain()
+    from tests.conftest import run_jobs
+
+    run_jobs(services)
+    monkeypatch.undo()
+    assert current_votes(services) == {"rater-one": ("A", "clearly")}, "the vote is committed"
+    with services.storage.transaction() as session:
+        assert session.query(FollowUp).count() == 2  # the answer on GitHub and the pair's sync
+    assert outbox.sweep(services, timedelta(0)) == 2
+    settle(github, services)
+    [vote] = [c for c in views.comments(github, REPO, pair["A"]) if c["user"] == "rater-one"]
+    assert ("tandem[bot]", "+1") in vote["reactions"]
+    assert "tandem:judged" in {p["number"]: p for p in views.pulls(github, REPO)}[pair["A"]]["labels"]
+    with services.storage.transaction() as session:
+        assert session.query(FollowUp).count() == 0

@@ -252,6 +252,10 @@ def test_a_repo_where_tandem_is_not_installed_is_refused_at_submission(github, s
         ({"repo": "no-slash"}, "repo", "must be owner/name"),
         ({"outputs": [{"model": "m1", "files": {"../etc/passwd": "x"}}, {"model": "m2", "patch": "y"}]},
          "outputs.0.files", "'../etc/passwd' is not a relative path inside the repository"),
+    ] + [
+        ({"outputs": [{"model": "m1", "files": {path: "x"}}, {"model": "m2", "patch": "y"}]},
+         "outputs.0.files", f"{path!r} is not a relative path inside the repository")
+        for path in ("src/./x.py", "./x.py", "src//x.py", "src/", "/abs.py", ".GIT/config", "a/.git/hooks/x", "")
     ],
 )
 def test_bad_task_files_name_the_field_and_the_problem(change, field, problem):
@@ -274,3 +278,30 @@ def test_position_draws_are_recorded_and_balanced(storage):
             draws.append(pairs.ensure_pair(session, task).a_is_first_output)
     # 400 fair coin flips land within 120..280 heads with probability 1 - 1e-15.
     assert 120 < sum(draws) < 280
+
+
+def test_a_task_whose_repository_went_away_fails_at_once(github, services, blinding):
+    task_id = submit(services, blinding, task_data(None, outputs=[
+        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+    ]))
+    github.uninstall_app(github.installation.id)
+    github.drain()
+    run_jobs(services)
+    assert failure(services, task_id) == "Tandem is not installed on evals-org/mlflow (or it is suspended)"
+
+
+def test_a_stuck_task_is_queued_again_and_opens(github, services, blinding):
+    from datetime import timedelta
+
+    task_id = submit(services, blinding, task_data(None, outputs=[
+        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+    ]))
+    services.queue("pairs").empty()  # the job is lost
+    assert tasks.requeue_stuck(services, timedelta(minutes=30)) == [], "not stuck yet"
+    assert tasks.requeue_stuck(services, timedelta(0)) == [task_id]
+    assert tasks.requeue_stuck(services, timedelta(0)) == [], "queued already"
+    run_jobs(services)
+    with services.storage.transaction() as session:
+        assert session.get(Task, task_id).status == "open"

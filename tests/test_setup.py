@@ -239,3 +239,15 @@ def test_an_app_running_with_credentials_has_no_setup(setup):
     assert setup.register().status_code == 404
     assert setup.browser.get("/setup/callback", params={"code": "c", "state": "s"}).status_code == 404
     assert not setup.redis.keys("tandem:setup:state:*")
+
+
+def test_setup_answers_only_this_machine(services):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app(services), client=("203.0.113.7", 50000)) as remote:
+        assert remote.get("/setup").status_code == 404
+        assert remote.post("/setup/register", data={"owner": "user"}).status_code == 404
+    with TestClient(create_app(services), client=("127.0.0.1", 50000)) as local:
+        assert local.get("/setup").status_code == 200

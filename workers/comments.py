@@ -4,6 +4,7 @@ is asked of the repository's config and of GitHub."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ from tandem.commands import CommandContext, CommentRef, command_names, find_invo
 from tandem.models import Round, Side
 from workers import responses
 from workers.router import Delivery, Router
+
+log = logging.getLogger(__name__)
 
 router = Router()
 
@@ -60,13 +63,15 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
             if isinstance(record, Round) and outcome.changed:
                 delivery.enqueue_after_commit(queue.FOLLOWUPS, FOLLOWUP_JOB, _followup(side, record))
     results = [{"ok": o.ok, "reply": o.reply, "message": o.message} for o in outcomes]
+    outsider = author_roles == {roles.ANYONE}
     delivery.enqueue_after_commit(
-        queue.PAIRS, responses.acknowledge, installation_id, repo, side.pr_number,
-        item["id"] if source == "comment" else None, author["login"], results,
+        queue.PAIRS, responses.acknowledge, installation_id, repo, side.pr_number, source, item["id"],
+        author["login"], outsider, results,
     )
     if any(o.changed for o in outcomes):
-        pair_id = pair.id
-        delivery.after_commit.append(lambda: responses.request_sync(delivery.services, pair_id))
+        delivery.enqueue_after_commit(
+            queue.PAIRS, responses.sync_pair, pair.id, coalesce=responses.sync_pending(pair.id)
+        )
 
 
 def _followup(side: Side, round_: Round) -> dict[str, Any]:
@@ -91,10 +96,21 @@ def _human(user: dict | None) -> bool:
     return bool(user) and not roles.is_bot(user)
 
 
+def _edited_by_someone_else(delivery: Delivery, author: dict) -> bool:
+    """An edit by anyone but the author (a maintainer, another app) never changes their vote."""
+    if delivery.action != "edited":
+        return False
+    editor = delivery.payload.get("sender") or {}
+    return editor.get("id") != author.get("id")
+
+
 @router.register("issue_comment", "created", "edited")
 def issue_comment(delivery: Delivery) -> None:
     issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
     if "pull_request" not in issue or not _human(comment.get("user")):
+        return
+    if _edited_by_someone_else(delivery, comment["user"]):
+        log.warning("ignored an edit of comment %s by someone else than its author", comment.get("id"))
         return
     side = _side_of(delivery, issue.get("number"))
     if side is not None:
@@ -106,14 +122,15 @@ def issue_comment_deleted(delivery: Delivery) -> None:
     issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
     side = _side_of(delivery, issue.get("number"))
     if side is not None and judging.comment_deleted(delivery.session, comment["id"]):
-        pair_id = side.pair_id
-        delivery.after_commit.append(lambda: responses.request_sync(delivery.services, pair_id))
+        delivery.enqueue_after_commit(
+            queue.PAIRS, responses.sync_pair, side.pair_id, coalesce=responses.sync_pending(side.pair_id)
+        )
 
 
 @router.register("pull_request_review", "submitted", "edited")
 def review_submitted(delivery: Delivery) -> None:
     review = delivery.payload.get("review") or {}
-    if not _human(review.get("user")):
+    if not _human(review.get("user")) or _edited_by_someone_else(delivery, review["user"]):
         return
     side = _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number"))
     if side is not None:
@@ -123,7 +140,7 @@ def review_submitted(delivery: Delivery) -> None:
 @router.register("pull_request_review_comment", "created", "edited")
 def line_comment(delivery: Delivery) -> None:
     comment = delivery.payload.get("comment") or {}
-    if not _human(comment.get("user")):
+    if not _human(comment.get("user")) or _edited_by_someone_else(delivery, comment["user"]):
         return
     side = _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number"))
     if side is None:

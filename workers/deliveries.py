@@ -16,7 +16,7 @@ from typing import Any
 from rq import Queue
 from sqlalchemy.exc import IntegrityError
 
-from tandem import inbox, queue, services
+from tandem import inbox, outbox, queue, services
 from tandem.inbox import IncomingDelivery
 from tandem.models import ProcessedDelivery
 from workers import comments, installations, pull_requests, repositories
@@ -72,21 +72,23 @@ def process_delivery(delivery_id: str, event: str, action: str | None, body: str
     # From here on a redelivery may be queued again; the database decides what is new.
     current.redis.delete(inbox.pending_key(delivery_id))
     handlers = ROUTER.handlers_for(event, action)
+    if _already_processed(current, delivery_id):  # a redelivery: nothing to do
+        return "duplicate"
     try:
         with current.storage.transaction() as session:
-            # Claim the GUID first: a concurrent run of the same delivery waits here, then fails.
-            session.add(ProcessedDelivery(delivery_id=delivery_id, event=event, action=action))
-            session.flush()
             delivery = Delivery(delivery_id, event, action, payload, session, current)
             for handler in handlers:
                 handler(delivery)
+            # Claimed last, so the (SQLite) write lock is not held while handlers ask GitHub
+            # things; a concurrent run of the same delivery fails here and rolls back.
+            session.add(ProcessedDelivery(delivery_id=delivery_id, event=event, action=action))
+            session.flush()
     except IntegrityError:
         if _already_processed(current, delivery_id):
             log.info("delivery %s was already processed", delivery_id)
             return "duplicate"
         raise
-    for follow_up in delivery.after_commit:
-        follow_up()
+    outbox.dispatch(current, [follow_up.id for follow_up in delivery.follow_ups])
     return f"processed by {len(handlers)} handler(s)"
 
 

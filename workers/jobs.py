@@ -25,7 +25,8 @@ def waits_out_rate_limits(queue_name: str) -> Callable:
                 return job(*args)
             except RateLimited as exc:
                 delay = reschedule(queue_name, wrapper, args, exc.seconds)
-                log.info("%s%r rescheduled in %.0f s: %s", job.__name__, args, delay.total_seconds(), exc)
+                # (Not the arguments: for a delivery they are the whole webhook body.)
+                log.info("%s rescheduled in %.0f s: %s", job.__name__, delay.total_seconds(), exc)
                 return f"rescheduled: {exc}"
 
         return wrapper

@@ -15,5 +15,6 @@ def head_moved(delivery: Delivery) -> None:
     if not head_sha or not repository.get("full_name") or not isinstance(pull_request.get("number"), int):
         return
     side = pairs.side_for_pull_request(delivery.session, repository["full_name"], pull_request["number"])
-    if side is not None:
+    # Only a push from the head we know: a late delivery of an older push must not move it back.
+    if side is not None and side.head_sha == delivery.payload.get("before"):
         side.head_sha = head_sha

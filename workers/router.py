@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tandem import outbox
+from tandem.models import FollowUp
 from tandem.services import Services
 
 
@@ -25,12 +27,15 @@ class Delivery:
     payload: dict[str, Any]
     session: Session
     services: Services
-    # What to do once the transaction has committed: queue the jobs that write to GitHub (never
+    # The jobs to queue once the transaction has committed (those that write to GitHub: never
     # inside the transaction, so a rolled-back delivery leaves nothing behind on GitHub).
-    after_commit: list[Callable[[], object]] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
 
-    def enqueue_after_commit(self, queue_name: str, func: Callable, *args) -> None:
-        self.after_commit.append(lambda: self.services.enqueue(queue_name, func, *args))
+    def enqueue_after_commit(self, queue_name: str, func: Callable | str, *args, coalesce: str | None = None) -> None:
+        """Queue func(*args) after the commit; recorded in the transaction, so nothing is lost."""
+        follow_up = FollowUp(queue=queue_name, func=outbox.job_path(func), args=list(args), coalesce_key=coalesce)
+        self.session.add(follow_up)
+        self.follow_ups.append(follow_up)
 
 
 Handler = Callable[[Delivery], None]

@@ -1,4 +1,5 @@
-"""Periodic jobs, run by the RQ scheduler inside `tandem worker`.
+"""Periodic jobs, run by the RQ scheduler inside `tandem worker`: recovering webhooks GitHub
+failed to deliver, tasks whose opening job was lost, and follow-up jobs a crash left behind.
 
 A periodic job runs at the start of each period (every REDELIVERY_EVERY, on the clock) and
 schedules its own next run. Each run has a job id made from its period, and is scheduled with
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from rq import get_current_job
 from rq.exceptions import DuplicateJobError
 
-from tandem import queue, redelivery, services
+from tandem import outbox, queue, redelivery, services, tasks
 from tandem.services import Services
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,12 @@ REDELIVERY_EVERY = timedelta(minutes=10)
 # Look back a little further than the period, so a delivery failing just before a run is caught.
 REDELIVERY_WINDOW = timedelta(minutes=30)
 REDELIVERY_JOB = "tandem-redelivery-{period}"
+# A task queued or opening this long without a change has lost its job (a worker killed on its
+# last try, Redis lost): its opening is queued again.
+STUCK_AFTER = timedelta(minutes=30)
+# A follow-up job is queued right after its delivery commits; one still waiting this long was
+# left behind by a crash or a Redis outage.
+FOLLOW_UPS_LEFT_AFTER = timedelta(minutes=2)
 
 
 def install(current: Services) -> None:
@@ -66,6 +73,9 @@ def redeliver_missed_webhooks() -> list[str]:
     # even if this run was started early by hand).
     _schedule_redelivery(current, after=_own_period())
     report = redelivery.redeliver_failed(current, REDELIVERY_WINDOW, log=log.warning)
-    for line in report.lines():
+    lines = report.lines() + [f"requeued stuck task {task_id}" for task_id in tasks.requeue_stuck(current, STUCK_AFTER)]
+    if left := outbox.sweep(current, FOLLOW_UPS_LEFT_AFTER):
+        lines.append(f"queued {left} follow-up job(s) a crash had left behind")
+    for line in lines:
         log.info(line)
-    return report.lines()
+    return lines

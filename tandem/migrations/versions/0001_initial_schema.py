@@ -29,6 +29,19 @@ def upgrade() -> None:
     sa.UniqueConstraint('name'),
     sa.UniqueConstraint('token_hash')
     )
+    op.create_table('follow_ups',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('job_id', sa.String(length=64), nullable=False),
+    sa.Column('queue', sa.String(length=64), nullable=False),
+    sa.Column('func', sa.String(length=255), nullable=False),
+    sa.Column('args', sa.JSON(), nullable=False),
+    sa.Column('coalesce_key', sa.String(length=255), nullable=True),
+    sa.Column('created_at', tandem.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('follow_ups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_follow_ups_created_at'), ['created_at'], unique=False)
+
     op.create_table('installations',
     sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('account_login', sa.String(length=255), nullable=False),
@@ -296,5 +309,9 @@ def downgrade() -> None:
     op.drop_table('tasks')
     op.drop_table('processed_deliveries')
     op.drop_table('installations')
+    with op.batch_alter_table('follow_ups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_follow_ups_created_at'))
+
+    op.drop_table('follow_ups')
     op.drop_table('api_tokens')
 
