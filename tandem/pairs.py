@@ -48,11 +48,21 @@ class Opening:
     services: Services
     task_id: int
     repo: str
-    owner: str
-    name: str
     installation_id: int
     client: GitHub
     config: RepoConfig | None = None
+
+    @classmethod
+    def start(cls, services: Services, task_id: int, repo: str, installation_id: int) -> Opening:
+        return cls(services, task_id, repo, installation_id, services.github.as_installation(installation_id))
+
+    @property
+    def owner(self) -> str:
+        return self.repo.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.repo.split("/", 1)[1]
 
     def transaction(self):
         return self.services.storage.transaction()
@@ -96,11 +106,7 @@ def open_pair(services: Services, task_id: int) -> str:
         installation_id = repository.installation_id if repository is not None else None
     if installation_id is None:  # (failed outside the transaction above, which holds the task's row)
         return _fail(services, task_id, f"Tandem is not installed on {task.repo_full_name} (or it is suspended)")
-    owner, name = task.repo_full_name.split("/", 1)
-    opening = Opening(
-        services, task_id, f"{owner}/{name}", owner, name, installation_id,
-        services.github.as_installation(installation_id),
-    )
+    opening = Opening.start(services, task_id, task.repo_full_name, installation_id)
     try:
         opening.config = _mirror_config(opening)
     except TaskFailed as exc:  # nothing is on GitHub yet
@@ -351,7 +357,5 @@ def give_up(services: Services, task_id: int, reason: str) -> None:
         repository = installations.active_repository(session, task.repo_full_name)
     opening = None
     if repository is not None:
-        owner, name = task.repo_full_name.split("/", 1)
-        client = services.github.as_installation(repository.installation_id)
-        opening = Opening(services, task_id, task.repo_full_name, owner, name, repository.installation_id, client)
+        opening = Opening.start(services, task_id, task.repo_full_name, repository.installation_id)
     _fail(services, task_id, reason, opening)

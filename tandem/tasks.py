@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from tandem import installations, queue
 from tandem.db import utcnow
@@ -71,13 +73,21 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None) -> int:
     with services.storage.transaction() as session:
         task_id = create_task(session, spec, submitted_by).id
     try:
-        services.enqueue(queue.PAIRS, "workers.pairs.open_pair", task_id, job_id=f"open-pair-{task_id}")
+        _queue_opening(services, task_id)
     except redis.RedisError:
         with services.storage.transaction() as session:
             task = session.get(Task, task_id)
             task.status, task.failure_reason = "failed", "could not be queued (Redis unavailable); submit it again"
         raise ServiceUnavailable(f"task {task_id} could not be queued: Redis is unavailable") from None
     return task_id
+
+
+def _opening_job_id(task_id: int) -> str:
+    return f"open-pair-{task_id}"
+
+
+def _queue_opening(services: Services, task_id: int) -> None:
+    services.enqueue(queue.PAIRS, "workers.pairs.open_pair", task_id, job_id=_opening_job_id(task_id))
 
 
 def stuck_tasks(session: Session, quiet_for: timedelta) -> list[int]:
@@ -92,20 +102,17 @@ def stuck_tasks(session: Session, quiet_for: timedelta) -> list[int]:
 
 def requeue_stuck(services: Services, quiet_for: timedelta) -> list[int]:
     """Queue the opening of stuck tasks again (opening converges, so a spare run does no harm)."""
-    from rq.job import Job, JobStatus
-    from rq.exceptions import NoSuchJobError
-
     with services.storage.transaction() as session:
         stuck = stuck_tasks(session, quiet_for)
     requeued = []
     for task_id in stuck:
-        job_id = f"open-pair-{task_id}"
         try:
-            status = Job.fetch(job_id, services.redis, serializer=services.queue(queue.PAIRS).serializer).get_status()
+            job = Job.fetch(_opening_job_id(task_id), services.redis, serializer=services.queue(queue.PAIRS).serializer)
+            status = job.get_status()
         except NoSuchJobError:
             status = None
         if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
             continue
-        services.enqueue(queue.PAIRS, "workers.pairs.open_pair", task_id, job_id=job_id)
+        _queue_opening(services, task_id)
         requeued.append(task_id)
     return requeued
