@@ -147,14 +147,9 @@ def _request(exc: RequestFailed) -> str:
 
 def _mirror_config(opening: Opening) -> RepoConfig:
     try:
-        config = repo_config.load(opening.services, opening.client, opening.repo)
+        return repo_config.load_mirror(opening.services, opening.client, opening.repo)
     except repo_config.RepoConfigError as exc:
-        raise TaskFailed(f"invalid configuration: {exc}") from None
-    if not config.mirror:
-        raise TaskFailed(
-            f"{opening.repo} is not marked as a mirror: add `mirror: true` to {repo_config.PATH} on its default branch"
-        )
-    return config
+        raise TaskFailed(str(exc)) from None
 
 
 def _clone(opening: Opening) -> gitops.MirrorClone:

@@ -1,14 +1,16 @@
 """`.github/tandem.yml`: the repository's Tandem settings, read from its default branch.
 
 As in Probot, an organization-wide default lives in the organization's `.github` repository
-(same path) and the repository's own file overrides it key by key. The merged result is cached
-in Redis and dropped when the default branch of either repository is pushed.
+(same path) and the repository's own file overrides it key by key. Each file's text is cached
+in Redis once it has been checked, and dropped when the default branch of its repository is pushed.
+
+The file comes from a mirror, so it is untrusted: its size is capped, and YAML anchors and aliases
+are refused, since a few hundred bytes of nested aliases expand to gigabytes once serialized.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any
 
@@ -21,6 +23,7 @@ from tandem.errors import TandemError
 from tandem.services import Services
 
 PATH = ".github/tandem.yml"
+MAX_FILE_BYTES = 64 * 1024
 CACHE_TTL = 600
 _CACHE_KEY = "tandem:config:{}"
 
@@ -90,14 +93,30 @@ class RepoConfig(BaseModel):
         return {"users": value} if isinstance(value, list) else value
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: every node is written out where it is used."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def parse(text: str | None, source: str) -> dict[str, Any]:
     """The mapping in one file (empty when there is no file); RepoConfigError when it is not YAML."""
     if text is None:
         return {}
+    if len(text.encode()) > MAX_FILE_BYTES:
+        raise RepoConfigError(f"{source}: larger than {MAX_FILE_BYTES // 1024} KB")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise RepoConfigError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise RepoConfigError(f"{source}: not valid YAML (nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -137,16 +156,23 @@ def _read_file(client: GitHub, full_name: str) -> str | None:
     data = response.json()
     if not isinstance(data, dict) or data.get("type") != "file":
         raise RepoConfigError(f"{full_name}/{PATH}: is not a file")
+    if isinstance(data.get("size"), int) and data["size"] > MAX_FILE_BYTES:  # before decoding it
+        raise RepoConfigError(f"{full_name}/{PATH}: larger than {MAX_FILE_BYTES // 1024} KB")
     return base64.b64decode(data.get("content") or "").decode("utf-8", errors="replace")
 
 
 def _cached_file(services: Services, client: GitHub, full_name: str) -> dict[str, Any]:
+    """One file's settings. Only its text is cached (no file caches as empty text), and only once
+    it has been parsed and validated on its own, so the cache never holds what was refused."""
+    source = f"{full_name}/{PATH}"
     key = _CACHE_KEY.format(full_name.lower())
     cached = services.redis.get(key)
     if cached is not None:
-        return json.loads(cached)
-    data = parse(_read_file(client, full_name), f"{full_name}/{PATH}")
-    services.redis.set(key, json.dumps(data), ex=CACHE_TTL)
+        return parse(cached.decode(), source)
+    text = _read_file(client, full_name) or ""
+    data = parse(text, source)
+    validate(data, source)
+    services.redis.set(key, text, ex=CACHE_TTL)
     return data
 
 
@@ -160,3 +186,14 @@ def load(services: Services, client: GitHub, full_name: str) -> RepoConfig:
 def forget(services: Services, full_name: str) -> None:
     """Drop the cached file of a repository (its default branch changed)."""
     services.redis.delete(_CACHE_KEY.format(full_name.lower()))
+
+
+def load_mirror(services: Services, client: GitHub, full_name: str) -> RepoConfig:
+    """The config of a repository Tandem may open pairs on; RepoConfigError says why it may not."""
+    try:
+        config = load(services, client, full_name)
+    except RepoConfigError as exc:
+        raise RepoConfigError(f"invalid configuration: {exc}") from None
+    if not config.mirror:
+        raise RepoConfigError(f"{full_name} is not marked as a mirror: add `mirror: true` to {PATH} on its default branch")
+    return config

@@ -69,3 +69,61 @@ def test_a_push_to_another_branch_keeps_the_cache(services):
     deliveries.accept_delivery(services, str(uuid.uuid4()), "push", None, push)
     run_jobs(services)
     assert services.redis.get("tandem:config:evals-org/mlflow") == b"{}"
+
+
+def alias_bomb(levels: int, width: int = 9) -> str:
+    """A few hundred bytes of YAML whose aliases expand to width**levels strings."""
+    lines = ["a0: &a0 [lol]"]
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
+    return "\n".join(lines) + f"\nlabels: {{tandem: *a{levels}}}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        alias_bomb(9),  # 540 bytes; 387 million strings expanded
+        "mirror: &yes true\nraters_per_task: 2\n",
+        "raters: &people [octocat]\nreviewers: *people\n",
+    ],
+)
+def test_anchors_and_aliases_are_refused_before_anything_expands_them(text):
+    with pytest.raises(RepoConfigError, match="anchors and aliases .* are not allowed"):
+        repo_config.parse(text, "evals-org/mlflow/.github/tandem.yml")
+
+
+def test_a_config_nested_too_deeply_is_a_clear_error():
+    with pytest.raises(RepoConfigError, match="nested too deeply"):
+        repo_config.parse("mirror: " + "[" * 20_000 + "]" * 20_000, "x")
+
+
+def test_an_aliased_config_on_a_mirror_is_refused_and_nothing_is_cached(github, services):
+    # Small enough (a million strings) that the code before the fix survived caching it.
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\n" + alias_bomb(6, width=10)})
+    client = services.github.as_installation(github.installation.id)
+    with pytest.raises(RepoConfigError, match="anchors and aliases"):
+        repo_config.load(services, client, "evals-org/mlflow")
+    assert services.redis.get("tandem:config:evals-org/mlflow") is None
+
+
+def test_an_oversized_config_is_refused_unread(github, services):
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\n" + "# padding\n" * 7000})
+    client = services.github.as_installation(github.installation.id)
+    with pytest.raises(RepoConfigError, match="larger than 64 KB"):
+        repo_config.load(services, client, "evals-org/mlflow")
+    assert services.redis.get("tandem:config:evals-org/mlflow") is None
+
+
+def test_the_cache_holds_the_checked_text_and_never_an_invalid_file(github, services):
+    text = "mirror: true\nraters_per_task: 4  # four\n"
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": text})
+    client = services.github.as_installation(github.installation.id)
+    assert repo_config.load(services, client, "evals-org/mlflow").raters_per_task == 4
+    assert services.redis.get("tandem:config:evals-org/mlflow") == text.encode()
+    assert services.redis.get("tandem:config:evals-org/.github") == b"", "no organization default: empty text"
+
+    repo_config.forget(services, "evals-org/mlflow")
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\nraters_per_task: 0\n"})
+    with pytest.raises(RepoConfigError, match="raters_per_task"):
+        repo_config.load(services, client, "evals-org/mlflow")
+    assert services.redis.get("tandem:config:evals-org/mlflow") is None
