@@ -3,7 +3,9 @@ the base tree without a checkout, and one atomic push of both branches.
 
 Git runs with argument lists, never a shell. The installation token reaches git only through
 environment variables (GIT_CONFIG_COUNT/KEY/VALUE setting http.extraHeader): never in a URL,
-an argument (which `ps` shows), a log line or an exception message.
+an argument (which `ps` shows), a log line or an exception message. Nothing of the worker
+user's own git setup applies (global and system config, global attributes), and paths are
+always literal, never pathspecs: the same output makes the same commit on any machine.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from tandem.errors import TandemError
 AUTHOR_NAME = "Tandem"
 AUTHOR_EMAIL = "tandem@users.noreply.github.com"
 _HEX = re.compile(r"[0-9a-f]{4,40}")
+_KINDS = {"040000": "a folder", "120000": "a symbolic link", "160000": "a submodule"}
 
 
 class GitError(TandemError):
@@ -33,6 +36,29 @@ class GitError(TandemError):
 
 class OutputDoesNotApply(TandemError):
     pass
+
+
+def _folders(path: str) -> list[str]:
+    """'a/b/c' -> ['a', 'a/b']."""
+    parts = path.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def case_clash(paths: Iterable[str], tree: Iterable[str]) -> str | None:
+    """Why one of paths (or one of its folders) collides with a different entry of tree that differs
+    only in case, if one does: the two would be one file in checkouts on macOS and Windows."""
+    spellings: dict[str, set[str]] = {}
+    for entry in tree:
+        spellings.setdefault(entry.casefold(), set()).add(entry)
+    for path in paths:
+        for name in [*_folders(path), path]:
+            if others := spellings.get(name.casefold(), set()) - {name}:
+                return f"{name} and {min(others)} differ only in case, so checkouts on macOS and Windows break"
+    return None
+
+
+def with_folders(paths: Iterable[str]) -> set[str]:
+    return {name for path in paths for name in [*_folders(path), path]}
 
 
 def _first_error(stderr: str) -> str:
@@ -51,7 +77,18 @@ class MirrorClone:
 
     def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        env |= {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
+        # HOME and XDG_CONFIG_HOME lead to a folder that does not exist, so git finds no
+        # ~/.config/git/attributes (nor anything else of the worker user's) either.
+        nowhere = str(self.path.parent / ".no-home")
+        env |= {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "HOME": nowhere,
+            "XDG_CONFIG_HOME": nowhere,
+            "GIT_LITERAL_PATHSPECS": "1",
+            "LC_ALL": "C",
+        }
         if self._token:
             credentials = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
             env |= {
@@ -108,10 +145,10 @@ class MirrorClone:
                 return sha, self.default_branch()
         raise OutputDoesNotApply(f"base {base!r} is neither a branch nor a commit of the mirror")
 
-    def build_commit(
-        self, base_sha: str, *, patch: str | None, files: Mapping[str, str | None] | None, message: str, when: datetime
-    ) -> str:
-        """A commit on base_sha with the output applied, as `git apply` would; no checkout needed."""
+    def build_tree(self, base_sha: str, *, patch: str | None, files: Mapping[str, str | None] | None) -> str:
+        """The tree of base_sha with the output applied, as `git apply` would; no checkout needed.
+
+        It writes objects only (no refs, no shared index), so it needs no lock on the clone."""
         with tempfile.TemporaryDirectory(prefix="tandem-") as scratch:
             index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
             self.git("read-tree", base_sha, env=index)
@@ -120,6 +157,14 @@ class MirrorClone:
             else:
                 self._write_files(files or {}, base_sha, Path(scratch), index)
             tree = self.git("write-tree", env=index)
+        self._refuse_case_clashes(base_sha, tree)
+        return tree
+
+    def build_commit(
+        self, base_sha: str, *, patch: str | None, files: Mapping[str, str | None] | None, message: str, when: datetime
+    ) -> str:
+        """A commit on base_sha with the output applied (see build_tree)."""
+        tree = self.build_tree(base_sha, patch=patch, files=files)
         stamp = f"@{int(when.timestamp())} +0000"
         identity = {
             "GIT_AUTHOR_NAME": AUTHOR_NAME,
@@ -147,6 +192,8 @@ class MirrorClone:
 
     def _write_files(self, files: Mapping[str, str | None], base_sha: str, scratch: Path, index: dict[str, str]) -> None:
         written = {path: content for path, content in files.items() if content is not None}
+        modes = self._modes(base_sha, sorted(with_folders(files)))
+        self._refuse_replacing(files, modes)
         blob_dir = scratch / "blobs"
         blob_dir.mkdir()
         sources = []
@@ -155,7 +202,6 @@ class MirrorClone:
             source.write_bytes(content.encode())
             sources.append(str(source))
         shas = self.git("hash-object", "-w", "--stdin-paths", input="\n".join(sources).encode()).split() if sources else []
-        modes = self._modes(base_sha, list(files))
         entries = []
         for (path, _content), sha in zip(written.items(), shas, strict=True):
             entries.append(f"{modes.get(path, '100644')} {sha}\t{path}")
@@ -165,9 +211,32 @@ class MirrorClone:
             entries.append(f"0 {'0' * 40}\t{path}")
         self.git("update-index", "-z", "--index-info", input="".join(e + "\0" for e in entries).encode(), env=index)
         # update-index skips a path it finds invalid with only a warning: make sure none was.
-        listed = set(self.git("ls-files", "-z", "--", *written, env=index).split("\0")) - {""}
+        # (--stage, so that no entry starts with the path, which git() would strip of spaces.)
+        staged = self.git("ls-files", "-z", "--stage", "--", *written, env=index) if written else ""
+        listed = {entry.split("\t", 1)[1] for entry in staged.split("\0") if entry}
         if missing := sorted(set(written) - listed):
             raise OutputDoesNotApply(f"{missing[0]}: not a path git can store")
+
+    @staticmethod
+    def _refuse_replacing(files: Mapping[str, str | None], modes: Mapping[str, str]) -> None:
+        """A file map holds regular files: writing one must not silently turn a link, a submodule
+        or a folder at the base into a file (nor a link or a file on its way into a folder)."""
+        for path, content in files.items():
+            for folder in _folders(path):
+                if modes.get(folder, "040000") != "040000":
+                    raise OutputDoesNotApply(f"{path}: {folder} is {_KINDS.get(modes[folder], 'a file')} at the base")
+            kind = _KINDS.get(modes.get(path, ""))
+            if kind and (content is not None or modes[path] == "040000"):
+                raise OutputDoesNotApply(f"{path}: is {kind} at the base; a file map can only write or delete files")
+
+    def _refuse_case_clashes(self, base_sha: str, tree: str) -> None:
+        added = self.git("diff-tree", "-r", "-z", "--name-only", "--diff-filter=A", "--no-renames", base_sha, tree)
+        added_paths = [path for path in added.split("\0") if path]
+        if not added_paths:
+            return
+        listing = self.git("ls-tree", "-r", "-t", "-z", "--name-only", "--full-tree", tree)
+        if clash := case_clash(added_paths, filter(None, listing.split("\0"))):
+            raise OutputDoesNotApply(clash)
 
     def _modes(self, base_sha: str, paths: list[str]) -> dict[str, str]:
         if not paths:

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tandem import gitops
 from tandem.errors import TandemError
 
 MAX_OUTPUT_BYTES = 10 * 1024 * 1024  # a patch or a set of files
@@ -76,6 +77,9 @@ class OutputSpec(BaseModel):
                 or "\0" in path
             ):
                 raise ValueError(f"{path!r} is not a relative path inside the repository")
+        written = [path for path, content in (files or {}).items() if content is not None]
+        if clash := gitops.case_clash(written, gitops.with_folders(written)):
+            raise ValueError(clash)
         return files
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,10 @@ def clone(tmp_path) -> MirrorClone:
     source, bare = tmp_path / "source", tmp_path / "mirror.git"
     subprocess.run(["git", "init", "-q", "-b", "main", str(source)], check=True)
     (source / "a.txt").write_text("one\n")
+    (source / "d").mkdir()
+    (source / "d" / "f.txt").write_text("f\n")
+    (source / "link").symlink_to("a.txt")
+    (source / "dlink").symlink_to("d")
     subprocess.run(["git", "add", "."], cwd=source, check=True)
     subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "init"], cwd=source, check=True)
     subprocess.run(["git", "clone", "-q", "--bare", str(source), str(bare)], check=True)
@@ -55,3 +60,93 @@ def test_the_token_reaches_git_only_through_its_environment(clone, monkeypatch):
         assert "ghs_never-in-argv" not in clone.clone_url
         assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
         assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
+
+
+def build(clone: MirrorClone, *, files=None, patch=None) -> str:
+    base, _branch = clone.resolve("main")
+    return clone.build_commit(base, patch=patch, files=files, message="m", when=datetime(2026, 11, 1, tzinfo=UTC))
+
+
+def tree_of(clone: MirrorClone, commit: str) -> dict[str, tuple[str, bytes]]:
+    """{path: (mode, content)} of every file in a commit's tree (a link's content is its target)."""
+    listing = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", commit], cwd=clone.path, capture_output=True, text=True, check=True
+    ).stdout
+    files = {}
+    for entry in filter(None, listing.split("\0")):
+        meta, path = entry.split("\t", 1)
+        mode, _kind, sha = meta.split()
+        content = subprocess.run(["git", "cat-file", "blob", sha], cwd=clone.path, capture_output=True, check=True)
+        files[path] = (mode, content.stdout)
+    return files
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [
+        ({"link": "two\n"}, "link: is a symbolic link at the base; a file map can only write or delete files"),
+        ({"dlink/x.txt": "x\n"}, "dlink/x.txt: dlink is a symbolic link at the base"),
+        ({"a.txt/x.txt": "x\n"}, "a.txt/x.txt: a.txt is a file at the base"),
+        ({"d": "x\n"}, "d: is a folder at the base; a file map can only write or delete files"),
+        ({"d": None}, "d: is a folder at the base; a file map can only write or delete files"),
+    ],
+)
+def test_a_file_map_never_silently_replaces_a_link_a_folder_or_a_file(clone, files, problem):
+    with pytest.raises(OutputDoesNotApply) as error:
+        build(clone, files=files)
+    assert str(error.value) == problem
+
+
+def test_a_file_map_may_delete_a_link(clone):
+    tree = tree_of(clone, build(clone, files={"link": None, "dlink": None}))
+    assert set(tree) == {"a.txt", "d/f.txt"}
+
+
+@pytest.mark.parametrize(
+    ("files", "patch", "problem"),
+    [
+        ({"A.TXT": "x\n"}, None, "A.TXT and a.txt differ only in case"),
+        ({"D/g.txt": "x\n"}, None, "D and d differ only in case"),
+        ({"Link": "x\n"}, None, "Link and link differ only in case"),
+        (None, "diff --git a/A.txt b/A.txt\nnew file mode 100644\n--- /dev/null\n+++ b/A.txt\n@@ -0,0 +1 @@\n+x\n",
+         "A.txt and a.txt differ only in case"),
+    ],
+)
+def test_an_added_path_that_differs_only_in_case_from_another_is_refused(clone, files, patch, problem):
+    with pytest.raises(OutputDoesNotApply, match=problem):
+        build(clone, files=files, patch=patch)
+
+
+def test_renaming_a_file_to_another_case_is_allowed(clone):
+    tree = tree_of(clone, build(clone, files={"a.txt": None, "A.txt": "one\n"}))
+    assert tree["A.txt"] == ("100644", b"one\n") and "a.txt" not in tree
+
+
+@pytest.mark.parametrize("path", [":(top)x", ":(exclude)a.txt", ":!x", "*", "d/[f].txt"])
+def test_paths_are_literal_never_pathspecs(clone, path):
+    tree = tree_of(clone, build(clone, files={path: "literal\n"}))
+    assert tree[path] == ("100644", b"literal\n")
+    assert tree["a.txt"] == ("100644", b"one\n")
+
+
+def test_the_worker_users_own_git_setup_changes_nothing(clone, tmp_path, monkeypatch):
+    """A hostile global config and global attributes: line endings rewritten, fetches redirected."""
+    decoy = tmp_path / "decoy.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(decoy)], check=True)
+    subprocess.run(["git", "-C", str(decoy), "config", "uploadpack.allowFilter", "true"], check=True)
+    subprocess.run(["git", "push", "-q", str(decoy), "HEAD:refs/heads/main"], cwd=clone.path, check=True)
+    home = tmp_path / "hostile-home"
+    (home / ".config" / "git").mkdir(parents=True)
+    (home / ".gitconfig").write_text(
+        f"[core]\n\tautocrlf = true\n[url \"{decoy.as_uri()}\"]\n\tinsteadOf = {clone.clone_url}\n"
+    )
+    (home / ".config" / "git" / "attributes").write_text("* text eol=lf\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    subprocess.run(["git", "-C", str(decoy), "branch", "only-in-decoy"], check=True)
+
+    fresh = MirrorClone(tmp_path / "cache2", "1", clone.clone_url)
+    fresh.fetch()
+    assert fresh.git("branch", "--list", "only-in-decoy") == "", "fetched from the decoy"
+    tree = tree_of(fresh, build(fresh, files={"crlf.txt": "a\r\nb\r\n"}))
+    assert tree["crlf.txt"] == ("100644", b"a\r\nb\r\n")

@@ -252,6 +252,10 @@ def test_a_repo_where_tandem_is_not_installed_is_refused_at_submission(github, s
         ({"repo": "no-slash"}, "repo", "must be owner/name"),
         ({"outputs": [{"model": "m1", "files": {"../etc/passwd": "x"}}, {"model": "m2", "patch": "y"}]},
          "outputs.0.files", "'../etc/passwd' is not a relative path inside the repository"),
+        ({"outputs": [{"model": "m1", "patch": "y"}, {"model": "m2", "files": {"README.md": "x", "readme.md": "y"}}]},
+         "outputs.1.files", "README.md and readme.md differ only in case, so checkouts on macOS and Windows break"),
+        ({"outputs": [{"model": "m1", "files": {"Src/a.py": "x", "src/b.py": "y"}}, {"model": "m2", "patch": "y"}]},
+         "outputs.0.files", "Src and src differ only in case, so checkouts on macOS and Windows break"),
     ] + [
         ({"outputs": [{"model": "m1", "files": {path: "x"}}, {"model": "m2", "patch": "y"}]},
          "outputs.0.files", f"{path!r} is not a relative path inside the repository")
