@@ -30,6 +30,7 @@ from tandem.judging import Rubric
 from tandem.models import Pair, Repository, Side, Task
 from tandem.repo_config import RepoConfig
 from tandem.services import Services
+from tandem.task_spec import output_label, same_change
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ step_done: Callable[[str], None] = lambda _name: None  # noqa: E731
 
 
 class TaskFailed(TandemError):
-    """The task cannot be opened as submitted; its reason is shown to the submitter."""
+    """The task cannot be opened as submitted; its reason is shown to the submitter, and only to
+    them (it may name the models, so it never goes to GitHub)."""
 
 
 @dataclass
@@ -170,9 +172,14 @@ def _push_branches(opening: Opening) -> None:
     """Build both commits from the base and push them atomically (a no-op when already there)."""
     with opening.transaction() as session:
         task = session.get(Task, opening.task_id)
-        sides = [(s.letter, s.branch, s.output.patch, s.output.files) for s in task.pair.sides]
+        # In submission order, and failures name the output as submitted: never by its letter,
+        # which the submitter never sees.
+        sides = sorted(task.pair.sides, key=lambda s: s.output.position)
+        builds = [(s.letter, output_label(s.output.position, s.output.model), s.output.patch, s.output.files) for s in sides]
+        models = [s.output.model for s in sides]
+        branches = {s.letter: s.branch for s in sides}
         base, created_at = task.base, task.created_at
-        already = all(side.head_sha for side in task.pair.sides)
+        already = all(side.head_sha for side in sides)
     if already:
         return
     clone = _clone(opening)
@@ -184,12 +191,14 @@ def _push_branches(opening: Opening) -> None:
             base_sha, base_branch = clone.resolve(base)
         except gitops.OutputDoesNotApply as exc:
             raise TaskFailed(str(exc)) from None
-        for letter, branch, patch, files in sides:
+        for letter, label, patch, files in builds:
             try:
                 heads[letter] = clone.build_commit(base_sha, patch=patch, files=files, message=message, when=created_at)
             except gitops.OutputDoesNotApply as exc:
-                raise TaskFailed(f"Option {letter}'s output does not apply to {base}: {exc}") from None
-        clone.push({branch: heads[letter] for letter, branch, _p, _f in sides})
+                raise TaskFailed(f"{label} does not apply to {base}: {exc}") from None
+        if heads["A"] == heads["B"]:  # same tree, parent, author, time and message: one commit
+            raise TaskFailed(same_change(models, f"on {base}"))
+        clone.push({branches[letter]: sha for letter, sha in heads.items()})
     with opening.transaction() as session:
         task = session.get(Task, opening.task_id)
         task.base_sha, task.base_branch = base_sha, base_branch

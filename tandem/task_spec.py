@@ -44,6 +44,17 @@ class InvalidTask(TandemError):
         super().__init__("; ".join(f"{e['field']}: {e['problem']}" for e in errors))
 
 
+def output_label(position: int, model: str) -> str:
+    """An output as its submitter knows it (they never see the letter Tandem drew for it)."""
+    return f"outputs[{position}] ({model})"
+
+
+def same_change(models: list[str], where: str) -> str:
+    """Why two outputs that make the same change are refused: two PRs with one head commit."""
+    first, second = (output_label(position, model) for position, model in enumerate(models))
+    return f"{first} and {second} make the same change {where}; the two PRs would be identical"
+
+
 class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -122,6 +133,8 @@ class TaskSpec(BaseModel):
             raise ValueError(f"exactly two outputs are compared; got {len(value)}")
         if value[0].model == value[1].model:
             raise ValueError("the two outputs come from the same model")
+        if (value[0].patch, value[0].files) == (value[1].patch, value[1].files):
+            raise ValueError(same_change([output.model for output in value], "(identical text)"))
         return value
 
     @field_validator("rubric")

@@ -12,18 +12,24 @@ import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from tandem import installations, queue
+from tandem import installations, queue, task_checks
 from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
-from tandem.models import Output, Round, Task
+from tandem.models import Output, Repository, Round, Task
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, TaskSpec
 
 
+def _installed(session: Session, repo: str) -> Repository:
+    repository = installations.active_repository(session, repo)
+    if repository is None:
+        raise InvalidTask([{"field": "repo", "problem": f"Tandem is not installed on {repo} (or it is suspended)"}])
+    return repository
+
+
 def create_task(session: Session, spec: TaskSpec, submitted_by: str | None) -> Task:
     """Record a validated task (status queued). The repository must be one the app can see."""
-    if installations.active_repository(session, spec.repo) is None:
-        raise InvalidTask([{"field": "repo", "problem": f"Tandem is not installed on {spec.repo} (or it is suspended)"}])
+    _installed(session, spec.repo)
     task = Task(
         repo_full_name=spec.repo,
         base=spec.base,
@@ -69,7 +75,12 @@ def describe(task: Task) -> dict[str, Any]:
 
 
 def submit(services: Services, spec: TaskSpec, submitted_by: str | None) -> int:
-    """Record the task and queue the opening of its pair; returns the task id at once."""
+    """Check the task against its mirror (task_checks), record it and queue the opening of its
+    pair; returns the task id without waiting for the pair."""
+    with services.storage.transaction() as session:
+        repository = _installed(session, spec.repo)
+        mirror = task_checks.Mirror(repository.id, repository.installation_id, repository.clone_url)
+    task_checks.check(services, spec, mirror)
     with services.storage.transaction() as session:
         task_id = create_task(session, spec, submitted_by).id
     try:
