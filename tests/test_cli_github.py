@@ -120,10 +120,10 @@ def test_installations_lists_the_accounts_and_their_repositories(tandem):
     assert {"\tevals-org/mlflow", "\tevals-org/not-a-mirror"} <= set(lines[1:])
 
 
-def test_an_invalid_mirror_config_fails_the_task_naming_the_field(github, services, tandem, tmp_path, blinding):
+def test_an_invalid_mirror_config_is_refused_at_submission_naming_the_field(github, services, tandem, tmp_path, blinding):
     github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\nrubric: {scale: [5, 1]}\n"})
-    task_id = int(tandem("task", "submit", str(write_task(tmp_path, blinding))).stdout)
-    run_jobs(services)
-    shown = json.loads(tandem("task", "show", str(task_id)).stdout)
-    assert shown["status"] == "failed"
-    assert "rubric.scale: scale must be [lowest, highest]" in shown["failure_reason"]
+    path = write_task(tmp_path, blinding)
+    result = tandem("task", "submit", str(path))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {path}: repo: invalid configuration: evals-org/mlflow/.github/tandem.yml: ")
+    assert "rubric.scale: scale must be [lowest, highest]" in result.stderr
