@@ -63,10 +63,10 @@ def _problems(services: Services, spec: TaskSpec, mirror: Mirror) -> list[dict[s
         repo_config.load_mirror(services, client, spec.repo)
     except repo_config.RepoConfigError as exc:
         problems.append({"field": "repo", "problem": str(exc)})
-    if _SHORT_SHA.fullmatch(spec.base):
-        return problems  # only the clone can tell; the worker will
     base_sha = _base_on_github(client, spec.repo, spec.base)
     if base_sha is None:
+        if _SHORT_SHA.fullmatch(spec.base):
+            return problems  # a short SHA that is no branch: only the clone can tell, and the worker will
         problems.append({"field": "base", "problem": f"{spec.base!r} is neither a branch nor a commit of {spec.repo}"})
         return problems
     clone = _local_clone(services, mirror)

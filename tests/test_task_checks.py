@@ -113,9 +113,10 @@ def test_a_base_that_does_not_exist_is_refused_at_submission(github, services, b
 
 def test_an_existing_branch_or_commit_is_accepted(github, services, blinding):
     first = github.commit_files(REPO, {"feature.txt": "f\n"}, branch="feature/x")
-    for base in ("feature/x", first, "main"):
+    github.commit_files(REPO, {"cafe.txt": "c\n"}, branch="cafe")
+    for base in ("feature/x", first, first[:7], "cafe", "main"):  # (a short SHA is left to the worker)
         submit(services, blinding, task(base=base))
-    assert services.queue(queue.PAIRS).count == 3
+    assert services.queue(queue.PAIRS).count == 5
 
 
 def test_every_problem_is_listed(github, services, blinding):
