@@ -20,6 +20,7 @@ from tandem import inbox, migrate, queue, readiness
 from tandem.errors import ServiceUnavailable, TandemError
 from tandem.services import Services
 from tandem.settings import load_settings
+from tandem.tokens import DEFAULT_TEAM
 
 # No locals in tracebacks: they would print settings, tokens and keys.
 cli = typer.Typer(
@@ -180,18 +181,55 @@ def list_installations() -> None:
 
 @token_cli.command("create")
 @plain_errors
-def token_create(name: str = typer.Option(..., "--name", help="Who or what uses the token.")) -> None:
+def token_create(
+    name: str = typer.Option(..., "--name", help="Who or what uses the token."),
+    team: str = typer.Option(DEFAULT_TEAM, "--team", help="The research team whose tasks it sees."),
+    scopes: list[str] = typer.Option(
+        ..., "--scope", help="What it may do: submit, read, export, runner (repeat, or separate with commas)."
+    ),
+) -> None:
     """Create an API token; it is printed once and only its hash is kept."""
     from tandem import tokens
 
+    granted = tokens.parse_scopes(scopes)
     with _services().storage.transaction() as session:
-        token = tokens.create_token(session, name)
+        token = tokens.create_token(session, name, team=team, scopes=granted)
     typer.echo(token)
+
+
+@token_cli.command("list")
+@plain_errors
+def token_list() -> None:
+    """List the API tokens: name, team, scopes, when last used, whether revoked (never the token)."""
+    from tandem import tokens
+
+    with _services().storage.transaction() as session:
+        rows = tokens.list_tokens(session)
+        if not rows:
+            typer.echo("no API tokens yet: tandem token create --name NAME --team TEAM --scope submit,read")
+        for row in rows:
+            used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
+            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "live"
+            typer.echo(f"{row.name}\tteam {row.team}\t{','.join(row.scopes)}\t{used}\t{state}")
+
+
+@token_cli.command("revoke")
+@plain_errors
+def token_revoke(name: str = typer.Argument(..., help="The token's name (tandem token list).")) -> None:
+    """Revoke an API token: it stops working at once."""
+    from tandem import tokens
+
+    with _services().storage.transaction() as session:
+        tokens.revoke_token(session, name)
+    typer.echo(f"revoked {name}")
 
 
 @task_cli.command("submit")
 @plain_errors
-def task_submit(path: Path = typer.Argument(..., help="Task file, YAML or JSON.")) -> None:
+def task_submit(
+    path: Path = typer.Argument(..., help="Task file, YAML or JSON."),
+    team: str = typer.Option(DEFAULT_TEAM, "--team", help="The research team the task belongs to."),
+) -> None:
     """Submit a task; prints its id. A worker opens the two PRs."""
     from tandem import tasks
     from tandem.task_spec import InvalidTask, load_task_file
@@ -202,7 +240,7 @@ def task_submit(path: Path = typer.Argument(..., help="Task file, YAML or JSON."
         raise TandemError(f"{path}: {exc.strerror}") from None
     try:
         spec = load_task_file(text)
-        task_id = tasks.submit(_services(), spec, submitted_by=f"cli:{getpass.getuser()}")
+        task_id = tasks.submit(_services(), spec, submitted_by=f"cli:{getpass.getuser()}", team=team)
     except InvalidTask as exc:
         for error in exc.errors:
             typer.echo(f"error: {path}: {error['field']}: {error['problem']}", err=True)

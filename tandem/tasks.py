@@ -18,9 +18,10 @@ from tandem.errors import NotFound, ServiceUnavailable
 from tandem.models import Output, Round, Task
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, TaskSpec
+from tandem.tokens import DEFAULT_TEAM
 
 
-def create_task(session: Session, spec: TaskSpec, submitted_by: str | None) -> Task:
+def create_task(session: Session, spec: TaskSpec, submitted_by: str | None, *, team: str = DEFAULT_TEAM) -> Task:
     """Record a validated task (status queued). The repository must be one the app can see."""
     if installations.active_repository(session, spec.repo) is None:
         raise InvalidTask([{"field": "repo", "problem": f"Tandem is not installed on {spec.repo} (or it is suspended)"}])
@@ -33,6 +34,7 @@ def create_task(session: Session, spec: TaskSpec, submitted_by: str | None) -> T
         metadata_=spec.metadata,
         status="queued",
         submitted_by=submitted_by,
+        team=team,
     )
     session.add(task)
     for position, output in enumerate(spec.outputs):
@@ -42,9 +44,11 @@ def create_task(session: Session, spec: TaskSpec, submitted_by: str | None) -> T
     return task
 
 
-def get_task(session: Session, task_id: int) -> Task:
-    task = session.get(Task, task_id)
-    if task is None:
+def get_task(session: Session, task_id: int, *, team: str | None = None) -> Task:
+    """The task; with a team, only if it is that team's (another team's task is not found either)."""
+    # An id outside the column's range is no task (the database would refuse to compare it).
+    task = session.get(Task, task_id) if 0 < task_id < 2**31 else None
+    if task is None or (team is not None and task.team != team):
         raise NotFound(f"no task {task_id}")
     return task
 
@@ -55,6 +59,7 @@ def describe(task: Task) -> dict[str, Any]:
         "id": task.id,
         "repo": task.repo_full_name,
         "base": task.base,
+        "team": task.team,
         "status": task.status,
         "created_at": task.created_at.isoformat(),
         "updated_at": task.updated_at.isoformat(),
@@ -68,10 +73,10 @@ def describe(task: Task) -> dict[str, Any]:
     return view
 
 
-def submit(services: Services, spec: TaskSpec, submitted_by: str | None) -> int:
+def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team: str = DEFAULT_TEAM) -> int:
     """Record the task and queue the opening of its pair; returns the task id at once."""
     with services.storage.transaction() as session:
-        task_id = create_task(session, spec, submitted_by).id
+        task_id = create_task(session, spec, submitted_by, team=team).id
     try:
         _queue_opening(services, task_id)
     except redis.RedisError:
