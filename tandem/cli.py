@@ -69,6 +69,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Web worker processes."),
+    forwarded_allow_ips: str = typer.Option(
+        "127.0.0.1", help="Proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated, or *)."
+    ),
 ) -> None:
     """Run the web app: webhook intake, setup flow, HTTP API."""
     import uvicorn
@@ -83,7 +86,25 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
+
+
+@cli.command()
+@plain_errors
+def setup() -> None:
+    """Print a one-time link that opens the GitHub App's registration (in one browser, within the hour)."""
+    from tandem import app_registration
+
+    services = _services()
+    if app_registration.is_registered(services.settings):
+        typer.echo(f"Tandem is registered already (its credentials are in {services.settings.env_file}); nothing to do.")
+        return
+    queue.check_redis(services.redis)
+    link = app_registration.new_setup_link(services.settings, services.redis)
+    typer.echo(f"Open this link to register Tandem's GitHub App (it works once, within the hour):\n\n  {link}\n")
+    typer.echo("On a remote host, open it through an SSH tunnel, with localhost:PORT as its host.")
 
 
 @cli.command()
