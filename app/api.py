@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import error_response
+from app.limits import BodyRefused, read_body
 from tandem import export, tasks, tokens
 from tandem.errors import NotFound, ServiceUnavailable
 from tandem.services import Services
@@ -74,15 +75,10 @@ def _depth(value: Any) -> int:
 
 
 async def _read_json(request: Request) -> Any:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_TASK_BYTES:
-        raise HTTPException(413, TOO_LARGE)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_TASK_BYTES:
-            raise HTTPException(413, TOO_LARGE)
-        chunks.append(chunk)
+    try:
+        chunks = await read_body(request.headers, request.receive, request.app.state.body_budget, MAX_TASK_BYTES)
+    except BodyRefused as refusal:
+        raise HTTPException(refusal.status, TOO_LARGE if refusal.status == 413 else refusal.message) from None
     try:
         data = orjson.loads(b"".join(chunks))  # refuses nesting over 1024 levels, without recursing
     except orjson.JSONDecodeError:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from app import api, errors, health, setup, webhooks
 from app.intake import DeliveryIntake
+from app.limits import BodyBudget
 from tandem import services as services_module
 from tandem.services import Services
 from tandem.settings import get_settings
@@ -20,9 +21,11 @@ class TandemApp:
         self.api.state.services = services
         self.api.state.settings = services.settings
         errors.install(self.api)
+        # One budget for the bodies this process is reading, whichever route reads them.
+        self.api.state.body_budget = budget = BodyBudget()
         for router in (health.router, setup.router, api.router):
             self.api.include_router(router)
-        self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services))
+        self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services), budget)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == webhooks.PATH:

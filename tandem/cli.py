@@ -88,6 +88,8 @@ def serve(
         access_log=False,
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
+        # Header, connection and time limits for clients not yet authenticated (app.limits).
+        http="app.limits:BoundedHttpProtocol",
     )
 
 
