@@ -18,9 +18,9 @@ from sqlalchemy.exc import OperationalError
 
 from tandem import inbox, migrate, queue, readiness
 from tandem.errors import ServiceUnavailable, TandemError
+from tandem.models import DEFAULT_TEAM
 from tandem.services import Services
 from tandem.settings import load_settings
-from tandem.tokens import DEFAULT_TEAM
 
 # No locals in tracebacks: they would print settings, tokens and keys.
 cli = typer.Typer(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from tandem.db import Base, UTCDateTime, utcnow
 
 SIDES = ("A", "B")
+DEFAULT_TEAM = "default"  # the team of tasks submitted without one (the CLI's, and older ones)
 
 
 class Installation(Base):
@@ -78,7 +79,7 @@ class Task(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     submitted_by: Mapped[str | None] = mapped_column(String(255))
     # The research team the task belongs to: only its tokens see the task and its judgments.
-    team: Mapped[str] = mapped_column(String(255), index=True)
+    team: Mapped[str] = mapped_column(String(255), index=True, default=DEFAULT_TEAM)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -15,10 +15,9 @@ from rq.job import Job, JobStatus
 from tandem import installations, queue
 from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
-from tandem.models import Output, Round, Task
+from tandem.models import DEFAULT_TEAM, Output, Round, Task
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, TaskSpec
-from tandem.tokens import DEFAULT_TEAM
 
 
 def create_task(session: Session, spec: TaskSpec, submitted_by: str | None, *, team: str = DEFAULT_TEAM) -> Task:

@@ -19,7 +19,6 @@ from tandem.errors import NotFound, TandemError
 from tandem.models import ApiToken
 
 PREFIX = "tandem_"
-DEFAULT_TEAM = "default"
 
 
 class Scope(enum.StrEnum):
