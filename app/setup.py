@@ -188,7 +188,9 @@ async def callback(request: Request, code: str = "", state: str = "") -> Respons
     """Where GitHub sends the browser back. It exchanges nothing itself (see the module's doc)."""
     async def step(settings: Settings, origin: str) -> Response:
         if not code or not state:
-            return _page("<p>This link is not from a registration started here. <a href='/setup'>Start again</a>.</p>", 400)
+            return _page(
+                "<p>This link is not from a registration started here. <a href='/setup'>Start again</a>.</p>", 400
+            )
         return _hand_on(code, state, "Finishing the registration…", now=True)
 
     return await _guarded(request, step)

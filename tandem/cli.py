@@ -101,7 +101,7 @@ def setup() -> None:
 
     services = _services()
     if app_registration.is_registered(services.settings):
-        typer.echo(f"Tandem is registered already (its credentials are in {services.settings.env_file}); nothing to do.")
+        typer.echo(f"Tandem is registered already (credentials in {services.settings.env_file}); nothing to do.")
         return
     queue.check_redis(services.redis)
     link = app_registration.new_setup_link(services.settings, services.redis)

@@ -314,7 +314,9 @@ def test_a_connection_from_this_machine_is_not_enough(setup):
     assert stranger.get("/setup", params={"key": "guessed"}).status_code == 403
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1.evil.example:{port}", "[::2]:{port}"])
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:{port}", "127.0.0.1.evil.example:{port}", "[::2]:{port}"]
+)
 def test_a_rebound_host_name_is_refused(setup, host):
     """DNS rebinding: a page at evil.example, re-resolved to this server, sends its own Host. (The
     browser would not even send the cookie; here it does, and the Host alone refuses it.)"""
