@@ -7,22 +7,14 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-log = logging.getLogger(__name__)
-
-
-def error_body(message: str, errors: list[dict] | None = None) -> dict:
-    return {"message": message, "errors": errors or []}
-
 
 def error_response(status: int, message: str, errors: list[dict] | None = None, headers=None) -> JSONResponse:
-    return JSONResponse(error_body(message, errors), status_code=status, headers=headers)
+    return JSONResponse({"message": message, "errors": errors or []}, status_code=status, headers=headers)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -223,3 +223,16 @@ def test_every_api_error_has_one_shape(client, services):
         assert all(set(error) == {"field", "problem"} for error in body["errors"]), (name, body)
     fields = {e["field"] for e in answers["invalid task"].json()["errors"]}
     assert fields == {"prompt"}
+
+
+def test_an_unexpected_failure_is_a_500_in_the_same_shape(services):
+    """The database is gone: the client learns that, in the one shape, and nothing of the internals."""
+    import dataclasses
+
+    from tandem.db import Storage
+
+    broken = dataclasses.replace(services, storage=Storage.from_url("postgresql+psycopg://postgres@127.0.0.1:1/none"))
+    with TestClient(create_app(broken), raise_server_exceptions=False) as test_client:
+        answer = test_client.get("/api/tasks/1", headers={"Authorization": "Bearer tandem_x"})
+    assert answer.status_code == 500
+    assert answer.json() == {"message": "internal error; the server's log has the details", "errors": []}
