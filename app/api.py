@@ -1,103 +1,129 @@
 """The HTTP API for research teams: submit tasks, follow them, read their judgments.
 
-Every route needs a bearer API token (`tandem token create`). Storage work runs in the thread
-pool, off the event loop.
+Every route needs a bearer API token (`tandem token create`) with the route's scope, and sees
+only the token's team's tasks: another team's task is answered 404, as a missing one is. Errors
+have one shape (app.errors). Storage work runs in the thread pool, off the event loop.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from app.errors import error_response
+from app.limits import BodyRefused, read_body
 from tandem import export, tasks, tokens
 from tandem.errors import NotFound, ServiceUnavailable
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, parse_task
+from tandem.tokens import Client, Scope
 
 router = APIRouter(prefix="/api")
 bearer = HTTPBearer(auto_error=False)
 
 MAX_TASK_BYTES = 30 * 1024 * 1024
 TOO_LARGE = f"task over {MAX_TASK_BYTES // 2**20} MB; an output may be at most 10 MB"
+# A task is a few levels deep (metadata included); deeper JSON is refused before anything walks it.
+MAX_TASK_DEPTH = 32
 
 
 def _services(request: Request) -> Services:
     return request.app.state.services
 
 
-def api_client(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> str:
-    """The name of the token the request carries; 401 without a live one."""
+def _client(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Client:
     if credentials is None:
-        raise HTTPException(401, "an API token is required: Authorization: Bearer <token>")
+        raise HTTPException(
+            401, "an API token is required: Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"}
+        )
     with _services(request).storage.transaction() as session:
-        name = tokens.authenticate(session, credentials.credentials)
-    if name is None:
-        raise HTTPException(401, "unknown or revoked API token")
-    return name
+        client = tokens.authenticate(session, credentials.credentials)
+    if client is None:
+        raise HTTPException(401, "unknown or revoked API token", {"WWW-Authenticate": "Bearer"})
+    return client
 
 
-Client = Annotated[str, Depends(api_client)]
+def requires(scope: Scope):
+    """A dependency: the request's client, if its token is live and has the scope."""
+
+    def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> Client:
+        client = _client(request, credentials)
+        if scope not in client.scopes:
+            raise HTTPException(403, f"this token lacks the {scope} scope (`tandem token create --scope {scope}`)")
+        return client
+
+    return Depends(dependency)
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in parsed JSON (iteratively: no recursion to exhaust)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children:
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 async def _read_json(request: Request) -> Any:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_TASK_BYTES:
-        raise HTTPException(413, TOO_LARGE)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_TASK_BYTES:
-            raise HTTPException(413, TOO_LARGE)
-        chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
-    except ValueError:
+        chunks = await read_body(request.headers, request.receive, request.app.state.body_budget, MAX_TASK_BYTES)
+    except BodyRefused as refusal:
+        raise HTTPException(refusal.status, TOO_LARGE if refusal.status == 413 else refusal.message) from None
+    try:
+        data = orjson.loads(b"".join(chunks))  # refuses nesting over 1024 levels, without recursing
+    except orjson.JSONDecodeError:
         raise HTTPException(400, "the body must be a JSON task") from None
+    if _depth(data) > MAX_TASK_DEPTH:
+        raise HTTPException(400, f"the task nests deeper than {MAX_TASK_DEPTH} levels")
+    return data
 
 
 @router.post("/tasks", status_code=202)
-async def submit_task(request: Request, client: Client) -> JSONResponse:
+async def submit_task(request: Request, client: Client = requires(Scope.SUBMIT)) -> JSONResponse:
     data = await _read_json(request)
     try:
         spec = parse_task(data)
-        task_id = await run_in_threadpool(tasks.submit, _services(request), spec, client)
+        task_id = await run_in_threadpool(tasks.submit, _services(request), spec, client.name, team=client.team)
     except InvalidTask as exc:
-        return JSONResponse({"message": "invalid task", "errors": exc.errors}, status_code=400)
+        return error_response(400, "invalid task", exc.errors)
     except ServiceUnavailable as exc:
-        return JSONResponse({"message": str(exc)}, status_code=503)
+        return error_response(503, str(exc))
     return JSONResponse({"id": task_id, "status": "queued", "url": f"/api/tasks/{task_id}"}, status_code=202)
 
 
-def _task_view(services: Services, task_id: int) -> dict:
+def _task_view(services: Services, task_id: int, team: str) -> dict:
     with services.storage.transaction() as session:
-        return tasks.describe(tasks.get_task(session, task_id))
+        return tasks.describe(tasks.get_task(session, task_id, team=team))
 
 
 @router.get("/tasks/{task_id}")
-def show_task(request: Request, task_id: int, client: Client) -> dict:
+def show_task(request: Request, task_id: int, client: Client = requires(Scope.READ)) -> dict:
     try:
-        return _task_view(_services(request), task_id)
+        return _task_view(_services(request), task_id, client.team)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
 
-def _judgments(services: Services, task_id: int) -> list[dict]:
+def _judgments(services: Services, task_id: int, team: str) -> list[dict]:
     with services.storage.transaction() as session:
-        tasks.get_task(session, task_id)
+        tasks.get_task(session, task_id, team=team)
         return export.judgments_for_task(session, task_id)
 
 
 @router.get("/tasks/{task_id}/judgments")
-def task_judgments(request: Request, task_id: int, client: Client) -> list[dict]:
+def task_judgments(request: Request, task_id: int, client: Client = requires(Scope.EXPORT)) -> list[dict]:
     """Every judgment of the task with its history and the de-blinded models (for the research team)."""
     try:
-        return _judgments(_services(request), task_id)
+        return _judgments(_services(request), task_id, client.team)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app import api, health, setup, webhooks
+from app import api, errors, health, setup, webhooks
 from app.intake import DeliveryIntake
+from app.limits import BodyBudget
 from tandem import services as services_module
 from tandem.services import Services
 from tandem.settings import get_settings
@@ -19,9 +20,12 @@ class TandemApp:
         self.api = FastAPI(title="Tandem", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
         self.api.state.services = services
         self.api.state.settings = services.settings
+        errors.install(self.api)
+        # One budget for the bodies this process is reading, whichever route reads them.
+        self.api.state.body_budget = budget = BodyBudget()
         for router in (health.router, setup.router, api.router):
             self.api.include_router(router)
-        self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services))
+        self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services), budget)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == webhooks.PATH:

@@ -4,6 +4,10 @@ The order matters: the signature is checked over the raw bytes before anything p
 and a delivery is only acknowledged (2xx) once it is durably in the inbox (app.intake,
 tandem.inbox), from which workers turn it into a job.
 
+Until the signature is checked the sender is anyone, so the body is read only if it carries a
+well-formed signature and fits in the process's body budget (app.limits); the HMAC is computed
+as the body arrives, and its chunks are joined only once it proves genuine.
+
 This is the one hot path of the web side, so it is a plain ASGI app, mounted in front of
 FastAPI (app.main): it pays for no routing, dependency or middleware layers.
 """
@@ -17,6 +21,7 @@ import redis
 
 from app import signatures
 from app.intake import DeliveryIntake
+from app.limits import BodyBudget, BodyRefused, read_body
 from tandem.inbox import IncomingDelivery
 from tandem.settings import Settings
 from workers import deliveries
@@ -27,14 +32,11 @@ PATH = "/webhooks/github"
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class WebhookReceiver:
-    def __init__(self, settings: Settings, intake: DeliveryIntake):
+    def __init__(self, settings: Settings, intake: DeliveryIntake, budget: BodyBudget):
         self.settings = settings
         self.intake = intake
+        self.budget = budget
 
     async def __call__(self, scope, receive, send) -> None:
         status, answer = await self._handle(scope, receive)
@@ -53,14 +55,19 @@ class WebhookReceiver:
             return 405, {"message": "use POST"}
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         if self.settings.webhook_secret is None:
-            return 503, {"message": "Tandem has no webhook secret yet; finish the setup at /setup"}
-        try:
-            body = await _read_capped(headers, receive)
-        except _TooLarge:
-            return 413, {"message": "payload over 25 MB"}
-        secret = self.settings.webhook_secret.get_secret_value().encode()
-        if not signatures.verify(secret, body, headers.get("x-hub-signature-256")):
+            return 503, {"message": "Tandem has no webhook secret yet; register the app with `tandem setup`"}
+        claimed = signatures.claimed_digest(headers.get("x-hub-signature-256"))
+        if claimed is None:
             return 401, {"message": "signature missing or wrong"}
+        mac = signatures.streaming(self.settings.webhook_secret.get_secret_value().encode())
+        try:
+            chunks = await read_body(headers, receive, self.budget, MAX_BODY, mac.update)
+        except BodyRefused as refusal:
+            return refusal.status, {"message": refusal.message}
+        if not signatures.matches(mac, claimed):
+            return 401, {"message": "signature missing or wrong"}
+        body = b"".join(chunks)
+        chunks.clear()
 
         event, delivery_id = headers.get("x-github-event"), headers.get("x-github-delivery")
         if not event or not delivery_id:
@@ -83,21 +90,3 @@ class WebhookReceiver:
             log.error("delivery %s not queued: Redis unavailable (%s)", delivery_id, type(exc).__name__)
             return 503, {"message": "queue unavailable; the delivery was not accepted, redeliver it later"}
         return 202, {"message": "queued" if queued else "already queued", "delivery": delivery_id}
-
-
-async def _read_capped(headers: dict[str, str], receive) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise _TooLarge
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise _TooLarge
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)

@@ -1,8 +1,13 @@
 """Registering the GitHub App from app.yml (GitHub's manifest flow, as Probot does it).
 
-1. The setup page posts the manifest to GitHub, for a personal account or an organization.
-2. GitHub redirects back with a one-time code; we exchange it through
-   POST /app-manifests/{code}/conversions for the app's id, private key and webhook secret.
+Whoever registers the app holds its webhook secret, so only the operator may:
+0. `tandem setup` prints a one-time link; the browser that opens it gets a setup session (a
+   cookie), and the link is spent. A session, not the network path, is what lets a browser in.
+1. The setup page posts the manifest to GitHub, for a personal account or an organization, with a
+   state bound to that session.
+2. GitHub redirects back with a one-time code; the same browser session (and state) must hand it
+   on, and we exchange it through POST /app-manifests/{code}/conversions for the app's id, private
+   key and webhook secret.
 3. Those go into the .env file (the key into its own file, mode 0600), and setup is over.
 
 Only one registration can complete: the exchange and the writing happen under a Redis lock, after
@@ -11,6 +16,7 @@ checking that no credentials were written meanwhile (by another tab, person or w
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -27,7 +33,11 @@ from tandem.settings import Settings
 
 MANIFEST_FILE = Path(__file__).parents[1] / "app.yml"
 STATE_TTL = 3600  # GitHub's codes live an hour too
-_STATE_KEY = "tandem:setup:state:{}"
+SETUP_LINK_TTL = 3600
+SESSION_TTL = 3600
+_LINK_KEY = "tandem:setup:link:{}"
+_SESSION_KEY = "tandem:setup:session:{}"
+_STATE_KEY = "tandem:setup:state:{}:{}"  # session, state
 _LOCK_KEY = "tandem:setup:lock"
 # GitHub's rule for account names: letters, digits and single hyphens inside, at most 39.
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
@@ -39,10 +49,11 @@ class AlreadyRegistered(TandemError):
     """Credentials were written by another registration while this one was under way."""
 
 
-def manifest(settings: Settings) -> dict:
+def manifest(settings: Settings, browser_origin: str) -> dict:
+    """app.yml for this server; GitHub sends the browser back to the origin it set up from."""
     data = yaml.safe_load(MANIFEST_FILE.read_text())
     data["hook_attributes"] = {**data.get("hook_attributes", {}), "url": f"{settings.public_url}/webhooks/github"}
-    data["redirect_url"] = f"{settings.public_url}/setup/callback"
+    data["redirect_url"] = f"{browser_origin}/setup/callback"
     return data
 
 
@@ -57,20 +68,50 @@ def registration_url(settings: Settings, organization: str | None) -> str:
     return f"{settings.web_url}/settings/apps/new"
 
 
-def new_state(connection: redis.Redis) -> str:
+def _digest(secret: str) -> str:
+    # Redis holds digests only: reading its keys gives no usable link or session.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_setup_link(settings: Settings, connection: redis.Redis) -> str:
+    """A one-time link to the setup (`tandem setup`): the first browser to open it gets a session."""
+    secret = secrets.token_urlsafe(32)
+    connection.set(_LINK_KEY.format(_digest(secret)), 1, ex=SETUP_LINK_TTL)
+    return f"{settings.public_url}/setup?key={secret}"
+
+
+def open_session(connection: redis.Redis, link_secret: str) -> str | None:
+    """Spend a setup link; returns the new browser session, or None for a spent or unknown link."""
+    if not link_secret or connection.delete(_LINK_KEY.format(_digest(link_secret))) != 1:
+        return None
+    session = secrets.token_urlsafe(32)
+    connection.set(_SESSION_KEY.format(_digest(session)), 1, ex=SESSION_TTL)
+    return session
+
+
+def has_session(connection: redis.Redis, session: str | None) -> bool:
+    return bool(session) and connection.exists(_SESSION_KEY.format(_digest(session))) == 1
+
+
+def close_session(connection: redis.Redis, session: str) -> None:
+    connection.delete(_SESSION_KEY.format(_digest(session)))
+
+
+def new_state(connection: redis.Redis, session: str) -> str:
     state = secrets.token_urlsafe(24)
-    connection.set(_STATE_KEY.format(state), 1, ex=STATE_TTL)
+    connection.set(_STATE_KEY.format(_digest(session), state), 1, ex=STATE_TTL)
     return state
 
 
-def consume_state(connection: redis.Redis, state: str) -> bool:
-    """True once for a state this server issued (guards the callback against forged requests)."""
-    return bool(state) and connection.delete(_STATE_KEY.format(state)) == 1
+def consume_state(connection: redis.Redis, session: str, state: str) -> bool:
+    """True once for a state this server issued to this browser session (guards the exchange
+    against codes from anyone else's registration)."""
+    return bool(state) and connection.delete(_STATE_KEY.format(_digest(session), state)) == 1
 
 
-def restore_state(connection: redis.Redis, state: str) -> None:
-    """Make a consumed state valid again (the exchange failed for a reason a reload can fix)."""
-    connection.set(_STATE_KEY.format(state), 1, ex=STATE_TTL)
+def restore_state(connection: redis.Redis, session: str, state: str) -> None:
+    """Make a consumed state valid again (the exchange failed for a reason a retry can fix)."""
+    connection.set(_STATE_KEY.format(_digest(session), state), 1, ex=STATE_TTL)
 
 
 def complete(settings: Settings, code: str, connection: redis.Redis) -> dict:
@@ -100,14 +141,14 @@ def _convert(settings: Settings, code: str) -> dict:
     except RequestFailed as exc:
         status = exc.response.status_code
         if status >= 500:
-            raise ServiceUnavailable(f"GitHub failed to answer (HTTP {status}); reload this page to try again") from None
+            raise ServiceUnavailable(f"GitHub failed to answer (HTTP {status}); press Continue to try again") from None
         raise TandemError(
             f"GitHub did not accept the registration code (HTTP {status}): it was used already or has expired "
             "(codes last an hour); start again at /setup"
         ) from None
     except GitHubException:
         raise ServiceUnavailable(
-            f"GitHub at {settings.github_api_url} cannot be reached; reload this page to try again"
+            f"GitHub at {settings.github_api_url} cannot be reached; press Continue to try again"
         ) from None
     except (ValueError, KeyError, TypeError):
         raise TandemError("GitHub's answer to the registration has no app credentials; start again at /setup") from None

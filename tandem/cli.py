@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from tandem import inbox, migrate, queue, readiness
 from tandem.errors import ServiceUnavailable, TandemError
+from tandem.models import DEFAULT_TEAM
 from tandem.services import Services
 from tandem.settings import load_settings
 
@@ -68,6 +69,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Web worker processes."),
+    forwarded_allow_ips: str = typer.Option(
+        "127.0.0.1", help="Proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated, or *)."
+    ),
 ) -> None:
     """Run the web app: webhook intake, setup flow, HTTP API."""
     import uvicorn
@@ -82,7 +86,27 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        # Header, connection and time limits for clients not yet authenticated (app.limits).
+        http="app.limits:BoundedHttpProtocol",
     )
+
+
+@cli.command()
+@plain_errors
+def setup() -> None:
+    """Print a one-time link that opens the GitHub App's registration (in one browser, within the hour)."""
+    from tandem import app_registration
+
+    services = _services()
+    if app_registration.is_registered(services.settings):
+        typer.echo(f"Tandem is registered already (credentials in {services.settings.env_file}); nothing to do.")
+        return
+    queue.check_redis(services.redis)
+    link = app_registration.new_setup_link(services.settings, services.redis)
+    typer.echo(f"Open this link to register Tandem's GitHub App (it works once, within the hour):\n\n  {link}\n")
+    typer.echo("On a remote host, open it through an SSH tunnel, with localhost:PORT as its host.")
 
 
 @cli.command()
@@ -180,18 +204,55 @@ def list_installations() -> None:
 
 @token_cli.command("create")
 @plain_errors
-def token_create(name: str = typer.Option(..., "--name", help="Who or what uses the token.")) -> None:
+def token_create(
+    name: str = typer.Option(..., "--name", help="Who or what uses the token."),
+    team: str = typer.Option(DEFAULT_TEAM, "--team", help="The research team whose tasks it sees."),
+    scopes: list[str] = typer.Option(
+        ..., "--scope", help="What it may do: submit, read, export, runner (repeat, or separate with commas)."
+    ),
+) -> None:
     """Create an API token; it is printed once and only its hash is kept."""
     from tandem import tokens
 
+    granted = tokens.parse_scopes(scopes)
     with _services().storage.transaction() as session:
-        token = tokens.create_token(session, name)
+        token = tokens.create_token(session, name, team=team, scopes=granted)
     typer.echo(token)
+
+
+@token_cli.command("list")
+@plain_errors
+def token_list() -> None:
+    """List the API tokens: name, team, scopes, when last used, whether revoked (never the token)."""
+    from tandem import tokens
+
+    with _services().storage.transaction() as session:
+        rows = tokens.list_tokens(session)
+        if not rows:
+            typer.echo("no API tokens yet: tandem token create --name NAME --team TEAM --scope submit,read")
+        for row in rows:
+            used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
+            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "live"
+            typer.echo(f"{row.name}\tteam {row.team}\t{','.join(row.scopes)}\t{used}\t{state}")
+
+
+@token_cli.command("revoke")
+@plain_errors
+def token_revoke(name: str = typer.Argument(..., help="The token's name (tandem token list).")) -> None:
+    """Revoke an API token: it stops working at once."""
+    from tandem import tokens
+
+    with _services().storage.transaction() as session:
+        tokens.revoke_token(session, name)
+    typer.echo(f"revoked {name}")
 
 
 @task_cli.command("submit")
 @plain_errors
-def task_submit(path: Path = typer.Argument(..., help="Task file, YAML or JSON.")) -> None:
+def task_submit(
+    path: Path = typer.Argument(..., help="Task file, YAML or JSON."),
+    team: str = typer.Option(DEFAULT_TEAM, "--team", help="The research team the task belongs to."),
+) -> None:
     """Submit a task; prints its id. A worker opens the two PRs."""
     from tandem import tasks
     from tandem.task_spec import InvalidTask, load_task_file
@@ -202,7 +263,7 @@ def task_submit(path: Path = typer.Argument(..., help="Task file, YAML or JSON."
         raise TandemError(f"{path}: {exc.strerror}") from None
     try:
         spec = load_task_file(text)
-        task_id = tasks.submit(_services(), spec, submitted_by=f"cli:{getpass.getuser()}")
+        task_id = tasks.submit(_services(), spec, submitted_by=f"cli:{getpass.getuser()}", team=team)
     except InvalidTask as exc:
         for error in exc.errors:
             typer.echo(f"error: {path}: {error['field']}: {error['problem']}", err=True)

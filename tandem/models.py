@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from tandem.db import Base, UTCDateTime, utcnow
 
 SIDES = ("A", "B")
+DEFAULT_TEAM = "default"  # the team of tasks submitted without one (the CLI's, and older ones)
 
 
 class Installation(Base):
@@ -77,6 +78,8 @@ class Task(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     failure_reason: Mapped[str | None] = mapped_column(Text)
     submitted_by: Mapped[str | None] = mapped_column(String(255))
+    # The research team the task belongs to: only its tokens see the task and its judgments.
+    team: Mapped[str] = mapped_column(String(255), index=True, default=DEFAULT_TEAM)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -317,6 +320,8 @@ class ApiToken(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    team: Mapped[str] = mapped_column(String(255))
+    scopes: Mapped[list[str]] = mapped_column(JSON)  # tandem.tokens.Scope values
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # Seconds between a failed job's tries (RQ Retry): about 20 minutes of tries in all.
     job_retry_intervals: list[int] = [5, 15, 60, 120, 300, 600]
     log_level: str = "INFO"
+    # How long a client may take to send a whole request (app.limits), before it is cut off.
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("github_api_url", "public_url", "github_url")
     @classmethod

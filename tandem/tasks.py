@@ -15,7 +15,7 @@ from rq.job import Job, JobStatus
 from tandem import installations, queue, task_checks
 from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
-from tandem.models import Output, Repository, Round, Task
+from tandem.models import DEFAULT_TEAM, Output, Repository, Round, Task
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, TaskSpec
 
@@ -27,7 +27,7 @@ def _installed(session: Session, repo: str) -> Repository:
     return repository
 
 
-def create_task(session: Session, spec: TaskSpec, submitted_by: str | None) -> Task:
+def create_task(session: Session, spec: TaskSpec, submitted_by: str | None, *, team: str = DEFAULT_TEAM) -> Task:
     """Record a validated task (status queued). The repository must be one the app can see."""
     _installed(session, spec.repo)
     task = Task(
@@ -39,6 +39,7 @@ def create_task(session: Session, spec: TaskSpec, submitted_by: str | None) -> T
         metadata_=spec.metadata,
         status="queued",
         submitted_by=submitted_by,
+        team=team,
     )
     session.add(task)
     for position, output in enumerate(spec.outputs):
@@ -48,9 +49,11 @@ def create_task(session: Session, spec: TaskSpec, submitted_by: str | None) -> T
     return task
 
 
-def get_task(session: Session, task_id: int) -> Task:
-    task = session.get(Task, task_id)
-    if task is None:
+def get_task(session: Session, task_id: int, *, team: str | None = None) -> Task:
+    """The task; with a team, only if it is that team's (another team's task is not found either)."""
+    # An id outside the column's range is no task (the database would refuse to compare it).
+    task = session.get(Task, task_id) if 0 < task_id < 2**31 else None
+    if task is None or (team is not None and task.team != team):
         raise NotFound(f"no task {task_id}")
     return task
 
@@ -61,6 +64,7 @@ def describe(task: Task) -> dict[str, Any]:
         "id": task.id,
         "repo": task.repo_full_name,
         "base": task.base,
+        "team": task.team,
         "status": task.status,
         "created_at": task.created_at.isoformat(),
         "updated_at": task.updated_at.isoformat(),
@@ -74,7 +78,7 @@ def describe(task: Task) -> dict[str, Any]:
     return view
 
 
-def submit(services: Services, spec: TaskSpec, submitted_by: str | None) -> int:
+def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team: str = DEFAULT_TEAM) -> int:
     """Check the task against its mirror (task_checks), record it and queue the opening of its
     pair; returns the task id without waiting for the pair."""
     with services.storage.transaction() as session:
@@ -82,7 +86,7 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None) -> int:
         mirror = task_checks.Mirror(repository.id, repository.installation_id, repository.clone_url)
     task_checks.check(services, spec, mirror)
     with services.storage.transaction() as session:
-        task_id = create_task(session, spec, submitted_by).id
+        task_id = create_task(session, spec, submitted_by, team=team).id
     try:
         _queue_opening(services, task_id)
     except redis.RedisError:

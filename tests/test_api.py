@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from tandem import queue, tokens
 from tandem.models import ApiToken, Installation, Repository
+from tandem.tokens import Scope
 
 TASK = {
     "repo": "evals-org/mlflow",
@@ -17,24 +18,35 @@ TASK = {
 }
 
 
+ALL_SCOPES = list(Scope)
+
+
+def new_token(services, name: str, team: str = "team-a", scopes=ALL_SCOPES) -> str:
+    with services.storage.transaction() as session:
+        return tokens.create_token(session, name, team=team, scopes=scopes)
+
+
 @pytest.fixture
-def client(services):
+def app_client(services):
     with services.storage.transaction() as session:
         session.add(Installation(id=1, account_login="evals-org", account_id=1, account_type="Organization"))
         session.add(Repository(id=1, installation_id=1, full_name="evals-org/mlflow"))
-        token = tokens.create_token(session, "research-team")
     with TestClient(create_app(services)) as test_client:
-        test_client.headers["Authorization"] = f"Bearer {token}"
         yield test_client
 
 
+@pytest.fixture
+def client(app_client, services):
+    app_client.headers["Authorization"] = f"Bearer {new_token(services, 'research-team')}"
+    return app_client
+
+
 def test_tokens_are_stored_only_as_hashes(services):
-    with services.storage.transaction() as session:
-        token = tokens.create_token(session, "ci")
+    token = new_token(services, "ci", scopes=[Scope.READ])
     with services.storage.transaction() as session:
         [row] = session.query(ApiToken).all()
         assert token not in (row.token_hash, row.name)
-        assert tokens.authenticate(session, token) == "ci"
+        assert tokens.authenticate(session, token) == tokens.Client("ci", "team-a", frozenset({Scope.READ}))
         assert tokens.authenticate(session, token + "x") is None
 
 
@@ -83,3 +95,144 @@ def test_a_tasks_judgments_need_a_token_and_a_task(client):
     assert client.get("/api/tasks/999/judgments").status_code == 404
     del client.headers["Authorization"]
     assert client.get(f"/api/tasks/{task_id}/judgments").status_code == 401
+
+
+# --- teams and scopes ---------------------------------------------------------------------------
+
+
+def test_a_task_is_seen_only_by_its_own_teams_tokens(client, services):
+    task_id = client.post("/api/tasks", json=TASK).json()["id"]
+    teammate = {"Authorization": f"Bearer {new_token(services, 'teammate', team='team-a')}"}
+    other = {"Authorization": f"Bearer {new_token(services, 'other-lab', team='team-b')}"}
+
+    assert client.get(f"/api/tasks/{task_id}", headers=teammate).json()["team"] == "team-a"
+    assert client.get(f"/api/tasks/{task_id}/judgments", headers=teammate).status_code == 200
+    for path in (f"/api/tasks/{task_id}", f"/api/tasks/{task_id}/judgments"):
+        hidden = client.get(path, headers=other)
+        missing = client.get(path.replace(str(task_id), str(task_id + 1)), headers=other)
+        # Another team's task is answered exactly as a task that does not exist.
+        assert hidden.status_code == missing.status_code == 404
+        assert hidden.json()["message"] == f"no task {task_id}"
+        assert "team-a" not in hidden.text
+
+
+@pytest.mark.parametrize(
+    ("scopes", "allowed"),
+    [
+        ([Scope.SUBMIT], {"submit"}),
+        ([Scope.READ], {"read"}),
+        ([Scope.EXPORT], {"export"}),
+        ([Scope.RUNNER], set()),
+        ([Scope.SUBMIT, Scope.READ], {"submit", "read"}),
+    ],
+)
+def test_a_token_does_only_what_its_scopes_allow(client, services, scopes, allowed):
+    task_id = client.post("/api/tasks", json=TASK).json()["id"]
+    client.headers["Authorization"] = f"Bearer {new_token(services, 'scoped', scopes=scopes)}"
+    answers = {
+        "submit": client.post("/api/tasks", json=TASK),
+        "read": client.get(f"/api/tasks/{task_id}"),
+        "export": client.get(f"/api/tasks/{task_id}/judgments"),
+    }
+    assert {name for name, answer in answers.items() if answer.is_success} == allowed
+    for name, answer in answers.items():
+        if name not in allowed:
+            assert answer.status_code == 403
+            assert f"lacks the {name} scope" in answer.json()["message"]
+
+
+def test_a_revoked_token_stops_working(client, services):
+    assert client.get("/api/tasks/1").status_code == 404
+    with services.storage.transaction() as session:
+        tokens.revoke_token(session, "research-team")
+    answer = client.get("/api/tasks/1")
+    assert answer.status_code == 401 and answer.json()["message"] == "unknown or revoked API token"
+    with services.storage.transaction() as session, pytest.raises(tokens.TandemError, match="revoked already"):
+        tokens.revoke_token(session, "research-team")
+
+
+def test_scopes_are_named_and_checked():
+    assert tokens.parse_scopes(["read,export", "submit", "read"]) == [Scope.SUBMIT, Scope.READ, Scope.EXPORT]
+    with pytest.raises(tokens.TandemError, match="unknown scope 'admin'"):
+        tokens.parse_scopes(["read", "admin"])
+    with pytest.raises(tokens.TandemError, match="at least one scope"):
+        tokens.parse_scopes([" , "])
+
+
+# --- one error shape, and no 500 ----------------------------------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    return b'{"repo": "evals-org/mlflow", "metadata": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def test_deeply_nested_json_is_a_400(client):
+    for depth in (100_000, 1000, 33):
+        answer = client.post("/api/tasks", content=nested(depth), headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, depth
+    shallow = client.post("/api/tasks", content=TASK_JSON_WITH_METADATA, headers={"Content-Type": "application/json"})
+    assert shallow.status_code == 202, shallow.text
+
+
+TASK_JSON_WITH_METADATA = (
+    b'{"repo": "evals-org/mlflow", "base": "main", "prompt": "Fix it.", "metadata": {"deep": '
+    + b"[" * 30 + b"]" * 30
+    + b'}, "outputs": [{"model": "model-x", "patch": "diff"}, {"model": "model-y", "files": {"a.py": "x"}}]}'
+)
+
+
+@pytest.mark.parametrize("task_id", ["99999999999999999999", str(2**31), str(2**63), "0", "-1"])
+def test_an_out_of_range_task_id_is_a_404(client, task_id):
+    for path in (f"/api/tasks/{task_id}", f"/api/tasks/{task_id}/judgments"):
+        answer = client.get(path)
+        assert answer.status_code == 404, (path, answer.text)
+        assert answer.json() == {"message": f"no task {int(task_id)}", "errors": []}
+
+
+def error_requests(client, services):
+    """One request for each way the API refuses one."""
+    task_id = client.post("/api/tasks", json=TASK).json()["id"]
+    other_team = {"Authorization": f"Bearer {new_token(services, 'other', team='team-b')}"}
+    read_only = {"Authorization": f"Bearer {new_token(services, 'reader', scopes=[Scope.READ])}"}
+    json_body = {"Content-Type": "application/json"}
+    return {
+        "no token": client.get("/api/tasks/1", headers={"Authorization": ""}),
+        "not a bearer token": client.get("/api/tasks/1", headers={"Authorization": "Basic abc"}),
+        "unknown token": client.get("/api/tasks/1", headers={"Authorization": "Bearer tandem_nope"}),
+        "missing scope": client.post("/api/tasks", json=TASK, headers=read_only),
+        "missing task": client.get("/api/tasks/999"),
+        "other team's task": client.get(f"/api/tasks/{task_id}", headers=other_team),
+        "out-of-range id": client.get("/api/tasks/99999999999999999999/judgments"),
+        "not an id": client.get("/api/tasks/abc"),
+        "unknown route": client.get("/api/nothing"),
+        "wrong method": client.delete(f"/api/tasks/{task_id}"),
+        "not JSON": client.post("/api/tasks", content=b"{", headers=json_body),
+        "too deep": client.post("/api/tasks", content=nested(5000), headers=json_body),
+        "invalid task": client.post("/api/tasks", json=TASK | {"prompt": ""}),
+        "too large": client.post("/api/tasks", content=b"{}", headers={"Content-Length": str(31 * 2**20)}),
+    }
+
+
+def test_every_api_error_has_one_shape(client, services):
+    answers = error_requests(client, services)
+    for name, answer in answers.items():
+        assert 400 <= answer.status_code < 500, (name, answer.status_code, answer.text)
+        body = answer.json()
+        assert set(body) == {"message", "errors"}, (name, body)
+        assert isinstance(body["message"], str) and body["message"], name
+        assert all(set(error) == {"field", "problem"} for error in body["errors"]), (name, body)
+    fields = {e["field"] for e in answers["invalid task"].json()["errors"]}
+    assert fields == {"prompt"}
+
+
+def test_an_unexpected_failure_is_a_500_in_the_same_shape(services):
+    """The database is gone: the client learns that, in the one shape, and nothing of the internals."""
+    import dataclasses
+
+    from tandem.db import Storage
+
+    broken = dataclasses.replace(services, storage=Storage.from_url("postgresql+psycopg://postgres@127.0.0.1:1/none"))
+    with TestClient(create_app(broken), raise_server_exceptions=False) as test_client:
+        answer = test_client.get("/api/tasks/1", headers={"Authorization": "Bearer tandem_x"})
+    assert answer.status_code == 500
+    assert answer.json() == {"message": "internal error; the server's log has the details", "errors": []}

@@ -91,3 +91,24 @@ def test_a_private_key_that_is_not_pem_is_named(tmp_path):
     key.write_text("hello")
     with pytest.raises(ConfigError, match="TANDEM_PRIVATE_KEY_PATH: not a PEM private key"):
         make_settings(private_key_path=key).private_key_pem()
+
+
+def test_tokens_are_created_listed_and_revoked(tmp_path):
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert "unknown scope 'admin'" in one_error_line(
+        run("token", "create", "--name", "lab", "--team", "lab-a", "--scope", "read,admin", cwd=tmp_path)
+    )
+    assert "Missing option '--scope'" in run("token", "create", "--name", "lab", cwd=tmp_path).stderr
+    created = run("token", "create", "--name", "lab", "--team", "lab-a", "--scope", "submit,read", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("tandem_")
+
+    listed = run("token", "list", cwd=tmp_path)
+    assert listed.stdout.splitlines() == ["lab\tteam lab-a\tsubmit,read\tnever used\tlive"]
+    assert token not in listed.stdout
+
+    assert run("token", "revoke", "lab", cwd=tmp_path).stdout == "revoked lab\n"
+    assert run("token", "list", cwd=tmp_path).stdout.split("\t")[-1].startswith("revoked ")
+    assert "revoked already" in one_error_line(run("token", "revoke", "lab", cwd=tmp_path))
+    assert "no token named 'nobody'" in one_error_line(run("token", "revoke", "nobody", cwd=tmp_path))

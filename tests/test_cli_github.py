@@ -82,9 +82,9 @@ def test_a_bad_task_file_lists_each_problem(tandem, tmp_path, blinding):
 
 
 def test_a_token_is_printed_once_and_names_are_unique(tandem):
-    first = tandem("token", "create", "--name", "research")
+    first = tandem("token", "create", "--name", "research", "--team", "lab", "--scope", "submit,read")
     assert first.returncode == 0 and first.stdout.startswith("tandem_")
-    again = tandem("token", "create", "--name", "research")
+    again = tandem("token", "create", "--name", "research", "--team", "other", "--scope", "read")
     assert again.returncode == 1
     assert again.stderr.strip() == "error: a token named 'research' exists already"
 

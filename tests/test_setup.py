@@ -40,14 +40,40 @@ class Forms(HTMLParser):
 
 
 class Setup:
-    """Tandem with no credentials, served on loopback, and the browser's side of the flow."""
+    """Tandem with no credentials, served on loopback, and the browser's side of the flow: the
+    operator's browser has opened the one-time link `tandem setup` printed."""
 
     def __init__(self, emu, server: LiveServer, settings: Settings, redis_conn):
         self.emu, self.server, self.settings, self.redis = emu, server, settings, redis_conn
-        self.browser = httpx.Client(base_url=server.url, timeout=30)
+        self.browser = self.new_browser()
+        opened = self.open_link(self.browser, app_registration.new_setup_link(settings, redis_conn))
+        assert opened.status_code == 200, opened.text
+
+    def new_browser(self) -> httpx.Client:
+        return httpx.Client(base_url=self.server.url, timeout=30)
+
+    @staticmethod
+    def open_link(browser: httpx.Client, link: str) -> httpx.Response:
+        return browser.get(link, follow_redirects=True)
+
+    def post(self, path: str, data: dict, browser: httpx.Client | None = None, **headers) -> httpx.Response:
+        """A form post as a browser sends it from Tandem's own page (with its Origin)."""
+        headers.setdefault("Origin", self.server.url)
+        return (browser or self.browser).post(path, data=data, headers=headers)
 
     def register(self, **form) -> httpx.Response:
-        return self.browser.post("/setup/register", data=form or {"owner": "user"})
+        return self.post("/setup/register", form or {"owner": "user"})
+
+    def complete(self, code: str, state: str, browser: httpx.Client | None = None) -> httpx.Response:
+        return self.post("/setup/complete", {"code": code, "state": state}, browser)
+
+    def finish(self, location: str) -> httpx.Response:
+        """Follow GitHub's redirect back: the callback page posts the code on from our origin."""
+        page = self.browser.get(location)
+        assert page.status_code == 200, page.text
+        [form] = Forms(page.text).forms
+        assert (form["action"], form["method"]) == ("/setup/complete", "post")
+        return self.post(form["action"], form["fields"])
 
     def github_form(self, **form) -> dict:
         """Start a registration; returns the self-submitting form Tandem answers with."""
@@ -103,7 +129,7 @@ def test_registering_on_a_personal_account_writes_working_credentials(setup, red
     assert f"{location.scheme}://{location.netloc}{location.path}" == f"{setup.server.url}/setup/callback"
     assert parse_qs(location.query)["state"] == [github_form["fields"]["state"]]
 
-    done = setup.browser.get(redirect.headers["location"])
+    done = setup.finish(redirect.headers["location"])
     assert done.status_code == 200, done.text
     [app] = [a for a in setup.emu.core.state.apps.values() if a.name == "Tandem"]
     assert f"app id {app.id}" in done.text
@@ -133,10 +159,10 @@ def test_registering_on_a_personal_account_writes_working_credentials(setup, red
 def test_registering_for_an_organization(setup):
     github_form = setup.github_form(owner="organization", organization="evals-org")
     assert urlsplit(github_form["action"]).path == "/organizations/evals-org/settings/apps/new"
-    page = httpx.post(github_form["action"], data=github_form["fields"], follow_redirects=True, timeout=30)
-    assert page.status_code == 200, page.text
+    done = setup.finish(setup.post_to_github(github_form).headers["location"])
+    assert done.status_code == 200, done.text
     [app] = [a for a in setup.emu.core.state.apps.values() if a.name == "Tandem"]
-    assert app.owner.login == "evals-org"
+    assert app.owner.login == "evals-org" and f"app id {app.id}" in done.text
 
 
 @pytest.mark.parametrize(
@@ -156,7 +182,7 @@ def test_once_registered_every_setup_route_is_gone(setup):
     second = setup.github_form()  # another tab, started before the first finished
     redirect = setup.post_to_github(first)
     assert redirect.status_code == 302
-    assert setup.browser.get(redirect.headers["location"]).status_code == 200
+    assert setup.finish(redirect.headers["location"]).status_code == 200
     env = setup.settings.env_file.read_text()
 
     assert setup.browser.get("/setup").status_code == 404
@@ -165,6 +191,7 @@ def test_once_registered_every_setup_route_is_gone(setup):
     code = setup.emu.manifest_code({"name": "Tandem two"})
     late = setup.browser.get("/setup/callback", params={"code": code, "state": second["fields"]["state"]})
     assert late.status_code == 404
+    assert setup.complete(code, second["fields"]["state"]).status_code == 404
     assert setup.settings.env_file.read_text() == env
 
 
@@ -183,20 +210,21 @@ def test_a_registration_finishing_second_does_not_overwrite_the_first(setup):
 
 def test_a_forged_or_replayed_state_is_refused(setup):
     code = setup.emu.manifest_code({"name": "Tandem"})
-    forged = setup.browser.get("/setup/callback", params={"code": code, "state": "forged"})
-    assert forged.status_code == 400 and "not from a registration started here" in forged.text
+    forged = setup.complete(code, "forged")
+    assert forged.status_code == 400 and "not from a registration started in this browser" in forged.text
+    assert setup.complete(code, "").status_code == 400
     missing = setup.browser.get("/setup/callback", params={"code": code})
-    assert missing.status_code == 400
+    assert missing.status_code == 400 and Forms(missing.text).forms == []
     assert not setup.settings.env_file.read_text().count("TANDEM_APP_ID")
     assert not [r for r in setup.emu.requests if r.operation_id == "apps/create-from-manifest"], "no code exchanged"
 
     # A state works once: the same callback link, replayed after a failed exchange, is refused.
     github_form = setup.github_form()
     state = github_form["fields"]["state"]
-    failed = setup.browser.get("/setup/callback", params={"code": "not-a-code", "state": state})
+    failed = setup.complete("not-a-code", state)
     assert failed.status_code == 400
-    replayed = setup.browser.get("/setup/callback", params={"code": code, "state": state})
-    assert replayed.status_code == 400 and "not from a registration started here" in replayed.text
+    replayed = setup.complete(code, state)
+    assert replayed.status_code == 400 and "not from a registration started in this browser" in replayed.text
     assert setup.browser.get("/setup").status_code == 200, "setup is still available"
 
 
@@ -206,14 +234,14 @@ def test_an_unknown_or_used_code_gives_a_clear_page(setup):
     code = parse_qs(urlsplit(redirect.headers["location"]).query)["code"][0]
     # Someone (or something) used the code already: GitHub's codes work once.
     assert httpx.post(f"{setup.emu.url}/app-manifests/{code}/conversions").status_code == 201
-    page = setup.browser.get(redirect.headers["location"])
+    page = setup.finish(redirect.headers["location"])
     assert page.status_code == 400
     assert "used already or has expired" in page.text and "/setup" in page.text
     assert "Traceback" not in page.text and "Internal Server Error" not in page.text
     assert "TANDEM_APP_ID" not in setup.settings.env_file.read_text()
 
     unknown = setup.github_form()["fields"]["state"]
-    page = setup.browser.get("/setup/callback", params={"code": "../../x?y", "state": unknown})
+    page = setup.complete("../../x?y", unknown)
     assert page.status_code == 400 and "used already or has expired" in page.text
 
 
@@ -221,10 +249,11 @@ def test_when_github_cannot_be_reached_the_same_link_works_once_it_can(setup):
     github_form = setup.github_form()
     location = setup.post_to_github(github_form).headers["location"]
     setup.settings.github_api_url = "http://127.0.0.1:9"  # nothing listens there
-    page = setup.browser.get(location)
-    assert page.status_code == 502 and "cannot be reached" in page.text and "reload" in page.text
+    page = setup.finish(location)
+    assert page.status_code == 502 and "cannot be reached" in page.text
     setup.settings.github_api_url = setup.emu.url
-    page = setup.browser.get(location)
+    [again] = Forms(page.text).forms  # the page's Continue button sends the same code again
+    page = setup.post(again["action"], again["fields"])
     assert page.status_code == 200, page.text
     assert "TANDEM_APP_ID" in setup.settings.env_file.read_text()
 
@@ -238,16 +267,107 @@ def test_an_app_running_with_credentials_has_no_setup(setup):
     assert setup.browser.get("/setup").status_code == 404
     assert setup.register().status_code == 404
     assert setup.browser.get("/setup/callback", params={"code": "c", "state": "s"}).status_code == 404
+    assert setup.complete("c", "s").status_code == 404
     assert not setup.redis.keys("tandem:setup:state:*")
 
 
-def test_setup_answers_only_this_machine(services):
-    from fastapi.testclient import TestClient
+# --- attacks on the setup --------------------------------------------------------------------------
 
-    from app.main import create_app
 
-    with TestClient(create_app(services), client=("203.0.113.7", 50000)) as remote:
-        assert remote.get("/setup").status_code == 404
-        assert remote.post("/setup/register", data={"owner": "user"}).status_code == 404
-    with TestClient(create_app(services), client=("127.0.0.1", 50000)) as local:
-        assert local.get("/setup").status_code == 200
+def no_registration_started(setup) -> bool:
+    return not setup.redis.keys("tandem:setup:state:*")
+
+
+def test_the_cli_prints_a_one_time_link_that_opens_the_setup_in_one_browser(setup, redis_url):
+    from tests.test_cli import run
+
+    env = {"TANDEM_REDIS_URL": redis_url, "TANDEM_PUBLIC_URL": setup.server.url}
+    printed = run("setup", cwd=setup.settings.env_file.parent, **env)
+    assert printed.returncode == 0, printed.stderr
+    [link] = [word for word in printed.stdout.split() if word.startswith(f"{setup.server.url}/setup?key=")]
+
+    browser = setup.new_browser()
+    opened = browser.get(link)
+    assert opened.status_code == 303 and opened.headers["location"] == "/setup", "the secret leaves the address bar"
+    cookie = opened.headers["set-cookie"].lower()
+    assert all(part in cookie for part in ("httponly", "samesite=strict", "path=/setup"))
+    assert link.split("key=")[1] not in str(setup.redis.keys("*")), "Redis holds digests only"
+    assert Forms(browser.get("/setup").text).forms[0]["action"] == "/setup/register"
+    assert setup.post("/setup/register", {"owner": "user"}, browser).status_code == 200
+
+    # The link works once: whoever opens it next (a link preview, a shoulder-surfer) is refused.
+    late = setup.new_browser()
+    refused = late.get(link, follow_redirects=True)
+    assert refused.status_code == 403 and "used already" in refused.text
+    assert late.get("/setup").status_code == 403
+
+
+def test_a_connection_from_this_machine_is_not_enough(setup):
+    """A local proxy (or any process on the server) forwards from loopback: without the link's
+    session the setup shows nothing and starts nothing."""
+    stranger = setup.new_browser()
+    page = stranger.get("/setup")
+    assert page.status_code == 403 and "tandem setup" in page.text
+    assert Forms(page.text).forms == []
+    assert setup.post("/setup/register", {"owner": "user"}, stranger).status_code == 403
+    assert no_registration_started(setup)
+    assert stranger.get("/setup", params={"key": "guessed"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:{port}", "127.0.0.1.evil.example:{port}", "[::2]:{port}"]
+)
+def test_a_rebound_host_name_is_refused(setup, host):
+    """DNS rebinding: a page at evil.example, re-resolved to this server, sends its own Host. (The
+    browser would not even send the cookie; here it does, and the Host alone refuses it.)"""
+    host = host.format(port=setup.server.port)
+    page = setup.browser.get("/setup", headers={"Host": host})
+    assert page.status_code == 400 and "TANDEM_PUBLIC_URL" in page.text
+    origin = f"http://{host}"
+    assert setup.post("/setup/register", {"owner": "user"}, Host=host, Origin=origin).status_code == 400
+    assert no_registration_started(setup)
+    assert setup.browser.get("/setup", headers={"Host": f"localhost:{setup.server.port}"}).status_code == 200
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", None, "http://127.0.0.1:1"])
+def test_a_cross_site_form_is_refused(setup, origin):
+    """A form on another site posting to the setup (the cookie is sent, as by a browser that
+    ignores SameSite): its Origin gives it away."""
+    headers = {"Origin": origin} if origin else {"Origin": ""}
+    refused = setup.browser.post("/setup/register", data={"owner": "user"}, headers=headers)
+    assert refused.status_code == 403 and "not sent from Tandem's setup page" in refused.text
+    assert no_registration_started(setup)
+
+    state = setup.github_form()["fields"]["state"]
+    code = setup.emu.manifest_code({"name": "Attacker's app"})
+    refused = setup.browser.post("/setup/complete", data={"code": code, "state": state}, headers=headers)
+    assert refused.status_code == 403
+    assert not [r for r in setup.emu.requests if r.operation_id == "apps/create-from-manifest"], "no code exchanged"
+
+
+def test_a_code_is_exchanged_only_for_the_browser_that_started_the_registration(setup):
+    """The attacker registers their own app (with a state from their own setup session) and sends
+    the operator's browser to the callback with its code: nothing binds Tandem to that app."""
+    attacker = setup.new_browser()
+    setup.open_link(attacker, app_registration.new_setup_link(setup.settings, setup.redis))
+    attackers_page = setup.post("/setup/register", {"owner": "user"}, attacker)
+    [attackers_form] = Forms(attackers_page.text).forms
+    location = setup.post_to_github(attackers_form).headers["location"]
+
+    setup.github_form()  # the operator has a registration of their own under way
+    page = setup.finish(location)
+    assert page.status_code == 400 and "not from a registration started in this browser" in page.text
+    # Nor without any session (a browser that never opened the link).
+    query = parse_qs(urlsplit(location).query)
+    assert setup.complete(query["code"][0], query["state"][0], setup.new_browser()).status_code == 403
+    assert not [r for r in setup.emu.requests if r.operation_id == "apps/create-from-manifest"], "no code exchanged"
+    assert "TANDEM_APP_ID" not in setup.settings.env_file.read_text()
+
+
+def test_the_cli_says_when_there_is_nothing_to_set_up(setup, redis_url):
+    from tests.test_cli import run
+
+    setup.settings.env_file.write_text("TANDEM_APP_ID=1\nTANDEM_WEBHOOK_SECRET=x\n")
+    printed = run("setup", cwd=setup.settings.env_file.parent, TANDEM_REDIS_URL=redis_url,
+                  TANDEM_ENV_FILE=str(setup.settings.env_file))
+    assert printed.returncode == 0 and "registered already" in printed.stdout and "key=" not in printed.stdout

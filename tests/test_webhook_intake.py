@@ -27,10 +27,19 @@ def test_github_documented_signature_vector():
     secret, payload = b"It's a Secret to Everybody", b"Hello, World!"
     expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     assert signatures.sign(secret, payload) == expected
-    assert signatures.verify(secret, payload, expected)
-    assert not signatures.verify(secret, payload + b" ", expected)
-    assert not signatures.verify(secret, payload, expected.replace("sha256=", "sha1="))
-    assert not signatures.verify(secret, payload, None)
+
+    def verified(chunks: list[bytes], header: str | None) -> bool:
+        claimed = signatures.claimed_digest(header)
+        mac = signatures.streaming(secret)
+        for chunk in chunks:  # as the body arrives
+            mac.update(chunk)
+        return claimed is not None and signatures.matches(mac, claimed)
+
+    assert verified([b"Hello, ", b"World!"], expected)
+    assert not verified([payload, b" "], expected)
+    assert not verified([payload], expected.replace("sha256=", "sha1="))
+    assert not verified([payload], "sha256=zz")
+    assert not verified([payload], None)
 
 
 def headers_for(body: bytes, event: str, delivery: str | None = None, secret: bytes = SECRET) -> dict[str, str]:
