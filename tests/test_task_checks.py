@@ -128,7 +128,7 @@ def test_the_api_answers_400_naming_the_field(github, services, blinding):
     data = task(base="no-such-branch")
     blinding.add_task(data)
     with services.storage.transaction() as session:
-        token = tokens.create_token(session, "research-team")
+        token = tokens.create_token(session, "research-team", team="research", scopes=[tokens.Scope.SUBMIT])
     with TestClient(create_app(services)) as client:
         response = client.post("/api/tasks", json=data, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 400
