@@ -59,6 +59,9 @@ MALFORMED = {
     ),
     "comment author is a string": ("issue_comment", comment_on_a_pull_request(user="octocat"), "comment.user: Input should be"),
     "comment id is text": ("issue_comment", comment_on_a_pull_request(id="one"), "comment.id: Input should be a valid integer"),
+    "time without a zone": (
+        "issue_comment", comment_on_a_pull_request(created_at="2026-11-29T10:00:00"), "comment.created_at: Input should have timezone info",
+    ),
 }
 
 

@@ -4,7 +4,7 @@ A signed delivery can still be malformed (a field missing, null, of another type
 out of range). Checked here, it is known as such at once and parked once with the reason,
 instead of failing in a handler with a KeyError on every retry. The models name only the
 fields the handlers read, and allow any other: GitHub adds fields all the time. Numbers are
-given the ranges the database can store.
+given the ranges the database can store, and times must say their time zone (GitHub's do).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from tandem.errors import Unprocessable
 
@@ -86,8 +86,8 @@ class Comment(_Loose):
     user: User | None = None
     body: str | None = None
     html_url: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
 
 
 class LineComment(Comment):
@@ -100,7 +100,7 @@ class LineComment(Comment):
 
 
 class Review(Comment):
-    submitted_at: str | None = None
+    submitted_at: AwareDatetime | None = None
 
 
 class _Event(_Loose):
