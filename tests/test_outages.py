@@ -22,7 +22,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy.engine import make_url
 
 from app.main import create_app
-from tandem import outages, queue
+from tandem import outages, queue, readiness
 from tandem.db import Storage
 from tandem.models import DeadLetter, ProcessedDelivery, Repository
 from tests.conftest import processed_runs, relay, run_jobs
@@ -207,6 +207,10 @@ def test_the_sweep_queues_again_a_delivery_job_that_failed_unprocessed(services,
     relay(services)
     killed_under(delivery_id)
     assert services.queue(queue.WEBHOOKS).failed_job_registry.get_job_ids() == [f"delivery-{delivery_id}"]
+    assert readiness.delivery_warnings(services) == [  # what `tandem doctor` says
+        "1 failed jobs in RQ's failed registries (webhooks: 1); failed deliveries are queued again by the "
+        "worker's periodic sweep"
+    ]
 
     assert deliveries.requeue_failed(services) == [f"queued failed delivery {delivery_id} again"]
     run_jobs(services)
