@@ -36,6 +36,8 @@ task_cli = typer.Typer(help="Tasks: two model outputs to compare on a mirror.", 
 cli.add_typer(task_cli, name="task")
 mirror_cli = typer.Typer(help="Mirror repositories.", no_args_is_help=True)
 cli.add_typer(mirror_cli, name="mirror")
+deliveries_cli = typer.Typer(help="Webhook deliveries that could not be processed.", no_args_is_help=True)
+cli.add_typer(deliveries_cli, name="deliveries")
 
 
 def fail(message: str) -> None:
@@ -155,7 +157,8 @@ def db_upgrade() -> None:
 @cli.command()
 @plain_errors
 def doctor() -> None:
-    """Check configuration, Redis, the database, GitHub credentials and the mirrors' config."""
+    """Check configuration, Redis, the database, GitHub credentials and the mirrors' config; warn
+    when Redis does not persist, and of parked deliveries and failed jobs."""
     services = _services()
     checks = [
         ("credentials", readiness.credential_problems),
@@ -179,6 +182,13 @@ def doctor() -> None:
             typer.echo(f"ok    {name}")
         for problem in problems:
             typer.echo(f"FAIL  {name}: {problem}")
+    for name, warn, needs in (
+        ("persistence", readiness.persistence_warnings, {"redis"}),
+        ("deliveries", readiness.delivery_warnings, {"redis", "database"}),
+    ):
+        if not needs & failed:
+            for warning in warn(services):
+                typer.echo(f"WARN  {name}: {warning}")
     if failed:
         raise typer.Exit(1)
 
@@ -327,6 +337,38 @@ def export_command(
         with services.storage.transaction() as session:
             count = export.export_judgments(session, stream, since=start, repo=repo)
     typer.echo(f"exported {count} judgments", err=True)
+
+
+@deliveries_cli.command("failed")
+@plain_errors
+def deliveries_failed() -> None:
+    """List the parked deliveries (dead letters): unprocessable, or failed on every try."""
+    from tandem import dead_letters
+
+    letters = dead_letters.listing(_services())
+    if not letters:
+        typer.echo("no parked deliveries")
+    for letter in letters:
+        what = f"{letter.event}.{letter.action}" if letter.action else letter.event
+        state = f"replayed {letter.retried_at:%Y-%m-%d %H:%M:%S}Z" if letter.retried_at else letter.kind.value
+        typer.echo(f"{letter.delivery_id}\t{what}\t{letter.parked_at:%Y-%m-%d %H:%M:%S}Z\t{state}\t{letter.reason}")
+
+
+@deliveries_cli.command("retry")
+@plain_errors
+def deliveries_retry(
+    ids: list[str] = typer.Argument(None, help="GUIDs of parked deliveries (see `tandem deliveries failed`)."),
+    all_: bool = typer.Option(False, "--all", help="Every parked delivery."),
+) -> None:
+    """Queue parked deliveries again; a worker processes them (or parks them again, saying why)."""
+    from workers.deliveries import replay
+
+    if bool(ids) == all_:
+        raise TandemError("give the GUIDs of parked deliveries, or --all")
+    replayed = replay(_services(), None if all_ else ids)
+    for delivery_id in replayed:
+        typer.echo(f"queued {delivery_id}")
+    typer.echo(f"{len(replayed)} deliveries queued again" if replayed else "no parked deliveries")
 
 
 @cli.command()

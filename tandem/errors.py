@@ -23,3 +23,8 @@ class RateLimited(TandemError):
     def __init__(self, seconds: float, what: str):
         self.seconds = seconds
         super().__init__(f"rate limited by {what}: retry in {seconds:.0f} s")
+
+
+class Unprocessable(TandemError):
+    """A delivery's payload cannot be processed (malformed, or a value the database cannot
+    store): no retry can help, so it is parked with this reason instead."""

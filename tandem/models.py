@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -292,6 +294,31 @@ class ProcessedDelivery(Base):
     event: Mapped[str] = mapped_column(String(64))
     action: Mapped[str | None] = mapped_column(String(64))
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeadLetterKind(enum.StrEnum):
+    UNPROCESSABLE = "unprocessable"  # the payload itself cannot be processed: never retried
+    FAILED = "failed"  # a handler failed on every try: a bug, until shown otherwise
+
+
+class DeadLetter(Base):
+    """A delivery answered 202 that could not be processed, parked with its body and the reason
+    until `tandem deliveries retry` replays it. Kept in the database, not in Redis: it must
+    outlive any TTL and a Redis that lost its data, and it is deleted in the same transaction
+    that records the delivery as processed."""
+
+    __tablename__ = "dead_letters"
+
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[DeadLetterKind] = mapped_column(
+        Enum(DeadLetterKind, native_enum=False, length=16, values_callable=lambda kinds: [k.value for k in kinds])
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    parked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retried_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # replayed, not yet processed
 
 
 class FollowUp(Base):

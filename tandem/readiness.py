@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from githubkit.exception import GitHubException
 
 from tandem import migrate, queue
@@ -98,3 +99,43 @@ def problems(services: Services, *, github: bool) -> list[str]:
     if github and not credential_problems(services):
         found += github_problems(services)
     return found
+
+
+def persistence_warnings(services: Services) -> list[str]:
+    """Does the inbox's Redis keep what it accepted through a restart? A delivery answered 202
+    lives only there until a worker has processed it. The rule: only an append-only file keeps
+    every delivery (appendonly yes); RDB snapshots alone lose those accepted since the last one;
+    with neither, a restart loses them all."""
+    where = queue.describe(services.redis)
+    fix = "run `redis-cli CONFIG SET appendonly yes` and put `appendonly yes` in redis.conf"
+    try:
+        if services.redis.info("persistence").get("aof_enabled"):
+            return []
+        save = services.redis.config_get("save").get("save")
+    except redis.ResponseError:  # CONFIG refused (a managed Redis): the snapshot schedule is unknown
+        return [f"Redis at {where} has append-only persistence off: a restart may lose accepted deliveries; {fix}"]
+    except redis.RedisError:
+        return []  # unreachable: redis_problems says so
+    if save:
+        return [f"Redis at {where} persists in snapshots only (save {save}): a crash loses the deliveries "
+                f"accepted since the last one; {fix}"]
+    return [f"Redis at {where} does not persist (appendonly no, no snapshots): a restart loses every accepted "
+            f"delivery not yet processed; {fix}"]
+
+
+def delivery_warnings(services: Services) -> list[str]:
+    """Deliveries parked as dead letters, and jobs in RQ's failed registries."""
+    from tandem import dead_letters
+
+    warnings = []
+    parked = dead_letters.count(services)
+    if parked:
+        kinds = ", ".join(f"{number} {kind.value}" for kind, number in sorted(parked.items()))
+        warnings.append(f"{sum(parked.values())} deliveries parked ({kinds}): see `tandem deliveries failed`, "
+                        f"replay with `tandem deliveries retry`")
+    failed = {name: services.queue(name).failed_job_registry.count for name in queue.ALL}
+    if any(failed.values()):
+        counts = ", ".join(f"{name}: {number}" for name, number in failed.items() if number)
+        warnings.append(f"{sum(failed.values())} failed jobs in RQ's failed registries ({counts}); "
+                        f"failed deliveries are queued again by the worker's periodic sweep")
+    return warnings

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     max_inline_wait_seconds: float = Field(default=10.0, ge=0)
     # Seconds between a failed job's tries (RQ Retry): about 20 minutes of tries in all.
     job_retry_intervals: list[int] = [5, 15, 60, 120, 300, 600]
+    # A job that finds Redis or the database unreachable waits this long, doubling up to the cap,
+    # for as long as the outage lasts; those waits spend none of its retries (tandem.outages).
+    outage_wait_seconds: float = Field(default=5.0, gt=0)
+    outage_max_wait_seconds: float = Field(default=300.0, gt=0)
     log_level: str = "INFO"
     # How long a client may take to send a whole request (app.limits), before it is cut off.
     request_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from pathlib import Path
 from collections.abc import Iterator
 
@@ -130,6 +131,15 @@ def relay(services: Services) -> int:
     while batch := relay_inbox(services, "test-relay"):
         moved += batch
     return moved
+
+
+def processed_runs(caplog) -> Counter[str]:
+    """How many times each delivery's effects were committed, from its job's log line (jobs of
+    processed deliveries keep no result). Needs caplog at INFO for workers.deliveries."""
+    return Counter(
+        record.args[0] for record in caplog.records
+        if record.name == "workers.deliveries" and record.msg.startswith("delivery %s processed")
+    )
 
 
 def run_jobs(services: Services, queues=queue.ALL) -> None:

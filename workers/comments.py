@@ -10,6 +10,7 @@ from typing import Any
 
 from tandem import judging, pairs, queue, repo_config, roles
 from tandem.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
+from tandem.errors import Unprocessable
 from tandem.models import Round, Side
 from workers import responses
 from workers.router import Delivery, Router
@@ -40,6 +41,8 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
         return
     repo = side.repo_full_name
     installation_id = (delivery.payload.get("installation") or {}).get("id")
+    if installation_id is None:  # GitHub sends it with every app webhook: without it, no answer is possible
+        raise Unprocessable(f"{delivery.event} payload: installation: Field required")
     client = delivery.services.github.as_installation(installation_id)
     config = repo_config.load(delivery.services, client, repo)
     author_roles = roles.roles_of(delivery.services, client, config, repo.split("/")[0], author["login"])

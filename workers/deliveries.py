@@ -4,6 +4,11 @@ and processed here exactly once.
 Exactly once: the processed GUID is written in the same transaction as the delivery's effects,
 so a delivery whose processing failed stays processable when GitHub redelivers it, and a
 redelivery of a processed one changes nothing.
+
+Nothing answered 202 is lost: an outage of Redis or the database makes the job wait (workers.jobs);
+a payload that cannot be processed is parked at once, and one that fails on every try is parked
+after its last, both with the reason (tandem.dead_letters); and the periodic sweep queues again
+a delivery job that failed some other way (a worker killed, a timeout) and was never processed.
 """
 
 from __future__ import annotations
@@ -14,18 +19,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from rq import Queue
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
-from tandem import inbox, outbox, queue, services
+from tandem import dead_letters, inbox, outages, outbox, queue, services
+from tandem.errors import TandemError, Unprocessable
 from tandem.inbox import IncomingDelivery
-from tandem.models import ProcessedDelivery
-from workers import comments, installations, pull_requests, repositories
-from workers.jobs import waits_out_rate_limits
+from tandem.models import DeadLetter, DeadLetterKind, ProcessedDelivery
+from workers import comments, installations, payloads, pull_requests, repositories
+from workers.jobs import is_last_try, waits_out_rate_limits
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
 
 ROUTER = Router(installations.router, repositories.router, pull_requests.router, comments.router)
+
+# A failed delivery job the sweep has queued again this many times is parked instead.
+MAX_SWEEPS = 3
+SWEEPS = "sweeps"  # in the job's meta
 
 
 def handles(event: str, action: str | None) -> bool:
@@ -50,7 +60,9 @@ def _job(current: services.Services, delivery: IncomingDelivery):
         args=(delivery.id, delivery.event, delivery.action, delivery.body),
         job_id=f"delivery-{delivery.id}",
         retry=current.retry(),
-        result_ttl=3600,
+        # A processed delivery's job is deleted at once: it holds the whole webhook body, and
+        # nothing needs it (duplicates are told by the database, and the inbox's pending key).
+        result_ttl=0,
         failure_ttl=7 * 24 * 3600,
         description=f"{delivery.event}.{delivery.action} {delivery.id}" if delivery.action else f"{delivery.event} {delivery.id}",
     )
@@ -68,30 +80,125 @@ def relay_inbox(current: services.Services, consumer: str, block_ms: int | None 
 def process_delivery(delivery_id: str, event: str, action: str | None, body: str) -> str:
     """Run the delivery's handlers and record it as processed, in one transaction."""
     current = services.current()
-    payload = json.loads(body)
     # From here on a redelivery may be queued again; the database decides what is new.
     current.redis.delete(inbox.pending_key(delivery_id))
-    handlers = ROUTER.handlers_for(event, action)
     if _already_processed(current, delivery_id):  # a redelivery: nothing to do
         return "duplicate"
+    incoming = IncomingDelivery(delivery_id, event, action, body)
+    try:
+        handled = _handle(current, incoming, payloads.parse(event, body))
+    except Unprocessable as exc:
+        return _park(current, incoming, DeadLetterKind.UNPROCESSABLE, str(exc))
+    except DataError as exc:  # a value out of the column's range: it would be, every time
+        return _park(current, incoming, DeadLetterKind.UNPROCESSABLE, f"the database refused a value: {_first_line(exc.orig)}")
+    except Exception as exc:
+        if not is_last_try():
+            raise
+        return _park(current, incoming, DeadLetterKind.FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
+    if handled is None:
+        return "duplicate"
+    count, follow_ups = handled
+    try:
+        outbox.dispatch(current, follow_ups)
+    except Exception as exc:  # they are recorded: the periodic sweep queues them once Redis is back
+        if not outages.is_unavailable(exc):
+            raise
+        log.warning("follow-ups of delivery %s left to the sweep: %s", delivery_id, type(exc).__name__)
+    log.info("delivery %s processed by %d handler(s)", delivery_id, count)
+    return f"processed by {count} handler(s)"
+
+
+def _handle(current: services.Services, incoming: IncomingDelivery, payload: dict) -> tuple[int, list[int]] | None:
+    """Run the handlers; (how many, the follow-up ids to dispatch), or None if a concurrent run
+    of the same delivery got there first."""
+    handlers = ROUTER.handlers_for(incoming.event, incoming.action)
     try:
         with current.storage.transaction() as session:
-            delivery = Delivery(delivery_id, event, action, payload, session, current)
+            delivery = Delivery(incoming.id, incoming.event, incoming.action, payload, session, current)
             for handler in handlers:
                 handler(delivery)
+            dead_letters.forget(session, incoming.id)
             # Claimed last, so the (SQLite) write lock is not held while handlers ask GitHub
             # things; a concurrent run of the same delivery fails here and rolls back.
-            session.add(ProcessedDelivery(delivery_id=delivery_id, event=event, action=action))
+            session.add(ProcessedDelivery(delivery_id=incoming.id, event=incoming.event, action=incoming.action))
             session.flush()
     except IntegrityError:
-        if _already_processed(current, delivery_id):
-            log.info("delivery %s was already processed", delivery_id)
-            return "duplicate"
+        if _already_processed(current, incoming.id):
+            log.info("delivery %s was already processed", incoming.id)
+            return None
         raise
-    outbox.dispatch(current, [follow_up.id for follow_up in delivery.follow_ups])
-    return f"processed by {len(handlers)} handler(s)"
+    return len(handlers), [follow_up.id for follow_up in delivery.follow_ups]
+
+
+def _park(current: services.Services, incoming: IncomingDelivery, kind: DeadLetterKind, reason: str) -> str:
+    dead_letters.park(current, incoming, kind, reason)
+    log.error("delivery %s (%s) parked as %s: %s", incoming.id, incoming.event, kind.value, reason)
+    return f"{kind.value}: {reason}"
+
+
+def _first_line(error: BaseException | None) -> str:
+    return (str(error).strip().splitlines() or [""])[0] if error is not None else ""
 
 
 def _already_processed(current: services.Services, delivery_id: str) -> bool:
     with current.storage.transaction() as session:
         return session.get(ProcessedDelivery, delivery_id) is not None
+
+
+def _settled(current: services.Services, delivery_id: str) -> bool:
+    """Processed, or parked and not being replayed: no job of it needs to run."""
+    with current.storage.transaction() as session:
+        if session.get(ProcessedDelivery, delivery_id) is not None:
+            return True
+        letter = session.get(DeadLetter, delivery_id)
+        return letter is not None and letter.retried_at is None
+
+
+def replay(current: services.Services, delivery_ids: Sequence[str] | None) -> list[str]:
+    """Queue the parked deliveries with these ids (all of them for None) again, with their
+    whole retry policy; they stay listed, as replayed, until processed or parked again."""
+    letters = dead_letters.to_replay(current, delivery_ids)
+    if delivery_ids is not None and (unknown := set(delivery_ids) - {letter.id for letter in letters}):
+        raise TandemError(f"no parked delivery {', '.join(sorted(unknown))}: see `tandem deliveries failed`")
+    if letters:
+        webhooks = current.queue(queue.WEBHOOKS)
+        jobs = [_job(current, letter) for letter in letters]
+        with current.redis.pipeline() as pipe:
+            for data in jobs:  # (an old failed job of the same id must not be swept again)
+                webhooks.failed_job_registry.remove(data.job_id, pipeline=pipe)
+            webhooks.enqueue_many(jobs, pipeline=pipe)
+            pipe.execute()
+        dead_letters.mark_replayed(current, [letter.id for letter in letters])
+    return [letter.id for letter in letters]
+
+
+def requeue_failed(current: services.Services) -> list[str]:
+    """The sweep: queue again each delivery job that failed (a worker killed under it, a timeout,
+    its failure not recorded for an outage) and whose delivery was never processed; park one that
+    the sweep has queued MAX_SWEEPS times already. Returns a line per delivery, for the log."""
+    webhooks = current.queue(queue.WEBHOOKS)
+    registry = webhooks.failed_job_registry
+    lines = []
+    for job_id in registry.get_job_ids():
+        job = webhooks.fetch_job(job_id)
+        if job is None or job.func_name != f"{__name__}.{process_delivery.__name__}":
+            continue
+        incoming = IncomingDelivery(*job.args)
+        if _settled(current, incoming.id):
+            registry.remove(job, delete_job=True)
+            continue
+        sweeps = int(job.meta.get(SWEEPS, 0))
+        if sweeps >= MAX_SWEEPS:
+            result = job.latest_result()
+            error = (result.exc_string or "").strip().splitlines()[-1:] if result is not None else []
+            _park(current, incoming, DeadLetterKind.FAILED, f"failed {sweeps + 1} times: {''.join(error) or 'no error recorded'}")
+            registry.remove(job, delete_job=True)
+            lines.append(f"parked delivery {incoming.id}: it kept failing")
+            continue
+        job.meta[SWEEPS] = sweeps + 1
+        retry = current.retry()
+        job.retries_left = retry.max if retry else None
+        job.save()
+        registry.requeue(job)
+        lines.append(f"queued failed delivery {incoming.id} again")
+    return lines

@@ -1,20 +1,28 @@
-"""What every Tandem job does when GitHub says "wait": it is queued again for when the wait is
-over, without spending one of its retries (those are for failures, not for waiting)."""
+"""What every Tandem job does when told to wait: it is queued again for when the wait is over,
+without spending one of its retries (those are for failures, not for waiting).
+
+Two things say "wait": GitHub's rate limits (for as long as GitHub says), and an outage of Redis
+or the database (tandem.outages: with a capped, doubling wait, for as long as it lasts).
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 import sys
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from rq import Retry, get_current_job
 
-from tandem import services
+from tandem import outages, services
 from tandem.errors import RateLimited
 
 log = logging.getLogger(__name__)
+
+# How many times in a row the job has waited for an outage (in its meta): the next wait doubles.
+OUTAGE_WAITS = "outage_waits"
 
 
 def waits_out_rate_limits(queue_name: str) -> Callable:
@@ -28,26 +36,53 @@ def waits_out_rate_limits(queue_name: str) -> Callable:
                 # (Not the arguments: for a delivery they are the whole webhook body.)
                 log.info("%s rescheduled in %.0f s: %s", job.__name__, delay.total_seconds(), exc)
                 return f"rescheduled: {exc}"
+            except Exception as exc:
+                if not outages.is_unavailable(exc):
+                    raise
+                delay = _wait_out_outage(queue_name, wrapper, args)
+                log.warning("%s waits %.0f s for Redis or the database: %s", job.__name__, delay.total_seconds(), exc)
+                return f"waiting for an outage: {type(exc).__name__}"
 
         return wrapper
 
     return decorator
 
 
-def reschedule(queue_name: str, func: Callable, args: tuple, seconds: float) -> timedelta:
-    """Queue func(*args) again in `seconds`, keeping the retries the current job has left."""
+def _wait_out_outage(queue_name: str, func: Callable, args: tuple) -> timedelta:
+    """Queue the job again after a wait that doubles with each outage met in a row. Rescheduling
+    needs Redis: while Redis itself is down, wait for it here (the job is not lost meanwhile: it
+    is in RQ's started registry, and a worker that dies waiting leaves it to be retried)."""
+    settings = services.current().settings
+    job = get_current_job()
+    waits = int(job.meta.get(OUTAGE_WAITS, 0)) if job is not None else 0
+    in_place = 0
+    while True:
+        try:
+            return reschedule(queue_name, func, args, outages.wait_seconds(settings, waits), {OUTAGE_WAITS: waits + 1})
+        except Exception as exc:
+            if not outages.is_redis_down(exc):
+                raise
+            time.sleep(outages.wait_seconds(settings, in_place))
+            in_place += 1
+
+
+def reschedule(queue_name: str, func: Callable, args: tuple, seconds: float, meta: dict | None = None) -> timedelta:
+    """Queue func(*args) again in `seconds`, keeping the retries the current job has left, and
+    its other options (how long its result and failure are kept, its timeout)."""
     current = services.current()
     delay = timedelta(seconds=max(seconds, 1.0))
     job = get_current_job()
-    options: dict = {}
+    options: dict = {"meta": meta} if meta else {}
     if job is None:  # run outside RQ: the new job gets Tandem's whole retry policy
         options["retry"] = current.retry()
     else:
         if job.retries_left:
             options["retry"] = Retry(max=job.retries_left, interval=job.retry_intervals or 0)
         options["description"] = job.description
-        if job.failure_ttl is not None:
-            options["failure_ttl"] = job.failure_ttl
+        options["job_timeout"] = job.timeout
+        for name in ("failure_ttl", "result_ttl"):
+            if getattr(job, name) is not None:
+                options[name] = getattr(job, name)
     current.queue(queue_name).enqueue_in(delay, func, *args, **options)
     return delay
 
@@ -55,9 +90,10 @@ def reschedule(queue_name: str, func: Callable, args: tuple, seconds: float) -> 
 def is_last_try() -> bool:
     """True when a failure now is final: no RQ retry is left (or we run outside RQ).
 
-    A rate limit is never final: the job is queued again for when the wait is over (called
-    from an `except` block, this looks at the exception being handled)."""
-    if isinstance(sys.exc_info()[1], RateLimited):
+    A rate limit or an outage is never final: the job is queued again for when the wait is over
+    (called from an `except` block, this looks at the exception being handled)."""
+    error = sys.exc_info()[1]
+    if isinstance(error, RateLimited) or (error is not None and outages.is_unavailable(error)):
         return False
     job = get_current_job()
     return job is None or not job.retries_left

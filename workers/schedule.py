@@ -1,5 +1,6 @@
 """Periodic jobs, run by the RQ scheduler inside `tandem worker`: recovering webhooks GitHub
-failed to deliver, tasks whose opening job was lost, and follow-up jobs a crash left behind.
+failed to deliver, tasks whose opening job was lost, follow-up jobs a crash left behind, and
+delivery jobs that failed without being processed.
 
 A periodic job runs at the start of each period (every REDELIVERY_EVERY, on the clock) and
 schedules its own next run. Each run has a job id made from its period, and is scheduled with
@@ -19,6 +20,7 @@ from rq.exceptions import DuplicateJobError
 
 from tandem import outbox, queue, redelivery, services, tasks
 from tandem.services import Services
+from workers import deliveries
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +74,12 @@ def redeliver_missed_webhooks() -> list[str]:
     # Next run first: whatever happens to this one, the chain goes on (after this run's period,
     # even if this run was started early by hand).
     _schedule_redelivery(current, after=_own_period())
+    swept = deliveries.requeue_failed(current)  # first: it needs no GitHub, which may fail the run
     report = redelivery.redeliver_failed(current, REDELIVERY_WINDOW, log=log.warning)
     lines = report.lines() + [f"requeued stuck task {task_id}" for task_id in tasks.requeue_stuck(current, STUCK_AFTER)]
     if left := outbox.sweep(current, FOLLOW_UPS_LEFT_AFTER):
         lines.append(f"queued {left} follow-up job(s) a crash had left behind")
+    lines += swept
     for line in lines:
         log.info(line)
     return lines
