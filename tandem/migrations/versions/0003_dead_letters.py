@@ -9,8 +9,8 @@ from alembic import op
 
 import tandem.db
 
-revision = '0002_dead_letters'
-down_revision = '0001'
+revision = '0003_dead_letters'
+down_revision = '0002_token_teams'
 branch_labels = None
 depends_on = None
 
