@@ -1,7 +1,7 @@
 """dead letters: deliveries that could not be processed, with their body and reason
 
-Revision ID: 0002_dead_letters
-Revises: 0001
+Revision ID: 0003_dead_letters
+Revises: 0002_token_teams
 """
 
 import sqlalchemy as sa
