@@ -232,7 +232,7 @@ class GitHubApp:
     @property
     def app_id(self) -> int:
         if not self.settings.app_id:
-            raise ConfigError("TANDEM_APP_ID: not set; run the setup flow at /setup")
+            raise ConfigError("TANDEM_APP_ID: not set; run `tandem setup` (it prints a one-time setup link)")
         return self.settings.app_id
 
     def _private_key(self) -> str:

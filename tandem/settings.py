@@ -91,7 +91,7 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{name}: cannot read {self.private_key_path} ({exc.strerror})") from None
         else:
             raise ConfigError(
-                "TANDEM_PRIVATE_KEY_PATH: not set (nor TANDEM_PRIVATE_KEY); run the setup flow at /setup "
+                "TANDEM_PRIVATE_KEY_PATH: not set (nor TANDEM_PRIVATE_KEY); run `tandem setup` "
                 "or set it to the app's .pem file"
             )
         _check_rsa_key(pem, name)

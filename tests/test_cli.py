@@ -62,7 +62,7 @@ def test_a_missing_private_key_is_named(tmp_path):
 def test_doctor_without_github_credentials_says_what_to_do(tmp_path):
     result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL="redis://127.0.0.1:6379/15")
     assert result.returncode == 1
-    assert "FAIL  credentials: TANDEM_APP_ID: not set; run the setup flow at /setup" in result.stdout
+    assert "FAIL  credentials: TANDEM_APP_ID: not set; run `tandem setup`" in result.stdout
     assert "ok    redis" in result.stdout
     assert "run `tandem db upgrade`" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
