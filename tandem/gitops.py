@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -25,6 +26,8 @@ from tandem.errors import TandemError
 AUTHOR_NAME = "Tandem"
 AUTHOR_EMAIL = "tandem@users.noreply.github.com"
 _HEX = re.compile(r"[0-9a-f]{4,40}")
+# The cache keeps the mirror's branches as its own (a bare clone keeps no refspec of its own).
+FETCH_REFSPEC = "+refs/heads/*:refs/heads/*"
 
 
 class GitError(TandemError):
@@ -84,12 +87,32 @@ class MirrorClone:
             yield self
 
     def fetch(self) -> None:
-        """Clone on first use; later, bring every branch up to date (commits and trees, no blobs)."""
-        if not (self.path / "HEAD").exists():
-            self.git("clone", "--bare", "--filter=blob:none", "--no-tags", "--", self.clone_url, str(self.path))
-            self.git("config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*")
-        else:
+        """Clone on first use; later, bring every branch up to date (commits and trees, no blobs).
+
+        Call it holding the lock. A cache that is not whole (a worker killed while an older
+        Tandem made it) is made again."""
+        if self._is_whole():
             self.git("fetch", "--prune", "--no-tags", "--filter=blob:none", "origin")
+        else:
+            self._clone()
+
+    def _is_whole(self) -> bool:
+        """A finished clone: it fetches every branch into its own, and has branches."""
+        if not (self.path / "HEAD").exists():
+            return False
+        refspecs = self.git("config", "--get-all", "remote.origin.fetch", check=False).splitlines()
+        return refspecs == [FETCH_REFSPEC] and bool(self.git("for-each-ref", "--count=1", "refs/heads/"))
+
+    def _clone(self) -> None:
+        """Clone beside the cache, then rename the clone into place: a worker killed at any
+        moment leaves either no cache or a whole one (and perhaps a partial clone, removed here
+        next time)."""
+        partial = self.path.with_suffix(".partial")
+        for leftover in (partial, self.path):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self.git("clone", "--bare", "--filter=blob:none", "--no-tags", "--", self.clone_url, str(partial))
+        self.git("config", "--file", str(partial / "config"), "remote.origin.fetch", FETCH_REFSPEC)
+        partial.rename(self.path)
 
     def default_branch(self) -> str:
         return self.git("symbolic-ref", "--short", "HEAD")
