@@ -11,7 +11,7 @@ from tandem.errors import RateLimited
 
 def budget(redis_conn, **overrides) -> WriteBudget:
     values = {"spacing": 1.0, "per_minute": 80, "per_hour": 500, "max_wait": 10_000.0} | overrides
-    return WriteBudget(redis_conn, key="tandem:writes:1", **values)
+    return WriteBudget(redis_conn, installation_id=1, **values)
 
 
 def test_writes_are_spaced_by_the_spacing(redis_conn):
@@ -47,7 +47,7 @@ def test_a_wait_longer_than_max_wait_gives_the_slot_back_and_raises(redis_conn):
 
 def test_installations_have_separate_budgets(redis_conn):
     first = budget(redis_conn, spacing=0, per_minute=1, max_wait=5)
-    second = WriteBudget(redis_conn, key="tandem:writes:2", spacing=0, per_minute=1, per_hour=500, max_wait=5)
+    second = WriteBudget(redis_conn, installation_id=2, spacing=0, per_minute=1, per_hour=500, max_wait=5)
     first.reserve()
     assert second.reserve() == pytest.approx(0, abs=0.05)
 
@@ -63,3 +63,29 @@ def test_only_content_creating_requests_spend_the_budget(redis_conn):
     with limited.acquire(httpx.Request("POST", "https://api.github.com/repos/o/r/pulls")):
         pass
     assert redis_conn.zcard("tandem:writes:1") == 1
+
+
+def test_github_saying_wait_holds_the_installation_for_every_process(redis_conn):
+    one, other = budget(redis_conn, spacing=0, max_wait=5), budget(redis_conn, spacing=0, max_wait=5)
+    write = httpx.Request("POST", "https://api.github.com/repos/o/r/pulls")
+    read = httpx.Request("GET", "https://api.github.com/repos/o/r")
+    one.hold(write, 30, primary=False)  # a secondary limit: writes wait, reads go on
+    with pytest.raises(RateLimited) as raised:
+        other.reserve()
+    assert raised.value.seconds == pytest.approx(30, abs=0.5)
+    with other.acquire(read):
+        pass
+    one.hold(write, 5, primary=False)  # a shorter wait does not cut a longer one short
+    with pytest.raises(RateLimited) as raised:
+        other.reserve()
+    assert raised.value.seconds == pytest.approx(30, abs=0.5)
+    one.hold(read, 60, primary=True)  # the primary limit: everything waits
+    for request in (read, write):
+        with pytest.raises(RateLimited) as raised, other.acquire(request):
+            pass
+        assert raised.value.seconds == pytest.approx(60, abs=0.5)
+    # Minting a token is the app's request, not the installation's: its limits are not held here.
+    WriteBudget(redis_conn, installation_id=2, spacing=0, per_minute=1, per_hour=1, max_wait=5).hold(
+        httpx.Request("POST", "https://api.github.com/app/installations/2/access_tokens"), 60, primary=True
+    )
+    assert not redis_conn.exists("tandem:requests:2:held")

@@ -88,6 +88,8 @@ class RecordedRequest:
     operation_id: str | None = None
     request_id: str = ""
     duration: float = 0.0
+    at: float = 0.0                  # when it was received (time.time())
+    response_headers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -158,7 +160,7 @@ class Core:
     # ------------------------------------------------------------------ pipeline
 
     def handle_api(self, req: Request) -> Response:
-        started = time.monotonic()
+        started, received = time.monotonic(), time.time()
         trace = _Trace(request_id=_request_id(),
                        query=dict(parse_qsl(req.query_string, keep_blank_values=True)))
         kind, _ = classify(req.headers.get("authorization"))
@@ -197,7 +199,7 @@ class Core:
             json=trace.json, status=response.status, token_kind=trace.token_kind,
             installation_id=trace.auth.installation_id if trace.auth else None,
             operation_id=trace.operation_id, request_id=trace.request_id,
-            duration=time.monotonic() - started)
+            duration=time.monotonic() - started, at=received, response_headers=dict(response.headers))
         with self._requests_lock:
             self._requests.append(record)
             if req.method in MUTATING and record.installation_id is not None:
