@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
 from tandem.budget import WriteBudget
 from tandem.errors import RateLimited
+from tandem.github import GitHubApp
+from tandem.settings import Settings
+from tests.github_emulator import SecondaryLimits
 
 
 def budget(redis_conn, **overrides) -> WriteBudget:
@@ -89,3 +94,42 @@ def test_github_saying_wait_holds_the_installation_for_every_process(redis_conn)
         httpx.Request("POST", "https://api.github.com/app/installations/2/access_tokens"), 60, primary=True
     )
     assert not redis_conn.exists("tandem:requests:2:held")
+
+
+# GitHub's time, compressed: its minute lasts 0.15 s here, and its hour 9 s.
+SCALE = 1 / 400
+# How much later than its slot a write may reach GitHub (GitHub's seconds): a slow connection.
+LATE = 10
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # GitHub's matter, not storage's
+def test_under_sustained_load_the_default_budget_draws_no_refusal_from_github(github, services):
+    """Writes one after another, past an hour's worth, with every tenth one reaching GitHub late,
+    against GitHub's secondary limits: with Tandem's default budget, GitHub refuses none."""
+    github.secondary_limits = limits = SecondaryLimits(minute=60 * SCALE, hour=3600 * SCALE)
+    default = {name: field.default for name, field in Settings.model_fields.items()}
+    settings = services.settings.model_copy(
+        update={
+            "write_spacing_seconds": default["write_spacing_seconds"] * SCALE,
+            "writes_per_minute": default["writes_per_minute"],
+            "writes_per_hour": default["writes_per_hour"],
+            "max_inline_wait_seconds": default["max_inline_wait_seconds"] * SCALE,
+        }
+    )
+    app = GitHubApp(settings, services.redis, budget_windows=(limits.minute, limits.hour))
+    client = app.as_installation(github.installation.id)
+    client.rest.issues.create_label("evals-org", "mlflow", name="load", color="ededed")
+    github.reset_requests()
+    written = 0
+    with client:  # one connection for all (as fast as the budget allows)
+        while written < limits.writes_per_hour + 50:
+            if written % 10 == 0:
+                github.faults.slow_requests(LATE * SCALE, method="PATCH")
+            try:
+                client.rest.issues.update_label("evals-org", "mlflow", "load", description=f"write {written}")
+            except RateLimited as exc:  # a job waits in the scheduler, then tries again
+                time.sleep(exc.seconds)
+                continue
+            written += 1
+    refused = [f"{r.method} {r.path}: {r.status}" for r in github.requests if r.status in (403, 429)]
+    assert refused == []
