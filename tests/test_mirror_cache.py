@@ -151,14 +151,26 @@ def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
-@pytest.mark.parametrize("left_by", ["a clone killed before its refspec", "a clone killed before its branches"])
-def test_a_cache_left_broken_by_an_older_tandem_is_repaired(github, tmp_path, left_by):
+@pytest.mark.parametrize(
+    "left_by",
+    [
+        "an older Tandem killed before the refspec",
+        "an older Tandem killed before the branches",
+        "a git killed while updating a branch",
+    ],
+)
+def test_a_cache_left_broken_is_repaired(github, tmp_path, left_by):
     mirror = github.repo(REPO)
     clone = MirrorClone(tmp_path / "cache", str(mirror.id), mirror.clone_url)
-    clone.path.parent.mkdir()
-    git("clone", "-q", "--bare", "--filter=blob:none", mirror.clone_url, str(clone.path), cwd=tmp_path)
-    if left_by.endswith("branches"):
-        git("update-ref", "-d", "refs/heads/main", cwd=clone.path)
+    if left_by.startswith("an older Tandem"):
+        clone.path.parent.mkdir()
+        git("clone", "-q", "--bare", "--filter=blob:none", mirror.clone_url, str(clone.path), cwd=tmp_path)
+        if left_by.endswith("branches"):
+            git("update-ref", "-d", "refs/heads/main", cwd=clone.path)
+    else:
+        with clone.locked():
+            clone.fetch()
+        (clone.path / "refs" / "heads" / "main.lock").write_text("")
     moved = github.commit_files(REPO, {"moved.txt": "1\n"})
     with clone.locked():
         clone.fetch()
