@@ -35,7 +35,8 @@ local per_hour = tonumber(ARGV[4])
 local minute = tonumber(ARGV[6])
 local hour = tonumber(ARGV[7])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - hour)
-local slot = math.max(now, tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(redis.call('GET', KEYS[3]) or '0'))
+local slot = now
+for _, hold in ipairs({KEYS[2], KEYS[3]}) do slot = math.max(slot, tonumber(redis.call('GET', hold) or '0')) end
 local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
 if last[2] then slot = math.max(slot, tonumber(last[2]) + spacing) end
 local nth = redis.call('ZRANGE', key, -per_minute, -per_minute, 'WITHSCORES')
@@ -107,7 +108,7 @@ class WriteBudget(BaseThrottler):
     def hold(self, request: httpx.Request, seconds: float, *, primary: bool) -> None:
         """GitHub answered `request` "wait": until then, no write goes to this installation from
         any process; after its primary limit (or a limit on a read), no request at all."""
-        if not _counts(request):
+        if seconds <= 0 or not _counts(request):
             return
         held = self.requests_held if primary or request.method not in WRITE_METHODS else self.writes_held
         now = time.time()
