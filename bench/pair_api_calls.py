@@ -46,6 +46,45 @@ def make_patch(clone_url: str, files: int, round_: int, scratch: Path) -> str:
     return subprocess.run(["git", "diff", "--cached", "--binary"], cwd=work, check=True, capture_output=True, text=True).stdout
 
 
+def start_world(scratch: Path, files: dict[str, str], redis_url: str, *, secondary_limits=None,
+                budget_windows: tuple[float, float] = (60.0, 3600.0), **settings):
+    """The emulator with a mirror evals-org/mirror holding `files` and two raters, Tandem installed
+    on it, and Tandem's services (SQLite in `scratch`, Redis at `redis_url`, flushed).
+    Returns (emulator, services, repository)."""
+    emu = GitHubEmulator(root=scratch / "github", installation_rate_limit=10**9, secondary_limits=secondary_limits)
+    emu.start()
+    app = emu.register_app(slug="tandem", name="Tandem", webhook_secret="bench")
+    emu.create_org("evals-org")
+    for login in ("rater-one", "rater-two"):
+        emu.create_user(login)
+        emu.add_org_member("evals-org", login)
+    repo = emu.create_repository("evals-org", "mirror", files=files | {".github/tandem.yml": "mirror: true\n"})
+    installation = emu.install_app("evals-org", repositories="all")
+    config = Settings(
+        _env_file=None, app_id=app.id, private_key=SecretStr(app.private_key_pem), webhook_secret="bench",
+        github_api_url=emu.url, database_url=f"sqlite:///{scratch}/bench.db", redis_url=redis_url,
+        git_cache_dir=scratch / "git-cache", **settings,
+    )
+    redis = connect(config.redis_url)
+    redis.flushdb()
+    github = GitHubApp(config, redis, budget_windows=budget_windows)
+    services = Services(config, Storage.from_url(config.database_url), redis, github)
+    Base.metadata.create_all(services.storage.engine)
+    with services.storage.transaction() as session:
+        session.add(Installation(id=installation.id, account_login="evals-org", account_id=1, account_type="Organization"))
+        session.add(Repository(id=repo.id, installation_id=installation.id, full_name="evals-org/mirror"))
+    return emu, services, repo
+
+
+def new_task(services: Services, outputs: list[dict]) -> int:
+    spec = parse_task({
+        "repo": "evals-org/mirror", "base": "main", "prompt": "Change every module.",
+        "outputs": outputs, "raters": ["rater-one", "rater-two"],
+    })
+    with services.storage.transaction() as session:
+        return tasks.create_task(session, spec, "bench").id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000])
@@ -55,29 +94,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as directory:
         scratch = Path(directory)
-        emu = GitHubEmulator(root=scratch / "github", installation_rate_limit=10**9).start()
-        app = emu.register_app(slug="tandem", name="Tandem", webhook_secret="bench")
-        emu.create_org("evals-org")
-        for login in ("rater-one", "rater-two"):
-            emu.create_user(login)
-            emu.add_org_member("evals-org", login)
         files = {f"src/module_{n}.py": f"VALUE = {n}\n" for n in range(max(args.sizes))}
-        files[".github/tandem.yml"] = "mirror: true\n"
-        repo = emu.create_repository("evals-org", "mirror", files=files, default_branch="main")
-        installation = emu.install_app("evals-org", repositories="all")
-
-        settings = Settings(
-            _env_file=None, app_id=app.id, private_key=SecretStr(app.private_key_pem), webhook_secret="bench",
-            github_api_url=emu.url, database_url=f"sqlite:///{scratch}/bench.db", redis_url=args.redis_url,
-            git_cache_dir=scratch / "git-cache", write_spacing_seconds=0, writes_per_minute=10**6, writes_per_hour=10**6,
+        emu, services, repo = start_world(
+            scratch, files, args.redis_url, write_spacing_seconds=0, writes_per_minute=10**6, writes_per_hour=10**6
         )
-        redis = connect(settings.redis_url)
-        redis.flushdb()
-        services = Services(settings, Storage.from_url(settings.database_url), redis, GitHubApp(settings, redis))
-        Base.metadata.create_all(services.storage.engine)
-        with services.storage.transaction() as session:
-            session.add(Installation(id=installation.id, account_login="evals-org", account_id=1, account_type="Organization"))
-            session.add(Repository(id=repo.id, installation_id=installation.id, full_name="evals-org/mirror"))
+        redis = services.redis
 
         print(f"{'files':>6} {'pair':>6} {'requests':>9} {'writes':>7} {'seconds':>8}")
         summary = []
@@ -87,13 +108,7 @@ def main() -> None:
             for round_ in range(args.pairs):
                 patch = make_patch(repo.clone_url, size, round_, scratch)
                 whole = {f"src/module_{n}.py": f"VALUE = {n}  # whole file, round {round_}\n" for n in range(size)}
-                spec = parse_task({
-                    "repo": "evals-org/mirror", "base": "main", "prompt": "Change every module.",
-                    "outputs": [{"model": "model-x", "patch": patch}, {"model": "model-y", "files": whole}],
-                    "raters": ["rater-one", "rater-two"],
-                })
-                with services.storage.transaction() as session:
-                    task_id = tasks.create_task(session, spec, "bench").id
+                task_id = new_task(services, [{"model": "model-x", "patch": patch}, {"model": "model-y", "files": whole}])
                 emu.reset_requests()
                 started = time.perf_counter()
                 assert pairs.open_pair(services, task_id) == "open"

@@ -7,7 +7,8 @@ an installation token is minted once for all workers and dropped from the cache 
 before GitHub's expiry. A 401 drops the cached token and JWT, and the request is sent again once.
 
 Faults (RetryPolicy): rate-limit answers are honoured (a short wait is slept in place, a long
-one raises RateLimited so the job is rescheduled instead of holding a worker); 5xx answers and
+one raises RateLimited so the job is rescheduled instead of holding a worker), and hold the whole
+installation until the wait is over, for every job and process (tandem.budget); 5xx answers and
 connection failures are retried with back-off, except for content-creating POSTs that may have
 taken effect before the error (GitHub can create a PR and still answer 502): those fail the try,
 and the job's retry, which looks up what a previous try created, takes over.
@@ -28,7 +29,13 @@ import redis
 from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub
 from githubkit.auth.app import AppAuth
 from githubkit.cache.redis import RedisCache, RedisCacheStrategy
-from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
+from githubkit.exception import (
+    GitHubException,
+    PrimaryRateLimitExceeded,
+    RateLimitExceeded,
+    RequestError,
+    RequestFailed,
+)
 from githubkit.typing import RetryOption
 
 from tandem.budget import WriteBudget
@@ -175,9 +182,15 @@ class RetryPolicy:
     wait is too long to sleep through.
     """
 
-    def __init__(self, max_inline_wait: float, drop_token: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        max_inline_wait: float,
+        drop_token: Callable[[], None] | None = None,
+        budget: WriteBudget | None = None,
+    ):
         self.max_inline_wait = max_inline_wait
         self.drop_token = drop_token
+        self.budget = budget
 
     def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
         # A failed token request (made inside the auth flow) reaches us wrapped in a RequestError.
@@ -206,6 +219,8 @@ class RetryPolicy:
 
     def _rate_limited(self, exc: RequestFailed, retry_count: int) -> RetryOption:
         wait = retry_after(exc)
+        if self.budget is not None:  # the limit is the installation's, not this job's
+            self.budget.hold(exc.request, wait, primary=isinstance(exc, PrimaryRateLimitExceeded))
         if wait > self.max_inline_wait or retry_count >= MAX_INLINE_RATE_LIMIT_RETRIES:
             what = f"GitHub ({exc.response.status_code} on {exc.request.method} {exc.request.url.path})"
             raise RateLimited(max(wait, 1.0), what)
@@ -223,9 +238,13 @@ class RetryPolicy:
 class GitHubApp:
     """Makes clients acting as the app (JWT) or as one of its installations (installation token)."""
 
-    def __init__(self, settings: Settings, connection: redis.Redis):
+    def __init__(
+        self, settings: Settings, connection: redis.Redis, *, budget_windows: tuple[float, float] = (60.0, 3600.0)
+    ):
         self.settings = settings
         self.redis = connection
+        # GitHub's minute and hour, as the write budget counts them (shorter in benchmarks).
+        self.budget_windows = budget_windows
         self._cache = _CacheStrategy(connection, prefix=CACHE_PREFIX)
         self._pem: str | None = None
 
@@ -240,15 +259,15 @@ class GitHubApp:
             self._pem = self.settings.private_key_pem()
         return self._pem
 
-    def _client(self, auth, *, drop_token, throttler=None) -> GitHub:
+    def _client(self, auth, *, drop_token, budget: WriteBudget | None = None) -> GitHub:
         return GitHub(
             auth,
             base_url=self.settings.github_api_url,
             user_agent="Tandem",
             cache_strategy=self._cache,
             http_cache=False,
-            auto_retry=RetryPolicy(self.settings.max_inline_wait_seconds, drop_token),
-            throttler=throttler,
+            auto_retry=RetryPolicy(self.settings.max_inline_wait_seconds, drop_token, budget),
+            throttler=budget,
             timeout=30,
         )
 
@@ -277,13 +296,15 @@ class GitHubApp:
 
         budget = WriteBudget(
             self.redis,
-            key=f"tandem:writes:{installation_id}",
+            installation_id=installation_id,
             spacing=self.settings.write_spacing_seconds,
             per_minute=self.settings.writes_per_minute,
             per_hour=self.settings.writes_per_hour,
             max_wait=self.settings.max_inline_wait_seconds,
+            minute=self.budget_windows[0],
+            hour=self.budget_windows[1],
         )
-        client = self._client(auth, drop_token=drop_token, throttler=budget)
+        client = self._client(auth, drop_token=drop_token, budget=budget)
         return client
 
     def installation_token(self, installation_id: int) -> str:

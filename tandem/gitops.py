@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,6 +29,11 @@ AUTHOR_NAME = "Tandem"
 AUTHOR_EMAIL = "tandem@users.noreply.github.com"
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 _KINDS = {"040000": "a folder", "120000": "a symbolic link", "160000": "a submodule"}
+# The cache's own configuration: it keeps the mirror's branches as its own (a bare clone keeps
+# no refspec), and git's automatic housekeeping runs in the foreground, under the cache's lock.
+CACHE_CONFIG = {"remote.origin.fetch": "+refs/heads/*:refs/heads/*", "gc.autodetach": "false"}
+# Where git leaves its lock files: HEAD, config, packed-refs; each ref; commit-graph and packs.
+_LOCKS = ("*.lock", "refs/**/*.lock", "objects/info/*.lock", "objects/pack/*.lock")
 
 
 class GitError(TandemError):
@@ -121,12 +127,40 @@ class MirrorClone:
             yield self
 
     def fetch(self) -> None:
-        """Clone on first use; later, bring every branch up to date (commits and trees, no blobs)."""
+        """Clone on first use; later, bring every branch up to date (commits and trees, no blobs).
+
+        Call it holding the lock. A cache that is not whole (a worker killed while an older
+        Tandem made it) is made again; lock files left by a git killed in it are removed (under
+        the cache's lock no other git runs in it: they would fail every later fetch)."""
+        if not self._is_whole():
+            self._clone()
+            return
+        for pattern in _LOCKS:
+            for stale in self.path.glob(pattern):
+                stale.unlink(missing_ok=True)
+        self.git("fetch", "--prune", "--no-tags", "--filter=blob:none", "origin")
+
+    def _is_whole(self) -> bool:
+        """A finished clone, with the cache's configuration, and branches."""
         if not (self.path / "HEAD").exists():
-            self.git("clone", "--bare", "--filter=blob:none", "--no-tags", "--", self.clone_url, str(self.path))
-            self.git("config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*")
-        else:
-            self.git("fetch", "--prune", "--no-tags", "--filter=blob:none", "origin")
+            return False
+        names = "|".join(re.escape(name) for name in CACHE_CONFIG)
+        listing = self.git("config", "--local", "--get-regexp", f"^({names})$", check=False).splitlines()
+        if sorted(listing) != sorted(f"{name} {value}" for name, value in CACHE_CONFIG.items()):
+            return False
+        return bool(self.git("for-each-ref", "--count=1", "refs/heads/"))
+
+    def _clone(self) -> None:
+        """Clone beside the cache, then rename the clone into place: a worker killed at any
+        moment leaves either no cache or a whole one (and perhaps a partial clone, removed here
+        next time)."""
+        partial = self.path.with_suffix(".partial")
+        for leftover in (partial, self.path):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self.git("clone", "--bare", "--filter=blob:none", "--no-tags", "--", self.clone_url, str(partial))
+        for name, value in CACHE_CONFIG.items():
+            self.git("config", "--file", str(partial / "config"), name, value)
+        partial.rename(self.path)
 
     def default_branch(self) -> str:
         return self.git("symbolic-ref", "--short", "HEAD")

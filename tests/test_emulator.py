@@ -28,7 +28,7 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import PrimaryRateLimitExceeded, RequestFailed, SecondaryRateLimitExceeded
 from githubkit.webhooks import parse as parse_webhook
 
-from tests.github_emulator import GitHubEmulator, oas, spec
+from tests.github_emulator import GitHubEmulator, SecondaryLimits, oas, spec
 from tests.github_emulator.api import HANDLERS
 from tests.github_emulator.receiver import WebhookReceiver
 
@@ -627,6 +627,39 @@ def test_fault_modes(world):
     assert info.value.response.status_code == 500
     recorded = [r.status for r in emu.requests if r.path == path]
     assert 502 in recorded and 429 in recorded and 403 in recorded
+
+
+def test_secondary_limits_are_enforced_per_caller_like_githubs(world):
+    """Writes over the minute's or the hour's count, or points over the minute's, are refused
+    with retry-after until the window has room; refused requests do not count; reads go on."""
+    emu, path = world.emu, "/repos/evals-org/mlflow"
+    emu.secondary_limits = SecondaryLimits(writes_per_minute=3, writes_per_hour=4, points_per_minute=100,
+                                           minute=30.0, hour=100.0)
+    headers = {"Authorization": f"token {world.token()}", "Accept": "application/vnd.github+json"}
+    with httpx.Client(base_url=emu.url, headers=headers) as client:
+        def write(n):
+            return client.post(f"{path}/labels", json={"name": f"l{n}", "color": "ededed"})
+
+        assert [write(n).status_code for n in range(4)] == [201, 201, 201, 403]
+        refused = write(9)
+        assert refused.json()["message"].startswith("You have exceeded a secondary rate limit")
+        assert 28 <= int(refused.headers["retry-after"]) <= 30
+        assert client.get(path).status_code == 200
+        emu.secondary_limits = SecondaryLimits(writes_per_minute=3, writes_per_hour=3, minute=0.2, hour=30.0)
+        assert [write(n).status_code for n in range(3, 7)] == [201, 201, 201, 403]
+        assert 29 <= int(write(9).headers["retry-after"]) <= 30  # the hour's count
+        emu.secondary_limits = SecondaryLimits(points_per_minute=12, minute=30.0)
+        assert [write(7).status_code, client.get(path).status_code, write(8).status_code] == [201, 200, 201]
+        assert [client.get(path).status_code for _ in range(2)] == [200, 403]  # 5 + 1 + 5 + 1 + 1 points > 12
+        assert client.get("/rate_limit").status_code == 200  # free of every limit
+        emu.secondary_limits = None
+        assert write(10).status_code == 201
+
+        # A slow request reaches GitHub later than it was sent.
+        emu.faults.slow_requests(0.3, method="GET")
+        start = time.monotonic()
+        assert client.get(path).status_code == 200 and time.monotonic() - start >= 0.3
+        assert emu.requests[-1].at >= emu.requests[-2].at + 0.3
 
 
 def test_revoked_tokens_get_401_and_refresh_works(world):

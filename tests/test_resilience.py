@@ -4,6 +4,7 @@ back-off, and whatever happens, a pair is opened once and a judgment recorded on
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -46,7 +47,14 @@ def scheduled_jobs(services, name: str) -> list:
 
 
 def time_passes(services, name: str) -> None:
-    """The scheduler's work once the waits are over: move every scheduled job to its queue."""
+    """The waits are over: GitHub's holds on the installation lapse, and scheduled jobs are due."""
+    for hold in services.redis.scan_iter("tandem:*:held"):
+        services.redis.delete(hold)
+    run_scheduled(services, name)
+
+
+def run_scheduled(services, name: str) -> None:
+    """The scheduler's work: move every scheduled job to its queue."""
     q = services.queue(name)
     registry = ScheduledJobRegistry(queue=q)
     for job_id in registry.get_job_ids():
@@ -122,6 +130,48 @@ def test_a_long_rate_limit_reschedules_the_job_for_when_it_is_over_without_spend
     assert task_status(services, task_id) == "open"
     assert len(pulls(github)) == 2
     assert scheduled_jobs(services, queue.PAIRS) == [] and failed_jobs(services) == []
+
+
+def when_due(services, name: str) -> None:
+    """The scheduler's work, in real time: once the scheduled jobs are due, move them to their queue."""
+    registry = ScheduledJobRegistry(queue=services.queue(name))
+    due = max(registry.get_scheduled_time(job_id) for job_id in registry.get_job_ids())
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+    run_scheduled(services, name)
+
+
+HELD = 6  # seconds GitHub asks to wait: well over what a job sleeps in place (3 in tests)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # GitHub's matter, not storage's
+@pytest.mark.parametrize("limit", ["secondary", "primary"])
+def test_a_rate_limit_holds_every_job_of_the_installation_until_it_is_over(github, services, blinding, limit):
+    """GitHub limits one task's write: the next task must not write (after the primary limit: not
+    send anything) to that installation before the wait is over; both open afterwards."""
+    if limit == "secondary":
+        github.faults.secondary_rate_limit(times=1, retry_after=HELD, method="POST", path_contains="/pulls")
+    else:
+        github.faults.primary_rate_limit(times=1, reset_in=HELD, method="POST", path_contains="/pulls")
+    task_ids = [submit_task(services, blinding), submit_task(services, blinding, prompt="Another fix.")]
+    settle(github, services)
+    assert len(scheduled_jobs(services, queue.PAIRS)) == 2, "both jobs wait in the scheduler, not in a worker"
+    while scheduled_jobs(services, queue.PAIRS):
+        when_due(services, queue.PAIRS)
+        settle(github, services)
+
+    assert [task_status(services, task_id) for task_id in task_ids] == ["open", "open"]
+    assert len(pulls(github)) == 4
+    [refused] = [r for r in github.requests if r.status == 403]
+    if limit == "secondary":
+        over = refused.at + refused.duration + int(refused.response_headers["retry-after"])
+        held = {"POST", "PATCH", "PUT", "DELETE"}
+    else:
+        over = int(refused.response_headers["x-ratelimit-reset"])
+        held = {"GET", "POST", "PATCH", "PUT", "DELETE"}
+    sent = [r for r in github.requests if r.installation_id == github.installation.id and r.at > refused.at]
+    early = [f"{r.method} {r.path} {over - r.at:.1f} s early" for r in sent if r.method in held and r.at < over]
+    assert early == []
+    assert any(r.method == "POST" and r.path.endswith("/pulls") for r in sent)
 
 
 def test_a_create_that_failed_after_taking_effect_is_not_repeated(github, services, blinding):

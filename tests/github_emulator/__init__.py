@@ -7,8 +7,9 @@ from .core import RecordedRequest
 from .emulator import GitHubEmulator
 from .errors import ApiError
 from .faults import Faults
+from .secondary import SecondaryLimits
 from .state import Account, App, Delivery, Installation, Repository
 from .webhooks import sign
 
 __all__ = ["GitHubEmulator", "RecordedRequest", "ApiError", "Faults", "UserActions", "Resource", "Account", "App",
-           "Delivery", "Installation", "Repository", "sign"]
+           "Delivery", "Installation", "Repository", "SecondaryLimits", "sign"]

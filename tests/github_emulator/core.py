@@ -6,7 +6,8 @@
 2. the path is matched against the OpenAPI description of the requested API
    version (``X-GitHub-Api-Version``; GitHub's default is 2022-11-28);
 3. authentication (JWT for ``/app/...``, installation tokens elsewhere);
-4. the primary rate limit of the caller;
+4. the secondary rate limits of the caller, when enforced (``secondary.py``),
+   and its primary rate limit;
 5. the installation's permissions for the operation;
 6. the JSON body against the operation's request schema (422 like GitHub);
 7. the handler (``handlers/``), whose values are rendered through the
@@ -36,10 +37,11 @@ from .api import HANDLERS, Ctx, Reply
 from .auth import ANONYMOUS, AuthInfo, Authenticator, accepted_permissions_header, classify, has_permission
 from .domain import Domain
 from .errors import ApiError
-from .faults import PRIMARY_DOCS, Faults
+from .faults import PRIMARY_DOCS, SECONDARY_DOCS, Faults, secondary_message
 from .manifests import Manifests
 from .ratelimit import RateLimits
 from .render import Renderer
+from .secondary import SecondaryLimiter, SecondaryLimits
 from .state import State
 from .util import iso
 from .views import Views
@@ -88,6 +90,8 @@ class RecordedRequest:
     operation_id: str | None = None
     request_id: str = ""
     duration: float = 0.0
+    at: float = 0.0                  # when it was received (time.time())
+    response_headers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -109,7 +113,8 @@ def _request_id() -> str:
 
 class Core:
     def __init__(self, root: Path, base_url: str, *, installation_rate_limit: int = 5000,
-                 webhook_timeout: float = 10.0, cache_headers: bool = True):
+                 webhook_timeout: float = 10.0, cache_headers: bool = True,
+                 secondary_limits: SecondaryLimits | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")
@@ -125,6 +130,7 @@ class Core:
         self.auth = Authenticator(self.state)
         self.faults = Faults()
         self.limits = RateLimits(installation_limit=installation_rate_limit)
+        self.secondary = SecondaryLimiter(secondary_limits) if secondary_limits else None
         self.manifests = Manifests(self)
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -158,7 +164,8 @@ class Core:
     # ------------------------------------------------------------------ pipeline
 
     def handle_api(self, req: Request) -> Response:
-        started = time.monotonic()
+        time.sleep(self.faults.arrival_delay(req.method, req.path))
+        started, received = time.monotonic(), time.time()
         trace = _Trace(request_id=_request_id(),
                        query=dict(parse_qsl(req.query_string, keep_blank_values=True)))
         kind, _ = classify(req.headers.get("authorization"))
@@ -197,7 +204,7 @@ class Core:
             json=trace.json, status=response.status, token_kind=trace.token_kind,
             installation_id=trace.auth.installation_id if trace.auth else None,
             operation_id=trace.operation_id, request_id=trace.request_id,
-            duration=time.monotonic() - started)
+            duration=time.monotonic() - started, at=received, response_headers=dict(response.headers))
         with self._requests_lock:
             self._requests.append(record)
             if req.method in MUTATING and record.installation_id is not None:
@@ -225,9 +232,13 @@ class Core:
         try:
             auth = trace.auth = self._authorize(req, op.operation_id, trace.auth)
             identity = self.identity(auth)
-            if op.operation_id == "rate-limit/get":  # does not count against the limit
+            if op.operation_id == "rate-limit/get":  # does not count against the limits
                 trace.rate = self.limits.snapshot(identity)
             else:
+                wait = self.secondary.admit(identity, req.method in MUTATING) if self.secondary else None
+                if wait is not None:
+                    raise ApiError(403, secondary_message(trace.request_id), docs=SECONDARY_DOCS,
+                                   headers={"retry-after": str(wait)})
                 allowed, trace.rate = self.limits.hit(identity)
                 if not allowed:
                     raise ApiError(403, f"API rate limit exceeded for {_who(auth)}.", docs=PRIMARY_DOCS)

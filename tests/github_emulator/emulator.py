@@ -18,13 +18,15 @@ from .actions import UserActions
 from .core import Core, RecordedRequest
 from .faults import Faults
 from .manifests import create_app
+from .secondary import SecondaryLimiter, SecondaryLimits
 from .server import AsgiApp, ServerThread, bind_loopback
 from .state import Account, App, Delivery, Installation, Issue, Repository, Team
 
 
 class GitHubEmulator:
     def __init__(self, root: str | Path, *, installation_rate_limit: int = 5000,
-                 webhook_timeout: float = 10.0, workers: int = 32, cache_headers: bool = True):
+                 webhook_timeout: float = 10.0, workers: int = 32, cache_headers: bool = True,
+                 secondary_limits: SecondaryLimits | None = None):
         """``root``: where the bare git repositories live (e.g. pytest's ``tmp_path``).
         The loopback port is reserved now, so ``url`` is known before ``start()``.
 
@@ -32,13 +34,16 @@ class GitHubEmulator:
         ``webhook_timeout``: seconds a delivery waits for the app (GitHub: 10).
         ``cache_headers``: send GitHub's ``ETag``/``Cache-Control: private, max-age=60``
         on GETs and answer ``If-None-Match`` with 304 (githubkit's HTTP cache
-        revalidates every GET so; the 304s are free of rate limit, as on GitHub)."""
+        revalidates every GET so; the 304s are free of rate limit, as on GitHub).
+        ``secondary_limits``: enforce GitHub's secondary rate limits (``SecondaryLimits()``:
+        GitHub's numbers; off by default, so tests are not slowed down)."""
         self._sock = bind_loopback()
         port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.root = Path(root)
         self.core = Core(self.root, self.url, installation_rate_limit=installation_rate_limit,
-                         webhook_timeout=webhook_timeout, cache_headers=cache_headers)
+                         webhook_timeout=webhook_timeout, cache_headers=cache_headers,
+                         secondary_limits=secondary_limits)
         self._asgi = AsgiApp(self.core, workers=workers)
         self._server: ServerThread | None = None
 
@@ -78,6 +83,15 @@ class GitHubEmulator:
     @property
     def faults(self) -> Faults:
         return self.core.faults
+
+    @property
+    def secondary_limits(self) -> SecondaryLimits | None:
+        """GitHub's secondary rate limits, when enforced (None: only injected faults limit)."""
+        return self.core.secondary.limits if self.core.secondary else None
+
+    @secondary_limits.setter
+    def secondary_limits(self, limits: SecondaryLimits | None) -> None:
+        self.core.secondary = SecondaryLimiter(limits) if limits else None
 
     @property
     def requests(self) -> list[RecordedRequest]:

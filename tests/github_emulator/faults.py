@@ -3,7 +3,8 @@
 Rules are checked in the order they were added; the first rule that matches a
 request and still has uses left answers it (before authentication and before
 any state changes, so a failed request has no effect, as with a GitHub 5xx
-from the edge). ``latency`` delays every response until cleared.
+from the edge). ``latency`` delays every response until cleared; ``slow_requests``
+delays matching requests on their way in.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ PRIMARY_DOCS = ("https://docs.github.com/rest/overview/rate-limits-for-the-rest-
 
 @dataclass
 class FaultRule:
-    kind: str                  # "status" | "secondary" | "too_many" | "primary"
+    kind: str                  # "status" | "secondary" | "too_many" | "primary" | "slow"
     times: int
     method: str | None = None
     path_contains: str | None = None
     status: int = 502
     retry_after: int = 1
     reset_in: int = 2
+    delay: float = 0.0
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -79,6 +81,12 @@ class Faults:
         ``x-ratelimit-reset`` ``reset_in`` seconds from now."""
         return self._add(FaultRule("primary", times, method, path_contains, reset_in=reset_in))
 
+    def slow_requests(self, seconds: float, times: int = 1, method: str | None = None,
+                      path_contains: str | None = None) -> FaultRule:
+        """The next ``times`` matching requests take ``seconds`` longer to reach GitHub (a slow
+        connection): GitHub sees them, and counts them toward its limits, that much later."""
+        return self._add(FaultRule("slow", times, method, path_contains, delay=seconds))
+
     def latency(self, seconds: float) -> None:
         """Delay every response by ``seconds`` until cleared (0 clears)."""
         with self._lock:
@@ -106,16 +114,26 @@ class Faults:
             self._rules.append(rule)
         return rule
 
+    def _consume(self, method: str, path: str, slow: bool) -> FaultRule | None:
+        with self._lock:
+            rule = next((r for r in self._rules if (r.kind == "slow") == slow and r.matches(method, path)), None)
+            if rule is not None:
+                rule.times -= 1
+                rule.hits += 1
+                if rule.times <= 0:
+                    self._rules.remove(rule)
+            return rule
+
+    def arrival_delay(self, method: str, path: str) -> float:
+        """How much later than sent this request reaches GitHub (a "slow" rule's use)."""
+        rule = self._consume(method, path, slow=True)
+        return rule.delay if rule else 0.0
+
     def take(self, method: str, path: str, request_id: str, who: str) -> FaultResponse | None:
         """Consume one use of the first matching rule and build its response."""
-        with self._lock:
-            rule = next((r for r in self._rules if r.matches(method, path)), None)
-            if rule is None:
-                return None
-            rule.times -= 1
-            rule.hits += 1
-            if rule.times <= 0:
-                self._rules.remove(rule)
+        rule = self._consume(method, path, slow=False)
+        if rule is None:
+            return None
         if rule.kind == "status":
             return FaultResponse(rule.status, {
                 "message": "Server Error" if rule.status == 500 else HTTPStatus(rule.status).phrase,
@@ -124,9 +142,7 @@ class Faults:
         if rule.kind in ("secondary", "too_many"):
             status = 403 if rule.kind == "secondary" else 429
             return FaultResponse(status, {
-                "message": ("You have exceeded a secondary rate limit. Please wait a few minutes "
-                            "before you try again. If you reach out to GitHub Support for help, "
-                            f"please include the request ID {request_id}."),
+                "message": secondary_message(request_id),
                 "documentation_url": SECONDARY_DOCS,
                 "status": str(status)}, headers={"retry-after": str(rule.retry_after)})
         reset = int(time.time()) + rule.reset_in
@@ -135,3 +151,8 @@ class Faults:
                        f"for help, please include the request ID {request_id}.",
             "documentation_url": PRIMARY_DOCS,
             "status": "403"}, ratelimit_remaining=0, ratelimit_reset=reset)
+
+
+def secondary_message(request_id: str) -> str:
+    return ("You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+            f"again. If you reach out to GitHub Support for help, please include the request ID {request_id}.")
