@@ -179,6 +179,7 @@ def _push_branches(opening: Opening) -> None:
         models = [s.output.model for s in sides]
         branches = {s.letter: s.branch for s in sides}
         base, created_at = task.base, task.created_at
+        base_sha, base_branch = task.base_sha, task.base_branch
         already = all(side.head_sha for side in sides)
     if already:
         return
@@ -187,10 +188,8 @@ def _push_branches(opening: Opening) -> None:
     heads = {}
     with clone.locked():
         clone.fetch()
-        try:
-            base_sha, base_branch = clone.resolve(base)
-        except gitops.OutputDoesNotApply as exc:
-            raise TaskFailed(str(exc)) from None
+        if base_sha is None:
+            base_sha, base_branch = _resolve_base(opening, clone, base)
         for letter, label, patch, files in builds:
             try:
                 heads[letter] = clone.build_commit(base_sha, patch=patch, files=files, message=message, when=created_at)
@@ -199,11 +198,23 @@ def _push_branches(opening: Opening) -> None:
         if heads["A"] == heads["B"]:  # same tree, parent, author, time and message: one commit
             raise TaskFailed(same_change(models, f"on {base}"))
         clone.push({branches[letter]: sha for letter, sha in heads.items()})
+        step_done("branches pushed")
+    with opening.transaction() as session:
+        for side in session.get(Task, opening.task_id).pair.sides:
+            side.head_sha = heads[side.letter]
+
+
+def _resolve_base(opening: Opening, clone: gitops.MirrorClone, base: str) -> tuple[str, str]:
+    """Resolve the base once and record it before anything is pushed: a re-run after a push whose
+    heads were not recorded must rebuild the very same commits, even if the base branch moved."""
+    try:
+        base_sha, base_branch = clone.resolve(base)
+    except gitops.OutputDoesNotApply as exc:
+        raise TaskFailed(str(exc)) from None
     with opening.transaction() as session:
         task = session.get(Task, opening.task_id)
         task.base_sha, task.base_branch = base_sha, base_branch
-        for side in task.pair.sides:
-            side.head_sha = heads[side.letter]
+    return base_sha, base_branch
 
 
 def _body(opening: Opening, task: Task, letter: str, twin_url: str | None) -> str:

@@ -276,3 +276,41 @@ def test_a_stuck_task_is_queued_again_and_opens(github, services, blinding):
     run_jobs(services)
     with services.storage.transaction() as session:
         assert session.get(Task, task_id).status == "open"
+
+
+def test_a_run_killed_after_its_push_builds_on_the_same_base_even_if_the_base_moved(github, services, blinding):
+    """The push landed but its heads were not recorded; meanwhile someone pushed to main. The re-run
+    must rebuild the same commits (on the base the first run resolved), so its push is a no-op,
+    rather than build on the new main and be refused as not a fast-forward."""
+    data = task_data(None, outputs=[
+        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+    ])
+    blinding.add_task(data)
+    with services.storage.transaction() as session:
+        task_id = tasks.create_task(session, parse_task(data), "test").id
+    def heads() -> dict[str, str]:
+        return {ref.removeprefix("refs/heads/"): sha for ref, sha in github.repo(REPO).git.refs().items()
+                if ref.startswith("refs/heads/")}
+
+    first_main = heads()["main"]
+
+    def kill(name):
+        if name == "branches pushed":
+            raise Killed(name)
+
+    pairs.step_done = kill
+    try:
+        with pytest.raises(Killed):
+            pairs.open_pair(services, task_id)
+    finally:
+        pairs.step_done = lambda _name: None
+    github.commit_files(REPO, {"moved.txt": "main moved on\n"}, branch="main")
+    assert heads()["main"] != first_main
+
+    assert pairs.open_pair(services, task_id) == "open"
+    with services.storage.transaction() as session:
+        task = session.get(Task, task_id)
+        assert task.base_sha == first_main
+        recorded = {side.branch: side.head_sha for side in task.pair.sides}
+    assert {b: sha for b, sha in heads().items() if b.startswith(f"tandem/{task_id}/")} == recorded
