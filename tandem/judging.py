@@ -10,28 +10,29 @@ Four rules hold everywhere:
   supersession by nothing. A follow-up round whose comment is deleted is withdrawn, not removed.
 * The comments' own times decide, never the order they are processed in. Deliveries come late,
   twice and out of order (retries, rate-limit reschedules, several workers, redelivery after an
-  outage, newest first). Each vote and score keeps when it was written, the comment's time or
-  its edit's (Judgment.voted_at, Rating.created_at), and a rater's current vote in a round, like
-  each of their current scores, is the one written last: a version that arrives after a newer
-  one is recorded already superseded by it. A comment acts in the round that was current when it
-  was written, and an /undo or a review acts on the vote as it stood when it was written.
+  outage, newest first). Every version of a comment is logged with its time, retractions
+  included (an edit that removes the /prefer or a score, an /undo, a deletion), and so are
+  versions that leave a vote as it was; a rater's judgments and ratings in a round are derived
+  from that whole log in the order it was written (tandem.history), so processing the same
+  comments, edits, deletions and /undos in any order ends in the same records. A comment acts in
+  the round that was current when it was written, and an /undo or a review acts on the vote as
+  it stood when it was written.
 * Every write is idempotent per comment version: processing the same comment (or delivery) twice
   records it once, and replaying an old comment never undoes what later comments did.
 * Writes on one task are serialized by locking the task's row (PostgreSQL; SQLite serializes
   every write anyway), and everything a write depends on, its round included, is read after the
   lock, so concurrent workers cannot leave a rater with two current votes.
 
-What the records cannot tell: a retraction (an /undo, an edit that removes the /prefer or a
-score, a deletion) keeps no time of its own, and an edit that leaves a vote as it was writes
-nothing. So the order still matters when a retraction is processed before the vote it ends (or
-before a vote written between the two), and when an unchanged version of a comment is processed
-before an older version of it that differed.
+What the records still cannot tell: when a comment was deleted (GitHub does not say), so a
+deletion counts from the comment's last version (see tandem.history: the outcome is the same);
+and which of two versions of one comment written in the same second is the later one (GitHub's
+times are whole seconds): the one processed last is kept. A follow-up whose comment is deleted
+after a vote was placed in its round leaves that vote in the withdrawn round.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,9 +40,21 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tandem import history
 from tandem.db import utcnow
 from tandem.errors import TandemError
-from tandem.models import SIDES, Judgment, JudgmentReview, LineComment, Pair, Rating, Round, Task
+from tandem.models import (
+    SIDES,
+    CommandVersion,
+    DeletedComment,
+    Judgment,
+    JudgmentReview,
+    LineComment,
+    Pair,
+    Rating,
+    Round,
+    Task,
+)
 
 VERDICTS = ("A", "B", "tie", "neither")
 STRENGTHS = ("slightly", "clearly", "much")
@@ -296,107 +309,71 @@ def _round_at(session: Session, task: Task, when: datetime) -> Round:
     return later or first
 
 
-def _round_of_comment(ctx: CommandContext) -> Round:
-    """The round ctx.comment acts in: the one it already recorded in, else the one that was
-    current when it was written. Call with the task locked."""
+def round_of_comment(ctx: CommandContext) -> Round:
+    """The round ctx.comment acts in: the one it already wrote versions in, else the one that
+    was current when it was written. Call with the task locked."""
     session, comment = ctx.session, ctx.comment
-    for model in (Judgment, Rating):
-        round_id = session.scalar(
-            select(model.round_id).where(model.task_id == ctx.task_id, model.comment_id == comment.comment_id).limit(1)
-        )
-        if round_id is not None:
-            return session.get(Round, round_id)
+    round_id = session.scalar(
+        select(CommandVersion.round_id).where(CommandVersion.comment_id == comment.comment_id).limit(1)
+    )
+    if round_id is not None:
+        return session.get(Round, round_id)
     return _round_at(session, ctx.pair.task, comment.created_at)
 
 
 # Versions ---------------------------------------------------------------------------------
 #
-# A rater's vote in a round, and each of their scores, is a sequence of versions in the order
-# they were written: one per comment, and one per edit of it that changed it. The current
-# version is the last one, unless it was retracted.
+# Each version of a comment is logged with its time, and the rater's vote and scores in the
+# round are derived from the whole log (tandem.history), so the order of processing never counts.
 
 
-def _written(row: Judgment | Rating) -> datetime:
-    return row.voted_at if isinstance(row, Judgment) else row.created_at
+def _log(ctx: CommandContext, round_id: int, target: str, value: Any) -> None:
+    comment = ctx.comment
+    history.log_version(
+        ctx.session,
+        task_id=ctx.task_id,
+        round_id=round_id,
+        rater_id=comment.author_id,
+        comment_id=comment.comment_id,
+        target=target,
+        written_at=comment.written_at,
+        edited=comment.edited_at is not None,
+        value=value,
+        delivery_id=comment.delivery_id,
+    )
 
 
-def _versions(session: Session, model: type, **where: Any) -> list:
-    """The rows of ``model`` matching ``where``, in the order they were written (at the same
-    moment: by comment id, then as recorded), as the database has them now."""
-    written = model.voted_at if model is Judgment else model.created_at
+def _settle_votes(ctx: CommandContext, round_: Round, rater_id: int) -> tuple[list[history.Slot], dict, list]:
+    """Derive the rater's judgments in the round from the log; return (slots, rows, changed)."""
+    session = ctx.session
+    slots = history.replay(session, round_.id, rater_id, history.VOTE)
+    rows = _rows(session, Judgment, round_id=round_.id, rater_id=rater_id)
+
+    def add(slot: history.Slot) -> Judgment:
+        # A version in a round that is over judges what the comment's earlier one judged.
+        earlier = [row for row in rows if row.comment_id == slot.comment_id]
+        heads = (ctx.head_sha_a, ctx.head_sha_b)
+        if earlier and round_.id != current_round(session, ctx.pair.task).id:
+            heads = (earlier[-1].head_sha_a, earlier[-1].head_sha_b)
+        return _add_judgment(ctx, round_.id, Vote(**slot.value), *heads, at=slot.at, delivery_id=slot.delivery_id)
+
+    found, changed = history.settle(session, Judgment, rows, slots, same=_same_vote, add=add)
+    if changed:
+        _link_ratings(session, round_.id, rater_id)
+    return slots, found, changed
+
+
+def _rows(session: Session, model: type, **where: Any) -> list:
     return list(
-        session.scalars(
-            select(model)
-            .filter_by(**where)
-            .order_by(written, model.comment_id, model.id)
-            .execution_options(populate_existing=True)
-        )
+        session.scalars(select(model).filter_by(**where).order_by(model.id).execution_options(populate_existing=True))
     )
 
 
-def _write_version(
-    rows: list,
-    comment: CommentRef,
-    value: Any,
-    *,
-    same: Callable[[Any, Any], bool],
-    add: Callable[[Any], Any],
-    supersede: Callable[[Any, str, Any], None],
-    deleted: bool,
-) -> tuple[Any, bool]:
-    """Place one version of ``comment`` (written at comment.written_at) among ``rows``, the
-    rater's versions of one vote or score, oldest first; return (row, changed).
-
-    ``value`` is what this version of the comment holds, or None if it holds nothing (an edit
-    that removed it). ``same(row, value)``: the row holds value; ``add(value)``: a new row;
-    ``supersede(old, reason, by)``: end a row, ``by`` the row replacing it or None; ``deleted``:
-    the comment was deleted. The result is the same whatever order the versions come in (see the
-    module docstring for what the records cannot tell).
-    """
-    at, comment_id = comment.written_at, comment.comment_id
-    mine = [row for row in rows if row.comment_id == comment_id]
-    if value is not None:
-        for row in reversed(mine):
-            if _written(row) == at and same(row, value):
-                return row, False  # this version, again
-    previous = next((row for row in reversed(mine) if _written(row) <= at), None)
-    later = [row for row in rows if (_written(row), row.comment_id) > (at, comment_id)]
-    edited_later = any(row.comment_id == comment_id for row in later)
-    current = next((row for row in reversed(rows) if row.superseded_at is None), None)
-    if value is None:
-        # The comment no longer holds it: retract its version, unless that no longer stands or
-        # a later version of the comment was processed first.
-        if previous is None or previous is not current or edited_later:
-            return None, False
-        supersede(previous, "edited", None)
-        return None, True
-    removed = previous is not None and previous.superseded_reason == "edited" and not edited_later
-    if previous is not None and same(previous, value) and not removed:
-        return previous, False  # an edit that left it as it was
-    row = add(value)
-    if later:  # a version written after this one was processed first
-        supersede(row, "edited" if later[0].comment_id == comment_id else "revote", later[0])
-    elif deleted:  # a version of a deleted comment, processed after the deletion
-        supersede(row, "deleted", None)
-    elif current is not None:
-        # "edited" when this is an edit of the current version's comment (GitHub's times are whole
-        # seconds, so an edit can have its comment's time); a second /prefer in a comment revotes.
-        edit = current.comment_id == comment_id and comment.edited_at is not None
-        supersede(current, "edited" if edit else "revote", row)
-    return row, True
-
-
-def _deleted(session: Session, task_id: int, comment_id: int) -> bool:
-    """Whether the comment was deleted (what it recorded was retracted as "deleted")."""
-    return any(
-        session.scalar(
-            select(model.id)
-            .where(model.task_id == task_id, model.comment_id == comment_id, model.superseded_reason == "deleted")
-            .limit(1)
-        )
-        is not None
-        for model in (Judgment, Rating)
-    )
+def _of_this_version(ctx: CommandContext, slots: list[history.Slot], found: dict) -> Any:
+    """The row of the run that ctx.comment's version belongs to, or None if it holds nothing."""
+    comment = ctx.comment
+    mine = [slot for slot in slots if slot.comment_id == comment.comment_id and slot.holds(comment.written_at)]
+    return found[id(mine[-1])] if mine else None
 
 
 # Judgments --------------------------------------------------------------------------------
@@ -407,68 +384,40 @@ def record_judgment(ctx: CommandContext, vote: Vote | None) -> tuple[Judgment | 
 
     ``vote`` is the comment's /prefer as written at ctx.comment.written_at, the comment's time or
     its edit's; for an edit, its last /prefer, or None if it has none. The vote goes into the
-    round the comment acts in, and becomes the rater's current vote there unless one was written
-    later: a newer vote supersedes (reason "revote", or "edited" for a version of the same
-    comment), an older one is recorded already superseded. An edit without /prefer retracts the
-    comment's vote if it is still current (reason "edited"); an edit that leaves the vote as it
-    was writes nothing, and neither does a version processed again. Returns the judgment of this
-    version (None when it holds no vote).
+    round the comment acts in, and becomes the rater's current vote there unless something was
+    written later: a newer vote supersedes (reason "revote", or "edited" for a version of the
+    same comment), an older one is recorded already superseded (or retracted). An edit without
+    /prefer retracts the comment's vote if it is current then (reason "edited"); an edit that
+    leaves the vote as it was changes nothing, and neither does a version processed again.
+    Returns the judgment of this version (None when it holds no vote).
     """
     session, comment = ctx.session, ctx.comment
     _lock(session, ctx.task_id)
-    round_ = _round_of_comment(ctx)
-    rows = _versions(session, Judgment, round_id=round_.id, rater_id=comment.author_id)
-
-    def add(new: Vote) -> Judgment:
-        # A version in a round that is over judges what the comment's earlier one judged.
-        earlier = [row for row in rows if row.comment_id == comment.comment_id]
-        if earlier and round_.id != current_round(session, ctx.pair.task).id:
-            return _add_judgment(ctx, round_.id, new, earlier[-1].head_sha_a, earlier[-1].head_sha_b)
-        return _add_judgment(ctx, round_.id, new, ctx.head_sha_a, ctx.head_sha_b)
-
-    def supersede(old: Judgment, reason: str, by: Judgment | None) -> None:
-        _supersede(old, reason, by.comment_id if by is not None else comment.comment_id, by=by)
-
-    return _write_version(
-        rows,
-        comment,
-        vote,
-        same=_same_vote,
-        add=add,
-        supersede=supersede,
-        deleted=_deleted(session, ctx.task_id, comment.comment_id),
-    )
+    round_ = round_of_comment(ctx)
+    value = {"verdict": vote.verdict, "strength": vote.strength, "rationale": vote.rationale} if vote else None
+    _log(ctx, round_.id, history.VOTE, value)
+    slots, found, changed = _settle_votes(ctx, round_, comment.author_id)
+    return _of_this_version(ctx, slots, found), bool(changed)
 
 
 def undo(ctx: CommandContext) -> tuple[Judgment, bool]:
     """Retract the comment author's vote as it stood when the /undo was written; return
     (judgment, changed).
 
-    The round is the one current when the /undo was written, and the vote the latest one the
-    rater wrote before it (reason "undo"). A vote written after the /undo stays current even if
-    it was processed first; the vote before it is then marked undone, as if processed in order.
-    Idempotent per comment.
+    The round is the one current when the /undo was written, and the vote the one current then
+    (reason "undo"), even if it is processed after the /undo. A vote written after the /undo
+    stays current even if it was processed first. Idempotent per comment.
     """
     session, comment = ctx.session, ctx.comment
     _lock(session, ctx.task_id)
-    done = session.scalars(
-        select(Judgment).where(
-            Judgment.task_id == ctx.task_id,
-            Judgment.superseded_by_comment_id == comment.comment_id,
-            Judgment.superseded_reason == "undo",
-        )
-    ).first()
-    if done is not None:
-        return done, False
-    round_ = _round_at(session, ctx.pair.task, comment.created_at)
-    rows = _versions(session, Judgment, round_id=round_.id, rater_id=comment.author_id)
-    before = [row for row in rows if row.voted_at <= comment.written_at]
-    # It stood if it is current, or was replaced by a vote written after the /undo; a vote
-    # retracted otherwise (undone, deleted, removed by an edit) did not.
-    if not before or (before[-1].superseded_at is not None and before[-1].superseded_by_id is None):
+    round_ = round_of_comment(ctx)
+    _log(ctx, round_.id, history.UNDO, True)
+    slots, found, changed = _settle_votes(ctx, round_, comment.author_id)
+    undone = [found[id(slot)] for slot in slots if slot.fate and slot.fate[0] == "undo" and slot.fate[2] == comment.comment_id]
+    if not undone:
+        # Kept in the log: a vote written before it that arrives later is undone then.
         raise CommandError(f"you have no vote to undo in round {round_.number}")
-    _supersede(before[-1], "undo", comment.comment_id)
-    return before[-1], True
+    return undone[0], bool(changed)
 
 
 def current_judgment(session: Session, round_id: int, rater_id: int) -> Judgment | None:
@@ -482,11 +431,17 @@ def current_judgment(session: Session, round_id: int, rater_id: int) -> Judgment
 
 
 def _add_judgment(
-    ctx: CommandContext, round_id: int, vote: Vote, head_sha_a: str | None, head_sha_b: str | None
+    ctx: CommandContext,
+    round_id: int,
+    vote: Vote,
+    head_sha_a: str | None,
+    head_sha_b: str | None,
+    *,
+    at: datetime,
+    delivery_id: str,
 ) -> Judgment:
     comment = ctx.comment
-    voted_at = comment.written_at
-    on_task = (voted_at - ctx.started_at).total_seconds() if ctx.started_at is not None else None
+    on_task = (at - ctx.started_at).total_seconds() if ctx.started_at is not None else None
     judgment = Judgment(
         task_id=ctx.task_id,
         pair_id=ctx.pair.id,
@@ -502,8 +457,8 @@ def _add_judgment(
         comment_id=comment.comment_id,
         comment_url=comment.url,
         on_side=comment.on_side,
-        delivery_id=comment.delivery_id,
-        voted_at=voted_at,
+        delivery_id=delivery_id,
+        voted_at=at,
         time_on_task_seconds=on_task if on_task is None or on_task >= 0 else None,
         review_state="pending",
     )
@@ -512,15 +467,10 @@ def _add_judgment(
     return judgment
 
 
-def _supersede(old: Judgment, reason: str, comment_id: int | None, *, by: Judgment | None = None) -> None:
-    old.superseded_at = utcnow()
-    old.superseded_reason = reason
-    old.superseded_by_id = by.id if by is not None else None
-    old.superseded_by_comment_id = comment_id
-
-
-def _same_vote(judgment: Judgment, vote: Vote) -> bool:
-    return (judgment.verdict, judgment.strength, judgment.rationale) == (vote.verdict, vote.strength, vote.rationale)
+def _same_vote(judgment: Judgment, value: dict) -> bool:
+    return (judgment.verdict, judgment.strength, judgment.rationale) == (
+        value["verdict"], value["strength"], value["rationale"]
+    )
 
 
 def _checked_vote(verdict: str, strength: str | None) -> tuple[str, str | None]:
@@ -552,7 +502,7 @@ def record_ratings(ctx: CommandContext, side: str, scores: dict[str, int]) -> tu
     checked = dict(ctx.rubric.score(axis, score) for axis, score in scores.items())
     if not checked:
         raise CommandError("give at least one score")
-    return _write_scores(ctx, {(side, axis): score for axis, score in checked.items()})
+    return _write_scores(ctx, {history.score_target(side, axis): score for axis, score in checked.items()})
 
 
 def ratings_edited(ctx: CommandContext, scores: dict[str, dict[str, int]]) -> tuple[list[Rating], bool]:
@@ -560,48 +510,58 @@ def ratings_edited(ctx: CommandContext, scores: dict[str, dict[str, int]]) -> tu
     score}}); return (the rows of the scores it gives, changed).
 
     A score the edit changed is a new version (reason "edited"), placed by the edit's time; one
-    it dropped is retracted if still current; one it left as it was writes nothing.
+    it dropped is retracted if current then; one it left as it was changes nothing.
     """
-    wanted: dict[tuple[str, str], int | None] = {}
+    wanted: dict[str, int] = {}
     for side, axes in scores.items():
         side = _checked_side(side)
         for axis, score in axes.items():
             axis, score = ctx.rubric.score(axis, score)
-            wanted[(side, axis)] = score
+            wanted[history.score_target(side, axis)] = score
     return _write_scores(ctx, wanted, whole_comment=True)
 
 
 def _write_scores(
-    ctx: CommandContext, wanted: dict[tuple[str, str], int | None], *, whole_comment: bool = False
+    ctx: CommandContext, wanted: dict[str, int], *, whole_comment: bool = False
 ) -> tuple[list[Rating], bool]:
-    """Write one version of each (side, axis) score of ctx.comment. ``whole_comment``: ``wanted``
-    is everything this version gives, so the comment's other scores are no longer given."""
+    """Write one version of each score (by target, "side:axis") of ctx.comment. ``whole_comment``:
+    ``wanted`` is everything this version gives, so the comment's other scores are no longer given."""
     session, comment = ctx.session, ctx.comment
     _lock(session, ctx.task_id)
+    round_ = round_of_comment(ctx)
+    targets = list(wanted)
     if whole_comment:
-        given = select(Rating.side, Rating.axis).where(
-            Rating.task_id == ctx.task_id, Rating.comment_id == comment.comment_id
-        )
-        for side, axis in session.execute(given):
-            wanted.setdefault((side, axis), None)
-    round_ = _round_of_comment(ctx)
-    deleted = _deleted(session, ctx.task_id, comment.comment_id)
+        _log(ctx, round_.id, history.SCORES, sorted(wanted))
+        known = (target for _round, _rater, target in history.targets_of(session, comment.comment_id))
+        targets += [target for target in known if history.is_score(target) and target not in wanted]
     rows, changed = [], False
-    for (side, axis), score in wanted.items():
-        versions = _versions(session, Rating, round_id=round_.id, rater_id=comment.author_id, side=side, axis=axis)
-        row, wrote = _write_version(
-            versions,
-            comment,
-            score,
-            same=lambda rating, value: rating.score == value,
-            add=lambda value, side=side, axis=axis: _add_rating(ctx, round_.id, side, axis, value),
-            supersede=_supersede_rating,
-            deleted=deleted,
-        )
-        changed |= wrote
+    for target in targets:
+        if target in wanted:
+            _log(ctx, round_.id, target, wanted[target])
+        slots, found, wrote = _settle_scores(ctx, round_.id, comment.author_id, target)
+        changed |= bool(wrote)
+        row = _of_this_version(ctx, slots, found)
         if row is not None:
             rows.append(row)
     return rows, changed
+
+
+def _settle_scores(ctx: CommandContext, round_id: int, rater_id: int, target: str) -> tuple[list, dict, list]:
+    """Derive the rater's ratings of one side and axis in the round from the log."""
+    side, axis = history.split_score_target(target)
+    slots = history.replay(ctx.session, round_id, rater_id, target)
+    rows = _rows(ctx.session, Rating, round_id=round_id, rater_id=rater_id, side=side, axis=axis)
+    found, changed = history.settle(
+        ctx.session,
+        Rating,
+        rows,
+        slots,
+        same=lambda rating, value: rating.score == value,
+        add=lambda slot: _add_rating(ctx, round_id, side, axis, slot),
+    )
+    if changed:
+        _link_ratings(ctx.session, round_id, rater_id)
+    return slots, found, changed
 
 
 def current_ratings(session: Session, round_id: int, rater_id: int) -> dict[str, dict[str, int]]:
@@ -617,40 +577,37 @@ def current_ratings(session: Session, round_id: int, rater_id: int) -> dict[str,
     return scores
 
 
-def _add_rating(ctx: CommandContext, round_id: int, side: str, axis: str, score: int) -> Rating:
-    """A new score, written at ctx.comment.written_at (Rating.created_at), linked to the latest
-    vote the rater had written by then in the round."""
-    session, comment = ctx.session, ctx.comment
-    judgment_id = session.scalar(
-        select(Judgment.id)
-        .where(
-            Judgment.round_id == round_id,
-            Judgment.rater_id == comment.author_id,
-            Judgment.voted_at <= comment.written_at,
-        )
-        .order_by(Judgment.voted_at.desc(), Judgment.comment_id.desc(), Judgment.id.desc())
-        .limit(1)
-    )
+def _add_rating(ctx: CommandContext, round_id: int, side: str, axis: str, slot: history.Slot) -> Rating:
+    """A new score, written at the slot's time (Rating.created_at)."""
+    comment = ctx.comment
     rating = Rating(
         task_id=ctx.task_id,
         round_id=round_id,
-        judgment_id=judgment_id,
         rater_id=comment.author_id,
         rater_login=comment.author_login,
         side=side,
         axis=axis,
-        score=score,
+        score=slot.value,
         comment_id=comment.comment_id,
-        delivery_id=comment.delivery_id,
-        created_at=comment.written_at,
+        delivery_id=slot.delivery_id,
+        created_at=slot.at,
     )
-    session.add(rating)
-    session.flush()
+    ctx.session.add(rating)
+    ctx.session.flush()
     return rating
 
 
-def _supersede_rating(old: Rating, reason: str, by: Rating | None = None) -> None:
-    old.superseded_at, old.superseded_reason = utcnow(), reason
+def _link_ratings(session: Session, round_id: int, rater_id: int) -> None:
+    """Link each of the rater's scores in the round to the latest vote they had written by then."""
+    votes = _rows(session, Judgment, round_id=round_id, rater_id=rater_id)
+    votes.sort(key=lambda judgment: (judgment.voted_at, judgment.comment_id, judgment.id))
+    for rating in _rows(session, Rating, round_id=round_id, rater_id=rater_id):
+        written = (rating.created_at, rating.comment_id)
+        before = [judgment for judgment in votes if (judgment.voted_at, judgment.comment_id) <= written]
+        wanted = before[-1].id if before else None
+        if rating.judgment_id != wanted:
+            rating.judgment_id = wanted
+    session.flush()
 
 
 def _checked_side(side: str) -> str:
@@ -658,6 +615,7 @@ def _checked_side(side: str) -> str:
     if letter not in SIDES:
         raise CommandError("the side must be A or B")
     return letter
+
 
 
 # Reviews ----------------------------------------------------------------------------------
@@ -739,7 +697,8 @@ def _votes_standing_at(session: Session, round_id: int, when: datetime) -> list[
     """Each rater's vote in the round as it stood at ``when``, oldest first: the latest one they
     wrote by then, if it is current or was replaced by one written later (not retracted)."""
     latest: dict[int, Judgment] = {}
-    for judgment in _versions(session, Judgment, round_id=round_id):
+    versions = _rows(session, Judgment, round_id=round_id)
+    for judgment in sorted(versions, key=lambda row: (row.voted_at, row.comment_id, row.id)):
         if judgment.voted_at <= when:
             latest[judgment.rater_id] = judgment
     standing = (j for j in latest.values() if j.superseded_at is None or j.superseded_by_id is not None)
@@ -749,23 +708,27 @@ def _votes_standing_at(session: Session, round_id: int, when: datetime) -> list[
 # Deleted comments -------------------------------------------------------------------------
 
 
-def comment_deleted(session: Session, comment_id: int) -> int:
+def comment_deleted(
+    session: Session, comment_id: int, *, task_id: int | None = None, delivery_id: str | None = None
+) -> int:
     """Retract everything a deleted comment did that is still in force; return how many records.
 
-    Its current judgments and ratings are superseded (reason "deleted"), its follow-up round is
-    withdrawn, and its reviews are withdrawn (the judgment's review state falls back to the
-    latest remaining review, or pending). Versions of the comment processed after its deletion
-    are recorded already deleted. An /undo is not reversed by deleting its comment, and nothing
-    of a closed pair's task changes: its record is final.
+    The deletion is logged (``task_id``: the task of the PR it was on, so that versions of it
+    processed later are retracted too), its judgments and ratings end as tandem.history says
+    (reason "deleted"), its follow-up round is withdrawn, and its reviews are withdrawn (the
+    judgment's review state falls back to the latest remaining review, or pending). An /undo is
+    not reversed by deleting its comment, and nothing of a closed pair's task changes: its
+    record is final.
     """
-    task_ids = set(session.scalars(select(Judgment.task_id).where(Judgment.comment_id == comment_id)))
-    task_ids |= set(session.scalars(select(Rating.task_id).where(Rating.comment_id == comment_id)))
+    task_ids = set(session.scalars(select(CommandVersion.task_id).where(CommandVersion.comment_id == comment_id)))
     task_ids |= set(session.scalars(select(Round.task_id).where(Round.comment_id == comment_id)))
     task_ids |= set(
         session.scalars(select(Judgment.task_id).join(JudgmentReview).where(JudgmentReview.comment_id == comment_id))
     )
-    for task_id in sorted(task_ids):
-        _lock(session, task_id)
+    if task_id is not None:
+        task_ids.add(task_id)
+    for locked in sorted(task_ids):
+        _lock(session, locked)
     open_tasks = set(
         session.scalars(
             select(Pair.task_id)
@@ -773,22 +736,22 @@ def comment_deleted(session: Session, comment_id: int) -> int:
             .execution_options(populate_existing=True)
         )
     )
-    fresh = {"populate_existing": True}
+    if not open_tasks:
+        return 0
+    if not history.is_deleted(session, comment_id):
+        session.add(DeletedComment(comment_id=comment_id, task_id=min(open_tasks), delivery_id=delivery_id))
+        session.flush()
     count = 0
-    for judgment in session.scalars(
-        select(Judgment)
-        .where(Judgment.comment_id == comment_id, Judgment.task_id.in_(open_tasks), Judgment.superseded_at.is_(None))
-        .execution_options(**fresh)
-    ):
-        _supersede(judgment, "deleted", comment_id)
-        count += 1
-    for rating in session.scalars(
-        select(Rating)
-        .where(Rating.comment_id == comment_id, Rating.task_id.in_(open_tasks), Rating.superseded_at.is_(None))
-        .execution_options(**fresh)
-    ):
-        _supersede_rating(rating, "deleted")
-        count += 1
+    for round_id, rater_id, target in history.targets_of(session, comment_id):
+        round_ = session.get(Round, round_id)
+        if round_.task_id not in open_tasks or target in (history.UNDO, history.SCORES):
+            continue
+        ctx = _deletion_context(session, round_, rater_id, comment_id)
+        if target == history.VOTE:
+            count += len(_settle_votes(ctx, round_, rater_id)[2])
+        else:
+            count += len(_settle_scores(ctx, round_id, rater_id, target)[2])
+    fresh = {"populate_existing": True}
     for round_ in session.scalars(
         select(Round)
         .where(Round.comment_id == comment_id, Round.task_id.in_(open_tasks), Round.withdrawn_at.is_(None))
@@ -820,6 +783,18 @@ def comment_deleted(session: Session, comment_id: int) -> int:
         judgment.review_state = latest.decision if latest is not None else "pending"
     session.flush()
     return count
+
+
+def _deletion_context(session: Session, round_: Round, rater_id: int, comment_id: int) -> CommandContext:
+    """A context for deriving the rater's rows again after a deletion. A deletion only ends rows,
+    so the comment details it carries (for new rows) are never used."""
+    pair = session.scalars(select(Pair).where(Pair.task_id == round_.task_id)).one()
+    login = session.scalar(select(Judgment.rater_login).where(Judgment.rater_id == rater_id).limit(1)) or session.scalar(
+        select(Rating.rater_login).where(Rating.rater_id == rater_id).limit(1)
+    )
+    ref = CommentRef(comment_id, None, "", "comment", rater_id, login or "", round_.created_at, "A")
+    return CommandContext(session=session, pair=pair, comment=ref)
+
 
 
 # Line comments ----------------------------------------------------------------------------
@@ -974,5 +949,6 @@ __all__ = [
     "record_ratings",
     "review",
     "round_number",
+    "round_of_comment",
     "undo",
 ]
