@@ -289,9 +289,11 @@ def record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
         delivery_id=comment.delivery_id,
         created_at=comment.written_at,
     )
+    if history.is_deleted(session, comment.comment_id):  # processed after its deletion
+        new.withdrawn_at, new.withdrawn_reason = utcnow(), "deleted"
     session.add(new)
     session.flush()
-    return new, True
+    return new, new.withdrawn_at is None
 
 
 def _round_at(session: Session, task: Task, when: datetime) -> Round:
@@ -688,6 +690,10 @@ def review(
         delivery_id=comment.delivery_id,
     )
     session.add(row)
+    if history.is_deleted(session, comment.comment_id):  # processed after its deletion
+        row.withdrawn_at = utcnow()
+        session.flush()
+        return row, False
     target.review_state = decision
     session.flush()
     return row, True

@@ -841,3 +841,20 @@ def test_a_vote_value_object_normalizes():
     assert Vote("TIE").strength is None
     with pytest.raises(CommandError):
         Vote("A", "hugely")
+
+
+def test_a_followup_or_review_processed_after_its_deletion_stays_withdrawn(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=50, at=minutes(5))
+    with storage.transaction() as session:
+        task_id = session.get(Pair, pair_id).task_id
+        judging.comment_deleted(session, 51, task_id=task_id)
+        judging.comment_deleted(session, 52, task_id=task_id)
+    [followup] = deliver(storage, pair_id, "/followup Add a test.", "bob", comment_id=51, at=minutes(10))
+    assert not followup.changed  # no follow-up job for a deleted prompt
+    deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",), comment_id=52, at=minutes(11))
+    with storage.transaction() as session:
+        assert [(r.number, r.withdrawn_reason) for r in session.scalars(select(Round).order_by(Round.number))] == [
+            (1, None), (2, "deleted")]
+        assert session.scalars(select(JudgmentReview)).one().withdrawn_at is not None
+    assert [j.review_state for j in judgments(storage, pair_id)] == ["pending"]

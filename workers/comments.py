@@ -121,7 +121,10 @@ def issue_comment(delivery: Delivery) -> None:
 def issue_comment_deleted(delivery: Delivery) -> None:
     issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
     side = _side_of(delivery, issue.get("number"))
-    if side is not None and judging.comment_deleted(delivery.session, comment["id"]):
+    deleted = side is not None and judging.comment_deleted(
+        delivery.session, comment["id"], task_id=side.pair.task_id, delivery_id=delivery.id
+    )
+    if deleted:
         delivery.enqueue_after_commit(
             queue.PAIRS, responses.sync_pair, side.pair_id, coalesce=responses.sync_pending(side.pair_id)
         )
