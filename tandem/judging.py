@@ -55,6 +55,7 @@ from tandem.models import (
     Round,
     Task,
 )
+from tandem.quoting import code_span
 
 VERDICTS = ("A", "B", "tie", "neither")
 STRENGTHS = ("slightly", "clearly", "much")
@@ -71,7 +72,8 @@ class CommandError(TandemError):
     """A command that cannot be carried out. The message is written for the person who typed it.
 
     ``command`` is the command as written (``/prefer C``); the command runner fills it in, and
-    ``str()`` then reads "`/prefer C`: the side must be A, B, tie or neither".
+    ``str()`` then reads "`/prefer C`: the side must be A, B, tie or neither", the command quoted
+    by tandem.quoting.
     """
 
     def __init__(self, message: str, command: str | None = None):
@@ -80,7 +82,7 @@ class CommandError(TandemError):
         self.command = command
 
     def __str__(self) -> str:
-        return f"`{self.command}`: {self.message}" if self.command else self.message
+        return f"{code_span(self.command)}: {self.message}" if self.command else self.message
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class Rubric:
         """Return (axis, score) checked against the rubric, or raise a CommandError naming it."""
         name = axis.strip().lower()
         if name not in self.axes:
-            raise CommandError(f"unknown axis `{axis}`; this repository's axes are {', '.join(self.axes)}")
+            raise CommandError(f"unknown axis {code_span(axis)}; this repository's axes are {', '.join(self.axes)}")
         low, high = self.scale
         text = str(value).strip()
         if not (text.isascii() and _INTEGER.fullmatch(text)) or not low <= int(text) <= high:
