@@ -19,13 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from tandem import inbox, outbox, queue, services
 from tandem.inbox import IncomingDelivery
 from tandem.models import ProcessedDelivery
-from workers import comments, installations, pull_requests, repositories
+from workers import comments, installations, pull_requests, repositories, teams
 from workers.jobs import waits_out_rate_limits
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
 
-ROUTER = Router(installations.router, repositories.router, pull_requests.router, comments.router)
+ROUTER = Router(installations.router, repositories.router, pull_requests.router, comments.router, teams.router)
 
 
 def handles(event: str, action: str | None) -> bool:
