@@ -103,11 +103,6 @@ def _backfill(bind, versions: sa.Table, deleted: sa.Table) -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('deleted_comments', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_deleted_comments_task_id'))
+    # Dropping a table drops its indexes.
     op.drop_table('deleted_comments')
-    with op.batch_alter_table('command_versions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_command_versions_task_id'))
-        batch_op.drop_index('ix_command_versions_rater')
-        batch_op.drop_index(batch_op.f('ix_command_versions_comment_id'))
     op.drop_table('command_versions')
