@@ -721,7 +721,7 @@ def test_an_ambiguous_review_asks_for_a_login(storage):
     [outcome] = deliver(storage, pair_id, "/reject @Bob. The rationale ignores\nthe failing test.", "rev",
                         roles=("reviewer",))
     assert outcome.message == (
-        "@rev sent back @bob's vote in round 1: The rationale ignores\nthe failing test.")
+        "@rev sent back @bob's vote in round 1: `The rationale ignores the failing test.`")
     assert errors(deliver(storage, pair_id, "/approve @carol", "rev", roles=("reviewer",))) == [
         "`/approve @carol`: @carol has no vote in round 1"
     ]
