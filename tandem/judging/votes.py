@@ -53,7 +53,15 @@ def _settle_votes(ctx: CommandContext, round_: Round, rater_id: int) -> tuple[li
     found, changed = history.settle(session, Judgment, rows, slots, same=_same_vote, add=add)
     if changed:
         _link_ratings(session, round_.id, rater_id)
+    if ctx.started_at is not None:  # a vote moved to an earlier version of its comment
+        for row in changed:
+            row.time_on_task_seconds = _time_on_task(row.voted_at, ctx.started_at)
     return slots, found, changed
+
+
+def _time_on_task(voted_at: datetime, started_at: datetime | None) -> float | None:
+    on_task = (voted_at - started_at).total_seconds() if started_at is not None else None
+    return on_task if on_task is None or on_task >= 0 else None
 
 
 def _rows(session: Session, model: type, **where: Any) -> list:
@@ -135,7 +143,6 @@ def _add_judgment(
     delivery_id: str,
 ) -> Judgment:
     comment = ctx.comment
-    on_task = (at - ctx.started_at).total_seconds() if ctx.started_at is not None else None
     judgment = Judgment(
         task_id=ctx.task_id,
         pair_id=ctx.pair.id,
@@ -153,7 +160,7 @@ def _add_judgment(
         on_side=comment.on_side,
         delivery_id=delivery_id,
         voted_at=at,
-        time_on_task_seconds=on_task if on_task is None or on_task >= 0 else None,
+        time_on_task_seconds=_time_on_task(at, ctx.started_at),
         review_state="pending",
     )
     ctx.session.add(judgment)

@@ -4,10 +4,13 @@ Revision ID: 0002_retraction_times
 Revises: 0001
 
 The versions are backfilled from the judgments and ratings already recorded: each row is a
-version written at its own time; a retraction by an edit becomes an empty version at the time it
-was recorded (the best known), an /undo an undo version at that time, and a deletion a deleted
-comment.
+version written at its own time; a retraction by an edit becomes an empty version, and an /undo
+an undo version, placed right before the rater's next version (or when it was recorded, if
+sooner); a deletion becomes a deleted comment.
 """
+
+from collections import defaultdict
+from datetime import timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -58,6 +61,21 @@ def upgrade() -> None:
 
 
 def _backfill(bind, versions: sa.Table, deleted: sa.Table) -> None:
+    moment = tandem.db.UTCDateTime(timezone=True)
+    judgments = sa.table('judgments', *(sa.column(name) for name in (
+        'task_id', 'round_id', 'rater_id', 'comment_id', 'verdict', 'strength', 'rationale', 'delivery_id',
+        'superseded_reason', 'superseded_by_id', 'superseded_by_comment_id')),
+        sa.column('voted_at', moment), sa.column('superseded_at', moment))
+    ratings = sa.table('ratings', *(sa.column(name) for name in (
+        'task_id', 'round_id', 'rater_id', 'comment_id', 'side', 'axis', 'score', 'delivery_id',
+        'superseded_reason')), sa.column('created_at', moment), sa.column('superseded_at', moment))
+    groups: dict[tuple, list] = defaultdict(list)  # (round, rater, target) -> [(written at, row, value)]
+    for row in bind.execute(sa.select(judgments)):
+        vote = {'verdict': row.verdict, 'strength': row.strength, 'rationale': row.rationale}
+        groups[(row.round_id, row.rater_id, 'vote')].append((row.voted_at, row, vote))
+    for row in bind.execute(sa.select(ratings)):
+        groups[(row.round_id, row.rater_id, f'{row.side}:{row.axis}')].append((row.created_at, row, row.score))
+
     rows: dict[tuple, dict] = {}
     gone: dict[int, dict] = {}
     first_seen: dict[tuple, object] = {}
@@ -71,28 +89,26 @@ def _backfill(bind, versions: sa.Table, deleted: sa.Table) -> None:
             recorded_at=row.superseded_at or at,
         )
 
-    def retraction(row, target, superseded_by_id=None):
-        if row.superseded_reason == 'edited' and superseded_by_id is None:  # an edit removed it
-            add(row, target, row.superseded_at, None, edited=True)
-        elif row.superseded_reason == 'deleted':
-            gone[row.comment_id] = dict(
-                comment_id=row.comment_id, task_id=row.task_id, delivery_id=None, recorded_at=row.superseded_at
-            )
-
-    judgments = sa.table('judgments', *(sa.column(name) for name in (
-        'task_id', 'round_id', 'rater_id', 'comment_id', 'verdict', 'strength', 'rationale', 'delivery_id',
-        'voted_at', 'superseded_at', 'superseded_reason', 'superseded_by_id', 'superseded_by_comment_id')))
-    for row in bind.execute(sa.select(judgments)):
-        add(row, 'vote', row.voted_at, {'verdict': row.verdict, 'strength': row.strength, 'rationale': row.rationale})
-        retraction(row, 'vote', row.superseded_by_id)
-        if row.superseded_reason == 'undo' and row.superseded_by_comment_id is not None:
-            add(row, 'undo', row.superseded_at, True, comment_id=row.superseded_by_comment_id, edited=False)
-    ratings = sa.table('ratings', *(sa.column(name) for name in (
-        'task_id', 'round_id', 'rater_id', 'comment_id', 'side', 'axis', 'score', 'delivery_id',
-        'created_at', 'superseded_at', 'superseded_reason')))
-    for row in bind.execute(sa.select(ratings)):
-        add(row, f'{row.side}:{row.axis}', row.created_at, row.score)
-        retraction(row, f'{row.side}:{row.axis}')
+    for (_round, _rater, target), items in groups.items():
+        items.sort(key=lambda item: (item[0], item[1].comment_id))
+        for index, (at, row, value) in enumerate(items):
+            add(row, target, at, value)
+            if row.superseded_at is None:
+                continue
+            # A retraction kept no time of its own: it came after this version, before the
+            # rater's next one, and no later than it was recorded.
+            later = [t for t, _row, _value in items[index + 1:] if t > at]
+            ended = max(at, min([row.superseded_at, *(t - timedelta(microseconds=1) for t in later[:1])]))
+            replaced = getattr(row, 'superseded_by_id', None) is not None or any(
+                other.comment_id == row.comment_id for _t, other, _v in items[index + 1:])
+            if row.superseded_reason == 'edited' and not replaced:  # an edit removed it
+                add(row, target, ended, None, edited=True)
+            elif row.superseded_reason == 'undo' and row.superseded_by_comment_id is not None:
+                add(row, 'undo', ended, True, comment_id=row.superseded_by_comment_id, edited=False)
+            elif row.superseded_reason == 'deleted':
+                gone[row.comment_id] = dict(
+                    comment_id=row.comment_id, task_id=row.task_id, delivery_id=None, recorded_at=row.superseded_at
+                )
     for version in rows.values():
         if version['edited'] is None:  # the earliest version of a comment is the comment as created
             version['edited'] = version['written_at'] > first_seen[(version['comment_id'], version['target'])]
