@@ -1,7 +1,10 @@
 """Tandem answers every command on GitHub: +1 when recorded; confused plus one reply with the
-exact error and a pointer to /help when not; a reply for commands that answer (/help).
+exact error and a pointer to /help when not; a reply for commands that answer (/help). A review
+cannot take a reaction, so commands in a review body are acknowledged by a reply saying what
+was recorded.
 
-The results arrive as plain dicts ({"ok", "reply", "message"}) because they cross the queue.
+The results arrive as plain dicts ({"ok", "reply", "changed", "message"}) because they cross
+the queue.
 """
 
 from __future__ import annotations
@@ -15,9 +18,15 @@ from tandem.services import Services
 ANSWERED_TTL = 14 * 24 * 3600
 
 
-def _reply_text(author: str, results: list[dict]) -> str | None:
+def _reply_text(author: str, results: list[dict], source: str = "comment") -> str | None:
     failures = [r["message"] for r in results if not r["ok"]]
-    answers = [r["message"] for r in results if r["ok"] and r["reply"]]
+    # A review's recorded commands are said in words; one processed again (changed False) was
+    # acknowledged the first time.
+    answers = [
+        r["message"]
+        for r in results
+        if r["ok"] and (r["reply"] or (source == "review" and r.get("changed", True)))
+    ]
     if not failures and not answers:
         return None
     parts = [f"@{author}"]
@@ -48,14 +57,14 @@ def acknowledge(
         return
     owner, name = repo.split("/", 1)
     client = services.github.as_installation(installation_id)
-    if source == "comment":  # reviews have no reactions; their reply (if any) says it all
+    if source == "comment":  # reviews have no reactions: the reply says what was recorded
         reaction = "+1" if all(r["ok"] for r in results) else "confused"
         try:
             client.rest.reactions.create_for_issue_comment(owner, name, source_id, content=reaction)
         except RequestFailed as exc:
             if exc.response.status_code != 404:  # the comment was deleted meanwhile
                 raise
-    text = _reply_text(author, results)
+    text = _reply_text(author, results, source)
     if text is None:
         return
     if outsider and not services.redis.set(f"tandem:told:{repo}#{pr_number}:{author}", 1, nx=True, ex=24 * 3600):

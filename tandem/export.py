@@ -2,7 +2,11 @@
 
 Each object carries the judgment and its provenance, the round's prompt, the rater's current
 ratings and line comments in that round, the reviews, the task's metadata, and which model was
-A and which was B (``model_a``, ``model_b``), which GitHub never shows.
+A and which was B (``model_a``, ``model_b``), which GitHub never shows. Its ``kind`` is
+"judgment". A rater who scored with /rate in a round but never voted in it gets one object of
+``kind`` "ratings" for that round, after the judgments: the same fields, with the judgment's own
+(verdict, rationale, review, provenance of the vote) null or empty and their scores in
+``ratings``.
 
 The judgments are read through one streaming query (``yield_per``: a server-side cursor on
 PostgreSQL), and what goes with them is fetched per batch of rows, so memory stays flat however
@@ -17,14 +21,22 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from tandem.models import Judgment, JudgmentReview, LineComment, Output, Rating, Round, Side, Task
+from tandem.models import Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, Side, Task
 
 BATCH_SIZE = 500
 
 _JUDGMENT_COLUMNS = list(Judgment.__table__.columns)
+_ROUND_AND_TASK = (
+    Round.number.label("round_number"),
+    Round.prompt.label("round_prompt"),
+    Task.repo_full_name.label("repo"),
+    Task.base.label("task_base"),
+    Task.base_sha.label("task_base_sha"),
+    Task.metadata_.label("task_metadata"),
+)
 
 
 def export_judgments(
@@ -61,29 +73,53 @@ def iter_judgment_records(
     task_id: int | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> Iterator[dict[str, Any]]:
-    """Yield the export's objects, in the order the judgments were recorded."""
-    result = session.execute(
-        _judgments_query(since=since, repo=repo, task_id=task_id),
-        execution_options={"yield_per": batch_size},
+    """Yield the export's objects, in the order the judgments were recorded, then the scores
+    of raters who did not vote, by round and rater."""
+    for query, records in (
+        (_judgments_query(since=since, repo=repo, task_id=task_id), _records),
+        (_ratings_only_query(since=since, repo=repo, task_id=task_id), _ratings_only_records),
+    ):
+        result = session.execute(query, execution_options={"yield_per": batch_size})
+        try:
+            for rows in result.partitions():
+                yield from records(session, rows)
+        finally:
+            result.close()
+
+
+def _ratings_only_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
+    """(round, rater) of the scores given in rounds the rater never voted in."""
+    voted = exists().where(Judgment.round_id == Rating.round_id, Judgment.rater_id == Rating.rater_id)
+    scored = (
+        select(
+            Rating.round_id,
+            Rating.rater_id,
+            func.max(Rating.rater_login).label("rater_login"),
+            func.max(Rating.created_at).label("rated_at"),
+        )
+        .where(~voted)
+        .group_by(Rating.round_id, Rating.rater_id)
     )
-    try:
-        for rows in result.partitions():
-            yield from _records(session, rows)
-    finally:
-        result.close()
+    if since is not None:
+        scored = scored.having(or_(func.max(Rating.created_at) >= since, func.max(Rating.superseded_at) >= since))
+    scored = scored.subquery()
+    query = (
+        select(scored, Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
+        .join(Round, Round.id == scored.c.round_id)
+        .join(Task, Task.id == Round.task_id)
+        .join(Pair, Pair.task_id == Task.id)
+        .order_by(scored.c.round_id, scored.c.rater_id)
+    )
+    if repo is not None:
+        query = query.where(Task.repo_full_name == repo)
+    if task_id is not None:
+        query = query.where(Round.task_id == task_id)
+    return query
 
 
 def _judgments_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
     query = (
-        select(
-            *_JUDGMENT_COLUMNS,
-            Round.number.label("round_number"),
-            Round.prompt.label("round_prompt"),
-            Task.repo_full_name.label("repo"),
-            Task.base.label("task_base"),
-            Task.base_sha.label("task_base_sha"),
-            Task.metadata_.label("task_metadata"),
-        )
+        select(*_JUDGMENT_COLUMNS, *_ROUND_AND_TASK)
         .join(Round, Round.id == Judgment.round_id)
         .join(Task, Task.id == Judgment.task_id)
         .order_by(Judgment.id)
@@ -103,33 +139,12 @@ def _judgments_query(*, since: datetime | None, repo: str | None, task_id: int |
 
 def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
     """The objects for one batch of judgment rows, with what goes with them fetched in bulk."""
-    ids = [row.id for row in rows]
-    round_ids = {row.round_id for row in rows}
-    rater_ids = {row.rater_id for row in rows}
-    pair_ids = {row.pair_id for row in rows}
-
-    models: dict[tuple[int, str], str] = {
-        (pair_id, letter): model
-        for pair_id, letter, model in session.execute(
-            select(Side.pair_id, Side.letter, Output.model)
-            .join(Output, Output.id == Side.output_id)
-            .where(Side.pair_id.in_(pair_ids))
-        )
-    }
-
-    ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
-    for round_id, rater_id, side, axis, score in session.execute(
-        select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score)
-        .where(Rating.round_id.in_(round_ids), Rating.rater_id.in_(rater_ids), Rating.superseded_at.is_(None))
-        .order_by(Rating.id)
-    ):
-        ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
-
+    models, ratings, line_comments = _context(session, rows)
     reviews: dict[int, list[dict[str, Any]]] = defaultdict(list)
     # Columns, not ORM objects: nothing of the export stays in the session's identity map.
     for review in session.execute(
         select(*JudgmentReview.__table__.columns)
-        .where(JudgmentReview.judgment_id.in_(ids))
+        .where(JudgmentReview.judgment_id.in_([row.id for row in rows]))
         .order_by(JudgmentReview.id)
     ):
         reviews[review.judgment_id].append(
@@ -144,7 +159,99 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
                 "withdrawn_at": _iso(review.withdrawn_at),
             }
         )
+    for row in rows:
+        yield {
+            "kind": "judgment",
+            **_shared(row, models, ratings, line_comments),
+            "id": row.id,
+            "verdict": row.verdict,
+            "strength": row.strength,
+            "rationale": row.rationale,
+            "review_state": row.review_state,
+            "reviews": reviews.get(row.id, []),
+            "head_sha_a": row.head_sha_a,
+            "head_sha_b": row.head_sha_b,
+            "on_side": row.on_side,
+            "source": row.source,
+            "comment_id": row.comment_id,
+            "comment_url": row.comment_url,
+            "delivery_id": row.delivery_id,
+            "voted_at": _iso(row.voted_at),
+            "recorded_at": _iso(row.recorded_at),
+            "time_on_task_seconds": row.time_on_task_seconds,
+            "current": row.superseded_at is None,
+            "superseded_at": _iso(row.superseded_at),
+            "superseded_by_id": row.superseded_by_id,
+            "superseded_reason": row.superseded_reason,
+        }
 
+
+def _ratings_only_records(session: Session, rows) -> Iterator[dict[str, Any]]:
+    """The objects for raters who scored in a round without voting in it: no judgment, so every
+    judgment field is null (or empty), and ``current`` says whether any score still stands."""
+    models, ratings, line_comments = _context(session, rows)
+    for row in rows:
+        scores = ratings.get((row.round_id, row.rater_id), {})
+        yield {
+            "kind": "ratings",
+            **_shared(row, models, ratings, line_comments),
+            **dict.fromkeys(_JUDGMENT_ONLY),
+            "rationale": "",
+            "reviews": [],
+            "rated_at": _iso(row.rated_at),
+            "current": bool(scores),
+        }
+
+
+# Fields of a judgment that an object of kind "ratings" has none of.
+_JUDGMENT_ONLY = (
+    "id", "verdict", "strength", "review_state", "head_sha_a", "head_sha_b", "on_side", "source", "comment_id",
+    "comment_url", "delivery_id", "voted_at", "recorded_at", "time_on_task_seconds", "superseded_at",
+    "superseded_by_id", "superseded_reason",
+)
+
+
+def _shared(row, models: dict, ratings: dict, line_comments: dict) -> dict[str, Any]:
+    """The fields every object has: the task, round and rater, their scores and line comments."""
+    key = (row.round_id, row.rater_id)
+    return {
+        "task_id": row.task_id,
+        "pair_id": row.pair_id,
+        "repo": row.repo,
+        "round": row.round_number,
+        "round_prompt": row.round_prompt,
+        "rater_id": row.rater_id,
+        "rater_login": row.rater_login,
+        "ratings": ratings.get(key, {}),
+        "line_comments": line_comments.get(key, []),
+        "model_a": models.get((row.pair_id, "A")),
+        "model_b": models.get((row.pair_id, "B")),
+        "task_base": row.task_base,
+        "task_base_sha": row.task_base_sha,
+        "task_metadata": row.task_metadata or {},
+    }
+
+
+def _context(session: Session, rows) -> tuple[dict, dict, dict]:
+    """For a batch of rows with pair_id, round_id and rater_id: the models of the pairs, the
+    raters' current scores and their line comments in the rounds, fetched in bulk."""
+    round_ids = {row.round_id for row in rows}
+    rater_ids = {row.rater_id for row in rows}
+    models: dict[tuple[int, str], str] = {
+        (pair_id, letter): model
+        for pair_id, letter, model in session.execute(
+            select(Side.pair_id, Side.letter, Output.model)
+            .join(Output, Output.id == Side.output_id)
+            .where(Side.pair_id.in_({row.pair_id for row in rows}))
+        )
+    }
+    ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
+    for round_id, rater_id, side, axis, score in session.execute(
+        select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score)
+        .where(Rating.round_id.in_(round_ids), Rating.rater_id.in_(rater_ids), Rating.superseded_at.is_(None))
+        .order_by(Rating.id)
+    ):
+        ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
     line_comments: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for comment in session.execute(
         select(*LineComment.__table__.columns)
@@ -170,45 +277,7 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
                 "updated_at": _iso(comment.updated_at),
             }
         )
-
-    for row in rows:
-        key = (row.round_id, row.rater_id)
-        yield {
-            "id": row.id,
-            "task_id": row.task_id,
-            "pair_id": row.pair_id,
-            "repo": row.repo,
-            "round": row.round_number,
-            "round_prompt": row.round_prompt,
-            "rater_id": row.rater_id,
-            "rater_login": row.rater_login,
-            "verdict": row.verdict,
-            "strength": row.strength,
-            "rationale": row.rationale,
-            "ratings": ratings.get(key, {}),
-            "review_state": row.review_state,
-            "reviews": reviews.get(row.id, []),
-            "line_comments": line_comments.get(key, []),
-            "model_a": models.get((row.pair_id, "A")),
-            "model_b": models.get((row.pair_id, "B")),
-            "head_sha_a": row.head_sha_a,
-            "head_sha_b": row.head_sha_b,
-            "on_side": row.on_side,
-            "source": row.source,
-            "comment_id": row.comment_id,
-            "comment_url": row.comment_url,
-            "delivery_id": row.delivery_id,
-            "voted_at": _iso(row.voted_at),
-            "recorded_at": _iso(row.recorded_at),
-            "time_on_task_seconds": row.time_on_task_seconds,
-            "current": row.superseded_at is None,
-            "superseded_at": _iso(row.superseded_at),
-            "superseded_by_id": row.superseded_by_id,
-            "superseded_reason": row.superseded_reason,
-            "task_base": row.task_base,
-            "task_base_sha": row.task_base_sha,
-            "task_metadata": row.task_metadata or {},
-        }
+    return models, ratings, line_comments
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -240,6 +240,46 @@ class Rating(Base):
     judgment: Mapped[Judgment | None] = relationship(back_populates="ratings")
 
 
+class CommandVersion(Base):
+    """One version of what a comment holds of one of a rater's votes or scores, or of its /undo.
+
+    Judgments and ratings are derived from these (tandem.history): every version is kept, those
+    that remove a vote or leave it as it was included, so that the comments' own times decide and
+    no processing order can bring back a retracted vote.
+    """
+
+    __tablename__ = "command_versions"
+    __table_args__ = (
+        UniqueConstraint("comment_id", "target", "written_at", "edited"),
+        Index("ix_command_versions_rater", "round_id", "rater_id", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
+    rater_id: Mapped[int] = mapped_column(BigInteger)
+    comment_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # "vote", "undo", or a score's "side:axis" ("A:correctness")
+    target: Mapped[str] = mapped_column(String(80))
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited: Mapped[bool] = mapped_column(default=False)  # False: the comment as created
+    # What the version holds: the vote ({verdict, strength, rationale}) or the score; null: nothing.
+    value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeletedComment(Base):
+    """A comment (or review) deleted on a pair's PR: nothing it held stands, whenever it arrives."""
+
+    __tablename__ = "deleted_comments"
+
+    comment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class JudgmentReview(Base):
     """A reviewer's /approve or /reject of a judgment."""
 

@@ -1,9 +1,12 @@
 """What the two PRs say. Identical for A and B but for the letter and the twin link, and built
-only from the prompt, the task id and the rubric: never from models or metadata."""
+only from the prompt, the task id and the rubric: never from models or metadata. The prompt is
+the submitter's text, so it goes in a code block (tandem.quoting): a mention or an issue
+reference in it notifies no one and links nothing."""
 
 from __future__ import annotations
 
 from tandem.judging import Rubric
+from tandem.quoting import code_block
 
 CHECK_NAME = "Tandem"
 
@@ -14,10 +17,6 @@ def title(task_id: int, letter: str) -> str:
 
 def twin(letter: str) -> str:
     return "B" if letter == "A" else "A"
-
-
-def _quote(text: str) -> str:
-    return "\n".join(f"> {line}" if line else ">" for line in text.strip().splitlines())
 
 
 def body(task_id: int, letter: str, prompt: str, rubric: Rubric, twin_url: str | None, help_text: str) -> str:
@@ -32,7 +31,7 @@ It will never be merged.
 
 ### Prompt
 
-{_quote(prompt)}
+{code_block(prompt)}
 
 ### How to judge
 

@@ -1,6 +1,8 @@
 """Who may rate and who may review: `.github/tandem.yml` names users and teams; team membership
 is asked of GitHub (never read from a payload's author_association, which misreports private
-organization members) and cached for a few minutes."""
+organization members) and cached: a member for a few minutes, a non-member for a few seconds
+(someone just refused is often added right after). `membership`, `team` and `organization`
+webhooks drop an organization's cached answers at once (``forget_teams``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ RATER = "rater"
 REVIEWER = "reviewer"
 ANYONE = "anyone"
 MEMBERSHIP_TTL = 300
+NOT_MEMBER_TTL = 30
 
 
 def is_bot(user: dict) -> bool:
@@ -25,8 +28,22 @@ def is_bot(user: dict) -> bool:
     return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
 
 
+def _generation_key(org: str) -> str:
+    return f"tandem:teams:{org.lower()}:generation"
+
+
+def forget_teams(services: Services, org: str) -> None:
+    """Drop every cached team membership in ``org``: the next check asks GitHub.
+
+    The answers are keyed by a generation number that this bumps, so no key has to be found and
+    deleted; the old ones expire on their own.
+    """
+    services.redis.incr(_generation_key(org))
+
+
 def _team_member(services: Services, client: GitHub, org: str, team: str, login: str) -> bool:
-    key = f"tandem:team:{org.lower()}:{team.lower()}:{login.lower()}"
+    generation = int(services.redis.get(_generation_key(org)) or 0)
+    key = f"tandem:team:{org.lower()}:{generation}:{team.lower()}:{login.lower()}"
     cached = services.redis.get(key)
     if cached is not None:
         return cached == b"1"
@@ -39,7 +56,7 @@ def _team_member(services: Services, client: GitHub, org: str, team: str, login:
         if exc.response.status_code == 403:  # members:read not granted: nobody is in the team
             log.warning("cannot read team %s/%s: the installation lacks members:read", org, team)
         member = False
-    services.redis.set(key, "1" if member else "0", ex=MEMBERSHIP_TTL)
+    services.redis.set(key, "1" if member else "0", ex=MEMBERSHIP_TTL if member else NOT_MEMBER_TTL)
     return member
 
 

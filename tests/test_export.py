@@ -60,6 +60,7 @@ def test_the_export_holds_the_full_history_de_blinded(storage):
     assert (carol["model_a"], carol["model_b"]) == ("model-p", "model-q")
 
     assert new == {
+        "kind": "judgment",
         "id": new["id"],
         "task_id": new["task_id"],
         "pair_id": built["first"],
@@ -173,6 +174,31 @@ def test_votes_processed_out_of_order_export_as_if_processed_in_order(storage):
     assert [(r["verdict"], r["current"]) for r in exported(storage, since=cutoff)] == [("A", False)]
 
 
+def test_scores_without_a_vote_are_exported_and_marked(storage):
+    """/rate with no /prefer was acknowledged but exported nowhere: now one object of kind
+    "ratings" per round and rater, with the scores and no judgment."""
+    pair_id = new_pair(storage, models=("model-x", "model-y"))
+    deliver(storage, pair_id, "/prefer A", comment_id=41)
+    deliver(storage, pair_id, "/rate A correctness=4 security=2\n/rate B correctness=3", "bob", comment_id=42)
+    deliver(storage, pair_id, "/rate A correctness=5", "bob", comment_id=43)
+    deliver(storage, pair_id, "/rate B security=1", "carol", comment_id=44)
+    with storage.transaction() as session:
+        judging.comment_deleted(session, 44)
+    rows = exported(storage)
+    assert [(r["kind"], r["rater_login"], r["verdict"], r["current"]) for r in rows] == [
+        ("judgment", "alice", "A", True), ("ratings", "bob", None, True), ("ratings", "carol", None, False)]
+    bob = rows[1]
+    assert bob["ratings"] == {"A": {"correctness": 5, "security": 2}, "B": {"correctness": 3}}
+    assert (bob["model_a"], bob["model_b"], bob["round"], bob["rater_id"]) == ("model-x", "model-y", 1, USERS["bob"])
+    assert (bob["id"], bob["review_state"], bob["reviews"], bob["superseded_reason"]) == (None, None, [], None)
+    assert bob["rated_at"] == "2026-05-01T12:30:00.000000Z"
+    assert set(rows[0]) - {"id"} < set(bob) - {"rated_at"} | {"id"}
+    with storage.transaction() as session:
+        assert judgments_for_task(session, rows[0]["task_id"]) == rows
+    assert exported(storage, since=utcnow() + timedelta(seconds=1)) == []
+    assert exported(storage, repo="evals/nowhere") == []
+
+
 def test_the_export_streams(storage):
     """20,000 judgments go out through one yield_per query, written batch by batch."""
     total = 20_000
@@ -198,7 +224,7 @@ def test_the_export_streams(storage):
         statements.append((statement, dict(context.execution_options), cursor))
 
     def related_queries() -> int:
-        return sum(1 for statement, _, _ in statements if "FROM ratings" in statement)
+        return sum(1 for statement, _, _ in statements if "FROM ratings" in statement and "GROUP BY" not in statement)
 
     class Sink(io.TextIOBase):
         def __init__(self):

@@ -217,3 +217,19 @@ def test_follow_up_jobs_left_behind_by_a_crash_are_queued_by_the_sweep(github, s
     assert "tandem:judged" in {p["number"]: p for p in views.pulls(github, REPO)}[pair["A"]]["labels"]
     with services.storage.transaction() as session:
         assert session.query(FollowUp).count() == 0
+
+
+def test_a_review_vote_is_acknowledged_and_a_typo_answered(github, services, pair):
+    """A vote in a review body used to be recorded without a word (reviews take no reactions),
+    and a mistyped or listed command got neither a reaction nor a reply."""
+    github.as_user("rater-two").submit_review(REPO, pair["B"], body="/prefer B slightly\nKeeps it.", event="COMMENT")
+    typo = github.as_user("rater-one").comment(REPO, pair["A"], "/prefre A\n- /rate A correctness=4")
+    settle(github, services)
+    replies = [c["body"] for c in views.comments(github, REPO, pair["B"]) if c["user"] == "tandem[bot]"]
+    assert replies == ["@rater-two\n\nRecorded @rater-two's vote in round 1: **B** (slightly)."]
+    [reply] = [c["body"] for c in views.comments(github, REPO, pair["A"]) if c["user"] == "tandem[bot]"]
+    assert "`/prefre A`: there is no such command; did you mean `/prefer`?" in reply
+    assert "`/rate A correctness=4`: a command in a list item is not read" in reply
+    typo_comment = next(c for c in views.comments(github, REPO, pair["A"]) if c["id"] == typo.id)
+    assert ("tandem[bot]", "confused") in typo_comment["reactions"]
+    assert current_votes(services) == {"rater-two": ("B", "slightly")}

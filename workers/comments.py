@@ -10,6 +10,8 @@ from typing import Any
 
 from tandem import judging, pairs, queue, repo_config, roles
 from tandem.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
+from tandem.commands.near_misses import answers as near_miss_answers
+from tandem.commands.near_misses import find_near_misses
 from tandem.errors import Unprocessable
 from tandem.models import Round, Side
 from workers import responses
@@ -37,7 +39,8 @@ def _side_of(delivery: Delivery, number: Any) -> Side | None:
 def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: str, edited: bool) -> None:
     """Run the commands of a comment or review body, then answer and sync after commit."""
     invocations = find_invocations(item.get("body"), command_names())
-    if not invocations and not edited:
+    near_misses = find_near_misses(item.get("body"), command_names())
+    if not invocations and not near_misses and not edited:
         return
     repo = side.repo_full_name
     installation_id = (delivery.payload.get("installation") or {}).get("id")
@@ -59,13 +62,13 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     )
     pair = side.pair
     context = CommandContext.for_pair(delivery.session, pair, comment, rubric=config, started_at=pair.opened_at)
-    outcomes = run_comment(context, invocations, roles=author_roles, edited=edited)
+    outcomes = run_comment(context, invocations, roles=author_roles, edited=edited) + near_miss_answers(near_misses)
     delivery.session.flush()
     for outcome in outcomes:
         for record in outcome.records:
             if isinstance(record, Round) and outcome.changed:
                 delivery.enqueue_after_commit(queue.FOLLOWUPS, FOLLOWUP_JOB, _followup(side, record))
-    results = [{"ok": o.ok, "reply": o.reply, "message": o.message} for o in outcomes]
+    results = [{"ok": o.ok, "reply": o.reply, "changed": o.changed, "message": o.message} for o in outcomes]
     outsider = author_roles == {roles.ANYONE}
     delivery.enqueue_after_commit(
         queue.PAIRS, responses.acknowledge, installation_id, repo, side.pr_number, source, item["id"],
@@ -124,7 +127,10 @@ def issue_comment(delivery: Delivery) -> None:
 def issue_comment_deleted(delivery: Delivery) -> None:
     issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
     side = _side_of(delivery, issue.get("number"))
-    if side is not None and judging.comment_deleted(delivery.session, comment["id"]):
+    deleted = side is not None and judging.comment_deleted(
+        delivery.session, comment["id"], task_id=side.pair.task_id, delivery_id=delivery.id
+    )
+    if deleted:
         delivery.enqueue_after_commit(
             queue.PAIRS, responses.sync_pair, side.pair_id, coalesce=responses.sync_pending(side.pair_id)
         )

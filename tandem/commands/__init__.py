@@ -9,8 +9,10 @@ The worker's use, for an issue comment (or review body) created or edited::
     ctx = CommandContext.for_pair(session, pair, comment_ref, rubric=repo_config, started_at=...)
     outcomes = run_comment(ctx, invocations, roles=roles_of(...), edited=action == "edited")
 
-and ``judging.comment_deleted(session, comment_id)`` when one is deleted. Each Outcome says
-whether to reply (``reply``: help and errors) or just acknowledge.
+and ``judging.comment_deleted(session, comment_id, task_id=...)`` when one is deleted. Each
+Outcome says whether to reply (``reply``: help and errors) or just acknowledge. Lines that look
+like a command but are not read (a typo, a list item, a line swallowed by a quote) are answered
+too: ``near_misses.answers(near_misses.find_near_misses(body, command_names()))``.
 """
 
 import importlib

@@ -11,6 +11,7 @@ A line is a command when all of these hold:
   and list items are left out to keep the rule simple and predictable; ``- /prefer A`` reads
   as one bullet of a list, not as a vote. CommonMark's lazy continuation lines follow the
   rendering: ``> quoted`` then ``/prefer A`` on the next line is still inside the quote.
+  (tandem.commands.near_misses tells the rater when a list item or such a line was skipped.)
   A setext heading counts as a paragraph (it is one, followed by an underline), so
   ``/prefer A`` followed by a ``---`` separator line is still a vote.
 * It starts a new line of the rendered text, not the inside of something begun on an earlier

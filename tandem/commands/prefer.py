@@ -48,7 +48,9 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
     if not changed:
         return None
     if judgment is None:
-        return Outcome(f"Retracted @{ctx.comment.author_login}'s vote: the edited comment has no `/prefer`.")
+        later = judging.current_judgment(ctx.session, judging.round_of_comment(ctx).id, ctx.comment.author_id)
+        tail = " A vote written after it stands." if later is not None else ""
+        return Outcome(f"Retracted @{ctx.comment.author_login}'s vote: the edited comment has no `/prefer`.{tail}")
     return Outcome(f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}.{_standing(judgment)}", (judgment,))
 
 

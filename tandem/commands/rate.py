@@ -12,6 +12,7 @@ from tandem import judging
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command, rubric_fields, words
 from tandem.judging import SIDES, CommandContext, CommandError, Rubric
+from tandem.quoting import code_span
 
 _SPACED_EQUALS = re.compile(r"\s*=\s*")
 
@@ -34,7 +35,7 @@ def parse_rate(invocation: Invocation, rubric: Rubric) -> tuple[str, dict[str, i
     for word in given[1:]:
         axis, equals, value = word.partition("=")
         if not equals or not axis:
-            raise CommandError(f"`{word}` is not a score; write axis=score, e.g. `{example.split()[0]}`")
+            raise CommandError(f"{code_span(word)} is not a score; write axis=score, e.g. `{example.split()[0]}`")
         axis, score = rubric.score(axis, value)
         if axis in scores:
             raise CommandError(f"{axis} is scored twice")

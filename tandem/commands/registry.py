@@ -203,7 +203,10 @@ def help_text(config: Any = None) -> str:
             "**Tandem commands**",
             "",
             "Write a command at the start of a line of a comment on either pull request; the lines "
-            "under it, up to the next command, are its text (your rationale, prompt or reason).",
+            "under it, up to the next command, are its text (your rationale, prompt or reason). "
+            "Commands are not read in quotes (lines starting with `>`, and a line right after a "
+            "quoted line with no blank line between), list items or code; Tandem tells you when "
+            "it skipped one.",
             "",
             *rows,
         ]

@@ -13,6 +13,7 @@ from tandem import judging
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import TRAILING_PUNCTUATION, Outcome, command
 from tandem.judging import CommandContext, CommandError
+from tandem.quoting import code_span
 
 # A GitHub login: letters, digits and single hyphens; apps end in "[bot]".
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
@@ -25,7 +26,7 @@ def parse_review(invocation: Invocation) -> tuple[str | None, str]:
     if first.startswith("@"):
         login = first[1:].rstrip(TRAILING_PUNCTUATION)
         if not _LOGIN.fullmatch(login):
-            raise CommandError(f"`{first}` is not a GitHub login")
+            raise CommandError(f"{code_span(first)} is not a GitHub login")
     else:
         rest = invocation.args
     reason = "\n".join(part for part in (rest.strip(), invocation.text) if part).strip()
@@ -37,7 +38,7 @@ def _decide(ctx: CommandContext, invocation: Invocation, decision: str) -> Outco
     row, created = judging.review(ctx, decision, login, reason)
     judgment = row.judgment
     verb = "approved" if decision == "approved" else "sent back"
-    tail = f": {reason}" if decision == "rejected" else ""
+    tail = f": {code_span(reason)}" if decision == "rejected" else ""
     if judgment.superseded_by_id is not None:  # processed after a vote written later than the review
         tail += f" (@{judgment.rater_login} has voted again since)"
     prefix = "" if created else "Already done: "

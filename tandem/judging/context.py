@@ -1,0 +1,209 @@
+"""The values the judging domain works with: a command's context and errors, rubrics, votes, progress."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tandem.errors import TandemError
+from tandem.models import Pair, Task
+from tandem.quoting import code_span
+
+
+VERDICTS = ("A", "B", "tie", "neither")
+STRENGTHS = ("slightly", "clearly", "much")
+DEFAULT_STRENGTH = "clearly"
+DEFAULT_AXES = ("correctness", "security", "reliability", "maintainability")  # as tandem.repo_config
+DEFAULT_SCALE = (1, 5)
+REVIEW_DECISIONS = ("approved", "rejected")
+
+_AXIS_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+class CommandError(TandemError):
+    """A command that cannot be carried out. The message is written for the person who typed it.
+
+    ``command`` is the command as written (``/prefer C``); the command runner fills it in, and
+    ``str()`` then reads "`/prefer C`: the side must be A, B, tie or neither", the command quoted
+    by tandem.quoting.
+    """
+
+    def __init__(self, message: str, command: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.command = command
+
+    def __str__(self) -> str:
+        return f"{code_span(self.command)}: {self.message}" if self.command else self.message
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The axes a repository's raters score with /rate, and the scale of the scores."""
+
+    axes: tuple[str, ...] = DEFAULT_AXES
+    scale: tuple[int, int] = DEFAULT_SCALE
+
+    def __post_init__(self) -> None:
+        axes = tuple(str(axis).strip().lower() for axis in self.axes)
+        for axis in axes:
+            if not _AXIS_NAME.fullmatch(axis):
+                raise ValueError(f"rubric axis {axis!r}: use one word of letters, digits, '_' or '-'")
+        if not axes or len(set(axes)) != len(axes):
+            raise ValueError("a rubric needs at least one axis, each named once")
+        low, high = (int(bound) for bound in self.scale)
+        if low >= high:
+            raise ValueError(f"rubric scale {low}-{high}: the low end must be below the high end")
+        object.__setattr__(self, "axes", axes)
+        object.__setattr__(self, "scale", (low, high))
+
+    @classmethod
+    def of(cls, config: Any = None) -> Rubric:
+        """The rubric of a repository's config (tandem.repo_config.RepoConfig), of anything with
+        ``axes`` and ``scale`` (such as RepoConfig.rubric), or the default one for None."""
+        if config is None or isinstance(config, Rubric):
+            return config or cls()
+        if hasattr(config, "rubric"):
+            return cls.of(config.rubric)
+        return cls(tuple(config.axes), tuple(config.scale))
+
+    @classmethod
+    def for_task(cls, task: Task, default: Any = None) -> Rubric:
+        """The task's own axes if it has some (Task.rubric), else the default's; the default's scale.
+        ``default``: as for ``Rubric.of``."""
+        default = cls.of(default)
+        return cls(tuple(task.rubric), default.scale) if task.rubric else default
+
+    def score(self, axis: str, value: str | int) -> tuple[str, int]:
+        """Return (axis, score) checked against the rubric, or raise a CommandError naming it."""
+        name = axis.strip().lower()
+        if name not in self.axes:
+            raise CommandError(f"unknown axis {code_span(axis)}; this repository's axes are {', '.join(self.axes)}")
+        low, high = self.scale
+        text = str(value).strip()
+        if not (text.isascii() and _INTEGER.fullmatch(text)) or not low <= int(text) <= high:
+            raise CommandError(f"{name} must be an integer from {low} to {high}")
+        return name, int(text)
+
+
+@dataclass(frozen=True)
+class CommentRef:
+    """Provenance of the comment (or review body) a command came from."""
+
+    comment_id: int
+    url: str | None
+    delivery_id: str
+    source: str  # "comment" (issue comment) or "review" (a pull request review's body)
+    author_id: int
+    author_login: str
+    created_at: datetime
+    on_side: str  # "A" or "B": the pull request it was posted on
+    edited_at: datetime | None = None  # set when handling an edit: the edited version's time
+
+    @property
+    def written_at(self) -> datetime:
+        return self.edited_at or self.created_at
+
+
+@dataclass
+class CommandContext:
+    """What a command acts on: the pair and the comment it came from.
+
+    The round is not part of the context: each write chooses it after locking the task, from
+    the comment's time (a follow-up can start a round between building a context and writing).
+    """
+
+    session: Session
+    pair: Pair
+    comment: CommentRef
+    rubric: Rubric = field(default_factory=Rubric)
+    head_sha_a: str | None = None
+    head_sha_b: str | None = None
+    started_at: datetime | None = None  # when the rater started on the task, for time on task
+
+    @classmethod
+    def for_pair(
+        cls,
+        session: Session,
+        pair: Pair,
+        comment: CommentRef,
+        *,
+        rubric: Any = None,
+        started_at: datetime | None = None,
+    ) -> CommandContext:
+        """A context on the pair, with the sides' recorded head SHAs.
+
+        ``rubric``: the repository's RepoConfig, its rubric, or a Rubric (see ``Rubric.of``); the
+        task's own axes, if it has some, take precedence.
+        """
+        heads = {side.letter: side.head_sha for side in pair.sides}
+        return cls(
+            session=session,
+            pair=pair,
+            comment=comment,
+            rubric=Rubric.for_task(pair.task, rubric),
+            head_sha_a=heads.get("A"),
+            head_sha_b=heads.get("B"),
+            started_at=started_at,
+        )
+
+    @property
+    def task_id(self) -> int:
+        return self.pair.task_id
+
+@dataclass(frozen=True)
+class Vote:
+    """A /prefer: the verdict, its strength (A and B only) and the rationale."""
+
+    verdict: str
+    strength: str | None = None
+    rationale: str = ""
+
+    def __post_init__(self) -> None:
+        verdict, strength = _checked_vote(self.verdict, self.strength)
+        object.__setattr__(self, "verdict", verdict)
+        object.__setattr__(self, "strength", strength)
+        object.__setattr__(self, "rationale", (self.rationale or "").strip())
+
+    def describe(self) -> str:
+        if self.verdict == "tie":
+            return "a **tie** (A and B are equally good)"
+        if self.verdict == "neither":
+            return "**neither** (both are unacceptable)"
+        return f"**{self.verdict}** ({self.strength})"
+
+
+def _checked_vote(verdict: str, strength: str | None) -> tuple[str, str | None]:
+    verdict = {"a": "A", "b": "B", "tie": "tie", "neither": "neither"}.get(str(verdict).lower(), "")
+    if not verdict:
+        raise CommandError("the side must be A, B, tie or neither")
+    if verdict in ("tie", "neither"):
+        if strength is not None:
+            raise CommandError(f"`/prefer {verdict}` takes no strength")
+        return verdict, None
+    strength = (strength or DEFAULT_STRENGTH).lower()
+    if strength not in STRENGTHS:
+        raise CommandError("the strength must be slightly, clearly or much; put your reasons on the lines below")
+    return verdict, strength
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The current round's current judgments against the number of raters a task needs."""
+
+    round: int
+    required: int
+    judgments: int
+    approved: int
+    rejected: int
+    pending: int
+    raters: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return self.judgments >= self.required and self.approved == self.judgments

@@ -1,0 +1,124 @@
+"""Rounds: the first holds the task's prompt, each /followup starts the next; and the task lock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tandem import history
+from tandem.db import utcnow
+from tandem.judging.context import CommandError, CommandContext
+from tandem.models import CommandVersion, Round, Task
+
+
+# Rounds -------------------------------------------------------------------------------------------
+
+
+def ensure_first_round(session: Session, task: Task) -> Round:
+    """Round 1, which holds the task's prompt; created on first use."""
+    first = session.scalars(select(Round).where(Round.task_id == task.id, Round.number == 1)).first()
+    if first is None:
+        _lock(session, task.id)
+        first = session.scalars(
+            select(Round).where(Round.task_id == task.id, Round.number == 1).execution_options(populate_existing=True)
+        ).first()
+    if first is None:
+        first = Round(task_id=task.id, number=1, prompt=task.prompt, author_login=task.submitted_by)
+        session.add(first)
+        session.flush()
+    return first
+
+
+def current_round(session: Session, task: Task) -> Round:
+    """The highest-numbered round that was not withdrawn (round 1 is created if absent)."""
+    return _latest_round(session, task.id) or ensure_first_round(session, task)
+
+
+def record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
+    """Start the next round with a follow-up prompt for both models; return (round, created).
+
+    The round starts when the comment was written (Round.created_at): commands written before
+    it act in the round before, however late they are processed. What was recorded stays in its
+    round: a vote written after the follow-up but processed before it stays in the round before.
+    Idempotent per comment.
+    """
+    prompt = (text or "").strip()
+    if not prompt:
+        raise CommandError("write the follow-up prompt after `/followup`, on the same line or on the lines below")
+    session, comment = ctx.session, ctx.comment
+    _lock(session, ctx.task_id)
+    existing = session.scalars(select(Round).where(Round.comment_id == comment.comment_id)).first()
+    if existing is not None:
+        return existing, False
+    ensure_first_round(session, ctx.pair.task)
+    last = session.scalar(select(func.max(Round.number)).where(Round.task_id == ctx.task_id))
+    new = Round(
+        task_id=ctx.task_id,
+        number=last + 1,
+        prompt=prompt,
+        author_id=comment.author_id,
+        author_login=comment.author_login,
+        comment_id=comment.comment_id,
+        comment_url=comment.url,
+        delivery_id=comment.delivery_id,
+        created_at=comment.written_at,
+    )
+    if history.is_deleted(session, comment.comment_id):  # processed after its deletion
+        new.withdrawn_at, new.withdrawn_reason = utcnow(), "deleted"
+    session.add(new)
+    session.flush()
+    return new, new.withdrawn_at is None
+
+
+def _round_at(session: Session, task: Task, when: datetime) -> Round:
+    """The round that was current at ``when``: the latest follow-up round started by then and not
+    withdrawn, else round 1."""
+    first = ensure_first_round(session, task)
+    later = session.scalars(
+        select(Round)
+        .where(
+            Round.task_id == task.id, Round.number > 1, Round.withdrawn_at.is_(None), Round.created_at <= when
+        )
+        .order_by(Round.number.desc())
+        .limit(1)
+    ).first()
+    return later or first
+
+
+def round_of_comment(ctx: CommandContext) -> Round:
+    """The round ctx.comment acts in: the one it already wrote versions in, else the one that
+    was current when it was written. Call with the task locked."""
+    session, comment = ctx.session, ctx.comment
+    round_id = session.scalar(
+        select(CommandVersion.round_id).where(CommandVersion.comment_id == comment.comment_id).limit(1)
+    )
+    if round_id is not None:
+        return session.get(Round, round_id)
+    return _round_at(session, ctx.pair.task, comment.created_at)
+
+
+# Helpers ------------------------------------------------------------------------------------------
+
+
+def _lock(session: Session, task_id: int) -> None:
+    """Serialize writers on one task: lock its row until the transaction ends (PostgreSQL).
+
+    SQLite has no row locks and needs none: it lets one transaction write at a time.
+    """
+    session.execute(select(Task.id).where(Task.id == task_id).with_for_update())
+
+
+def _latest_round(session: Session, task_id: int) -> Round | None:
+    return session.scalars(
+        select(Round)
+        .where(Round.task_id == task_id, Round.withdrawn_at.is_(None))
+        .order_by(Round.number.desc())
+        .limit(1)
+    ).first()
+
+
+def round_number(session: Session, round_id: int) -> int:
+    """The number of a round, by id."""
+    return session.get(Round, round_id).number
