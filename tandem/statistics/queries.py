@@ -1,0 +1,139 @@
+"""Read what the statistics need from the database and turn it into plain records.
+
+Only current versions count: a judgment or score with ``superseded_at`` NULL (each rater's last
+word in a round). By default only approved judgments count (every task needs its judgments
+approved), and a rater's scores count with their judgment; ``include_unapproved`` takes every
+current judgment and score. Reviews count unless withdrawn, whichever version they reviewed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy.orm import Session, aliased
+
+from tandem.models import Judgment, JudgmentReview, Output, Pair, Rating, Round, Side, Task
+from tandem.statistics.records import Judgments, Names, Ratings, Review
+
+BATCH_SIZE = 50_000
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which judgments count. ``since``/``until`` bound when the vote (or score) was written;
+    ``metadata``: the task's metadata has each key with that value; ``models``: both models of
+    the pair are among these. ``tasks``: further conditions on the task (e.g. whose it is)."""
+
+    repo: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    round: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    models: frozenset[str] | None = None
+    include_unapproved: bool = False
+    tasks: tuple[ColumnElement[bool], ...] = ()
+
+
+@dataclass(frozen=True)
+class Records:
+    judgments: Judgments
+    ratings: Ratings
+    reviews: list[Review]
+
+
+def load(session: Session, filters: Filters) -> Records:
+    models = Names()
+    return Records(
+        judgments=Judgments.from_rows(_rows(session, _judgments(filters)), models),
+        ratings=Ratings.from_rows(_rows(session, _ratings(filters)), models),
+        reviews=[Review(*row) for row in _rows(session, _reviews(filters))],
+    )
+
+
+def _rows(session: Session, query: Select) -> list[Any]:
+    # Streamed in batches (a server-side cursor on PostgreSQL): tuples only, no ORM objects.
+    result = session.execute(query, execution_options={"yield_per": BATCH_SIZE})
+    try:
+        return [tuple(row) for rows in result.partitions() for row in rows]
+    finally:
+        result.close()
+
+
+def _scoped(query: Select, round_id, written_at, filters: Filters) -> tuple[Select, Any, Any]:
+    """The query joined to the round, its task and both sides' models, filtered; returns it and
+    the model columns of side A and side B."""
+    model_a, model_b = aliased(Output), aliased(Output)
+    side_a, side_b = aliased(Side), aliased(Side)
+    query = (
+        query.join(Round, Round.id == round_id)
+        .join(Task, Task.id == Round.task_id)
+        .join(Pair, Pair.task_id == Task.id)
+        .join(side_a, and_(side_a.pair_id == Pair.id, side_a.letter == "A"))
+        .join(model_a, model_a.id == side_a.output_id)
+        .join(side_b, and_(side_b.pair_id == Pair.id, side_b.letter == "B"))
+        .join(model_b, model_b.id == side_b.output_id)
+    )
+    conditions = list(filters.tasks)
+    if filters.repo is not None:
+        conditions.append(Task.repo_full_name == filters.repo)
+    if filters.since is not None:
+        conditions.append(written_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(written_at < filters.until)
+    if filters.round is not None:
+        conditions.append(Round.number == filters.round)
+    for key, value in filters.metadata.items():
+        conditions.append(Task.metadata_[key].as_string() == value)
+    if filters.models is not None:
+        conditions += [model_a.model.in_(filters.models), model_b.model.in_(filters.models)]
+    return query.where(*conditions), model_a.model, model_b.model
+
+
+def _judgments(filters: Filters) -> Select:
+    query, model_a, model_b = _scoped(select(Judgment.task_id).select_from(Judgment), Judgment.round_id, Judgment.voted_at, filters)
+    query = query.add_columns(
+        Round.number,
+        Judgment.rater_login,
+        model_a,
+        model_b,
+        Judgment.verdict,
+        Judgment.strength,
+        Judgment.time_on_task_seconds,
+        Judgment.review_state,
+    ).where(Judgment.superseded_at.is_(None))
+    if not filters.include_unapproved:
+        query = query.where(Judgment.review_state == "approved")
+    return query
+
+
+def _ratings(filters: Filters) -> Select:
+    query, model_a, model_b = _scoped(select(Rating.task_id).select_from(Rating), Rating.round_id, Rating.created_at, filters)
+    query = query.add_columns(
+        Round.number, Rating.rater_login, Rating.side, Rating.axis, Rating.score, model_a, model_b
+    ).where(Rating.superseded_at.is_(None))
+    if not filters.include_unapproved:
+        vote = aliased(Judgment)
+        its_vote = and_(vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None))
+        query = query.join(vote, its_vote).where(vote.review_state == "approved")
+    return query
+
+
+def _reviews(filters: Filters) -> Select:
+    query, _, _ = _scoped(
+        select(
+            JudgmentReview.reviewer_login,
+            Judgment.rater_login,
+            JudgmentReview.decision,
+            Judgment.voted_at,
+            JudgmentReview.created_at,
+        )
+        .select_from(JudgmentReview)
+        .join(Judgment, Judgment.id == JudgmentReview.judgment_id),
+        Judgment.round_id,
+        Judgment.voted_at,
+        filters,
+    )
+    return query.where(JudgmentReview.withdrawn_at.is_(None))

@@ -1,0 +1,117 @@
+"""Per rater and per reviewer figures, and flags for statistically implausible raters.
+
+Time on task is what Tandem records with each vote: from the pair's opening (both PRs ready for
+review) to the moment the vote's comment was written. It includes any wait before the rater
+started, so medians, not means, are reported.
+
+A rater is flagged (thresholds below, all needing at least ``FLAG_MIN_VOTES`` votes, and
+p-values small enough that among a few hundred honest raters a false flag is unlikely):
+
+- ``always A`` / ``always B``: at least ``SAME_SIDE_SHARE`` of their decisive verdicts name one
+  letter, and the binomial test against one half gives p < ``FLAG_P_VALUE``;
+- ``same strength``: at least ``SAME_STRENGTH_SHARE`` of their decisive verdicts have one
+  strength (note: ``clearly`` is what a bare ``/prefer A`` records);
+- ``low agreement``: they agree with the majority of the other raters of a pair less often than
+  everyone else does, by a one-sided binomial test at p < ``FLAG_P_VALUE`` (against the rate of
+  all other raters' judgments pooled).
+
+Gold accuracy is the share of a rater's votes on gold tasks matching the gold verdict; None (shown
+"n/a") while no task carries gold.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from statistics import median
+
+import numpy as np
+from scipy.stats import binomtest
+
+from tandem.statistics.bias import position_bias
+from tandem.statistics.records import A, B, NO_GOLD, Judgments, Review
+
+FLAG_MIN_VOTES = 20
+FLAG_P_VALUE = 0.001
+SAME_SIDE_SHARE = 0.9
+SAME_STRENGTH_SHARE = 0.95
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def per_rater(
+    judgments: Judgments, defined: np.ndarray, agrees: np.ndarray, reviews: Iterable[Review]
+) -> list[dict]:
+    """One entry per rater with a judgment, most judgments first. ``defined``/``agrees``: per
+    judgment, whether the other raters had a majority and whether it matched it."""
+    decisions: dict[str, dict[str, int]] = defaultdict(lambda: {"approved": 0, "rejected": 0})
+    for review in reviews:
+        decisions[review.rater][review.decision] += 1
+    total_defined, total_agrees = int(defined.sum()), int(agrees.sum())
+    order = np.argsort(judgments.rater, kind="stable")
+    bounds = np.searchsorted(judgments.rater[order], np.arange(len(judgments.raters) + 1))
+    entries = []
+    for code, login in enumerate(judgments.raters):
+        rows = order[bounds[code] : bounds[code + 1]]
+        if len(rows) == 0:
+            continue
+        seconds = judgments.seconds[rows]
+        seconds = seconds[~np.isnan(seconds)]
+        gold = judgments.gold[rows] != NO_GOLD
+        n_defined, n_agrees = int(defined[rows].sum()), int(agrees[rows].sum())
+        reviewed = decisions[login]["approved"] + decisions[login]["rejected"]
+        entry = {
+            "rater": login,
+            "judgments": len(rows),
+            "median_seconds_on_task": round(float(np.median(seconds)), 1) if len(seconds) else None,
+            "agreement_with_majority": _share(n_agrees, n_defined),
+            "compared_with_majority": n_defined,
+            "gold_accuracy": _share(int((judgments.verdict[rows][gold] == judgments.gold[rows][gold]).sum()), int(gold.sum())),
+            "position_bias": position_bias(judgments.verdict[rows]),
+            "reviewed": reviewed,
+            "approval_rate": _share(decisions[login]["approved"], reviewed),
+            "rejection_rate": _share(decisions[login]["rejected"], reviewed),
+        }
+        others = (total_agrees - n_agrees) / (total_defined - n_defined) if total_defined > n_defined else None
+        entry["flags"] = _flags(judgments.verdict[rows], judgments.strength[rows], n_defined, n_agrees, others)
+        entries.append(entry)
+    return sorted(entries, key=lambda entry: (-entry["judgments"], entry["rater"]))
+
+
+def _flags(verdict: np.ndarray, strength: np.ndarray, n_defined: int, n_agrees: int, others: float | None) -> list[str]:
+    flags = []
+    decisive = np.isin(verdict, (A, B))
+    n = int(decisive.sum())
+    if n >= FLAG_MIN_VOTES:
+        for letter, code in (("A", A), ("B", B)):
+            chose = int((verdict == code).sum())
+            if chose >= SAME_SIDE_SHARE * n and binomtest(chose, n, 0.5).pvalue < FLAG_P_VALUE:
+                flags.append(f"always {letter}")
+        if np.bincount(strength[decisive]).max() >= SAME_STRENGTH_SHARE * n:
+            flags.append("same strength")
+    if n_defined >= FLAG_MIN_VOTES and others is not None and 0 < others:
+        if binomtest(n_agrees, n_defined, min(others, 1.0), alternative="less").pvalue < FLAG_P_VALUE:
+            flags.append("low agreement")
+    return flags
+
+
+def per_reviewer(reviews: Iterable[Review]) -> list[dict]:
+    """Decisions per reviewer, and the median turnaround from the vote to the review."""
+    by_reviewer: dict[str, list[Review]] = defaultdict(list)
+    for review in reviews:
+        by_reviewer[review.reviewer].append(review)
+    entries = []
+    for login, theirs in by_reviewer.items():
+        turnaround = [(r.reviewed_at - r.voted_at).total_seconds() for r in theirs]
+        entries.append(
+            {
+                "reviewer": login,
+                "decisions": len(theirs),
+                "approved": sum(r.decision == "approved" for r in theirs),
+                "rejected": sum(r.decision == "rejected" for r in theirs),
+                "median_turnaround_seconds": round(median(turnaround), 1),
+            }
+        )
+    return sorted(entries, key=lambda entry: (-entry["decisions"], entry["reviewer"]))

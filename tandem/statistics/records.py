@@ -1,0 +1,145 @@
+"""The plain records the statistics work on: current judgments, ratings and reviews as columns.
+
+Columns (numpy arrays, names encoded as small integers) rather than one object per row: a
+million judgments fit in a few tens of megabytes and every statistic is a vectorized pass.
+Built from plain tuples by ``from_rows``, so the maths can be tested without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+VERDICTS = ("A", "B", "tie", "neither")
+A, B, TIE, NEITHER = range(4)
+STRENGTHS = ("slightly", "clearly", "much")  # 1, 2, 3; 0 is no strength (a tie or neither)
+REVIEW_STATES = ("pending", "approved", "rejected")
+NO_GOLD = -1
+
+
+class Names:
+    """Names (raters, models, units) numbered in the order first seen."""
+
+    def __init__(self) -> None:
+        self.index: dict = {}
+
+    def codes(self, values: Iterable) -> np.ndarray:
+        index = self.index
+        return np.fromiter((index.setdefault(value, len(index)) for value in values), dtype=np.int64)
+
+    @property
+    def names(self) -> list:
+        return list(self.index)
+
+
+@dataclass(frozen=True)
+class Judgments:
+    """One row per current judgment. A unit is a pair in a round, (task id, round number): every
+    rater of a unit saw the same two sides under the same letters."""
+
+    units: list[tuple[int, int]]
+    raters: list[str]
+    models: list[str]
+    unit: np.ndarray
+    rater: np.ndarray
+    model_a: np.ndarray  # the model shown as Option A
+    model_b: np.ndarray
+    verdict: np.ndarray  # index in VERDICTS
+    strength: np.ndarray  # 0 none, else 1 + index in STRENGTHS
+    seconds: np.ndarray  # time on task; nan where unknown
+    approved: np.ndarray  # bool: its review state is approved
+    # The verdict a gold task expects, in this judgment's letters (index in VERDICTS), or NO_GOLD.
+    gold: np.ndarray
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence], models: Names | None = None) -> Judgments:
+        """Rows of (task_id, round, rater, model_a, model_b, verdict, strength, seconds,
+        review_state[, gold verdict])."""
+        rows = list(rows)
+        units, raters, models = Names(), Names(), models or Names()
+        column = list(zip(*rows)) if rows else [()] * 10
+        gold = column[9] if len(column) > 9 else [None] * len(rows)
+        verdicts = {name: code for code, name in enumerate(VERDICTS)}
+        strengths = {None: 0} | {name: code + 1 for code, name in enumerate(STRENGTHS)}
+        return cls(
+            unit=units.codes(zip(column[0], column[1])),
+            rater=raters.codes(column[2]),
+            model_a=models.codes(column[3]),
+            model_b=models.codes(column[4]),
+            verdict=np.fromiter((verdicts[v] for v in column[5]), dtype=np.int8, count=len(rows)),
+            strength=np.fromiter((strengths[s] for s in column[6]), dtype=np.int8, count=len(rows)),
+            seconds=np.array([np.nan if s is None else s for s in column[7]], dtype=float),
+            approved=np.array([state == "approved" for state in column[8]], dtype=bool),
+            gold=np.fromiter((NO_GOLD if g is None else verdicts[g] for g in gold), dtype=np.int8, count=len(rows)),
+            units=units.names,
+            raters=raters.names,
+            models=models.names,
+        )
+
+    def __len__(self) -> int:
+        return len(self.verdict)
+
+    def where(self, mask: np.ndarray) -> Judgments:
+        """The rows where mask holds, with the same name lists (codes keep their meaning)."""
+        columns = {
+            name: getattr(self, name)[mask]
+            for name in ("unit", "rater", "model_a", "model_b", "verdict", "strength", "seconds", "approved", "gold")
+        }
+        return Judgments(units=self.units, raters=self.raters, models=self.models, **columns)
+
+    def signed_strength(self) -> np.ndarray:
+        """The verdict on one scale, in the letters shown: +3 much better A ... -3 much better B;
+        a tie and neither are 0."""
+        sign = np.where(self.verdict == A, 1, np.where(self.verdict == B, -1, 0))
+        return (sign * self.strength).astype(float)
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """One row per current score: a rater's score of one side on one axis in a unit."""
+
+    axes: list[str]
+    raters: list[str]
+    models: list[str]
+    unit: np.ndarray  # codes of (task id, round number)
+    rater: np.ndarray
+    side: np.ndarray  # 0 for A, 1 for B
+    axis: np.ndarray
+    score: np.ndarray
+    model: np.ndarray  # the model of the side scored
+    model_other: np.ndarray  # the model of the other side
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence], models: Names | None = None) -> Ratings:
+        """Rows of (task_id, round, rater, side, axis, score, model_a, model_b)."""
+        rows = list(rows)
+        units, raters, axes, models = Names(), Names(), Names(), models or Names()
+        column = list(zip(*rows)) if rows else [()] * 8
+        side = np.array([s == "B" for s in column[3]], dtype=np.int8)
+        model_a, model_b = models.codes(column[6]), models.codes(column[7])
+        return cls(
+            unit=units.codes(zip(column[0], column[1])),
+            rater=raters.codes(column[2]),
+            side=side,
+            axis=axes.codes(column[4]),
+            score=np.array(column[5], dtype=float),
+            model=np.where(side == 0, model_a, model_b),
+            model_other=np.where(side == 0, model_b, model_a),
+            axes=axes.names,
+            raters=raters.names,
+            models=models.names,
+        )
+
+
+@dataclass(frozen=True)
+class Review:
+    """A reviewer's decision on a version of a rater's judgment."""
+
+    reviewer: str
+    rater: str
+    decision: str  # approved or rejected
+    voted_at: datetime
+    reviewed_at: datetime
