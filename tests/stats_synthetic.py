@@ -20,12 +20,13 @@ class Plan:
     tie_share: float = 0.0  # ties and neither, drawn regardless of the models
     position_logit: float = 0.0  # every rater's extra log-odds for the side shown as A
     always_a: tuple[str, ...] = ()  # raters who always answer A
+    spread: float = 1.0  # standard deviation of the true strengths
     seed: int = 0
     strengths: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
-        true = np.sort(rng.normal(0, 1, self.models))[::-1]
+        true = np.sort(rng.normal(0, self.spread, self.models))[::-1]
         self.strengths = true - true.mean()
 
     @property

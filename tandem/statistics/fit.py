@@ -132,6 +132,11 @@ def _wins(counts: np.ndarray) -> np.ndarray:
     return won + np.swapaxes(lost, -1, -2)
 
 
+def rank_ub(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """1 + the number of models whose lower bound is above each model's upper bound."""
+    return 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
+
+
 def rank(battles: Battles, *, bootstrap: int = 1000, seed: int | None = 0) -> Ranking:
     """Fit the strengths, bootstrap their intervals (``bootstrap`` resamples) and rank."""
     m = len(battles.models)
@@ -155,7 +160,7 @@ def rank(battles: Battles, *, bootstrap: int = 1000, seed: int | None = 0) -> Ra
         strength=point,
         lower=lower,
         upper=upper,
-        rank_ub=1 + (lower[None, :] > upper[:, None]).sum(axis=1),
+        rank_ub=rank_ub(lower, upper),
         battles=played,
         win_rate=win_rate,
     )
