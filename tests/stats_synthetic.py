@@ -4,7 +4,9 @@ follow Bradley–Terry, some of them with a planted position bias or always answ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -86,3 +88,103 @@ def rows(plan: Plan) -> list[tuple]:
         (int(p) + 1, 1, raters[r], models[drawn.model_a[p]], models[drawn.model_b[p]], v, s, float(t), "approved")
         for p, r, v, s, t in zip(drawn.pair, drawn.rater, drawn.verdict, drawn.strength, drawn.seconds)
     ]
+
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+AXES = ("correctness", "security")
+TABLES = ("tasks", "outputs", "pairs", "sides", "rounds", "judgments", "judgment_reviews", "ratings")
+
+
+def is_pending(n: int) -> bool:
+    """Every tenth judgment waits for review: it counts only with include_unapproved."""
+    return n % 10 == 9
+
+
+def has_old_version(n: int) -> bool:
+    """Every seventh judgment replaced an earlier vote, which must never count."""
+    return n % 7 == 3
+
+
+def round_of(pair: int) -> int:
+    """Every fourth pair was judged again after a follow-up: its votes are in round 2."""
+    return 2 if pair % 4 == 3 else 1
+
+
+def voted_at(pair: int) -> datetime:
+    return START + timedelta(minutes=pair)
+
+
+def database_rows(plan: Plan, *, batch: int = 20_000, ratings_every: int = 1) -> Iterator[dict[str, list[dict]]]:
+    """The plan as database rows, a batch of pairs at a time: {table: rows}, tables in TABLES'
+    order (foreign keys first). Pair p is task, pair and round-1 id p + 1 on evals/mirror-(p % 2)
+    with metadata suite s(p % 3). Every ``ratings_every``-th judgment comes with both sides'
+    scores on AXES (the winner 4, the loser 2, a tie 3 each); approved ones with a review by
+    reviewer-(rater % 2) an hour after the vote."""
+    drawn = draw(plan)
+    models, raters = plan.model_names, plan.rater_names
+    flip = {"A": "B", "B": "A", "tie": "neither", "neither": "tie"}
+    judgment_id, version = 0, 0
+    starts = np.searchsorted(drawn.pair, np.arange(0, plan.pairs + batch, batch))
+    for first_pair, lo, hi in zip(range(0, plan.pairs, batch), starts, starts[1:]):
+        out: dict[str, list[dict]] = {table: [] for table in TABLES}
+        for p in range(first_pair, min(first_pair + batch, plan.pairs)):
+            task, a_is_first = p + 1, bool(p % 2)
+            names = (models[drawn.model_a[p]], models[drawn.model_b[p]])
+            out["tasks"].append({
+                "id": task, "repo_full_name": f"evals/mirror-{p % 2}", "base": "main", "prompt": "Fix it",
+                "raters": [], "metadata": {"suite": f"s{p % 3}"}, "status": "open",
+                "created_at": voted_at(p), "updated_at": voted_at(p),
+            })
+            for position, model in enumerate(names if a_is_first else names[::-1]):
+                out["outputs"].append({"id": 2 * p + 1 + position, "task_id": task, "position": position, "model": model})
+            out["pairs"].append({"id": task, "task_id": task, "a_is_first_output": a_is_first, "opened_at": voted_at(p)})
+            for letter, name in zip("AB", names):
+                position = (0 if letter == "A" else 1) if a_is_first else (1 if letter == "A" else 0)
+                out["sides"].append({
+                    "id": 2 * p + 1 + (letter == "B"), "pair_id": task, "letter": letter,
+                    "output_id": 2 * p + 1 + position, "repo_full_name": f"evals/mirror-{p % 2}", "branch": f"t{task}-{letter}",
+                })
+            for number in range(1, round_of(p) + 1):
+                out["rounds"].append({"id": 2 * p + number, "task_id": task, "number": number, "prompt": "Fix it", "created_at": voted_at(p)})
+        for n in range(lo, hi):
+            p, rater = int(drawn.pair[n]), int(drawn.rater[n])
+            verdict, strength = drawn.verdict[n], drawn.strength[n]
+            common = {
+                "task_id": p + 1, "pair_id": p + 1, "round_id": 2 * p + round_of(p), "rater_id": 1000 + rater,
+                "rater_login": raters[rater], "rationale": "", "source": "comment", "on_side": "A",
+                "time_on_task_seconds": float(drawn.seconds[n]), "recorded_at": voted_at(p),
+            }
+            if has_old_version(n):
+                judgment_id, version = judgment_id + 1, version + 1
+                out["judgments"].append(common | {
+                    "id": judgment_id, "verdict": flip[verdict], "strength": strength if verdict in ("A", "B") else None,
+                    "comment_id": version, "delivery_id": f"d{version}", "voted_at": voted_at(p) - timedelta(seconds=30),
+                    "superseded_at": voted_at(p), "superseded_reason": "revote", "review_state": "rejected",
+                })
+                out["judgment_reviews"].append(_review(judgment_id, rater, "rejected", voted_at(p) - timedelta(seconds=20)))
+            judgment_id, version = judgment_id + 1, version + 1
+            state = "pending" if is_pending(n) else "approved"
+            out["judgments"].append(common | {
+                "id": judgment_id, "verdict": verdict, "strength": strength, "comment_id": version,
+                "delivery_id": f"d{version}", "voted_at": voted_at(p), "superseded_at": None, "review_state": state,
+            })
+            if state == "approved":
+                out["judgment_reviews"].append(_review(judgment_id, rater, "approved", voted_at(p) + timedelta(hours=1)))
+            if n % ratings_every == 0:
+                scores = {"A": (4, 2), "B": (2, 4)}.get(verdict, (3, 3))
+                for side, score in zip("AB", scores):
+                    for axis in AXES:
+                        out["ratings"].append({
+                            "task_id": p + 1, "round_id": 2 * p + round_of(p), "judgment_id": judgment_id,
+                            "rater_id": 1000 + rater, "rater_login": raters[rater], "side": side, "axis": axis,
+                            "score": score, "comment_id": version, "delivery_id": f"d{version}", "created_at": voted_at(p),
+                        })
+        yield out
+
+
+def _review(judgment_id: int, rater: int, decision: str, at: datetime) -> dict:
+    return {
+        "judgment_id": judgment_id, "reviewer_id": 7 + rater % 2, "reviewer_login": f"reviewer-{rater % 2}",
+        "decision": decision, "reason": "" if decision == "approved" else "say why", "comment_id": 10**9 + judgment_id,
+        "delivery_id": f"r{judgment_id}", "created_at": at,
+    }
