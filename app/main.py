@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app import api, health, setup, webhooks
+from app import api, health, setup, stats_api, webhooks
 from app.intake import DeliveryIntake
 from tandem import services as services_module
 from tandem.services import Services
@@ -19,7 +19,7 @@ class TandemApp:
         self.api = FastAPI(title="Tandem", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
         self.api.state.services = services
         self.api.state.settings = services.settings
-        for router in (health.router, setup.router, api.router):
+        for router in (health.router, setup.router, api.router, stats_api.router):
             self.api.include_router(router)
         self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services))
 

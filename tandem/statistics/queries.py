@@ -9,12 +9,13 @@ current judgment and score. Reviews count unless withdrawn, whichever version th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session, aliased
 
+from tandem.errors import TandemError
 from tandem.models import Judgment, JudgmentReview, Output, Pair, Rating, Round, Side, Task
 from tandem.statistics.records import Judgments, Names, Ratings, Review
 
@@ -35,6 +36,48 @@ class Filters:
     models: frozenset[str] | None = None
     include_unapproved: bool = False
     tasks: tuple[ColumnElement[bool], ...] = ()
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        repo: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        round: int | None = None,
+        metadata: list[str] = (),
+        models: list[str] = (),
+        include_unapproved: bool = False,
+    ) -> Filters:
+        """Filters from text, as the command line and the HTTP API take them; a TandemError
+        names what is wrong."""
+        pairs = {}
+        for item in metadata:
+            key, equals, value = item.partition("=")
+            if not equals or not key:
+                raise TandemError(f"metadata {item!r}: use KEY=VALUE, like suite=x")
+            pairs[key] = value
+        if round is not None and round < 1:
+            raise TandemError(f"round {round}: rounds are numbered from 1")
+        return cls(
+            repo=repo,
+            since=_moment("since", since),
+            until=_moment("until", until),
+            round=round,
+            metadata=pairs,
+            models=frozenset(models) if models else None,
+            include_unapproved=include_unapproved,
+        )
+
+
+def _moment(name: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise TandemError(f"{name} {text!r}: use an ISO 8601 date or time, like 2026-11-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
