@@ -59,7 +59,10 @@ def draw(plan: Plan) -> Pairs:
     second = (first + rng.integers(1, plan.models, plan.pairs)) % plan.models
     per = plan.raters_per_pair
     pair = np.repeat(np.arange(plan.pairs), per)
-    rater = np.argsort(rng.random((plan.pairs, plan.raters)), axis=1)[:, :per].ravel()
+    # Distinct raters per pair, drawn without a pairs × raters matrix (a million judgments).
+    base = rng.integers(0, plan.raters, plan.pairs)
+    step = rng.integers(1, plan.raters // per + 1, plan.pairs)
+    rater = ((base[:, None] + np.arange(per) * step[:, None]) % plan.raters).ravel()
     logit = plan.strengths[first[pair]] - plan.strengths[second[pair]] + plan.position_logit
     a_wins = rng.random(len(pair)) < 1 / (1 + np.exp(-logit))
     tied = rng.random(len(pair)) < plan.tie_share

@@ -8,6 +8,7 @@ current judgment and score. Reviews count unless withdrawn, whichever version th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -96,11 +97,12 @@ def load(session: Session, filters: Filters) -> Records:
     )
 
 
-def _rows(session: Session, query: Select) -> list[Any]:
+def _rows(session: Session, query: Select) -> Iterator[tuple]:
     # Streamed in batches (a server-side cursor on PostgreSQL): tuples only, no ORM objects.
     result = session.execute(query, execution_options={"yield_per": BATCH_SIZE})
     try:
-        return [tuple(row) for rows in result.partitions() for row in rows]
+        for rows in result.partitions():
+            yield from rows
     finally:
         result.close()
 

@@ -7,9 +7,11 @@ Built from plain tuples by ``from_rows``, so the maths can be tested without a d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 
 import numpy as np
 
@@ -18,6 +20,7 @@ A, B, TIE, NEITHER = range(4)
 STRENGTHS = ("slightly", "clearly", "much")  # 1, 2, 3; 0 is no strength (a tie or neither)
 REVIEW_STATES = ("pending", "approved", "rejected")
 NO_GOLD = -1
+CHUNK = 50_000
 
 
 class Names:
@@ -58,26 +61,27 @@ class Judgments:
     def from_rows(cls, rows: Iterable[Sequence], models: Names | None = None) -> Judgments:
         """Rows of (task_id, round, rater, model_a, model_b, verdict, strength, seconds,
         review_state[, gold verdict])."""
-        rows = list(rows)
         units, raters, models = Names(), Names(), models or Names()
-        column = list(zip(*rows)) if rows else [()] * 10
-        gold = column[9] if len(column) > 9 else [None] * len(rows)
         verdicts = {name: code for code, name in enumerate(VERDICTS)}
         strengths = {None: 0} | {name: code + 1 for code, name in enumerate(STRENGTHS)}
-        return cls(
-            unit=units.codes(zip(column[0], column[1])),
-            rater=raters.codes(column[2]),
-            model_a=models.codes(column[3]),
-            model_b=models.codes(column[4]),
-            verdict=np.fromiter((verdicts[v] for v in column[5]), dtype=np.int8, count=len(rows)),
-            strength=np.fromiter((strengths[s] for s in column[6]), dtype=np.int8, count=len(rows)),
-            seconds=np.array([np.nan if s is None else s for s in column[7]], dtype=float),
-            approved=np.array([state == "approved" for state in column[8]], dtype=bool),
-            gold=np.fromiter((NO_GOLD if g is None else verdicts[g] for g in gold), dtype=np.int8, count=len(rows)),
-            units=units.names,
-            raters=raters.names,
-            models=models.names,
-        )
+
+        def convert(column: list[tuple]) -> dict[str, np.ndarray]:
+            n = len(column[0])
+            gold = column[9] if len(column) > 9 else (None,) * n
+            return {
+                "unit": units.codes(zip(column[0], column[1])),
+                "rater": raters.codes(column[2]),
+                "model_a": models.codes(column[3]),
+                "model_b": models.codes(column[4]),
+                "verdict": np.fromiter((verdicts[v] for v in column[5]), dtype=np.int8, count=n),
+                "strength": np.fromiter((strengths[s] for s in column[6]), dtype=np.int8, count=n),
+                "seconds": np.array([np.nan if s is None else s for s in column[7]], dtype=float),
+                "approved": np.array([state == "approved" for state in column[8]], dtype=bool),
+                "gold": np.fromiter((NO_GOLD if g is None else verdicts[g] for g in gold), dtype=np.int8, count=n),
+            }
+
+        columns = _columns(rows, convert, width=10)
+        return cls(units=units.names, raters=raters.names, models=models.names, **columns)
 
     def __len__(self) -> int:
         return len(self.verdict)
@@ -115,23 +119,36 @@ class Ratings:
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence], models: Names | None = None) -> Ratings:
         """Rows of (task_id, round, rater, side, axis, score, model_a, model_b)."""
-        rows = list(rows)
         units, raters, axes, models = Names(), Names(), Names(), models or Names()
-        column = list(zip(*rows)) if rows else [()] * 8
-        side = np.array([s == "B" for s in column[3]], dtype=np.int8)
-        model_a, model_b = models.codes(column[6]), models.codes(column[7])
-        return cls(
-            unit=units.codes(zip(column[0], column[1])),
-            rater=raters.codes(column[2]),
-            side=side,
-            axis=axes.codes(column[4]),
-            score=np.array(column[5], dtype=float),
-            model=np.where(side == 0, model_a, model_b),
-            model_other=np.where(side == 0, model_b, model_a),
-            axes=axes.names,
-            raters=raters.names,
-            models=models.names,
-        )
+
+        def convert(column: list[tuple]) -> dict[str, np.ndarray]:
+            side = np.array([s == "B" for s in column[3]], dtype=np.int8)
+            model_a, model_b = models.codes(column[6]), models.codes(column[7])
+            return {
+                "unit": units.codes(zip(column[0], column[1])),
+                "rater": raters.codes(column[2]),
+                "side": side,
+                "axis": axes.codes(column[4]),
+                "score": np.array(column[5], dtype=float),
+                "model": np.where(side == 0, model_a, model_b),
+                "model_other": np.where(side == 0, model_b, model_a),
+            }
+
+        columns = _columns(rows, convert, width=8)
+        return cls(axes=axes.names, raters=raters.names, models=models.names, **columns)
+
+
+def _columns(rows: Iterable[Sequence], convert: Callable, *, width: int) -> dict[str, np.ndarray]:
+    """Convert the rows a chunk at a time (``convert`` takes a chunk's columns) and join the
+    chunks: only the arrays are ever whole in memory, never a million row objects."""
+    parts = defaultdict(list)
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, CHUNK)):
+        for name, array in convert(list(zip(*chunk))).items():
+            parts[name].append(array)
+    if not parts:
+        return convert([()] * width)
+    return {name: np.concatenate(arrays) for name, arrays in parts.items()}
 
 
 @dataclass(frozen=True)
