@@ -169,7 +169,8 @@ def database_rows(plan: Plan, *, batch: int = 20_000, ratings_every: int = 1) ->
             state = "pending" if is_pending(n) else "approved"
             out["judgments"].append(common | {
                 "id": judgment_id, "verdict": verdict, "strength": strength, "comment_id": version,
-                "delivery_id": f"d{version}", "voted_at": voted_at(p), "superseded_at": None, "review_state": state,
+                "delivery_id": f"d{version}", "voted_at": voted_at(p), "superseded_at": None, "superseded_reason": None,
+                "review_state": state,
             })
             if state == "approved":
                 out["judgment_reviews"].append(_review(judgment_id, rater, "approved", voted_at(p) + timedelta(hours=1)))

@@ -104,7 +104,7 @@ def per_reviewer(reviews: Iterable[Review]) -> list[dict]:
         by_reviewer[review.reviewer].append(review)
     entries = []
     for login, theirs in by_reviewer.items():
-        turnaround = [(r.reviewed_at - r.voted_at).total_seconds() for r in theirs]
+        turnaround = [r.turnaround_seconds for r in theirs]
         entries.append(
             {
                 "reviewer": login,

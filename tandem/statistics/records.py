@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import islice
 
 import numpy as np
@@ -153,10 +152,9 @@ def _columns(rows: Iterable[Sequence], convert: Callable, *, width: int) -> dict
 
 @dataclass(frozen=True)
 class Review:
-    """A reviewer's decision on a version of a rater's judgment."""
+    """A reviewer's decision on a version of a rater's judgment, and how long after the vote."""
 
     reviewer: str
     rater: str
     decision: str  # approved or rejected
-    voted_at: datetime
-    reviewed_at: datetime
+    turnaround_seconds: float
