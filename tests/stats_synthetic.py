@@ -84,11 +84,11 @@ def draw(plan: Plan) -> Pairs:
 
 
 def rows(plan: Plan) -> list[tuple]:
-    """Rows for ``Judgments.from_rows``: all approved, one round per pair (task id = pair + 1)."""
+    """Rows for ``Judgments.from_rows``: one round per pair (task id = pair + 1)."""
     drawn = draw(plan)
     models, raters = plan.model_names, plan.rater_names
     return [
-        (int(p) + 1, 1, raters[r], models[drawn.model_a[p]], models[drawn.model_b[p]], v, s, float(t), "approved")
+        (int(p) + 1, 1, raters[r], models[drawn.model_a[p]], models[drawn.model_b[p]], v, s, float(t))
         for p, r, v, s, t in zip(drawn.pair, drawn.rater, drawn.verdict, drawn.strength, drawn.seconds)
     ]
 

@@ -53,8 +53,8 @@ def test_rank_ub_counts_the_models_statistically_ahead():
 
 
 def test_ties_and_neither_count_half_a_win_each_way():
-    rows_ = [(1, 1, "r1", "x", "y", "tie", None, None, "approved"), (2, 1, "r1", "y", "x", "neither", None, None, "approved"),
-             (3, 1, "r1", "x", "y", "A", "much", None, "approved"), (4, 1, "r2", "x", "y", "B", "slightly", None, "approved")]
+    rows_ = [(1, 1, "r1", "x", "y", "tie", None, None), (2, 1, "r1", "y", "x", "neither", None, None),
+             (3, 1, "r1", "x", "y", "A", "much", None), (4, 1, "r2", "x", "y", "B", "slightly", None)]
     ranking = fit.rank(fit.judgment_battles(Judgments.from_rows(rows_)), bootstrap=0)
     table = ranking.as_dict()
     assert table["win_rate"]["x"]["y"] == 0.5 and table["battles"]["x"]["y"] == 4
@@ -90,12 +90,12 @@ def test_a_rater_far_below_the_others_agreement_and_one_with_one_strength_are_fl
     plan = Plan(models=4, pairs=600, raters=4, spread=3.0, seed=9)
     flipped = {"A": "B", "B": "A", "tie": "tie", "neither": "neither"}
     planted = []
-    for task, number, rater, a, b, verdict, strength, seconds, state in rows(plan):
+    for task, number, rater, a, b, verdict, strength, seconds in rows(plan):
         if rater == "rater-01":
             verdict = flipped[verdict]
         if rater == "rater-02" and strength:
             strength = "much"
-        planted.append((task, number, rater, a, b, verdict, strength, seconds, state))
+        planted.append((task, number, rater, a, b, verdict, strength, seconds))
     j = Judgments.from_rows(planted)
     defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))
     flags = {r["rater"]: r["flags"] for r in raters.per_rater(j, defined, agrees, [])}
@@ -103,7 +103,7 @@ def test_a_rater_far_below_the_others_agreement_and_one_with_one_strength_are_fl
 
 
 def test_agreement_with_the_majority_of_the_others():
-    rows_ = [(1, 1, r, "x", "y", v, None, None, "approved") for r, v in
+    rows_ = [(1, 1, r, "x", "y", v, None, None) for r, v in
              [("r1", "A"), ("r2", "A"), ("r3", "B"), ("r4", "tie")]]
     j = Judgments.from_rows(rows_)
     defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))
@@ -113,13 +113,13 @@ def test_agreement_with_the_majority_of_the_others():
 
 
 def test_gold_accuracy_is_na_without_gold_and_counted_with_it():
-    rows_ = [(t, 1, "r1", "x", "y", v, "clearly", 60.0, "approved", g) for t, v, g in
+    rows_ = [(t, 1, "r1", "x", "y", v, "clearly", 60.0, g) for t, v, g in
              [(1, "A", "A"), (2, "B", "A"), (3, "tie", "tie"), (4, "A", None)]]
     j = Judgments.from_rows(rows_)
     defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))
     (entry,) = raters.per_rater(j, defined, agrees, [])
     assert entry["gold_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
-    (entry,) = raters.per_rater(Judgments.from_rows([r[:9] for r in rows_]), defined, agrees, [])
+    (entry,) = raters.per_rater(Judgments.from_rows([r[:8] for r in rows_]), defined, agrees, [])
     assert entry["gold_accuracy"] is None
     assert entry["median_seconds_on_task"] == 60.0
 
@@ -159,7 +159,7 @@ def test_alpha_is_none_when_undefined():
 
 
 def test_percent_and_per_pair_agreement():
-    rows_ = [(t, 1, r, "x", "y", v, None, None, "approved") for t, r, v in
+    rows_ = [(t, 1, r, "x", "y", v, None, None) for t, r, v in
              [(1, "r1", "A"), (1, "r2", "A"), (1, "r3", "B"), (2, "r1", "tie"), (2, "r2", "tie"), (3, "r1", "A")]]
     summary = agreement.summary(Judgments.from_rows(rows_), per_pair=True)
     # Task 1: 1 of 3 rater pairs agree; task 2: 1 of 1; task 3 has one rater and is left out.

@@ -98,12 +98,12 @@ def judgment_battles(judgments: Judgments) -> Battles:
 
 def axis_battles(ratings: Ratings, axis: int) -> Battles:
     """One battle per rater and unit that scored both sides on the axis: the higher score wins."""
-    on_axis = ratings.axis == axis
-    rows = np.flatnonzero(on_axis)
+    rows = np.flatnonzero(ratings.axis == axis)
     key = ratings.unit[rows] * (len(ratings.raters) + 1) + ratings.rater[rows]
-    a, b = rows[ratings.side[rows] == 0], rows[ratings.side[rows] == 1]
-    _, in_a, in_b = np.intersect1d(key[ratings.side[rows] == 0], key[ratings.side[rows] == 1], return_indices=True)
-    a, b = a[in_a], b[in_b]
+    on_a, on_b = ratings.side[rows] == 0, ratings.side[rows] == 1
+    # A rater has one current score per side, axis and unit, so the keys are unique per side.
+    _, in_a, in_b = np.intersect1d(key[on_a], key[on_b], assume_unique=True, return_indices=True)
+    a, b = rows[on_a][in_a], rows[on_b][in_b]
     outcome = (np.sign(ratings.score[a] - ratings.score[b]) + 1).astype(np.int64)
     return _battles(ratings.models, ratings.model[a], ratings.model[b], outcome)
 

@@ -152,7 +152,6 @@ def _judgments(filters: Filters) -> Select:
         Judgment.verdict,
         Judgment.strength,
         Judgment.time_on_task_seconds,
-        Judgment.review_state,
     ).where(Judgment.superseded_at.is_(None))
     if not filters.include_unapproved:
         query = query.where(Judgment.review_state == "approved")

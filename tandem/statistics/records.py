@@ -17,7 +17,6 @@ import numpy as np
 VERDICTS = ("A", "B", "tie", "neither")
 A, B, TIE, NEITHER = range(4)
 STRENGTHS = ("slightly", "clearly", "much")  # 1, 2, 3; 0 is no strength (a tie or neither)
-REVIEW_STATES = ("pending", "approved", "rejected")
 NO_GOLD = -1
 CHUNK = 50_000
 
@@ -52,21 +51,20 @@ class Judgments:
     verdict: np.ndarray  # index in VERDICTS
     strength: np.ndarray  # 0 none, else 1 + index in STRENGTHS
     seconds: np.ndarray  # time on task; nan where unknown
-    approved: np.ndarray  # bool: its review state is approved
     # The verdict a gold task expects, in this judgment's letters (index in VERDICTS), or NO_GOLD.
     gold: np.ndarray
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence], models: Names | None = None) -> Judgments:
-        """Rows of (task_id, round, rater, model_a, model_b, verdict, strength, seconds,
-        review_state[, gold verdict])."""
+        """Rows of (task_id, round, rater, model_a, model_b, verdict, strength, seconds[, the gold
+        verdict])."""
         units, raters, models = Names(), Names(), models or Names()
         verdicts = {name: code for code, name in enumerate(VERDICTS)}
         strengths = {None: 0} | {name: code + 1 for code, name in enumerate(STRENGTHS)}
 
         def convert(column: list[tuple]) -> dict[str, np.ndarray]:
             n = len(column[0])
-            gold = column[9] if len(column) > 9 else (None,) * n
+            gold = column[8] if len(column) > 8 else (None,) * n
             return {
                 "unit": units.codes(zip(column[0], column[1])),
                 "rater": raters.codes(column[2]),
@@ -75,23 +73,14 @@ class Judgments:
                 "verdict": np.fromiter((verdicts[v] for v in column[5]), dtype=np.int8, count=n),
                 "strength": np.fromiter((strengths[s] for s in column[6]), dtype=np.int8, count=n),
                 "seconds": np.array([np.nan if s is None else s for s in column[7]], dtype=float),
-                "approved": np.array([state == "approved" for state in column[8]], dtype=bool),
                 "gold": np.fromiter((NO_GOLD if g is None else verdicts[g] for g in gold), dtype=np.int8, count=n),
             }
 
-        columns = _columns(rows, convert, width=10)
+        columns = _columns(rows, convert, width=9)
         return cls(units=units.names, raters=raters.names, models=models.names, **columns)
 
     def __len__(self) -> int:
         return len(self.verdict)
-
-    def where(self, mask: np.ndarray) -> Judgments:
-        """The rows where mask holds, with the same name lists (codes keep their meaning)."""
-        columns = {
-            name: getattr(self, name)[mask]
-            for name in ("unit", "rater", "model_a", "model_b", "verdict", "strength", "seconds", "approved", "gold")
-        }
-        return Judgments(units=self.units, raters=self.raters, models=self.models, **columns)
 
     def signed_strength(self) -> np.ndarray:
         """The verdict on one scale, in the letters shown: +3 much better A ... -3 much better B;
@@ -113,7 +102,6 @@ class Ratings:
     axis: np.ndarray
     score: np.ndarray
     model: np.ndarray  # the model of the side scored
-    model_other: np.ndarray  # the model of the other side
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence], models: Names | None = None) -> Ratings:
@@ -130,7 +118,6 @@ class Ratings:
                 "axis": axes.codes(column[4]),
                 "score": np.array(column[5], dtype=float),
                 "model": np.where(side == 0, model_a, model_b),
-                "model_other": np.where(side == 0, model_b, model_a),
             }
 
         columns = _columns(rows, convert, width=8)
