@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, text
+from sqlalchemy import ColumnElement, Float, Select, and_, cast, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from tandem.errors import TandemError
@@ -173,7 +173,7 @@ def _ratings(filters: Filters) -> Select:
 def _seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
     """end - start in seconds, computed by the database (no datetime per row in Python)."""
     if postgres:
-        return func.extract("epoch", end - start)
+        return cast(func.extract("epoch", end - start), Float)  # numeric otherwise: a Decimal
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
