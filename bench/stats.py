@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("--raters", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
+    parser.add_argument("--schema", help="reuse this PostgreSQL schema, built by an earlier --keep run")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema (its name is printed)")
     args = parser.parse_args()
 
     plan = Plan(models=args.models, pairs=-(-args.judgments // 3), raters=args.raters, raters_per_pair=3,
@@ -97,20 +99,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-        schema = f"bench_stats_{uuid.uuid4().hex[:8]}"
+        schema = args.schema or f"bench_stats_{uuid.uuid4().hex[:8]}"
         if args.sqlite:
             url = f"sqlite:///{scratch / 'tandem.db'}"
-        else:
+        elif not args.schema:
             with admin.connect() as connection:
                 connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+        url = url if args.sqlite else f"{POSTGRES}?options=-csearch_path%3D{schema}"
         try:
             storage = Storage.from_url(url)
-            migrate.upgrade(storage.engine)
-            started = time.perf_counter()
-            rows = fill(storage, plan, postgres=not args.sqlite)
-            print(f"built {rows} rows ({3 * plan.pairs} current votes) "
-                  f"in {time.perf_counter() - started:.1f} s")
+            if not args.schema:
+                migrate.upgrade(storage.engine)
+                started = time.perf_counter()
+                rows = fill(storage, plan, postgres=not args.sqlite)
+                print(f"built {rows} rows ({3 * plan.pairs} current votes) in {time.perf_counter() - started:.1f} s")
 
             with storage.transaction() as session:
                 started = time.perf_counter()
@@ -129,7 +131,9 @@ def main() -> None:
             assert shown["judgments"] == report["judgments"]
             storage.engine.dispose()
         finally:
-            if not args.sqlite:
+            if args.keep:
+                print(f"kept schema {schema}")
+            elif not args.sqlite:
                 with admin.connect() as connection:
                     connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()

@@ -8,8 +8,11 @@ import pytest
 from tandem.statistics import agreement, fit, raters, report
 from tandem.statistics.bias import position_bias
 from tandem.statistics.queries import Records
-from tandem.statistics.records import Judgments, Ratings
+from tandem.statistics.records import Judgments, Ratings, Reviews
 from tests.stats_synthetic import Plan, rows
+
+
+NO_REVIEWS = Reviews.from_rows([])
 
 
 def judgments(plan: Plan) -> Judgments:
@@ -76,7 +79,7 @@ def test_a_planted_position_bias_is_detected_and_none_is_not_invented():
 
 def test_a_planted_always_a_rater_is_flagged_and_no_honest_one_is():
     plan = Plan(models=8, pairs=1500, raters=10, tie_share=0.1, always_a=("rater-04",), seed=5)
-    built = report.build(Records(judgments(plan), Ratings.from_rows([]), []), bootstrap=0)
+    built = report.build(Records(judgments(plan), Ratings.from_rows([]), NO_REVIEWS), bootstrap=0)
     flags = {r["rater"]: r["flags"] for r in built["raters"]}
     assert "always A" in flags.pop("rater-04")
     assert all(not f for f in flags.values()), flags
@@ -98,7 +101,7 @@ def test_a_rater_far_below_the_others_agreement_and_one_with_one_strength_are_fl
         planted.append((task, number, rater, a, b, verdict, strength, seconds))
     j = Judgments.from_rows(planted)
     defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))
-    flags = {r["rater"]: r["flags"] for r in raters.per_rater(j, defined, agrees, [])}
+    flags = {r["rater"]: r["flags"] for r in raters.per_rater(j, defined, agrees, NO_REVIEWS)}
     assert flags == {"rater-00": [], "rater-01": ["low agreement"], "rater-02": ["same strength"], "rater-03": []}
 
 
@@ -117,11 +120,25 @@ def test_gold_accuracy_is_na_without_gold_and_counted_with_it():
              [(1, "A", "A"), (2, "B", "A"), (3, "tie", "tie"), (4, "A", None)]]
     j = Judgments.from_rows(rows_)
     defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))
-    (entry,) = raters.per_rater(j, defined, agrees, [])
+    (entry,) = raters.per_rater(j, defined, agrees, NO_REVIEWS)
     assert entry["gold_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
-    (entry,) = raters.per_rater(Judgments.from_rows([r[:8] for r in rows_]), defined, agrees, [])
+    (entry,) = raters.per_rater(Judgments.from_rows([r[:8] for r in rows_]), defined, agrees, NO_REVIEWS)
     assert entry["gold_accuracy"] is None
     assert entry["median_seconds_on_task"] == 60.0
+
+
+def test_approval_rates_and_reviewer_turnaround():
+    reviews = Reviews.from_rows([("rev1", "r1", "approved", 60.0), ("rev1", "r1", "rejected", 120.0),
+                                 ("rev1", "r2", "approved", 30.0), ("rev2", "r1", "approved", 600.0)])
+    j = Judgments.from_rows([(1, 1, "r1", "x", "y", "A", "clearly", None), (1, 1, "r2", "x", "y", "A", "clearly", None),
+                             (2, 1, "r3", "x", "y", "B", "much", None)])
+    defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))
+    shown = {r["rater"]: (r["reviewed"], r["approval_rate"], r["rejection_rate"]) for r in raters.per_rater(j, defined, agrees, reviews)}
+    assert shown == {"r1": (3, 0.6667, 0.3333), "r2": (1, 1.0, 0.0), "r3": (0, None, None)}
+    assert raters.per_reviewer(reviews) == [
+        {"reviewer": "rev1", "decisions": 3, "approved": 2, "rejected": 1, "median_turnaround_seconds": 60.0},
+        {"reviewer": "rev2", "decisions": 1, "approved": 1, "rejected": 0, "median_turnaround_seconds": 600.0},
+    ]
 
 
 # Krippendorff's α against the reference values in the krippendorff package's docstring

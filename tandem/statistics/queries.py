@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from tandem.errors import TandemError
 from tandem.models import Judgment, JudgmentReview, Output, Pair, Rating, Round, Side, Task
-from tandem.statistics.records import Judgments, Names, Ratings, Review
+from tandem.statistics.records import Judgments, Names, Ratings, Reviews
 
 BATCH_SIZE = 50_000
 
@@ -85,7 +85,7 @@ def _moment(name: str, text: str | None) -> datetime | None:
 class Records:
     judgments: Judgments
     ratings: Ratings
-    reviews: list[Review]
+    reviews: Reviews
 
 
 def load(session: Session, filters: Filters) -> Records:
@@ -98,7 +98,7 @@ def load(session: Session, filters: Filters) -> Records:
     return Records(
         judgments=Judgments.from_rows(_rows(session, _judgments(filters)), models),
         ratings=Ratings.from_rows(_rows(session, _ratings(filters)), models),
-        reviews=[Review(*row) for row in _rows(session, _reviews(filters, postgres))],
+        reviews=Reviews.from_rows(_rows(session, _reviews(filters, postgres))),
     )
 
 

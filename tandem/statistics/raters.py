@@ -21,15 +21,11 @@ Gold accuracy is the share of a rater's votes on gold tasks matching the gold ve
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from statistics import median
-
 import numpy as np
 from scipy.stats import binomtest
 
 from tandem.statistics.bias import position_bias
-from tandem.statistics.records import A, B, NO_GOLD, Judgments, Review
+from tandem.statistics.records import A, B, NO_GOLD, Judgments, Reviews
 
 FLAG_MIN_VOTES = 20
 FLAG_P_VALUE = 0.001
@@ -41,14 +37,15 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def per_rater(
-    judgments: Judgments, defined: np.ndarray, agrees: np.ndarray, reviews: Iterable[Review]
-) -> list[dict]:
+def per_rater(judgments: Judgments, defined: np.ndarray, agrees: np.ndarray, reviews: Reviews) -> list[dict]:
     """One entry per rater with a judgment, most judgments first. ``defined``/``agrees``: per
     judgment, whether the other raters had a majority and whether it matched it."""
-    decisions: dict[str, dict[str, int]] = defaultdict(lambda: {"approved": 0, "rejected": 0})
-    for review in reviews:
-        decisions[review.rater][review.decision] += 1
+    approved = np.bincount(reviews.rater, weights=reviews.approved, minlength=len(reviews.raters))
+    reviewed_by_rater = np.bincount(reviews.rater, minlength=len(reviews.raters))
+    decisions = {
+        login: (int(approved[code]), int(reviewed_by_rater[code] - approved[code]))
+        for code, login in enumerate(reviews.raters)
+    }
     total_defined, total_agrees = int(defined.sum()), int(agrees.sum())
     order = np.argsort(judgments.rater, kind="stable")
     bounds = np.searchsorted(judgments.rater[order], np.arange(len(judgments.raters) + 1))
@@ -61,7 +58,7 @@ def per_rater(
         seconds = seconds[~np.isnan(seconds)]
         gold = judgments.gold[rows] != NO_GOLD
         n_defined, n_agrees = int(defined[rows].sum()), int(agrees[rows].sum())
-        reviewed = decisions[login]["approved"] + decisions[login]["rejected"]
+        approvals, rejections = decisions.get(login, (0, 0))
         entry = {
             "rater": login,
             "judgments": len(rows),
@@ -70,9 +67,9 @@ def per_rater(
             "compared_with_majority": n_defined,
             "gold_accuracy": _share(int((judgments.verdict[rows][gold] == judgments.gold[rows][gold]).sum()), int(gold.sum())),
             "position_bias": position_bias(judgments.verdict[rows]),
-            "reviewed": reviewed,
-            "approval_rate": _share(decisions[login]["approved"], reviewed),
-            "rejection_rate": _share(decisions[login]["rejected"], reviewed),
+            "reviewed": approvals + rejections,
+            "approval_rate": _share(approvals, approvals + rejections),
+            "rejection_rate": _share(rejections, approvals + rejections),
         }
         others = (total_agrees - n_agrees) / (total_defined - n_defined) if total_defined > n_defined else None
         entry["flags"] = _flags(judgments.verdict[rows], judgments.strength[rows], n_defined, n_agrees, others)
@@ -97,21 +94,21 @@ def _flags(verdict: np.ndarray, strength: np.ndarray, n_defined: int, n_agrees: 
     return flags
 
 
-def per_reviewer(reviews: Iterable[Review]) -> list[dict]:
+def per_reviewer(reviews: Reviews) -> list[dict]:
     """Decisions per reviewer, and the median turnaround from the vote to the review."""
-    by_reviewer: dict[str, list[Review]] = defaultdict(list)
-    for review in reviews:
-        by_reviewer[review.reviewer].append(review)
+    order = np.argsort(reviews.reviewer, kind="stable")
+    bounds = np.searchsorted(reviews.reviewer[order], np.arange(len(reviews.reviewers) + 1))
     entries = []
-    for login, theirs in by_reviewer.items():
-        turnaround = [r.turnaround_seconds for r in theirs]
+    for code, login in enumerate(reviews.reviewers):
+        rows = order[bounds[code] : bounds[code + 1]]
+        approved = int(reviews.approved[rows].sum())
         entries.append(
             {
                 "reviewer": login,
-                "decisions": len(theirs),
-                "approved": sum(r.decision == "approved" for r in theirs),
-                "rejected": sum(r.decision == "rejected" for r in theirs),
-                "median_turnaround_seconds": round(median(turnaround), 1),
+                "decisions": len(rows),
+                "approved": approved,
+                "rejected": len(rows) - approved,
+                "median_turnaround_seconds": round(float(np.median(reviews.seconds[rows])), 1),
             }
         )
     return sorted(entries, key=lambda entry: (-entry["decisions"], entry["reviewer"]))

@@ -138,10 +138,28 @@ def _columns(rows: Iterable[Sequence], convert: Callable, *, width: int) -> dict
 
 
 @dataclass(frozen=True)
-class Review:
-    """A reviewer's decision on a version of a rater's judgment, and how long after the vote."""
+class Reviews:
+    """One row per review (not withdrawn) of any version of a judgment."""
 
-    reviewer: str
-    rater: str
-    decision: str  # approved or rejected
-    turnaround_seconds: float
+    reviewers: list[str]
+    raters: list[str]
+    reviewer: np.ndarray
+    rater: np.ndarray  # whose judgment
+    approved: np.ndarray  # bool: approved, else rejected
+    seconds: np.ndarray  # from the vote to the review
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence]) -> Reviews:
+        """Rows of (reviewer, rater, decision, seconds from the vote to the review)."""
+        reviewers, raters = Names(), Names()
+
+        def convert(column: list[tuple]) -> dict[str, np.ndarray]:
+            return {
+                "reviewer": reviewers.codes(column[0]),
+                "rater": raters.codes(column[1]),
+                "approved": np.array([decision == "approved" for decision in column[2]], dtype=bool),
+                "seconds": np.array(column[3], dtype=float),
+            }
+
+        columns = _columns(rows, convert, width=4)
+        return cls(reviewers=reviewers.names, raters=raters.names, **columns)
