@@ -12,7 +12,7 @@ from tandem.statistics.records import Judgments, Ratings, Reviews
 from tests.stats_synthetic import Plan, rows
 
 
-NO_REVIEWS = Reviews.from_rows([])
+NO_REVIEWS = Reviews.from_rows([], {})
 
 
 def judgments(plan: Plan) -> Judgments:
@@ -128,8 +128,9 @@ def test_gold_accuracy_is_na_without_gold_and_counted_with_it():
 
 
 def test_approval_rates_and_reviewer_turnaround():
-    reviews = Reviews.from_rows([("rev1", "r1", "approved", 60.0), ("rev1", "r1", "rejected", 120.0),
-                                 ("rev1", "r2", "approved", 30.0), ("rev2", "r1", "approved", 600.0)])
+    reviews = Reviews.from_rows([("rev1", "r1", "approved", 1), ("rev1", "r1", "rejected", 1),
+                                 ("rev1", "r2", "approved", 1), ("rev2", "r1", "approved", 1)],
+                                {"rev1": 60.0, "rev2": 600.0})
     j = Judgments.from_rows([(1, 1, "r1", "x", "y", "A", "clearly", None), (1, 1, "r2", "x", "y", "A", "clearly", None),
                              (2, 1, "r3", "x", "y", "B", "much", None)])
     defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))

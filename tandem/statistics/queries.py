@@ -8,9 +8,11 @@ current judgment and score. Reviews count unless withdrawn, whichever version th
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from statistics import median
 from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Select, and_, cast, func, select, text
@@ -98,7 +100,7 @@ def load(session: Session, filters: Filters) -> Records:
     return Records(
         judgments=Judgments.from_rows(_rows(session, _judgments(filters)), models),
         ratings=Ratings.from_rows(_rows(session, _ratings(filters)), models),
-        reviews=Reviews.from_rows(_rows(session, _reviews(filters, postgres))),
+        reviews=_reviews(session, filters, postgres),
     )
 
 
@@ -177,18 +179,36 @@ def _seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def _reviews(filters: Filters, postgres: bool) -> Select:
-    query, _, _ = _scoped(
-        select(
-            JudgmentReview.reviewer_login,
-            Judgment.rater_login,
-            JudgmentReview.decision,
-            _seconds_between(Judgment.voted_at, JudgmentReview.created_at, postgres),
+def _reviews(session: Session, filters: Filters, postgres: bool) -> Reviews:
+    """Decisions counted by the database, and each reviewer's median turnaround: computed by
+    PostgreSQL, from the turnarounds in Python on SQLite (which has no percentiles)."""
+    turnaround = _seconds_between(Judgment.voted_at, JudgmentReview.created_at, postgres)
+
+    def scoped(*columns) -> Select:
+        query, _, _ = _scoped(
+            select(*columns).select_from(JudgmentReview).join(Judgment, Judgment.id == JudgmentReview.judgment_id),
+            Judgment.round_id,
+            Judgment.voted_at,
+            filters,
         )
-        .select_from(JudgmentReview)
-        .join(Judgment, Judgment.id == JudgmentReview.judgment_id),
-        Judgment.round_id,
-        Judgment.voted_at,
-        filters,
-    )
-    return query.where(JudgmentReview.withdrawn_at.is_(None))
+        return query.where(JudgmentReview.withdrawn_at.is_(None))
+
+    counts = session.execute(
+        scoped(JudgmentReview.reviewer_login, Judgment.rater_login, JudgmentReview.decision, func.count()).group_by(
+            JudgmentReview.reviewer_login, Judgment.rater_login, JudgmentReview.decision
+        )
+    ).all()
+    if postgres:
+        medians = dict(
+            session.execute(
+                scoped(JudgmentReview.reviewer_login, func.percentile_cont(0.5).within_group(turnaround)).group_by(
+                    JudgmentReview.reviewer_login
+                )
+            ).all()
+        )
+    else:
+        seconds: dict[str, list[float]] = defaultdict(list)
+        for reviewer, value in _rows(session, scoped(JudgmentReview.reviewer_login, turnaround)):
+            seconds[reviewer].append(value)
+        medians = {reviewer: median(values) for reviewer, values in seconds.items()}
+    return Reviews.from_rows(counts, medians)

@@ -40,8 +40,8 @@ def _share(part: int, whole: int) -> float | None:
 def per_rater(judgments: Judgments, defined: np.ndarray, agrees: np.ndarray, reviews: Reviews) -> list[dict]:
     """One entry per rater with a judgment, most judgments first. ``defined``/``agrees``: per
     judgment, whether the other raters had a majority and whether it matched it."""
-    approved = np.bincount(reviews.rater, weights=reviews.approved, minlength=len(reviews.raters))
-    reviewed_by_rater = np.bincount(reviews.rater, minlength=len(reviews.raters))
+    approved = np.bincount(reviews.rater, weights=reviews.count * reviews.approved, minlength=len(reviews.raters))
+    reviewed_by_rater = np.bincount(reviews.rater, weights=reviews.count, minlength=len(reviews.raters))
     decisions = {
         login: (int(approved[code]), int(reviewed_by_rater[code] - approved[code]))
         for code, login in enumerate(reviews.raters)
@@ -96,19 +96,17 @@ def _flags(verdict: np.ndarray, strength: np.ndarray, n_defined: int, n_agrees: 
 
 def per_reviewer(reviews: Reviews) -> list[dict]:
     """Decisions per reviewer, and the median turnaround from the vote to the review."""
-    order = np.argsort(reviews.reviewer, kind="stable")
-    bounds = np.searchsorted(reviews.reviewer[order], np.arange(len(reviews.reviewers) + 1))
-    entries = []
-    for code, login in enumerate(reviews.reviewers):
-        rows = order[bounds[code] : bounds[code + 1]]
-        approved = int(reviews.approved[rows].sum())
-        entries.append(
-            {
-                "reviewer": login,
-                "decisions": len(rows),
-                "approved": approved,
-                "rejected": len(rows) - approved,
-                "median_turnaround_seconds": round(float(np.median(reviews.seconds[rows])), 1),
-            }
-        )
+    size = len(reviews.reviewers)
+    decisions = np.bincount(reviews.reviewer, weights=reviews.count, minlength=size).astype(int)
+    approved = np.bincount(reviews.reviewer, weights=reviews.count * reviews.approved, minlength=size).astype(int)
+    entries = [
+        {
+            "reviewer": login,
+            "decisions": int(decisions[code]),
+            "approved": int(approved[code]),
+            "rejected": int(decisions[code] - approved[code]),
+            "median_turnaround_seconds": round(float(reviews.turnaround[login]), 1),
+        }
+        for code, login in enumerate(reviews.reviewers)
+    ]
     return sorted(entries, key=lambda entry: (-entry["decisions"], entry["reviewer"]))

@@ -139,18 +139,20 @@ def _columns(rows: Iterable[Sequence], convert: Callable, *, width: int) -> dict
 
 @dataclass(frozen=True)
 class Reviews:
-    """One row per review (not withdrawn) of any version of a judgment."""
+    """Reviews (not withdrawn) of any version of a judgment, counted per reviewer, rater and
+    decision; and each reviewer's median turnaround, from the vote to the review, in seconds."""
 
     reviewers: list[str]
     raters: list[str]
     reviewer: np.ndarray
-    rater: np.ndarray  # whose judgment
+    rater: np.ndarray  # whose judgments
     approved: np.ndarray  # bool: approved, else rejected
-    seconds: np.ndarray  # from the vote to the review
+    count: np.ndarray
+    turnaround: dict[str, float]
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Sequence]) -> Reviews:
-        """Rows of (reviewer, rater, decision, seconds from the vote to the review)."""
+    def from_rows(cls, rows: Iterable[Sequence], turnaround: dict[str, float]) -> Reviews:
+        """Rows of (reviewer, rater, decision, count)."""
         reviewers, raters = Names(), Names()
 
         def convert(column: list[tuple]) -> dict[str, np.ndarray]:
@@ -158,8 +160,8 @@ class Reviews:
                 "reviewer": reviewers.codes(column[0]),
                 "rater": raters.codes(column[1]),
                 "approved": np.array([decision == "approved" for decision in column[2]], dtype=bool),
-                "seconds": np.array(column[3], dtype=float),
+                "count": np.array(column[3], dtype=np.int64),
             }
 
         columns = _columns(rows, convert, width=4)
-        return cls(reviewers=reviewers.names, raters=raters.names, **columns)
+        return cls(reviewers=reviewers.names, raters=raters.names, turnaround=turnaround, **columns)
