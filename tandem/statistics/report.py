@@ -47,8 +47,12 @@ def statistics(session: Session, filters: Filters, **options) -> dict:
     return build(load(session, filters), **options)
 
 
+def _na(value) -> str:
+    return "n/a" if value is None else str(value)
+
+
 def _table(header: list[str], rows: list[list]) -> list[str]:
-    cells = [header] + [["n/a" if value is None else str(value) for value in row] for row in rows]
+    cells = [header] + [[_na(value) for value in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells]
 
@@ -78,17 +82,17 @@ def as_text(report: dict) -> str:
             ],
         )
     bias = report["position_bias"]
-    lines += ["", f"Position bias: P(A) = {bias['p_a']} of {bias['decisive']} decisive verdicts, p = {bias['p_value']}"]
+    lines += ["", f"Position bias: P(A) = {_na(bias['p_a'])} of {bias['decisive']} decisive verdicts, p = {_na(bias['p_value'])}"]
     agreed = report["agreement"]
     lines += [
         "",
-        "Agreement: "
-        f"α verdict (nominal) {agreed['alpha_verdict_nominal']}, α strength (ordinal) {agreed['alpha_strength_ordinal']}, "
-        f"percent agreement {agreed['percent_agreement']}, "
+        f"Agreement: α verdict (nominal) {_na(agreed['alpha_verdict_nominal'])}, "
+        f"α strength (ordinal) {_na(agreed['alpha_strength_ordinal'])}, "
+        f"percent agreement {_na(agreed['percent_agreement'])}, "
         f"{agreed['pairs_unanimous']} of {agreed['pairs_with_several_raters']} pairs with several raters unanimous",
     ]
     for axis, figures in report["axes"].items():
-        lines += ["", f"Axis {axis}: {figures['scores']} scores, α (interval) {figures['alpha_interval']}"]
+        lines += ["", f"Axis {axis}: {figures['scores']} scores, α (interval) {_na(figures['alpha_interval'])}"]
         lines += _ranking_lines(figures["ranking"])
     lines += ["", "Raters"]
     lines += _table(
