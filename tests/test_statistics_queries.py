@@ -110,3 +110,16 @@ def test_scores_of_an_unapproved_vote_count_only_when_asked(storage):
         everything = load(session, Filters(include_unapproved=True)).ratings
     assert len(everything.score) == 4 * len(truth(pending=True))
     assert len(approved.score) == 4 * len(truth())
+
+
+@pytest.mark.parametrize("filters, keep", [({"models": frozenset({"model-00", "model-01", "model-02"})}, None),
+                                           ({"repo": "evals/mirror-0"}, lambda p: p % 2 == 0)])
+def test_reviews_follow_the_filters(storage, filters, keep):
+    store(storage)
+    with storage.transaction() as session:
+        reviews = load(session, Filters(**filters)).reviews
+    if keep is None:
+        expected = [row for row in truth() if {row[3], row[4]} <= filters["models"]]
+    else:
+        expected = truth(keep=keep)
+    assert int(reviews.count[reviews.approved].sum()) == len(expected) > 0

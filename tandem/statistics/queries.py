@@ -114,20 +114,22 @@ def _rows(session: Session, query: Select) -> Iterator[tuple]:
         result.close()
 
 
-def _scoped(query: Select, round_id, written_at, filters: Filters) -> tuple[Select, Any, Any]:
-    """The query joined to the round, its task and both sides' models, filtered; returns it and
-    the model columns of side A and side B."""
-    model_a, model_b = aliased(Output), aliased(Output)
-    side_a, side_b = aliased(Side), aliased(Side)
-    query = (
-        query.join(Round, Round.id == round_id)
-        .join(Task, Task.id == Round.task_id)
-        .join(Pair, Pair.task_id == Task.id)
-        .join(side_a, and_(side_a.pair_id == Pair.id, side_a.letter == "A"))
-        .join(model_a, model_a.id == side_a.output_id)
-        .join(side_b, and_(side_b.pair_id == Pair.id, side_b.letter == "B"))
-        .join(model_b, model_b.id == side_b.output_id)
-    )
+def _scoped(query: Select, round_id, written_at, filters: Filters, *, models: bool = True) -> tuple[Select, Any, Any]:
+    """The query joined to the round, its task and (when ``models`` is wanted or filtered on)
+    both sides' models, filtered; returns it and the model columns of side A and side B."""
+    query = query.join(Round, Round.id == round_id).join(Task, Task.id == Round.task_id)
+    model_a = model_b = None
+    if models or filters.models is not None:
+        model_a, model_b = aliased(Output), aliased(Output)
+        side_a, side_b = aliased(Side), aliased(Side)
+        query = (
+            query.join(Pair, Pair.task_id == Task.id)
+            .join(side_a, and_(side_a.pair_id == Pair.id, side_a.letter == "A"))
+            .join(model_a, model_a.id == side_a.output_id)
+            .join(side_b, and_(side_b.pair_id == Pair.id, side_b.letter == "B"))
+            .join(model_b, model_b.id == side_b.output_id)
+        )
+        model_a, model_b = model_a.model, model_b.model
     conditions = list(filters.tasks)
     if filters.repo is not None:
         conditions.append(Task.repo_full_name == filters.repo)
@@ -140,8 +142,8 @@ def _scoped(query: Select, round_id, written_at, filters: Filters) -> tuple[Sele
     for key, value in filters.metadata.items():
         conditions.append(Task.metadata_[key].as_string() == value)
     if filters.models is not None:
-        conditions += [model_a.model.in_(filters.models), model_b.model.in_(filters.models)]
-    return query.where(*conditions), model_a.model, model_b.model
+        conditions += [model_a.in_(filters.models), model_b.in_(filters.models)]
+    return query.where(*conditions), model_a, model_b
 
 
 def _judgments(filters: Filters) -> Select:
@@ -190,6 +192,7 @@ def _reviews(session: Session, filters: Filters, postgres: bool) -> Reviews:
             Judgment.round_id,
             Judgment.voted_at,
             filters,
+            models=False,
         )
         return query.where(JudgmentReview.withdrawn_at.is_(None))
 
