@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Table, insert, update
 
 from tandem.db import Base
-from tandem.models import JudgmentReview
+from tandem.models import JudgmentReview, Task
 from tandem.statistics.queries import Filters, load
 from tandem.statistics.report import statistics
 from tests.stats_synthetic import AXES, Plan, draw, has_old_version, is_pending, round_of, voted_at, database_rows
@@ -123,3 +123,15 @@ def test_reviews_follow_the_filters(storage, filters, keep):
     else:
         expected = truth(keep=keep)
     assert int(reviews.count[reviews.approved].sum()) == len(expected) > 0
+
+
+def test_conditions_on_the_task_scope_everything(storage):
+    # How the HTTP API limits a token to its team's tasks: a condition on Task.
+    store(storage)
+    scoped = Filters(tasks=(Task.id <= 12,))
+    with storage.transaction() as session:
+        records = load(session, scoped)
+    assert {task for task, _ in records.judgments.units} <= set(range(1, 13))
+    assert len(records.judgments.unit) == len(truth(keep=lambda p: p < 12)) > 0
+    assert len(records.ratings.score) == 4 * len(truth(keep=lambda p: p < 12))
+    assert int(records.reviews.count[records.reviews.approved].sum()) == len(truth(keep=lambda p: p < 12))
