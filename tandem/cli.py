@@ -371,6 +371,36 @@ def deliveries_retry(
     typer.echo(f"{len(replayed)} deliveries queued again" if replayed else "no parked deliveries")
 
 
+@cli.command("stats")
+@plain_errors
+def stats_command(
+    repo: str | None = typer.Option(None, help="Only tasks on this repository (owner/name)."),
+    since: str | None = typer.Option(None, help="Only votes written at or after this time (ISO 8601)."),
+    until: str | None = typer.Option(None, help="Only votes written before this time (ISO 8601)."),
+    round: int | None = typer.Option(None, "--round", help="Only this round (1 is the task's prompt)."),
+    metadata: list[str] = typer.Option([], "--metadata", help="Only tasks whose metadata has KEY=VALUE (repeatable)."),
+    model: list[str] = typer.Option([], "--model", help="Only pairs of two of these models (repeatable)."),
+    include_unapproved: bool = typer.Option(False, help="Count votes not (yet) approved by a reviewer."),
+    bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples for the confidence intervals."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap, for reproducible intervals."),
+    pairs: bool = typer.Option(False, "--pairs", help="List the agreement of every pair with several raters."),
+    format: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Model rankings with confidence intervals, position bias, agreement, raters and reviewers."""
+    from tandem.statistics.queries import Filters
+    from tandem.statistics.report import as_text, statistics
+
+    if format not in ("table", "json"):
+        raise TandemError(f"--format {format}: use table or json")
+    filters = Filters.parse(
+        repo=repo, since=since, until=until, round=round, metadata=metadata, models=model,
+        include_unapproved=include_unapproved,
+    )
+    with _services().storage.transaction() as session:
+        report = statistics(session, filters, bootstrap=bootstrap, seed=seed, per_pair=pairs)
+    typer.echo(json.dumps(report, indent=2) if format == "json" else as_text(report), nl=format == "json")
+
+
 @cli.command()
 @plain_errors
 def redeliver(

@@ -1,0 +1,47 @@
+"""GET /api/stats: the `tandem stats` report as JSON, with the same filters as query parameters.
+
+It needs an API token like the rest of the API. The report is computed in the thread pool (a
+plain `def` route), off the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from app.api import Client
+from tandem.errors import TandemError
+from tandem.statistics.queries import Filters
+from tandem.statistics.report import statistics
+
+router = APIRouter(prefix="/api")
+
+MAX_BOOTSTRAP = 10_000
+
+
+@router.get("/stats")
+def stats(
+    request: Request,
+    client: Client,
+    repo: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    round: int | None = None,
+    metadata: Annotated[list[str], Query(description="KEY=VALUE; repeat for several")] = [],
+    model: Annotated[list[str], Query(description="only pairs of two of these models; repeat")] = [],
+    include_unapproved: bool = False,
+    bootstrap: Annotated[int, Query(ge=0, le=MAX_BOOTSTRAP)] = 1000,
+    seed: int = 0,
+    pairs: bool = False,
+) -> dict:
+    """Rankings with confidence intervals, position bias, agreement, raters and reviewers."""
+    try:
+        filters = Filters.parse(
+            repo=repo, since=since, until=until, round=round, metadata=metadata, models=model,
+            include_unapproved=include_unapproved,
+        )
+    except TandemError as exc:
+        raise HTTPException(400, str(exc)) from None
+    with request.app.state.services.storage.transaction() as session:
+        return statistics(session, filters, bootstrap=bootstrap, seed=seed, per_pair=pairs)

@@ -1,0 +1,143 @@
+"""`tandem stats` on a synthetic database: seconds and peak resident memory.
+
+Builds judgments over 20 models drawn from known strengths (tests/stats_synthetic.py: three
+raters per pair, a tenth of the votes pending review, every seventh vote replacing an earlier
+one, scores on two axes for every fourth vote, a review for each), bulk-inserted (COPY on
+PostgreSQL, executemany on SQLite), then runs the real command, `tandem stats --format json
+--bootstrap 1000`, as a process and reports its wall time and peak RSS, and where the time goes
+(loading the records, computing the report) measured in this process.
+
+PostgreSQL at 127.0.0.1:5432, database test, in a schema of its own dropped afterwards:
+
+    .venv/bin/python bench/stats.py [--judgments 100000] [--bootstrap 1000] [--sqlite]
+    .venv/bin/python bench/stats.py --judgments 1000000      # the issue's size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import Table, create_engine, insert, text
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from tandem import migrate  # noqa: E402
+from tandem.db import Base, Storage  # noqa: E402
+from tandem.statistics.queries import Filters, load  # noqa: E402
+from tandem.statistics.report import build  # noqa: E402
+from tests.stats_synthetic import Plan, database_rows  # noqa: E402
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TANDEM = str(Path(sys.executable).with_name("tandem"))
+JSON_COLUMNS = {"raters", "metadata"}
+
+
+def fill(storage: Storage, plan: Plan, postgres: bool) -> int:
+    """Insert the plan's rows; return how many."""
+    count = 0
+    with storage.engine.begin() as connection:
+        for batch in database_rows(plan, ratings_every=4):
+            for name, rows in batch.items():
+                if not rows:
+                    continue
+                count += len(rows)
+                if not postgres:
+                    connection.execute(insert(Table(name, Base.metadata)), rows)
+                    continue
+                columns = list(rows[0])
+                cursor = connection.connection.driver_connection.cursor()
+                with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(
+                            [json.dumps(row[c]) if c in JSON_COLUMNS else row[c] for c in columns]
+                        )
+        if postgres:
+            connection.execute(text("ANALYZE"))
+    return count
+
+
+def run_command(database_url: str, bootstrap: int, scratch: Path) -> tuple[float, float, dict]:
+    """Run `tandem stats`; return its wall seconds, peak RSS in MB and its report."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
+        "TANDEM_DATABASE_URL": database_url,
+        "TANDEM_REDIS_URL": "redis://127.0.0.1:6379/13",
+    }
+    out = scratch / "stats.json"
+    started = time.perf_counter()
+    with open(out, "w") as stdout:
+        process = subprocess.Popen(
+            [TANDEM, "stats", "--format", "json", "--bootstrap", str(bootstrap)], stdout=stdout, env=env, cwd=scratch
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"tandem stats failed (status {status})")
+    return seconds, usage.ru_maxrss / 1024, json.loads(out.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judgments", type=int, default=100_000, help="current votes to create")
+    parser.add_argument("--models", type=int, default=20)
+    parser.add_argument("--raters", type=int, default=100)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
+    parser.add_argument("--schema", help="reuse this PostgreSQL schema, built by an earlier --keep run")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema (its name is printed)")
+    args = parser.parse_args()
+
+    plan = Plan(models=args.models, pairs=-(-args.judgments // 3), raters=args.raters, raters_per_pair=3,
+                tie_share=0.1, always_a=("rater-07",), seed=1)
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+        schema = args.schema or f"bench_stats_{uuid.uuid4().hex[:8]}"
+        if args.sqlite:
+            url = f"sqlite:///{scratch / 'tandem.db'}"
+        elif not args.schema:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = url if args.sqlite else f"{POSTGRES}?options=-csearch_path%3D{schema}"
+        try:
+            storage = Storage.from_url(url)
+            if not args.schema:
+                migrate.upgrade(storage.engine)
+                started = time.perf_counter()
+                rows = fill(storage, plan, postgres=not args.sqlite)
+                print(f"built {rows} rows ({3 * plan.pairs} current votes) in {time.perf_counter() - started:.1f} s")
+
+            with storage.transaction() as session:
+                started = time.perf_counter()
+                records = load(session, Filters())
+                loaded = time.perf_counter() - started
+            started = time.perf_counter()
+            report = build(records, bootstrap=args.bootstrap)
+            computed = time.perf_counter() - started
+            print(f"in process: load {len(records.judgments)} judgments {loaded:.2f} s, report {computed:.2f} s")
+
+            seconds, rss, shown = run_command(url, args.bootstrap, scratch)
+            top = shown["ranking"]["models"][0]
+            print(f"tandem stats --format json --bootstrap {args.bootstrap}: {seconds:.2f} s, peak RSS {rss:.0f} MB "
+                  f"({shown['judgments']} judgments; first {top['model']} {top['rating']} "
+                  f"[{top['lower']}, {top['upper']}])")
+            assert shown["judgments"] == report["judgments"]
+            storage.engine.dispose()
+        finally:
+            if args.keep:
+                print(f"kept schema {schema}")
+            elif not args.sqlite:
+                with admin.connect() as connection:
+                    connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

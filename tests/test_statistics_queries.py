@@ -1,0 +1,137 @@
+"""The statistics read from SQLite and PostgreSQL: current, approved judgments only, sides mapped
+to the right models, scores and reviews with them, and every filter."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Table, insert, update
+
+from tandem.db import Base
+from tandem.models import JudgmentReview, Task
+from tandem.statistics.queries import Filters, load
+from tandem.statistics.report import statistics
+from tests.stats_synthetic import AXES, Plan, draw, has_old_version, is_pending, round_of, voted_at, database_rows
+
+PLAN = Plan(models=5, pairs=48, raters=5, raters_per_pair=3, tie_share=0.2, seed=4)
+
+
+def store(storage, plan: Plan = PLAN, **options) -> None:
+    with storage.transaction() as session:
+        for batch in database_rows(plan, batch=20, **options):
+            for name, rows in batch.items():
+                if rows:
+                    session.execute(insert(Table(name, Base.metadata)), rows)
+
+
+def truth(plan: Plan = PLAN, *, pending: bool = False, keep=lambda pair: True) -> list[tuple]:
+    """(task, round, rater, model A, model B, verdict) of each current judgment, from the draw."""
+    drawn = draw(plan)
+    return sorted(
+        (int(p) + 1, round_of(int(p)), plan.rater_names[r], plan.model_names[drawn.model_a[p]],
+         plan.model_names[drawn.model_b[p]], drawn.verdict[n])
+        for n, (p, r) in enumerate(zip(drawn.pair, drawn.rater))
+        if (pending or not is_pending(n)) and keep(int(p))
+    )
+
+
+def loaded(storage, **filters) -> list[tuple]:
+    with storage.transaction() as session:
+        j = load(session, Filters(**filters)).judgments
+    verdicts = ("A", "B", "tie", "neither")
+    return sorted(
+        (*j.units[u], j.raters[r], j.models[a], j.models[b], verdicts[v])
+        for u, r, a, b, v in zip(j.unit, j.rater, j.model_a, j.model_b, j.verdict)
+    )
+
+
+def test_only_current_approved_judgments_count_with_the_models_of_their_sides(storage):
+    store(storage)
+    expected = truth()
+    assert loaded(storage) == expected
+    # Superseded versions never count; pending ones do when asked.
+    assert loaded(storage, include_unapproved=True) == truth(pending=True)
+    assert len(truth(pending=True)) > len(expected) > 0
+
+
+@pytest.mark.parametrize(
+    "filters, keep",
+    [
+        ({"repo": "evals/mirror-1"}, lambda p: p % 2 == 1),
+        ({"round": 2}, lambda p: round_of(p) == 2),
+        ({"metadata": {"suite": "s2"}}, lambda p: p % 3 == 2),
+        ({"since": voted_at(10), "until": voted_at(30)}, lambda p: 10 <= p < 30),
+    ],
+)
+def test_filters(storage, filters, keep):
+    store(storage)
+    assert loaded(storage, **filters) == truth(keep=keep) != []
+
+
+def test_a_model_subset_keeps_the_pairs_of_those_models_only(storage):
+    store(storage)
+    subset = {"model-00", "model-02", "model-03"}
+    rows = loaded(storage, models=frozenset(subset))
+    assert rows == [row for row in truth() if {row[3], row[4]} <= subset] != []
+
+
+def test_the_report_counts_scores_and_reviews_with_their_judgments(storage):
+    store(storage)
+    with storage.transaction() as session:
+        # A withdrawn review does not count.
+        session.execute(update(JudgmentReview).where(JudgmentReview.judgment_id == 1).values(withdrawn_at=voted_at(0)))
+        report = statistics(session, Filters(), bootstrap=50, seed=1)
+    judged = truth()
+    assert report["judgments"] == len(judged)
+    assert set(report["axes"]) == set(AXES)
+    # Each approved judgment scored both sides on each axis, so one battle per judgment.
+    correctness = report["axes"]["correctness"]["ranking"]
+    assert sum(m["battles"] for m in correctness["models"]) == 2 * len(judged)
+    assert report["axes"]["correctness"]["scores"] == 2 * len(judged)
+    reviews = report["reviewers"]
+    assert [r["reviewer"] for r in reviews] == ["reviewer-0", "reviewer-1"]
+    # Every approved vote was approved an hour after it (one review withdrawn); every replaced
+    # version was rejected 10 s after it.
+    replaced = sum(has_old_version(n) for n in range(len(draw(PLAN).pair)))
+    assert sum(r["approved"] for r in reviews) == len(judged) - 1
+    assert sum(r["rejected"] for r in reviews) == replaced > 0
+    assert [r["median_turnaround_seconds"] for r in reviews] == [3600.0, 3600.0]
+    assert all(type(r["median_turnaround_seconds"]) is float for r in reviews)
+    raters = {r["rater"]: r for r in report["raters"]}
+    assert sum(r["judgments"] for r in raters.values()) == len(judged)
+    assert all(r["median_seconds_on_task"] > 0 and r["gold_accuracy"] is None for r in raters.values())
+    assert sum(r["reviewed"] for r in raters.values()) == len(judged) - 1 + replaced
+    assert all(r["approval_rate"] + r["rejection_rate"] == pytest.approx(1) for r in raters.values())
+
+
+def test_scores_of_an_unapproved_vote_count_only_when_asked(storage):
+    store(storage)
+    with storage.transaction() as session:
+        approved = load(session, Filters()).ratings
+        everything = load(session, Filters(include_unapproved=True)).ratings
+    assert len(everything.score) == 4 * len(truth(pending=True))
+    assert len(approved.score) == 4 * len(truth())
+
+
+@pytest.mark.parametrize("filters, keep", [({"models": frozenset({"model-00", "model-01", "model-02"})}, None),
+                                           ({"repo": "evals/mirror-0"}, lambda p: p % 2 == 0)])
+def test_reviews_follow_the_filters(storage, filters, keep):
+    store(storage)
+    with storage.transaction() as session:
+        reviews = load(session, Filters(**filters)).reviews
+    if keep is None:
+        expected = [row for row in truth() if {row[3], row[4]} <= filters["models"]]
+    else:
+        expected = truth(keep=keep)
+    assert int(reviews.count[reviews.approved].sum()) == len(expected) > 0
+
+
+def test_conditions_on_the_task_scope_everything(storage):
+    # How the HTTP API limits a token to its team's tasks: a condition on Task.
+    store(storage)
+    scoped = Filters(tasks=(Task.id <= 12,))
+    with storage.transaction() as session:
+        records = load(session, scoped)
+    assert {task for task, _ in records.judgments.units} <= set(range(1, 13))
+    assert len(records.judgments.unit) == len(truth(keep=lambda p: p < 12)) > 0
+    assert len(records.ratings.score) == 4 * len(truth(keep=lambda p: p < 12))
+    assert int(records.reviews.count[records.reviews.approved].sum()) == len(truth(keep=lambda p: p < 12))
