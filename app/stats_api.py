@@ -1,19 +1,22 @@
 """GET /api/stats: the `tandem stats` report as JSON, with the same filters as query parameters.
 
-It needs an API token like the rest of the API. The report is computed in the thread pool (a
-plain `def` route), off the event loop.
+It needs an API token with the `read` scope, and reports on the token's team's tasks only. The
+report is computed in the thread pool (a plain `def` route), off the event loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from app.api import Client
+from app.api import requires
 from tandem.errors import TandemError
+from tandem.models import Task
 from tandem.statistics.queries import Filters
 from tandem.statistics.report import statistics
+from tandem.tokens import Client, Scope
 
 router = APIRouter(prefix="/api")
 
@@ -23,7 +26,8 @@ MAX_BOOTSTRAP = 10_000
 @router.get("/stats")
 def stats(
     request: Request,
-    client: Client,
+    client: Client = requires(Scope.READ),
+    *,
     repo: str | None = None,
     since: str | None = None,
     until: str | None = None,
@@ -43,5 +47,6 @@ def stats(
         )
     except TandemError as exc:
         raise HTTPException(400, str(exc)) from None
+    filters = dataclasses.replace(filters, tasks=(Task.team == client.team,))
     with request.app.state.services.storage.transaction() as session:
         return statistics(session, filters, bootstrap=bootstrap, seed=seed, per_pair=pairs)

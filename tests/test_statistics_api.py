@@ -9,6 +9,8 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from tandem import tokens
+from tandem.models import DEFAULT_TEAM
+from tandem.tokens import Scope
 from tests.stats_synthetic import Plan
 from tests.test_cli import run
 from tests.test_statistics_queries import store, truth
@@ -16,13 +18,17 @@ from tests.test_statistics_queries import store, truth
 PLAN = Plan(models=4, pairs=40, raters=4, raters_per_pair=3, tie_share=0.1, always_a=("rater-02",), seed=11)
 
 
+def new_token(services, team: str = DEFAULT_TEAM, scopes=(Scope.READ,)) -> str:
+    with services.storage.transaction() as session:
+        name = f"{team}-{'-'.join(scopes)}"
+        return tokens.create_token(session, name, team=team, scopes=list(scopes))
+
+
 @pytest.fixture
 def client(services):
-    store(services.storage, PLAN)
-    with services.storage.transaction() as session:
-        token = tokens.create_token(session, "research-team")
+    store(services.storage, PLAN)  # every task of the plan is the default team's
     with TestClient(create_app(services)) as test_client:
-        test_client.headers["Authorization"] = f"Bearer {token}"
+        test_client.headers["Authorization"] = f"Bearer {new_token(services)}"
         yield test_client
 
 
@@ -49,12 +55,21 @@ def test_the_api_reports_on_the_filtered_judgments(client):
 )
 def test_bad_filters_are_400_naming_them(client, params, problem):
     response = client.get("/api/stats", params=params)
-    assert response.status_code == 400 and problem in response.json()["detail"]
+    assert response.status_code == 400 and problem in response.json()["message"]
 
 
 def test_the_api_needs_a_token(client):
     del client.headers["Authorization"]
     assert client.get("/api/stats").status_code == 401
+
+
+def test_a_team_sees_statistics_of_its_own_tasks_only(client, services):
+    assert client.get("/api/stats", params={"bootstrap": 0}).json()["judgments"] == len(truth(PLAN))
+    other = {"Authorization": f"Bearer {new_token(services, team='other-lab')}"}
+    report = client.get("/api/stats", params={"bootstrap": 0}, headers=other).json()
+    assert report["judgments"] == 0 and report["raters"] == []
+    no_read = {"Authorization": f"Bearer {new_token(services, scopes=(Scope.SUBMIT,))}"}
+    assert client.get("/api/stats", headers=no_read).status_code == 403
 
 
 def test_the_command_prints_the_same_report_as_json_or_tables(client, settings, tmp_path):
