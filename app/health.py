@@ -1,4 +1,6 @@
-"""Liveness (/healthz) and readiness (/readyz: Redis, database and credentials)."""
+"""Liveness (/healthz) and readiness (/readyz: Redis, database and credentials). /readyz also
+shows the workers' heartbeat; no live worker does not make the app unready, since deliveries
+wait safely in the inbox."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -16,7 +18,10 @@ async def healthz() -> dict:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    problems = await run_in_threadpool(readiness.problems, request.app.state.services, github=False)
-    if problems:
-        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    services = request.app.state.services
+    problems = await run_in_threadpool(readiness.problems, services, github=False)
+    worker = await run_in_threadpool(readiness.worker_summary, services)
+    body = {"status": "unavailable", "problems": problems} if problems else {"status": "ready"}
+    if worker is not None:
+        body["worker"] = worker
+    return JSONResponse(body, status_code=503 if problems else 200)
