@@ -56,6 +56,8 @@ MAINTENANCE_LOCK_TTL = 60
 SCHEDULER_EVERY = 1
 # An RQ worker that ran this long before quitting was healthy: the next restart waits little.
 HEALTHY_RUN = 60
+# While Redis is away, it is asked again after 0.5 s, then less often, up to every 2 s.
+REDIS_POLL_MIN, REDIS_POLL_MAX = 0.5, 2
 
 
 class Loop(threading.Thread):
@@ -291,29 +293,40 @@ class WorkerProcess:
                 scheduler.stop()  # its locks freed, the next worker's scheduler takes over at once
 
     def _supervise(self) -> None:
-        backoff = 1.0
+        waiting, backoff = REDIS_POLL_MIN, 1.0
         while not self.stopping.is_set():
             try:
                 self._prepare()
             except (ServiceUnavailable, redis.RedisError) as exc:
-                log.warning("waiting for Redis (%s); trying again in %.0f s", type(exc).__name__, backoff)
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 30)
+                log.warning("waiting for Redis (%s); trying again in %.1f s", type(exc).__name__, waiting)
+                self.stopping.wait(waiting)
+                waiting = min(waiting * 2, REDIS_POLL_MAX)
                 continue
+            waiting = REDIS_POLL_MIN
             worker = self.worker = TandemWorker(self.queue_names, connection=self.services.redis, serializer=JSONSerializer)
             started = time.monotonic()
             try:
                 worker.work()
             except Exception:  # (a cold shutdown's SystemExit is not caught: it ends the process)
                 log.warning("the RQ worker failed", exc_info=True)
+            self._handle_stop_signals()
             if worker.stop_requested:
                 return
+            if not self._redis_answers():
+                continue  # (Redis away: _prepare waits for it, and a new RQ worker starts at once)
+            # RQ gave up with Redis there: start again, but not in a tight loop.
             if time.monotonic() - started > HEALTHY_RUN:
                 backoff = 1.0
             log.warning("the RQ worker stopped; starting a new one in %.0f s", backoff)
-            self._handle_stop_signals()
             self.stopping.wait(backoff)
             backoff = min(backoff * 2, 30)
+
+    def _redis_answers(self) -> bool:
+        try:
+            queue.check_redis(self.services.redis)
+        except ServiceUnavailable:
+            return False
+        return True
 
     def _prepare(self) -> None:
         """Before each RQ worker starts: Redis is there, the previous RQ worker is deregistered,
