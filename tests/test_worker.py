@@ -164,8 +164,10 @@ def test_a_worker_killed_while_opening_a_pair_is_replaced_and_the_pair_opens_onc
 
 def test_a_worker_killed_while_processing_a_delivery_is_replaced_and_it_counts_once(github, services, pair, tmp_path):
     env = worker_env(services.settings)
-    github.faults.latency(0.2)
-    github.as_user("rater-one").comment(REPO, pair["A"], "/prefer A\nClearer.")
+    # rater-three rates as a member of the raters team, which the delivery's job asks GitHub
+    # about: a second at least, for the kill to land in.
+    github.faults.latency(1.0)
+    github.as_user("rater-three").comment(REPO, pair["A"], "/prefer A\nClearer.")
     github.drain()
     [guid] = [d.guid for d in github.deliveries if d.event == "issue_comment"]
     job_id = f"delivery-{guid}"

@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 
 MAINTAIN_EVERY = 5
 # RQ's cleaning lock lasts 15 minutes: a worker killed while cleaning stopped all cleanup that long.
-MAINTENANCE_LOCK_TTL = 60
+# Cleaning takes milliseconds.
+MAINTENANCE_LOCK_TTL = 15
 SCHEDULER_EVERY = 1
 # An RQ worker that ran this long before quitting was healthy: the next restart waits little.
 HEALTHY_RUN = 60
