@@ -5,15 +5,20 @@ a Tandem worker renews every HEARTBEAT_EVERY seconds from a thread of its own, s
 with a long job still beats. (RQ's own tools, `rq info` and dashboards, show the same workers.)
 No beat for HEARTBEAT_TTL seconds means the worker is dead, and its running job is queued
 again (workers/worker.py); RQ itself lets the worker's key linger for minutes, so liveness is
-read from the time of the last beat, not from the key's existence.
+read from the time of the last beat, not from the key's existence. The same beats renew the
+leases (Redis locks) a job holds, so that a dead worker's lock lapses as fast as its job.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
+from redis.exceptions import LockError
 from rq import SimpleWorker
 
 HEARTBEAT_EVERY = 5
@@ -50,3 +55,31 @@ def summary(connection: redis.Redis) -> dict:
         "alive": sum(beat.alive for beat in beats),
         "last_heartbeat_seconds_ago": round(beats[0].seconds_ago, 1) if beats else None,
     }
+
+
+_leases: set = set()
+_leases_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def lease(connection: redis.Redis, name: str, *, blocking_timeout: float) -> Iterator[None]:
+    """A Redis lock that outlives a dead holder by HEARTBEAT_TTL at most, however long a live
+    holder keeps it: a worker's heartbeat thread renews the leases its process holds."""
+    # (Not thread-local: the heartbeat thread renews it.)
+    lock = connection.lock(name, timeout=HEARTBEAT_TTL, blocking_timeout=blocking_timeout, thread_local=False)
+    with lock:
+        with _leases_guard:
+            _leases.add(lock)
+        try:
+            yield
+        finally:
+            with _leases_guard:
+                _leases.discard(lock)
+
+
+def renew_leases() -> None:
+    with _leases_guard:
+        held = list(_leases)
+    for lock in held:
+        with contextlib.suppress(LockError):  # released meanwhile
+            lock.reacquire()

@@ -137,6 +137,19 @@ def test_doctor_and_readyz_report_the_workers_heartbeat(services):
     assert readiness.worker_summary(services) == {"alive": 0, "last_heartbeat_seconds_ago": None}
 
 
+def test_a_lease_lapses_soon_after_its_holder_dies_but_never_while_it_beats(services):
+    from tandem import liveness
+
+    key = "tandem:pair:1:sync"
+    with liveness.lease(services.redis, key, blocking_timeout=1):
+        assert 0 < services.redis.ttl(key) <= liveness.HEARTBEAT_TTL, "a dead holder's lease lapses soon"
+        services.redis.expire(key, 1)  # as if time had passed since the last beat
+        liveness.renew_leases()  # the worker's heartbeat thread
+        assert services.redis.ttl(key) > 1, "a live holder keeps it"
+    assert not services.redis.exists(key)
+    liveness.renew_leases()  # released: nothing left to renew
+
+
 # --- A killed worker, replaced at once --------------------------------------------------------
 
 # Generous: before the fix the job waited in RQ's started registry for its timeout + 60 s, and

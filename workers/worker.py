@@ -43,7 +43,7 @@ from rq.utils import as_text, current_timestamp, now, parse_composite_key
 
 from tandem import queue, services as services_module
 from tandem.errors import ServiceUnavailable
-from tandem.liveness import HEARTBEAT_EVERY, HEARTBEAT_TTL
+from tandem.liveness import HEARTBEAT_EVERY, HEARTBEAT_TTL, renew_leases
 from tandem.services import Services
 from workers import schedule
 from workers.deliveries import relay_inbox
@@ -148,9 +148,11 @@ class TandemWorker(SimpleWorker):
             return
 
     def beat(self) -> None:
-        """Renew the worker's heartbeat and its running job's started-registry entry."""
+        """Renew the worker's heartbeat, its running job's started-registry entry, and the
+        leases the job holds."""
         if not self.running:
             return
+        renew_leases()
         executions = list(self.executions.values())
         if not executions:
             self.heartbeat()
