@@ -91,7 +91,20 @@ class Loop(threading.Thread):
         self._stopping.set()
 
 
+class TandemQueue(Queue):
+    @classmethod
+    def _fetch_dequeued_job(cls, connection, queue_key, job_id, **kwargs):
+        # Popped from its queue, not yet read: only this process knows of the job. RQ dropped
+        # it on a Redis error here; wait for Redis instead.
+        while True:
+            try:
+                return super()._fetch_dequeued_job(connection, queue_key, job_id, **kwargs)
+            except redis.RedisError:
+                time.sleep(1)
+
+
 class TandemWorker(SimpleWorker):
+    queue_class = TandemQueue
     # Redis unreachable while dequeueing: try again at least every 5 s (RQ backs off to a minute).
     max_connection_wait_time = 5.0
 
