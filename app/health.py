@@ -1,5 +1,6 @@
-"""Liveness (/healthz) and readiness (/readyz: Redis, database and credentials; and a warning
-when Redis does not persist what it accepted)."""
+"""Liveness (/healthz) and readiness (/readyz: Redis, database and credentials). /readyz also
+warns when Redis does not persist what it accepted, and shows the workers' heartbeat; neither
+makes the app unready: it works, at a risk, and deliveries wait safely in the inbox."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -17,10 +18,13 @@ async def healthz() -> dict:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    problems = await run_in_threadpool(readiness.problems, request.app.state.services, github=False)
-    # Warnings (Redis not persisting) do not make the app unready: it works, at a risk.
-    warnings = await run_in_threadpool(readiness.persistence_warnings, request.app.state.services)
-    extra = {"warnings": warnings} if warnings else {}
-    if problems:
-        return JSONResponse({"status": "unavailable", "problems": problems} | extra, status_code=503)
-    return JSONResponse({"status": "ready"} | extra)
+    services = request.app.state.services
+    problems = await run_in_threadpool(readiness.problems, services, github=False)
+    warnings = await run_in_threadpool(readiness.persistence_warnings, services)
+    worker = await run_in_threadpool(readiness.worker_summary, services)
+    body = {"status": "unavailable", "problems": problems} if problems else {"status": "ready"}
+    if warnings:
+        body["warnings"] = warnings
+    if worker is not None:
+        body["worker"] = worker
+    return JSONResponse(body, status_code=503 if problems else 200)

@@ -7,8 +7,6 @@ import functools
 import getpass
 import json
 import logging
-import os
-import socket
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -16,7 +14,7 @@ from collections.abc import Callable
 import typer
 from sqlalchemy.exc import OperationalError
 
-from tandem import inbox, migrate, queue, readiness
+from tandem import migrate, queue, readiness
 from tandem.errors import ServiceUnavailable, TandemError
 from tandem.models import DEFAULT_TEAM
 from tandem.services import Services
@@ -118,28 +116,13 @@ def worker(
     queues: list[str] = typer.Option(list(queue.ALL), "--queue", "-q", help="Queues to serve, in order."),
 ) -> None:
     """Run an RQ worker on Tandem's queues, with the scheduler (retries, periodic jobs) and the
-    relay that turns accepted webhook deliveries into jobs."""
-    from rq import SimpleWorker
-    from rq.serializers import JSONSerializer
-
-    from tandem import services as services_module
-    from workers import schedule
-    from workers.deliveries import relay_inbox
+    relay that turns accepted webhook deliveries into jobs. It rides out Redis restarts."""
+    from workers import worker as worker_process
 
     services = _services()
     logging.basicConfig(level=services.settings.log_level)
     queue.check_redis(services.redis)
-    services_module.use(services)
-    schedule.install(services)
-    consumer = f"{socket.gethostname()}:{os.getpid()}"
-    if burst:
-        while relay_inbox(services, consumer):
-            pass
-    else:
-        inbox.Relay(lambda block_ms: relay_inbox(services, consumer, block_ms)).start()
-    # Jobs run in this process (no fork per job): the GitHub models, the database pool and the
-    # cached clients stay warm, which is most of a job's cost. Run several workers for parallelism.
-    SimpleWorker(queues, connection=services.redis, serializer=JSONSerializer).work(burst=burst, with_scheduler=True)
+    worker_process.run(services, queues, burst=burst)
 
 
 @db_cli.command("upgrade")
@@ -157,12 +140,13 @@ def db_upgrade() -> None:
 @cli.command()
 @plain_errors
 def doctor() -> None:
-    """Check configuration, Redis, the database, GitHub credentials and the mirrors' config; warn
-    when Redis does not persist, and of parked deliveries and failed jobs."""
+    """Check configuration, Redis, a live worker, the database, GitHub credentials and the mirrors'
+    config; warn when Redis does not persist, and of parked deliveries and failed jobs."""
     services = _services()
     checks = [
         ("credentials", readiness.credential_problems),
         ("redis", readiness.redis_problems),
+        ("worker", readiness.worker_problems),
         ("database", readiness.database_problems),
         ("github", readiness.github_problems),
         ("mirrors", readiness.mirror_problems),
@@ -170,7 +154,8 @@ def doctor() -> None:
     failed: set[str] = set()
     for name, check in checks:
         # GitHub needs the credentials; the mirrors need GitHub and the database.
-        needs = {"github": {"credentials"}, "mirrors": {"credentials", "github", "database"}}.get(name, set())
+        needs = {"github": {"credentials"}, "mirrors": {"credentials", "github", "database"},
+                 "worker": {"redis"}}.get(name, set())
         if needs & failed:
             typer.echo(f"skip  {name}: fix {', '.join(sorted(needs & failed))} first")
             failed.add(name)

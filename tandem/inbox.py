@@ -4,7 +4,7 @@ The web side must answer GitHub fast, and creating an RQ job costs far more than
 job is serialized, compressed and spread over several keys). So intake does the least that is
 durable: one atomic Lua call per delivery that claims its GUID and appends it to a Redis stream;
 workers relay stream entries into RQ jobs in batches. A relay that dies mid-batch leaves its
-entries pending in the stream's consumer group; another relay claims them after a minute.
+entries pending in the stream's consumer group; another relay claims them after 15 s.
 Job ids are the GUIDs, and processing is idempotent per GUID, so a relay never loses a delivery
 and a rare double relay does no harm.
 """
@@ -12,20 +12,16 @@ and a rare double relay does no harm.
 from __future__ import annotations
 
 import functools
-import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
 from rq import Queue
 
-log = logging.getLogger(__name__)
-
 STREAM = "tandem:inbox"
 GROUP = "relay"
 PENDING_TTL = 6 * 3600  # how long a waiting delivery keeps its duplicates out
-CLAIM_IDLE_MS = 60_000  # a relay silent this long is taken to be dead
+CLAIM_IDLE_MS = 15_000  # a relay silent this long is taken to be dead (its batch takes milliseconds)
 BATCH = 256
 
 # KEYS: the GUID's pending key, the stream. ARGV: ttl, id, event, action, body.
@@ -116,26 +112,3 @@ def relay(
         pipe.execute()
     return len(jobs)
 
-
-class Relay(threading.Thread):
-    """Runs beside an RQ worker (`tandem worker`), relaying the inbox until the process ends."""
-
-    def __init__(self, step: Callable[[int | None], int]):
-        super().__init__(name="tandem-inbox-relay", daemon=True)
-        # (Not `_stop`: threading.Thread has a method of that name, called after every fork.)
-        self._step = step
-        self._stopping = threading.Event()
-
-    def run(self) -> None:
-        backoff = 0.5
-        while not self._stopping.is_set():
-            try:
-                self._step(1000)
-                backoff = 0.5
-            except Exception as exc:  # the relay must outlive any one failure, or deliveries wait forever
-                log.warning("inbox relay failed (%s); retrying in %.1f s", type(exc).__name__, backoff)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 30)
-
-    def stop(self) -> None:
-        self._stopping.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 from githubkit.exception import GitHubException
 
-from tandem import migrate, queue
+from tandem import liveness, migrate, queue
 from tandem.db import check_database
 from tandem.errors import TandemError
 from tandem.services import Services
@@ -31,6 +31,29 @@ def redis_problems(services: Services) -> list[str]:
     except TandemError as exc:
         return [f"{exc}; start redis-server or set TANDEM_REDIS_URL"]
     return []
+
+
+def worker_problems(services: Services) -> list[str]:
+    """Is a `tandem worker` alive: has one sent a heartbeat lately (tandem/liveness.py)?"""
+    try:
+        beats = liveness.worker_beats(services.redis)
+    except redis.RedisError as exc:
+        return [f"cannot read the workers' heartbeats from Redis: {type(exc).__name__}"]
+    if any(beat.alive for beat in beats):
+        return []
+    last = f"the last one {beats[0].seconds_ago:.0f} s ago" if beats else "none ever"
+    return [
+        f"no `tandem worker` has sent a heartbeat in the last {liveness.HEARTBEAT_TTL} s ({last}): "
+        "webhooks are accepted but wait in the inbox; start `tandem worker`"
+    ]
+
+
+def worker_summary(services: Services) -> dict | None:
+    """The workers' heartbeat as /readyz shows it; None when Redis cannot say."""
+    try:
+        return liveness.summary(services.redis)
+    except redis.RedisError:
+        return None
 
 
 def database_problems(services: Services) -> list[str]:

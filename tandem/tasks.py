@@ -9,8 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import redis
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 
 from tandem import installations, queue, task_checks
 from tandem.db import utcnow
@@ -97,12 +96,15 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team
     return task_id
 
 
+OPENING_JOB = "workers.pairs.open_pair"
+
+
 def _opening_job_id(task_id: int) -> str:
     return f"open-pair-{task_id}"
 
 
 def _queue_opening(services: Services, task_id: int) -> None:
-    services.enqueue(queue.PAIRS, "workers.pairs.open_pair", task_id, job_id=_opening_job_id(task_id))
+    services.enqueue(queue.PAIRS, OPENING_JOB, task_id, job_id=_opening_job_id(task_id))
 
 
 def stuck_tasks(session: Session, quiet_for: timedelta) -> list[int]:
@@ -116,18 +118,28 @@ def stuck_tasks(session: Session, quiet_for: timedelta) -> list[int]:
 
 
 def requeue_stuck(services: Services, quiet_for: timedelta) -> list[int]:
-    """Queue the opening of stuck tasks again (opening converges, so a spare run does no harm)."""
+    """Queue again the opening of tasks quiet for `quiet_for` with no opening job waiting or
+    running (opening converges, so a spare run does no harm)."""
     with services.storage.transaction() as session:
         stuck = stuck_tasks(session, quiet_for)
+    if not stuck:
+        return []
+    waiting = _tasks_with_an_opening_job(services)
     requeued = []
     for task_id in stuck:
-        try:
-            job = Job.fetch(_opening_job_id(task_id), services.redis, serializer=services.queue(queue.PAIRS).serializer)
-            status = job.get_status()
-        except NoSuchJobError:
-            status = None
-        if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-            continue
-        _queue_opening(services, task_id)
-        requeued.append(task_id)
+        if task_id not in waiting:
+            _queue_opening(services, task_id)
+            requeued.append(task_id)
     return requeued
+
+
+def _tasks_with_an_opening_job(services: Services) -> set[int]:
+    """Tasks whose opening job is queued, scheduled or running. Not only `open-pair-N`: an
+    opening that met a rate limit is queued again, for later, under another job id."""
+    pairs = services.queue(queue.PAIRS)
+    ids = pairs.get_job_ids() + pairs.scheduled_job_registry.get_job_ids() + pairs.started_job_registry.get_job_ids()
+    return {
+        job.args[0]
+        for job in Job.fetch_many(ids, services.redis, serializer=pairs.serializer)
+        if job is not None and job.func_name == OPENING_JOB and job.args
+    }

@@ -5,6 +5,7 @@ There is no Docker engine here, so these are read and checked against the code t
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
 import shlex
@@ -113,3 +114,19 @@ def test_scripts_call_only_existing_tandem_commands(script):
     for match in re.finditer(r"\.venv/bin/(tandem [^\n&|;]*)", (ROOT / "scripts" / script).read_text()):
         argv = [word for word in shlex.split(match.group(1)) if not word.startswith("$")]
         assert_runs_tandem(argv)
+
+
+def test_the_shipped_deployments_restart_the_app_and_the_worker():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("app", "worker"):
+        assert compose[name]["restart"] in ("always", "unless-stopped"), name
+    for name, command in (("tandem-worker", "worker"), ("tandem-serve", "serve")):
+        unit = configparser.ConfigParser(strict=False, interpolation=None)
+        unit.optionxform = str
+        unit.read_string((ROOT / "deploy" / "systemd" / f"{name}.service").read_text())
+        argv = shlex.split(unit["Service"]["ExecStart"])
+        assert Path(argv[0]).name == "tandem" and argv[1] == command
+        assert_runs_tandem(["tandem", *argv[1:]])
+        assert unit["Service"]["Restart"] == "always"
+        assert unit["Unit"]["StartLimitIntervalSec"] == "0"  # never given up on
+        assert f"deploy/systemd/{name}.service" in (ROOT / "README.md").read_text()

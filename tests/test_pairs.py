@@ -314,3 +314,28 @@ def test_a_run_killed_after_its_push_builds_on_the_same_base_even_if_the_base_mo
         assert task.base_sha == first_main
         recorded = {side.branch: side.head_sha for side in task.pair.sides}
     assert {b: sha for b, sha in heads().items() if b.startswith(f"tandem/{task_id}/")} == recorded
+
+
+def test_a_task_whose_job_was_lost_is_swept_up_within_minutes_once_across_workers(github, services, blinding):
+    from datetime import timedelta
+
+    from tandem.db import utcnow
+    from workers import schedule
+
+    task_id = submit(services, blinding, task_data(None, outputs=[
+        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+    ]))
+    pairs = services.queue("pairs")
+    pairs.empty()  # the job is lost
+    with services.storage.transaction() as session:
+        session.get(Task, task_id).updated_at = utcnow() - schedule.STUCK_AFTER - timedelta(seconds=1)
+    # An opening that met a rate limit waits under another job id: it is not lost.
+    waiting = pairs.enqueue_in(timedelta(minutes=5), "workers.pairs.open_pair", task_id)
+    assert schedule.sweep_left_behind(services) == []
+    waiting.delete()
+    services.redis.delete(schedule.SWEEP_LOCK)  # the next period
+    assert schedule.sweep_left_behind(services) == [f"requeued stuck task {task_id}"]
+    pairs.empty()
+    assert schedule.sweep_left_behind(services) == [], "one sweep per period, however many workers"
+    assert schedule.STUCK_AFTER <= timedelta(minutes=1) and schedule.SWEEP_EVERY <= timedelta(seconds=30)

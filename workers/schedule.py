@@ -1,6 +1,7 @@
-"""Periodic jobs, run by the RQ scheduler inside `tandem worker`: recovering webhooks GitHub
-failed to deliver, tasks whose opening job was lost, follow-up jobs a crash left behind, and
-delivery jobs that failed without being processed.
+"""Periodic work inside `tandem worker`: recovering webhooks GitHub failed to deliver and delivery
+jobs that failed without being processed (a job run by the RQ scheduler), and tasks whose opening
+job was lost and follow-up jobs a crash left behind (a sweep each worker runs every SWEEP_EVERY,
+one worker at a time).
 
 A periodic job runs at the start of each period (every REDELIVERY_EVERY, on the clock) and
 schedules its own next run. Each run has a job id made from its period, and is scheduled with
@@ -28,9 +29,12 @@ REDELIVERY_EVERY = timedelta(minutes=10)
 # Look back a little further than the period, so a delivery failing just before a run is caught.
 REDELIVERY_WINDOW = timedelta(minutes=30)
 REDELIVERY_JOB = "tandem-redelivery-{period}"
-# A task queued or opening this long without a change has lost its job (a worker killed on its
-# last try, Redis lost): its opening is queued again.
-STUCK_AFTER = timedelta(minutes=30)
+SWEEP_EVERY = timedelta(seconds=30)
+SWEEP_LOCK = "tandem:sweep-left-behind"
+# A task queued or opening this long without a change, and with no opening job queued, scheduled
+# or running, has lost its job (a worker killed on its last try, Redis lost): its opening is
+# queued again.
+STUCK_AFTER = timedelta(minutes=1)
 # A follow-up job is queued right after its delivery commits; one still waiting this long was
 # left behind by a crash or a Redis outage.
 FOLLOW_UPS_LEFT_AFTER = timedelta(minutes=2)
@@ -76,10 +80,20 @@ def redeliver_missed_webhooks() -> list[str]:
     _schedule_redelivery(current, after=_own_period())
     swept = deliveries.requeue_failed(current)  # first: it needs no GitHub, which may fail the run
     report = redelivery.redeliver_failed(current, REDELIVERY_WINDOW, log=log.warning)
-    lines = report.lines() + [f"requeued stuck task {task_id}" for task_id in tasks.requeue_stuck(current, STUCK_AFTER)]
-    if left := outbox.sweep(current, FOLLOW_UPS_LEFT_AFTER):
-        lines.append(f"queued {left} follow-up job(s) a crash had left behind")
-    lines += swept
+    lines = report.lines() + swept
     for line in lines:
         log.info(line)
+    return lines
+
+
+def sweep_left_behind(current: Services) -> list[str]:
+    """Queue again what a crash or a Redis outage left behind. Every worker calls it every
+    SWEEP_EVERY; the lock lets one of them through per period."""
+    if not current.redis.set(SWEEP_LOCK, 1, nx=True, ex=int(SWEEP_EVERY.total_seconds()) - 1):
+        return []
+    lines = [f"requeued stuck task {task_id}" for task_id in tasks.requeue_stuck(current, STUCK_AFTER)]
+    if left := outbox.sweep(current, FOLLOW_UPS_LEFT_AFTER):
+        lines.append(f"queued {left} follow-up job(s) a crash had left behind")
+    for line in lines:
+        log.warning(line)
     return lines
