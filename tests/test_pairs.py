@@ -157,27 +157,37 @@ def steps_of_a_clean_run(github, services, blinding) -> list[str]:
     return seen
 
 
+def recorded_task(services, blinding, number: int = 0) -> int:
+    """A task recorded (not queued), whose pair the test opens itself."""
+    data = task_data(None, outputs=[
+        {"model": "model-x-2026-10", "files": {"a.txt": f"a{number}\n"}},
+        {"model": "model-y-2026-09", "files": {"b.txt": f"b{number}\n"}},
+    ])
+    blinding.add_task(data)
+    with services.storage.transaction() as session:
+        return tasks.create_task(session, parse_task(data), "test").id
+
+
+def open_pair_killed_after(services, task_id: int, step: str) -> None:
+    """Run the opening until `step` is done, and die there."""
+    def kill(name):
+        if name == step:
+            raise Killed(step)
+
+    pairs.step_done = kill
+    try:
+        with pytest.raises(Killed):
+            pairs.open_pair(services, task_id)
+    finally:
+        pairs.step_done = lambda _name: None
+
+
 def test_a_job_killed_after_any_step_and_run_again_leaves_exactly_one_pair(github, services, blinding):
     steps = steps_of_a_clean_run(github, services, blinding)
     assert len(steps) >= 10, steps
     for number, step in enumerate(steps):
-        def kill(name, at=step):
-            if name == at:
-                raise Killed(at)
-
-        data = task_data(None, outputs=[
-            {"model": "model-x-2026-10", "files": {"a.txt": f"a{number}\n"}},
-            {"model": "model-y-2026-09", "files": {"b.txt": f"b{number}\n"}},
-        ])
-        blinding.add_task(data)
-        with services.storage.transaction() as session:
-            task_id = tasks.create_task(session, parse_task(data), "test").id
-        pairs.step_done = kill
-        try:
-            with pytest.raises(Killed):
-                pairs.open_pair(services, task_id)
-        finally:
-            pairs.step_done = lambda _name: None
+        task_id = recorded_task(services, blinding, number)
+        open_pair_killed_after(services, task_id, step)
         assert pairs.open_pair(services, task_id) == "open", step
 
         pulls = [p for p in views.pulls(github, REPO, state="all") if p["title"].startswith(f"Task {task_id} ")]
@@ -282,29 +292,14 @@ def test_a_run_killed_after_its_push_builds_on_the_same_base_even_if_the_base_mo
     """The push landed but its heads were not recorded; meanwhile someone pushed to main. The re-run
     must rebuild the same commits (on the base the first run resolved), so its push is a no-op,
     rather than build on the new main and be refused as not a fast-forward."""
-    data = task_data(None, outputs=[
-        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
-        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
-    ])
-    blinding.add_task(data)
-    with services.storage.transaction() as session:
-        task_id = tasks.create_task(session, parse_task(data), "test").id
+    task_id = recorded_task(services, blinding)
+
     def heads() -> dict[str, str]:
         return {ref.removeprefix("refs/heads/"): sha for ref, sha in github.repo(REPO).git.refs().items()
                 if ref.startswith("refs/heads/")}
 
     first_main = heads()["main"]
-
-    def kill(name):
-        if name == "branches pushed":
-            raise Killed(name)
-
-    pairs.step_done = kill
-    try:
-        with pytest.raises(Killed):
-            pairs.open_pair(services, task_id)
-    finally:
-        pairs.step_done = lambda _name: None
+    open_pair_killed_after(services, task_id, "branches pushed")
     github.commit_files(REPO, {"moved.txt": "main moved on\n"}, branch="main")
     assert heads()["main"] != first_main
 
