@@ -1,0 +1,106 @@
+"""Outgoing webhooks to the model runner: recorded with the change, signed, retried, redelivered,
+and checked by the reference runner's listener."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from tandem import runner_events
+from tandem.models import FollowUp
+from tandem.runner import EventListener
+from tests.conftest import run_jobs
+
+SECRET = "runner-secret"
+
+
+@pytest.fixture
+def listener():
+    """The reference runner's listener on a free loopback port."""
+    found = EventListener("127.0.0.1", 0, SECRET.encode())
+    found.start()
+    yield found
+    found.stop()
+
+
+def announced(listener) -> list[tuple[int, int]]:
+    found = []
+    while not listener.rounds.empty():
+        found.append(listener.rounds.get_nowait())
+    return found
+
+
+def emit(services, event=runner_events.ROUND_AWAITING_OUTPUTS, task_id=7, number=2) -> None:
+    with services.storage.transaction() as session:
+        runner_events.emit(session, event, {"task_id": task_id, "round": number, "status": "awaiting_outputs"})
+
+
+def test_an_event_reaches_the_runner_signed_and_is_believed(services, listener):
+    services.settings.runner_url = f"http://{listener.address}/events"
+    services.settings.runner_secret = SecretStr(SECRET)
+    emit(services)
+    emit(services, runner_events.ROUND_CLOSED, number=1)  # verified, but not a round to answer
+    run_jobs(services)
+    assert announced(listener) == [(7, 2)]
+    with services.storage.transaction() as session:
+        assert session.scalars(select(FollowUp)).all() == []  # queued right after the commit
+
+
+def test_a_forged_or_unsigned_body_is_refused_by_the_runner(listener):
+    body = json.dumps({"event": "round.awaiting_outputs", "task_id": 7, "round": 2}).encode()
+    url = f"http://{listener.address}/events"
+    headers = {"X-Tandem-Event": "round.awaiting_outputs"}
+    forged = "sha256=" + hmac.digest(b"not-the-secret", body, hashlib.sha256).hex()
+    assert httpx.post(url, content=body, headers=headers).status_code == 401
+    assert httpx.post(url, content=body, headers=headers | {"X-Tandem-Signature-256": forged}).status_code == 401
+    right = runner_events.signature(SECRET.encode(), body)
+    tampered = body.replace(b'"round": 2', b'"round": 3')
+    assert httpx.post(url, content=tampered, headers=headers | {"X-Tandem-Signature-256": right}).status_code == 401
+    assert announced(listener) == []
+    assert httpx.post(url, content=body, headers=headers | {"X-Tandem-Signature-256": right}).status_code == 202
+    assert announced(listener) == [(7, 2)]
+
+
+def test_no_runner_url_records_nothing(services):
+    emit(services)
+    with services.storage.transaction() as session:
+        assert session.scalars(select(FollowUp)).all() == []
+
+
+def test_an_event_of_a_rolled_back_change_is_never_sent(services):
+    services.settings.runner_url = "http://127.0.0.1:9/events"
+    services.settings.runner_secret = SecretStr(SECRET)
+    with pytest.raises(RuntimeError), services.storage.transaction() as session:
+        runner_events.emit(session, runner_events.TASK_CLOSED, {"task_id": 7})
+        raise RuntimeError("the change failed")
+    with services.storage.transaction() as session:
+        assert session.scalars(select(FollowUp)).all() == []
+    assert services.queue("default").count == 0
+
+
+def test_a_delivery_failing_every_try_is_listed_and_redelivered_with_its_id(services, listener):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    services.settings.runner_url = f"http://127.0.0.1:{dead}/events"
+    services.settings.runner_secret = SecretStr(SECRET)
+    emit(services, task_id=8, number=1)
+    run_jobs(services)
+    [failed] = runner_events.failed_deliveries(services)
+    assert failed["event"] == "round.awaiting_outputs"
+    assert "ConnectError" in failed["reason"]
+    with pytest.raises(runner_events.NotFound):
+        runner_events.redeliver(services, ["no-such-delivery"])
+
+    services.settings.runner_url = f"http://{listener.address}/events"
+    assert runner_events.redeliver(services, None) == [failed["delivery"]]
+    run_jobs(services)
+    assert announced(listener) == [(8, 1)]
+    assert runner_events.failed_deliveries(services) == []
