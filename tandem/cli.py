@@ -397,6 +397,12 @@ def parse_duration(text: str):
         raise TandemError(f"--since {text!r}: too long; GitHub keeps deliveries for 3 days") from None
 
 
+# The model runner's commands live in their own module (which uses this one's helpers).
+from tandem import runner_cli  # noqa: E402
+
+runner_cli.register(cli)
+
+
 def main() -> None:
     try:
         cli()
