@@ -22,12 +22,12 @@ from githubkit.exception import RequestFailed
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem import gitops, installations, pr_text, repo_config
+from tandem import gitops, installations, mirrors, pr_text, repo_config
 from tandem.db import utcnow
 from tandem.commands import help_text
 from tandem.errors import TandemError
 from tandem.judging import Rubric
-from tandem.models import Pair, Repository, Side, Task
+from tandem.models import Pair, Side, Task
 from tandem.repo_config import RepoConfig
 from tandem.services import Services
 from tandem.task_spec import output_label, same_change
@@ -155,17 +155,7 @@ def _mirror_config(opening: Opening) -> RepoConfig:
 
 
 def _clone(opening: Opening) -> gitops.MirrorClone:
-    with opening.transaction() as session:
-        repository = installations.active_repository(session, opening.repo)
-        clone_url = repository.clone_url
-        repository_id = repository.id
-    if clone_url is None:
-        data = opening.client.rest.repos.get(opening.owner, opening.name).parsed_data
-        clone_url = data.clone_url
-        with opening.transaction() as session:
-            session.get(Repository, repository_id).clone_url = clone_url
-    token = opening.services.github.installation_token(opening.installation_id)
-    return gitops.MirrorClone(opening.services.settings.git_cache_dir, str(repository_id), clone_url, token)
+    return mirrors.clone_of(opening.services, opening.repo)
 
 
 def _push_branches(opening: Opening) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
@@ -54,6 +55,16 @@ def check(services: Services, spec: TaskSpec, mirror: Mirror) -> None:
         return
     if problems:
         raise InvalidTask(problems)
+
+
+def round_timeout(services: Services, repo: str, mirror: Mirror) -> timedelta:
+    """The mirror's `followups.round_timeout` (the default when GitHub cannot say)."""
+    try:
+        client = services.github.as_installation(mirror.installation_id)
+        return repo_config.load(services, client, repo).followups.round_timeout
+    except (GitHubException, RateLimited, ConfigError, repo_config.RepoConfigError) as exc:
+        log.warning("%s: round timeout unknown, the default applies (%s)", repo, type(exc).__name__)
+        return repo_config.Followups().round_timeout
 
 
 def _problems(services: Services, spec: TaskSpec, mirror: Mirror) -> list[dict[str, str]]:

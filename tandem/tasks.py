@@ -13,6 +13,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from tandem import installations, queue, task_checks
+from tandem.rounds import lifecycle
 from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
 from tandem.models import DEFAULT_TEAM, Output, Repository, Round, Task
@@ -42,9 +43,12 @@ def create_task(session: Session, spec: TaskSpec, submitted_by: str | None, *, t
         team=team,
     )
     session.add(task)
-    for position, output in enumerate(spec.outputs):
-        task.outputs.append(Output(position=position, model=output.model, patch=output.patch, files=output.files))
-    task.rounds.append(Round(number=1, prompt=spec.prompt))
+    if spec.outputs:
+        for position, output in enumerate(spec.outputs):
+            task.outputs.append(Output(position=position, model=output.model, patch=output.patch, files=output.files))
+    else:  # models only: the runner answers round 1
+        task.outputs.extend(Output(position=position, model=model) for position, model in enumerate(spec.models))
+    task.rounds.append(Round(number=1, prompt=spec.prompt, author_login=submitted_by))
     session.flush()
     return task
 
@@ -86,7 +90,12 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team
         mirror = task_checks.Mirror(repository.id, repository.installation_id, repository.clone_url)
     task_checks.check(services, spec, mirror)
     with services.storage.transaction() as session:
-        task_id = create_task(session, spec, submitted_by, team=team).id
+        task = create_task(session, spec, submitted_by, team=team)
+        task_id = task.id
+        if not spec.outputs:  # the pair opens when the runner's outputs arrive
+            timeout = task_checks.round_timeout(services, spec.repo, mirror)
+            lifecycle.await_outputs(session, task.rounds[0], timeout=timeout)
+            return task_id
     try:
         _queue_opening(services, task_id)
     except redis.RedisError:
