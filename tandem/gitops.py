@@ -332,6 +332,16 @@ class MirrorClone:
         if existing:
             self.git("push", "--atomic", "--porcelain", "origin", *(f":refs/heads/{b}" for b in existing))
 
+    def archive(self, sha: str) -> bytes:
+        """The commit's tree as a tar archive (its blobs fetched as needed: the clone has none)."""
+        result = subprocess.run(
+            ["git", "archive", "--format=tar", sha], cwd=self.path, capture_output=True, env=self._env(),
+            timeout=600, check=False,
+        )
+        if result.returncode != 0:
+            raise GitError(f"git archive: {_first_error(result.stderr.decode(errors='replace'))}")
+        return result.stdout
+
 
 def _describe_apply_failure(stderr: str) -> str:
     """git's own words, which name the file and the hunk: 'patch failed: src/app.py:12'."""

@@ -10,6 +10,9 @@ from urllib.parse import quote
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tandem import gitops, mirrors, tasks
+from tandem.errors import NotFound
+from tandem.services import Services
 from tandem.task_spec import InvalidTask, OutputSpec
 
 
@@ -65,3 +68,21 @@ def describe_round(view) -> dict:
         "patch_urls": {model: f"{where}/models/{quote(model, safe='')}/patch" for model in view.models},
         "outputs_url": f"{where}/outputs",
     }
+
+
+def base_archive(services: Services, task_id: int, *, team: str | None) -> bytes:
+    """The task's base tree as a tar archive, from the workers' clone of its mirror. Before the
+    pair opens (round 1 of a task with models only) the base is what its submission names, as
+    the runner's outputs will be checked against it."""
+    with services.storage.transaction() as session:
+        task = tasks.get_task(session, task_id, team=team)
+        repo, resolved, named = task.repo_full_name, task.base_sha, task.base
+    clone = mirrors.clone_of(services, repo)
+    with clone.locked():
+        if resolved is None or not (clone.path / "HEAD").exists() or not clone.has_commit(resolved):
+            clone.fetch()
+        try:
+            sha = resolved or clone.resolve(named)[0]
+        except gitops.OutputDoesNotApply as exc:
+            raise NotFound(str(exc)) from None
+        return clone.archive(sha)
