@@ -76,6 +76,7 @@ def runner(
     from tandem.runner import Runner, TandemClient, parse_command
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns the runner's own
     token = _secret_text(token_file, TOKEN_ENV)
     if not token:
         fail(f"give a `runner` API token: set {TOKEN_ENV} or use --token-file (never on the command line)")
