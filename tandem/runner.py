@@ -260,9 +260,12 @@ class EventListener:
         if not signature_matches(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
             log.warning("listener: refused a delivery with a missing or wrong %s", SIGNATURE_HEADER)
             return _answer(request, 401, "bad signature")
-        event = json.loads(body)
         if request.headers.get(EVENT_HEADER) == RunnerEvent.ROUND_AWAITING_OUTPUTS:
-            self.rounds.put((int(event["task_id"]), int(event["round"])))
+            try:
+                event = json.loads(body)
+                self.rounds.put((int(event["task_id"]), int(event["round"])))
+            except (ValueError, TypeError, KeyError):
+                return _answer(request, 400, "not a round event")
         _answer(request, 202, "accepted")
 
     def start(self) -> None:

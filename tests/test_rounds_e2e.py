@@ -5,9 +5,7 @@ Once through the pull protocol, once through the outgoing webhooks."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -20,11 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tandem import export, migrate, tokens
+from tandem import tokens
 from tandem.models import Judgment, Task
 from tandem.tokens import Scope
-from tests import github_views as views
-from tests.conftest import small_task
+from tests.conftest import small_task, tandem_env
 
 TANDEM = str(Path(sys.executable).with_name("tandem"))
 AGENT = f"{sys.executable} {Path(__file__).parents[1] / 'examples' / 'agents' / 'echo_agent.py'}"
@@ -60,15 +57,7 @@ class Tandem:
         self.port, self.runner_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen] = []
-        settings = services.settings
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
-            "TANDEM_APP_ID": str(settings.app_id),
-            "TANDEM_PRIVATE_KEY": settings.private_key.get_secret_value(),
-            "TANDEM_WEBHOOK_SECRET": settings.webhook_secret.get_secret_value(),
-            "TANDEM_GITHUB_API_URL": settings.github_api_url,
-            "TANDEM_DATABASE_URL": settings.database_url,
-            "TANDEM_REDIS_URL": settings.redis_url,
-            "TANDEM_GIT_CACHE_DIR": str(tmp_path / "git-cache"),
+        self.env = tandem_env(services, tmp_path) | {
             "TANDEM_JOB_RETRY_INTERVALS": "[1, 1, 1]",
             "TANDEM_WRITE_SPACING_SECONDS": "0",
             "TANDEM_LOG_LEVEL": "WARNING",
@@ -99,10 +88,6 @@ class Tandem:
 
 @pytest.fixture(params=["pull", "push"])
 def tandem(request, github, services, tmp_path) -> Iterator[Tandem]:
-    from alembic import command
-
-    with services.storage.engine.begin() as connection:
-        command.stamp(migrate._config(connection), "head")
     running = Tandem(services, tmp_path, push=request.param == "push")
     try:
         running.start("serve", "--port", str(running.port))

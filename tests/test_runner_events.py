@@ -104,3 +104,10 @@ def test_a_delivery_failing_every_try_is_listed_and_redelivered_with_its_id(serv
     run_jobs(services)
     assert announced(listener) == [(8, 1)]
     assert runner_events.failed_deliveries(services) == []
+
+
+def test_a_signed_event_the_runner_cannot_read_is_answered_400(listener):
+    body = b'{"event": "round.awaiting_outputs"}'
+    headers = {"X-Tandem-Event": "round.awaiting_outputs", "X-Tandem-Signature-256": runner_events.signature(SECRET.encode(), body)}
+    assert httpx.post(f"http://{listener.address}/", content=body, headers=headers).status_code == 400
+    assert announced(listener) == []

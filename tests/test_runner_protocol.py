@@ -3,19 +3,21 @@ server, real GitHub emulator, real git, the example agent."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tandem import tasks, tokens
 from tandem.models import Task
 from tandem.runner import Runner, TandemClient
 from tandem.task_spec import parse_task
 from tandem.tokens import Scope
-from tests.conftest import run_jobs, small_task
+from tests.conftest import run_jobs, small_task, tandem_env
 from tests.servers import LiveServer
 
 REPO = "evals-org/mlflow"
@@ -163,3 +165,23 @@ def test_a_failing_agent_is_reported_with_its_reason(api, services, blinding):
     [item] = api.get("/api/rounds", params={"status": "awaiting_outputs"}).json()["rounds"]
     assert {f["model"] for f in item["runner_failures"]} == set(MODELS)
     assert all("exited with 1: no GPU left" in f["reason"] for f in item["runner_failures"])
+
+
+def test_round_submit_from_the_command_line(github, services, blinding, tmp_path):
+    from tests.test_cli_github import TANDEM
+
+    task_id = models_only_task(services, blinding)
+    env = tandem_env(services, tmp_path)
+
+    def submit(name: str, data: dict) -> subprocess.CompletedProcess:
+        (tmp_path / name).write_text(json.dumps(data) if name.endswith(".json") else yaml.safe_dump(data))
+        command = [TANDEM, "round", "submit", str(task_id), "1", str(tmp_path / name)]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    bad = submit("bad.yml", {"outputs": [{"model": MODELS[0]}]})
+    assert (bad.returncode, bad.stderr) == (1, f"error: {tmp_path / 'bad.yml'}: outputs.0: give exactly one of patch or files\n")
+    first = submit("outputs.yml", outputs("X = 1\n", "Y = 2\n"))
+    assert (first.returncode, first.stdout, first.stderr) == (0, "accepted\n", "")
+    assert submit("again.json", outputs("X = 1\n", "Y = 2\n")).stdout == "duplicate\n"
+    other = submit("other.yml", outputs("X = 3\n", "Y = 4\n"))
+    assert other.returncode == 1 and other.stderr.startswith("error: ") and "round 1" in other.stderr
