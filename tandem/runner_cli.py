@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
 import queue as queues
@@ -10,8 +9,7 @@ from pathlib import Path
 
 import typer
 
-from tandem.cli import _services, fail, plain_errors
-from tandem.errors import TandemError
+from tandem.cli import _services, cli_user, fail, plain_errors, requeue, submit_file
 
 round_cli = typer.Typer(help="Rounds of a task: the models' answers to each prompt.", no_args_is_help=True)
 events_cli = typer.Typer(help="Outgoing webhooks to the model runner (TANDEM_RUNNER_URL).", no_args_is_help=True)
@@ -30,20 +28,8 @@ def round_submit(
     """Hand Tandem the models' outputs for a round (as POST .../rounds/N/outputs does)."""
     from tandem import rounds
     from tandem.runner_protocol import load_outputs_file
-    from tandem.task_spec import InvalidTask
 
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise TandemError(f"{path}: {exc.strerror}") from None
-    try:
-        outputs = load_outputs_file(text)
-        status = rounds.submit_outputs(_services(), task_id, number, outputs, submitted_by=f"cli:{getpass.getuser()}")
-    except InvalidTask as exc:
-        for error in exc.errors:
-            typer.echo(f"error: {path}: {error['field']}: {error['problem']}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(status)
+    submit_file(path, lambda text: rounds.submit_outputs(_services(), task_id, number, load_outputs_file(text), submitted_by=cli_user()))
 
 
 def _secret_text(file: Path | None, env: str) -> str | None:
@@ -151,12 +137,8 @@ def events_redeliver(
     """Send failed deliveries again, with the same delivery ids; a worker sends them."""
     from tandem import runner_events
 
-    if bool(ids) == failed:
-        raise TandemError("give delivery ids, or --failed")
-    queued = runner_events.redeliver(_services(), None if failed else ids)
-    for delivery in queued:
-        typer.echo(f"queued {delivery}")
-    typer.echo(f"{len(queued)} deliveries queued again" if queued else "no failed runner deliveries")
+    requeue(lambda chosen: runner_events.redeliver(_services(), chosen), ids, every=failed,
+            which="delivery ids, or --failed", none="no failed runner deliveries")
 
 
 def register(cli: typer.Typer) -> None:
