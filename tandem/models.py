@@ -179,7 +179,7 @@ class Round(Base):
     withdrawn_reason: Mapped[str | None] = mapped_column(String(16))  # deleted
     # The lifecycle (tandem.rounds.RoundStatus): awaiting_outputs -> applying -> open -> closed.
     status: Mapped[str] = mapped_column(String(16), default="open")
-    closed_reason: Mapped[str | None] = mapped_column(String(16))  # judged, superseded, expired, failed
+    closed_reason: Mapped[str | None] = mapped_column(String(16))  # judged, superseded, expired, failed, withdrawn
     failure_reason: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -22,7 +22,7 @@ from githubkit.exception import RequestFailed
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem import gitops, installations, mirrors, pr_text, repo_config
+from tandem import gitops, installations, mirrors, pr_text, repo_config, rounds
 from tandem.db import utcnow
 from tandem.commands import help_text
 from tandem.errors import TandemError
@@ -100,7 +100,7 @@ def open_pair(services: Services, task_id: int) -> str:
     """Open (or finish opening) the task's two draft PRs. Returns the task's status."""
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
-        if task is None or task.status in ("open", "closed", "failed"):
+        if task is None or task.status not in ("queued", "opening"):
             return task.status if task else "missing"
         task.status = "opening"
         ensure_pair(session, task)
@@ -132,8 +132,8 @@ def open_pair(services: Services, task_id: int) -> str:
         raise
     with opening.transaction() as session:
         task = session.get(Task, task_id)
-        task.status = "open"
         task.pair.opened_at = utcnow()
+        rounds.open_first_round(session, task)
     step_done("open")
     return "open"
 
@@ -210,7 +210,7 @@ def _resolve_base(opening: Opening, clone: gitops.MirrorClone, base: str) -> tup
 def _body(opening: Opening, task: Task, letter: str, twin_url: str | None) -> str:
     """A side's PR body, with the rubric raters will be held to: the task's axes, if it has some."""
     rubric = Rubric.for_task(task, opening.config)
-    return pr_text.body(opening.task_id, letter, task.prompt, rubric, twin_url, help_text(rubric))
+    return pr_text.body(opening.task_id, letter, rounds.conversation(task, 1), rubric, twin_url, help_text(rubric))
 
 
 def _ensure_pull_request(opening: Opening, letter: str) -> None:

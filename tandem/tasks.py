@@ -79,6 +79,35 @@ def describe(task: Task) -> dict[str, Any]:
         view["pull_requests"] = {
             side.letter: side.pr_url for side in task.pair.sides if side.pr_url is not None
         }
+    view["rounds"] = [_describe_round(round_) for round_ in task.rounds]
+    return view
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _describe_round(round_: Round) -> dict[str, Any]:
+    """A round as its submitter sees it: by letter (they see the PRs, never which model is which)."""
+    view: dict[str, Any] = {
+        "number": round_.number,
+        "status": round_.status,
+        "closed_reason": round_.closed_reason,
+        "prompt": round_.prompt,
+        "author": round_.author_login,
+        "started_at": _iso(round_.created_at),
+        "expires_at": _iso(round_.expires_at) if round_.status == "awaiting_outputs" else None,
+        "submitted_at": _iso(round_.submitted_at),
+        "opened_at": _iso(round_.opened_at),
+        "closed_at": _iso(round_.closed_at),
+        "head_shas": {side.letter: side.head_sha for side in round_.sides if side.head_sha},
+    }
+    if round_.withdrawn_at is not None:
+        view["withdrawn_at"] = _iso(round_.withdrawn_at)
+    if round_.failure_reason:
+        view["failure_reason"] = round_.failure_reason
+    if round_.runner_failures:
+        view["runner_failures"] = round_.runner_failures
     return view
 
 

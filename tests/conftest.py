@@ -185,6 +185,7 @@ class BlindingAudit:
     def add_task(self, task: dict) -> None:
         for output in task.get("outputs", []):
             self.secrets.add(output["model"])
+        self.secrets.update(task.get("models") or ())
         for value in (task.get("metadata") or {}).values():
             if isinstance(value, str) and len(value) >= 4:
                 self.secrets.add(value)
@@ -308,4 +309,5 @@ def pair(github, services, blinding) -> dict:
         assert task.status == "open", task.failure_reason
         found: dict = {side.letter: side.pr_number for side in task.pair.sides}
         found["models"] = {side.letter: side.output.model for side in task.pair.sides}
+        found["heads"] = {side.letter: side.head_sha for side in task.pair.sides}
     return found | {"task_id": task_id}

@@ -1,6 +1,7 @@
 """Periodic jobs, run by the RQ scheduler inside `tandem worker`: recovering webhooks GitHub
 failed to deliver, tasks whose opening job was lost, follow-up jobs a crash left behind, and
-delivery jobs that failed without being processed.
+delivery jobs that failed without being processed, and rounds whose outputs did not come in time
+(their `followups.round_timeout`: checked every period, so a round expires at most one period late).
 
 A periodic job runs at the start of each period (every REDELIVERY_EVERY, on the clock) and
 schedules its own next run. Each run has a job id made from its period, and is scheduled with
@@ -20,7 +21,7 @@ from rq.exceptions import DuplicateJobError
 
 from tandem import outbox, queue, redelivery, services, tasks
 from tandem.services import Services
-from workers import deliveries
+from workers import deliveries, rounds
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def redeliver_missed_webhooks() -> list[str]:
     lines = report.lines() + [f"requeued stuck task {task_id}" for task_id in tasks.requeue_stuck(current, STUCK_AFTER)]
     if left := outbox.sweep(current, FOLLOW_UPS_LEFT_AFTER):
         lines.append(f"queued {left} follow-up job(s) a crash had left behind")
+    lines += rounds.expire_rounds(current)
     lines += swept
     for line in lines:
         log.info(line)

@@ -40,10 +40,13 @@ class ClosedReason(enum.StrEnum):
     SUPERSEDED = "superseded"  # the next round opened
     EXPIRED = "expired"  # the runner did not answer within the round timeout
     FAILED = "failed"  # its outputs could not be put on the PRs (Round.failure_reason)
+    WITHDRAWN = "withdrawn"  # its /followup was deleted while it awaited outputs
 
 
 # Rounds that never reached the PRs: no comment acts in them, and they are no task's current round.
-NEVER_OPENED = (ClosedReason.EXPIRED, ClosedReason.FAILED)
+NEVER_OPENED = (ClosedReason.EXPIRED, ClosedReason.FAILED, ClosedReason.WITHDRAWN)
+# Rounds on their way to the PRs: no other may start, and no vote counts in them yet.
+WAITING = (RoundStatus.AWAITING_OUTPUTS, RoundStatus.APPLYING)
 
 
 class RoundConflict(TandemError):
@@ -83,11 +86,14 @@ class AwaitingRound:
 
 def conversation(task: Task, upto: int | None = None) -> list[Turn]:
     """Every prompt that reached (or is asked of) the models, in order, up to round `upto`."""
-    return [
+    turns = [
         Turn(round=r.number, prompt=r.prompt, author=r.author_login or task.submitted_by, at=r.created_at)
         for r in task.rounds
         if (upto is None or r.number <= upto) and r.withdrawn_at is None and r.closed_reason not in NEVER_OPENED
     ]
+    if not turns or turns[0].round != 1:  # a task recorded before rounds were
+        turns.insert(0, Turn(round=1, prompt=task.prompt, author=task.submitted_by, at=task.created_at))
+    return turns
 
 
 def models_of(task: Task) -> list[str]:
@@ -160,6 +166,14 @@ def round_view(session: Session, task_id: int, number: int, *, team: str | None 
 # Changing -----------------------------------------------------------------------------------------
 
 
+def lock_task(session: Session, task_id: int) -> None:
+    """Serialize writers on one task: lock its row until the transaction ends (PostgreSQL).
+
+    SQLite has no row locks and needs none: it lets one transaction write at a time.
+    """
+    session.execute(select(Task.id).where(Task.id == task_id).with_for_update())
+
+
 def event_payload(round_: Round) -> dict:
     """What an outgoing webhook says of a round: ids and numbers only (the runner pulls the rest)."""
     return {
@@ -201,18 +215,37 @@ def open_round(session: Session, round_: Round) -> None:
         task.status = "open"
 
 
+def open_first_round(session: Session, task: Task) -> None:
+    """The pair is open: so is round 1 (created if the task predates rounds)."""
+    first = next((r for r in task.rounds if r.number == 1), None)
+    if first is None:
+        first = Round(number=1, prompt=task.prompt, author_login=task.submitted_by)
+        task.rounds.append(first)
+        session.flush()
+    open_round(session, first)
+
+
 def close_round(session: Session, round_: Round, reason: ClosedReason, failure: str | None = None) -> None:
     round_.status, round_.closed_reason, round_.closed_at = RoundStatus.CLOSED, reason, utcnow()
     if failure is not None:
         round_.failure_reason = failure
     task = round_.task
-    if reason in NEVER_OPENED and task.status in (RoundStatus.AWAITING_OUTPUTS, RoundStatus.APPLYING):
+    if reason in NEVER_OPENED and task.status in WAITING:
         # Back to the round before, which never stopped being open (round 1 has none: the task fails).
         task.status = "open" if task.pair is not None and task.pair.opened_at is not None else "failed"
         if task.status == "failed":
             task.failure_reason = failure or f"round {round_.number} {reason}"
     session.flush()
     runner_events.emit(session, runner_events.ROUND_CLOSED, event_payload(round_))
+
+
+def close_task(session: Session, task: Task) -> None:
+    """Judging is complete: the current round closes as judged, and the task with it."""
+    for round_ in task.rounds:
+        if round_.status != RoundStatus.CLOSED:
+            close_round(session, round_, ClosedReason.JUDGED if round_.status == RoundStatus.OPEN else ClosedReason.SUPERSEDED)
+    task.status = "closed"
+    runner_events.emit(session, runner_events.TASK_CLOSED, {"task_id": task.id})
 
 
 def report_runner_failure(services, task_id: int, number: int, *, model: str | None, reason: str) -> None:

@@ -19,9 +19,8 @@ import redis
 from tandem import gitops, mirrors, outbox, queue
 from tandem.db import utcnow
 from tandem.errors import NotFound
-from tandem.judging.rounds import _lock
 from tandem.models import FollowUp, Task
-from tandem.rounds.lifecycle import RoundConflict, RoundStatus, get_round, models_of
+from tandem.rounds.lifecycle import RoundConflict, RoundStatus, get_round, lock_task, models_of
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, OutputSpec, output_label, same_change
 
@@ -74,7 +73,7 @@ def submit(services: Services, task_id: int, number: int, outputs: list[OutputSp
         parents = _parents(task, round_)
     _check_builds(services, repo, base, ordered, parents, round_number=number)
     with services.storage.transaction() as session:
-        _lock(session, task_id)
+        lock_task(session, task_id)
         round_ = get_round(session, task_id, number)
         task = round_.task
         if (known := _check_state(task, round_, submitted)) is not None:  # another submission won
