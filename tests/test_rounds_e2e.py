@@ -5,6 +5,7 @@ Once through the pull protocol, once through the outgoing webhooks."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tandem import tokens
+from tandem import export, tokens
 from tandem.models import Judgment, Task
 from tandem.tokens import Scope
 from tests.conftest import small_task, tandem_env
@@ -163,6 +164,52 @@ def test_round_one_comes_from_the_runner(tandem, github, services, blinding):
     assert {side["model"] for side in first.values()} == set(MODELS)
     with services.storage.transaction() as session:
         assert session.get(Task, task_id).submitted_by == "lab-submit"
+
+
+def test_a_task_from_prompts_alone(tandem, github, services, blinding):
+    task_id, first = round_one(tandem, github, services, blinding)
+
+    # (2) A rater votes, then asks for more.
+    rater = github.as_user("rater-one")
+    rater.comment(REPO, first["A"]["pr"], "/prefer A\nIt records the prompt.")
+    wait_for("the round 1 vote", lambda: _votes(services, task_id), tandem.processes)
+    rater.comment(REPO, first["B"]["pr"], "/followup Now add a test for the fix.")
+
+    # (3) The runner answers; each PR gets exactly one new commit, the agent's tree.
+    def round_two_open() -> dict[str, dict] | None:
+        now = sides(services, task_id)
+        moved = all(now[letter]["head"] != first[letter]["head"] for letter in "AB")
+        return now if moved and status(services, task_id) == "open" else None
+
+    second = wait_for("round 2 on both PRs", round_two_open, tandem.processes)
+    git = github.repo(REPO).git
+    for letter in "AB":
+        assert git.read_commit(second[letter]["head"]).parents == [first[letter]["head"]]
+        branch_head = git.ref_sha(f"refs/heads/{_branch(services, task_id, letter)}")
+        assert branch_head == second[letter]["head"]
+        notes = file_at(github, second[letter]["head"], "NOTES.md")
+        before = file_at(github, first[letter]["head"], "NOTES.md")
+        assert notes.startswith(before) and notes[len(before):].startswith("\n## Round 2 (2 prompts so far), by agent ")
+        assert notes.endswith("\n\nNow add a test for the fix.\n")
+        assert [f["filename"] for f in git.diff_files(first[letter]["head"], second[letter]["head"])] == ["NOTES.md"]
+
+    # (4) Round 2's votes record round 2's heads; the export shows both rounds with their prompts.
+    rater.comment(REPO, second["B"]["pr"], "/prefer B\nThe test is better.")
+    wait_for("the round 2 vote", lambda: len(_votes(services, task_id)) == 2, tandem.processes)
+    votes = _votes(services, task_id)
+    assert (votes[-1].head_sha_a, votes[-1].head_sha_b) == (second["A"]["head"], second["B"]["head"])
+    assert (votes[0].head_sha_a, votes[0].head_sha_b) == (first["A"]["head"], first["B"]["head"])
+    out = io.StringIO()
+    with services.storage.transaction() as session:
+        export.export_judgments(session, out, since=None, repo=REPO)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    judged = [(r["kind"], r["round"], r["round_prompt"], r["verdict"]) for r in rows if r["kind"] == "judgment"]
+    assert judged == [
+        ("judgment", 1, "Fix the command injection.", "A"),
+        ("judgment", 2, "Now add a test for the fix.", "B"),
+    ]
+    round_two = next(r for r in rows if r["round"] == 2)
+    assert (round_two["round_head_sha_a"], round_two["round_head_sha_b"]) == (second["A"]["head"], second["B"]["head"])
 
 
 def _votes(services, task_id: int) -> list[Judgment]:
