@@ -72,7 +72,7 @@ def emit(session: Session, event: str, payload: dict) -> None:
         return
     delivery = str(uuid.uuid4())
     body = orjson.dumps({"event": str(RunnerEvent(event)), "delivery": delivery, **payload}).decode()
-    row = FollowUp(queue=queue.DEFAULT, func=DELIVER, args=[delivery, str(event), body])
+    row = FollowUp(queue=queue.DEFAULT, func=DELIVER, args=[], kwargs={"delivery": delivery, "event": str(event), "body": body})
     session.add(row)
     pending = session.info.setdefault(_PENDING, [])
     if not pending:
@@ -99,7 +99,7 @@ def _failed(services: Services) -> list[Job]:
 def failed_deliveries(services: Services) -> list[dict]:
     """The deliveries that failed every try: delivery id, event, when, and why (the last line)."""
     return [
-        {"delivery": job.args[0], "event": job.args[1], "failed_at": job.ended_at, "reason": _last_error(job)}
+        {"delivery": job.kwargs["delivery"], "event": job.kwargs["event"], "failed_at": job.ended_at, "reason": _last_error(job)}
         for job in _failed(services)
     ]
 
@@ -113,7 +113,7 @@ def _last_error(job: Job) -> str:
 def redeliver(services: Services, delivery_ids: list[str] | None) -> list[str]:
     """Send these failed deliveries again (every failed one for None), with their delivery ids;
     returns the ids queued. NotFound names an id that is not among the failed deliveries."""
-    jobs = {job.args[0]: job for job in _failed(services)}
+    jobs = {job.kwargs["delivery"]: job for job in _failed(services)}
     wanted = list(jobs) if delivery_ids is None else delivery_ids
     unknown = [delivery for delivery in wanted if delivery not in jobs]
     if unknown:
@@ -121,5 +121,5 @@ def redeliver(services: Services, delivery_ids: list[str] | None) -> list[str]:
     for delivery in wanted:
         job = jobs[delivery]
         job.delete()
-        services.enqueue(queue.DEFAULT, DELIVER, *job.args)
+        services.enqueue(queue.DEFAULT, DELIVER, kwargs=job.kwargs)
     return wanted

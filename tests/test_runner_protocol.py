@@ -185,3 +185,12 @@ def test_round_submit_from_the_command_line(github, services, blinding, tmp_path
     assert submit("again.json", outputs("X = 1\n", "Y = 2\n")).stdout == "duplicate\n"
     other = submit("other.yml", outputs("X = 3\n", "Y = 4\n"))
     assert other.returncode == 1 and other.stderr.startswith("error: ") and "round 1" in other.stderr
+
+
+def test_an_agent_over_its_time_is_stopped_and_reported(api, services, blinding):
+    task_id = models_only_task(services, blinding)
+    slow = [sys.executable, "-c", "import time; time.sleep(60)"]
+    runner = Runner(TandemClient(api.server_url, token(services, name="runner-4")), slow, timeout=1)
+    assert runner.poll_once() == {f"{task_id}/1": "failed"}
+    [item] = api.get("/api/rounds", params={"status": "awaiting_outputs"}).json()["rounds"]
+    assert [f["reason"] for f in item["runner_failures"]] == ["the command ran over 1 s and was stopped"] * 2

@@ -20,7 +20,7 @@ class RunnerRefused(Exception):
 
 
 @waits_out_rate_limits(queue.DEFAULT)
-def deliver_runner_event(delivery: str, event: str, body: str) -> str:
+def deliver_runner_event(*, delivery: str, event: str, body: str) -> str:
     settings = services.current().settings
     if not settings.runner_url:
         log.info("runner delivery %s (%s) dropped: TANDEM_RUNNER_URL is no longer set", delivery, event)
