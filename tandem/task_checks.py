@@ -113,7 +113,7 @@ def _local_clone(services: Services, mirror: Mirror) -> gitops.MirrorClone | Non
 
 def _output_problems(clone: gitops.MirrorClone, spec: TaskSpec, base_sha: str) -> list[dict[str, str]]:
     problems, trees = [], []
-    for position, output in enumerate(spec.outputs):
+    for position, output in enumerate(spec.outputs or ()):
         try:
             trees.append(clone.build_tree(base_sha, patch=output.patch, files=output.files))
         except gitops.OutputDoesNotApply as exc:

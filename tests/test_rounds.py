@@ -248,7 +248,8 @@ def test_the_apply_job_killed_after_any_step_and_run_again_leaves_one_commit_and
 
 
 def test_a_task_with_models_only_opens_when_the_runner_answers_round_1(github, services, blinding):
-    data = small_task(blinding, outputs=[], models=[X, Y])
+    data = small_task(blinding, models=[X, Y])
+    del data["outputs"]
     task_id = tasks.submit(services, parse_task(data), "test")
     settle(github, services)
     assert state(services, task_id) == ("awaiting_outputs", [(1, "awaiting_outputs", None)])
