@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from bench.pair_api_calls import WRITES, new_task, start_world  # noqa: E402
+from bench.pair_api_calls import WRITES, new_task, unthrottled_world  # noqa: E402
 from tandem import pairs, rounds  # noqa: E402
 from tandem.models import Round, Task  # noqa: E402
 from tandem.rounds import apply, lifecycle  # noqa: E402
@@ -61,10 +61,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as directory:
         scratch = Path(directory)
-        files = {f"src/module_{n}.py": f"VALUE = {n}\n" for n in range(max(args.sizes))}
-        emu, services, repo = start_world(
-            scratch, files, args.redis_url, write_spacing_seconds=0, writes_per_minute=10**6, writes_per_hour=10**6
-        )
+        emu, services, repo = unthrottled_world(scratch, args.sizes, args.redis_url)
         print(f"{'files':>6} {'round':>6} {'requests':>9} {'writes':>7} {'seconds':>8}")
         summary = []
         for size in args.sizes:

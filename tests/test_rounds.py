@@ -256,6 +256,7 @@ def test_a_task_with_models_only_opens_when_the_runner_answers_round_1(github, s
     with services.storage.transaction() as session:
         [waiting] = rounds.awaiting_rounds(session, team=None, after_id=None, limit=10)
     assert (waiting.round, waiting.models, waiting.heads) == (1, [X, Y], {X: None, Y: None})
+    assert waiting.base_sha == git(github, "rev-parse", "refs/heads/main").strip()
     assert rounds.model_patch(services, task_id, 1, X) == ""
     assert rounds.submit_outputs(services, task_id, 1, answers(), submitted_by="runner") == "accepted"
     settle(github, services)
