@@ -47,7 +47,7 @@ def clone_of(services: Services, repo: str) -> gitops.MirrorClone:
         repository_id, installation_id, clone_url = repository.id, repository.installation_id, repository.clone_url
     if clone_url is None:
         owner, name = repo.split("/", 1)
-        client = services.github.as_installation(installation_id)  # held: githubkit's namespaces need it alive
+        client = services.github.as_installation(installation_id)  # held: its namespaces refer to it weakly
         clone_url = client.rest.repos.get(owner, name).parsed_data.clone_url
         with services.storage.transaction() as session:
             session.get(Repository, repository_id).clone_url = clone_url

@@ -216,7 +216,7 @@ class RoundSide(Base):
     parent_sha: Mapped[str | None] = mapped_column(String(64))  # the side's head when the round started
     head_sha: Mapped[str | None] = mapped_column(String(64))  # the round's commit (or round 1's head)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    check_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_run_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     check_run_id: Mapped[int | None] = mapped_column(BigInteger)
     comment_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     comment_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -277,6 +277,12 @@ def _request_reviews(opening: Opening) -> None:
             return
         raters = list(task.raters)
         numbers = [side.pr_number for side in task.pair.sides]
+    ask_for_reviews(opening, numbers, raters)
+    with opening.transaction() as session:
+        session.get(Task, opening.task_id).pair.reviews_requested_at = utcnow()
+
+
+def ask_for_reviews(opening: Opening, numbers: list[int], raters: list[str]) -> None:
     for number in numbers if raters else ():
         try:
             opening.client.rest.pulls.request_reviewers(opening.owner, opening.name, number, reviewers=raters)
@@ -285,8 +291,6 @@ def _request_reviews(opening: Opening) -> None:
                 raise
             # A rater who cannot be asked (not a collaborator) must not sink the pair.
             log.warning("task %s: review request refused for %s", opening.task_id, ", ".join(raters))
-    with opening.transaction() as session:
-        session.get(Task, opening.task_id).pair.reviews_requested_at = utcnow()
 
 
 def _ensure_check_run(opening: Opening, letter: str) -> None:
@@ -295,7 +299,7 @@ def _ensure_check_run(opening: Opening, letter: str) -> None:
         if side.check_run_id is not None:
             return
         head_sha = side.head_sha
-        found = side.check_requested_at is not None and _find_check_run(opening, head_sha)
+        found = side.check_requested_at is not None and find_check_run(opening, head_sha)
         if not found:
             side.check_requested_at = utcnow()
     if not found:
@@ -313,7 +317,7 @@ def _ensure_check_run(opening: Opening, letter: str) -> None:
     step_done(f"check {letter} created")
 
 
-def _find_check_run(opening: Opening, head_sha: str):
+def find_check_run(opening: Opening, head_sha: str):
     runs = opening.client.rest.checks.list_for_ref(
         opening.owner, opening.name, head_sha, check_name=pr_text.CHECK_NAME, filter_="latest"
     ).parsed_data.check_runs
@@ -331,6 +335,7 @@ def _fail(services: Services, task_id: int, reason: str, opening: Opening | None
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
         task.status, task.failure_reason = "failed", reason
+        rounds.fail_first_round(session, task, reason)
     log.info("task %s failed: %s", task_id, reason)
     return "failed"
 

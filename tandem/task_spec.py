@@ -102,7 +102,7 @@ class TaskSpec(BaseModel):
     base: str
     prompt: str = Field(max_length=MAX_PROMPT_CHARS)
     # Either the two outputs, or the two models whose runner answers round 1 (tandem.rounds).
-    outputs: list[OutputSpec] = Field(default_factory=list)
+    outputs: list[OutputSpec] | None = None
     models: list[str] | None = None
     rubric: list[str] | None = None
     raters: list[str] = Field(default_factory=list)
@@ -131,7 +131,7 @@ class TaskSpec(BaseModel):
 
     @model_validator(mode="after")
     def _outputs_or_models(self) -> TaskSpec:
-        if (self.models is None) == (not self.outputs):
+        if (self.models is None) == (self.outputs is None):
             raise ValueError("give either two outputs, or two models (the runner then answers round 1)")
         return self
 
@@ -144,14 +144,10 @@ class TaskSpec(BaseModel):
             raise ValueError("a model name is empty or longer than 255 characters")
         return value
 
-    @property
-    def model_names(self) -> list[str]:
-        return self.models if self.models is not None else [output.model for output in self.outputs]
-
     @field_validator("outputs")
     @classmethod
-    def _two(cls, value: list[OutputSpec]) -> list[OutputSpec]:
-        if not value:
+    def _two(cls, value: list[OutputSpec] | None) -> list[OutputSpec] | None:
+        if value is None:
             return value
         if len(value) != 2:
             raise ValueError(f"exactly two outputs are compared; got {len(value)}")

@@ -48,7 +48,9 @@ def create_task(session: Session, spec: TaskSpec, submitted_by: str | None, *, t
             task.outputs.append(Output(position=position, model=output.model, patch=output.patch, files=output.files))
     else:  # models only: the runner answers round 1
         task.outputs.extend(Output(position=position, model=model) for position, model in enumerate(spec.models))
-    task.rounds.append(Round(number=1, prompt=spec.prompt, author_login=submitted_by))
+    # With outputs, round 1 opens with the pair (tandem.pairs); with models only, it awaits them.
+    first = Round(number=1, prompt=spec.prompt, author_login=submitted_by, status=lifecycle.RoundStatus.APPLYING)
+    task.rounds.append(first)
     session.flush()
     return task
 
@@ -118,11 +120,14 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team
         repository = _installed(session, spec.repo)
         mirror = task_checks.Mirror(repository.id, repository.installation_id, repository.clone_url)
     task_checks.check(services, spec, mirror)
+    if spec.outputs is None:  # the pair opens when the runner's outputs arrive
+        resolved = task_checks.resolve_base(services, spec.repo, spec.base)
+        timeout = task_checks.round_timeout(services, spec.repo, mirror)
     with services.storage.transaction() as session:
         task = create_task(session, spec, submitted_by, team=team)
         task_id = task.id
-        if not spec.outputs:  # the pair opens when the runner's outputs arrive
-            timeout = task_checks.round_timeout(services, spec.repo, mirror)
+        if spec.outputs is None:
+            task.base_sha, task.base_branch = resolved or (None, None)
             lifecycle.await_outputs(session, task.rounds[0], timeout=timeout)
             return task_id
     try:

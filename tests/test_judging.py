@@ -870,3 +870,26 @@ def test_a_followup_or_review_processed_after_its_deletion_stays_withdrawn(stora
             (1, None), (2, "deleted")]
         assert session.scalars(select(JudgmentReview)).one().withdrawn_at is not None
     assert [j.review_state for j in judgments(storage, pair_id)] == ["pending"]
+
+
+def test_who_may_start_a_round_and_how_many_rounds_follow_the_repository_settings(storage):
+    from tandem.commands import help_text
+    from tandem.repo_config import RepoConfig
+
+    pair_id = new_pair(storage)
+    two_rounds = RepoConfig(followups={"max_rounds": 2})
+    assert deliver(storage, pair_id, "/followup One more.", rubric=two_rounds)[0].ok
+    open_round(storage, pair_id, 2)
+    assert errors(deliver(storage, pair_id, "/followup And another.", rubric=two_rounds)) == [
+        "`/followup And another.`: this task has had its 2 rounds (`followups.max_rounds` in .github/tandem.yml)"
+    ]
+    reviewers = RepoConfig(followups={"allowed": "reviewers"})
+    assert errors(deliver(storage, pair_id, "/followup Mine.", rubric=reviewers)) == [
+        "`/followup Mine.`: only reviewers can use `/followup`"
+    ]
+    assert deliver(storage, pair_id, "/followup Theirs.", "rev", roles=("reviewer",), rubric=reviewers)[0].ok
+    assert errors(deliver(storage, pair_id, "/followup No.", rubric=RepoConfig(followups={"allowed": "nobody"}))) == [
+        "`/followup No.`: `/followup` is turned off in this repository (`followups.allowed: nobody`)"
+    ]
+    assert "| `/followup <prompt>` | reviewers |" in help_text(reviewers)
+    assert "| `/followup <prompt>` | raters |" in help_text()

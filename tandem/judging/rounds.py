@@ -139,8 +139,10 @@ def _reached_the_prs():
 def refuse_unless_open(round_: Round, written_at: datetime) -> None:
     """Votes and scores count only in an open round: one written while its round awaited the
     models' answers (or was being put on the PRs) judged code that was not there yet."""
+    if round_.number == 1:  # open with the PRs: nothing to judge before them
+        return
     opened = round_.opened_at.replace(microsecond=0) if round_.opened_at is not None else None
-    if round_.status in lifecycle.WAITING or (opened is not None and round_.number > 1 and written_at < opened):
+    if round_.status in lifecycle.WAITING or (opened is not None and written_at < opened):
         raise CommandError(
             f"round {round_.number} is waiting for the models' answers: votes count once it is ready on the PRs"
         )

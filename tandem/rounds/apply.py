@@ -20,13 +20,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
-from githubkit import GitHub
-from githubkit.exception import RequestFailed
 
-from tandem import gitops, installations, mirrors, pr_text, repo_config
+from tandem import gitops, installations, mirrors, pairs, pr_text, repo_config
 from tandem.commands import help_text
 from tandem.db import utcnow
 from tandem.judging import Rubric
@@ -54,27 +52,11 @@ def _nothing(_step: str) -> None:
 
 
 @dataclass
-class Applying:
-    """What one run of the job works with."""
+class Applying(pairs.Opening):
+    """What one run of the job works with: an Opening's, and the round."""
 
-    services: Services
-    task_id: int
-    number: int
-    repo: str
-    client: GitHub
+    number: int = 0
     step_done: StepHook = _nothing
-    config: RepoConfig = field(default_factory=RepoConfig)
-
-    @property
-    def owner(self) -> str:
-        return self.repo.split("/", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.repo.split("/", 1)[1]
-
-    def transaction(self):
-        return self.services.storage.transaction()
 
     def round(self, session) -> Round:
         return get_round(session, self.task_id, self.number)
@@ -87,8 +69,10 @@ def _start(services: Services, task_id: int, number: int, step_done: StepHook) -
         if repository is None:
             return None
         installation_id, repo = repository.installation_id, task.repo_full_name
-    client = services.github.as_installation(installation_id)
-    return Applying(services, task_id, number, repo, client, step_done, repo_config.load(services, client, repo))
+    applying = Applying.start(services, task_id, repo, installation_id)
+    applying.number, applying.step_done = number, step_done
+    applying.config = repo_config.load(services, applying.client, repo)
+    return applying
 
 
 def apply_round(services: Services, task_id: int, number: int, *, step_done: StepHook = _nothing) -> str:
@@ -115,6 +99,7 @@ def apply_round(services: Services, task_id: int, number: int, *, step_done: Ste
     _request_reviews(applying)
     for letter in ("A", "B"):
         _ensure_check_run(applying, letter)
+    _retire_old_check_runs(applying)
     with applying.transaction() as session:
         round_ = applying.round(session)
         if round_.status == RoundStatus.APPLYING:
@@ -182,7 +167,9 @@ def _show_conversation(applying: Applying) -> None:
         if round_.bodies_shown_at is not None:
             return
         task = round_.task
-        updates = [(side.pr_number, body(task, side.letter, applying.config, upto=round_.number)) for side in task.pair.sides]
+        updates = [
+            (side.pr_number, body(task, side.letter, applying.config, upto=round_.number)) for side in task.pair.sides
+        ]
     labels = [applying.config.labels.tandem, applying.config.labels.pending]
     for number, text in updates:
         applying.client.rest.issues.update(applying.owner, applying.name, number, body=text, labels=labels)
@@ -198,32 +185,41 @@ def _request_reviews(applying: Applying) -> None:
             return
         raters = list(round_.task.raters)
         numbers = [side.pr_number for side in round_.task.pair.sides]
-    for number in numbers if raters else ():
-        try:
-            applying.client.rest.pulls.request_reviewers(applying.owner, applying.name, number, reviewers=raters)
-        except RequestFailed as exc:
-            if exc.response.status_code != 422:
-                raise
-            log.warning("task %s: review request refused for %s", applying.task_id, ", ".join(raters))
+    pairs.ask_for_reviews(applying, numbers, raters)
     with applying.transaction() as session:
         applying.round(session).reviews_requested_at = utcnow()
     applying.step_done("reviews requested")
 
 
-def _ensure_check_run(applying: Applying, letter: str) -> None:
+def _create_once(applying: Applying, letter: str, kind: str, details: Callable, find: Callable, create: Callable) -> None:
+    """Create a side's check run or comment once: the intent is recorded before the request, so
+    a re-run after it looks up what a dead run created instead of creating another."""
+    requested_at, created_id = f"{kind}_requested_at", f"{kind}_id"
     with applying.transaction() as session:
         round_ = applying.round(session)
         round_side = round_.side(letter)
-        if round_side.check_run_id is not None:
+        if getattr(round_side, created_id) is not None:
             return
-        head_sha = round_side.head_sha
-        summary = pr_text.rounds_summary(round_.task.rounds)
-        found = round_side.check_requested_at is not None and _find_check_run(applying, head_sha)
+        what = details(round_)
+        requested = getattr(round_side, requested_at)
+        found = requested is not None and find(what, requested)
         if not found:
-            round_side.check_requested_at = utcnow()
+            setattr(round_side, requested_at, utcnow())
     if not found:
-        applying.step_done(f"check {letter} requested")
-        found = applying.client.rest.checks.create(
+        applying.step_done(f"{kind} {letter} requested")
+        found = create(what)
+    with applying.transaction() as session:
+        setattr(applying.round(session).side(letter), created_id, found.id)
+    applying.step_done(f"{kind} {letter} created")
+
+
+def _ensure_check_run(applying: Applying, letter: str) -> None:
+    def details(round_: Round) -> tuple[str, str]:
+        return round_.side(letter).head_sha, pr_text.rounds_summary(round_.task.rounds)
+
+    def create(what: tuple[str, str]):
+        head_sha, summary = what
+        return applying.client.rest.checks.create(
             applying.owner,
             applying.name,
             name=pr_text.CHECK_NAME,
@@ -231,16 +227,22 @@ def _ensure_check_run(applying: Applying, letter: str) -> None:
             status="in_progress",
             output={"title": "Awaiting judgment", "summary": summary},
         ).parsed_data
+
+    _create_once(applying, letter, "check_run", details, lambda what, _at: pairs.find_check_run(applying, what[0]), create)
+
+
+def _retire_old_check_runs(applying: Applying) -> None:
+    """The round before's check runs end as neutral, so its heads do not show judging forever."""
     with applying.transaction() as session:
-        applying.round(session).side(letter).check_run_id = found.id
-    applying.step_done(f"check {letter} created")
-
-
-def _find_check_run(applying: Applying, head_sha: str):
-    runs = applying.client.rest.checks.list_for_ref(
-        applying.owner, applying.name, head_sha, check_name=pr_text.CHECK_NAME, filter_="latest"
-    ).parsed_data.check_runs
-    return runs[0] if runs else None
+        round_ = applying.round(session)
+        old = [side.check_run_id for side in round_.task.pair.sides
+               if side.check_run_id not in (None, round_.side(side.letter).check_run_id)]
+    output = {"title": f"Superseded by round {applying.number}", "summary": "Judging goes on at the new head."}
+    for check_run_id in old:
+        applying.client.rest.checks.update(
+            applying.owner, applying.name, check_run_id, status="completed", conclusion="neutral", output=output
+        )
+    applying.step_done("old check runs retired")
 
 
 # How a round ended, on both PRs -------------------------------------------------------------------
@@ -290,22 +292,14 @@ def announce(services: Services, task_id: int, number: int, applying: Applying |
 
 
 def _post_notice(applying: Applying, letter: str) -> None:
-    with applying.transaction() as session:
-        round_ = applying.round(session)
-        round_side = round_.side(letter)
-        if round_side.comment_id is not None:
-            return
-        pr_number, text = round_.task.pair.side(letter).pr_number, notice(round_)
-        requested = round_side.comment_requested_at
-        found = requested is not None and _find_notice(applying, pr_number, requested)
-        if not found:
-            round_side.comment_requested_at = utcnow()
-    if not found:
-        applying.step_done(f"comment {letter} requested")
-        found = applying.client.rest.issues.create_comment(applying.owner, applying.name, pr_number, body=text).parsed_data
-    with applying.transaction() as session:
-        applying.round(session).side(letter).comment_id = found.id
-    applying.step_done(f"comment {letter} posted")
+    def details(round_: Round) -> tuple[int, str]:
+        return round_.task.pair.side(letter).pr_number, notice(round_)
+
+    def create(what: tuple[int, str]):
+        pr_number, text = what
+        return applying.client.rest.issues.create_comment(applying.owner, applying.name, pr_number, body=text).parsed_data
+
+    _create_once(applying, letter, "comment", details, lambda what, at: _find_notice(applying, what[0], at), create)
 
 
 def _find_notice(applying: Applying, pr_number: int, requested):
@@ -335,7 +329,8 @@ def expire(services: Services) -> list[tuple[int, int]]:
         for round_ in expired_rounds(session):
             close_round(
                 session, round_, ClosedReason.EXPIRED,
-                f"the model runner did not answer within the round timeout (until {round_.expires_at:%Y-%m-%d %H:%M} UTC)",
+                "the model runner did not answer within the round timeout "
+                f"(until {round_.expires_at:%Y-%m-%d %H:%M} UTC)",
             )
             expired.append((round_.task_id, round_.number))
     return expired

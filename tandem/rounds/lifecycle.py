@@ -225,6 +225,13 @@ def open_first_round(session: Session, task: Task) -> None:
     open_round(session, first)
 
 
+def fail_first_round(session: Session, task: Task, reason: str) -> None:
+    """The pair could not be opened: neither can its round 1."""
+    for round_ in task.rounds:
+        if round_.number == 1 and round_.status != RoundStatus.CLOSED:
+            close_round(session, round_, ClosedReason.FAILED, reason)
+
+
 def close_round(session: Session, round_: Round, reason: ClosedReason, failure: str | None = None) -> None:
     round_.status, round_.closed_reason, round_.closed_at = RoundStatus.CLOSED, reason, utcnow()
     if failure is not None:
@@ -243,7 +250,8 @@ def close_task(session: Session, task: Task) -> None:
     """Judging is complete: the current round closes as judged, and the task with it."""
     for round_ in task.rounds:
         if round_.status != RoundStatus.CLOSED:
-            close_round(session, round_, ClosedReason.JUDGED if round_.status == RoundStatus.OPEN else ClosedReason.SUPERSEDED)
+            judged = round_.status == RoundStatus.OPEN
+            close_round(session, round_, ClosedReason.JUDGED if judged else ClosedReason.SUPERSEDED)
     task.status = "closed"
     runner_events.emit(session, runner_events.TASK_CLOSED, {"task_id": task.id})
 

@@ -61,7 +61,9 @@ def _check_models(task: Task, outputs: list[OutputSpec]) -> list[OutputSpec]:
     return [by_model[model] for model in expected]
 
 
-def submit(services: Services, task_id: int, number: int, outputs: list[OutputSpec], *, submitted_by: str | None) -> str:
+def submit(
+    services: Services, task_id: int, number: int, outputs: list[OutputSpec], *, submitted_by: str | None
+) -> str:
     submitted = digest(outputs)
     with services.storage.transaction() as session:
         round_ = get_round(session, task_id, number)
@@ -132,7 +134,8 @@ def _check_builds(
                 "problem": f"{output_label(position, output.model)} does not apply to {where}: {exc}",
             })
     if len(trees) == 2 and trees[0] == trees[1]:
-        problems.append({"field": "outputs", "problem": same_change([o.model for o in outputs], f"in round {round_number}")})
+        models = [output.model for output in outputs]
+        problems.append({"field": "outputs", "problem": same_change(models, f"in round {round_number}")})
     if problems:
         raise InvalidTask(problems)
 

@@ -22,25 +22,21 @@ depends_on = None
 
 def upgrade() -> None:
     moment = tandem.db.UTCDateTime(timezone=True)
-    with op.batch_alter_table('rounds', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('status', sa.String(length=16), nullable=False, server_default='open'))
-        batch_op.add_column(sa.Column('closed_reason', sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column('failure_reason', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('expires_at', moment, nullable=True))
-        batch_op.add_column(sa.Column('opened_at', moment, nullable=True))
-        batch_op.add_column(sa.Column('closed_at', moment, nullable=True))
-        batch_op.add_column(sa.Column('outputs', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('outputs_digest', sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column('submitted_by', sa.String(length=255), nullable=True))
-        batch_op.add_column(sa.Column('submitted_at', moment, nullable=True))
-        batch_op.add_column(sa.Column('runner_failures', sa.JSON(), nullable=False, server_default='[]'))
-        batch_op.add_column(sa.Column('bodies_shown_at', moment, nullable=True))
-        batch_op.add_column(sa.Column('reviews_requested_at', moment, nullable=True))
-    with op.batch_alter_table('rounds', schema=None) as batch_op:
-        batch_op.alter_column('status', server_default=None)
-        batch_op.alter_column('runner_failures', server_default=None)
-    with op.batch_alter_table('follow_ups', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('kwargs', sa.JSON(), nullable=True))
+    # Plain ADD COLUMN (no table rebuild: on SQLite that would drop a table others reference).
+    op.add_column('rounds', sa.Column('status', sa.String(length=16), nullable=False, server_default='open'))
+    op.add_column('rounds', sa.Column('closed_reason', sa.String(length=16), nullable=True))
+    op.add_column('rounds', sa.Column('failure_reason', sa.Text(), nullable=True))
+    op.add_column('rounds', sa.Column('expires_at', moment, nullable=True))
+    op.add_column('rounds', sa.Column('opened_at', moment, nullable=True))
+    op.add_column('rounds', sa.Column('closed_at', moment, nullable=True))
+    op.add_column('rounds', sa.Column('outputs', sa.JSON(), nullable=True))
+    op.add_column('rounds', sa.Column('outputs_digest', sa.String(length=64), nullable=True))
+    op.add_column('rounds', sa.Column('submitted_by', sa.String(length=255), nullable=True))
+    op.add_column('rounds', sa.Column('submitted_at', moment, nullable=True))
+    op.add_column('rounds', sa.Column('runner_failures', sa.JSON(), nullable=False, server_default='[]'))
+    op.add_column('rounds', sa.Column('bodies_shown_at', moment, nullable=True))
+    op.add_column('rounds', sa.Column('reviews_requested_at', moment, nullable=True))
+    op.add_column('follow_ups', sa.Column('kwargs', sa.JSON(), nullable=True))
     op.create_table('round_sides',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('round_id', sa.Integer(), nullable=False),
@@ -48,7 +44,7 @@ def upgrade() -> None:
     sa.Column('parent_sha', sa.String(length=64), nullable=True),
     sa.Column('head_sha', sa.String(length=64), nullable=True),
     sa.Column('pushed_at', moment, nullable=True),
-    sa.Column('check_requested_at', moment, nullable=True),
+    sa.Column('check_run_requested_at', moment, nullable=True),
     sa.Column('check_run_id', sa.BigInteger(), nullable=True),
     sa.Column('comment_requested_at', moment, nullable=True),
     sa.Column('comment_id', sa.BigInteger(), nullable=True),
@@ -94,10 +90,8 @@ def _backfill(bind) -> None:
 
 def downgrade() -> None:
     op.drop_table('round_sides')
-    with op.batch_alter_table('follow_ups', schema=None) as batch_op:
-        batch_op.drop_column('kwargs')
-    with op.batch_alter_table('rounds', schema=None) as batch_op:
-        for column in ('reviews_requested_at', 'bodies_shown_at', 'runner_failures', 'submitted_at',
-                       'submitted_by', 'outputs_digest', 'outputs', 'closed_at', 'opened_at', 'expires_at',
-                       'failure_reason', 'closed_reason', 'status'):
-            batch_op.drop_column(column)
+    op.drop_column('follow_ups', 'kwargs')
+    for column in ('reviews_requested_at', 'bodies_shown_at', 'runner_failures', 'submitted_at', 'submitted_by',
+                   'outputs_digest', 'outputs', 'closed_at', 'opened_at', 'expires_at', 'failure_reason',
+                   'closed_reason', 'status'):
+        op.drop_column('rounds', column)
