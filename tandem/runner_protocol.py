@@ -10,7 +10,7 @@ from urllib.parse import quote
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tandem import gitops, mirrors, tasks
+from tandem import mirrors, tasks
 from tandem.errors import NotFound
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, OutputSpec
@@ -71,18 +71,14 @@ def describe_round(view) -> dict:
 
 
 def base_archive(services: Services, task_id: int, *, team: str | None) -> bytes:
-    """The task's base tree as a tar archive, from the workers' clone of its mirror. Before the
-    pair opens (round 1 of a task with models only) the base is what its submission names, as
-    the runner's outputs will be checked against it."""
+    """The task's base tree as a tar archive, from the workers' clone of its mirror."""
     with services.storage.transaction() as session:
         task = tasks.get_task(session, task_id, team=team)
-        repo, resolved, named = task.repo_full_name, task.base_sha, task.base
+        repo, base_sha = task.repo_full_name, task.base_sha
+    if base_sha is None:  # a task with outputs, not yet opened: no round of it awaits the runner
+        raise NotFound(f"task {task_id} has no resolved base yet")
     clone = mirrors.clone_of(services, repo)
     with clone.locked():
-        if resolved is None or not (clone.path / "HEAD").exists() or not clone.has_commit(resolved):
+        if not (clone.path / "HEAD").exists() or not clone.has_commit(base_sha):
             clone.fetch()
-        try:
-            sha = resolved or clone.resolve(named)[0]
-        except gitops.OutputDoesNotApply as exc:
-            raise NotFound(str(exc)) from None
-        return clone.archive(sha)
+        return clone.archive(base_sha)

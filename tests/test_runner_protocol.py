@@ -26,7 +26,8 @@ AGENT = [sys.executable, str(Path(__file__).parents[1] / "examples" / "agents" /
 
 
 def models_only_task(services, blinding, team="lab", **overrides) -> int:
-    data = small_task(blinding, outputs=[], models=MODELS, **overrides)
+    data = small_task(blinding, models=MODELS, **overrides)
+    del data["outputs"]
     blinding.secrets.update(MODELS)
     return tasks.submit(services, parse_task(data), "test", team=team)
 
