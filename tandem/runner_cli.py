@@ -53,11 +53,11 @@ def runner(
 ) -> None:
     """Answer every round awaiting outputs by running COMMAND once per model.
 
-    For each model, COMMAND runs (without a shell) in a temporary worktree holding that model's
-    current code, with TANDEM_MODEL, TANDEM_TASK, TANDEM_ROUND and TANDEM_PROMPT set and the
-    conversation as JSON on stdin; whatever it changes there is that model's answer. Example:
+    COMMAND runs (never through a shell) in a temporary worktree holding the model's current code,
+    with TANDEM_MODEL, TANDEM_TASK, TANDEM_ROUND and TANDEM_PROMPT set and the conversation as JSON
+    on stdin. What it changes there is that model's answer.
 
-        TANDEM_RUNNER_TOKEN=... tandem runner --url http://localhost:8000 --command 'python3 examples/agents/echo_agent.py'
+    Example: TANDEM_RUNNER_TOKEN=... tandem runner --url http://localhost:8000 --command 'python3 examples/agents/echo_agent.py'
     """
     from tandem.runner import Runner, TandemClient, parse_command
 

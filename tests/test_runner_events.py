@@ -17,6 +17,7 @@ from tandem import runner_events
 from tandem.models import FollowUp
 from tandem.runner import EventListener
 from tests.conftest import run_jobs
+from tests.servers import LiveServer
 
 SECRET = "runner-secret"
 
@@ -51,6 +52,49 @@ def test_an_event_reaches_the_runner_signed_and_is_believed(services, listener):
     assert announced(listener) == [(7, 2)]
     with services.storage.transaction() as session:
         assert session.scalars(select(FollowUp)).all() == []  # queued right after the commit
+
+
+class Receiver:
+    """A runner endpoint that keeps every request it gets (headers and raw body)."""
+
+    def __init__(self):
+        self.received: list[tuple[dict[str, str], bytes]] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        self.received.append(({k.decode().lower(): v.decode() for k, v in scope["headers"]}, body))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def test_a_delivery_has_githubs_headers_and_keeps_its_id_when_redelivered(services):
+    receiver = Receiver()
+    with LiveServer(receiver) as server:
+        services.settings.runner_url = f"{server.url}/events"
+        services.settings.runner_secret = SecretStr(SECRET)
+        emit(services, runner_events.TASK_CLOSED, task_id=9)
+        run_jobs(services)
+        [(headers, body)] = receiver.received
+        event = json.loads(body)
+        assert (headers["x-tandem-event"], event["event"], event["task_id"]) == ("task.closed", "task.closed", 9)
+        assert headers["x-tandem-delivery"] == event["delivery"]
+        assert headers["x-tandem-signature-256"] == "sha256=" + hmac.digest(SECRET.encode(), body, hashlib.sha256).hex()
+        assert headers["content-type"] == "application/json"
+
+        services.settings.runner_secret = None  # refused unsigned: fails every try, then redelivered
+        emit(services, runner_events.TASK_CLOSED, task_id=10)
+        run_jobs(services)
+        [failed] = runner_events.failed_deliveries(services)
+        assert "TANDEM_RUNNER_SECRET" in failed["reason"] and len(receiver.received) == 1
+        services.settings.runner_secret = SecretStr(SECRET)
+        runner_events.redeliver(services, [failed["delivery"]])
+        run_jobs(services)
+        assert receiver.received[1][0]["x-tandem-delivery"] == failed["delivery"]
 
 
 def test_a_forged_or_unsigned_body_is_refused_by_the_runner(listener):

@@ -193,3 +193,25 @@ def test_round_submit_from_the_command_line(github, services, blinding, tmp_path
     other = submit("other.yml", outputs("X = 3\n", "Y = 4\n"))
     assert other.returncode == 1 and other.stderr.startswith("error: ") and "round 1" in other.stderr
 
+
+
+CHECKING_AGENT = """
+import json, os, sys
+conversation = json.load(sys.stdin)
+leaked = [name for name in ("TANDEM_RUNNER_TOKEN", "TANDEM_RUNNER_SECRET") if name in os.environ]
+if leaked:
+    sys.exit("the agent inherited " + ", ".join(leaked))
+seen = [os.environ["TANDEM_TASK"], os.environ["TANDEM_ROUND"], os.environ["TANDEM_PROMPT"], conversation[-1]["prompt"]]
+open("seen.txt", "w").write(repr(seen) + str(len(os.environ["TANDEM_MODEL"])))
+"""
+
+
+def test_the_agent_gets_the_round_but_not_the_runners_credentials(api, services, blinding, monkeypatch, tmp_path):
+    monkeypatch.setenv("TANDEM_RUNNER_TOKEN", "tandem_not-for-the-agent")
+    monkeypatch.setenv("TANDEM_RUNNER_SECRET", "not-for-the-agent-either")
+    task_id = models_only_task(services, blinding)
+    runner = Runner(TandemClient(api.server_url, token(services, name="runner-5")), [sys.executable, "-c", CHECKING_AGENT], 60)
+    [item] = runner.client.awaiting_rounds()
+    patch = runner._answer_for(item, MODELS[0], runner.client.base_archive(task_id), tmp_path / "worktree")
+    seen = repr([str(task_id), "1", "Fix the command injection.", "Fix the command injection."]) + str(len(MODELS[0]))
+    assert "+++ b/seen.txt" in patch and f"+{seen}" in patch
