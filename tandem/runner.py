@@ -26,8 +26,9 @@ import subprocess
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
@@ -122,9 +123,12 @@ class Runner:
     client: TandemClient
     command: list[str]
     timeout: float
+    # A round that failed is polled again only after this long (not a failure report every poll).
+    retry_failed_after: float = 600.0
+    failed_at: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def answer(self, item: dict) -> str:
-        """Answer one round: "submitted", "duplicate", or "failed" (reported to Tandem)."""
+        """Answer one round: "accepted", "duplicate", or "failed" (reported to Tandem)."""
         task_id, number = item["task_id"], item["round"]
         outputs, failed = [], False
         with tempfile.TemporaryDirectory(prefix=f"tandem-{task_id}-{number}-") as scratch:
@@ -195,7 +199,9 @@ class Runner:
         outcomes: dict[str, str] = {}
         try:
             for item in self.client.awaiting_rounds():
-                outcomes[f"{item['task_id']}/{item['round']}"] = self._answer_logged(item)
+                failed = self.failed_at.get((item["task_id"], item["round"]))
+                if failed is None or time.monotonic() - failed >= self.retry_failed_after:
+                    outcomes[f"{item['task_id']}/{item['round']}"] = self._answer_logged(item)
         except httpx.HTTPError as exc:
             log.error("cannot list the rounds awaiting outputs: %s", _describe(exc))
         return outcomes
@@ -211,10 +217,16 @@ class Runner:
 
     def _answer_logged(self, item: dict) -> str:
         try:
-            return self.answer(item)
+            outcome = self.answer(item)
         except httpx.HTTPError as exc:
             log.error("task %s round %s: %s", item["task_id"], item["round"], _describe(exc))
-            return "failed"
+            outcome = "failed"
+        key = (item["task_id"], item["round"])
+        if outcome == "failed":
+            self.failed_at[key] = time.monotonic()
+        else:
+            self.failed_at.pop(key, None)
+        return outcome
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -49,6 +49,7 @@ def runner(
     timeout: float = typer.Option(1800.0, "--timeout", min=1, help="Seconds the command may run for each model."),
     listen: str = typer.Option(None, "--listen", help="HOST:PORT to receive Tandem's webhooks on (also polls)."),
     secret_file: Path = typer.Option(None, "--secret-file", help=f"The webhooks' secret (or set {SECRET_ENV})."),
+    retry_failed_after: float = typer.Option(600.0, "--retry-failed-after", min=0, help="Seconds before a round that failed is tried again."),
     once: bool = typer.Option(False, "--once", help="Answer what awaits now, then exit."),
 ) -> None:
     """Answer every round awaiting outputs by running COMMAND once per model.
@@ -70,7 +71,7 @@ def runner(
         argv = parse_command(command)
     except ValueError as exc:
         fail(f"--command: {exc}")
-    work = Runner(TandemClient(url, token), argv, timeout)
+    work = Runner(TandemClient(url, token), argv, timeout, retry_failed_after)
     listener = _listener(listen, secret_file) if listen else None
     if listener is not None:
         listener.start()

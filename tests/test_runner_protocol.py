@@ -170,6 +170,7 @@ def test_an_agent_that_fails_is_reported_with_its_reason(api, services, blinding
     task_id = models_only_task(services, blinding)
     runner = Runner(TandemClient(api.server_url, token(services, name="runner-3")), [sys.executable, "-c", script], timeout)
     assert runner.poll_once() == {f"{task_id}/1": "failed"}
+    assert runner.poll_once() == {}  # not again at the next poll: later, or when a webhook says so
     [item] = api.get("/api/rounds", params={"status": "awaiting_outputs"}).json()["rounds"]
     assert [(f["model"], f["reason"]) for f in item["runner_failures"]] == [(model, reason) for model in MODELS]
 
