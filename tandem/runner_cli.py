@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import queue as queues
+import time
 from pathlib import Path
 
 import typer
@@ -103,16 +104,16 @@ def _listener(listen: str, secret_file: Path | None):
 
 def _wait(work, listener, seconds: float) -> None:
     """Until the next poll; a round announced by a webhook meanwhile is answered at once."""
-    if listener is None:
-        import time
-
-        time.sleep(seconds)
-        return
-    try:
-        task_id, number = listener.rounds.get(timeout=seconds)
-    except queues.Empty:
-        return
-    work.answer_announced(task_id, number)
+    next_poll = time.monotonic() + seconds
+    while (left := next_poll - time.monotonic()) > 0:
+        if listener is None:
+            time.sleep(left)
+            continue
+        try:
+            task_id, number = listener.rounds.get(timeout=left)
+        except queues.Empty:
+            continue
+        work.answer_announced(task_id, number)
 
 
 @events_cli.command("failed")
