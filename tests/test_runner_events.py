@@ -6,7 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -155,3 +159,26 @@ def test_a_signed_event_the_runner_cannot_read_is_answered_400(listener):
     headers = {"X-Tandem-Event": "round.awaiting_outputs", "X-Tandem-Signature-256": runner_events.signature(SECRET.encode(), body)}
     assert httpx.post(f"http://{listener.address}/", content=body, headers=headers).status_code == 400
     assert announced(listener) == []
+
+
+def test_failed_deliveries_from_the_command_line(services, tmp_path):
+    services.settings.runner_url = "http://127.0.0.1:9/events"  # the discard port: nothing answers
+    services.settings.runner_secret = SecretStr(SECRET)
+    emit(services, runner_events.ROUND_CLOSED, task_id=11)
+    run_jobs(services)
+    [failed] = runner_events.failed_deliveries(services)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
+        "TANDEM_DATABASE_URL": services.settings.database_url,
+        "TANDEM_REDIS_URL": services.settings.redis_url,
+    }
+
+    def tandem(*args: str) -> subprocess.CompletedProcess:
+        command = [str(Path(sys.executable).with_name("tandem")), "runner-events", *args]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    listed = tandem("failed").stdout.split("\t")
+    assert listed[:2] == [failed["delivery"], "round.closed"] and "ConnectError" in listed[3]
+    assert tandem("redeliver").stderr == "error: give delivery ids, or --failed\n"
+    assert tandem("redeliver", "nope").stderr.startswith("error: no failed runner delivery nope")
+    assert tandem("redeliver", "--failed").stdout.splitlines() == [f"queued {failed['delivery']}", "1 deliveries queued again"]
+    assert tandem("failed").stdout == "no failed runner deliveries\n"
