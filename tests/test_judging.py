@@ -891,5 +891,10 @@ def test_who_may_start_a_round_and_how_many_rounds_follow_the_repository_setting
     assert errors(deliver(storage, pair_id, "/followup No.", rubric=RepoConfig(followups={"allowed": "nobody"}))) == [
         "`/followup No.`: `/followup` is turned off in this repository (`followups.allowed: nobody`)"
     ]
+    with storage.transaction() as session:
+        session.get(Pair, pair_id).closed_at = T0
+    assert errors(deliver(storage, pair_id, "/followup Late.")) == [
+        "`/followup Late.`: this task is closed and takes no more votes"
+    ]
     assert "| `/followup <prompt>` | reviewers |" in help_text(reviewers)
     assert "| `/followup <prompt>` | raters |" in help_text()
