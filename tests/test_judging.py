@@ -99,6 +99,7 @@ def open_round(storage, pair_id: int, number: int, *, at: datetime = T0) -> None
     """The round's outputs are on the PRs (as the apply job leaves it), since `at`."""
     with storage.transaction() as session:
         task = session.get(Pair, pair_id).task
+        judging.ensure_first_round(session, task)
         round_ = next(r for r in task.rounds if r.number == number)
         rounds.lifecycle.open_round(session, round_)
         round_.opened_at = at
@@ -891,5 +892,28 @@ def test_who_may_start_a_round_and_how_many_rounds_follow_the_repository_setting
     assert errors(deliver(storage, pair_id, "/followup No.", rubric=RepoConfig(followups={"allowed": "nobody"}))) == [
         "`/followup No.`: `/followup` is turned off in this repository (`followups.allowed: nobody`)"
     ]
+    with storage.transaction() as session:
+        session.get(Pair, pair_id).closed_at = T0
+    assert errors(deliver(storage, pair_id, "/followup Late.")) == [
+        "`/followup Late.`: this task is closed and takes no more votes"
+    ]
     assert "| `/followup <prompt>` | reviewers |" in help_text(reviewers)
     assert "| `/followup <prompt>` | raters |" in help_text()
+
+
+def test_each_vote_judges_the_heads_of_the_round_it_was_written_in(storage):
+    pair_id = new_pair(storage)
+    open_round(storage, pair_id, 1)
+    deliver(storage, pair_id, "/followup Add a test.", "bob", comment_id=15, at=minutes(15))
+    round_2 = {"A": "c" * 40, "B": "d" * 40}
+    with storage.transaction() as session:  # the apply job put round 2's commits on the PRs
+        for side in session.get(Pair, pair_id).sides:
+            side.head_sha = round_2[side.letter]
+    open_round(storage, pair_id, 2, at=minutes(30))
+    deliver(storage, pair_id, "/prefer B", "carol", comment_id=14, at=minutes(10))  # in round 1, processed late
+    waited = deliver(storage, pair_id, "/prefer A", "alice", comment_id=16, at=minutes(20))
+    deliver(storage, pair_id, "/prefer A", "alice", comment_id=17, at=minutes(31))
+    assert errors(waited) == [
+        "`/prefer A`: round 2 is waiting for the models' answers: votes count once it is ready on the PRs"]
+    assert [(j.rater_login, j.head_sha_a, j.head_sha_b) for j in judgments(storage, pair_id)] == [
+        ("carol", HEAD_A, HEAD_B), ("alice", round_2["A"], round_2["B"])]

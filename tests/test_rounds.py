@@ -161,6 +161,11 @@ def test_bad_outputs_are_refused_with_a_clear_error_and_nothing_recorded(github,
         [failure] = tasks.describe(session.get(Task, task_id))["rounds"][1]["runner_failures"]
     assert (failure["model"], failure["reason"]) == (Y, "the agent timed out after 600 s")
 
+    with services.storage.transaction() as session:
+        session.get(Task, task_id).status = "closed"
+    with pytest.raises(rounds.RoundConflict, match=f"task {task_id} is closed"):
+        rounds.submit_outputs(services, task_id, 2, answers(), submitted_by="runner")
+
 
 def test_a_round_whose_outputs_never_come_expires_on_both_prs(github, services, pair):
     task_id = pair["task_id"]

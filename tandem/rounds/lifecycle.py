@@ -26,6 +26,7 @@ from tandem import runner_events
 from tandem.db import utcnow
 from tandem.errors import NotFound, TandemError
 from tandem.models import Round, RoundSide, Task
+from tandem.services import Services
 
 
 class RoundStatus(enum.StrEnum):
@@ -256,7 +257,7 @@ def close_task(session: Session, task: Task) -> None:
     runner_events.emit(session, runner_events.TASK_CLOSED, {"task_id": task.id})
 
 
-def report_runner_failure(services, task_id: int, number: int, *, model: str | None, reason: str) -> None:
+def report_runner_failure(services: Services, task_id: int, number: int, *, model: str | None, reason: str) -> None:
     """The runner could not answer: recorded on the round (shown in task show and the API); the
     round keeps awaiting outputs until it expires or a later submission is accepted."""
     with services.storage.transaction() as session:
