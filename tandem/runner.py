@@ -265,10 +265,12 @@ class EventListener:
         return f"{host}:{port}"
 
     def receive(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("Content-Length") or 0)
-        if length > MAX_EVENT_BYTES:
+        length = request.headers.get("Content-Length") or ""
+        if not length.isdigit():  # no chunked bodies: Tandem always says how long its body is
+            return _answer(request, 411, "a Content-Length is required")
+        if int(length) > MAX_EVENT_BYTES:
             return _answer(request, 413, "too large")
-        body = request.rfile.read(length)
+        body = request.rfile.read(int(length))
         if not signature_matches(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
             log.warning("listener: refused a delivery with a missing or wrong %s", SIGNATURE_HEADER)
             return _answer(request, 401, "bad signature")

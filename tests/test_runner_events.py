@@ -182,3 +182,12 @@ def test_failed_deliveries_from_the_command_line(services, tmp_path):
     assert tandem("redeliver", "nope").stderr.startswith("error: no failed runner delivery nope")
     assert tandem("redeliver", "--failed").stdout.splitlines() == [f"queued {failed['delivery']}", "1 deliveries queued again"]
     assert tandem("failed").stdout == "no failed runner deliveries\n"
+
+
+def test_the_listener_refuses_a_body_of_no_stated_or_too_large_length(listener):
+    with socket.create_connection(tuple(listener.server.server_address[:2])) as connection:
+        connection.settimeout(10)  # a listener reading to the end of the connection never answers
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
+        assert connection.recv(100).startswith(b"HTTP/1.0 411")
+    too_large = httpx.post(f"http://{listener.address}/", content=b"x" * (2 * 1024 * 1024))
+    assert too_large.status_code == 413
