@@ -22,6 +22,7 @@ import logging
 import os
 import queue as queues
 import shlex
+import signal
 import subprocess
 import tarfile
 import tempfile
@@ -159,7 +160,7 @@ class Runner:
         with tarfile.open(fileobj=io.BytesIO(base)) as archive:
             archive.extractall(worktree, filter="data")
         _git(worktree, "init", "-q")
-        _git(worktree, "add", "-A")
+        _git(worktree, "add", "-A", "--force")  # every file of the base, even those it ignores
         _git(worktree, "commit", "-q", "--allow-empty", "-m", "base")
         current = self.client.patch(item["task_id"], item["round"], model)
         if current.strip():
@@ -180,18 +181,22 @@ class Runner:
             "TANDEM_ROUND": str(item["round"]),
             "TANDEM_PROMPT": conversation[-1]["prompt"] if conversation else "",
         }
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
         try:
-            result = subprocess.run(
-                self.command, cwd=worktree, env=env, input=json.dumps(conversation).encode(),
-                capture_output=True, timeout=self.timeout, check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise RunnerFailure(f"the command ran over {self.timeout:g} s and was stopped") from None
+            # In its own session, so that stopping it stops whatever it started too.
+            process = subprocess.Popen(self.command, cwd=worktree, env=env, start_new_session=True, **pipes)
         except OSError as exc:
             raise RunnerFailure(f"the command could not start: {exc.strerror}") from None
-        if result.returncode != 0:
-            tail = result.stderr.decode(errors="replace").strip().splitlines()[-5:]
-            raise RunnerFailure(f"the command exited with {result.returncode}: {' / '.join(tail) or 'no output'}")
+        with process:
+            try:
+                _, stderr = process.communicate(json.dumps(conversation).encode(), timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                raise RunnerFailure(f"the command ran over {self.timeout:g} s and was stopped") from None
+        if process.returncode != 0:
+            tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
+            raise RunnerFailure(f"the command exited with {process.returncode}: {' / '.join(tail) or 'no output'}")
 
     def poll_once(self) -> dict[str, str]:
         """Answer every round awaiting outputs; returns "task/round" -> outcome. Tandem out of

@@ -216,3 +216,31 @@ def test_the_agent_gets_the_round_but_not_the_runners_credentials(api, services,
     patch = runner._answer_for(item, MODELS[0], runner.client.base_archive(task_id), tmp_path / "worktree")
     seen = repr([str(task_id), "1", "Fix the command injection.", "Fix the command injection."]) + str(len(MODELS[0]))
     assert "+++ b/seen.txt" in patch and f"+{seen}" in patch
+
+
+def test_an_agent_over_its_time_is_stopped_with_what_it_started(api, services, blinding, tmp_path):
+    pid_file = tmp_path / "helper.pid"
+    helper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    script = (
+        "import subprocess, time\n"
+        f"helper = subprocess.Popen({helper!r}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(helper.pid))\n"
+        "time.sleep(120)\n"
+    )
+    models_only_task(services, blinding)
+    runner = Runner(TandemClient(api.server_url, token(services, name="runner-6")), [sys.executable, "-c", script], 1)
+    assert list(runner.poll_once().values()) == ["failed"]
+    pid = int(pid_file.read_text())
+    state = Path(f"/proc/{pid}/stat")
+    # Killed; gone once init reaps it (a zombie meanwhile).
+    assert not state.exists() or state.read_text().split(") ")[1][0] == "Z"
+
+
+def test_a_file_the_base_tracks_but_ignores_is_part_of_the_answer(api, github, services, blinding, tmp_path):
+    github.commit_files(REPO, {".gitignore": "*.cfg\n", "settings.cfg": "debug = false\n"})
+    task_id = models_only_task(services, blinding)
+    edit = "open('settings.cfg', 'w').write('debug = true\\n')"
+    runner = Runner(TandemClient(api.server_url, token(services, name="runner-7")), [sys.executable, "-c", edit], 60)
+    [item] = runner.client.awaiting_rounds()
+    patch = runner._answer_for(item, MODELS[0], runner.client.base_archive(task_id), tmp_path / "worktree")
+    assert "-debug = false\n+debug = true\n" in patch
