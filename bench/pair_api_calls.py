@@ -76,6 +76,12 @@ def start_world(scratch: Path, files: dict[str, str], redis_url: str, *, seconda
     return emu, services, repo
 
 
+def unthrottled_world(scratch: Path, sizes: list[int], redis_url: str):
+    """start_world with a module per changed file of the largest size, and no write budget."""
+    files = {f"src/module_{n}.py": f"VALUE = {n}\n" for n in range(max(sizes))}
+    return start_world(scratch, files, redis_url, write_spacing_seconds=0, writes_per_minute=10**6, writes_per_hour=10**6)
+
+
 def new_task(services: Services, outputs: list[dict]) -> int:
     spec = parse_task({
         "repo": "evals-org/mirror", "base": "main", "prompt": "Change every module.",
@@ -94,10 +100,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as directory:
         scratch = Path(directory)
-        files = {f"src/module_{n}.py": f"VALUE = {n}\n" for n in range(max(args.sizes))}
-        emu, services, repo = start_world(
-            scratch, files, args.redis_url, write_spacing_seconds=0, writes_per_minute=10**6, writes_per_hour=10**6
-        )
+        emu, services, repo = unthrottled_world(scratch, args.sizes, args.redis_url)
         redis = services.redis
 
         print(f"{'files':>6} {'pair':>6} {'requests':>9} {'writes':>7} {'seconds':>8}")

@@ -250,20 +250,30 @@ def task_submit(
 ) -> None:
     """Submit a task; prints its id. A worker opens the two PRs."""
     from tandem import tasks
-    from tandem.task_spec import InvalidTask, load_task_file
+    from tandem.task_spec import load_task_file
+
+    submit_file(path, lambda text: tasks.submit(_services(), load_task_file(text), submitted_by=cli_user(), team=team))
+
+
+def cli_user() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def submit_file(path: Path, submit: Callable[[str], object]) -> None:
+    """Submit what a YAML or JSON file holds; prints the answer, or each problem with its field."""
+    from tandem.task_spec import InvalidTask
 
     try:
         text = path.read_text()
     except OSError as exc:
         raise TandemError(f"{path}: {exc.strerror}") from None
     try:
-        spec = load_task_file(text)
-        task_id = tasks.submit(_services(), spec, submitted_by=f"cli:{getpass.getuser()}", team=team)
+        answer = submit(text)
     except InvalidTask as exc:
         for error in exc.errors:
             typer.echo(f"error: {path}: {error['field']}: {error['problem']}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(task_id)
+    typer.echo(answer)
 
 
 @task_cli.command("show")
@@ -348,12 +358,18 @@ def deliveries_retry(
     """Queue parked deliveries again; a worker processes them (or parks them again, saying why)."""
     from workers.deliveries import replay
 
-    if bool(ids) == all_:
-        raise TandemError("give the GUIDs of parked deliveries, or --all")
-    replayed = replay(_services(), None if all_ else ids)
-    for delivery_id in replayed:
+    requeue(lambda chosen: replay(_services(), chosen), ids, every=all_, which="the GUIDs of parked deliveries, or --all",
+            none="no parked deliveries")
+
+
+def requeue(send: Callable[[list[str] | None], list[str]], ids: list[str] | None, *, every: bool, which: str, none: str) -> None:
+    """Queue deliveries again: these ids, or every one (None); says which were queued."""
+    if bool(ids) == every:
+        raise TandemError(f"give {which}")
+    queued = send(None if every else ids)
+    for delivery_id in queued:
         typer.echo(f"queued {delivery_id}")
-    typer.echo(f"{len(replayed)} deliveries queued again" if replayed else "no parked deliveries")
+    typer.echo(f"{len(queued)} deliveries queued again" if queued else none)
 
 
 @cli.command("stats")
@@ -410,6 +426,12 @@ def parse_duration(text: str):
         return timedelta(**{units[unit]: int(number)})
     except OverflowError:
         raise TandemError(f"--since {text!r}: too long; GitHub keeps deliveries for 3 days") from None
+
+
+# The model runner's commands live in their own module (which uses this one's helpers).
+from tandem import runner_cli  # noqa: E402
+
+runner_cli.register(cli)
 
 
 def main() -> None:

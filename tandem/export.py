@@ -8,6 +8,11 @@ A and which was B (``model_a``, ``model_b``), which GitHub never shows. Its ``ki
 (verdict, rationale, review, provenance of the vote) null or empty and their scores in
 ``ratings``.
 
+Every object carries its round: number, prompt, who asked for it, and the head SHAs the round put
+on the PRs (``round_head_sha_a``, ``round_head_sha_b``; a vote's own ``head_sha_*`` say what the
+PRs showed when it was cast). Each follow-up round also gets one object of ``kind`` "round", last,
+with its prompt, author, status and times, whether or not anyone voted in it yet.
+
 The judgments are read through one streaming query (``yield_per``: a server-side cursor on
 PostgreSQL), and what goes with them is fetched per batch of rows, so memory stays flat however
 many rows there are.
@@ -24,7 +29,7 @@ from typing import Any, TextIO
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from tandem.models import Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, Side, Task
+from tandem.models import Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, RoundSide, Side, Task
 
 BATCH_SIZE = 500
 
@@ -78,6 +83,7 @@ def iter_judgment_records(
     for query, records in (
         (_judgments_query(since=since, repo=repo, task_id=task_id), _records),
         (_ratings_only_query(since=since, repo=repo, task_id=task_id), _ratings_only_records),
+        (_followups_query(since=since, repo=repo, task_id=task_id), _round_records),
     ):
         result = session.execute(query, execution_options={"yield_per": batch_size})
         try:
@@ -117,6 +123,62 @@ def _ratings_only_query(*, since: datetime | None, repo: str | None, task_id: in
     return query
 
 
+def _followups_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
+    """The follow-up rounds (round 1's prompt is the task's), in order."""
+    query = (
+        select(Round.id.label("round_id"), Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
+        .join(Task, Task.id == Round.task_id)
+        .join(Pair, Pair.task_id == Task.id)
+        .where(Round.number > 1)
+        .order_by(Round.task_id, Round.number)
+    )
+    if since is not None:
+        query = query.where(or_(Round.created_at >= since, Round.opened_at >= since, Round.closed_at >= since))
+    if repo is not None:
+        query = query.where(Task.repo_full_name == repo)
+    if task_id is not None:
+        query = query.where(Round.task_id == task_id)
+    return query
+
+
+def _round_records(session: Session, rows) -> Iterator[dict[str, Any]]:
+    rounds = _rounds(session, {row.round_id for row in rows})
+    for row in rows:
+        yield {
+            "kind": "round",
+            "task_id": row.task_id,
+            "pair_id": row.pair_id,
+            "repo": row.repo,
+            "round": row.round_number,
+            "round_prompt": row.round_prompt,
+            **rounds[row.round_id],
+            "task_base": row.task_base,
+            "task_base_sha": row.task_base_sha,
+            "task_metadata": row.task_metadata or {},
+        }
+
+
+def _rounds(session: Session, round_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """Who asked for each round, its state and times, and the heads it put on the PRs."""
+    found: dict[int, dict[str, Any]] = {}
+    for row in session.execute(select(*Round.__table__.columns).where(Round.id.in_(round_ids))):
+        found[row.id] = {
+            "round_author": row.author_login,
+            "round_status": row.status,
+            "round_closed_reason": row.closed_reason,
+            "round_started_at": _iso(row.created_at),
+            "round_opened_at": _iso(row.opened_at),
+            "round_closed_at": _iso(row.closed_at),
+            "round_head_sha_a": None,
+            "round_head_sha_b": None,
+        }
+    for round_id, letter, head_sha in session.execute(
+        select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(RoundSide.round_id.in_(round_ids))
+    ):
+        found[round_id][f"round_head_sha_{letter.lower()}"] = head_sha
+    return found
+
+
 def _judgments_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
     query = (
         select(*_JUDGMENT_COLUMNS, *_ROUND_AND_TASK)
@@ -139,7 +201,7 @@ def _judgments_query(*, since: datetime | None, repo: str | None, task_id: int |
 
 def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
     """The objects for one batch of judgment rows, with what goes with them fetched in bulk."""
-    models, ratings, line_comments = _context(session, rows)
+    models, ratings, line_comments, rounds = _context(session, rows)
     reviews: dict[int, list[dict[str, Any]]] = defaultdict(list)
     # Columns, not ORM objects: nothing of the export stays in the session's identity map.
     for review in session.execute(
@@ -162,7 +224,7 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
     for row in rows:
         yield {
             "kind": "judgment",
-            **_shared(row, models, ratings, line_comments),
+            **_shared(row, models, ratings, line_comments, rounds),
             "id": row.id,
             "verdict": row.verdict,
             "strength": row.strength,
@@ -189,12 +251,12 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
 def _ratings_only_records(session: Session, rows) -> Iterator[dict[str, Any]]:
     """The objects for raters who scored in a round without voting in it: no judgment, so every
     judgment field is null (or empty), and ``current`` says whether any score still stands."""
-    models, ratings, line_comments = _context(session, rows)
+    models, ratings, line_comments, rounds = _context(session, rows)
     for row in rows:
         scores = ratings.get((row.round_id, row.rater_id), {})
         yield {
             "kind": "ratings",
-            **_shared(row, models, ratings, line_comments),
+            **_shared(row, models, ratings, line_comments, rounds),
             **dict.fromkeys(_JUDGMENT_ONLY),
             "rationale": "",
             "reviews": [],
@@ -211,7 +273,7 @@ _JUDGMENT_ONLY = (
 )
 
 
-def _shared(row, models: dict, ratings: dict, line_comments: dict) -> dict[str, Any]:
+def _shared(row, models: dict, ratings: dict, line_comments: dict, rounds: dict) -> dict[str, Any]:
     """The fields every object has: the task, round and rater, their scores and line comments."""
     key = (row.round_id, row.rater_id)
     return {
@@ -220,6 +282,9 @@ def _shared(row, models: dict, ratings: dict, line_comments: dict) -> dict[str, 
         "repo": row.repo,
         "round": row.round_number,
         "round_prompt": row.round_prompt,
+        "round_author": rounds[row.round_id]["round_author"],
+        "round_head_sha_a": rounds[row.round_id]["round_head_sha_a"],
+        "round_head_sha_b": rounds[row.round_id]["round_head_sha_b"],
         "rater_id": row.rater_id,
         "rater_login": row.rater_login,
         "ratings": ratings.get(key, {}),
@@ -232,9 +297,9 @@ def _shared(row, models: dict, ratings: dict, line_comments: dict) -> dict[str, 
     }
 
 
-def _context(session: Session, rows) -> tuple[dict, dict, dict]:
+def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
     """For a batch of rows with pair_id, round_id and rater_id: the models of the pairs, the
-    raters' current scores and their line comments in the rounds, fetched in bulk."""
+    raters' current scores and their line comments in the rounds, and the rounds, fetched in bulk."""
     round_ids = {row.round_id for row in rows}
     rater_ids = {row.rater_id for row in rows}
     models: dict[tuple[int, str], str] = {
@@ -277,7 +342,7 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict]:
                 "updated_at": _iso(comment.updated_at),
             }
         )
-    return models, ratings, line_comments
+    return models, ratings, line_comments, _rounds(session, round_ids)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -44,6 +44,14 @@ class OutputDoesNotApply(TandemError):
     pass
 
 
+class BranchMoved(GitError):
+    """A push refused because branches moved since Tandem last saw them."""
+
+    def __init__(self, branches: list[str]):
+        self.branches = branches
+        super().__init__(f"{', '.join(branches)} moved since Tandem last pushed")
+
+
 def _folders(path: str) -> list[str]:
     """'a/b/c' -> ['a', 'a/b']."""
     parts = path.split("/")
@@ -282,10 +290,33 @@ class MirrorClone:
             modes[path] = meta.split()[0]
         return modes
 
-    def push(self, refs: Mapping[str, str]) -> None:
-        """Push {branch: sha} in one atomic push: both branches land, or neither."""
+    def push(self, refs: Mapping[str, str], *, expected: Mapping[str, str] | None = None) -> None:
+        """Push {branch: sha} in one atomic push: both branches land, or neither.
+
+        With expected ({branch: sha it must still be at}), nothing is overwritten: if any branch
+        moved since, the whole push is refused (BranchMoved)."""
         specs = [f"{sha}:refs/heads/{branch}" for branch, sha in refs.items()]
-        self.git("push", "--atomic", "--porcelain", "origin", *specs)
+        leases = [f"--force-with-lease=refs/heads/{branch}:{sha}" for branch, sha in (expected or {}).items()]
+        try:
+            self.git("push", "--atomic", "--porcelain", *leases, "origin", *specs)
+        except GitError:
+            if not expected:
+                raise
+            remote = self.remote_branches(list(refs))
+            if remote == dict(refs):  # an earlier run's push landed: nothing to do
+                return
+            if moved := sorted(b for b in expected if remote.get(b) != expected[b]):
+                raise BranchMoved(moved) from None
+            raise
+
+    def diff(self, base_sha: str, head_sha: str) -> str:
+        """The change from base_sha to head_sha as `git apply` takes it (binary files included)."""
+        if base_sha == head_sha:
+            return ""
+        return self.git("diff", "--binary", "--no-renames", "--no-ext-diff", base_sha, head_sha) + "\n"
+
+    def has_commit(self, sha: str) -> bool:
+        return bool(self.git("rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}", check=False))
 
     def remote_branches(self, branches: list[str]) -> dict[str, str]:
         """{branch: sha} of those branches that exist on the mirror."""
@@ -300,6 +331,16 @@ class MirrorClone:
         existing = self.remote_branches(branches)
         if existing:
             self.git("push", "--atomic", "--porcelain", "origin", *(f":refs/heads/{b}" for b in existing))
+
+    def archive(self, sha: str) -> bytes:
+        """The commit's tree as a tar archive (its blobs fetched as needed: the clone has none)."""
+        result = subprocess.run(
+            ["git", "archive", "--format=tar", sha], cwd=self.path, capture_output=True, env=self._env(),
+            timeout=600, check=False,
+        )
+        if result.returncode != 0:
+            raise GitError(f"git archive: {_first_error(result.stderr.decode(errors='replace'))}")
+        return result.stdout
 
 
 def _describe_apply_failure(stderr: str) -> str:

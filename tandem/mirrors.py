@@ -5,8 +5,9 @@ from __future__ import annotations
 from githubkit.exception import RequestFailed
 from sqlalchemy import func, select
 
+from tandem import gitops, installations
 from tandem.errors import TandemError
-from tandem.models import Installation
+from tandem.models import Installation, Repository
 from tandem.services import Services
 
 
@@ -35,3 +36,20 @@ def create_mirror(services: Services, upstream: str, org: str) -> str:
             ) from None
         raise TandemError(f"GitHub refused to fork {upstream} into {org}: HTTP {exc.response.status_code}") from None
     return fork.full_name
+
+
+def clone_of(services: Services, repo: str) -> gitops.MirrorClone:
+    """The workers' clone of an installed mirror (made on its first fetch)."""
+    with services.storage.transaction() as session:
+        repository = installations.active_repository(session, repo)
+        if repository is None:
+            raise TandemError(f"Tandem is not installed on {repo} (or it is suspended)")
+        repository_id, installation_id, clone_url = repository.id, repository.installation_id, repository.clone_url
+    if clone_url is None:
+        owner, name = repo.split("/", 1)
+        client = services.github.as_installation(installation_id)  # held: its namespaces refer to it weakly
+        clone_url = client.rest.repos.get(owner, name).parsed_data.clone_url
+        with services.storage.transaction() as session:
+            session.get(Repository, repository_id).clone_url = clone_url
+    token = services.github.installation_token(installation_id)
+    return gitops.MirrorClone(services.settings.git_cache_dir, str(repository_id), clone_url, token)

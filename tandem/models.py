@@ -76,7 +76,9 @@ class Task(Base):
     rubric: Mapped[list[str] | None] = mapped_column(JSON)
     raters: Mapped[list[str]] = mapped_column(JSON, default=list)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    # queued -> opening -> open -> closed, or failed (with failure_reason)
+    # queued -> opening -> open -> closed, or failed (with failure_reason); awaiting_outputs before
+    # a task submitted with models only opens, and while a later round is awaiting_outputs or applying
+    # (the status follows the current round: tandem.rounds)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     failure_reason: Mapped[str | None] = mapped_column(Text)
     submitted_by: Mapped[str | None] = mapped_column(String(255))
@@ -175,8 +177,51 @@ class Round(Base):
     # A follow-up whose comment was deleted: the round is kept but is no longer the current one.
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawn_reason: Mapped[str | None] = mapped_column(String(16))  # deleted
+    # The lifecycle (tandem.rounds.RoundStatus): awaiting_outputs -> applying -> open -> closed.
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    closed_reason: Mapped[str | None] = mapped_column(String(16))  # judged, superseded, expired, failed, withdrawn
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The models' answers to a follow-up, in the task's output order: [{model, patch, files}];
+    # digest tells the same submission again from a different one.
+    outputs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    outputs_digest: Mapped[str | None] = mapped_column(String(64))
+    submitted_by: Mapped[str | None] = mapped_column(String(255))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the runner reported when it could not answer: [{model, reason, at}].
+    runner_failures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Steps of applying the round done on GitHub (each recorded once done, so a re-run skips it).
+    bodies_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviews_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     task: Mapped[Task] = relationship(back_populates="rounds")
+    sides: Mapped[list[RoundSide]] = relationship(order_by="RoundSide.letter", back_populates="round")
+
+    def side(self, letter: str) -> RoundSide | None:
+        return next((side for side in self.sides if side.letter == letter), None)
+
+
+class RoundSide(Base):
+    """One side in one round: the head it started from and the one it ends at, its check run and
+    its "round N is ready" comment (each create preceded by a recorded intent, as in tandem.pairs)."""
+
+    __tablename__ = "round_sides"
+    __table_args__ = (UniqueConstraint("round_id", "letter"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
+    letter: Mapped[str] = mapped_column(String(1))
+    parent_sha: Mapped[str | None] = mapped_column(String(64))  # the side's head when the round started
+    head_sha: Mapped[str | None] = mapped_column(String(64))  # the round's commit (or round 1's head)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_run_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    comment_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    round: Mapped[Round] = relationship(back_populates="sides")
 
 
 class Judgment(Base):
@@ -374,6 +419,7 @@ class FollowUp(Base):
     queue: Mapped[str] = mapped_column(String(64))
     func: Mapped[str] = mapped_column(String(255))  # dotted path of the job function
     args: Mapped[list[Any]] = mapped_column(JSON)
+    kwargs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # for jobs with keyword-only arguments
     # Queue it only if no job with this key is waiting already (e.g. one sync per pair).
     coalesce_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -26,15 +26,15 @@ def dispatch(services: Services, ids: list[int]) -> int:
     if not ids:
         return 0
     with services.storage.transaction() as session:
-        rows = [(r.id, r.job_id, r.queue, r.func, list(r.args), r.coalesce_key)
+        rows = [(r.id, r.job_id, r.queue, r.func, list(r.args), r.kwargs, r.coalesce_key)
                 for r in session.scalars(select(FollowUp).where(FollowUp.id.in_(ids)).order_by(FollowUp.id))]
     queued, done = 0, []
     try:
-        for row_id, job_id, queue_name, func, args, coalesce_key in rows:
+        for row_id, job_id, queue_name, func, args, kwargs, coalesce_key in rows:
             if Job.exists(job_id, connection=services.redis):
                 pass
             elif coalesce_key is None or services.redis.set(coalesce_key, 1, nx=True, ex=3600):
-                services.enqueue(queue_name, func, *args, job_id=job_id)
+                services.enqueue(queue_name, func, *args, kwargs=kwargs, job_id=job_id)
                 queued += 1
             done.append(row_id)
     finally:  # those queued are done, even if a later one failed

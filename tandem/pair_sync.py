@@ -4,7 +4,7 @@ the task has all the approved judgments it asked for, a summary comment and both
 
 from __future__ import annotations
 
-from tandem import installations, judging, liveness, repo_config
+from tandem import installations, judging, liveness, pr_text, repo_config, rounds
 from tandem.db import utcnow
 from tandem.models import Pair
 from tandem.services import Services
@@ -57,8 +57,10 @@ def _sync(services: Services, pair_id: int) -> str:
         progress = judging.progress(session, pair, config.raters_per_task)
         sides = [(s.letter, s.pr_number, s.check_run_id, s.summary_posted_at) for s in pair.sides]
         shown_state, shown_progress, closed = pair.shown_state, pair.shown_progress, pair.closed_at
+        every_round = pr_text.rounds_summary(pair.task.rounds)
     state = _state(progress)
     title, summary = _progress_text(progress)
+    summary += f"\n\n{every_round}"
 
     if state != shown_state:
         labels = [config.labels.tandem, getattr(config.labels, state)]
@@ -86,6 +88,6 @@ def _sync(services: Services, pair_id: int) -> str:
         with services.storage.transaction() as session:
             pair = session.get(Pair, pair_id)
             pair.closed_at = utcnow()
-            pair.task.status = "closed"
+            rounds.close_task(session, pair.task)
     return state
 

@@ -22,12 +22,12 @@ from githubkit.exception import RequestFailed
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem import gitops, installations, pr_text, repo_config
+from tandem import gitops, installations, mirrors, pr_text, repo_config, rounds
 from tandem.db import utcnow
 from tandem.commands import help_text
 from tandem.errors import TandemError
 from tandem.judging import Rubric
-from tandem.models import Pair, Repository, Side, Task
+from tandem.models import Pair, Side, Task
 from tandem.repo_config import RepoConfig
 from tandem.services import Services
 from tandem.task_spec import output_label, same_change
@@ -100,7 +100,7 @@ def open_pair(services: Services, task_id: int) -> str:
     """Open (or finish opening) the task's two draft PRs. Returns the task's status."""
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
-        if task is None or task.status in ("open", "closed", "failed"):
+        if task is None or task.status not in ("queued", "opening"):
             return task.status if task else "missing"
         task.status = "opening"
         ensure_pair(session, task)
@@ -132,8 +132,8 @@ def open_pair(services: Services, task_id: int) -> str:
         raise
     with opening.transaction() as session:
         task = session.get(Task, task_id)
-        task.status = "open"
         task.pair.opened_at = utcnow()
+        rounds.open_first_round(session, task)
     step_done("open")
     return "open"
 
@@ -155,17 +155,7 @@ def _mirror_config(opening: Opening) -> RepoConfig:
 
 
 def _clone(opening: Opening) -> gitops.MirrorClone:
-    with opening.transaction() as session:
-        repository = installations.active_repository(session, opening.repo)
-        clone_url = repository.clone_url
-        repository_id = repository.id
-    if clone_url is None:
-        data = opening.client.rest.repos.get(opening.owner, opening.name).parsed_data
-        clone_url = data.clone_url
-        with opening.transaction() as session:
-            session.get(Repository, repository_id).clone_url = clone_url
-    token = opening.services.github.installation_token(opening.installation_id)
-    return gitops.MirrorClone(opening.services.settings.git_cache_dir, str(repository_id), clone_url, token)
+    return mirrors.clone_of(opening.services, opening.repo)
 
 
 def _push_branches(opening: Opening) -> None:
@@ -220,7 +210,7 @@ def _resolve_base(opening: Opening, clone: gitops.MirrorClone, base: str) -> tup
 def _body(opening: Opening, task: Task, letter: str, twin_url: str | None) -> str:
     """A side's PR body, with the rubric raters will be held to: the task's axes, if it has some."""
     rubric = Rubric.for_task(task, opening.config)
-    return pr_text.body(opening.task_id, letter, task.prompt, rubric, twin_url, help_text(rubric))
+    return pr_text.body(opening.task_id, letter, rounds.conversation(task, 1), rubric, twin_url, help_text(rubric))
 
 
 def _ensure_pull_request(opening: Opening, letter: str) -> None:
@@ -287,6 +277,12 @@ def _request_reviews(opening: Opening) -> None:
             return
         raters = list(task.raters)
         numbers = [side.pr_number for side in task.pair.sides]
+    ask_for_reviews(opening, numbers, raters)
+    with opening.transaction() as session:
+        session.get(Task, opening.task_id).pair.reviews_requested_at = utcnow()
+
+
+def ask_for_reviews(opening: Opening, numbers: list[int], raters: list[str]) -> None:
     for number in numbers if raters else ():
         try:
             opening.client.rest.pulls.request_reviewers(opening.owner, opening.name, number, reviewers=raters)
@@ -295,8 +291,6 @@ def _request_reviews(opening: Opening) -> None:
                 raise
             # A rater who cannot be asked (not a collaborator) must not sink the pair.
             log.warning("task %s: review request refused for %s", opening.task_id, ", ".join(raters))
-    with opening.transaction() as session:
-        session.get(Task, opening.task_id).pair.reviews_requested_at = utcnow()
 
 
 def _ensure_check_run(opening: Opening, letter: str) -> None:
@@ -305,7 +299,7 @@ def _ensure_check_run(opening: Opening, letter: str) -> None:
         if side.check_run_id is not None:
             return
         head_sha = side.head_sha
-        found = side.check_requested_at is not None and _find_check_run(opening, head_sha)
+        found = side.check_requested_at is not None and find_check_run(opening, head_sha)
         if not found:
             side.check_requested_at = utcnow()
     if not found:
@@ -323,7 +317,7 @@ def _ensure_check_run(opening: Opening, letter: str) -> None:
     step_done(f"check {letter} created")
 
 
-def _find_check_run(opening: Opening, head_sha: str):
+def find_check_run(opening: Opening, head_sha: str):
     runs = opening.client.rest.checks.list_for_ref(
         opening.owner, opening.name, head_sha, check_name=pr_text.CHECK_NAME, filter_="latest"
     ).parsed_data.check_runs
@@ -341,6 +335,7 @@ def _fail(services: Services, task_id: int, reason: str, opening: Opening | None
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
         task.status, task.failure_reason = "failed", reason
+        rounds.fail_first_round(session, task, reason)
     log.info("task %s failed: %s", task_id, reason)
     return "failed"
 

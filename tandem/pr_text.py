@@ -6,7 +6,7 @@ reference in it notifies no one and links nothing."""
 from __future__ import annotations
 
 from tandem.judging import Rubric
-from tandem.quoting import code_block
+from tandem.quoting import code_block, code_span
 
 CHECK_NAME = "Tandem"
 
@@ -19,7 +19,38 @@ def twin(letter: str) -> str:
     return "B" if letter == "A" else "A"
 
 
-def body(task_id: int, letter: str, prompt: str, rubric: Rubric, twin_url: str | None, help_text: str) -> str:
+MAX_BODY_CHARS = 65_000  # GitHub refuses a PR body over 65,536 characters
+
+
+def _conversation(turns: list) -> str:
+    """The first prompt and each follow-up, in order; the oldest follow-ups are elided if the whole
+    would not fit in a PR body (`tandem task show` has them all)."""
+    parts = [code_block(turns[0].prompt)]
+    for turn in turns[1:]:
+        who = f" by {code_span(turn.author)}" if turn.author else ""
+        parts.append(f"#### Follow-up, round {turn.round}{who}\n\n{code_block(turn.prompt)}")
+    budget = MAX_BODY_CHARS - 5_000  # the rest of the body
+    for index in range(1, len(parts) - 1):
+        if sum(map(len, parts)) <= budget:
+            break
+        parts[index] = f"#### Follow-up, round {turns[index].round}\n\n(too long to show with the rest)"
+    return "\n\n".join(parts)
+
+
+def rounds_summary(rounds: list) -> str:
+    """Every round for the check run's summary: its number, status and prompt's first line."""
+    lines = []
+    for round_ in rounds:
+        if round_.withdrawn_at is not None:
+            continue
+        state = f"{round_.status}, {round_.closed_reason}" if round_.closed_reason else round_.status
+        first = (round_.prompt.strip().splitlines() or [""])[0]
+        lines.append(f"- Round {round_.number} ({state}): {code_span(first[:120] + ('…' if len(first) > 120 else ''))}")
+    return "\n".join(lines)
+
+
+def body(task_id: int, letter: str, turns: list, rubric: Rubric, twin_url: str | None, help_text: str) -> str:
+    """turns: the conversation so far (tandem.rounds.Turn), the task's prompt first."""
     other = twin(letter)
     twin_line = f"[Option {other}]({twin_url})" if twin_url else f"Option {other} (being opened)"
     low, high = rubric.scale
@@ -31,7 +62,7 @@ It will never be merged.
 
 ### Prompt
 
-{code_block(prompt)}
+{_conversation(turns)}
 
 ### How to judge
 

@@ -10,7 +10,6 @@ from tandem.errors import ServiceUnavailable
 
 WEBHOOKS = "webhooks"  # one job per webhook delivery
 PAIRS = "pairs"  # opening and syncing pairs of PRs
-FOLLOWUPS = "followups"  # follow-up prompts for the team's model runner
 DEFAULT = "default"
 # A worker serves them in this order: deliveries first, they are what people wait on.
 ALL = (WEBHOOKS, PAIRS, DEFAULT)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 import yaml
 from githubkit import GitHub
@@ -77,6 +78,32 @@ class Labels(BaseModel):
     approved: str = "tandem:approved"
 
 
+class Followups(BaseModel):
+    """Who may start a round with /followup, how many rounds a task may have, and how long the
+    model runner has to answer one before it expires."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed: Literal["raters", "reviewers", "nobody"] = "raters"
+    max_rounds: int = Field(default=5, ge=1, le=100)
+    round_timeout: timedelta = timedelta(hours=24)
+
+    @field_validator("round_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """'90m', '24h', '2d' (or seconds, or ISO 8601)."""
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", value)):
+            return timedelta(seconds=int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]])
+        return value
+
+    @field_validator("round_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+
 class RepoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,6 +113,7 @@ class RepoConfig(BaseModel):
     rubric: Rubric = Field(default_factory=Rubric)
     raters_per_task: int = Field(default=1, ge=1, le=20)
     labels: Labels = Field(default_factory=Labels)
+    followups: Followups = Field(default_factory=Followups)
 
     @field_validator("raters", "reviewers", mode="before")
     @classmethod

@@ -55,8 +55,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # How long a client may take to send a whole request (app.limits), before it is cut off.
     request_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The team's model runner, if it wants outgoing webhooks (tandem.runner_events): the URL they
+    # are POSTed to, and the secret their X-Tandem-Signature-256 is made with.
+    runner_url: str | None = None
+    runner_secret: SecretStr | None = None
 
-    @field_validator("github_api_url", "public_url", "github_url")
+    @field_validator("github_api_url", "public_url", "github_url", "runner_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:

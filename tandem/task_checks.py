@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
 
-from tandem import gitops, repo_config
+from tandem import gitops, mirrors, repo_config
 from tandem.errors import ConfigError, RateLimited
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, TaskSpec, output_label, same_change
@@ -54,6 +55,30 @@ def check(services: Services, spec: TaskSpec, mirror: Mirror) -> None:
         return
     if problems:
         raise InvalidTask(problems)
+
+
+def resolve_base(services: Services, repo: str, base: str) -> tuple[str, str] | None:
+    """(commit SHA, branch the PRs target) of a task's base, from the workers' clone (fetched), for
+    a task whose runner answers round 1 and needs the base's SHA; None if git cannot say now (the
+    worker resolves it when it opens the pair)."""
+    try:
+        clone = mirrors.clone_of(services, repo)
+        with clone.locked():
+            clone.fetch()
+            return clone.resolve(base)
+    except (GitHubException, RateLimited, gitops.GitError, gitops.OutputDoesNotApply) as exc:
+        log.warning("%s: base not resolved at submission (%s)", repo, type(exc).__name__)
+        return None
+
+
+def round_timeout(services: Services, repo: str, mirror: Mirror) -> timedelta:
+    """The mirror's `followups.round_timeout` (the default when GitHub cannot say)."""
+    try:
+        client = services.github.as_installation(mirror.installation_id)
+        return repo_config.load(services, client, repo).followups.round_timeout
+    except (GitHubException, RateLimited, ConfigError, repo_config.RepoConfigError) as exc:
+        log.warning("%s: round timeout unknown, the default applies (%s)", repo, type(exc).__name__)
+        return repo_config.Followups().round_timeout
 
 
 def _problems(services: Services, spec: TaskSpec, mirror: Mirror) -> list[dict[str, str]]:
@@ -102,7 +127,7 @@ def _local_clone(services: Services, mirror: Mirror) -> gitops.MirrorClone | Non
 
 def _output_problems(clone: gitops.MirrorClone, spec: TaskSpec, base_sha: str) -> list[dict[str, str]]:
     problems, trees = [], []
-    for position, output in enumerate(spec.outputs):
+    for position, output in enumerate(spec.outputs or ()):
         try:
             trees.append(clone.build_tree(base_sha, patch=output.patch, files=output.files))
         except gitops.OutputDoesNotApply as exc:

@@ -4,7 +4,8 @@
     base: 3f2a1c9                   # commit SHA or branch on the mirror
     prompt: |
       Fix the command injection ...
-    outputs:                        # exactly two
+    outputs:                        # exactly two (or `models: [x, y]` and no outputs: the
+                                    # model runner answers round 1, see tandem.rounds)
       - model: model-x-2026-10      # secret: never shown on GitHub
         patch: |                    # a git-style unified diff against base
           diff --git a/... b/...
@@ -100,7 +101,9 @@ class TaskSpec(BaseModel):
     repo: str
     base: str
     prompt: str = Field(max_length=MAX_PROMPT_CHARS)
-    outputs: list[OutputSpec]
+    # Either the two outputs, or the two models whose runner answers round 1 (tandem.rounds).
+    outputs: list[OutputSpec] | None = None
+    models: list[str] | None = None
     rubric: list[str] | None = None
     raters: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -126,9 +129,26 @@ class TaskSpec(BaseModel):
             raise ValueError("is empty")
         return value
 
+    @model_validator(mode="after")
+    def _outputs_or_models(self) -> TaskSpec:
+        if (self.models is None) == (self.outputs is None):
+            raise ValueError("give either two outputs, or two models (the runner then answers round 1)")
+        return self
+
+    @field_validator("models")
+    @classmethod
+    def _two_models(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (len(value) != 2 or len(set(value)) != 2):
+            raise ValueError(f"exactly two different models are compared; got {value}")
+        if any(not model.strip() or len(model) > 255 for model in value or ()):
+            raise ValueError("a model name is empty or longer than 255 characters")
+        return value
+
     @field_validator("outputs")
     @classmethod
-    def _two(cls, value: list[OutputSpec]) -> list[OutputSpec]:
+    def _two(cls, value: list[OutputSpec] | None) -> list[OutputSpec] | None:
+        if value is None:
+            return value
         if len(value) != 2:
             raise ValueError(f"exactly two outputs are compared; got {len(value)}")
         if value[0].model == value[1].model:

@@ -12,6 +12,7 @@ import redis
 from rq.job import Job
 
 from tandem import installations, queue, task_checks
+from tandem.rounds import lifecycle
 from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
 from tandem.models import DEFAULT_TEAM, Output, Repository, Round, Task
@@ -41,9 +42,14 @@ def create_task(session: Session, spec: TaskSpec, submitted_by: str | None, *, t
         team=team,
     )
     session.add(task)
-    for position, output in enumerate(spec.outputs):
-        task.outputs.append(Output(position=position, model=output.model, patch=output.patch, files=output.files))
-    task.rounds.append(Round(number=1, prompt=spec.prompt))
+    if spec.outputs:
+        for position, output in enumerate(spec.outputs):
+            task.outputs.append(Output(position=position, model=output.model, patch=output.patch, files=output.files))
+    else:  # models only: the runner answers round 1
+        task.outputs.extend(Output(position=position, model=model) for position, model in enumerate(spec.models))
+    # With outputs, round 1 opens with the pair (tandem.pairs); with models only, it awaits them.
+    first = Round(number=1, prompt=spec.prompt, author_login=submitted_by, status=lifecycle.RoundStatus.APPLYING)
+    task.rounds.append(first)
     session.flush()
     return task
 
@@ -74,6 +80,35 @@ def describe(task: Task) -> dict[str, Any]:
         view["pull_requests"] = {
             side.letter: side.pr_url for side in task.pair.sides if side.pr_url is not None
         }
+    view["rounds"] = [_describe_round(round_) for round_ in task.rounds]
+    return view
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _describe_round(round_: Round) -> dict[str, Any]:
+    """A round as its submitter sees it: by letter (they see the PRs, never which model is which)."""
+    view: dict[str, Any] = {
+        "number": round_.number,
+        "status": round_.status,
+        "closed_reason": round_.closed_reason,
+        "prompt": round_.prompt,
+        "author": round_.author_login,
+        "started_at": _iso(round_.created_at),
+        "expires_at": _iso(round_.expires_at) if round_.status == "awaiting_outputs" else None,
+        "submitted_at": _iso(round_.submitted_at),
+        "opened_at": _iso(round_.opened_at),
+        "closed_at": _iso(round_.closed_at),
+        "head_shas": {side.letter: side.head_sha for side in round_.sides if side.head_sha},
+    }
+    if round_.withdrawn_at is not None:
+        view["withdrawn_at"] = _iso(round_.withdrawn_at)
+    if round_.failure_reason:
+        view["failure_reason"] = round_.failure_reason
+    if round_.runner_failures:
+        view["runner_failures"] = round_.runner_failures
     return view
 
 
@@ -84,8 +119,16 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team
         repository = _installed(session, spec.repo)
         mirror = task_checks.Mirror(repository.id, repository.installation_id, repository.clone_url)
     task_checks.check(services, spec, mirror)
+    if spec.outputs is None:  # the pair opens when the runner's outputs arrive
+        resolved = task_checks.resolve_base(services, spec.repo, spec.base)
+        timeout = task_checks.round_timeout(services, spec.repo, mirror)
     with services.storage.transaction() as session:
-        task_id = create_task(session, spec, submitted_by, team=team).id
+        task = create_task(session, spec, submitted_by, team=team)
+        task_id = task.id
+        if spec.outputs is None:
+            task.base_sha, task.base_branch = resolved or (None, None)
+            lifecycle.await_outputs(session, task.rounds[0], timeout=timeout)
+            return task_id
     try:
         _queue_opening(services, task_id)
     except redis.RedisError:

@@ -185,6 +185,7 @@ class BlindingAudit:
     def add_task(self, task: dict) -> None:
         for output in task.get("outputs", []):
             self.secrets.add(output["model"])
+        self.secrets.update(task.get("models") or ())
         for value in (task.get("metadata") or {}).values():
             if isinstance(value, str) and len(value) >= 4:
                 self.secrets.add(value)
@@ -252,6 +253,27 @@ def github(emulator, services, blinding):
     assert not leaks, f"model names or metadata reached GitHub: {leaks}"
 
 
+def tandem_env(services: Services, tmp_path: Path) -> dict[str, str]:
+    """The environment `tandem ...` processes run with, configured for this test's GitHub, database
+    and Redis (whose schema is stamped as migrated: the test made it from the models)."""
+    from alembic import command
+
+    from tandem import migrate
+
+    with services.storage.engine.begin() as connection:
+        command.stamp(migrate._config(connection), "head")
+    settings = services.settings
+    return {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
+        "TANDEM_APP_ID": str(settings.app_id),
+        "TANDEM_PRIVATE_KEY": settings.private_key.get_secret_value(),
+        "TANDEM_WEBHOOK_SECRET": settings.webhook_secret.get_secret_value(),
+        "TANDEM_GITHUB_API_URL": settings.github_api_url,
+        "TANDEM_DATABASE_URL": settings.database_url,
+        "TANDEM_REDIS_URL": settings.redis_url,
+        "TANDEM_GIT_CACHE_DIR": str(tmp_path / "git-cache"),
+    }
+
+
 def small_task(blinding: BlindingAudit, **overrides) -> dict:
     """A small task on the mirror (two whole-file outputs); its secrets go to the blinding audit."""
     data = {
@@ -287,4 +309,5 @@ def pair(github, services, blinding) -> dict:
         assert task.status == "open", task.failure_reason
         found: dict = {side.letter: side.pr_number for side in task.pair.sides}
         found["models"] = {side.letter: side.output.model for side in task.pair.sides}
+        found["heads"] = {side.letter: side.head_sha for side in task.pair.sides}
     return found | {"task_id": task_id}

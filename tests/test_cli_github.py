@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tandem import migrate
-from tests.conftest import run_jobs, settle, small_task
+from tests.conftest import run_jobs, settle, small_task, tandem_env
 
 TANDEM = str(Path(sys.executable).with_name("tandem"))
 
@@ -20,20 +18,7 @@ TANDEM = str(Path(sys.executable).with_name("tandem"))
 @pytest.fixture
 def tandem(github, services, tmp_path):
     """Run `tandem ...` as a maintainer would, configured for this test's GitHub, database and Redis."""
-    from alembic import command
-
-    with services.storage.engine.begin() as connection:
-        command.stamp(migrate._config(connection), "head")
-    settings = services.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
-        "TANDEM_APP_ID": str(settings.app_id),
-        "TANDEM_PRIVATE_KEY": settings.private_key.get_secret_value(),
-        "TANDEM_WEBHOOK_SECRET": settings.webhook_secret.get_secret_value(),
-        "TANDEM_GITHUB_API_URL": settings.github_api_url,
-        "TANDEM_DATABASE_URL": settings.database_url,
-        "TANDEM_REDIS_URL": settings.redis_url,
-        "TANDEM_GIT_CACHE_DIR": str(tmp_path / "git-cache"),
-    }
+    env = tandem_env(services, tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([TANDEM, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tandem import judging
+from tandem import judging, rounds
 from tandem.commands import CommandContext, CommentRef, Outcome, Rubric, command_names, find_invocations, run_comment
 from tandem.judging import CommandError, Vote
 from tandem.models import Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, Side, Task
@@ -93,6 +93,16 @@ def deliver(storage, pair_id: int, body: str, who: str = "alice", *, roles=("rat
         ctx = CommandContext.for_pair(session, pair, comment_ref(who, **ref), rubric=rubric, started_at=T0)
         return run_comment(ctx, find_invocations(body, command_names()), roles=set(roles),
                            edited=ref.get("edited_at") is not None)
+
+
+def open_round(storage, pair_id: int, number: int, *, at: datetime = T0) -> None:
+    """The round's outputs are on the PRs (as the apply job leaves it), since `at`."""
+    with storage.transaction() as session:
+        task = session.get(Pair, pair_id).task
+        judging.ensure_first_round(session, task)
+        round_ = next(r for r in task.rounds if r.number == number)
+        rounds.lifecycle.open_round(session, round_)
+        round_.opened_at = at
 
 
 def judgments(storage, pair_id: int) -> list[Judgment]:
@@ -250,6 +260,7 @@ def test_an_invalid_edit_keeps_the_vote_and_says_why(storage):
 def test_deleting_a_comment_retracts_what_it_recorded(storage):
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer A\n/rate A correctness=5\n/followup Add a test.", comment_id=20)
+    open_round(storage, pair_id, 2)
     deliver(storage, pair_id, "/rate B correctness=2", comment_id=21)
     with storage.transaction() as session:
         assert judging.comment_deleted(session, 20) == 3
@@ -266,7 +277,7 @@ def test_deleting_a_comment_retracts_what_it_recorded(storage):
         assert judging.current_round(session, task).number == 1
     # The next follow-up is round 3: a withdrawn round keeps its number.
     [outcome] = deliver(storage, pair_id, "/followup Try again.", comment_id=22)
-    assert outcome.message == "Round 3 started with @alice's follow-up prompt."
+    assert outcome.message == "Round 3 started with @alice's follow-up prompt; it opens once both models have answered."
 
 
 def test_deleting_a_review_comment_withdraws_the_review(storage):
@@ -451,6 +462,7 @@ def test_a_vote_racing_a_followup_goes_into_the_round_it_was_written_in(storage)
         ctx = CommandContext.for_pair(session, pair, comment_ref(comment_id=16, at=minutes(20)), started_at=T0)
         # Meanwhile another worker starts round 2 with a follow-up written before the vote.
         deliver(storage, pair_id, "/followup Add a test.", "bob", comment_id=15, at=minutes(15))
+        open_round(storage, pair_id, 2, at=minutes(16))
         [outcome] = run_comment(ctx, find_invocations("/prefer A", command_names()), roles={"rater"})
     assert outcome.message == "Recorded @alice's vote in round 2: **A** (clearly)."
     # A vote written before the follow-up, processed after it, is a vote on round 1.
@@ -658,7 +670,8 @@ def test_a_followup_starts_the_next_round(storage):
     deliver(storage, pair_id, "/prefer A")
     body = "/followup Now handle negative pages\nand add a test.\n\n  Keep the API."
     [outcome] = deliver(storage, pair_id, body, "bob", comment_id=70)
-    assert outcome.message == "Round 2 started with @bob's follow-up prompt."
+    assert outcome.message == "Round 2 started with @bob's follow-up prompt; it opens once both models have answered."
+    open_round(storage, pair_id, 2)
     deliver(storage, pair_id, "/prefer B")
     with storage.transaction() as session:
         first, second = session.scalars(select(Round).order_by(Round.number)).all()
@@ -858,3 +871,49 @@ def test_a_followup_or_review_processed_after_its_deletion_stays_withdrawn(stora
             (1, None), (2, "deleted")]
         assert session.scalars(select(JudgmentReview)).one().withdrawn_at is not None
     assert [j.review_state for j in judgments(storage, pair_id)] == ["pending"]
+
+
+def test_who_may_start_a_round_and_how_many_rounds_follow_the_repository_settings(storage):
+    from tandem.commands import help_text
+    from tandem.repo_config import RepoConfig
+
+    pair_id = new_pair(storage)
+    two_rounds = RepoConfig(followups={"max_rounds": 2})
+    assert deliver(storage, pair_id, "/followup One more.", rubric=two_rounds)[0].ok
+    open_round(storage, pair_id, 2)
+    assert errors(deliver(storage, pair_id, "/followup And another.", rubric=two_rounds)) == [
+        "`/followup And another.`: this task has had its 2 rounds (`followups.max_rounds` in .github/tandem.yml)"
+    ]
+    reviewers = RepoConfig(followups={"allowed": "reviewers"})
+    assert errors(deliver(storage, pair_id, "/followup Mine.", rubric=reviewers)) == [
+        "`/followup Mine.`: only reviewers can use `/followup`"
+    ]
+    assert deliver(storage, pair_id, "/followup Theirs.", "rev", roles=("reviewer",), rubric=reviewers)[0].ok
+    assert errors(deliver(storage, pair_id, "/followup No.", rubric=RepoConfig(followups={"allowed": "nobody"}))) == [
+        "`/followup No.`: `/followup` is turned off in this repository (`followups.allowed: nobody`)"
+    ]
+    with storage.transaction() as session:
+        session.get(Pair, pair_id).closed_at = T0
+    assert errors(deliver(storage, pair_id, "/followup Late.")) == [
+        "`/followup Late.`: this task is closed and takes no more votes"
+    ]
+    assert "| `/followup <prompt>` | reviewers |" in help_text(reviewers)
+    assert "| `/followup <prompt>` | raters |" in help_text()
+
+
+def test_each_vote_judges_the_heads_of_the_round_it_was_written_in(storage):
+    pair_id = new_pair(storage)
+    open_round(storage, pair_id, 1)
+    deliver(storage, pair_id, "/followup Add a test.", "bob", comment_id=15, at=minutes(15))
+    round_2 = {"A": "c" * 40, "B": "d" * 40}
+    with storage.transaction() as session:  # the apply job put round 2's commits on the PRs
+        for side in session.get(Pair, pair_id).sides:
+            side.head_sha = round_2[side.letter]
+    open_round(storage, pair_id, 2, at=minutes(30))
+    deliver(storage, pair_id, "/prefer B", "carol", comment_id=14, at=minutes(10))  # in round 1, processed late
+    waited = deliver(storage, pair_id, "/prefer A", "alice", comment_id=16, at=minutes(20))
+    deliver(storage, pair_id, "/prefer A", "alice", comment_id=17, at=minutes(31))
+    assert errors(waited) == [
+        "`/prefer A`: round 2 is waiting for the models' answers: votes count once it is ready on the PRs"]
+    assert [(j.rater_login, j.head_sha_a, j.head_sha_b) for j in judgments(storage, pair_id)] == [
+        ("carol", HEAD_A, HEAD_B), ("alice", round_2["A"], round_2["B"])]

@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import select
 
-from tandem import export
+from tandem import export, rounds
 from tandem.models import Judgment, JudgmentReview, LineComment, Pair, Rating, Round, Task
 from tests import github_views as views
 from tests.conftest import settle
@@ -132,14 +132,18 @@ def test_a_bad_command_gets_confused_and_the_exact_error(github, services, pair)
     assert ("tandem[bot]", "confused") in mine["reactions"]
 
 
-def test_a_followup_prompt_opens_the_next_round_and_is_queued_for_the_model_runner(github, services, pair):
+def test_a_followup_prompt_starts_a_round_awaiting_the_models_answers(github, services, pair):
     github.as_user("rater-one").comment(REPO, pair["A"], "/followup\nNow add a regression test.")
     settle(github, services)
-    [job] = services.queue("followups").get_jobs()
-    [work] = job.args
-    assert job.func_name == "tandem_runner.answer_followup"
-    assert (work["round"], work["prompt"], work["task_id"]) == (2, "Now add a regression test.", pair["task_id"])
-    assert {letter: side["model"] for letter, side in work["sides"].items()} == pair["models"]
+    with services.storage.transaction() as session:
+        [waiting] = rounds.awaiting_rounds(session, team=None, after_id=None, limit=10)
+        assert session.get(Task, pair["task_id"]).status == "awaiting_outputs"
+    assert (waiting.task_id, waiting.round) == (pair["task_id"], 2)
+    assert [(turn.round, turn.prompt, turn.author) for turn in waiting.conversation][1:] == [
+        (2, "Now add a regression test.", "rater-one")]
+    # Keyed by model, never by letter: each model's head is its own side's.
+    heads = {pair["models"][letter]: sha for letter, sha in pair["heads"].items()}
+    assert waiting.heads == heads and sorted(waiting.models) == sorted(heads)
 
 
 def test_deleting_a_vote_retracts_it(github, services, pair):

@@ -13,7 +13,8 @@ from markdown_it.token import Token
 from tandem import acknowledgments, pr_text
 from tandem.judging import Rubric
 from tandem.quoting import code_block, code_span
-from tests.test_judging import deliver, errors, new_pair
+from tandem.rounds import Turn
+from tests.test_judging import T0, deliver, errors, new_pair
 
 _MARKDOWN = MarkdownIt("commonmark")
 # What GitHub links in text outside code: @user, @org/team, #12, org/repo#12.
@@ -89,5 +90,7 @@ def test_a_rejection_reason_is_quoted(storage):
 
 @given(_HOSTILE)
 def test_a_prompt_in_a_pr_body_notifies_no_one(prompt):
-    body = pr_text.body(7, "A", f"cc @evals/raters, see #12\n{prompt}", Rubric(), None, "help")
+    first = Turn(round=1, prompt=f"cc @evals/raters, see #12\n{prompt}", author=None, at=T0)
+    followup = Turn(round=2, prompt=prompt, author="@evals/raters", at=T0)
+    body = pr_text.body(7, "A", [first, followup], Rubric(), None, "help")
     assert linked_outside_code(body) == []

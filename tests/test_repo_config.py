@@ -127,3 +127,15 @@ def test_the_cache_holds_the_checked_text_and_never_an_invalid_file(github, serv
     with pytest.raises(RepoConfigError, match="raters_per_task"):
         repo_config.load(services, client, "evals-org/mlflow")
     assert services.redis.get("tandem:config:evals-org/mlflow") is None
+
+
+def test_the_round_timeout_reads_as_people_write_it():
+    from datetime import timedelta
+
+    from tandem.repo_config import Followups
+
+    assert Followups(round_timeout="90m").round_timeout == timedelta(minutes=90)
+    assert Followups(round_timeout="2d").round_timeout == timedelta(days=2)
+    assert Followups().round_timeout == timedelta(hours=24) and Followups().max_rounds == 5
+    with pytest.raises(ValueError):
+        Followups(round_timeout="0s")

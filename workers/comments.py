@@ -13,17 +13,13 @@ from tandem.commands import CommandContext, CommentRef, command_names, find_invo
 from tandem.commands.near_misses import answers as near_miss_answers
 from tandem.commands.near_misses import find_near_misses
 from tandem.errors import Unprocessable
-from tandem.models import Round, Side
+from tandem.models import Side
 from workers import responses
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
 
 router = Router()
-
-# The model runner (outside Tandem) serves the `followups` queue with this function.
-FOLLOWUP_JOB = "tandem_runner.answer_followup"
-
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
@@ -64,10 +60,6 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     context = CommandContext.for_pair(delivery.session, pair, comment, rubric=config, started_at=pair.opened_at)
     outcomes = run_comment(context, invocations, roles=author_roles, edited=edited) + near_miss_answers(near_misses)
     delivery.session.flush()
-    for outcome in outcomes:
-        for record in outcome.records:
-            if isinstance(record, Round) and outcome.changed:
-                delivery.enqueue_after_commit(queue.FOLLOWUPS, FOLLOWUP_JOB, _followup(side, record))
     results = [{"ok": o.ok, "reply": o.reply, "changed": o.changed, "message": o.message} for o in outcomes]
     outsider = author_roles == {roles.ANYONE}
     delivery.enqueue_after_commit(
@@ -78,24 +70,6 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
         delivery.enqueue_after_commit(
             queue.PAIRS, responses.sync_pair, pair.id, coalesce=responses.sync_pending(pair.id)
         )
-
-
-def _followup(side: Side, round_: Round) -> dict[str, Any]:
-    """Everything the model runner needs to answer the next round, for both sides."""
-    task = side.pair.task
-    return {
-        "task_id": task.id,
-        "repo": task.repo_full_name,
-        "base_sha": task.base_sha,
-        "round": round_.number,
-        "prompt": round_.prompt,
-        "author": {"id": round_.author_id, "login": round_.author_login},
-        "comment_url": round_.comment_url,
-        "sides": {
-            s.letter: {"model": s.output.model, "branch": s.branch, "head_sha": s.head_sha, "pr_number": s.pr_number}
-            for s in side.pair.sides
-        },
-    }
 
 
 def _human(user: dict | None) -> bool:

@@ -28,18 +28,18 @@ OUTAGE_WAITS = "outage_waits"
 def waits_out_rate_limits(queue_name: str) -> Callable:
     def decorator(job: Callable) -> Callable:
         @functools.wraps(job)
-        def wrapper(*args):
+        def wrapper(*args, **kwargs):
             try:
-                return job(*args)
+                return job(*args, **kwargs)
             except RateLimited as exc:
-                delay = reschedule(queue_name, wrapper, args, exc.seconds)
+                delay = reschedule(queue_name, wrapper, args, exc.seconds, kwargs=kwargs)
                 # (Not the arguments: for a delivery they are the whole webhook body.)
                 log.info("%s rescheduled in %.0f s: %s", job.__name__, delay.total_seconds(), exc)
                 return f"rescheduled: {exc}"
             except Exception as exc:
                 if not outages.is_unavailable(exc):
                     raise
-                delay = _wait_out_outage(queue_name, wrapper, args)
+                delay = _wait_out_outage(queue_name, wrapper, args, kwargs)
                 log.warning("%s waits %.0f s for Redis or the database: %s", job.__name__, delay.total_seconds(), exc)
                 return f"waiting for an outage: {type(exc).__name__}"
 
@@ -48,7 +48,7 @@ def waits_out_rate_limits(queue_name: str) -> Callable:
     return decorator
 
 
-def _wait_out_outage(queue_name: str, func: Callable, args: tuple) -> timedelta:
+def _wait_out_outage(queue_name: str, func: Callable, args: tuple, kwargs: dict) -> timedelta:
     """Queue the job again after a wait that doubles with each outage met in a row. Rescheduling
     needs Redis: while Redis itself is down, wait for it here (the job is not lost meanwhile: it
     is in RQ's started registry, and a worker that dies waiting leaves it to be retried)."""
@@ -58,7 +58,8 @@ def _wait_out_outage(queue_name: str, func: Callable, args: tuple) -> timedelta:
     in_place = 0
     while True:
         try:
-            return reschedule(queue_name, func, args, outages.wait_seconds(settings, waits), {OUTAGE_WAITS: waits + 1})
+            wait = outages.wait_seconds(settings, waits)
+            return reschedule(queue_name, func, args, wait, {OUTAGE_WAITS: waits + 1}, kwargs=kwargs)
         except Exception as exc:
             if not outages.is_redis_down(exc):
                 raise
@@ -66,8 +67,10 @@ def _wait_out_outage(queue_name: str, func: Callable, args: tuple) -> timedelta:
             in_place += 1
 
 
-def reschedule(queue_name: str, func: Callable, args: tuple, seconds: float, meta: dict | None = None) -> timedelta:
-    """Queue func(*args) again in `seconds`, keeping the retries the current job has left, and
+def reschedule(
+    queue_name: str, func: Callable, args: tuple, seconds: float, meta: dict | None = None, *, kwargs: dict | None = None
+) -> timedelta:
+    """Queue func(*args, **kwargs) again in `seconds`, keeping the retries the current job has left, and
     its other options (how long its result and failure are kept, its timeout)."""
     current = services.current()
     delay = timedelta(seconds=max(seconds, 1.0))
@@ -83,7 +86,7 @@ def reschedule(queue_name: str, func: Callable, args: tuple, seconds: float, met
         for name in ("failure_ttl", "result_ttl"):
             if getattr(job, name) is not None:
                 options[name] = getattr(job, name)
-    current.queue(queue_name).enqueue_in(delay, func, *args, **options)
+    current.queue(queue_name).enqueue_in(delay, func, args=args, kwargs=kwargs or {}, **options)
     return delay
 
 

@@ -1,7 +1,8 @@
-"""Periodic work inside `tandem worker`: recovering webhooks GitHub failed to deliver and delivery
-jobs that failed without being processed (a job run by the RQ scheduler), and tasks whose opening
-job was lost and follow-up jobs a crash left behind (a sweep each worker runs every SWEEP_EVERY,
-one worker at a time).
+"""Periodic work inside `tandem worker`. A job run by the RQ scheduler every period: recovering
+webhooks GitHub failed to deliver, delivery jobs that failed without being processed, and rounds
+whose outputs did not come in time (their `followups.round_timeout`: checked every period, so a
+round expires at most one period late). A sweep each worker runs every SWEEP_EVERY, one worker at
+a time: tasks whose opening job was lost, and follow-up jobs a crash left behind.
 
 A periodic job runs at the start of each period (every REDELIVERY_EVERY, on the clock) and
 schedules its own next run. Each run has a job id made from its period, and is scheduled with
@@ -21,7 +22,7 @@ from rq.exceptions import DuplicateJobError
 
 from tandem import outbox, queue, redelivery, services, tasks
 from tandem.services import Services
-from workers import deliveries
+from workers import deliveries, rounds
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def redeliver_missed_webhooks() -> list[str]:
     _schedule_redelivery(current, after=_own_period())
     swept = deliveries.requeue_failed(current)  # first: it needs no GitHub, which may fail the run
     report = redelivery.redeliver_failed(current, REDELIVERY_WINDOW, log=log.warning)
-    lines = report.lines() + swept
+    lines = report.lines() + rounds.expire_rounds(current) + swept
     for line in lines:
         log.info(line)
     return lines

@@ -18,15 +18,20 @@ def prompt_of(invocation: Invocation) -> str:
 @command(
     "followup",
     role="rater",
+    role_from_followups=True,
     usage="/followup <prompt>",
     summary=(
         "Ask both models a follow-up: the rest of the line and the lines under it are the prompt. "
-        "It starts the next round, which is judged afresh."
+        "It starts the next round: both PRs get the models' answers as a new commit, and it is judged afresh. "
+        "One round at a time, up to the repository's `followups.max_rounds`."
     ),
 )
 def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     round_, created = judging.record_followup(ctx, prompt_of(invocation))
     what = "started" if created else "was already started"
     return Outcome(
-        f"Round {round_.number} {what} with @{round_.author_login}'s follow-up prompt.", (round_,), changed=created
+        f"Round {round_.number} {what} with @{round_.author_login}'s follow-up prompt; "
+        "it opens once both models have answered.",
+        (round_,),
+        changed=created,
     )

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tandem.commands.parser import Invocation
-from tandem.judging import CommandContext, CommandError, Rubric
+from tandem.judging import CommandContext, CommandError, FollowupRules, Rubric
 
 ROLES = ("rater", "reviewer", "anyone")
-_ROLE_TITLES = {"rater": "raters", "reviewer": "reviewers", "anyone": "anyone"}
+_ROLE_TITLES = {"rater": "raters", "reviewer": "reviewers", "anyone": "anyone", "nobody": "nobody"}
 # Once a pair is closed its record is final: what raters and reviewers are told when they try.
 _CLOSED = {
     "rater": "this task is closed and takes no more votes",
@@ -55,6 +55,11 @@ class Command:
     # What an edit of a comment does: "rerun" runs the command again (its handler must be
     # idempotent per comment), "ignore" does nothing, or an EditHandler updates what it recorded.
     on_edit: EditHandler | Literal["rerun", "ignore"] = "rerun"
+    # The role set by the repository's `followups.allowed` instead of `role` (/followup only).
+    role_from_followups: bool = False
+
+    def role_in(self, rules: FollowupRules) -> str:
+        return rules.role if self.role_from_followups else self.role
 
 
 COMMANDS: dict[str, Command] = {}
@@ -67,6 +72,7 @@ def command(
     usage: str | Sequence[str],
     summary: str,
     on_edit: EditHandler | Literal["rerun", "ignore"] = "rerun",
+    role_from_followups: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of ``/name``."""
     if role not in ROLES:
@@ -76,7 +82,7 @@ def command(
         if name in COMMANDS:
             raise ValueError(f"/{name} is registered twice")
         usages = (usage,) if isinstance(usage, str) else tuple(usage)
-        COMMANDS[name] = Command(name, role, usages, summary, handler, on_edit)
+        COMMANDS[name] = Command(name, role, usages, summary, handler, on_edit, role_from_followups)
         return handler
 
     return decorator
@@ -172,8 +178,11 @@ def _entry(name: str) -> Command:
 
 
 def _check_allowed(ctx: CommandContext, entry: Command, roles: Collection[str] | None) -> None:
-    if roles is not None and entry.role != "anyone" and entry.role not in roles:
-        raise CommandError(f"only {_ROLE_TITLES[entry.role]} can use `/{entry.name}`")
+    role = entry.role_in(ctx.followups)
+    if role == "nobody":
+        raise CommandError(f"`/{entry.name}` is turned off in this repository (`followups.allowed: nobody`)")
+    if roles is not None and role != "anyone" and role not in roles:
+        raise CommandError(f"only {_ROLE_TITLES[role]} can use `/{entry.name}`")
     if ctx.pair.closed_at is not None and entry.role != "anyone":
         raise CommandError(_CLOSED[entry.role])
 
@@ -197,7 +206,8 @@ def help_text(config: Any = None) -> str:
     ]
     for entry in COMMANDS.values():
         usage = " · ".join(f"`{u.format(**fields)}`" for u in entry.usage)
-        rows.append(f"| {usage} | {_ROLE_TITLES[entry.role]} | {entry.summary.format(**fields)} |")
+        role = entry.role_in(FollowupRules.of(config))
+        rows.append(f"| {usage} | {_ROLE_TITLES[role]} | {entry.summary.format(**fields)} |")
     return "\n".join(
         [
             "**Tandem commands**",

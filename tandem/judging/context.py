@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -110,6 +110,27 @@ class CommentRef:
         return self.edited_at or self.created_at
 
 
+@dataclass(frozen=True)
+class FollowupRules:
+    """The repository's `followups` settings (tandem.repo_config.Followups), as commands use them."""
+
+    allowed: str = "raters"  # raters, reviewers or nobody
+    max_rounds: int = 5
+    round_timeout: timedelta | None = timedelta(hours=24)
+
+    @classmethod
+    def of(cls, config: Any = None) -> FollowupRules:
+        followups = getattr(config, "followups", None)
+        if followups is None:
+            return cls()
+        return cls(followups.allowed, followups.max_rounds, followups.round_timeout)
+
+    @property
+    def role(self) -> str:
+        """The role a rater needs to start a round: rater, reviewer or nobody."""
+        return self.allowed.removesuffix("s") if self.allowed != "nobody" else "nobody"
+
+
 @dataclass
 class CommandContext:
     """What a command acts on: the pair and the comment it came from.
@@ -125,6 +146,7 @@ class CommandContext:
     head_sha_a: str | None = None
     head_sha_b: str | None = None
     started_at: datetime | None = None  # when the rater started on the task, for time on task
+    followups: FollowupRules = field(default_factory=FollowupRules)
 
     @classmethod
     def for_pair(
@@ -150,6 +172,7 @@ class CommandContext:
             head_sha_a=heads.get("A"),
             head_sha_b=heads.get("B"),
             started_at=started_at,
+            followups=FollowupRules.of(rubric),
         )
 
     @property

@@ -12,6 +12,7 @@ from tandem.db import utcnow
 from tandem.judging.context import REVIEW_DECISIONS, CommandError, CommentRef, CommandContext
 from tandem.judging.rounds import current_round, _round_at, _lock
 from tandem.judging.votes import _checked_side, _rows, _settle_scores, _settle_votes
+from tandem.rounds import lifecycle
 from tandem.models import CommandVersion, DeletedComment, Judgment, JudgmentReview, LineComment, Pair, Rating, Round
 
 
@@ -159,6 +160,8 @@ def comment_deleted(
         .execution_options(**fresh)
     ):
         round_.withdrawn_at, round_.withdrawn_reason = utcnow(), "deleted"
+        if round_.status == lifecycle.RoundStatus.AWAITING_OUTPUTS:  # no longer asked of the models
+            lifecycle.close_round(session, round_, lifecycle.ClosedReason.WITHDRAWN)
         count += 1
     withdrawn = session.scalars(
         select(JudgmentReview)

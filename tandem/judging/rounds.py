@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tandem import history
 from tandem.db import utcnow
 from tandem.judging.context import CommandError, CommandContext
 from tandem.models import CommandVersion, Round, Task
+from tandem.quoting import code_span
+from tandem.rounds import lifecycle
 
 
 # Rounds -------------------------------------------------------------------------------------------
@@ -53,6 +55,7 @@ def record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
     if existing is not None:
         return existing, False
     ensure_first_round(session, ctx.pair.task)
+    _check_may_start(ctx)
     last = session.scalar(select(func.max(Round.number)).where(Round.task_id == ctx.task_id))
     new = Round(
         task_id=ctx.task_id,
@@ -69,17 +72,41 @@ def record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
         new.withdrawn_at, new.withdrawn_reason = utcnow(), "deleted"
     session.add(new)
     session.flush()
+    if new.withdrawn_at is None:
+        lifecycle.await_outputs(session, new, timeout=ctx.followups.round_timeout)
     return new, new.withdrawn_at is None
 
 
+def _check_may_start(ctx: CommandContext) -> None:
+    """At most one round awaits outputs, none starts on a closed task, and none past max_rounds."""
+    task = ctx.pair.task
+    if task.status in ("closed", "failed") or ctx.pair.closed_at is not None:
+        raise CommandError("this task is closed: it takes no more follow-ups")
+    live = [r for r in task.rounds if r.withdrawn_at is None and r.closed_reason not in lifecycle.NEVER_OPENED]
+    if pending := next((r for r in live if r.status in lifecycle.WAITING), None):
+        who = f" (asked by {code_span(pending.author_login)})" if pending.author_login else ""
+        raise CommandError(
+            f"round {pending.number}{who} is still waiting for the models' answers: write the next follow-up "
+            "once it is ready on the PRs, or after it expires"
+        )
+    if len(live) >= ctx.followups.max_rounds:
+        raise CommandError(
+            f"this task has had its {ctx.followups.max_rounds} rounds (`followups.max_rounds` in .github/tandem.yml)"
+        )
+
+
 def _round_at(session: Session, task: Task, when: datetime) -> Round:
-    """The round that was current at ``when``: the latest follow-up round started by then and not
-    withdrawn, else round 1."""
+    """The round that was current at ``when``: the latest follow-up round started by then, not
+    withdrawn and not one that never reached the PRs (expired, failed), else round 1."""
     first = ensure_first_round(session, task)
     later = session.scalars(
         select(Round)
         .where(
-            Round.task_id == task.id, Round.number > 1, Round.withdrawn_at.is_(None), Round.created_at <= when
+            Round.task_id == task.id,
+            Round.number > 1,
+            Round.withdrawn_at.is_(None),
+            _reached_the_prs(),
+            Round.created_at <= when,
         )
         .order_by(Round.number.desc())
         .limit(1)
@@ -102,18 +129,35 @@ def round_of_comment(ctx: CommandContext) -> Round:
 # Helpers ------------------------------------------------------------------------------------------
 
 
-def _lock(session: Session, task_id: int) -> None:
-    """Serialize writers on one task: lock its row until the transaction ends (PostgreSQL).
+_lock = lifecycle.lock_task  # serializes writers on one task
 
-    SQLite has no row locks and needs none: it lets one transaction write at a time.
-    """
-    session.execute(select(Task.id).where(Task.id == task_id).with_for_update())
+
+def _reached_the_prs():
+    return or_(Round.closed_reason.is_(None), Round.closed_reason.not_in(lifecycle.NEVER_OPENED))
+
+
+def refuse_unless_open(round_: Round, written_at: datetime) -> None:
+    """Votes and scores count only in an open round: one written while its round awaited the
+    models' answers (or was being put on the PRs) judged code that was not there yet."""
+    if round_.number == 1:  # open with the PRs: nothing to judge before them
+        return
+    opened = round_.opened_at.replace(microsecond=0) if round_.opened_at is not None else None
+    if round_.status in lifecycle.WAITING or (opened is not None and written_at < opened):
+        raise CommandError(
+            f"round {round_.number} is waiting for the models' answers: votes count once it is ready on the PRs"
+        )
+
+
+def round_heads(round_: Round) -> tuple[str | None, str | None] | None:
+    """(A, B) head SHAs the round's votes judge, if recorded."""
+    heads = tuple(side.head_sha if (side := round_.side(letter)) else None for letter in ("A", "B"))
+    return heads if all(heads) else None
 
 
 def _latest_round(session: Session, task_id: int) -> Round | None:
     return session.scalars(
         select(Round)
-        .where(Round.task_id == task_id, Round.withdrawn_at.is_(None))
+        .where(Round.task_id == task_id, Round.withdrawn_at.is_(None), _reached_the_prs())
         .order_by(Round.number.desc())
         .limit(1)
     ).first()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tandem import history
 from tandem.judging.context import CommandError, CommandContext, Vote
-from tandem.judging.rounds import current_round, round_of_comment, _lock
+from tandem.judging.rounds import current_round, refuse_unless_open, round_heads, round_of_comment, _lock
 from tandem.models import SIDES, Judgment, Rating, Round
 
 
@@ -44,10 +44,13 @@ def _settle_votes(ctx: CommandContext, round_: Round, rater_id: int) -> tuple[li
 
     def add(slot: history.Slot) -> Judgment:
         # A version in a round that is over judges what the comment's earlier one judged.
-        earlier = [row for row in rows if row.comment_id == slot.comment_id]
+        # A vote in the current round judges the PRs' heads as they are (pushes included); one
+        # in a round that is over judges that round's heads, or, for a round that kept none (it
+        # predates them), what the comment's earlier version judged.
         heads = (ctx.head_sha_a, ctx.head_sha_b)
-        if earlier and round_.id != current_round(session, ctx.pair.task).id:
-            heads = (earlier[-1].head_sha_a, earlier[-1].head_sha_b)
+        if round_.id != current_round(session, ctx.pair.task).id:
+            earlier = [row for row in rows if row.comment_id == slot.comment_id]
+            heads = round_heads(round_) or ((earlier[-1].head_sha_a, earlier[-1].head_sha_b) if earlier else heads)
         return _add_judgment(ctx, round_.id, Vote(**slot.value), *heads, at=slot.at, delivery_id=slot.delivery_id)
 
     found, changed = history.settle(session, Judgment, rows, slots, same=_same_vote, add=add)
@@ -95,6 +98,8 @@ def record_judgment(ctx: CommandContext, vote: Vote | None) -> tuple[Judgment | 
     session, comment = ctx.session, ctx.comment
     _lock(session, ctx.task_id)
     round_ = round_of_comment(ctx)
+    if vote is not None:
+        refuse_unless_open(round_, comment.written_at)
     value = {"verdict": vote.verdict, "strength": vote.strength, "rationale": vote.rationale} if vote else None
     _log(ctx, round_.id, history.VOTE, value)
     slots, found, changed = _settle_votes(ctx, round_, comment.author_id)
@@ -216,6 +221,8 @@ def _write_scores(
     session, comment = ctx.session, ctx.comment
     _lock(session, ctx.task_id)
     round_ = round_of_comment(ctx)
+    if wanted:
+        refuse_unless_open(round_, comment.written_at)
     targets = list(wanted)
     if whole_comment:
         _log(ctx, round_.id, history.SCORES, sorted(wanted))

@@ -1,0 +1,34 @@
+"""Jobs on the `pairs` queue for rounds: putting an accepted round on both PRs, and telling both
+PRs of a round that expired."""
+
+from __future__ import annotations
+
+from tandem import queue, services
+from tandem.rounds import apply
+from workers.jobs import is_last_try, waits_out_rate_limits
+
+
+@waits_out_rate_limits(queue.PAIRS)
+def apply_round(*, task_id: int, number: int) -> str:
+    current = services.current()
+    try:
+        return apply.apply_round(current, task_id, number)
+    except Exception as exc:
+        if is_last_try():  # GitHub kept failing: the round fails, saying why (the PRs keep round N - 1)
+            apply.give_up(current, task_id, number, f"GitHub kept failing: {type(exc).__name__}")
+        raise
+
+
+@waits_out_rate_limits(queue.PAIRS)
+def announce_round(*, task_id: int, number: int) -> None:
+    apply.announce(services.current(), task_id, number)
+
+
+def expire_rounds(current: services.Services) -> list[str]:
+    """Close the rounds whose outputs did not come in time, and queue telling both PRs."""
+    lines = []
+    for task_id, number in apply.expire(current):
+        current.enqueue(queue.PAIRS, announce_round, kwargs={"task_id": task_id, "number": number},
+                        job_id=f"announce-round-{task_id}-{number}")
+        lines.append(f"task {task_id} round {number} expired: its outputs did not come in time")
+    return lines
