@@ -736,7 +736,7 @@ def test_an_ambiguous_review_asks_for_a_login(storage):
     assert outcome.message == (
         "@rev sent back @bob's vote in round 1: `The rationale ignores the failing test.`")
     assert errors(deliver(storage, pair_id, "/approve @carol", "rev", roles=("reviewer",))) == [
-        "`/approve @carol`: @carol has no vote in round 1"
+        "`/approve @carol`: `@carol` has no vote in round 1"
     ]
     # The rejected rater votes again: the new vote waits for review, and is the only one left with alice's.
     deliver(storage, pair_id, "/approve @alice", "rev", roles=("reviewer",))

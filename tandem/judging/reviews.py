@@ -14,6 +14,7 @@ from tandem.judging.rounds import current_round, _round_at, _lock
 from tandem.judging.votes import _checked_side, _rows, _settle_scores, _settle_votes
 from tandem.rounds import lifecycle
 from tandem.models import CommandVersion, DeletedComment, Judgment, JudgmentReview, LineComment, Pair, Rating, Round
+from tandem.quoting import code_span
 
 
 # Reviews ------------------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ def review(
     if login:
         theirs = [judgment for judgment in standing if judgment.rater_login.lower() == login.lower()]
         if not theirs:
-            raise CommandError(f"@{login} has no vote in round {number}")
+            raise CommandError(f"{code_span('@' + login)} has no vote in round {number}")
         target = theirs[-1]
     else:
         waiting = [judgment for judgment in standing if judgment.review_state == "pending"]
