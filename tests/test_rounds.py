@@ -280,3 +280,26 @@ def test_a_models_patch_rebuilds_its_head_from_the_base(github, services, pair, 
         tree = subprocess.run(["git", "-C", str(work), "add", "-A"], check=True)
         tree = subprocess.run(["git", "-C", str(work), "write-tree"], capture_output=True, text=True).stdout.strip()
         assert tree == git(github, "rev-parse", f"{pair['heads'][letter]}^{{tree}}").strip()
+
+
+def test_outputs_accepted_as_the_round_expires_are_not_closed_over(github, services, pair, monkeypatch):
+    """The expiry sweep reads a round as awaiting; the runner's submission commits before the sweep
+    writes. The sweep must see that and leave the accepted round alone."""
+    from tandem.rounds import apply
+
+    task_id = pair["task_id"]
+    ask_followup(github, services, pair)
+    with services.storage.transaction() as session:
+        session.scalars(select(Round).where(Round.number == 2)).one().expires_at = utcnow() - timedelta(seconds=1)
+    read_then_submitted = apply.expired_rounds
+
+    def racing(session, *args, **kwargs):
+        stale = read_then_submitted(session, *args, **kwargs)
+        assert rounds.submit_outputs(services, task_id, 2, answers(), submitted_by="runner") == "accepted"
+        return stale
+
+    monkeypatch.setattr(apply, "expired_rounds", racing)
+    assert round_jobs.expire_rounds(services) == []
+    monkeypatch.undo()
+    settle(github, services)
+    assert state(services, task_id) == ("open", [(1, "closed", "superseded"), (2, "open", None)])

@@ -37,6 +37,7 @@ from tandem.rounds.lifecycle import (
     conversation,
     expired_rounds,
     get_round,
+    lock_task,
     open_round,
 )
 from tandem.services import Services
@@ -327,6 +328,12 @@ def expire(services: Services) -> list[tuple[int, int]]:
     with services.storage.transaction() as session:
         expired = []
         for round_ in expired_rounds(session):
+            # Outputs may have been accepted since the read: decide under the task's lock, on
+            # the round as it is now, so an accepted round is never closed over.
+            lock_task(session, round_.task_id)
+            session.refresh(round_)
+            if round_.status != RoundStatus.AWAITING_OUTPUTS:
+                continue
             close_round(
                 session, round_, ClosedReason.EXPIRED,
                 "the model runner did not answer within the round timeout "
