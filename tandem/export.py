@@ -116,10 +116,15 @@ def _ratings_only_query(*, since: datetime | None, repo: str | None, task_id: in
         .join(Pair, Pair.task_id == Task.id)
         .order_by(scored.c.round_id, scored.c.rater_id)
     )
+    return _scoped(query, repo=repo, task_id=task_id)
+
+
+def _scoped(query: Select, *, repo: str | None, task_id: int | None) -> Select:
+    """One repository's or one task's rows of a query that joins Task."""
     if repo is not None:
         query = query.where(Task.repo_full_name == repo)
     if task_id is not None:
-        query = query.where(Round.task_id == task_id)
+        query = query.where(Task.id == task_id)
     return query
 
 
@@ -134,11 +139,7 @@ def _followups_query(*, since: datetime | None, repo: str | None, task_id: int |
     )
     if since is not None:
         query = query.where(or_(Round.created_at >= since, Round.opened_at >= since, Round.closed_at >= since))
-    if repo is not None:
-        query = query.where(Task.repo_full_name == repo)
-    if task_id is not None:
-        query = query.where(Round.task_id == task_id)
-    return query
+    return _scoped(query, repo=repo, task_id=task_id)
 
 
 def _round_records(session: Session, rows) -> Iterator[dict[str, Any]]:
@@ -192,11 +193,7 @@ def _judgments_query(*, since: datetime | None, repo: str | None, task_id: int |
             or_(JudgmentReview.created_at >= since, JudgmentReview.withdrawn_at >= since),
         )
         query = query.where(or_(Judgment.recorded_at >= since, Judgment.superseded_at >= since, reviewed))
-    if repo is not None:
-        query = query.where(Task.repo_full_name == repo)
-    if task_id is not None:
-        query = query.where(Judgment.task_id == task_id)
-    return query
+    return _scoped(query, repo=repo, task_id=task_id)
 
 
 def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
