@@ -307,31 +307,41 @@ def mirror_create(
 @cli.command("export")
 @plain_errors
 def export_command(
-    out: Path = typer.Argument(..., help="File to write, or - for standard output."),
-    format: str = typer.Option("jsonl", "--format", help="Only jsonl: one JSON object per judgment."),
+    out: Path = typer.Argument(..., help="File to write (.parquet: Parquet), or - for standard output."),
+    format: str = typer.Option(
+        "jsonl", "--format", help="jsonl (raw rows), trl, openai-dpo, helpsteer3, battles or ratings."
+    ),
+    parquet: bool = typer.Option(False, "--parquet", help="Write Parquet rather than JSON Lines."),
     since: str | None = typer.Option(None, help="Only judgments recorded or changed since this date (ISO 8601)."),
     repo: str | None = typer.Option(None, help="Only tasks on this repository (owner/name)."),
+    round: int | None = typer.Option(None, "--round", help="Only this round (1 is the task's prompt)."),
+    metadata: list[str] = typer.Option([], "--metadata", help="Only tasks whose metadata has KEY=VALUE (repeatable)."),
+    include_unapproved: bool = typer.Option(False, help="Take votes not (yet) approved by a reviewer."),
+    include_gold: bool = typer.Option(False, help="Take gold tasks' votes into training formats."),
+    ties: str = typer.Option("keep", help="keep or drop votes for tie or neither."),
+    with_files: bool = typer.Option(False, help="Add the full text of the files each side changed."),
+    conversational: bool = typer.Option(False, help="trl: role/content messages rather than text."),
 ) -> None:
-    """Write every judgment, with its history and the de-blinded models, for training."""
-    from datetime import UTC, datetime
+    """Write the judgments for training or a leaderboard: raw rows with their history, or a
+    trainer's preference format, with the de-blinded models and the code of both sides."""
+    from tandem.export_formats import Selection, format_rows, write
 
-    from tandem import export
-
-    if format != "jsonl":
-        raise TandemError(f"--format {format}: only jsonl is supported")
-    start = None
-    if since is not None:
-        try:
-            start = datetime.fromisoformat(since)
-        except ValueError:
-            raise TandemError(f"--since {since!r}: use an ISO 8601 date, like 2026-11-01") from None
-        start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    services = _services()
+    format_rows(format)  # an unknown format is refused before the file is made
+    selection = Selection.parse(
+        since=since, repo=repo, round=round, metadata=metadata, ties=ties, include_unapproved=include_unapproved,
+        include_gold=include_gold, with_files=with_files, conversational=conversational,
+    )
+    parquet = parquet or out.suffix == ".parquet"
+    if parquet and str(out) == "-":
+        raise TandemError("Parquet is written to a file, not to standard output")
     with contextlib.ExitStack() as stack:
-        stream = sys.stdout if str(out) == "-" else stack.enter_context(open(out, "w", encoding="utf-8"))
-        with services.storage.transaction() as session:
-            count = export.export_judgments(session, stream, since=start, repo=repo)
-    typer.echo(f"exported {count} judgments", err=True)
+        if str(out) == "-":
+            stream = sys.stdout
+        else:
+            stream = stack.enter_context(open(out, "wb") if parquet else open(out, "w", encoding="utf-8"))
+        with _services().storage.transaction() as session:
+            count = write(session, format, selection, stream, parquet=parquet)
+    typer.echo(f"exported {count} rows ({format})", err=True)
 
 
 @deliveries_cli.command("failed")

@@ -315,6 +315,50 @@ class MirrorClone:
             return ""
         return self.git("diff", "--binary", "--no-renames", "--no-ext-diff", base_sha, head_sha) + "\n"
 
+    def change(self, base_sha: str, head_sha: str) -> tuple[str, dict[str, str | None]]:
+        """What head_sha changes from base_sha, for people and trainers rather than `git apply`:
+        the unified diff (a binary file shows as "Binary files ... differ"), and the text of each
+        regular file it adds or changes ({path: text}; None for a deleted file; binary files, links
+        and submodules left out)."""
+        diff = self._raw("diff", "--no-renames", "--no-ext-diff", "--no-color", base_sha, head_sha)
+        raw = self.git("diff-tree", "-r", "-z", "--no-renames", base_sha, head_sha)
+        fields = raw.split("\0")
+        files: dict[str, str | None] = {}
+        wanted: dict[str, str] = {}
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            _old_mode, new_mode, _old_sha, new_sha, status = meta.lstrip(":").split()
+            if status == "D":
+                files[path] = None
+            elif new_mode in ("100644", "100755"):
+                wanted[path] = new_sha
+        for path, content in zip(wanted, self._blobs(list(wanted.values())), strict=True):
+            if b"\0" not in content:
+                with contextlib.suppress(UnicodeDecodeError):
+                    files[path] = content.decode()
+        return diff.decode(errors="replace"), files
+
+    def _blobs(self, shas: list[str]) -> list[bytes]:
+        """The contents of these blobs, in one `git cat-file --batch`."""
+        if not shas:
+            return []
+        output = self._raw("cat-file", "--batch", input="".join(f"{sha}\n" for sha in shas).encode())
+        contents, at = [], 0
+        for _sha in shas:
+            header_end = output.index(b"\n", at)
+            size = int(output[at:header_end].split()[2])
+            contents.append(output[header_end + 1:header_end + 1 + size])
+            at = header_end + 1 + size + 1
+        return contents
+
+    def _raw(self, *args: str, input: bytes | None = None) -> bytes:
+        """git's output as bytes, exactly (git() decodes and strips it)."""
+        result = subprocess.run(
+            ["git", *args], cwd=self.path, input=input, capture_output=True, env=self._env(), timeout=600, check=False
+        )
+        if result.returncode != 0:
+            raise GitError(f"git {args[0]}: {_first_error(result.stderr.decode(errors='replace'))}")
+        return result.stdout
+
     def has_commit(self, sha: str) -> bool:
         return bool(self.git("rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}", check=False))
 
@@ -334,13 +378,7 @@ class MirrorClone:
 
     def archive(self, sha: str) -> bytes:
         """The commit's tree as a tar archive (its blobs fetched as needed: the clone has none)."""
-        result = subprocess.run(
-            ["git", "archive", "--format=tar", sha], cwd=self.path, capture_output=True, env=self._env(),
-            timeout=600, check=False,
-        )
-        if result.returncode != 0:
-            raise GitError(f"git archive: {_first_error(result.stderr.decode(errors='replace'))}")
-        return result.stdout
+        return self._raw("archive", "--format=tar", sha)
 
 
 def _describe_apply_failure(stderr: str) -> str:

@@ -215,6 +215,11 @@ class RoundSide(Base):
     letter: Mapped[str] = mapped_column(String(1))
     parent_sha: Mapped[str | None] = mapped_column(String(64))  # the side's head when the round started
     head_sha: Mapped[str | None] = mapped_column(String(64))  # the round's commit (or round 1's head)
+    # The side's whole change from the task's base at head_sha, recorded with the head so exports
+    # need no git: the unified diff, and the text of each file it changed ({path: text}, null for
+    # a deleted file; binary files left out). NULL for rounds recorded before they were kept.
+    diff: Mapped[str | None] = mapped_column(Text)
+    files: Mapped[dict[str, str | None] | None] = mapped_column(JSON)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     check_run_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     check_run_id: Mapped[int | None] = mapped_column(BigInteger)

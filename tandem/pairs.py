@@ -187,11 +187,16 @@ def _push_branches(opening: Opening) -> None:
                 raise TaskFailed(f"{label} does not apply to {base}: {exc}") from None
         if heads["A"] == heads["B"]:  # same tree, parent, author, time and message: one commit
             raise TaskFailed(same_change(models, f"on {base}"))
+        changes = {letter: clone.change(base_sha, sha) for letter, sha in heads.items()}
         clone.push({branches[letter]: sha for letter, sha in heads.items()})
         step_done("branches pushed")
     with opening.transaction() as session:
-        for side in session.get(Task, opening.task_id).pair.sides:
+        task = session.get(Task, opening.task_id)
+        first = next((round_ for round_ in task.rounds if round_.number == 1), None)
+        for side in task.pair.sides:
             side.head_sha = heads[side.letter]
+            if first is not None:  # a task recorded before rounds has none: its export falls back
+                rounds.record_change(first, side.letter, *changes[side.letter])
 
 
 def _resolve_base(opening: Opening, clone: gitops.MirrorClone, base: str) -> tuple[str, str]:

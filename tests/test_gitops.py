@@ -150,3 +150,18 @@ def test_the_worker_users_own_git_setup_changes_nothing(clone, tmp_path, monkeyp
     assert fresh.git("branch", "--list", "only-in-decoy") == "", "fetched from the decoy"
     tree = tree_of(fresh, build(fresh, files={"crlf.txt": "a\r\nb\r\n"}))
     assert tree["crlf.txt"] == ("100644", b"a\r\nb\r\n")
+
+
+def test_a_change_is_the_diff_and_the_text_of_the_files_it_changed(clone):
+    base, _branch = clone.resolve("main")
+    when = datetime(2026, 11, 1, tzinfo=UTC)
+    head = clone.build_commit(
+        base, patch=None, message="m", when=when,
+        files={"a.txt": "one \ntwo  \n", "d/f.txt": None, "new.bin": "x\0y", "n.txt": "ünïcode\n"},
+    )
+    diff, files = clone.change(base, head)
+    assert files == {"a.txt": "one \ntwo  \n", "d/f.txt": None, "n.txt": "ünïcode\n"}  # binary left out
+    # Exactly git's diff: trailing spaces kept, a binary file named, not encoded.
+    assert "\n+two  \n" in diff and "Binary files /dev/null and b/new.bin differ" in diff
+    assert "deleted file mode 100644" in diff and diff.endswith("\n")
+    assert clone.change(base, base) == ("", {})

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from tandem import export, tokens
-from tandem.models import Judgment, Task
+from tandem.models import Judgment, Round, RoundSide, Task
 from tandem.tokens import Scope
 from tests.conftest import small_task, tandem_env
 
@@ -211,6 +211,21 @@ def test_a_task_from_prompts_alone(tandem, github, services, blinding):
     ]
     round_two = next(r for r in rows if r["round"] == 2)
     assert (round_two["round_head_sha_a"], round_two["round_head_sha_b"]) == (second["A"]["head"], second["B"]["head"])
+
+    # (5) Each round's sides keep their whole change from the base, as the export's responses.
+    with services.storage.transaction() as session:
+        changes = {
+            (number, letter): (diff, files)
+            for number, letter, diff, files in session.execute(
+                select(Round.number, RoundSide.letter, RoundSide.diff, RoundSide.files)
+                .join(Round, Round.id == RoundSide.round_id).where(Round.task_id == task_id)
+            )
+        }
+    for letter in "AB":
+        for number, heads in ((1, first), (2, second)):
+            diff, files = changes[(number, letter)]
+            assert files == {"NOTES.md": file_at(github, heads[letter]["head"], "NOTES.md")}
+            assert f"+## Round {number} " in diff and "+## Round 1 " in diff  # from the base, not the round before
 
 
 def _votes(services, task_id: int) -> list[Judgment]:

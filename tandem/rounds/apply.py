@@ -39,6 +39,7 @@ from tandem.rounds.lifecycle import (
     get_round,
     lock_task,
     open_round,
+    record_change,
 )
 from tandem.services import Services
 
@@ -131,7 +132,7 @@ def _push(applying: Applying) -> None:
             (side.letter, side.branch, round_.side(side.letter).parent_sha, by_model[side.output.model])
             for side in round_.task.pair.sides
         ]
-        when = round_.submitted_at
+        when, base_sha = round_.submitted_at, round_.task.base_sha
     message = f"Task {applying.task_id}: round {applying.number}\n"
     clone = mirrors.clone_of(applying.services, applying.repo)
     with clone.locked():
@@ -140,6 +141,7 @@ def _push(applying: Applying) -> None:
             letter: clone.build_commit(parent, patch=output["patch"], files=output["files"], message=message, when=when)
             for letter, _branch, parent, output in builds
         }
+        changes = {letter: clone.change(base_sha, head) for letter, head in heads.items()}
         clone.push(
             {branch: heads[letter] for letter, branch, _parent, _output in builds},
             expected={branch: parent for _letter, branch, parent, _output in builds},
@@ -151,6 +153,7 @@ def _push(applying: Applying) -> None:
             side.head_sha = heads[side.letter]
             round_side = round_.side(side.letter)
             round_side.head_sha, round_side.pushed_at = heads[side.letter], utcnow()
+            record_change(round_, side.letter, *changes[side.letter])
     applying.step_done("pushed")
 
 

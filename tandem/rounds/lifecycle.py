@@ -216,6 +216,16 @@ def open_round(session: Session, round_: Round) -> None:
         task.status = "open"
 
 
+def record_change(round_: Round, letter: str, diff: str, files: dict[str, str | None]) -> None:
+    """Keep a side's whole change from the base at the round's head (tandem.gitops.change), with
+    the head, so exports read it without git; the side is added if the round does not have it yet."""
+    round_side = round_.side(letter)
+    if round_side is None:
+        round_side = RoundSide(letter=letter)
+        round_.sides.append(round_side)
+    round_side.diff, round_side.files = diff, files
+
+
 def open_first_round(session: Session, task: Task) -> None:
     """The pair is open: so is round 1 (created if the task predates rounds)."""
     first = next((r for r in task.rounds if r.number == 1), None)

@@ -1,0 +1,77 @@
+"""GET /api/export: `tandem export` over HTTP, streamed, with the same formats and filters.
+
+It needs an API token with the `export` scope and exports the token's team's tasks only. JSON
+Lines stream a row at a time as they are read; Parquet (``parquet=true``) is written to a
+temporary file first (a Parquet file's footer describes all of it) and then streamed from there.
+The rows are read in the thread pool (a sync iterator), off the event loop.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from app.api import requires
+from tandem.errors import TandemError
+from tandem.export_formats import Selection, format_rows, write
+from tandem.export_formats.writing import line
+from tandem.services import Services
+from tandem.tokens import Client, Scope
+
+router = APIRouter(prefix="/api")
+
+CHUNK = 1 << 16
+
+
+@router.get("/export")
+def export(
+    request: Request,
+    client: Client = requires(Scope.EXPORT),
+    *,
+    format: str = "jsonl",
+    parquet: bool = False,
+    since: str | None = None,
+    repo: str | None = None,
+    round: int | None = None,
+    metadata: Annotated[list[str], Query(description="KEY=VALUE; repeat for several")] = [],
+    include_unapproved: bool = False,
+    include_gold: bool = False,
+    ties: str = "keep",
+    with_files: bool = False,
+    conversational: bool = False,
+) -> StreamingResponse:
+    """The team's judgments in a training or leaderboard format (see `tandem export --help`)."""
+    try:
+        format_rows(format)
+        selection = Selection.parse(
+            since=since, repo=repo, round=round, metadata=metadata, ties=ties, include_unapproved=include_unapproved,
+            include_gold=include_gold, with_files=with_files, conversational=conversational, team=client.team,
+        )
+    except TandemError as exc:
+        raise HTTPException(400, str(exc)) from None
+    services = request.app.state.services
+    if parquet:
+        return StreamingResponse(
+            _parquet(services, format, selection), media_type="application/vnd.apache.parquet",
+            headers={"Content-Disposition": f'attachment; filename="{format}.parquet"'},
+        )
+    return StreamingResponse(_lines(services, format, selection), media_type="application/x-ndjson")
+
+
+def _lines(services: Services, name: str, selection: Selection) -> Iterator[bytes]:
+    with services.storage.transaction() as session:
+        for row in format_rows(name)(session, selection):
+            yield line(row).encode()
+
+
+def _parquet(services: Services, name: str, selection: Selection) -> Iterator[bytes]:
+    with tempfile.TemporaryFile() as scratch:
+        with services.storage.transaction() as session:
+            write(session, name, selection, scratch, parquet=True)
+        scratch.seek(0)
+        while chunk := scratch.read(CHUNK):
+            yield chunk
