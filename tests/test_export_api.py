@@ -13,6 +13,7 @@ from app.main import create_app
 from tandem.export_formats import FORMATS
 from tandem.tokens import Scope
 from tests.test_export_formats import build
+from tests.test_cli import one_error_line, run
 from tests.test_statistics_api import new_token
 
 
@@ -72,3 +73,24 @@ def test_the_export_needs_the_export_scope(api, services):
     client, _tasks = api
     assert get(client, new_token(services, scopes=(Scope.READ,))).status_code == 403
     assert client.get("/api/export").status_code == 401
+
+
+def test_the_readme_commands_give_a_dpo_file_and_a_leaderboard(api, services, settings, tmp_path):
+    client, tasks = api
+    env = {"TANDEM_DATABASE_URL": settings.database_url, "TANDEM_REDIS_URL": settings.redis_url}
+    result = run("export", "--format", "trl", "dpo.jsonl", cwd=tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "exported 5 rows (trl)"  # the CLI exports every team's tasks
+    rows = [json.loads(line) for line in (tmp_path / "dpo.jsonl").read_text().splitlines()]
+    assert {(row["task_id"], row["chosen_model"]) for row in rows} >= {(tasks["multi"], "model-y"), (tasks["theirs"], "model-p")}
+    token = new_token(services, scopes=(Scope.EXPORT,))
+    assert lines(get(client, token, format="trl")) == [row for row in rows if row["task_id"] != tasks["theirs"]]
+
+    parquet = run("export", "--format", "battles", "--ties", "drop", "battles.parquet", cwd=tmp_path, **env)
+    assert parquet.returncode == 0, parquet.stderr
+    assert pq.read_table(tmp_path / "battles.parquet").num_rows == 5
+    assert run("stats", "--bootstrap", "10", cwd=tmp_path, **env).returncode == 0
+
+    bad = run("export", "--format", "csv", "out.csv", cwd=tmp_path, **env)
+    assert one_error_line(bad).startswith("error: format 'csv': use one of jsonl, trl")
+    assert not (tmp_path / "out.csv").exists()
