@@ -27,7 +27,10 @@ MAX_BODY = 8 * 1024 * 1024
 
 def perform(emu: GitHubEmulator, action: dict[str, Any]) -> dict[str, Any]:
     """One person's action on a pull request; what GitHub would answer."""
-    user = emu.as_user(str(action["login"]))
+    login = str(action["login"])
+    if emu.core.state.account(login) is None:
+        raise ValueError(f"no user {login!r} on the sandbox's GitHub")
+    user = emu.as_user(login)
     repo, number, kind = str(action["repo"]), int(action["number"]), action["action"]
     if kind == "comment":
         done = user.comment(repo, number, str(action["body"]))
@@ -77,7 +80,7 @@ def _handler(emu: GitHubEmulator, token: str) -> type[BaseHTTPRequestHandler]:
             except ApiError as exc:
                 self._answer(422, {"message": f"GitHub answered {exc.status}: {exc.message}"})
             except (KeyError, ValueError, TypeError) as exc:
-                self._answer(400, {"message": f"{type(exc).__name__}: {exc}"})
+                self._answer(400, {"message": str(exc)})
 
         def _answer(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode()
