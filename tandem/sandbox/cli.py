@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import typer
 from tandem.cli import plain_errors
 from tandem.errors import TandemError
 from tandem.sandbox import control, scenario
-from tandem.sandbox.processes import run_tandem
+from tandem.sandbox.processes import interrupt_on_sigterm, run_tandem
 from tandem.sandbox.runtime import DEFAULT_DIR, Sandbox, load_state
 
 sandbox_cli = typer.Typer(
@@ -27,14 +26,6 @@ def say(message: str) -> None:
     typer.echo(f"[sandbox] {message}")
 
 
-def _stop_on_sigterm() -> threading.Event:
-    """SIGTERM (systemd, docker, kill) stops the sandbox as Ctrl-C does."""
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    return stopped
-
-
 @sandbox_cli.callback()
 @plain_errors
 def run(ctx: typer.Context, directory: Path = DIR_OPTION) -> None:
@@ -42,13 +33,16 @@ def run(ctx: typer.Context, directory: Path = DIR_OPTION) -> None:
     and `tandem worker` running, until Ctrl-C or SIGTERM stops everything it started."""
     if ctx.invoked_subcommand is not None:
         return
-    stopped = _stop_on_sigterm()
+    interrupt_on_sigterm()
     sandbox = Sandbox(directory, say)
     try:
         sandbox.start()
         _next_steps(sandbox)
-        while not stopped.wait(1):
+        while True:
             sandbox.check()
+            threading.Event().wait(1)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM: the way to stop a sandbox
     finally:
         say("stopping")
         sandbox.stop()

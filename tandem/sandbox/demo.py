@@ -15,7 +15,7 @@ import typer
 import tandem
 from tandem.errors import TandemError
 from tandem.sandbox import control, scenario
-from tandem.sandbox.processes import run_tandem, wait_for
+from tandem.sandbox.processes import interrupt_on_sigterm, run_tandem, wait_for
 from tandem.sandbox.runtime import Sandbox
 
 STEPS = 8
@@ -171,6 +171,7 @@ def demo(directory: Path = typer.Option(Path(".tandem-demo"), "--dir",
                                         help="The demo sandbox's directory (emptied first).")) -> None:
     """Run the whole loop on a fresh local sandbox, narrated, and print the judgments."""
     typer.echo("Tandem demo: a local GitHub sandbox, Tandem against it, and a task judged end to end.")
+    interrupt_on_sigterm()
     sandbox = Sandbox(directory, lambda message: typer.echo(f"  {message}"))
     try:
         typer.echo(f"\n[0/{STEPS}] Starting the sandbox in {sandbox.dir}")

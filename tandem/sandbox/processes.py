@@ -20,6 +20,16 @@ from tandem.errors import TandemError
 TANDEM = [sys.executable, "-m", "tandem"]
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (kill, systemd, docker) stops a sandbox as Ctrl-C does, cleanup included. Its
+    children run in sessions of their own, so that a terminal's Ctrl-C reaches the sandbox alone,
+    which then stops them in order."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

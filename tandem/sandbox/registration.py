@@ -14,8 +14,8 @@ from tandem.errors import TandemError
 from tandem.sandbox.processes import run_tandem
 
 
-class _Forms(HTMLParser):
-    """The forms of a page, with the fields a browser would submit."""
+class Forms(HTMLParser):
+    """The forms of a page: action, method and the fields a browser would submit."""
 
     def __init__(self, page: str):
         super().__init__()
@@ -25,7 +25,7 @@ class _Forms(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "form":
-            self.forms.append({"action": attrs.get("action"), "fields": {}})
+            self.forms.append({"action": attrs.get("action"), "method": attrs.get("method"), "fields": {}})
         elif tag == "input" and self.forms and attrs.get("name"):
             if attrs.get("type") == "radio" and "checked" not in attrs:
                 return
@@ -35,7 +35,7 @@ class _Forms(HTMLParser):
 def _only_form(response: httpx.Response, step: str) -> dict:
     if response.status_code != 200:
         raise TandemError(f"setup, {step}: HTTP {response.status_code}: {response.text[:300]}")
-    forms = _Forms(response.text).forms
+    forms = Forms(response.text).forms
     if len(forms) != 1:
         raise TandemError(f"setup, {step}: expected one form, found {len(forms)}")
     return forms[0]
