@@ -129,7 +129,7 @@ def test_sandbox_runs_until_sigterm_and_takes_raters_actions_from_the_cli(tmp_pa
 
 
 def test_the_wheel_ships_the_sandboxs_description_and_its_notice(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                     "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=600)
     [wheel] = tmp_path.glob("tandem-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

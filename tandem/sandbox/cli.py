@@ -50,17 +50,18 @@ def run(ctx: typer.Context, directory: Path = DIR_OPTION) -> None:
 
 def _next_steps(sandbox: Sandbox) -> None:
     env = f"TANDEM_ENV_FILE={sandbox.env_file}"
+    where = "" if sandbox.dir == DEFAULT_DIR.resolve() else f" --dir {sandbox.dir}"
     typer.echo(f"""
 Tandem runs at {sandbox.tandem_url} against the GitHub sandbox at {sandbox.emu.url}.
 Next, in another shell:
 
   {env} tandem task submit examples/task.yml       # opens two draft PRs on {scenario.FULL_NAME}
   {env} tandem task show 1
-  tandem sandbox comment 1 A "/prefer A clearly" --as {scenario.RATERS[0]}
-  tandem sandbox comment 1 B "/rate B correctness=3 security=2" --as {scenario.RATERS[1]}
-  tandem sandbox line-comment 1 B src/app.py 5 "pip still reads --index-url here" --as {scenario.RATERS[1]}
-  tandem sandbox review 1 A approve "/approve @{scenario.RATERS[0]}" --as {scenario.REVIEWER}
-  tandem sandbox push 1 A src/app.py --as {scenario.RATERS[0]}
+  tandem sandbox comment 1 A "/prefer A clearly" --as {scenario.RATERS[0]}{where}
+  tandem sandbox comment 1 B "/rate B correctness=3 security=2" --as {scenario.RATERS[1]}{where}
+  tandem sandbox line-comment 1 B src/app.py 5 "pip still reads --index-url here" --as {scenario.RATERS[1]}{where}
+  tandem sandbox review 1 A approve "/approve @{scenario.RATERS[0]}" --as {scenario.REVIEWER}{where}
+  tandem sandbox push 1 A src/app.py --as {scenario.RATERS[0]}{where}
   {env} tandem export --format jsonl judgments.jsonl
 
 Raters: {', '.join(scenario.RATERS)} (team {scenario.TEAM}); reviewer: {scenario.REVIEWER}.

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import typer
 
-import tandem
 from tandem.errors import TandemError
 from tandem.sandbox import control, scenario
 from tandem.sandbox.processes import interrupt_on_sigterm, run_tandem, wait_for
 from tandem.sandbox.runtime import Sandbox
 
 STEPS = 8
-# The reference runner's example agent, beside the package in a clone of Tandem.
-ECHO_AGENT = Path(tandem.__file__).resolve().parents[1] / "examples" / "agents" / "echo_agent.py"
+# The reference runner's example agent (examples/agents/echo_agent.py), run from the package so that
+# the demo works from any installation of Tandem.
+ECHO_AGENT = "tandem.sandbox.echo_agent"
 
 
 class Demo:
@@ -141,16 +141,15 @@ class Demo:
         self.print_judgments()
 
     def answer_round(self) -> None:
-        if not ECHO_AGENT.exists():
-            raise TandemError(f"the example agent is not at {ECHO_AGENT}: run the demo from a clone of Tandem")
         token_file = self.work / "runner.token"
         token_file.touch(mode=0o600)
         token_file.write_text(self.tandem("token", "create", "--name", "demo-runner", "--team",
                                           scenario.DEMO_TEAM, "--scope", "runner").strip())
-        command = f"{shlex.quote(sys.executable)} {shlex.quote(str(ECHO_AGENT))}"
+        command = f"{shlex.quote(sys.executable)} -m {ECHO_AGENT}"
         self.tandem("runner", "--url", self.sandbox.tandem_url, "--token-file", str(token_file),
                     "--command", command, "--once")
-        typer.echo(f"  the runner ran {ECHO_AGENT.name} for each model and submitted both outputs")
+        typer.echo("  the runner ran the example agent (examples/agents/echo_agent.py) for each model and "
+                   "submitted both outputs")
 
     def print_judgments(self) -> None:
         records = [j for j in self.judgments() if j["kind"] == "judgment"]
