@@ -115,6 +115,14 @@ def test_sandbox_runs_until_sigterm_and_takes_raters_actions_from_the_cli(tmp_pa
         line = tandem("sandbox", "line-comment", "1", "B", "src/app.py", "1", "Still a shell here.",
                       "--as", "bob", "--dir", str(directory))
         assert line.returncode == 0, line.stderr
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "app.py").write_text("print('edited by a rater')\n")
+        pushed = tandem("sandbox", "push", "1", "A", "src/app.py", "--as", "alice", "--dir", str(directory))
+        assert pushed.returncode == 0, pushed.stderr
+        sha, branch = pushed.stdout.split()[1], pushed.stdout.split()[-1]
+        [mirror] = (directory / "github").rglob("mlflow.git")
+        assert git(mirror, "rev-parse", f"refs/heads/{branch}").strip() == sha
+        assert git(mirror, "show", f"{sha}:src/app.py") == "print('edited by a rater')\n"
         stranger = tandem("sandbox", "comment", "1", "A", "/prefer B", "--as", "mallory", "--dir", str(directory))
         assert stranger.returncode == 1
         assert stranger.stderr.startswith("error: ") and "mallory" in stranger.stderr
