@@ -881,3 +881,18 @@ def test_more_events_parse_and_match_their_schemas(tmp_path, checker, hooks):
         gh.rest.repos.get("evals-org", "mlflow")
     assert info.value.response.status_code == 401
     w.stop()
+
+
+def test_commits_do_not_depend_on_the_files_where_the_emulator_process_runs(tmp_path, monkeypatch):
+    """The sandbox runs where its user works: a file there at a path a commit changes once made
+    git refuse the commit (its private index was checked against the process's directory)."""
+    here = tmp_path / "cwd"
+    (here / "src").mkdir(parents=True)
+    (here / "src" / "app.py").write_text("a local file\n")
+    monkeypatch.chdir(here)
+    with GitHubEmulator(root=tmp_path / "github") as emu:
+        emu.create_org("evals-org")
+        emu.create_repository("evals-org", "mlflow", files={"src/app.py": "main\n"})
+        emu.commit_files("evals-org/mlflow", {"src/app.py": "side\n"}, branch="side")
+        sha = emu.commit_files("evals-org/mlflow", {"src/app.py": "edited\n"}, branch="side")
+        assert emu.repo("evals-org/mlflow").git.text("show", f"{sha}:src/app.py") == "edited\n"
