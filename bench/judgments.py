@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from tandem import migrate  # noqa: E402
 from tandem.db import Storage  # noqa: E402
 from tandem.models import Judgment, Task  # noqa: E402
-from tests.github_emulator import GitHubEmulator  # noqa: E402
+from tandem.sandbox.github import GitHubEmulator  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 TANDEM = str(Path(sys.executable).with_name("tandem"))

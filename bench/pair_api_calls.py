@@ -32,7 +32,7 @@ from tandem.queue import connect  # noqa: E402
 from tandem.services import Services  # noqa: E402
 from tandem.settings import Settings  # noqa: E402
 from tandem.task_spec import parse_task  # noqa: E402
-from tests.github_emulator import GitHubEmulator  # noqa: E402
+from tandem.sandbox.github import GitHubEmulator  # noqa: E402
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 

@@ -37,7 +37,7 @@ from tandem.models import Judgment, Repository, Task  # noqa: E402
 from tandem.services import Services  # noqa: E402
 from tandem.task_spec import parse_task  # noqa: E402
 from tests.conftest import MIRROR_FILES, make_settings  # noqa: E402
-from tests.github_emulator import GitHubEmulator  # noqa: E402
+from tandem.sandbox.github import GitHubEmulator  # noqa: E402
 from tests.processes import kill, start_worker, stop, wait_for, worker_env  # noqa: E402
 from tests.servers import LiveServer  # noqa: E402
 

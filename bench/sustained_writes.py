@@ -2,7 +2,7 @@
 
 Runs the GitHub emulator in this process enforcing GitHub's secondary limits per installation
 (80 content-creating requests a minute, 500 an hour, 900 points a minute: see
-tests/github_emulator/secondary.py) and opens --pairs pairs one after another through the code a
+tandem/sandbox/github/secondary.py) and opens --pairs pairs one after another through the code a
 worker runs, with Tandem's default budget (or the --writes-per-* given). A run that is told to
 wait (RateLimited) runs again once the wait is over, as the scheduler would run the rescheduled
 job. Prints GitHub's refusals (403/429 answers: expect 0), the writes, and pairs per minute.
@@ -30,7 +30,7 @@ from bench.pair_api_calls import WRITES, new_task, start_world  # noqa: E402
 from tandem import pairs  # noqa: E402
 from tandem.errors import RateLimited  # noqa: E402
 from tandem.settings import Settings  # noqa: E402
-from tests.github_emulator import SecondaryLimits  # noqa: E402
+from tandem.sandbox.github import SecondaryLimits  # noqa: E402
 
 
 def open_when_allowed(services, task_id: int) -> int:

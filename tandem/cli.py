@@ -443,6 +443,11 @@ from tandem import runner_cli  # noqa: E402
 
 runner_cli.register(cli)
 
+# `tandem sandbox` and `tandem demo` likewise.
+from tandem.sandbox import cli as sandbox_cli  # noqa: E402
+
+sandbox_cli.register(cli)
+
 
 def main() -> None:
     try:

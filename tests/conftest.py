@@ -1,4 +1,4 @@
-"""Shared fixtures: real Redis, real SQLite and PostgreSQL, and (via tests.github_emulator) GitHub.
+"""Shared fixtures: real Redis, real SQLite and PostgreSQL, and (via tandem.sandbox.github) GitHub.
 
 Every test gets its own Redis database (one per xdist worker, flushed) and its own database:
 a SQLite file, or a PostgreSQL schema dropped afterwards. Tests that take `storage` run on both.
@@ -219,7 +219,7 @@ def blinding() -> BlindingAudit:
 
 @pytest.fixture
 def emulator(tmp_path):
-    from tests.github_emulator import GitHubEmulator
+    from tandem.sandbox.github import GitHubEmulator
 
     emu = GitHubEmulator(root=tmp_path / "github")
     emu.start()

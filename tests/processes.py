@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import redis
 
+from tandem.sandbox.processes import free_port
 from tandem.settings import Settings
 
 TANDEM = str(Path(sys.executable).with_name("tandem"))
@@ -27,12 +27,6 @@ def wait_for(condition: Callable[[], object], what: str | Callable[[], str], tim
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what if isinstance(what, str) else what()}")
         time.sleep(every)
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RedisServer:

@@ -11,7 +11,7 @@ from tandem.budget import WriteBudget
 from tandem.errors import RateLimited
 from tandem.github import GitHubApp
 from tandem.settings import Settings
-from tests.github_emulator import SecondaryLimits
+from tandem.sandbox.github import SecondaryLimits
 
 
 def budget(redis_conn, **overrides) -> WriteBudget:

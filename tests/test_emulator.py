@@ -1,4 +1,4 @@
-"""Tests of the GitHub emulator itself (tests/github_emulator).
+"""Tests of the GitHub emulator itself (tandem/sandbox/github).
 
 The emulator is only useful if it is faithful, so these tests hold it to
 GitHub's own descriptions: every response is parsed by githubkit's typed
@@ -28,9 +28,9 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import PrimaryRateLimitExceeded, RequestFailed, SecondaryRateLimitExceeded
 from githubkit.webhooks import parse as parse_webhook
 
-from tests.github_emulator import GitHubEmulator, SecondaryLimits, oas, spec
-from tests.github_emulator.api import HANDLERS
-from tests.github_emulator.receiver import WebhookReceiver
+from tandem.sandbox.github import GitHubEmulator, SecondaryLimits, oas, spec
+from tandem.sandbox.github.api import HANDLERS
+from tandem.sandbox.github.receiver import WebhookReceiver
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhook-payloads"
 GIT_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
@@ -696,7 +696,7 @@ def test_jwt_checks(world):
     assert code == 401 and message == "'Expiration time' claim ('exp') is too far in the future"
     code, message = status(world.jwt(iat=now + 120, exp=now + 300))
     assert code == 401 and "'Issued at' claim ('iat')" in message
-    from tests.github_emulator.auth import generate_private_key
+    from tandem.sandbox.github.auth import generate_private_key
     other_pem, _ = generate_private_key()
     forged = jwt.encode({"iat": now - 60, "exp": now + 500, "iss": str(world.app.id)}, other_pem, algorithm="RS256")
     assert status(forged) == (401, "A JSON web token could not be decoded")
@@ -881,3 +881,18 @@ def test_more_events_parse_and_match_their_schemas(tmp_path, checker, hooks):
         gh.rest.repos.get("evals-org", "mlflow")
     assert info.value.response.status_code == 401
     w.stop()
+
+
+def test_commits_do_not_depend_on_the_files_where_the_emulator_process_runs(tmp_path, monkeypatch):
+    """The sandbox runs where its user works: a file there at a path a commit changes once made
+    git refuse the commit (its private index was checked against the process's directory)."""
+    here = tmp_path / "cwd"
+    (here / "src").mkdir(parents=True)
+    (here / "src" / "app.py").write_text("a local file\n")
+    monkeypatch.chdir(here)
+    with GitHubEmulator(root=tmp_path / "github") as emu:
+        emu.create_org("evals-org")
+        emu.create_repository("evals-org", "mlflow", files={"src/app.py": "main\n"})
+        emu.commit_files("evals-org/mlflow", {"src/app.py": "side\n"}, branch="side")
+        sha = emu.commit_files("evals-org/mlflow", {"src/app.py": "edited\n"}, branch="side")
+        assert emu.repo("evals-org/mlflow").git.text("show", f"{sha}:src/app.py") == "edited\n"

@@ -4,7 +4,6 @@ end to end against the emulator's web side, with Tandem served on a loopback por
 from __future__ import annotations
 
 import stat
-from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -16,27 +15,10 @@ from tandem import app_registration, queue
 from tandem.db import Storage
 from tandem.github import GitHubApp
 from tandem.services import Services
+from tandem.sandbox.registration import Forms
 from tandem.settings import Settings
 from tests.conftest import make_settings
 from tests.servers import LiveServer
-
-
-class Forms(HTMLParser):
-    """The forms of a page: action, method and fields (as a browser would submit them)."""
-
-    def __init__(self, page: str):
-        super().__init__()
-        self.forms: list[dict] = []
-        self.feed(page)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.forms.append({"action": attrs.get("action"), "method": attrs.get("method"), "fields": {}})
-        elif tag == "input" and self.forms and attrs.get("name"):
-            if attrs.get("type") == "radio" and "checked" not in attrs:
-                return
-            self.forms[-1]["fields"][attrs["name"]] = attrs.get("value", "")
 
 
 class Setup:

@@ -4,7 +4,7 @@ The emulator does not hand-write response bodies: each handler returns the
 values it knows, and ``render.py`` completes them from the response schema
 found here. This module
 
-* loads ``openapi.json`` (written by ``make_spec.py``) once per process,
+* loads ``openapi.json.gz`` (written by ``make_spec.py``) once per process,
 * builds one variant per supported REST API version: the file describes
   2022-11-28 and marks later changes with ``x-github-breaking-changes``; the
   2026-03-10 variant applies those patches (JSON merge patches or JSON Patch
@@ -17,15 +17,17 @@ found here. This module
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import re
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
 from typing import Any
 from urllib.parse import unquote
 
-SPEC_PATH = Path(__file__).with_name("openapi.json")
+# Package data, read through importlib.resources so that it works from a wheel as from a clone.
+SPEC_FILE = "openapi.json.gz"
 
 DEFAULT_VERSION = "2022-11-28"  # what GitHub serves when no version is asked for
 VERSIONS = ("2022-11-28", "2026-03-10")
@@ -268,7 +270,7 @@ def _load_all() -> None:
     with _lock:
         if _specs:
             return
-        raw = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+        raw = json.loads(gzip.decompress(resources.files(__package__).joinpath(SPEC_FILE).read_bytes()))
         for v in VERSIONS:
             _raw[v] = apply_breaking_changes(copy.deepcopy(raw), v)
             _specs[v] = Spec(_resolve_refs(copy.deepcopy(_raw[v])), v)

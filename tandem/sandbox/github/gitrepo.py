@@ -246,7 +246,9 @@ class GitRepo:
             if paths:
                 # Clear every touched path first: a deletion, or a file that
                 # replaces a directory (or the reverse), must drop old entries.
-                self.run("rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", *paths, env=env)
+                # -f: git would compare the entries with files of the process's
+                # directory (a bare repository's stand-in work tree), not ours.
+                self.run("rm", "--cached", "-f", "-r", "-q", "--ignore-unmatch", "--", *paths, env=env)
             blobs = [c for c in changes if c.get("sha") is not None and c["type"] != "tree"]
             if blobs:
                 info = "".join(f"{c['mode']} {c['sha']}\t{c['path'].strip('/')}\0" for c in blobs)
