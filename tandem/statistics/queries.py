@@ -9,18 +9,21 @@ current judgment and score. Reviews count unless withdrawn, whichever version th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Select, and_, cast, func, select, text
+import numpy as np
+from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from tandem.errors import TandemError
 from tandem.models import Judgment, JudgmentReview, Output, Pair, Rating, Round, Side, Task
-from tandem.statistics.records import Judgments, Names, Ratings, Reviews
+from tandem.statistics import columns
+from tandem.statistics.columns import integer, real
+from tandem.statistics.records import A, B, NO_GOLD, STRENGTHS, VERDICTS, Judgments, Ratings, Reviews
 
 BATCH_SIZE = 50_000
 
@@ -91,16 +94,90 @@ class Records:
 
 
 def load(session: Session, filters: Filters) -> Records:
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        # The rows are streamed through a cursor, and PostgreSQL plans a cursor for its first
-        # rows (nested loops); all of them are wanted, which hash joins do fastest.
-        session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
-    models = Names()
+    """The records the filters select. Names (models, axes, verdicts, logins) are coded as
+    numbers by the database, so rows arrive as numeric columns (``columns``)."""
+    models = sorted(session.scalars(select(Output.model).distinct()))
     return Records(
-        judgments=Judgments.from_rows(_rows(session, _judgments(filters)), models),
-        ratings=Ratings.from_rows(_rows(session, _ratings(filters)), models),
-        reviews=_reviews(session, filters, postgres),
+        judgments=_judgments(session, filters, models),
+        ratings=_ratings(session, filters, models),
+        reviews=_reviews(session, filters, session.get_bind().dialect.name == "postgresql"),
+    )
+
+
+def _coded(column: ColumnElement, names: Sequence[str], missing: int = -1) -> ColumnElement[int]:
+    """The index of the column's value in ``names`` (``missing`` for NULL or another value)."""
+    if not names:
+        return literal(missing)
+    return case({name: code for code, name in enumerate(names)}, value=column, else_=missing)
+
+
+def _gold(model_a, model_b) -> ColumnElement[int]:
+    """The verdict a gold task expects, in the letters of the pair (NO_GOLD if not gold)."""
+    preferred = Task.gold["preferred"].as_string()
+    return case(
+        (preferred.is_(None), NO_GOLD),
+        (preferred == model_a, A),
+        (preferred == model_b, B),
+        else_=_coded(preferred, VERDICTS, NO_GOLD),
+    )
+
+
+def _units(round_ids: np.ndarray, task_ids: np.ndarray, numbers: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Units (task id, round number) numbered by round, and each row's unit."""
+    rounds, first, unit = np.unique(round_ids, return_index=True, return_inverse=True)
+    return list(zip(task_ids[first].tolist(), numbers[first].tolist())), unit
+
+
+def _raters(session: Session, table, rater_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Raters numbered by id (their latest login names them), and each row's rater."""
+    ids, rater = np.unique(rater_ids, return_inverse=True)
+    latest = select(func.max(table.id)).group_by(table.rater_id)
+    logins = dict(session.execute(select(table.rater_id, table.rater_login).where(table.id.in_(latest))).all())
+    return [logins[i] for i in ids.tolist()], rater
+
+
+def _judgments(session: Session, filters: Filters, models: list[str]) -> Judgments:
+    query, model_a, model_b = _scoped(select().select_from(Judgment), Judgment.round_id, Judgment.voted_at, filters)
+    query = query.add_columns(
+        *map(integer, (
+            Judgment.round_id, Judgment.task_id, Round.number, Judgment.rater_id,
+            _coded(model_a, models), _coded(model_b, models), _coded(Judgment.verdict, VERDICTS),
+            _coded(Judgment.strength, STRENGTHS), _gold(model_a, model_b),
+        )),
+        real(func.coalesce(Judgment.time_on_task_seconds, -1)),
+    ).where(Judgment.superseded_at.is_(None))
+    if not filters.include_unapproved:
+        query = query.where(Judgment.review_state == "approved")
+    *ints, seconds = columns.fetch(session, query, [columns.INT] * 9 + [columns.FLOAT])
+    round_id, task_id, number, rater_id, a, b, verdict, strength, gold = ints
+    units, unit = _units(round_id, task_id, number)
+    raters, rater = _raters(session, Judgment, rater_id)
+    return Judgments(
+        units=units, raters=raters, models=models, unit=unit, rater=rater, model_a=a, model_b=b,
+        verdict=verdict.astype(np.int8), strength=(strength + 1).astype(np.int8),
+        seconds=np.where(seconds < 0, np.nan, seconds), gold=gold.astype(np.int8),
+    )
+
+
+def _ratings(session: Session, filters: Filters, models: list[str]) -> Ratings:
+    query, model_a, model_b = _scoped(select().select_from(Rating), Rating.round_id, Rating.created_at, filters)
+    axes = sorted(session.scalars(select(Rating.axis).distinct()))
+    query = query.add_columns(
+        *map(integer, (
+            Rating.round_id, Rating.task_id, Round.number, Rating.rater_id, case((Rating.side == "B", 1), else_=0),
+            _coded(Rating.axis, axes), Rating.score, _coded(model_a, models), _coded(model_b, models),
+        )),
+    ).where(Rating.superseded_at.is_(None))
+    if not filters.include_unapproved:
+        vote = aliased(Judgment)
+        its_vote = and_(vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None))
+        query = query.join(vote, its_vote).where(vote.review_state == "approved")
+    round_id, task_id, number, rater_id, side, axis, score, a, b = columns.fetch(session, query, [columns.INT] * 9)
+    _, unit = _units(round_id, task_id, number)
+    raters, rater = _raters(session, Rating, rater_id)
+    return Ratings(
+        axes=axes, raters=raters, models=models, unit=unit, rater=rater, side=side.astype(np.int8), axis=axis,
+        score=score.astype(float), model=np.where(side == 0, a, b),
     )
 
 
@@ -144,34 +221,6 @@ def _scoped(query: Select, round_id, written_at, filters: Filters, *, models: bo
     if filters.models is not None:
         conditions += [model_a.in_(filters.models), model_b.in_(filters.models)]
     return query.where(*conditions), model_a, model_b
-
-
-def _judgments(filters: Filters) -> Select:
-    query, model_a, model_b = _scoped(select(Judgment.task_id).select_from(Judgment), Judgment.round_id, Judgment.voted_at, filters)
-    query = query.add_columns(
-        Round.number,
-        Judgment.rater_login,
-        model_a,
-        model_b,
-        Judgment.verdict,
-        Judgment.strength,
-        Judgment.time_on_task_seconds,
-    ).where(Judgment.superseded_at.is_(None))
-    if not filters.include_unapproved:
-        query = query.where(Judgment.review_state == "approved")
-    return query
-
-
-def _ratings(filters: Filters) -> Select:
-    query, model_a, model_b = _scoped(select(Rating.task_id).select_from(Rating), Rating.round_id, Rating.created_at, filters)
-    query = query.add_columns(
-        Round.number, Rating.rater_login, Rating.side, Rating.axis, Rating.score, model_a, model_b
-    ).where(Rating.superseded_at.is_(None))
-    if not filters.include_unapproved:
-        vote = aliased(Judgment)
-        its_vote = and_(vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None))
-        query = query.join(vote, its_vote).where(vote.review_state == "approved")
-    return query
 
 
 def _seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
