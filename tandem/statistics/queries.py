@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal, select, text
 from sqlalchemy.orm import Session, aliased
 
 from tandem.errors import TandemError
 from tandem.models import Judgment, JudgmentReview, Output, Pair, Rating, Round, Side, Task
 from tandem.statistics import columns
 from tandem.statistics.columns import integer, real
-from tandem.statistics.records import A, B, NO_GOLD, STRENGTHS, VERDICTS, Judgments, Ratings, Reviews
+from tandem.statistics.records import A, B, NEITHER, NO_GOLD, STRENGTHS, TIE, VERDICTS, Judgments, Ratings, Reviews
 
 BATCH_SIZE = 50_000
 
@@ -96,10 +96,15 @@ class Records:
 def load(session: Session, filters: Filters) -> Records:
     """The records the filters select. Names (models, axes, verdicts, logins) are coded as
     numbers by the database, so rows arrive as numeric columns (``columns``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Each query runs once over many rows: compiling it to machine code (JIT) costs more
+        # than it saves.
+        session.execute(text("SET LOCAL jit = off"))
     models = sorted(session.scalars(select(Output.model).distinct()))
+    rounds = _Rounds.load(session, filters, models)
     return Records(
-        judgments=_judgments(session, filters, models),
-        ratings=_ratings(session, filters, models),
+        judgments=_judgments(session, filters, rounds, models),
+        ratings=_ratings(session, filters, rounds, models),
         reviews=_reviews(session, filters, session.get_bind().dialect.name == "postgresql"),
     )
 
@@ -118,14 +123,51 @@ def _gold(model_a, model_b) -> ColumnElement[int]:
         (preferred.is_(None), NO_GOLD),
         (preferred == model_a, A),
         (preferred == model_b, B),
-        else_=_coded(preferred, VERDICTS, NO_GOLD),
+        (preferred == "tie", TIE),
+        (preferred == "neither", NEITHER),
+        else_=NO_GOLD,
     )
 
 
-def _units(round_ids: np.ndarray, task_ids: np.ndarray, numbers: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+@dataclass(frozen=True)
+class _Rounds:
+    """The rounds the filters select, by id: their task, number, models (codes) and the verdict
+    their task's gold expects. Judgments and scores get their models from here, so the joins
+    from a round to its pair's models run once per round, not once per judgment and score."""
+
+    id: np.ndarray  # sorted
+    task_id: np.ndarray
+    number: np.ndarray
+    model_a: np.ndarray
+    model_b: np.ndarray
+    gold: np.ndarray
+
+    @classmethod
+    def load(cls, session: Session, filters: Filters, models: list[str]) -> _Rounds:
+        # Scoped from an alias of Round: the scope joins Round itself. The times filter votes
+        # and scores, not rounds.
+        round_ = aliased(Round)
+        query, model_a, model_b = _scoped(
+            select().select_from(round_), round_.id, round_.created_at, replace(filters, since=None, until=None)
+        )
+        query = query.add_columns(*map(integer, (
+            round_.id, round_.task_id, round_.number, _coded(model_a, models), _coded(model_b, models),
+            _gold(model_a, model_b),
+        ))).order_by(round_.id)
+        return cls(*columns.fetch(session, query, [columns.INT] * 6))
+
+    def of(self, round_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's index here, and whether its round is here (else the filters leave it out)."""
+        if len(self.id) == 0:
+            return np.zeros(len(round_ids), dtype=np.int64), np.zeros(len(round_ids), dtype=bool)
+        index = np.minimum(np.searchsorted(self.id, round_ids), len(self.id) - 1)
+        return index, self.id[index] == round_ids
+
+
+def _units(rounds: _Rounds, index: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
     """Units (task id, round number) numbered by round, and each row's unit."""
-    rounds, first, unit = np.unique(round_ids, return_index=True, return_inverse=True)
-    return list(zip(task_ids[first].tolist(), numbers[first].tolist())), unit
+    present, unit = np.unique(index, return_inverse=True)
+    return list(zip(rounds.task_id[present].tolist(), rounds.number[present].tolist())), unit
 
 
 def _raters(session: Session, table, rater_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -136,48 +178,53 @@ def _raters(session: Session, table, rater_ids: np.ndarray) -> tuple[list[str], 
     return [logins[i] for i in ids.tolist()], rater
 
 
-def _judgments(session: Session, filters: Filters, models: list[str]) -> Judgments:
-    query, model_a, model_b = _scoped(select().select_from(Judgment), Judgment.round_id, Judgment.voted_at, filters)
+def _judgments(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Judgments:
+    query, _, _ = _scoped(
+        select().select_from(Judgment), Judgment.round_id, Judgment.voted_at, replace(filters, models=None), models=False
+    )
     query = query.add_columns(
         *map(integer, (
-            Judgment.round_id, Judgment.task_id, Round.number, Judgment.rater_id,
-            _coded(model_a, models), _coded(model_b, models), _coded(Judgment.verdict, VERDICTS),
-            _coded(Judgment.strength, STRENGTHS), _gold(model_a, model_b),
+            Judgment.round_id, Judgment.rater_id, _coded(Judgment.verdict, VERDICTS), _coded(Judgment.strength, STRENGTHS)
         )),
         real(func.coalesce(Judgment.time_on_task_seconds, -1)),
     ).where(Judgment.superseded_at.is_(None))
     if not filters.include_unapproved:
         query = query.where(Judgment.review_state == "approved")
-    *ints, seconds = columns.fetch(session, query, [columns.INT] * 9 + [columns.FLOAT])
-    round_id, task_id, number, rater_id, a, b, verdict, strength, gold = ints
-    units, unit = _units(round_id, task_id, number)
+    round_id, rater_id, verdict, strength, seconds = columns.fetch(session, query, [columns.INT] * 4 + [columns.FLOAT])
+    index, kept = rounds.of(round_id)
+    index, rater_id, verdict, strength, seconds = (column[kept] for column in (index, rater_id, verdict, strength, seconds))
+    units, unit = _units(rounds, index)
     raters, rater = _raters(session, Judgment, rater_id)
     return Judgments(
-        units=units, raters=raters, models=models, unit=unit, rater=rater, model_a=a, model_b=b,
+        units=units, raters=raters, models=models, unit=unit, rater=rater,
+        model_a=rounds.model_a[index], model_b=rounds.model_b[index],
         verdict=verdict.astype(np.int8), strength=(strength + 1).astype(np.int8),
-        seconds=np.where(seconds < 0, np.nan, seconds), gold=gold.astype(np.int8),
+        seconds=np.where(seconds < 0, np.nan, seconds), gold=rounds.gold[index].astype(np.int8),
     )
 
 
-def _ratings(session: Session, filters: Filters, models: list[str]) -> Ratings:
-    query, model_a, model_b = _scoped(select().select_from(Rating), Rating.round_id, Rating.created_at, filters)
+def _ratings(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Ratings:
+    query, _, _ = _scoped(
+        select().select_from(Rating), Rating.round_id, Rating.created_at, replace(filters, models=None), models=False
+    )
     axes = sorted(session.scalars(select(Rating.axis).distinct()))
     query = query.add_columns(
         *map(integer, (
-            Rating.round_id, Rating.task_id, Round.number, Rating.rater_id, case((Rating.side == "B", 1), else_=0),
-            _coded(Rating.axis, axes), Rating.score, _coded(model_a, models), _coded(model_b, models),
+            Rating.round_id, Rating.rater_id, case((Rating.side == "B", 1), else_=0), _coded(Rating.axis, axes), Rating.score,
         )),
     ).where(Rating.superseded_at.is_(None))
     if not filters.include_unapproved:
         vote = aliased(Judgment)
         its_vote = and_(vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None))
         query = query.join(vote, its_vote).where(vote.review_state == "approved")
-    round_id, task_id, number, rater_id, side, axis, score, a, b = columns.fetch(session, query, [columns.INT] * 9)
-    _, unit = _units(round_id, task_id, number)
+    round_id, rater_id, side, axis, score = columns.fetch(session, query, [columns.INT] * 5)
+    index, kept = rounds.of(round_id)
+    index, rater_id, side, axis, score = (column[kept] for column in (index, rater_id, side, axis, score))
+    _, unit = _units(rounds, index)
     raters, rater = _raters(session, Rating, rater_id)
     return Ratings(
         axes=axes, raters=raters, models=models, unit=unit, rater=rater, side=side.astype(np.int8), axis=axis,
-        score=score.astype(float), model=np.where(side == 0, a, b),
+        score=score.astype(float), model=np.where(side == 0, rounds.model_a[index], rounds.model_b[index]),
     )
 
 
