@@ -83,7 +83,11 @@ def test_a_flagged_task_records_what_was_found_and_is_not_blind_in_the_export(gi
     clean_id = tasks.submit(services, parse_task(small_task(blinding)), "test")
     settle(github, services)
     with services.storage.transaction() as session:
-        flagged, clean = tasks.describe(session.get(Task, task_id)), tasks.describe(session.get(Task, clean_id))
+        # Tasks submitted through tasks.submit belong to the default team.
+        token = tokens.create_token(session, "lab", team="default", scopes=[Scope.READ])
+    with TestClient(create_app(services)) as client:
+        flagged, clean = (client.get(f"/api/tasks/{i}", headers={"Authorization": f"Bearer {token}"}).json()
+                          for i in (task_id, clean_id))
     assert flagged["status"] == "open" and flagged["blind"] is False
     assert flagged["leaks"] == [{"round": 1, "model": X, "field": "outputs.0.files.src/app.py",
                                  "found": "as an AI language model", "kind": "identity word"}]

@@ -4,6 +4,11 @@ Only current versions count: a judgment or score with ``superseded_at`` NULL (ea
 word in a round). By default only approved judgments count (every task needs its judgments
 approved), and a rater's scores count with their judgment; ``include_unapproved`` takes every
 current judgment and score. Reviews count unless withdrawn, whichever version they reviewed.
+
+A million judgments must load in seconds, so no row becomes a Python object: the database codes
+every name as a number (models, verdicts, strengths, axes; raters by id) and the rows arrive as
+numpy columns (``columns``). A pair's models and its task's gold answer are read once per round
+and given to the judgments and scores of that round by numpy.
 """
 
 from __future__ import annotations
