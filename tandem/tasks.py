@@ -70,7 +70,8 @@ def get_task(session: Session, task_id: int, *, team: str | None = None) -> Task
 
 
 def describe(task: Task) -> dict[str, Any]:
-    """The submitter's view of a task: its status and PRs (no model names: they know those)."""
+    """The submitter's view of a task: its status and PRs, its gold answer and what the leak
+    scan found (model names appear only there: the submitter knows them)."""
     view: dict[str, Any] = {
         "id": task.id,
         "repo": task.repo_full_name,

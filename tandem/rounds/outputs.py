@@ -4,9 +4,9 @@ model's code as the runner needs it (a cumulative patch from the base).
 A submission is checked in full before anything is recorded: the models must be the task's, each
 output must build on that model's head (a patch that does not apply is refused naming the model
 and the file, never the letter), the two must differ, and the identity-leak scan (tandem.leaks)
-must not refuse them (its findings are recorded on the task). Recording it and queueing the job that
-puts it on GitHub happen in one transaction (the job goes through the outbox, models.FollowUp),
-so an accepted round is never left without its job, nor a job without its round.
+must not refuse them (its findings are recorded on the task). Recording it and queueing the job
+that puts it on GitHub happen in one transaction (the job goes through the outbox,
+models.FollowUp), so an accepted round is never left without its job, nor a job without its round.
 """
 
 from __future__ import annotations
