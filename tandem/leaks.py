@@ -91,7 +91,9 @@ def _fields(position: int, output: OutputSpec) -> Iterator[tuple[str, str]]:
         yield f"outputs.{position}.files.{path}", f"{path}\n{content or ''}"
 
 
-def scan(outputs: list[OutputSpec], *, models: list[str], metadata: dict[str, Any], words: list[str]) -> list[dict[str, str]]:
+def scan(
+    outputs: list[OutputSpec], *, models: list[str], metadata: dict[str, Any], words: list[str]
+) -> list[dict[str, str]]:
     """Each (output, field, name) found: ``model`` is whose output it is, ``found`` what it
     names (as the task or the word list spells it), ``kind`` which list it is on."""
     needles = _needles(models, metadata, words)

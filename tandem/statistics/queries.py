@@ -161,12 +161,14 @@ class _Rounds:
         ))).order_by(round_.id)
         return cls(*columns.fetch(session, query, [columns.INT] * 6))
 
-    def of(self, round_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's index here, and whether its round is here (else the filters leave it out)."""
+    def select(self, round_ids: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The rows whose round is here (the others the filters leave out): each one's index
+        here, and its values."""
         if len(self.id) == 0:
-            return np.zeros(len(round_ids), dtype=np.int64), np.zeros(len(round_ids), dtype=bool)
+            return np.zeros(0, dtype=np.int64), *(value[:0] for value in values)
         index = np.minimum(np.searchsorted(self.id, round_ids), len(self.id) - 1)
-        return index, self.id[index] == round_ids
+        kept = self.id[index] == round_ids
+        return index[kept], *(value[kept] for value in values)
 
 
 def _units(rounds: _Rounds, index: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -184,20 +186,18 @@ def _raters(session: Session, table, rater_ids: np.ndarray) -> tuple[list[str], 
 
 
 def _judgments(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Judgments:
-    query, _, _ = _scoped(
-        select().select_from(Judgment), Judgment.round_id, Judgment.voted_at, replace(filters, models=None), models=False
-    )
+    # The models are the rounds' (filtered there): no joins to them here.
+    unfiltered = replace(filters, models=None)
+    query, _, _ = _scoped(select().select_from(Judgment), Judgment.round_id, Judgment.voted_at, unfiltered, models=False)
+    coded = (_coded(Judgment.verdict, VERDICTS), _coded(Judgment.strength, STRENGTHS))
     query = query.add_columns(
-        *map(integer, (
-            Judgment.round_id, Judgment.rater_id, _coded(Judgment.verdict, VERDICTS), _coded(Judgment.strength, STRENGTHS)
-        )),
+        *map(integer, (Judgment.round_id, Judgment.rater_id, *coded)),
         real(func.coalesce(Judgment.time_on_task_seconds, -1)),
     ).where(Judgment.superseded_at.is_(None))
     if not filters.include_unapproved:
         query = query.where(Judgment.review_state == "approved")
-    round_id, rater_id, verdict, strength, seconds = columns.fetch(session, query, [columns.INT] * 4 + [columns.FLOAT])
-    index, kept = rounds.of(round_id)
-    index, rater_id, verdict, strength, seconds = (column[kept] for column in (index, rater_id, verdict, strength, seconds))
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 4 + [columns.FLOAT])
+    index, rater_id, verdict, strength, seconds = rounds.select(round_id, *values)
     units, unit = _units(rounds, index)
     raters, rater = _raters(session, Judgment, rater_id)
     return Judgments(
@@ -209,22 +209,19 @@ def _judgments(session: Session, filters: Filters, rounds: _Rounds, models: list
 
 
 def _ratings(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Ratings:
-    query, _, _ = _scoped(
-        select().select_from(Rating), Rating.round_id, Rating.created_at, replace(filters, models=None), models=False
-    )
+    unfiltered = replace(filters, models=None)
+    query, _, _ = _scoped(select().select_from(Rating), Rating.round_id, Rating.created_at, unfiltered, models=False)
     axes = sorted(session.scalars(select(Rating.axis).distinct()))
+    coded = (case((Rating.side == "B", 1), else_=0), _coded(Rating.axis, axes))
     query = query.add_columns(
-        *map(integer, (
-            Rating.round_id, Rating.rater_id, case((Rating.side == "B", 1), else_=0), _coded(Rating.axis, axes), Rating.score,
-        )),
+        *map(integer, (Rating.round_id, Rating.rater_id, *coded, Rating.score)),
     ).where(Rating.superseded_at.is_(None))
     if not filters.include_unapproved:
         vote = aliased(Judgment)
         its_vote = and_(vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None))
         query = query.join(vote, its_vote).where(vote.review_state == "approved")
-    round_id, rater_id, side, axis, score = columns.fetch(session, query, [columns.INT] * 5)
-    index, kept = rounds.of(round_id)
-    index, rater_id, side, axis, score = (column[kept] for column in (index, rater_id, side, axis, score))
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 5)
+    index, rater_id, side, axis, score = rounds.select(round_id, *values)
     _, unit = _units(rounds, index)
     raters, rater = _raters(session, Rating, rater_id)
     return Ratings(
