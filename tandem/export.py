@@ -13,6 +13,10 @@ on the PRs (``round_head_sha_a``, ``round_head_sha_b``; a vote's own ``head_sha_
 PRs showed when it was cast). Each follow-up round also gets one object of ``kind`` "round", last,
 with its prompt, author, status and times, whether or not anyone voted in it yet.
 
+Every object says whether its task is gold (``gold``, and the expected answer in ``gold_answer``;
+``include_gold=False`` leaves gold tasks out) and whether it is blind (``blind``: false when the
+identity-leak scan flagged the task's outputs, tandem.leaks).
+
 The judgments are read through one streaming query (``yield_per``: a server-side cursor on
 PostgreSQL), and what goes with them is fetched per batch of rows, so memory stays flat however
 many rows there are.
@@ -41,6 +45,8 @@ _ROUND_AND_TASK = (
     Task.base.label("task_base"),
     Task.base_sha.label("task_base_sha"),
     Task.metadata_.label("task_metadata"),
+    Task.gold.label("task_gold"),
+    Task.leaks.label("task_leaks"),
 )
 
 
@@ -51,14 +57,16 @@ def export_judgments(
     since: datetime | None = None,
     repo: str | None = None,
     task_id: int | None = None,
+    include_gold: bool = True,
 ) -> int:
     """Write one JSON object per line to ``out`` for each judgment row; return how many.
 
     ``since``: only rows recorded, superseded or reviewed at or after it (for incremental
     exports). ``repo``: only tasks on this repository (owner/name). ``task_id``: only this task.
+    ``include_gold``: also the rows of gold tasks (each marked ``gold``).
     """
     count = 0
-    for record in iter_judgment_records(session, since=since, repo=repo, task_id=task_id):
+    for record in iter_judgment_records(session, since=since, repo=repo, task_id=task_id, include_gold=include_gold):
         out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
         out.write("\n")
         count += 1
@@ -76,6 +84,7 @@ def iter_judgment_records(
     since: datetime | None = None,
     repo: str | None = None,
     task_id: int | None = None,
+    include_gold: bool = True,
     batch_size: int = BATCH_SIZE,
 ) -> Iterator[dict[str, Any]]:
     """Yield the export's objects, in the order the judgments were recorded, then the scores
@@ -85,6 +94,8 @@ def iter_judgment_records(
         (_ratings_only_query(since=since, repo=repo, task_id=task_id), _ratings_only_records),
         (_followups_query(since=since, repo=repo, task_id=task_id), _round_records),
     ):
+        if not include_gold:
+            query = query.where(Task.gold.is_(None))
         result = session.execute(query, execution_options={"yield_per": batch_size})
         try:
             for rows in result.partitions():
@@ -156,6 +167,7 @@ def _round_records(session: Session, rows) -> Iterator[dict[str, Any]]:
             "task_base": row.task_base,
             "task_base_sha": row.task_base_sha,
             "task_metadata": row.task_metadata or {},
+            **_gold_and_blind(row),
         }
 
 
@@ -291,7 +303,14 @@ def _shared(row, models: dict, ratings: dict, line_comments: dict, rounds: dict)
         "task_base": row.task_base,
         "task_base_sha": row.task_base_sha,
         "task_metadata": row.task_metadata or {},
+        **_gold_and_blind(row),
     }
+
+
+def _gold_and_blind(row) -> dict[str, Any]:
+    """Whether the task is gold (and its answer), and whether it is blind: the leak scan found
+    nothing in its outputs that could tell raters which model wrote them (tandem.leaks)."""
+    return {"gold": row.task_gold is not None, "gold_answer": row.task_gold, "blind": not row.task_leaks}
 
 
 def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:

@@ -84,6 +84,13 @@ class Task(Base):
     submitted_by: Mapped[str | None] = mapped_column(String(255))
     # The research team the task belongs to: only its tokens see the task and its judgments.
     team: Mapped[str] = mapped_column(String(255), index=True, default=DEFAULT_TEAM)
+    # The answer a gold task expects, {preferred: model | tie | neither, note}: only in the
+    # database, the API and exports, never on GitHub (tandem.gold).
+    gold: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # NULL, not JSON null: filterable
+    # The task's own identity-leak settings, {on_leak, words}, over the repository's (tandem.leaks),
+    # and what the scans of its outputs found; a task with findings is not blind.
+    leak_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    leaks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

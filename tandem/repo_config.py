@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tandem.errors import TandemError
 from tandem.services import Services
+from tandem.task_spec import LeakSettings
 
 PATH = ".github/tandem.yml"
 MAX_FILE_BYTES = 64 * 1024
@@ -114,6 +115,7 @@ class RepoConfig(BaseModel):
     raters_per_task: int = Field(default=1, ge=1, le=20)
     labels: Labels = Field(default_factory=Labels)
     followups: Followups = Field(default_factory=Followups)
+    leaks: LeakSettings = Field(default_factory=LeakSettings)  # the identity-leak scan (tandem.leaks)
 
     @field_validator("raters", "reviewers", mode="before")
     @classmethod

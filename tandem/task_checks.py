@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
@@ -71,14 +70,13 @@ def resolve_base(services: Services, repo: str, base: str) -> tuple[str, str] | 
         return None
 
 
-def round_timeout(services: Services, repo: str, mirror: Mirror) -> timedelta:
-    """The mirror's `followups.round_timeout` (the default when GitHub cannot say)."""
+def settings(services: Services, repo: str, installation_id: int) -> repo_config.RepoConfig:
+    """The mirror's settings (the defaults when GitHub cannot say now)."""
     try:
-        client = services.github.as_installation(mirror.installation_id)
-        return repo_config.load(services, client, repo).followups.round_timeout
+        return repo_config.load(services, services.github.as_installation(installation_id), repo)
     except (GitHubException, RateLimited, ConfigError, repo_config.RepoConfigError) as exc:
-        log.warning("%s: round timeout unknown, the default applies (%s)", repo, type(exc).__name__)
-        return repo_config.Followups().round_timeout
+        log.warning("%s: settings unknown, the defaults apply (%s)", repo, type(exc).__name__)
+        return repo_config.RepoConfig()
 
 
 def _problems(services: Services, spec: TaskSpec, mirror: Mirror) -> list[dict[str, str]]:

@@ -15,13 +15,16 @@
     rubric: [correctness, security]  # optional, default from the repository's config
     raters: [octocat]               # optional: review requests
     metadata: {source: "..."}       # optional, kept and exported, never shown
+    gold: {preferred: model-x-2026-10, note: "..."}  # optional: the expected verdict (a model,
+                                    # tie or neither), for raters' gold accuracy; never shown
+    leaks: {on_leak: refuse, words: [...]}  # optional: the identity-leak scan (tandem.leaks)
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -95,6 +98,35 @@ class OutputSpec(BaseModel):
         return files
 
 
+class GoldSpec(BaseModel):
+    """What a gold task's raters are expected to prefer: one of its models, tie or neither."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preferred: str = Field(min_length=1, max_length=255)
+    note: str = Field(default="", max_length=10_000)
+
+
+GOLD_VERDICTS = ("tie", "neither")
+
+
+class LeakSettings(BaseModel):
+    """``leaks:`` in a task and in `.github/tandem.yml` (tandem.leaks); unset keys fall back from
+    the task to the repository to the defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_leak: Literal["refuse", "flag"] | None = None
+    words: list[str] | None = Field(default=None, max_length=1000)
+
+    def over(self, defaults: LeakSettings) -> LeakSettings:
+        """These settings, with the unset ones taken from ``defaults``."""
+        return LeakSettings(
+            on_leak=self.on_leak or defaults.on_leak,
+            words=defaults.words if self.words is None else self.words,
+        )
+
+
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -107,6 +139,11 @@ class TaskSpec(BaseModel):
     rubric: list[str] | None = None
     raters: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    gold: GoldSpec | None = None
+    leaks: LeakSettings | None = None
+
+    def model_names(self) -> list[str]:
+        return [output.model for output in self.outputs] if self.outputs is not None else list(self.models or ())
 
     @field_validator("repo")
     @classmethod
@@ -185,7 +222,7 @@ def parse_task(data: Any) -> TaskSpec:
     if not isinstance(data, dict):
         raise InvalidTask([{"field": "(task)", "problem": "must be a mapping with repo, base, prompt and outputs"}])
     try:
-        return TaskSpec.model_validate(data)
+        spec = TaskSpec.model_validate(data)
     except ValidationError as exc:
         raise InvalidTask(
             [
@@ -193,6 +230,10 @@ def parse_task(data: Any) -> TaskSpec:
                 for error in exc.errors(include_url=False, include_input=False)
             ]
         ) from None
+    if spec.gold is not None and spec.gold.preferred not in (*spec.model_names(), *GOLD_VERDICTS):
+        problem = f"must be one of the task's models {spec.model_names()}, tie or neither"
+        raise InvalidTask([{"field": "gold.preferred", "problem": problem}])
+    return spec
 
 
 def load_task_file(text: str) -> TaskSpec:

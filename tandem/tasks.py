@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 import redis
 from rq.job import Job
 
-from tandem import installations, queue, task_checks
+from tandem import installations, leaks, queue, task_checks
 from tandem.rounds import lifecycle
 from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
 from tandem.models import DEFAULT_TEAM, Output, Repository, Round, Task
 from tandem.services import Services
-from tandem.task_spec import InvalidTask, TaskSpec
+from tandem.task_spec import InvalidTask, LeakSettings, TaskSpec
 
 
 def _installed(session: Session, repo: str) -> Repository:
@@ -27,8 +27,11 @@ def _installed(session: Session, repo: str) -> Repository:
     return repository
 
 
-def create_task(session: Session, spec: TaskSpec, submitted_by: str | None, *, team: str = DEFAULT_TEAM) -> Task:
-    """Record a validated task (status queued). The repository must be one the app can see."""
+def create_task(
+    session: Session, spec: TaskSpec, submitted_by: str | None, *, team: str = DEFAULT_TEAM, leaks: list | None = None
+) -> Task:
+    """Record a validated task (status queued), with what the leak scan found in its outputs.
+    The repository must be one the app can see."""
     _installed(session, spec.repo)
     task = Task(
         repo_full_name=spec.repo,
@@ -37,6 +40,9 @@ def create_task(session: Session, spec: TaskSpec, submitted_by: str | None, *, t
         rubric=spec.rubric,
         raters=spec.raters,
         metadata_=spec.metadata,
+        gold=spec.gold.model_dump() if spec.gold else None,
+        leak_settings=spec.leaks.model_dump(exclude_none=True) if spec.leaks else None,
+        leaks=leaks or [],
         status="queued",
         submitted_by=submitted_by,
         team=team,
@@ -64,7 +70,8 @@ def get_task(session: Session, task_id: int, *, team: str | None = None) -> Task
 
 
 def describe(task: Task) -> dict[str, Any]:
-    """The submitter's view of a task: its status and PRs (no model names: they know those)."""
+    """The submitter's view of a task: its status and PRs, its gold answer and what the leak
+    scan found (model names appear only there: the submitter knows them)."""
     view: dict[str, Any] = {
         "id": task.id,
         "repo": task.repo_full_name,
@@ -76,6 +83,11 @@ def describe(task: Task) -> dict[str, Any]:
     }
     if task.failure_reason:
         view["failure_reason"] = task.failure_reason
+    if task.gold is not None:
+        view["gold"] = task.gold
+    # The leak scan's findings name models: the submitter's view only, never GitHub.
+    view["blind"] = not task.leaks
+    view["leaks"] = task.leaks
     if task.pair is not None:
         view["pull_requests"] = {
             side.letter: side.pr_url for side in task.pair.sides if side.pr_url is not None
@@ -119,15 +131,24 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team
         repository = _installed(session, spec.repo)
         mirror = task_checks.Mirror(repository.id, repository.installation_id, repository.clone_url)
     task_checks.check(services, spec, mirror)
-    if spec.outputs is None:  # the pair opens when the runner's outputs arrive
+    settings = task_checks.settings(services, spec.repo, mirror.installation_id)
+    found = []
+    if spec.outputs is not None:  # else the runner's outputs are scanned when they arrive
+        found = leaks.check(
+            spec.outputs,
+            models=spec.model_names(),
+            metadata=spec.metadata,
+            settings=(spec.leaks or LeakSettings()).over(settings.leaks),
+            round_number=1,
+        )
+    else:  # the pair opens when the runner's outputs arrive
         resolved = task_checks.resolve_base(services, spec.repo, spec.base)
-        timeout = task_checks.round_timeout(services, spec.repo, mirror)
     with services.storage.transaction() as session:
-        task = create_task(session, spec, submitted_by, team=team)
+        task = create_task(session, spec, submitted_by, team=team, leaks=found)
         task_id = task.id
         if spec.outputs is None:
             task.base_sha, task.base_branch = resolved or (None, None)
-            lifecycle.await_outputs(session, task.rounds[0], timeout=timeout)
+            lifecycle.await_outputs(session, task.rounds[0], timeout=settings.followups.round_timeout)
             return task_id
     try:
         _queue_opening(services, task_id)

@@ -105,6 +105,9 @@ def test_the_export_holds_the_full_history_de_blinded(storage):
         "task_base": "main",
         "task_base_sha": "c" * 40,
         "task_metadata": {"batch": "b7", "difficulty": "hard"},
+        "gold": False,
+        "gold_answer": None,
+        "blind": True,
     }
     assert datetime.fromisoformat(new["recorded_at"]) >= built["cutoff"]
     # The rater's current ratings and line comments go with every version of the vote.

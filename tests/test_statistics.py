@@ -199,3 +199,12 @@ def test_per_axis_battles_compare_the_two_sides_scores_of_each_rater():
     ranking = fit.rank(battles, bootstrap=0).as_dict()
     assert ranking["battles"]["x"]["y"] == 3
     assert ranking["win_rate"]["x"]["y"] == pytest.approx((1 + 0.5 + 0) / 3, abs=1e-4)
+
+
+def test_the_batched_fit_of_the_resamples_is_choixs_fit_of_each():
+    rng = np.random.default_rng(4)
+    wins = rng.poisson(30, size=(25, 7, 7)).astype(float) / 2
+    wins[:, np.arange(7), np.arange(7)] = 0
+    wins[:, 2, :] = 0  # a model that never won
+    batched = fit.strengths_of_each(wins)
+    assert np.allclose(batched, [fit.strengths(each) for each in wins], atol=1e-6)

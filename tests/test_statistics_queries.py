@@ -135,3 +135,10 @@ def test_conditions_on_the_task_scope_everything(storage):
     assert len(records.judgments.unit) == len(truth(keep=lambda p: p < 12)) > 0
     assert len(records.ratings.score) == 4 * len(truth(keep=lambda p: p < 12))
     assert int(records.reviews.count[records.reviews.approved].sum()) == len(truth(keep=lambda p: p < 12))
+
+
+def test_a_selection_of_nothing_gives_empty_records(storage):
+    store(storage)
+    with storage.transaction() as session:
+        records = load(session, Filters(repo="evals/no-such-mirror"))
+    assert len(records.judgments) == 0 and len(records.ratings.score) == 0 and records.judgments.units == []

@@ -3,9 +3,10 @@ model's code as the runner needs it (a cumulative patch from the base).
 
 A submission is checked in full before anything is recorded: the models must be the task's, each
 output must build on that model's head (a patch that does not apply is refused naming the model
-and the file, never the letter), and the two must differ. Recording it and queueing the job that
-puts it on GitHub happen in one transaction (the job goes through the outbox, models.FollowUp),
-so an accepted round is never left without its job, nor a job without its round.
+and the file, never the letter), the two must differ, and the identity-leak scan (tandem.leaks)
+must not refuse them (its findings are recorded on the task). Recording it and queueing the job
+that puts it on GitHub happen in one transaction (the job goes through the outbox,
+models.FollowUp), so an accepted round is never left without its job, nor a job without its round.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import logging
 
 import redis
 
-from tandem import gitops, mirrors, outbox, queue
+from tandem import gitops, installations, leaks, mirrors, outbox, queue, task_checks
 from tandem.db import utcnow
 from tandem.errors import NotFound
 from tandem.models import FollowUp, Task
+from tandem.repo_config import RepoConfig
 from tandem.rounds.lifecycle import RoundConflict, RoundStatus, get_round, lock_task, models_of
 from tandem.services import Services
-from tandem.task_spec import InvalidTask, OutputSpec, output_label, same_change
+from tandem.task_spec import InvalidTask, LeakSettings, OutputSpec, output_label, same_change
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,14 @@ def submit(
         ordered = _check_models(task, outputs)
         repo, base = task.repo_full_name, task.base_sha or task.base
         parents = _parents(task, round_)
+        metadata, task_settings = task.metadata_, LeakSettings.model_validate(task.leak_settings or {})
+        repository = installations.active_repository(session, repo)
     _check_builds(services, repo, base, ordered, parents, round_number=number)
+    repo_settings = task_checks.settings(services, repo, repository.installation_id) if repository else RepoConfig()
+    found = leaks.check(
+        outputs, models=[o.model for o in ordered], metadata=metadata,
+        settings=task_settings.over(repo_settings.leaks), round_number=number,
+    )
     with services.storage.transaction() as session:
         lock_task(session, task_id)
         round_ = get_round(session, task_id, number)
@@ -82,6 +91,8 @@ def submit(
             return known
         round_.outputs_digest, round_.submitted_by, round_.submitted_at = submitted, submitted_by, utcnow()
         round_.status = task.status = RoundStatus.APPLYING
+        if found:
+            task.leaks = [*task.leaks, *found]
         if number == 1:  # the task's own outputs: the pair opens with them
             for output, spec in zip(task.outputs, ordered, strict=True):
                 output.patch, output.files = spec.patch, spec.files

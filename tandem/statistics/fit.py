@@ -10,7 +10,8 @@ models) keeps the strengths finite when a model never won or two groups of model
 
 The bootstrap resamples battles with replacement. A battle is one of few kinds (which model was
 A, which was B, who won), so drawing N battles from the observed ones is a multinomial draw over
-those kinds' counts (numpy), done for all resamples at once; each resample is then one dense fit.
+those kinds' counts (numpy), done for all resamples at once; all resamples are then fitted at
+once too (``strengths_of_each``: choix's algorithm, batched in numpy).
 
 Strengths are reported on the Arena's Elo-like scale, ``1000 + 400 · log10(odds)``: a gap of 400
 points means 10:1 odds of winning. Rank(UB) is 1 + the number of models whose lower bound is above
@@ -124,6 +125,38 @@ def strengths(wins: np.ndarray) -> np.ndarray:
     return choix.ilsr_pairwise_dense(wins, alpha=ALPHA)
 
 
+def strengths_of_each(wins: np.ndarray, *, max_iter: int = 100, tol: float = 1e-8) -> np.ndarray:
+    """``strengths`` of each of many win matrices (resamples × models × models) at once.
+
+    The same fit as choix's ``ilsr_pairwise_dense`` (same chain, regularization, start and
+    convergence test), with numpy's batched solver finding every chain's stationary
+    distribution in one call, where a loop over choix would pay Python's and LAPACK's
+    overhead a thousand times over."""
+    count, m, _ = wins.shape
+    params = np.zeros((count, m))
+    incoming = np.swapaxes(wins, 1, 2)
+    # The stationary distribution π of a generator Q solves πQ = 0 with Σπ = 1: the last of
+    # the (dependent) balance equations gives way to the normalization.
+    normalize = np.zeros((count, m))
+    normalize[:, -1] = 1
+    for _ in range(max_iter):
+        weights = np.exp(params - params.mean(axis=1, keepdims=True))
+        weights *= m / weights.sum(axis=1, keepdims=True)
+        chain = ALPHA + incoming / (weights[:, :, None] + weights[:, None, :])
+        chain[:, np.arange(m), np.arange(m)] = 0
+        chain[:, np.arange(m), np.arange(m)] = -chain.sum(axis=2)
+        system = np.swapaxes(chain, 1, 2).copy()
+        system[:, -1, :] = 1
+        stationary = np.linalg.solve(system, normalize[..., None])[..., 0]
+        updated = np.log(stationary)
+        updated -= updated.mean(axis=1, keepdims=True)
+        done = np.abs(updated - params).sum(axis=1).max() <= tol * m
+        params = updated
+        if done:
+            return params
+    raise RuntimeError(f"the Bradley–Terry fit did not converge after {max_iter} iterations")
+
+
 def _wins(counts: np.ndarray) -> np.ndarray:
     """wins[..., i, j] from battle counts [..., first, second, outcome]; a tie is half a win each."""
     half = counts[..., TIED] / 2
@@ -148,7 +181,7 @@ def rank(battles: Battles, *, bootstrap: int = 1000, seed: int | None = 0) -> Ra
     if bootstrap > 0 and m > 1 and total > 0:
         rng = np.random.default_rng(seed)
         draws = rng.multinomial(total, counts.ravel() / total, size=bootstrap).reshape(bootstrap, m, m, 3)
-        samples = np.array([strengths(resampled) for resampled in _wins(draws)])
+        samples = strengths_of_each(_wins(draws))
         tail = (1 - CONFIDENCE) / 2 * 100
         lower, upper = np.percentile(samples, [tail, 100 - tail], axis=0)
     played = counts.sum(axis=2)

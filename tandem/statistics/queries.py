@@ -4,23 +4,31 @@ Only current versions count: a judgment or score with ``superseded_at`` NULL (ea
 word in a round). By default only approved judgments count (every task needs its judgments
 approved), and a rater's scores count with their judgment; ``include_unapproved`` takes every
 current judgment and score. Reviews count unless withdrawn, whichever version they reviewed.
+
+A million judgments must load in seconds, so no row becomes a Python object: the database codes
+every name as a number (models, verdicts, strengths, axes; raters by id) and the rows arrive as
+numpy columns (``columns``). A pair's models and its task's gold answer are read once per round
+and given to the judgments and scores of that round by numpy.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Select, and_, cast, func, select, text
+import numpy as np
+from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal, select, text
 from sqlalchemy.orm import Session, aliased
 
 from tandem.errors import TandemError
 from tandem.models import Judgment, JudgmentReview, Output, Pair, Rating, Round, Side, Task
-from tandem.statistics.records import Judgments, Names, Ratings, Reviews
+from tandem.statistics import columns
+from tandem.statistics.columns import integer, real
+from tandem.statistics.records import A, B, NEITHER, NO_GOLD, STRENGTHS, TIE, VERDICTS, Judgments, Ratings, Reviews
 
 BATCH_SIZE = 50_000
 
@@ -91,16 +99,134 @@ class Records:
 
 
 def load(session: Session, filters: Filters) -> Records:
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        # The rows are streamed through a cursor, and PostgreSQL plans a cursor for its first
-        # rows (nested loops); all of them are wanted, which hash joins do fastest.
-        session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
-    models = Names()
+    """The records the filters select. Names (models, axes, verdicts, logins) are coded as
+    numbers by the database, so rows arrive as numeric columns (``columns``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Each query runs once over many rows: compiling it to machine code (JIT) costs more
+        # than it saves.
+        session.execute(text("SET LOCAL jit = off"))
+    models = sorted(session.scalars(select(Output.model).distinct()))
+    rounds = _Rounds.load(session, filters, models)
     return Records(
-        judgments=Judgments.from_rows(_rows(session, _judgments(filters)), models),
-        ratings=Ratings.from_rows(_rows(session, _ratings(filters)), models),
-        reviews=_reviews(session, filters, postgres),
+        judgments=_judgments(session, filters, rounds, models),
+        ratings=_ratings(session, filters, rounds, models),
+        reviews=_reviews(session, filters, session.get_bind().dialect.name == "postgresql"),
+    )
+
+
+def _coded(column: ColumnElement, names: Sequence[str], missing: int = -1) -> ColumnElement[int]:
+    """The index of the column's value in ``names`` (``missing`` for NULL or another value)."""
+    if not names:
+        return literal(missing)
+    return case({name: code for code, name in enumerate(names)}, value=column, else_=missing)
+
+
+def _gold(model_a, model_b) -> ColumnElement[int]:
+    """The verdict a gold task expects, in the letters of the pair (NO_GOLD if not gold)."""
+    preferred = Task.gold["preferred"].as_string()
+    return case(
+        (preferred.is_(None), NO_GOLD),
+        (preferred == model_a, A),
+        (preferred == model_b, B),
+        (preferred == "tie", TIE),
+        (preferred == "neither", NEITHER),
+        else_=NO_GOLD,
+    )
+
+
+@dataclass(frozen=True)
+class _Rounds:
+    """The rounds the filters select, by id: their task, number, models (codes) and the verdict
+    their task's gold expects. Judgments and scores get their models from here, so the joins
+    from a round to its pair's models run once per round, not once per judgment and score."""
+
+    id: np.ndarray  # sorted
+    task_id: np.ndarray
+    number: np.ndarray
+    model_a: np.ndarray
+    model_b: np.ndarray
+    gold: np.ndarray
+
+    @classmethod
+    def load(cls, session: Session, filters: Filters, models: list[str]) -> _Rounds:
+        # Scoped from an alias of Round: the scope joins Round itself. The times filter votes
+        # and scores, not rounds.
+        round_ = aliased(Round)
+        query, model_a, model_b = _scoped(
+            select().select_from(round_), round_.id, round_.created_at, replace(filters, since=None, until=None)
+        )
+        query = query.add_columns(*map(integer, (
+            round_.id, round_.task_id, round_.number, _coded(model_a, models), _coded(model_b, models),
+            _gold(model_a, model_b),
+        ))).order_by(round_.id)
+        return cls(*columns.fetch(session, query, [columns.INT] * 6))
+
+    def select(self, round_ids: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The rows whose round is here (the others the filters leave out): each one's index
+        here, and its values."""
+        if len(self.id) == 0:
+            return np.zeros(0, dtype=np.int64), *(value[:0] for value in values)
+        index = np.minimum(np.searchsorted(self.id, round_ids), len(self.id) - 1)
+        kept = self.id[index] == round_ids
+        return index[kept], *(value[kept] for value in values)
+
+
+def _units(rounds: _Rounds, index: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Units (task id, round number) numbered by round, and each row's unit."""
+    present, unit = np.unique(index, return_inverse=True)
+    return list(zip(rounds.task_id[present].tolist(), rounds.number[present].tolist())), unit
+
+
+def _raters(session: Session, table, rater_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Raters numbered by id (their latest login names them), and each row's rater."""
+    ids, rater = np.unique(rater_ids, return_inverse=True)
+    latest = select(func.max(table.id)).group_by(table.rater_id)
+    logins = dict(session.execute(select(table.rater_id, table.rater_login).where(table.id.in_(latest))).all())
+    return [logins[i] for i in ids.tolist()], rater
+
+
+def _judgments(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Judgments:
+    # The models are the rounds' (filtered there): no joins to them here.
+    unfiltered = replace(filters, models=None)
+    query, _, _ = _scoped(select().select_from(Judgment), Judgment.round_id, Judgment.voted_at, unfiltered, models=False)
+    coded = (_coded(Judgment.verdict, VERDICTS), _coded(Judgment.strength, STRENGTHS))
+    query = query.add_columns(
+        *map(integer, (Judgment.round_id, Judgment.rater_id, *coded)),
+        real(func.coalesce(Judgment.time_on_task_seconds, -1)),
+    ).where(Judgment.superseded_at.is_(None))
+    if not filters.include_unapproved:
+        query = query.where(Judgment.review_state == "approved")
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 4 + [columns.FLOAT])
+    index, rater_id, verdict, strength, seconds = rounds.select(round_id, *values)
+    units, unit = _units(rounds, index)
+    raters, rater = _raters(session, Judgment, rater_id)
+    return Judgments(
+        units=units, raters=raters, models=models, unit=unit, rater=rater,
+        model_a=rounds.model_a[index], model_b=rounds.model_b[index],
+        verdict=verdict.astype(np.int8), strength=(strength + 1).astype(np.int8),
+        seconds=np.where(seconds < 0, np.nan, seconds), gold=rounds.gold[index].astype(np.int8),
+    )
+
+
+def _ratings(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Ratings:
+    unfiltered = replace(filters, models=None)
+    query, _, _ = _scoped(select().select_from(Rating), Rating.round_id, Rating.created_at, unfiltered, models=False)
+    axes = sorted(session.scalars(select(Rating.axis).distinct()))
+    coded = (case((Rating.side == "B", 1), else_=0), _coded(Rating.axis, axes))
+    query = query.add_columns(
+        *map(integer, (Rating.round_id, Rating.rater_id, *coded, Rating.score)),
+    ).where(Rating.superseded_at.is_(None))
+    if not filters.include_unapproved:
+        vote = aliased(Judgment)
+        its_vote = and_(vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None))
+        query = query.join(vote, its_vote).where(vote.review_state == "approved")
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 5)
+    index, rater_id, side, axis, score = rounds.select(round_id, *values)
+    _, unit = _units(rounds, index)
+    raters, rater = _raters(session, Rating, rater_id)
+    return Ratings(
+        axes=axes, raters=raters, models=models, unit=unit, rater=rater, side=side.astype(np.int8), axis=axis,
+        score=score.astype(float), model=np.where(side == 0, rounds.model_a[index], rounds.model_b[index]),
     )
 
 
@@ -144,34 +270,6 @@ def _scoped(query: Select, round_id, written_at, filters: Filters, *, models: bo
     if filters.models is not None:
         conditions += [model_a.in_(filters.models), model_b.in_(filters.models)]
     return query.where(*conditions), model_a, model_b
-
-
-def _judgments(filters: Filters) -> Select:
-    query, model_a, model_b = _scoped(select(Judgment.task_id).select_from(Judgment), Judgment.round_id, Judgment.voted_at, filters)
-    query = query.add_columns(
-        Round.number,
-        Judgment.rater_login,
-        model_a,
-        model_b,
-        Judgment.verdict,
-        Judgment.strength,
-        Judgment.time_on_task_seconds,
-    ).where(Judgment.superseded_at.is_(None))
-    if not filters.include_unapproved:
-        query = query.where(Judgment.review_state == "approved")
-    return query
-
-
-def _ratings(filters: Filters) -> Select:
-    query, model_a, model_b = _scoped(select(Rating.task_id).select_from(Rating), Rating.round_id, Rating.created_at, filters)
-    query = query.add_columns(
-        Round.number, Rating.rater_login, Rating.side, Rating.axis, Rating.score, model_a, model_b
-    ).where(Rating.superseded_at.is_(None))
-    if not filters.include_unapproved:
-        vote = aliased(Judgment)
-        its_vote = and_(vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None))
-        query = query.join(vote, its_vote).where(vote.review_state == "approved")
-    return query
 
 
 def _seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
