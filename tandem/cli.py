@@ -311,11 +311,16 @@ def export_command(
     format: str = typer.Option("jsonl", "--format", help="Only jsonl: one JSON object per judgment."),
     since: str | None = typer.Option(None, help="Only judgments recorded or changed since this date (ISO 8601)."),
     repo: str | None = typer.Option(None, help="Only tasks on this repository (owner/name)."),
+    cursor: str | None = typer.Option(None, help="Only what changed since the export that printed this token."),
+    cursor_out: Path | None = typer.Option(None, help="Write the token for the next --cursor here (not stderr)."),
 ) -> None:
-    """Write every judgment, with its history and the de-blinded models, for training."""
+    """Write every judgment, with its history and the de-blinded models, for training.
+
+    Prints a resume token (on stderr, or to --cursor-out): the next run with --cursor TOKEN gets
+    exactly what changed in between."""
     from datetime import UTC, datetime
 
-    from tandem import export
+    from tandem import changes, export
 
     if format != "jsonl":
         raise TandemError(f"--format {format}: only jsonl is supported")
@@ -330,8 +335,14 @@ def export_command(
     with contextlib.ExitStack() as stack:
         stream = sys.stdout if str(out) == "-" else stack.enter_context(open(out, "w", encoding="utf-8"))
         with services.storage.transaction() as session:
-            count = export.export_judgments(session, stream, since=start, repo=repo)
+            # Taken first: whatever commits from here on is the next run's.
+            until = changes.token(session)
+            count = export.export_judgments(session, stream, since=start, repo=repo, cursor=cursor, until=until)
     typer.echo(f"exported {count} judgments", err=True)
+    if cursor_out is not None:
+        cursor_out.write_text(until + "\n", encoding="utf-8")
+    else:
+        typer.echo(f"cursor: {until}", err=True)
 
 
 @deliveries_cli.command("failed")

@@ -14,8 +14,13 @@ PRs showed when it was cast). Each follow-up round also gets one object of ``kin
 with its prompt, author, status and times, whether or not anyone voted in it yet.
 
 The judgments are read through one streaming query (``yield_per``: a server-side cursor on
-PostgreSQL), and what goes with them is fetched per batch of rows, so memory stays flat however
-many rows there are.
+PostgreSQL), and what goes with them is fetched per batch of rows, by index, for exactly the
+batch's (round, rater) pairs, so memory stays flat however many rows there are.
+
+An incremental export (``since``, ``cursor``) reads the change feed (tandem.changes) and gives
+the objects that changed: a changed judgment (new, superseded, reviewed), every judgment of a
+rater in a round whose scores or line comments changed (they carry them), and a changed round.
+Each object is given whole, as it is now; its cost follows the number of changes.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, select, tuple_, union
 from sqlalchemy.orm import Session
 
-from tandem.models import Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, RoundSide, Side, Task
+from tandem import changes
+from tandem.models import ExportChange, Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, RoundSide, Side, Task
 
 BATCH_SIZE = 500
 
@@ -51,14 +57,21 @@ def export_judgments(
     since: datetime | None = None,
     repo: str | None = None,
     task_id: int | None = None,
+    cursor: str | None = None,
+    until: str | None = None,
 ) -> int:
     """Write one JSON object per line to ``out`` for each judgment row; return how many.
 
-    ``since``: only rows recorded, superseded or reviewed at or after it (for incremental
-    exports). ``repo``: only tasks on this repository (owner/name). ``task_id``: only this task.
+    ``since``: only the objects a write changed at or after it (for incremental exports).
+    ``cursor``: only those changed since the export that gave this token (``changes.token``)
+    and, with ``until`` (a token taken before this export starts), not after it; the caller
+    hands ``until`` to the next run. ``repo``: only tasks on this repository (owner/name).
+    ``task_id``: only this task.
     """
     count = 0
-    for record in iter_judgment_records(session, since=since, repo=repo, task_id=task_id):
+    for record in iter_judgment_records(
+        session, since=since, repo=repo, task_id=task_id, cursor=cursor, until=until
+    ):
         out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
         out.write("\n")
         count += 1
@@ -66,7 +79,7 @@ def export_judgments(
 
 
 def judgments_for_task(session: Session, task_id: int) -> list[dict[str, Any]]:
-    """The export's objects for one task, oldest first (for the HTTP API)."""
+    """The export's objects for one task, oldest first."""
     return list(iter_judgment_records(session, task_id=task_id))
 
 
@@ -77,14 +90,24 @@ def iter_judgment_records(
     repo: str | None = None,
     task_id: int | None = None,
     batch_size: int = BATCH_SIZE,
+    cursor: str | None = None,
+    until: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield the export's objects, in the order the judgments were recorded, then the scores
-    of raters who did not vote, by round and rater."""
+    of raters who did not vote, by round and rater, then the follow-up rounds."""
+    window = None
+    if since is not None or cursor is not None:
+        window = changes.Window(
+            since=since,
+            start=changes.parse_token(session, cursor) if cursor is not None else None,
+            end=changes.parse_token(session, until or changes.token(session)) if cursor is not None else None,
+        ).conditions(session.get_bind().dialect.name == "postgresql")
     for query, records in (
-        (_judgments_query(since=since, repo=repo, task_id=task_id), _records),
-        (_ratings_only_query(since=since, repo=repo, task_id=task_id), _ratings_only_records),
-        (_followups_query(since=since, repo=repo, task_id=task_id), _round_records),
+        (_judgments_query(window), _records),
+        (_ratings_only_query(window), _ratings_only_records),
+        (_followups_query(window), _round_records),
     ):
+        query = _scoped(query, repo=repo, task_id=task_id)
         result = session.execute(query, execution_options={"yield_per": batch_size})
         try:
             for rows in result.partitions():
@@ -93,30 +116,28 @@ def iter_judgment_records(
             result.close()
 
 
-def _ratings_only_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
+def _ratings_only_query(window: list | None) -> Select:
     """(round, rater) of the scores given in rounds the rater never voted in."""
     voted = exists().where(Judgment.round_id == Rating.round_id, Judgment.rater_id == Rating.rater_id)
-    scored = (
-        select(
-            Rating.round_id,
-            Rating.rater_id,
-            func.max(Rating.rater_login).label("rater_login"),
-            func.max(Rating.created_at).label("rated_at"),
+    scored = select(
+        Rating.round_id,
+        Rating.rater_id,
+        func.max(Rating.rater_login).label("rater_login"),
+        func.max(Rating.created_at).label("rated_at"),
+    ).where(~voted)
+    if window is not None:
+        changed = select(ExportChange.round_id, ExportChange.rater_id).where(
+            *window, ExportChange.rater_id.is_not(None), ExportChange.judgment_id.is_(None)
         )
-        .where(~voted)
-        .group_by(Rating.round_id, Rating.rater_id)
-    )
-    if since is not None:
-        scored = scored.having(or_(func.max(Rating.created_at) >= since, func.max(Rating.superseded_at) >= since))
-    scored = scored.subquery()
-    query = (
+        scored = scored.where(tuple_(Rating.round_id, Rating.rater_id).in_(changed))
+    scored = scored.group_by(Rating.round_id, Rating.rater_id).subquery()
+    return (
         select(scored, Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
         .join(Round, Round.id == scored.c.round_id)
         .join(Task, Task.id == Round.task_id)
         .join(Pair, Pair.task_id == Task.id)
         .order_by(scored.c.round_id, scored.c.rater_id)
     )
-    return _scoped(query, repo=repo, task_id=task_id)
 
 
 def _scoped(query: Select, *, repo: str | None, task_id: int | None) -> Select:
@@ -128,7 +149,7 @@ def _scoped(query: Select, *, repo: str | None, task_id: int | None) -> Select:
     return query
 
 
-def _followups_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
+def _followups_query(window: list | None) -> Select:
     """The follow-up rounds (round 1's prompt is the task's), in order."""
     query = (
         select(Round.id.label("round_id"), Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
@@ -137,9 +158,9 @@ def _followups_query(*, since: datetime | None, repo: str | None, task_id: int |
         .where(Round.number > 1)
         .order_by(Round.task_id, Round.number)
     )
-    if since is not None:
-        query = query.where(or_(Round.created_at >= since, Round.opened_at >= since, Round.closed_at >= since))
-    return _scoped(query, repo=repo, task_id=task_id)
+    if window is not None:
+        query = query.where(Round.id.in_(select(ExportChange.round_id).where(*window, ExportChange.rater_id.is_(None))))
+    return query
 
 
 def _round_records(session: Session, rows) -> Iterator[dict[str, Any]]:
@@ -180,20 +201,24 @@ def _rounds(session: Session, round_ids: set[int]) -> dict[int, dict[str, Any]]:
     return found
 
 
-def _judgments_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
+def _judgments_query(window: list | None) -> Select:
     query = (
         select(*_JUDGMENT_COLUMNS, *_ROUND_AND_TASK)
         .join(Round, Round.id == Judgment.round_id)
         .join(Task, Task.id == Judgment.task_id)
         .order_by(Judgment.id)
     )
-    if since is not None:
-        reviewed = exists().where(
-            JudgmentReview.judgment_id == Judgment.id,
-            or_(JudgmentReview.created_at >= since, JudgmentReview.withdrawn_at >= since),
+    if window is not None:
+        # A change names one judgment, or all of a rater's in a round (their scores or line
+        # comments, which every one of those objects carries).
+        named = select(ExportChange.judgment_id).where(*window, ExportChange.judgment_id.is_not(None))
+        of_rater = (
+            select(Judgment.id)
+            .join(ExportChange, and_(ExportChange.round_id == Judgment.round_id, ExportChange.rater_id == Judgment.rater_id))
+            .where(*window, ExportChange.judgment_id.is_(None))
         )
-        query = query.where(or_(Judgment.recorded_at >= since, Judgment.superseded_at >= since, reviewed))
-    return _scoped(query, repo=repo, task_id=task_id)
+        query = query.where(Judgment.id.in_(union(named, of_rater)))
+    return query
 
 
 def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
@@ -298,7 +323,9 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
     """For a batch of rows with pair_id, round_id and rater_id: the models of the pairs, the
     raters' current scores and their line comments in the rounds, and the rounds, fetched in bulk."""
     round_ids = {row.round_id for row in rows}
-    rater_ids = {row.rater_id for row in rows}
+    # The exact (round, rater) pairs of the batch, not every round with every rater; the plain
+    # round_id IN lets the (round_id, rater_id) index narrow the scan on every backend.
+    keys = {(row.round_id, row.rater_id) for row in rows}
     models: dict[tuple[int, str], str] = {
         (pair_id, letter): model
         for pair_id, letter, model in session.execute(
@@ -310,7 +337,8 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
     ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
     for round_id, rater_id, side, axis, score in session.execute(
         select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score)
-        .where(Rating.round_id.in_(round_ids), Rating.rater_id.in_(rater_ids), Rating.superseded_at.is_(None))
+        .where(Rating.round_id.in_(round_ids), tuple_(Rating.round_id, Rating.rater_id).in_(keys))
+        .where(Rating.superseded_at.is_(None))
         .order_by(Rating.id)
     ):
         ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
@@ -319,7 +347,7 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
         select(*LineComment.__table__.columns)
         .where(
             LineComment.round_id.in_(round_ids),
-            LineComment.author_id.in_(rater_ids),
+            tuple_(LineComment.round_id, LineComment.author_id).in_(keys),
             LineComment.deleted_at.is_(None),
         )
         .order_by(LineComment.id)
