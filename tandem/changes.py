@@ -8,13 +8,13 @@ of them go through the ORM; a bulk ``insert()``/``update()`` of these tables wou
 Cursors. An id from a sequence is not a safe resume point on PostgreSQL: transactions commit out
 of order, so a reader that saw change 12 may not yet see change 11, which commits a moment later;
 resuming after 12 would lose it. Each change therefore carries its transaction's id
-(``pg_current_xact_id()``), and a reader stops at its snapshot's *xmin*: every transaction with a
-smaller id had ended (committed or rolled back) when the snapshot was taken, and every later one
-has a larger id. So ``[previous horizon, this horizon)`` is complete when read and is never
-added to afterwards: consecutive windows cover every change exactly once. A transaction that
-stays open holds the horizon back (its changes and later ones wait for the next run); nothing is
-skipped. On SQLite writers are serialized (one write transaction at a time, holding the lock
-until it commits), so ids commit in order and the largest committed id is a safe horizon.
+(``pg_current_xact_id()``), and a run reads up to its snapshot's horizon: below the snapshot's
+*xmax* (every later transaction has a larger id), leaving out the transactions still in progress
+then (its *xip* list), which the token carries so that the next run picks them up once they have
+committed. Consecutive runs thus read every committed change exactly once, whatever the order of
+commits, and an unrelated long transaction delays nothing. On SQLite writers are serialized (one
+write transaction at a time, holding the lock until it commits), so ids commit in order and the
+largest committed id is a safe horizon.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, event, func, insert, literal, select, text
+from sqlalchemy import ColumnElement, event, func, insert, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from tandem.db import UTCDateTime, utcnow
@@ -69,12 +69,21 @@ def _record(session: Session, _flush_context) -> None:
 
 
 @dataclass(frozen=True)
+class Horizon:
+    """Where a run of the feed stops and the next one starts: every change below ``below`` is
+    settled except those of the transactions still ``pending`` then (read by a later run)."""
+
+    below: int
+    pending: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Window:
-    """Which changes an incremental export reads: since a time, and/or between two cursors."""
+    """Which changes an incremental export reads: since a time, and/or between two horizons."""
 
     since: datetime | None = None
-    start: int | None = None  # from a cursor: the previous run's horizon
-    end: int | None = None  # this run's horizon
+    start: Horizon | None = None  # from a cursor: the previous run's horizon
+    end: Horizon | None = None  # this run's horizon
 
     def conditions(self, postgres: bool) -> list[ColumnElement[bool]]:
         order = ExportChange.txid if postgres else ExportChange.id
@@ -82,28 +91,36 @@ class Window:
         if self.since is not None:
             found.append(ExportChange.changed_at >= self.since)
         if self.start is not None:
-            found.append(order >= self.start)
+            later = order >= self.start.below
+            found.append(or_(later, order.in_(self.start.pending)) if self.start.pending else later)
         if self.end is not None:
-            found.append(order < self.end)
+            found.append(order < self.end.below)
+            if self.end.pending:
+                found.append(order.not_in(self.end.pending))
         return found
 
 
-def horizon(session: Session) -> int:
-    """Every change below this (txid on PostgreSQL, id on SQLite) is committed and visible or
-    rolled back for good; every change at or above it is yet to be read."""
+def horizon(session: Session) -> Horizon:
+    """On PostgreSQL, the current snapshot's xmax and the transactions in progress below it
+    (whose changes may commit later); on SQLite, just past the largest committed id."""
     if session.get_bind().dialect.name == "postgresql":
-        return session.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one()
-    return session.execute(select(func.coalesce(func.max(ExportChange.id), 0) + 1)).scalar_one()
+        below, pending = session.execute(text(
+            "SELECT pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) x) "
+            "FROM pg_current_snapshot() s"
+        )).one()
+        return Horizon(below, tuple(sorted(pending)))
+    return Horizon(session.execute(select(func.coalesce(func.max(ExportChange.id), 0) + 1)).scalar_one())
 
 
 def token(session: Session) -> str:
     """The resume token for the changes from now on (opaque to users)."""
-    return f"{session.get_bind().dialect.name}.{horizon(session)}"
+    found = horizon(session)
+    return ".".join([session.get_bind().dialect.name, str(found.below), *map(str, found.pending)])
 
 
-def parse_token(session: Session, value: str) -> int:
+def parse_token(session: Session, value: str) -> Horizon:
     """The horizon in a token that ``token`` made on this kind of database."""
-    kind, _, number = value.partition(".")
-    if kind != session.get_bind().dialect.name or not number.isdigit():
+    kind, *numbers = value.split(".")
+    if kind != session.get_bind().dialect.name or not numbers or not all(n.isdigit() for n in numbers):
         raise TandemError(f"--cursor {value!r}: not a cursor from an export of this database")
-    return int(number)
+    return Horizon(int(numbers[0]), tuple(int(n) for n in numbers[1:]))

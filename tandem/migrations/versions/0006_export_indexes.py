@@ -43,12 +43,12 @@ def upgrade() -> None:
     ratings = sa.table('ratings', sa.column('round_id'), sa.column('rater_id'))
     line_comments = sa.table('line_comments', sa.column('round_id'), sa.column('author_id'))
     rounds = sa.table('rounds', sa.column('id'))
-    no_id = sa.null().label('judgment_id')
+    no_id = sa.cast(sa.null(), sa.Integer())
     for backfill in (
         sa.select(judgments.c.round_id, judgments.c.rater_id, judgments.c.id, now),
         sa.select(ratings.c.round_id, ratings.c.rater_id, no_id, now).distinct(),
         sa.select(line_comments.c.round_id, line_comments.c.author_id, no_id, now).distinct(),
-        sa.select(rounds.c.id, sa.null(), no_id, now),
+        sa.select(rounds.c.id, sa.cast(sa.null(), sa.BigInteger()), no_id, now),
     ):
         bind.execute(changes.insert().from_select(columns, backfill))
 
