@@ -7,11 +7,12 @@ have one shape (app.errors). Storage work runs in the thread pool, off the event
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -114,16 +115,36 @@ def show_task(request: Request, task_id: int, client: Client = requires(Scope.RE
         raise HTTPException(404, str(exc)) from None
 
 
-def _judgments(services: Services, task_id: int, team: str) -> list[dict]:
+def _check_task(services: Services, task_id: int, team: str) -> None:
     with services.storage.transaction() as session:
         tasks.get_task(session, task_id, team=team)
-        return export.judgments_for_task(session, task_id)
 
 
-@router.get("/tasks/{task_id}/judgments")
-def task_judgments(request: Request, task_id: int, client: Client = requires(Scope.EXPORT)) -> list[dict]:
-    """Every judgment of the task with its history and the de-blinded models (for the research team)."""
+# Records are sent in chunks of about this many bytes: one chunk per record would cost a trip
+# through the thread pool each, and the whole list at once would hold it all in memory.
+CHUNK_BYTES = 64 * 1024
+
+
+def _judgments_stream(services: Services, task_id: int) -> Iterator[bytes]:
+    """The task's export objects as one JSON array, written as they are read."""
+    with services.storage.transaction() as session:
+        chunk, separator = bytearray(b"["), b""
+        for record in export.iter_judgment_records(session, task_id=task_id):
+            chunk += separator + orjson.dumps(record)
+            separator = b","
+            if len(chunk) >= CHUNK_BYTES:
+                yield bytes(chunk)
+                chunk.clear()
+        yield bytes(chunk + b"]")
+
+
+@router.get("/tasks/{task_id}/judgments", response_model=None)
+async def task_judgments(request: Request, task_id: int, client: Client = requires(Scope.EXPORT)) -> StreamingResponse:
+    """Every judgment of the task with its history and the de-blinded models (for the research
+    team), streamed: memory stays bounded however many judgments the task has."""
+    services = _services(request)
     try:
-        return _judgments(_services(request), task_id, client.team)
+        await run_in_threadpool(_check_task, services, task_id, client.team)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    return StreamingResponse(_judgments_stream(services, task_id), media_type="application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from app import api, errors, export_api, health, rounds_api, setup, stats_api, webhooks
 from app.intake import DeliveryIntake
@@ -21,6 +22,8 @@ class TandemApp:
         self.api.state.services = services
         self.api.state.settings = services.settings
         errors.install(self.api)
+        # Compressed answers for clients that ask (Accept-Encoding: gzip); streamed ones stay streamed.
+        self.api.add_middleware(GZipMiddleware, minimum_size=1024)
         # One budget for the bodies this process is reading, whichever route reads them.
         self.api.state.body_budget = budget = BodyBudget()
         for router in (health.router, setup.router, api.router, stats_api.router, rounds_api.router, export_api.router):

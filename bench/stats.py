@@ -40,11 +40,12 @@ TANDEM = str(Path(sys.executable).with_name("tandem"))
 JSON_COLUMNS = {"raters", "metadata"}
 
 
-def fill(storage: Storage, plan: Plan, postgres: bool) -> int:
-    """Insert the plan's rows; return how many."""
+def fill(storage: Storage, plan: Plan, postgres: bool, **options) -> int:
+    """Insert the plan's rows; return how many. ``options`` go to database_rows (bench/export.py
+    builds its database with this too)."""
     count = 0
     with storage.engine.begin() as connection:
-        for batch in database_rows(plan, ratings_every=4):
+        for batch in database_rows(plan, **({"ratings_every": 4} | options)):
             for name, rows in batch.items():
                 if not rows:
                     continue
@@ -52,10 +53,16 @@ def fill(storage: Storage, plan: Plan, postgres: bool) -> int:
                 if not postgres:
                     connection.execute(insert(Table(name, Base.metadata)), rows)
                     continue
-                columns = list(rows[0])
+                # COPY skips the models' Python-side defaults (a task's team): give them here.
+                defaults = {
+                    c.name: c.default.arg for c in Base.metadata.tables[name].columns
+                    if c.name not in rows[0] and c.default is not None and c.default.is_scalar
+                }
+                columns = [*rows[0], *defaults]
                 cursor = connection.connection.driver_connection.cursor()
                 with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows:
+                        row = row | defaults
                         copy.write_row(
                             [json.dumps(row[c]) if c in JSON_COLUMNS else row[c] for c in columns]
                         )

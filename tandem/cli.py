@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import getpass
 import json
@@ -321,15 +322,21 @@ def export_command(
     ties: str = typer.Option("keep", help="keep or drop votes for tie or neither."),
     with_files: bool = typer.Option(False, help="Add the full text of the files each side changed."),
     conversational: bool = typer.Option(False, help="trl: role/content messages rather than text."),
+    cursor: str | None = typer.Option(None, help="Only what changed since the export that printed this token."),
+    cursor_out: Path | None = typer.Option(None, help="Write the token for the next --cursor here (not stderr)."),
 ) -> None:
     """Write the judgments for training or a leaderboard: raw rows with their history, or a
-    trainer's preference format, with the de-blinded models and the code of both sides."""
+    trainer's preference format, with the de-blinded models and the code of both sides.
+
+    Prints a resume token (on stderr, or to --cursor-out): the next run with --cursor TOKEN gets
+    exactly what changed in between."""
+    from tandem import changes
     from tandem.export_formats import Selection, format_rows, write
 
     format_rows(format)  # an unknown format is refused before the file is made
     selection = Selection.parse(
         since=since, repo=repo, round=round, metadata=metadata, ties=ties, include_unapproved=include_unapproved,
-        include_gold=include_gold, with_files=with_files, conversational=conversational,
+        include_gold=include_gold, with_files=with_files, conversational=conversational, cursor=cursor,
     )
     parquet = parquet or out.suffix == ".parquet"
     if parquet and str(out) == "-":
@@ -340,8 +347,14 @@ def export_command(
         else:
             stream = stack.enter_context(open(out, "wb") if parquet else open(out, "w", encoding="utf-8"))
         with _services().storage.transaction() as session:
-            count = write(session, format, selection, stream, parquet=parquet)
+            # Taken first: whatever commits from here on is the next run's.
+            until = changes.token(session)
+            count = write(session, format, dataclasses.replace(selection, until=until), stream, parquet=parquet)
     typer.echo(f"exported {count} rows ({format})", err=True)
+    if cursor_out is not None:
+        cursor_out.write_text(until + "\n", encoding="utf-8")
+    else:
+        typer.echo(f"cursor: {until}", err=True)
 
 
 @deliveries_cli.command("failed")

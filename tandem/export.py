@@ -18,22 +18,32 @@ Every object says whether its task is gold (``gold``, and the expected answer in
 identity-leak scan flagged the task's outputs, tandem.leaks).
 
 The judgments are read through one streaming query (``yield_per``: a server-side cursor on
-PostgreSQL), and what goes with them is fetched per batch of rows, so memory stays flat however
-many rows there are.
+PostgreSQL), and what goes with them is fetched per batch of rows, by index, for exactly the
+batch's (round, rater) pairs, so memory stays flat however many rows there are.
+
+An incremental export (``since``, ``cursor``) reads the change feed (tandem.changes) and gives
+the objects that changed: a changed judgment (new, superseded, reviewed), every judgment of a
+rater in a round whose scores or line comments changed (they carry them), and a changed round.
+Each object is given whole, as it is now; its cost follows the number of changes.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Select, exists, func, or_, select
+import orjson
+from sqlalchemy import (
+    ARRAY, BigInteger, ColumnElement, Integer, Select, and_, any_, exists, func, literal, select, tuple_, union,
+)
 from sqlalchemy.orm import Session
 
-from tandem.models import Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, RoundSide, Side, Task
+from tandem import changes
+from tandem.models import (
+    ExportChange, Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, RoundSide, Side, Task,
+)
 
 BATCH_SIZE = 500
 
@@ -58,23 +68,28 @@ def export_judgments(
     repo: str | None = None,
     task_id: int | None = None,
     include_gold: bool = True,
+    cursor: str | None = None,
+    until: str | None = None,
 ) -> int:
     """Write one JSON object per line to ``out`` for each judgment row; return how many.
 
-    ``since``: only rows recorded, superseded or reviewed at or after it (for incremental
-    exports). ``repo``: only tasks on this repository (owner/name). ``task_id``: only this task.
-    ``include_gold``: also the rows of gold tasks (each marked ``gold``).
+    ``since``: only the objects a write changed at or after it (for incremental exports).
+    ``cursor``: only those changed since the export that gave this token (``changes.token``)
+    and, with ``until`` (a token taken before this export starts), not after it; the caller
+    hands ``until`` to the next run. ``repo``: only tasks on this repository (owner/name).
+    ``task_id``: only this task. ``include_gold``: also the rows of gold tasks (each marked ``gold``).
     """
     count = 0
-    for record in iter_judgment_records(session, since=since, repo=repo, task_id=task_id, include_gold=include_gold):
-        out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-        out.write("\n")
+    for record in iter_judgment_records(
+        session, since=since, repo=repo, task_id=task_id, include_gold=include_gold, cursor=cursor, until=until
+    ):
+        out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE).decode())
         count += 1
     return count
 
 
 def judgments_for_task(session: Session, task_id: int) -> list[dict[str, Any]]:
-    """The export's objects for one task, oldest first (for the HTTP API)."""
+    """The export's objects for one task, oldest first."""
     return list(iter_judgment_records(session, task_id=task_id))
 
 
@@ -86,14 +101,24 @@ def iter_judgment_records(
     task_id: int | None = None,
     include_gold: bool = True,
     batch_size: int = BATCH_SIZE,
+    cursor: str | None = None,
+    until: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield the export's objects, in the order the judgments were recorded, then the scores
-    of raters who did not vote, by round and rater."""
+    of raters who did not vote, by round and rater, then the follow-up rounds."""
+    window = None
+    if since is not None or cursor is not None:
+        window = changes.Window(
+            since=since,
+            start=changes.parse_token(session, cursor) if cursor is not None else None,
+            end=changes.parse_token(session, until or changes.token(session)) if cursor is not None else None,
+        ).conditions(session.get_bind().dialect.name == "postgresql")
     for query, records in (
-        (_judgments_query(since=since, repo=repo, task_id=task_id), _records),
-        (_ratings_only_query(since=since, repo=repo, task_id=task_id), _ratings_only_records),
-        (_followups_query(since=since, repo=repo, task_id=task_id), _round_records),
+        (_judgments_query(window), _records),
+        (_ratings_only_query(window), _ratings_only_records),
+        (_followups_query(window), _round_records),
     ):
+        query = _scoped(query, repo=repo, task_id=task_id)
         if not include_gold:
             query = query.where(Task.gold.is_(None))
         result = session.execute(query, execution_options={"yield_per": batch_size})
@@ -104,30 +129,28 @@ def iter_judgment_records(
             result.close()
 
 
-def _ratings_only_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
+def _ratings_only_query(window: list | None) -> Select:
     """(round, rater) of the scores given in rounds the rater never voted in."""
     voted = exists().where(Judgment.round_id == Rating.round_id, Judgment.rater_id == Rating.rater_id)
-    scored = (
-        select(
-            Rating.round_id,
-            Rating.rater_id,
-            func.max(Rating.rater_login).label("rater_login"),
-            func.max(Rating.created_at).label("rated_at"),
+    scored = select(
+        Rating.round_id,
+        Rating.rater_id,
+        func.max(Rating.rater_login).label("rater_login"),
+        func.max(Rating.created_at).label("rated_at"),
+    ).where(~voted)
+    if window is not None:
+        changed = select(ExportChange.round_id, ExportChange.rater_id).where(
+            *window, ExportChange.rater_id.is_not(None), ExportChange.judgment_id.is_(None)
         )
-        .where(~voted)
-        .group_by(Rating.round_id, Rating.rater_id)
-    )
-    if since is not None:
-        scored = scored.having(or_(func.max(Rating.created_at) >= since, func.max(Rating.superseded_at) >= since))
-    scored = scored.subquery()
-    query = (
+        scored = scored.where(tuple_(Rating.round_id, Rating.rater_id).in_(changed))
+    scored = scored.group_by(Rating.round_id, Rating.rater_id).subquery()
+    return (
         select(scored, Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
         .join(Round, Round.id == scored.c.round_id)
         .join(Task, Task.id == Round.task_id)
         .join(Pair, Pair.task_id == Task.id)
         .order_by(scored.c.round_id, scored.c.rater_id)
     )
-    return _scoped(query, repo=repo, task_id=task_id)
 
 
 def _scoped(query: Select, *, repo: str | None, task_id: int | None) -> Select:
@@ -139,7 +162,7 @@ def _scoped(query: Select, *, repo: str | None, task_id: int | None) -> Select:
     return query
 
 
-def _followups_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
+def _followups_query(window: list | None) -> Select:
     """The follow-up rounds (round 1's prompt is the task's), in order."""
     query = (
         select(Round.id.label("round_id"), Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
@@ -148,9 +171,9 @@ def _followups_query(*, since: datetime | None, repo: str | None, task_id: int |
         .where(Round.number > 1)
         .order_by(Round.task_id, Round.number)
     )
-    if since is not None:
-        query = query.where(or_(Round.created_at >= since, Round.opened_at >= since, Round.closed_at >= since))
-    return _scoped(query, repo=repo, task_id=task_id)
+    if window is not None:
+        query = query.where(Round.id.in_(select(ExportChange.round_id).where(*window, ExportChange.rater_id.is_(None))))
+    return query
 
 
 def _round_records(session: Session, rows) -> Iterator[dict[str, Any]]:
@@ -174,7 +197,7 @@ def _round_records(session: Session, rows) -> Iterator[dict[str, Any]]:
 def _rounds(session: Session, round_ids: set[int]) -> dict[int, dict[str, Any]]:
     """Who asked for each round, its state and times, and the heads it put on the PRs."""
     found: dict[int, dict[str, Any]] = {}
-    for row in session.execute(select(*Round.__table__.columns).where(Round.id.in_(round_ids))):
+    for row in session.execute(select(*Round.__table__.columns).where(_among(session, Round.id, round_ids))):
         found[row.id] = {
             "round_author": row.author_login,
             "round_status": row.status,
@@ -186,26 +209,32 @@ def _rounds(session: Session, round_ids: set[int]) -> dict[int, dict[str, Any]]:
             "round_head_sha_b": None,
         }
     for round_id, letter, head_sha in session.execute(
-        select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(RoundSide.round_id.in_(round_ids))
+        select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(
+            _among(session, RoundSide.round_id, round_ids)
+        )
     ):
         found[round_id][f"round_head_sha_{letter.lower()}"] = head_sha
     return found
 
 
-def _judgments_query(*, since: datetime | None, repo: str | None, task_id: int | None) -> Select:
+def _judgments_query(window: list | None) -> Select:
     query = (
         select(*_JUDGMENT_COLUMNS, *_ROUND_AND_TASK)
         .join(Round, Round.id == Judgment.round_id)
         .join(Task, Task.id == Judgment.task_id)
         .order_by(Judgment.id)
     )
-    if since is not None:
-        reviewed = exists().where(
-            JudgmentReview.judgment_id == Judgment.id,
-            or_(JudgmentReview.created_at >= since, JudgmentReview.withdrawn_at >= since),
+    if window is not None:
+        # A change names one judgment, or all of a rater's in a round (their scores or line
+        # comments, which every one of those objects carries).
+        named = select(ExportChange.judgment_id).where(*window, ExportChange.judgment_id.is_not(None))
+        of_rater = (
+            select(Judgment.id)
+            .join(ExportChange, and_(ExportChange.round_id == Judgment.round_id, ExportChange.rater_id == Judgment.rater_id))
+            .where(*window, ExportChange.judgment_id.is_(None))
         )
-        query = query.where(or_(Judgment.recorded_at >= since, Judgment.superseded_at >= since, reviewed))
-    return _scoped(query, repo=repo, task_id=task_id)
+        query = query.where(Judgment.id.in_(union(named, of_rater)))
+    return query
 
 
 def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
@@ -215,7 +244,7 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
     # Columns, not ORM objects: nothing of the export stays in the session's identity map.
     for review in session.execute(
         select(*JudgmentReview.__table__.columns)
-        .where(JudgmentReview.judgment_id.in_([row.id for row in rows]))
+        .where(_among(session, JudgmentReview.judgment_id, [row.id for row in rows]))
         .order_by(JudgmentReview.id)
     ):
         reviews[review.judgment_id].append(
@@ -317,30 +346,31 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
     """For a batch of rows with pair_id, round_id and rater_id: the models of the pairs, the
     raters' current scores and their line comments in the rounds, and the rounds, fetched in bulk."""
     round_ids = {row.round_id for row in rows}
-    rater_ids = {row.rater_id for row in rows}
+    keys = {(row.round_id, row.rater_id) for row in rows}
     models: dict[tuple[int, str], str] = {
         (pair_id, letter): model
         for pair_id, letter, model in session.execute(
             select(Side.pair_id, Side.letter, Output.model)
             .join(Output, Output.id == Side.output_id)
-            .where(Side.pair_id.in_({row.pair_id for row in rows}))
+            .where(_among(session, Side.pair_id, {row.pair_id for row in rows}))
         )
     }
     ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
     for round_id, rater_id, side, axis, score in session.execute(
-        select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score)
-        .where(Rating.round_id.in_(round_ids), Rating.rater_id.in_(rater_ids), Rating.superseded_at.is_(None))
+        _of_raters(
+            session, select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score),
+            Rating.round_id, Rating.rater_id, keys,
+        )
+        .where(Rating.superseded_at.is_(None))
         .order_by(Rating.id)
     ):
         ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
     line_comments: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for comment in session.execute(
-        select(*LineComment.__table__.columns)
-        .where(
-            LineComment.round_id.in_(round_ids),
-            LineComment.author_id.in_(rater_ids),
-            LineComment.deleted_at.is_(None),
+        _of_raters(
+            session, select(*LineComment.__table__.columns), LineComment.round_id, LineComment.author_id, keys
         )
+        .where(LineComment.deleted_at.is_(None))
         .order_by(LineComment.id)
     ):
         line_comments[(comment.round_id, comment.author_id)].append(
@@ -361,6 +391,30 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
     return models, ratings, line_comments, _rounds(session, round_ids)
 
 
+def _among(session: Session, column, values) -> ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL as ``= ANY(array)``: one parameter, so the statement
+    has the same text for every batch (parsed once by the driver, planned quickly by the server),
+    not a parameter per value."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _of_raters(session: Session, query: Select, round_column, rater_column, keys: set[tuple[int, int]]) -> Select:
+    """``query`` narrowed to the exact (round, rater) pairs of a batch, not every round of the
+    batch with every rater of it; each pair is one probe of a (round, rater) index."""
+    if session.get_bind().dialect.name == "postgresql":
+        rounds, raters = zip(*keys, strict=True)
+        wanted = select(
+            func.unnest(literal(list(rounds), ARRAY(Integer))).label("round_id"),
+            func.unnest(literal(list(raters), ARRAY(BigInteger))).label("rater_id"),
+        ).subquery()
+        return query.join(wanted, and_(round_column == wanted.c.round_id, rater_column == wanted.c.rater_id))
+    return query.where(round_column.in_({round_id for round_id, _ in keys}), tuple_(round_column, rater_column).in_(keys))
+
+
 def _iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with microseconds and a Z: 2026-05-09T07:35:25.000000Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment is not None else None
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

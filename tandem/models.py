@@ -278,6 +278,8 @@ class Rating(Base):
     """A per-axis score for one side, from a /rate command."""
 
     __tablename__ = "ratings"
+    # The export reads one rater's scores in a round (tandem.export).
+    __table_args__ = (Index("ix_ratings_round_rater", "round_id", "rater_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
@@ -360,6 +362,7 @@ class LineComment(Base):
     """A rater's review comment on a line of one side's diff: a fine-grained critique."""
 
     __tablename__ = "line_comments"
+    __table_args__ = (Index("ix_line_comments_round_author", "round_id", "author_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
@@ -450,3 +453,24 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExportChange(Base):
+    """A write that changed what the export shows (tandem.changes): one judgment (judgment_id),
+    everything of one rater in a round (rater_id, no judgment_id: scores, line comments), or a
+    round itself (neither). Incremental exports read these instead of the whole history."""
+
+    __tablename__ = "export_changes"
+    # AUTOINCREMENT: on SQLite the id is the cursor, so an id must never be handed out twice.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(Integer)
+    rater_id: Mapped[int | None] = mapped_column(BigInteger)
+    judgment_id: Mapped[int | None] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # PostgreSQL: the writing transaction's id (pg_current_xact_id), the cursor's order.
+    txid: Mapped[int | None] = mapped_column(BigInteger, index=True)
+
+
+from tandem import changes  # noqa: E402,F401  (the listener that writes ExportChange rows)

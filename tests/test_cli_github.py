@@ -56,6 +56,19 @@ def test_submit_show_and_export_from_the_command_line(github, services, tandem, 
     assert {row["model_a"], row["model_b"]} == {"model-x-2026-10", "model-y-2026-09"}
     assert tandem("export", "-", "--repo", "other/repo").stdout == ""
 
+    # A nightly job: each run hands the next one a token, and gets only what changed in between.
+    cursor = tmp_path / "cursor"
+    assert tandem("export", str(tmp_path / "all.jsonl"), "--cursor-out", str(cursor)).returncode == 0
+    github.as_user("rater-one").comment("evals-org/mlflow", number, "/prefer B")
+    settle(github, services)
+    changed = tandem("export", "-", "--cursor", cursor.read_text().strip())
+    assert [(r["verdict"], r["current"]) for r in map(json.loads, changed.stdout.splitlines())] == [
+        ("A", False), ("B", True)]
+    [token] = [line.removeprefix("cursor: ") for line in changed.stderr.splitlines() if line.startswith("cursor: ")]
+    assert tandem("export", "-", "--cursor", token).stdout == ""
+    refused = tandem("export", "-", "--cursor", "0.0")
+    assert refused.returncode == 1 and "not a cursor" in refused.stderr
+
 
 def test_a_bad_task_file_lists_each_problem(tandem, tmp_path, blinding):
     result = tandem("task", "submit", str(write_task(tmp_path, blinding, prompt="", outputs=[])))

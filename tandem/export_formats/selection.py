@@ -20,7 +20,8 @@ class Selection:
     gold task unless ``include_gold``. ``ties``: keep or drop votes for tie or neither (formats
     with a chosen and a rejected side have no place for them and always drop them).
     ``with_files``: a response carries the full text of the files it changed after its diff.
-    ``conversational``: role/content messages rather than text (trl). ``team``: only its tasks."""
+    ``conversational``: role/content messages rather than text (trl). ``team``: only its tasks.
+    ``cursor``, ``until``: only what changed between two exports' tokens (tandem.changes)."""
 
     since: datetime | None = None
     repo: str | None = None
@@ -32,6 +33,8 @@ class Selection:
     with_files: bool = False
     conversational: bool = False
     team: str | None = None
+    cursor: str | None = None  # an incremental export's resume token (tandem.changes)
+    until: str | None = None  # and the token taken as this export started
 
     @classmethod
     def parse(

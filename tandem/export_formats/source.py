@@ -32,7 +32,9 @@ class Item:
 def items(session: Session, selection: Selection, *, context: bool = True) -> Iterator[Item]:
     """Every raw object in the selection's team, round and metadata, with its task's context
     (``context``: formats that need only the raw object skip loading it)."""
-    rows = export.iter_judgment_records(session, since=selection.since, repo=selection.repo)
+    rows = export.iter_judgment_records(
+        session, since=selection.since, repo=selection.repo, cursor=selection.cursor, until=selection.until
+    )
     while raw := list(islice(rows, BATCH_SIZE)):
         batch = [row for row in raw if selection.takes(row)]
         task_ids = {row["task_id"] for row in batch}

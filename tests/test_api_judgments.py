@@ -1,0 +1,56 @@
+"""GET /api/tasks/{id}/judgments over real HTTP: streamed (chunked, never one body built in
+memory), compressed for clients that ask, and the same JSON list as before."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import httpx
+from sqlalchemy import insert
+
+from app.main import create_app
+from tandem import judging
+from tandem.export import judgments_for_task
+from tandem.models import Judgment
+from tests.servers import LiveServer
+from tests.test_api import new_token
+from tests.test_judging import T0, make_pair
+
+RATERS = 600
+
+
+def big_task(services) -> int:
+    """A task of team-a with RATERS votes of a few hundred bytes each: about 600 KB of JSON."""
+    with services.storage.transaction() as session:
+        pair = make_pair(session)
+        pair.task.team = "team-a"
+        round_id = judging.current_round(session, pair.task).id
+        session.execute(insert(Judgment), [
+            dict(task_id=pair.task_id, pair_id=pair.id, round_id=round_id, rater_id=i, rater_login=f"r{i}",
+                 verdict="AB"[i % 2], strength="clearly", rationale="because " * 40, source="comment",
+                 comment_id=i, on_side="A", delivery_id=f"d{i}", voted_at=T0, review_state="pending")
+            for i in range(RATERS)
+        ])
+        return pair.task_id
+
+
+def test_a_tasks_judgments_stream_plain_and_compressed(services):
+    task_id = big_task(services)
+    with services.storage.transaction() as session:
+        expected = judgments_for_task(session, task_id)
+    assert len(expected) == RATERS
+    headers = {"Authorization": f"Bearer {new_token(services, 'research-team')}"}
+    url = f"/api/tasks/{task_id}/judgments"
+    with LiveServer(create_app(services)) as server, httpx.Client(base_url=server.url, headers=headers) as http:
+        for encoding in ("identity", "gzip"):
+            with http.stream("GET", url, headers={"Accept-Encoding": encoding}) as response:
+                assert response.status_code == 200
+                # Chunked: the length was not known when the first bytes left.
+                assert "content-length" not in response.headers
+                assert response.headers["transfer-encoding"] == "chunked"
+                assert response.headers.get("content-encoding", "identity") == encoding
+                body = b"".join(response.iter_raw())
+            raw = gzip.decompress(body) if encoding == "gzip" else body
+            assert json.loads(raw) == expected
+        assert http.get("/api/tasks/999/judgments").status_code == 404
