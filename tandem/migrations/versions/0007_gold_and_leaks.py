@@ -1,14 +1,14 @@
 """gold and leaks: a task's gold answer, its identity-leak settings and the scans' findings
 
-Revision ID: 0006_gold_and_leaks
-Revises: 0005_rounds
+Revision ID: 0007_gold_and_leaks
+Revises: 0006_side_diffs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006_gold_and_leaks'
-down_revision = '0005_rounds'
+revision = '0007_gold_and_leaks'
+down_revision = '0006_side_diffs'
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """export indexes and change feed: the export's follow-up queries find one rater's scores and line
 comments in a round by index, and incremental exports read export_changes instead of everything
 
-Revision ID: 0006_export_indexes
-Revises: 0005_rounds
+Revision ID: 0008_export_indexes
+Revises: 0007_gold_and_leaks
 
 Existing data gets one change per judgment, per (round, rater) with scores or line comments and
 per round, dated now: an export --since an earlier time after the upgrade is a full one, never
@@ -14,8 +14,8 @@ from alembic import op
 
 import tandem.db
 
-revision = '0006_export_indexes'
-down_revision = '0005_rounds'
+revision = '0008_export_indexes'
+down_revision = '0007_gold_and_leaks'
 branch_labels = None
 depends_on = None
 
