@@ -23,7 +23,8 @@ class TandemApp:
         errors.install(self.api)
         # One budget for the bodies this process is reading, whichever route reads them.
         self.api.state.body_budget = budget = BodyBudget()
-        for router in (health.router, setup.router, api.router, stats_api.router, rounds_api.router, reviews_api.router):
+        routers = (health.router, setup.router, api.router, stats_api.router, rounds_api.router, reviews_api.router)
+        for router in routers:
             self.api.include_router(router)
         self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services), budget)
 

@@ -225,6 +225,7 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
         )
     steps = review_history.histories(session, rows)
     for row in rows:
+        history = steps.get(row.id, [])
         yield {
             "kind": "judgment",
             **_shared(row, models, ratings, line_comments, rounds),
@@ -234,8 +235,8 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
             "rationale": row.rationale,
             "review_state": row.review_state,
             "reviews": reviews.get(row.id, []),
-            "review_history": steps.get(row.id, []),
-            "returned_before_approval": any(step["step"] == review_history.Step.RETURNED for step in steps.get(row.id, [])),
+            "review_history": history,
+            "returned_before_approval": any(step["step"] == review_history.Step.RETURNED for step in history),
             "ci_at_vote": {"A": row.ci_state_a, "B": row.ci_state_b},
             "head_sha_a": row.head_sha_a,
             "head_sha_b": row.head_sha_b,

@@ -26,7 +26,13 @@ def _comment_once(services: Services, client: GitHub, repo: str, pr_number: int,
 
 
 def ask_again(
-    services: Services, installation_id: int, repo: str, pr_number: int, reviewers: list[str], rater: str, round_number: int
+    services: Services,
+    installation_id: int,
+    repo: str,
+    pr_number: int,
+    reviewers: list[str],
+    rater: str,
+    round_number: int,
 ) -> None:
     """Request the reviewers who returned a vote as reviewers of the PR it was resubmitted on;
     GitHub refuses someone who cannot review the repository (422): they are mentioned instead."""

@@ -71,12 +71,16 @@ def test_a_sides_summary_names_its_failing_checks_and_a_round_finishes_when_noth
         CiCheck(kind=CheckKind.CHECK_SUITE, name="ci", state=CiState.FAILURE, url=None, reported_at=T0),
         CiCheck(kind=CheckKind.STATUS, name="build", state=CiState.SUCCESS, url="u2", reported_at=T0),
     ]
-    assert ci.summary(checks) == {"state": CiState.FAILURE, "failing": [{"name": "tests", "url": "u1"}], "reported_at": T0}
+    assert ci.summary(checks) == {
+        "state": CiState.FAILURE, "failing": [{"name": "tests", "url": "u1"}], "reported_at": T0
+    }
     neutral = CiCheck(kind=CheckKind.STATUS, name="docs", state=CiState.NEUTRAL, url=None, reported_at=T0)
     assert ci.summary([neutral])["state"] == CiState.NEUTRAL
     assert ci.summary([])["state"] is None
     later = T0 + timedelta(minutes=3)
-    running = {"A": {"state": CiState.SUCCESS, "reported_at": T0}, "B": {"state": CiState.PENDING, "reported_at": later}}
+    running = {
+        "A": {"state": CiState.SUCCESS, "reported_at": T0}, "B": {"state": CiState.PENDING, "reported_at": later}
+    }
     assert ci.finished_at(running) is None
     assert ci.finished_at({"A": running["A"]}) is None
     assert ci.finished_at(running | {"B": {"state": CiState.NEUTRAL, "reported_at": later}}) == later

@@ -99,7 +99,8 @@ def test_ci_of_both_sides_reaches_the_task_view_the_export_and_the_statistics(gi
     assert report["ci"]["ranking_without_ci_failed"]["models"] == []
     assert len(report["ranking"]["models"]) == 2
     # CI results are the mirror's: Tandem wrote nothing about them but its own check run.
-    assert not any("tests" in body or "ci/build" in body for n in (pair["A"], pair["B"]) for body in bot_comments(github, n))
+    said = [body for number in (pair["A"], pair["B"]) for body in bot_comments(github, number)]
+    assert not any("tests" in body or "ci/build" in body for body in said)
 
 
 def test_with_require_ci_a_round_takes_votes_only_once_both_sides_ci_has_finished(github, services, pair):
@@ -118,7 +119,8 @@ def test_with_require_ci_a_round_takes_votes_only_once_both_sides_ci_has_finishe
         assert session.scalars(select(Judgment)).all() == []
     [reply] = [body for body in bot_comments(github, pair["A"]) if "@rater-one" in body]
     assert "round 1 takes votes once both options' CI has finished (`require_ci` is on" in reply
-    assert ("tandem[bot]", "confused") in next(c for c in views.comments(github, REPO, pair["A"]) if c["id"] == early.id)["reactions"]
+    [refused] = [c for c in views.comments(github, REPO, pair["A"]) if c["id"] == early.id]
+    assert ("tandem[bot]", "confused") in refused["reactions"]
     assert not any("CI has finished" in body for body in bot_comments(github, pair["B"]))
 
     ci.status(REPO, heads["B"], "failure", "ci/build")
@@ -157,7 +159,8 @@ def test_a_returned_vote_is_resubmitted_reviewed_again_and_approved(github, serv
     queue = subprocess.run([str(Path(sys.executable).with_name("tandem")), "review", "queue", "--status", "returned",
                             "--format", "json"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert queue.returncode == 0, queue.stderr
-    assert [(item["rater"], item["returned_by"]) for item in json.loads(queue.stdout)] == [("rater-one", "reviewer-one")]
+    listed = json.loads(queue.stdout)
+    assert [(item["rater"], item["returned_by"]) for item in listed] == [("rater-one", "reviewer-one")]
 
     one.comment(REPO, pair["A"], "/prefer A much\nA quotes the package name; B still runs a shell.")
     settle(github, services)

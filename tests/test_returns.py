@@ -27,7 +27,9 @@ def states(storage, pair_id: int) -> list[tuple[str, str, str | None]]:
 def test_a_rejected_vote_goes_back_to_its_rater_and_their_next_vote_resubmits_it(storage):
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer A\nshort", **at(10))
-    [returned] = deliver(storage, pair_id, "/reject @alice Say why A handles the empty page.", "rev", **REVIEWER, **at(20))
+    [returned] = deliver(
+        storage, pair_id, "/reject @alice Say why A handles the empty page.", "rev", **REVIEWER, **at(20)
+    )
     assert returned.reply and "@alice, vote again" in returned.message
     assert "`Say why A handles the empty page.`" in returned.message
     assert states(storage, pair_id) == [("alice", "returned", None)]

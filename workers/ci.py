@@ -99,4 +99,6 @@ def _note_finished(delivery: Delivery, repo: str, task_id: int) -> None:
     if repo_config.load(delivery.services, client, repo).require_ci:
         pair = session.scalars(select(Pair).where(Pair.task_id == task_id)).one()
         numbers = [side.pr_number for side in pair.sides if side.pr_number is not None]
-        delivery.enqueue_after_commit(queue.PAIRS, responses.tell_ci_finished, installation_id, repo, numbers, round_.number)
+        delivery.enqueue_after_commit(
+            queue.PAIRS, responses.tell_ci_finished, installation_id, repo, numbers, round_.number
+        )

@@ -52,7 +52,8 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
         tail = " A vote written after it stands." if later is not None else ""
         return Outcome(f"Retracted @{ctx.comment.author_login}'s vote: the edited comment has no `/prefer`.{tail}")
     return Outcome(
-        f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}.{_standing(judgment)}{_resubmitted(ctx, judgment)}",
+        f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}."
+        f"{_standing(judgment)}{_resubmitted(ctx, judgment)}",
         (judgment,),
     )
 

@@ -108,7 +108,10 @@ def as_text(report: dict) -> str:
         lines += _ranking_lines(figures["ranking_without_ci_failed"])
     lines += ["", "Raters"]
     lines += _table(
-        ["rater", "judgments", "median s", "with majority", "gold", "P(A)", "approved", "rejected", "returned", "flags"],
+        [
+            "rater", "judgments", "median s", "with majority", "gold", "P(A)", "approved", "rejected", "returned",
+            "flags",
+        ],
         [
             [
                 r["rater"], r["judgments"], r["median_seconds_on_task"], r["agreement_with_majority"],

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from .errors import ApiError
 from .state import Account, App, CheckRun, Issue, IssueComment, Repository, ReviewComment
+from .statuses import create_status
 
 if TYPE_CHECKING:
     from .core import Core
@@ -245,5 +246,5 @@ class AppActions:
 
     def status(self, repo: str, sha: str, state: str, context: str, target_url: str | None = None,
                description: str | None = None) -> Resource:
-        return Resource(self.core.domain.create_status(self._repo(repo), self.app, sha, state, context,
-                                                       target_url, description))
+        return Resource(create_status(self.core.domain, self._repo(repo), self.app, sha, state, context,
+                                      target_url, description))

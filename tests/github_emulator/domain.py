@@ -904,24 +904,6 @@ class Domain:
                  "latest_check_runs_count": len(runs), "pull_requests": []}
         self.emit(run.repo, "check_suite", "completed", run.app.bot, {"check_suite": suite})
 
-    def create_status(self, repo: Repository, app: App, sha: str, state: str, context: str,
-                      target_url: str | None = None, description: str | None = None) -> dict:
-        """A commit status by an app (``POST /repos/{o}/{r}/statuses/{sha}``; the REST route
-        is not served), and its ``status`` webhook to every subscribed app."""
-        if state not in ("error", "failure", "pending", "success"):
-            raise errors.validation(message=f"state {state!r} is not one of error, failure, pending, success")
-        if repo.git.object_type(sha) != "commit":
-            raise errors.validation(message="No commit found for SHA: " + sha)
-        with self.state.lock:
-            ident = self.state.next_id("status")
-            now = iso()
-            status = {"id": ident, "sha": sha, "name": repo.full_name, "state": state, "context": context,
-                      "target_url": target_url, "description": description, "created_at": now,
-                      "updated_at": now, "commit": {"sha": sha}, "branches": []}
-            self.state.commit_statuses.append(status)
-            self.emit(repo, "status", None, app.bot, status)
-            return status
-
     @staticmethod
     def _apply_check_fields(run: CheckRun, fields: dict) -> None:
         for key in ("name", "details_url", "external_id", "started_at"):
