@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from app import api, errors, export_api, health, rounds_api, setup, stats_api, webhooks
+from app import api, errors, export_api, health, reviews_api, rounds_api, setup, stats_api, webhooks
 from app.intake import DeliveryIntake
 from app.limits import BodyBudget
 from tandem import services as services_module
@@ -26,7 +26,11 @@ class TandemApp:
         self.api.add_middleware(GZipMiddleware, minimum_size=1024)
         # One budget for the bodies this process is reading, whichever route reads them.
         self.api.state.body_budget = budget = BodyBudget()
-        for router in (health.router, setup.router, api.router, stats_api.router, rounds_api.router, export_api.router):
+        routers = (
+            health.router, setup.router, api.router, stats_api.router, rounds_api.router, export_api.router,
+            reviews_api.router,
+        )
+        for router in routers:
             self.api.include_router(router)
         self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services), budget)
 

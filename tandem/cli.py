@@ -455,6 +455,9 @@ def parse_duration(text: str):
 from tandem import runner_cli  # noqa: E402
 
 runner_cli.register(cli)
+from tandem import review_cli  # noqa: E402
+
+review_cli.register(cli)
 
 # `tandem sandbox` and `tandem demo` likewise.
 from tandem.sandbox import cli as sandbox_cli  # noqa: E402

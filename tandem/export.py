@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from tandem import changes
+from tandem import changes, ci, review_history
 from tandem.models import (
     ExportChange, Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, RoundSide, Side, Task,
 )
@@ -208,6 +208,10 @@ def _rounds(session: Session, round_ids: set[int]) -> dict[int, dict[str, Any]]:
             "round_head_sha_a": None,
             "round_head_sha_b": None,
         }
+    for round_id, sides in ci.rounds_ci(session, round_ids).items():
+        found[round_id]["round_ci"] = ci.view(sides)
+    for round_id in found:
+        found[round_id].setdefault("round_ci", ci.view({}))
     for round_id, letter, head_sha in session.execute(
         select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(
             _among(session, RoundSide.round_id, round_ids)
@@ -259,7 +263,9 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
                 "withdrawn_at": _iso(review.withdrawn_at),
             }
         )
+    steps = review_history.histories(session, rows)
     for row in rows:
+        history = steps.get(row.id, [])
         yield {
             "kind": "judgment",
             **_shared(row, models, ratings, line_comments, rounds),
@@ -269,6 +275,9 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
             "rationale": row.rationale,
             "review_state": row.review_state,
             "reviews": reviews.get(row.id, []),
+            "review_history": history,
+            "returned_before_approval": any(step["step"] == review_history.Step.RETURNED for step in history),
+            "ci_at_vote": {"A": row.ci_state_a, "B": row.ci_state_b},
             "head_sha_a": row.head_sha_a,
             "head_sha_b": row.head_sha_b,
             "on_side": row.on_side,
@@ -298,6 +307,7 @@ def _ratings_only_records(session: Session, rows) -> Iterator[dict[str, Any]]:
             **dict.fromkeys(_JUDGMENT_ONLY),
             "rationale": "",
             "reviews": [],
+            "review_history": [],
             "rated_at": _iso(row.rated_at),
             "current": bool(scores),
         }
@@ -307,7 +317,7 @@ def _ratings_only_records(session: Session, rows) -> Iterator[dict[str, Any]]:
 _JUDGMENT_ONLY = (
     "id", "verdict", "strength", "review_state", "head_sha_a", "head_sha_b", "on_side", "source", "comment_id",
     "comment_url", "delivery_id", "voted_at", "recorded_at", "time_on_task_seconds", "superseded_at",
-    "superseded_by_id", "superseded_reason",
+    "superseded_by_id", "superseded_reason", "returned_before_approval", "ci_at_vote",
 )
 
 
@@ -323,6 +333,7 @@ def _shared(row, models: dict, ratings: dict, line_comments: dict, rounds: dict)
         "round_author": rounds[row.round_id]["round_author"],
         "round_head_sha_a": rounds[row.round_id]["round_head_sha_a"],
         "round_head_sha_b": rounds[row.round_id]["round_head_sha_b"],
+        "round_ci": rounds[row.round_id]["round_ci"],
         "rater_id": row.rater_id,
         "rater_login": row.rater_login,
         "ratings": ratings.get(key, {}),

@@ -202,6 +202,8 @@ class Round(Base):
     # Steps of applying the round done on GitHub (each recorded once done, so a re-run skips it).
     bodies_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reviews_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When both sides' CI had first finished on the round's heads (tandem.ci): raters are told once.
+    ci_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     task: Mapped[Task] = relationship(back_populates="rounds")
     sides: Mapped[list[RoundSide]] = relationship(order_by="RoundSide.letter", back_populates="round")
@@ -268,7 +270,10 @@ class Judgment(Base):
     # The comment that ended this version (the new vote, the /undo, or the edited or deleted
     # comment itself): replaying that comment finds it here and changes nothing.
     superseded_by_comment_id: Mapped[int | None] = mapped_column(BigInteger)
-    review_state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, rejected
+    review_state: Mapped[str] = mapped_column(String(16), default="pending")  # tandem.judging.ReviewState
+    # Each side's CI state on the heads the vote was cast on, when it was cast (tandem.ci.CiState).
+    ci_state_a: Mapped[str | None] = mapped_column(String(16))
+    ci_state_b: Mapped[str | None] = mapped_column(String(16))
 
     ratings: Mapped[list[Rating]] = relationship(back_populates="judgment")
     reviews: Mapped[list[JudgmentReview]] = relationship(back_populates="judgment", order_by="JudgmentReview.id")
@@ -348,7 +353,7 @@ class JudgmentReview(Base):
     judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id"), index=True)
     reviewer_id: Mapped[int] = mapped_column(BigInteger)
     reviewer_login: Mapped[str] = mapped_column(String(255))
-    decision: Mapped[str] = mapped_column(String(16))  # approved, rejected
+    decision: Mapped[str] = mapped_column(String(16))  # tandem.judging.ReviewDecision
     reason: Mapped[str] = mapped_column(Text, default="")
     comment_id: Mapped[int] = mapped_column(BigInteger)
     delivery_id: Mapped[str] = mapped_column(String(64))
@@ -356,6 +361,25 @@ class JudgmentReview(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its comment was deleted
 
     judgment: Mapped[Judgment] = relationship(back_populates="reviews")
+
+
+class CiCheck(Base):
+    """The latest report of one CI check on a head of a task's side: another app's check run or
+    check suite, or a commit status. Tandem's own check run is never one."""
+
+    __tablename__ = "ci_checks"
+    __table_args__ = (UniqueConstraint("task_id", "head_sha", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    letter: Mapped[str] = mapped_column(String(1))
+    head_sha: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # check_run, check_suite or status
+    name: Mapped[str] = mapped_column(String(255))  # the check run's name, the suite's app, the status's context
+    state: Mapped[str] = mapped_column(String(16))  # tandem.ci.CiState
+    url: Mapped[str | None] = mapped_column(String(1024))
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)  # GitHub's time of this report
+    delivery_id: Mapped[str] = mapped_column(String(64))
 
 
 class LineComment(Base):

@@ -29,7 +29,7 @@ def _progress_text(progress: judging.Progress) -> tuple[str, str]:
     )
     summary = (
         f"Round {progress.round}: {progress.judgments} judgment(s) recorded, {progress.approved} approved, "
-        f"{progress.rejected} sent back, {progress.pending} awaiting review; {progress.required} needed."
+        f"{progress.returned} sent back, {progress.pending} awaiting review; {progress.required} needed."
     )
     return title, summary
 

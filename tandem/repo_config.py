@@ -105,6 +105,16 @@ class Followups(BaseModel):
         return value
 
 
+class Review(BaseModel):
+    """How reviewers accept votes: how many approvals a vote needs, and whether a reviewer may
+    review the votes of a task they rated too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approvals: int = Field(default=1, ge=1, le=10)
+    reviewers_may_rate: bool = False
+
+
 class RepoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -116,6 +126,9 @@ class RepoConfig(BaseModel):
     labels: Labels = Field(default_factory=Labels)
     followups: Followups = Field(default_factory=Followups)
     leaks: LeakSettings = Field(default_factory=LeakSettings)  # the identity-leak scan (tandem.leaks)
+    review: Review = Field(default_factory=Review)
+    # Votes in a round count only once both sides' CI has finished on the round's heads.
+    require_ci: bool = False
 
     @field_validator("raters", "reviewers", mode="before")
     @classmethod

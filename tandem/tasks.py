@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 import redis
 from rq.job import Job
 
-from tandem import installations, leaks, queue, task_checks
+from tandem import ci, installations, leaks, queue, task_checks
 from tandem.rounds import lifecycle
 from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
@@ -92,7 +92,8 @@ def describe(task: Task) -> dict[str, Any]:
         view["pull_requests"] = {
             side.letter: side.pr_url for side in task.pair.sides if side.pr_url is not None
         }
-    view["rounds"] = [_describe_round(round_) for round_ in task.rounds]
+    cis = ci.rounds_ci(object_session(task), [round_.id for round_ in task.rounds])
+    view["rounds"] = [_describe_round(round_) | {"ci": ci.view(cis.get(round_.id, {}))} for round_ in task.rounds]
     return view
 
 

@@ -162,7 +162,7 @@ def database_rows(plan: Plan, *, batch: int = 20_000, ratings_every: int = 1) ->
                 out["judgments"].append(common | {
                     "id": judgment_id, "verdict": flip[verdict], "strength": strength if verdict in ("A", "B") else None,
                     "comment_id": version, "delivery_id": f"d{version}", "voted_at": voted_at(p) - timedelta(seconds=30),
-                    "superseded_at": voted_at(p), "superseded_reason": "revote", "review_state": "rejected",
+                    "superseded_at": voted_at(p), "superseded_reason": "revote", "review_state": "returned",
                 })
                 out["judgment_reviews"].append(_review(judgment_id, rater, "rejected", voted_at(p) - timedelta(seconds=20)))
             judgment_id, version = judgment_id + 1, version + 1

@@ -70,6 +70,7 @@ def test_the_export_holds_the_full_history_de_blinded(storage):
         "round_author": None,
         "round_head_sha_a": None,
         "round_head_sha_b": None,
+        "round_ci": {"A": {"state": None, "failing": []}, "B": {"state": None, "failing": []}},
         "rater_id": USERS["alice"],
         "rater_login": "alice",
         "verdict": "B",
@@ -78,6 +79,12 @@ def test_the_export_holds_the_full_history_de_blinded(storage):
         "ratings": {"B": {"correctness": 5, "security": 4}},
         "review_state": "pending",
         "reviews": [],
+        "review_history": [
+            {"step": "submitted", "judgment_id": old["id"], "at": old["voted_at"]},
+            {"step": "submitted", "judgment_id": new["id"], "at": "2026-05-01T12:30:00.000000Z"},
+        ],
+        "returned_before_approval": False,
+        "ci_at_vote": {"A": None, "B": None},
         "line_comments": [
             {
                 "side": "A", "path": "pager.py", "line": 3, "start_line": None, "diff_side": "RIGHT",

@@ -283,12 +283,12 @@ def test_deleting_a_comment_retracts_what_it_recorded(storage):
 def test_deleting_a_review_comment_withdraws_the_review(storage):
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer A")
-    deliver(storage, pair_id, "/reject too thin", "rev", roles=("reviewer",), comment_id=30)
-    deliver(storage, pair_id, "/approve @alice", "rev2", roles=("reviewer",), comment_id=31)
-    assert judgments(storage, pair_id)[0].review_state == "approved"
+    deliver(storage, pair_id, "/approve @alice", "rev", roles=("reviewer",), comment_id=30)
+    deliver(storage, pair_id, "/reject @alice too thin", "rev2", roles=("reviewer",), comment_id=31)
+    assert judgments(storage, pair_id)[0].review_state == "returned"
     with storage.transaction() as session:
         assert judging.comment_deleted(session, 31) == 1
-    assert judgments(storage, pair_id)[0].review_state == "rejected"
+    assert judgments(storage, pair_id)[0].review_state == "approved"
     with storage.transaction() as session:
         judging.comment_deleted(session, 30)
         reviews = session.scalars(select(JudgmentReview)).all()
@@ -718,7 +718,7 @@ def test_a_reviewer_approves_the_only_pending_vote(storage):
     assert not again.changed
     # Nothing else is waiting.
     assert errors(deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",))) == [
-        "`/approve`: no vote is waiting for review in round 1; to change a decision, name the rater: "
+        "`/approve`: no vote is waiting for your review in round 1; to change a decision, name the rater: "
         "`/approve @rater`"
     ]
 
@@ -734,7 +734,9 @@ def test_an_ambiguous_review_asks_for_a_login(storage):
     [outcome] = deliver(storage, pair_id, "/reject @Bob. The rationale ignores\nthe failing test.", "rev",
                         roles=("reviewer",))
     assert outcome.message == (
-        "@rev sent back @bob's vote in round 1: `The rationale ignores the failing test.`")
+        "@rev sent back @bob's vote in round 1: `The rationale ignores the failing test.`. "
+        "@bob, vote again with `/prefer` (or edit your vote) to resubmit it for review.")
+    assert outcome.reply, "the rater is told on the PR, mentioned"
     assert errors(deliver(storage, pair_id, "/approve @carol", "rev", roles=("reviewer",))) == [
         "`/approve @carol`: `@carol` has no vote in round 1"
     ]
@@ -744,7 +746,7 @@ def test_an_ambiguous_review_asks_for_a_login(storage):
     [outcome] = deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",))
     assert outcome.message == "@rev approved @bob's vote in round 1"
     assert [(j.rater_login, j.review_state, j.superseded_reason) for j in judgments(storage, pair_id)] == [
-        ("alice", "approved", None), ("bob", "rejected", "revote"), ("bob", "approved", None)]
+        ("alice", "approved", None), ("bob", "returned", "revote"), ("bob", "approved", None)]
 
 
 def test_reviews_are_refused_for_ones_own_vote_and_without_a_reason(storage):
@@ -779,7 +781,7 @@ def test_progress_counts_current_votes_by_review_state(storage):
     assert progress() == judging.Progress(1, 2, 2, 1, 0, 1, ("alice", "bob"))
     assert not progress().complete
     deliver(storage, pair_id, "/reject @bob wrong", "rev", roles=("reviewer",))
-    assert (progress().rejected, progress().complete) == (1, False)
+    assert (progress().returned, progress().complete) == (1, False)
     deliver(storage, pair_id, "/prefer B", "bob")
     deliver(storage, pair_id, "/approve @bob", "rev", roles=("reviewer",))
     assert progress().complete and progress(1).complete and not progress(3).complete

@@ -86,10 +86,12 @@ def test_manifest_uses_only_documented_parameters_and_least_privilege():
         "issues": "write",
         "checks": "write",
         "members": "read",
+        "statuses": "read",
     }
     assert set(manifest["default_events"]) <= set(REFERENCE["events"])
     assert {"issue_comment", "pull_request", "pull_request_review", "pull_request_review_comment",
-            "installation_repositories", "membership", "team", "organization"} <= set(manifest["default_events"])
+            "installation_repositories", "membership", "team", "organization",
+            "check_run", "check_suite", "status"} <= set(manifest["default_events"])
     assert manifest["public"] is False
 
 

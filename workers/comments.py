@@ -8,12 +8,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from githubkit import GitHub
+
 from tandem import judging, pairs, queue, repo_config, roles
 from tandem.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
 from tandem.commands.near_misses import answers as near_miss_answers
 from tandem.commands.near_misses import find_near_misses
 from tandem.errors import Unprocessable
-from tandem.models import Side
+from tandem.models import Judgment, Side
 from workers import responses
 from workers.router import Delivery, Router
 
@@ -39,11 +41,7 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     if not invocations and not near_misses and not edited:
         return
     repo = side.repo_full_name
-    installation_id = (delivery.payload.get("installation") or {}).get("id")
-    if installation_id is None:  # GitHub sends it with every app webhook: without it, no answer is possible
-        raise Unprocessable(f"{delivery.event} payload: installation: Field required")
-    client = delivery.services.github.as_installation(installation_id)
-    config = repo_config.load(delivery.services, client, repo)
+    installation_id, client, config = _config(delivery, side)
     author_roles = roles.roles_of(delivery.services, client, config, repo.split("/")[0], author["login"])
     comment = CommentRef(
         comment_id=item["id"],
@@ -70,6 +68,22 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
         delivery.enqueue_after_commit(
             queue.PAIRS, responses.sync_pair, pair.id, coalesce=responses.sync_pending(pair.id)
         )
+    for judgment in {r for o in outcomes if o.changed for r in o.records if isinstance(r, Judgment)}:
+        reviewers = judging.resubmitted(delivery.session, judgment) if judgment.superseded_at is None else []
+        if reviewers:
+            delivery.enqueue_after_commit(
+                queue.PAIRS, responses.ask_reviewers_again, installation_id, repo, side.pr_number, reviewers,
+                judgment.rater_login, judging.round_number(delivery.session, judgment.round_id),
+            )
+
+
+def _config(delivery: Delivery, side: Side) -> tuple[int, GitHub, repo_config.RepoConfig]:
+    """(installation id, its client, the repository's config) of a delivery on a side's PR."""
+    installation_id = (delivery.payload.get("installation") or {}).get("id")
+    if installation_id is None:  # GitHub sends it with every app webhook: without it, no answer is possible
+        raise Unprocessable(f"{delivery.event} payload: installation: Field required")
+    client = delivery.services.github.as_installation(installation_id)
+    return installation_id, client, repo_config.load(delivery.services, client, side.repo_full_name)
 
 
 def _human(user: dict | None) -> bool:
@@ -102,7 +116,8 @@ def issue_comment_deleted(delivery: Delivery) -> None:
     issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
     side = _side_of(delivery, issue.get("number"))
     deleted = side is not None and judging.comment_deleted(
-        delivery.session, comment["id"], task_id=side.pair.task_id, delivery_id=delivery.id
+        delivery.session, comment["id"], task_id=side.pair.task_id, delivery_id=delivery.id,
+        approvals=_config(delivery, side)[2].review.approvals,
     )
     if deleted:
         delivery.enqueue_after_commit(

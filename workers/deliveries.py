@@ -25,13 +25,15 @@ from tandem import dead_letters, inbox, outages, outbox, queue, services
 from tandem.errors import TandemError, Unprocessable
 from tandem.inbox import IncomingDelivery
 from tandem.models import DeadLetter, DeadLetterKind, ProcessedDelivery
-from workers import comments, installations, payloads, pull_requests, repositories, teams
+from workers import ci, comments, installations, payloads, pull_requests, repositories, teams
 from workers.jobs import is_last_try, waits_out_rate_limits
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
 
-ROUTER = Router(installations.router, repositories.router, pull_requests.router, comments.router, teams.router)
+ROUTER = Router(
+    installations.router, repositories.router, pull_requests.router, comments.router, teams.router, ci.router
+)
 
 # A failed delivery job the sweep has queued again this many times is parked instead.
 MAX_SWEEPS = 3

@@ -144,6 +144,47 @@ class LineCommentEvent(_Event):
     comment: LineComment
 
 
+class App(_Loose):
+    id: Id | None = None
+    slug: str | None = None
+
+
+class CheckRun(_Loose):
+    name: str
+    head_sha: str
+    status: str | None = None
+    conclusion: str | None = None
+    html_url: str | None = None
+    details_url: str | None = None
+    started_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
+    app: App | None = None
+
+
+class CheckSuite(_Loose):
+    head_sha: str
+    status: str | None = None
+    conclusion: str | None = None
+    updated_at: AwareDatetime | None = None
+    app: App | None = None
+
+
+class CheckRunEvent(_Event):
+    check_run: CheckRun
+
+
+class CheckSuiteEvent(_Event):
+    check_suite: CheckSuite
+
+
+class StatusEvent(_Event):
+    sha: str
+    state: str
+    context: str
+    target_url: str | None = None
+    updated_at: AwareDatetime | None = None
+
+
 EVENTS: dict[str, type[_Event]] = {
     "installation": InstallationEvent,
     "installation_repositories": InstallationRepositoriesEvent,
@@ -152,6 +193,9 @@ EVENTS: dict[str, type[_Event]] = {
     "issue_comment": IssueCommentEvent,
     "pull_request_review": ReviewEvent,
     "pull_request_review_comment": LineCommentEvent,
+    "check_run": CheckRunEvent,
+    "check_suite": CheckSuiteEvent,
+    "status": StatusEvent,
 }
 
 

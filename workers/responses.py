@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tandem import acknowledgments, pair_sync, queue, services
+from tandem import acknowledgments, pair_sync, pr_notices, queue, services
 from workers.jobs import waits_out_rate_limits
 
 
@@ -14,6 +14,18 @@ def acknowledge(
     acknowledgments.acknowledge(
         services.current(), installation_id, repo, pr_number, source, source_id, author, outsider, results
     )
+
+
+@waits_out_rate_limits(queue.PAIRS)
+def ask_reviewers_again(
+    installation_id: int, repo: str, pr_number: int, reviewers: list[str], rater: str, round_number: int
+) -> None:
+    pr_notices.ask_again(services.current(), installation_id, repo, pr_number, reviewers, rater, round_number)
+
+
+@waits_out_rate_limits(queue.PAIRS)
+def tell_ci_finished(installation_id: int, repo: str, pr_numbers: list[int], round_number: int) -> None:
+    pr_notices.ci_finished(services.current(), installation_id, repo, pr_numbers, round_number)
 
 
 def sync_pending(pair_id: int) -> str:

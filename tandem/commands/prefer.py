@@ -51,7 +51,18 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
         later = judging.current_judgment(ctx.session, judging.round_of_comment(ctx).id, ctx.comment.author_id)
         tail = " A vote written after it stands." if later is not None else ""
         return Outcome(f"Retracted @{ctx.comment.author_login}'s vote: the edited comment has no `/prefer`.{tail}")
-    return Outcome(f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}.{_standing(judgment)}", (judgment,))
+    return Outcome(
+        f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}."
+        f"{_standing(judgment)}{_resubmitted(ctx, judgment)}",
+        (judgment,),
+    )
+
+
+def _resubmitted(ctx: CommandContext, judgment: Judgment) -> str:
+    """What to add when the vote replaces one a reviewer returned."""
+    if judgment.superseded_at is None and judging.resubmitted(ctx.session, judgment):
+        return " Resubmitted for review."
+    return ""
 
 
 def _standing(judgment: Judgment) -> str:
@@ -80,7 +91,8 @@ def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     what = "Recorded" if created else "Already recorded"
     number = judging.round_number(ctx.session, judgment.round_id)
     return Outcome(
-        f"{what} @{ctx.comment.author_login}'s vote in round {number}: {vote.describe()}.{_standing(judgment)}",
+        f"{what} @{ctx.comment.author_login}'s vote in round {number}: {vote.describe()}."
+        f"{_standing(judgment)}{_resubmitted(ctx, judgment)}",
         (judgment,),
         changed=created,
     )

@@ -1,8 +1,9 @@
 """/approve [@rater] and /reject [@rater] <reason>: a reviewer's decision on a rater's vote.
 
 The vote is @rater's in the current round, as it stood when the review was written; without
-@rater, the only vote in the round still waiting for review. The rest of the line and the lines
-under it are the reason, which /reject requires.
+@rater, the only vote in the round still waiting for the reviewer. The rest of the line and the
+lines under it are the reason, which /reject requires: a rejected vote is returned to its rater,
+who is told why on the PR, and their next vote resubmits it.
 """
 
 from __future__ import annotations
@@ -33,21 +34,27 @@ def parse_review(invocation: Invocation) -> tuple[str | None, str]:
     return login, reason
 
 
-def _decide(ctx: CommandContext, invocation: Invocation, decision: str) -> Outcome:
+def _decide(ctx: CommandContext, invocation: Invocation, decision: judging.ReviewDecision) -> Outcome:
     login, reason = parse_review(invocation)
     row, created = judging.review(ctx, decision, login, reason)
     judgment = row.judgment
-    verb = "approved" if decision == "approved" else "sent back"
-    tail = f": {code_span(reason)}" if decision == "rejected" else ""
+    returned = decision == judging.ReviewDecision.REJECTED
+    verb = "sent back" if returned else "approved"
+    tail = f": {code_span(reason)}" if returned else ""
     if judgment.superseded_by_id is not None:  # processed after a vote written later than the review
         tail += f" (@{judgment.rater_login} has voted again since)"
+    elif judgment.review_state == judging.ReviewState.PENDING and created:
+        tail += f"; it needs {ctx.review.approvals} approvals"
     prefix = "" if created else "Already done: "
     number = judging.round_number(ctx.session, judgment.round_id)
-    return Outcome(
-        f"{prefix}@{row.reviewer_login} {verb} @{judgment.rater_login}'s vote in round {number}{tail}",
-        (row,),
-        changed=created,
-    )
+    message = f"{prefix}@{row.reviewer_login} {verb} @{judgment.rater_login}'s vote in round {number}{tail}"
+    # A vote sent back is the rater's to redo: they are mentioned, with the reason, on the PR.
+    told = returned and created and judgment.superseded_by_id is None
+    if told:
+        message += (
+            f". @{judgment.rater_login}, vote again with `/prefer` (or edit your vote) to resubmit it for review."
+        )
+    return Outcome(message, (row,), changed=created, reply=told)
 
 
 @command(
@@ -57,14 +64,17 @@ def _decide(ctx: CommandContext, invocation: Invocation, decision: str) -> Outco
     summary="Accept a rater's vote in the current round. Without `@rater`: the one vote waiting for review.",
 )
 def approve(ctx: CommandContext, invocation: Invocation) -> Outcome:
-    return _decide(ctx, invocation, "approved")
+    return _decide(ctx, invocation, judging.ReviewDecision.APPROVED)
 
 
 @command(
     "reject",
     role="reviewer",
     usage=("/reject <reason>", "/reject @rater <reason>"),
-    summary="Send a rater's vote back with a reason (required), which the rater sees; they can then vote again.",
+    summary=(
+        "Return a rater's vote to them with a reason (required), which they are told; their next vote "
+        "(or an edit of it) resubmits it for review."
+    ),
 )
 def reject(ctx: CommandContext, invocation: Invocation) -> Outcome:
-    return _decide(ctx, invocation, "rejected")
+    return _decide(ctx, invocation, judging.ReviewDecision.REJECTED)

@@ -40,6 +40,9 @@ from tandem.judging.context import (
     FollowupRules,
     Progress,
     REVIEW_DECISIONS,
+    ReviewDecision,
+    ReviewRules,
+    ReviewState,
     Rubric,
     STRENGTHS,
     VERDICTS,
@@ -64,7 +67,9 @@ from tandem.judging.reviews import (
     comment_deleted,
     delete_line_comment,
     record_line_comment,
+    resubmitted,
     review,
+    settle_review_state,
 )
 from tandem.judging.standing import progress
 from tandem.models import SIDES
@@ -79,6 +84,9 @@ __all__ = [
     "FollowupRules",
     "Progress",
     "REVIEW_DECISIONS",
+    "ReviewDecision",
+    "ReviewRules",
+    "ReviewState",
     "Rubric",
     "SIDES",
     "STRENGTHS",
@@ -96,8 +104,10 @@ __all__ = [
     "record_judgment",
     "record_line_comment",
     "record_ratings",
+    "resubmitted",
     "review",
     "round_number",
     "round_of_comment",
+    "settle_review_state",
     "undo",
 ]

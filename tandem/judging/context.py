@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,25 @@ STRENGTHS = ("slightly", "clearly", "much")
 DEFAULT_STRENGTH = "clearly"
 DEFAULT_AXES = ("correctness", "security", "reliability", "maintainability")  # as tandem.repo_config
 DEFAULT_SCALE = (1, 5)
-REVIEW_DECISIONS = ("approved", "rejected")
+
+
+class ReviewDecision(StrEnum):
+    """What a reviewer's /approve or /reject records (JudgmentReview.decision)."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ReviewState(StrEnum):
+    """Where a vote stands in review (Judgment.review_state): waiting for reviewers, approved by
+    as many as the repository asks for, or returned to its rater until they vote again."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    RETURNED = "returned"
+
+
+REVIEW_DECISIONS = tuple(ReviewDecision)
 
 _AXIS_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -131,6 +150,22 @@ class FollowupRules:
         return self.allowed.removesuffix("s") if self.allowed != "nobody" else "nobody"
 
 
+@dataclass(frozen=True)
+class ReviewRules:
+    """The repository's `review` settings (tandem.repo_config.Review) and `require_ci`."""
+
+    approvals: int = 1
+    reviewers_may_rate: bool = False
+    require_ci: bool = False
+
+    @classmethod
+    def of(cls, config: Any = None) -> ReviewRules:
+        review = getattr(config, "review", None)
+        if review is None:
+            return cls()
+        return cls(review.approvals, review.reviewers_may_rate, bool(getattr(config, "require_ci", False)))
+
+
 @dataclass
 class CommandContext:
     """What a command acts on: the pair and the comment it came from.
@@ -147,6 +182,7 @@ class CommandContext:
     head_sha_b: str | None = None
     started_at: datetime | None = None  # when the rater started on the task, for time on task
     followups: FollowupRules = field(default_factory=FollowupRules)
+    review: ReviewRules = field(default_factory=ReviewRules)
 
     @classmethod
     def for_pair(
@@ -173,6 +209,7 @@ class CommandContext:
             head_sha_b=heads.get("B"),
             started_at=started_at,
             followups=FollowupRules.of(rubric),
+            review=ReviewRules.of(rubric),
         )
 
     @property
@@ -223,7 +260,7 @@ class Progress:
     required: int
     judgments: int
     approved: int
-    rejected: int
+    returned: int
     pending: int
     raters: tuple[str, ...]
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tandem import history
 from tandem.db import utcnow
-from tandem.judging.context import REVIEW_DECISIONS, CommandError, CommentRef, CommandContext
+from tandem.judging.context import CommandError, CommentRef, CommandContext, ReviewDecision, ReviewState
 from tandem.judging.rounds import current_round, _round_at, _lock
 from tandem.judging.votes import _checked_side, _rows, _settle_scores, _settle_votes
 from tandem.rounds import lifecycle
@@ -27,15 +27,18 @@ def review(
     (review, created).
 
     The vote is ``target_login``'s, or, without a login, the only one in the round still waiting
-    for review, in the round current when the review was written. A vote written after the
-    review is not the one reviewed, even if it was processed first. Reviewing one's own vote is
-    refused. Idempotent per comment.
+    for this reviewer, in the round current when the review was written. A vote written after
+    the review is not the one reviewed, even if it was processed first. A rejection returns the
+    vote to its rater (ReviewState.RETURNED) until they vote again; an approval counts once per
+    reviewer, and the vote is approved when ``ctx.review.approvals`` reviewers have approved it.
+    Refused: one's own vote, the votes of a task the reviewer rated (unless
+    ``reviewers_may_rate``), and approving a vote that was returned and not resubmitted.
+    Idempotent per comment.
     """
-    if decision not in REVIEW_DECISIONS:
-        raise ValueError(f"decision must be one of {REVIEW_DECISIONS}, not {decision!r}")
+    decision = ReviewDecision(decision)
     reason = (reason or "").strip()
-    verb = "approve" if decision == "approved" else "reject"
-    if decision == "rejected" and not reason:
+    verb = "approve" if decision == ReviewDecision.APPROVED else "reject"
+    if decision == ReviewDecision.REJECTED and not reason:
         raise CommandError("say why, e.g. `/reject @rater <reason>`; the reason is shown to the rater")
     session, comment = ctx.session, ctx.comment
     login = target_login.lstrip("@") if target_login else None
@@ -61,22 +64,8 @@ def review(
             raise CommandError(f"{code_span('@' + login)} has no vote in round {number}")
         target = theirs[-1]
     else:
-        waiting = [judgment for judgment in standing if judgment.review_state == "pending"]
-        if not waiting:
-            raise CommandError(
-                f"no vote is waiting for review in round {number}; to change a decision, name the rater: "
-                f"`/{verb} @rater`"
-            )
-        if len(waiting) > 1:
-            logins = ", ".join(f"@{j.rater_login}" for j in waiting)
-            example = f"/{verb} @{waiting[0].rater_login}" + (" <reason>" if verb == "reject" else "")
-            raise CommandError(
-                f"{len(waiting)} raters have votes waiting for review in round {number} ({logins}); "
-                f"name one, e.g. `{example}`"
-            )
-        target = waiting[0]
-    if target.rater_id == comment.author_id:
-        raise CommandError("you cannot review your own vote")
+        target = _the_one_waiting(session, standing, comment.author_id, number, verb)
+    _check_may_review(ctx, target, decision, number)
     row = JudgmentReview(
         judgment_id=target.id,
         reviewer_id=comment.author_id,
@@ -91,9 +80,98 @@ def review(
         row.withdrawn_at = utcnow()
         session.flush()
         return row, False
-    target.review_state = decision
     session.flush()
+    settle_review_state(session, target, ctx.review.approvals)
     return row, True
+
+
+def _the_one_waiting(session: Session, standing: list[Judgment], reviewer_id: int, number: int, verb: str) -> Judgment:
+    mine = set(
+        session.scalars(
+            select(JudgmentReview.judgment_id).where(
+                JudgmentReview.judgment_id.in_([judgment.id for judgment in standing]),
+                JudgmentReview.reviewer_id == reviewer_id,
+                JudgmentReview.withdrawn_at.is_(None),
+            )
+        )
+    )
+    waiting = [j for j in standing if j.review_state == ReviewState.PENDING and j.id not in mine]
+    if not waiting:
+        raise CommandError(
+            f"no vote is waiting for your review in round {number}; to change a decision, name the rater: "
+            f"`/{verb} @rater`"
+        )
+    if len(waiting) > 1:
+        logins = ", ".join(f"@{j.rater_login}" for j in waiting)
+        example = f"/{verb} @{waiting[0].rater_login}" + (" <reason>" if verb == "reject" else "")
+        raise CommandError(
+            f"{len(waiting)} raters have votes waiting for review in round {number} ({logins}); "
+            f"name one, e.g. `{example}`"
+        )
+    return waiting[0]
+
+
+def _check_may_review(ctx: CommandContext, target: Judgment, decision: ReviewDecision, number: int) -> None:
+    session, reviewer_id = ctx.session, ctx.comment.author_id
+    if target.rater_id == reviewer_id:
+        raise CommandError("you cannot review your own vote")
+    if not ctx.review.reviewers_may_rate:
+        rated = session.scalar(
+            select(Judgment.id).where(Judgment.task_id == ctx.task_id, Judgment.rater_id == reviewer_id).limit(1)
+        ) or session.scalar(
+            select(Rating.id).where(Rating.task_id == ctx.task_id, Rating.rater_id == reviewer_id).limit(1)
+        )
+        if rated is not None:
+            raise CommandError(
+                "you rated this task too, so its votes go to other reviewers "
+                "(`review.reviewers_may_rate` is off in this repository)"
+            )
+    if decision == ReviewDecision.APPROVED and target.review_state == ReviewState.RETURNED:
+        raise CommandError(
+            f"@{target.rater_login}'s vote in round {number} was sent back and has not been resubmitted; "
+            "it can be approved once they vote again or edit their vote"
+        )
+
+
+def settle_review_state(session: Session, judgment: Judgment, approvals: int = 1) -> None:
+    """Set the vote's review state from its reviews that stand: returned if the latest is a
+    rejection, approved once ``approvals`` reviewers approved it since, else pending."""
+    reviews = session.scalars(
+        select(JudgmentReview)
+        .where(JudgmentReview.judgment_id == judgment.id, JudgmentReview.withdrawn_at.is_(None))
+        .order_by(JudgmentReview.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    approvers: set[int] = set()
+    state = ReviewState.PENDING
+    for row in reviews:
+        if row.decision == ReviewDecision.REJECTED:
+            approvers, state = set(), ReviewState.RETURNED
+        else:
+            approvers.add(row.reviewer_id)
+            state = ReviewState.APPROVED if len(approvers) >= max(1, approvals) else ReviewState.PENDING
+    judgment.review_state = state
+    session.flush()
+
+
+def resubmitted(session: Session, judgment: Judgment) -> list[str]:
+    """If ``judgment`` replaced a vote that had been returned to its rater, the logins of the
+    reviewers who returned it (to ask them again), else an empty list."""
+    replaced = session.scalars(
+        select(Judgment).where(Judgment.superseded_by_id == judgment.id, Judgment.review_state == ReviewState.RETURNED)
+    ).first()
+    if replaced is None:
+        return []
+    logins = session.scalars(
+        select(JudgmentReview.reviewer_login)
+        .where(
+            JudgmentReview.judgment_id == replaced.id,
+            JudgmentReview.decision == ReviewDecision.REJECTED,
+            JudgmentReview.withdrawn_at.is_(None),
+        )
+        .order_by(JudgmentReview.id)
+    )
+    return list(dict.fromkeys(logins))
 
 
 def _votes_standing_at(session: Session, round_id: int, when: datetime) -> list[Judgment]:
@@ -112,16 +190,21 @@ def _votes_standing_at(session: Session, round_id: int, when: datetime) -> list[
 
 
 def comment_deleted(
-    session: Session, comment_id: int, *, task_id: int | None = None, delivery_id: str | None = None
+    session: Session,
+    comment_id: int,
+    *,
+    task_id: int | None = None,
+    delivery_id: str | None = None,
+    approvals: int = 1,
 ) -> int:
     """Retract everything a deleted comment did that is still in force; return how many records.
 
     The deletion is logged (``task_id``: the task of the PR it was on, so that versions of it
     processed later are retracted too), its judgments and ratings end as tandem.history says
     (reason "deleted"), its follow-up round is withdrawn, and its reviews are withdrawn (the
-    judgment's review state falls back to the latest remaining review, or pending). An /undo is
-    not reversed by deleting its comment, and nothing of a closed pair's task changes: its
-    record is final.
+    judgment's review state is settled again from the reviews that remain, ``approvals`` the
+    approvals a vote needs). An /undo is not reversed by deleting its comment, and nothing of a
+    closed pair's task changes: its record is final.
     """
     task_ids = set(session.scalars(select(CommandVersion.task_id).where(CommandVersion.comment_id == comment_id)))
     task_ids |= set(session.scalars(select(Round.task_id).where(Round.comment_id == comment_id)))
@@ -179,13 +262,7 @@ def comment_deleted(
         count += 1
     session.flush()
     for judgment_id in {row.judgment_id for row in withdrawn}:
-        judgment = session.get(Judgment, judgment_id)
-        latest = session.scalars(
-            select(JudgmentReview)
-            .where(JudgmentReview.judgment_id == judgment_id, JudgmentReview.withdrawn_at.is_(None))
-            .order_by(JudgmentReview.id.desc())
-        ).first()
-        judgment.review_state = latest.decision if latest is not None else "pending"
+        settle_review_state(session, session.get(Judgment, judgment_id), approvals)
     session.flush()
     return count
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem.judging.context import Progress
+from tandem.judging.context import Progress, ReviewState
 from tandem.judging.rounds import _latest_round
 from tandem.models import Judgment, Pair
 
@@ -33,8 +33,8 @@ def progress(session: Session, pair: Pair, required_judgments: int = 1) -> Progr
         round=round_.number,
         required=required,
         judgments=len(rows),
-        approved=states.count("approved"),
-        rejected=states.count("rejected"),
-        pending=states.count("pending"),
+        approved=states.count(ReviewState.APPROVED),
+        returned=states.count(ReviewState.RETURNED),
+        pending=states.count(ReviewState.PENDING),
         raters=tuple(login for login, _ in rows),
     )

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem import history
-from tandem.judging.context import CommandError, CommandContext, Vote
+from tandem import ci, history
+from tandem.judging.context import CommandError, CommandContext, ReviewState, Vote
 from tandem.judging.rounds import current_round, refuse_unless_open, round_heads, round_of_comment, _lock
 from tandem.models import SIDES, Judgment, Rating, Round
 
@@ -100,10 +100,22 @@ def record_judgment(ctx: CommandContext, vote: Vote | None) -> tuple[Judgment | 
     round_ = round_of_comment(ctx)
     if vote is not None:
         refuse_unless_open(round_, comment.written_at)
+        if ctx.review.require_ci:
+            _refuse_until_ci_finished(session, round_, comment.written_at)
     value = {"verdict": vote.verdict, "strength": vote.strength, "rationale": vote.rationale} if vote else None
     _log(ctx, round_.id, history.VOTE, value)
     slots, found, changed = _settle_votes(ctx, round_, comment.author_id)
     return _of_this_version(ctx, slots, found), bool(changed)
+
+
+def _refuse_until_ci_finished(session: Session, round_: Round, written_at: datetime) -> None:
+    """With `require_ci`, a round takes votes written once both sides' CI had finished on its heads."""
+    finished = ci.finished_at(ci.rounds_ci(session, [round_.id]).get(round_.id, {}))
+    if finished is None or written_at < finished:
+        raise CommandError(
+            f"round {round_.number} takes votes once both options' CI has finished (`require_ci` is on in this "
+            "repository); Tandem says so on both pull requests when it has"
+        )
 
 
 def undo(ctx: CommandContext) -> tuple[Judgment, bool]:
@@ -166,8 +178,9 @@ def _add_judgment(
         delivery_id=delivery_id,
         voted_at=at,
         time_on_task_seconds=_time_on_task(at, ctx.started_at),
-        review_state="pending",
+        review_state=ReviewState.PENDING,
     )
+    judgment.ci_state_a, judgment.ci_state_b = ci.heads_state(ctx.session, ctx.task_id, head_sha_a, head_sha_b)
     ctx.session.add(judgment)
     ctx.session.flush()
     return judgment

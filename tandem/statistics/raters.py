@@ -70,6 +70,7 @@ def per_rater(judgments: Judgments, defined: np.ndarray, agrees: np.ndarray, rev
             "reviewed": approvals + rejections,
             "approval_rate": _share(approvals, approvals + rejections),
             "rejection_rate": _share(rejections, approvals + rejections),
+            "returned": rejections,  # each rejection returned a vote to them
         }
         others = (total_agrees - n_agrees) / (total_defined - n_defined) if total_defined > n_defined else None
         entry["flags"] = _flags(judgments.verdict[rows], judgments.strength[rows], n_defined, n_agrees, others)

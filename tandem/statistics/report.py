@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from tandem.statistics import agreement, fit, raters
+from tandem.statistics import agreement, ci, fit, raters
 from tandem.statistics.bias import position_bias
 from tandem.statistics.queries import Filters, Records, load
 
@@ -43,8 +43,11 @@ def build(records: Records, *, bootstrap: int = 1000, seed: int | None = 0, per_
 
 
 def statistics(session: Session, filters: Filters, **options) -> dict:
-    """The report on the judgments the filters select (options as ``build``)."""
-    return build(load(session, filters), **options)
+    """The report on the judgments the filters select (options as ``build``), with CI as a covariate."""
+    report = build(load(session, filters), **options)
+    options.pop("per_pair", None)
+    report["ci"] = ci.covariate(session, filters, **options)
+    return report
 
 
 def _na(value) -> str:
@@ -94,13 +97,25 @@ def as_text(report: dict) -> str:
     for axis, figures in report["axes"].items():
         lines += ["", f"Axis {axis}: {figures['scores']} scores, α (interval) {_na(figures['alpha_interval'])}"]
         lines += _ranking_lines(figures["ranking"])
+    if "ci" in report:
+        figures = report["ci"]
+        lines += [
+            "",
+            f"CI: the side whose CI passed won {_na(figures['passing_side_win_rate'])} of "
+            f"{figures['votes_one_side_passing']} votes against a side whose CI failed; "
+            f"without the {figures['votes_with_ci_failed']} votes where a side's CI failed:",
+        ]
+        lines += _ranking_lines(figures["ranking_without_ci_failed"])
     lines += ["", "Raters"]
     lines += _table(
-        ["rater", "judgments", "median s", "with majority", "gold", "P(A)", "approved", "rejected", "flags"],
+        [
+            "rater", "judgments", "median s", "with majority", "gold", "P(A)", "approved", "rejected", "returned",
+            "flags",
+        ],
         [
             [
                 r["rater"], r["judgments"], r["median_seconds_on_task"], r["agreement_with_majority"],
-                r["gold_accuracy"], r["position_bias"]["p_a"], r["approval_rate"], r["rejection_rate"],
+                r["gold_accuracy"], r["position_bias"]["p_a"], r["approval_rate"], r["rejection_rate"], r["returned"],
                 ", ".join(r["flags"]) or "-",
             ]
             for r in report["raters"]

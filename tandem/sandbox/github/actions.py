@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .errors import ApiError
-from .state import Account, Issue, IssueComment, Repository, ReviewComment
+from .state import Account, App, CheckRun, Issue, IssueComment, Repository, ReviewComment
+from .statuses import create_status
 
 if TYPE_CHECKING:
     from .core import Core
@@ -209,3 +210,41 @@ class UserActions:
         """Commit and push ``files`` to ``branch`` as this user (``synchronize``
         for open pull requests whose head it is)."""
         return self.core.domain.commit_files(self._repo(repo), files, branch, message, self.user)
+
+
+class AppActions:
+    """What another GitHub App installed on the repository does, such as a CI service: check
+    runs and commit statuses on a commit, each with the webhooks GitHub sends every subscribed
+    app (``check_run``, ``check_suite`` once a suite has completed, ``status``).
+
+    ``emu.as_app("ci").check_run("evals-org/mlflow", sha, "tests")`` then ``.complete(run,
+    "failure")``; ``.status("evals-org/mlflow", sha, "success", "ci/build")``.
+    """
+
+    def __init__(self, core: "Core", app: App):
+        self.core = core
+        self.app = app
+
+    def _repo(self, full_name: str) -> Repository:
+        owner, _, name = full_name.partition("/")
+        repo = self.core.state.repo(owner, name)
+        if repo is None:
+            raise errors.not_found()
+        return repo
+
+    def check_run(self, repo: str, head_sha: str, name: str, *, status: str = "in_progress",
+                  conclusion: str | None = None, details_url: str | None = None) -> CheckRun:
+        fields: dict[str, Any] = {"name": name, "head_sha": head_sha, "status": status}
+        if conclusion is not None:
+            fields["conclusion"] = conclusion
+        if details_url is not None:
+            fields["details_url"] = details_url
+        return self.core.domain.create_check_run(self._repo(repo), self.app, fields)
+
+    def complete(self, run: CheckRun, conclusion: str) -> CheckRun:
+        return self.core.domain.update_check_run(run, {"status": "completed", "conclusion": conclusion})
+
+    def status(self, repo: str, sha: str, state: str, context: str, target_url: str | None = None,
+               description: str | None = None) -> Resource:
+        return Resource(create_status(self.core.domain, self._repo(repo), self.app, sha, state, context,
+                                      target_url, description))

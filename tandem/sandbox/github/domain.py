@@ -92,8 +92,9 @@ class Domain:
                        and (only_app is None or i.app is only_app)]
             if not targets:
                 return
-            base = {"action": action, **values, "repository": self.views.repo(repo),
-                    "sender": self.views.user(sender)}
+            # Events without actions (status, push) carry no "action" key, as GitHub's.
+            base = {**({"action": action} if action is not None else {}), **values,
+                    "repository": self.views.repo(repo), "sender": self.views.user(sender)}
             if repo.owner.is_org:
                 base["organization"] = self.views.org(repo.owner)
             for inst in targets:
@@ -873,8 +874,9 @@ class Domain:
                            check_suite_id=suite or self.state.next_id("check_suite"))
             self._apply_check_fields(run, fields)
             self.state.check_runs[ident] = run
-            self.emit(repo, "check_run", "created", app.bot, {"check_run": self.views.check_run(run)},
-                      only_app=app)
+            # "created" and "completed" go to every app subscribed to check_run (a CI app's runs
+            # reach the others); "rerequested" and "requested_action" would go to the owner only.
+            self.emit(repo, "check_run", "created", app.bot, {"check_run": self.views.check_run(run)})
             return run
 
     def update_check_run(self, run: CheckRun, fields: dict) -> CheckRun:
@@ -883,8 +885,24 @@ class Domain:
             self._apply_check_fields(run, fields)
             if run.status == "completed" and not was_completed:
                 self.emit(run.repo, "check_run", "completed", run.app.bot,
-                          {"check_run": self.views.check_run(run)}, only_app=run.app)
+                          {"check_run": self.views.check_run(run)})
+                self._suite_completed(run)
             return run
+
+    def _suite_completed(self, run: CheckRun) -> None:
+        """``check_suite`` ``completed`` once every run of the suite has completed, with the
+        conclusion GitHub gives a suite: the first failing one, else success (or neutral)."""
+        runs = [r for r in self.state.check_runs.values() if r.check_suite_id == run.check_suite_id]
+        if any(r.status != "completed" for r in runs):
+            return
+        conclusions = [r.conclusion for r in runs]
+        failing = [c for c in conclusions if c not in ("success", "neutral", "skipped")]
+        conclusion = failing[0] if failing else ("success" if "success" in conclusions else "neutral")
+        suite = {"id": run.check_suite_id, "head_sha": run.head_sha, "status": "completed",
+                 "conclusion": conclusion, "app": self.views.integration(run.app),
+                 "created_at": min(r.started_at or iso() for r in runs), "updated_at": iso(),
+                 "latest_check_runs_count": len(runs), "pull_requests": []}
+        self.emit(run.repo, "check_suite", "completed", run.app.bot, {"check_suite": suite})
 
     @staticmethod
     def _apply_check_fields(run: CheckRun, fields: dict) -> None:

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from .actions import UserActions
+from .actions import AppActions, UserActions
 from .core import Core, RecordedRequest
 from .faults import Faults
 from .manifests import create_app
@@ -264,6 +264,10 @@ class GitHubEmulator:
 
     def as_user(self, login: str) -> UserActions:
         return UserActions(self.core, login)
+
+    def as_app(self, app: App | int | str) -> AppActions:
+        """Act as another installed app (a CI service): check runs and commit statuses."""
+        return AppActions(self.core, self._app(app))
 
     def deliver(self, event: str, payload: dict | bytes, delivery_id: str | None = None,
                 app: App | int | str | None = None) -> Delivery:

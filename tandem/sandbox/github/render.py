@@ -45,6 +45,18 @@ class Fit:
     def __init__(self, *options: Any):
         self.options = options
 
+
+def unwrap(value: Any) -> Any:
+    """``value`` with each Fit as its first alternative: for bodies no schema describes."""
+    if isinstance(value, Fit):
+        return unwrap(value.options[0])
+    if isinstance(value, dict):
+        return {key: unwrap(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [unwrap(item) for item in value]
+    return value
+
+
 _SCALAR_TYPES = {
     "string": (str,),
     "integer": (int,),

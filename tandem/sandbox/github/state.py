@@ -338,6 +338,7 @@ _COUNTERS = {
     "reaction": itertools.count(290_000_001),
     "check_run": itertools.count(30_000_000_001),
     "check_suite": itertools.count(25_000_000_001),
+    "status": itertools.count(37_000_000_001),
     "team": itertools.count(9_000_001),
     "hook": itertools.count(480_000_001),
     "delivery": itertools.count(90_000_000_001),
@@ -367,6 +368,7 @@ class State:
         self.reviews: dict[int, Review] = {}
         self.review_comments: dict[int, ReviewComment] = {}
         self.check_runs: dict[int, CheckRun] = {}
+        self.commit_statuses: list[dict] = []  # as the status webhook shows them, oldest first
         self.deliveries: list[Delivery] = []
         self.deliveries_by_id: dict[int, Delivery] = {}
     def next_id(self, kind: str) -> int:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .render import unwrap
 from .state import App, Delivery, State
 from .util import guid, iso
 
@@ -87,7 +88,7 @@ class Dispatcher:
         """Render (unless ``raw_body`` is given), sign and record a delivery."""
         if raw_body is None:
             schema = self.spec.webhook_schema(event, action)
-            payload = self.renderer.render(schema, values) if schema is not None else values
+            payload = self.renderer.render(schema, values) if schema is not None else unwrap(values)
             body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         else:
             body = raw_body

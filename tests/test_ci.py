@@ -1,0 +1,100 @@
+"""CI results per side (tandem.ci) on SQLite and PostgreSQL: states from check runs, suites and
+statuses, the latest report of each check kept whatever order they arrive in, a side's summary,
+and the payloads checked before any handler runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tandem import ci
+from tandem.ci import CheckKind, CiState
+from tandem.errors import Unprocessable
+from tandem.models import CiCheck, Pair
+from tests.test_judging import HEAD_A, HEAD_B, T0, new_pair
+from workers import payloads
+
+
+@pytest.mark.parametrize(
+    ("status", "conclusion", "state"),
+    [
+        ("queued", None, CiState.PENDING),
+        ("in_progress", None, CiState.PENDING),
+        ("completed", "success", CiState.SUCCESS),
+        ("completed", "failure", CiState.FAILURE),
+        ("completed", "timed_out", CiState.FAILURE),
+        ("completed", "cancelled", CiState.FAILURE),
+        ("completed", "neutral", CiState.NEUTRAL),
+        ("completed", "skipped", CiState.NEUTRAL),
+        ("completed", "error", CiState.FAILURE),  # a commit status
+        ("pending", "pending", CiState.PENDING),
+    ],
+)
+def test_a_checks_state_from_its_status_and_conclusion(status, conclusion, state):
+    assert ci.state_of(status, conclusion) == state
+
+
+def report(storage, sha: str, name: str, state: CiState, minutes: int, kind=CheckKind.CHECK_RUN, url=None):
+    with storage.transaction() as session:
+        return ci.record(
+            session, "evals/mirror-1", sha, kind=kind, name=name, state=state, url=url,
+            reported_at=T0 + timedelta(minutes=minutes), delivery_id=f"d-{name}-{minutes}",
+        )
+
+
+def states(storage, pair_id: int) -> tuple:
+    with storage.transaction() as session:
+        task_id = session.get(Pair, pair_id).task_id
+        return ci.heads_state(session, task_id, HEAD_A, HEAD_B)
+
+
+def test_each_check_keeps_its_latest_report_whatever_order_they_arrive_in(storage):
+    pair_id = new_pair(storage)
+    assert states(storage, pair_id) == (None, None)
+    with storage.transaction() as session:
+        task_id = session.get(Pair, pair_id).task_id
+    assert report(storage, HEAD_A, "tests", CiState.SUCCESS, 10) == {task_id}
+    report(storage, HEAD_A, "tests", CiState.PENDING, 5)  # the run's start, delivered late
+    report(storage, HEAD_B, "tests", CiState.PENDING, 5)
+    assert states(storage, pair_id) == (CiState.SUCCESS, CiState.PENDING)
+    report(storage, HEAD_B, "tests", CiState.FAILURE, 12, url="https://ci.example/2")
+    report(storage, HEAD_B, "lint", CiState.SUCCESS, 13, kind=CheckKind.STATUS)
+    report(storage, HEAD_B, "ci", CiState.FAILURE, 13, kind=CheckKind.CHECK_SUITE)
+    assert states(storage, pair_id) == (CiState.SUCCESS, CiState.FAILURE)
+    assert report(storage, "f" * 40, "tests", CiState.FAILURE, 14) == set(), "not a head of any side"
+
+
+def test_a_sides_summary_names_its_failing_checks_and_a_round_finishes_when_nothing_runs(storage):
+    checks = [
+        CiCheck(kind=CheckKind.CHECK_RUN, name="tests", state=CiState.FAILURE, url="u1", reported_at=T0),
+        CiCheck(kind=CheckKind.CHECK_SUITE, name="ci", state=CiState.FAILURE, url=None, reported_at=T0),
+        CiCheck(kind=CheckKind.STATUS, name="build", state=CiState.SUCCESS, url="u2", reported_at=T0),
+    ]
+    assert ci.summary(checks) == {
+        "state": CiState.FAILURE, "failing": [{"name": "tests", "url": "u1"}], "reported_at": T0
+    }
+    neutral = CiCheck(kind=CheckKind.STATUS, name="docs", state=CiState.NEUTRAL, url=None, reported_at=T0)
+    assert ci.summary([neutral])["state"] == CiState.NEUTRAL
+    assert ci.summary([])["state"] is None
+    later = T0 + timedelta(minutes=3)
+    running = {
+        "A": {"state": CiState.SUCCESS, "reported_at": T0}, "B": {"state": CiState.PENDING, "reported_at": later}
+    }
+    assert ci.finished_at(running) is None
+    assert ci.finished_at({"A": running["A"]}) is None
+    assert ci.finished_at(running | {"B": {"state": CiState.NEUTRAL, "reported_at": later}}) == later
+
+
+@pytest.mark.parametrize(
+    ("event", "body", "problem"),
+    [
+        ("check_run", '{"check_run": {"head_sha": "abc"}}', "check_run.name: Field required"),
+        ("check_suite", '{"check_suite": {"status": "completed"}}', "check_suite.head_sha: Field required"),
+        ("status", '{"sha": "abc", "state": "success"}', "context: Field required"),
+    ],
+)
+def test_a_malformed_ci_payload_is_refused_with_the_reason(event, body, problem):
+    with pytest.raises(Unprocessable) as refused:
+        payloads.parse(event, body)
+    assert problem in str(refused.value)
