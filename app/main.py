@@ -1,10 +1,11 @@
-"""The web side: webhook intake, health, the setup flow and the HTTP API."""
+"""The web side: webhook intake, health, the setup flow, the HTTP API and the dashboard."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app import api, errors, health, rounds_api, setup, stats_api, webhooks
+from app import api, dashboard, errors, health, rounds_api, setup, stats_api, webhooks
+from app.dashboard import landing
 from app.intake import DeliveryIntake
 from app.limits import BodyBudget
 from tandem import services as services_module
@@ -25,6 +26,8 @@ class TandemApp:
         self.api.state.body_budget = budget = BodyBudget()
         for router in (health.router, setup.router, api.router, stats_api.router, rounds_api.router):
             self.api.include_router(router)
+        self.api.include_router(landing.router)
+        self.api.mount("/dashboard", dashboard.create(services))
         self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services), budget)
 
     async def __call__(self, scope, receive, send) -> None:

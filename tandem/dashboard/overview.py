@@ -1,0 +1,131 @@
+"""What the dashboard's overview shows: tasks by status, judgments per day, how long pairs wait,
+and the health of the queues. Each figure is one aggregate query (no rows per judgment in Python),
+so the page stays fast with hundreds of thousands of judgments.
+
+``scope`` is a tuple of conditions on Task (whose tasks a viewer may see), as in
+tandem.statistics.queries.Filters.tasks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from tandem import dead_letters, liveness, queue
+from tandem.inbox import STREAM
+from tandem.models import DeadLetter, Judgment, Pair, Task
+from tandem.services import Services
+from tandem.statistics.queries import seconds_between
+
+Scope = tuple[ColumnElement[bool], ...]
+
+
+def tasks_by_status(session: Session, scope: Scope) -> dict[str, int]:
+    rows = session.execute(select(Task.status, func.count()).where(*scope).group_by(Task.status))
+    return dict(sorted(rows.all()))
+
+
+def judgments_per_day(session: Session, scope: Scope, *, days: int = 30) -> list[tuple[date, int]]:
+    """Votes written on each of the last ``days`` days (every version: a changed mind is work
+    too), zero for the days without any."""
+    start = datetime.now(UTC).date() - timedelta(days=days - 1)
+    day = func.date(Judgment.voted_at)
+    rows = session.execute(
+        select(day, func.count())
+        .join(Task, Task.id == Judgment.task_id)
+        .where(Judgment.voted_at >= datetime.combine(start, datetime.min.time(), UTC), *scope)
+        .group_by(day)
+    )
+    counts = {(d if isinstance(d, date) else date.fromisoformat(d)): n for d, n in rows}
+    return [(start + timedelta(days=i), counts.get(start + timedelta(days=i), 0)) for i in range(days)]
+
+
+@dataclass(frozen=True)
+class Waits:
+    """Medians in seconds over the pairs that have them (None when none has)."""
+
+    open_to_first_vote: float | None
+    last_vote_to_close: float | None
+
+
+def median_waits(session: Session, scope: Scope) -> Waits:
+    """From a pair opening to its first vote, and from its last vote to its closing (which comes
+    when its judgments are approved)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    votes = (
+        select(Judgment.pair_id, func.min(Judgment.voted_at).label("first"), func.max(Judgment.voted_at).label("last"))
+        .join(Task, Task.id == Judgment.task_id)
+        .where(*scope)
+        .group_by(Judgment.pair_id)
+        .subquery()
+    )
+    first = seconds_between(Pair.opened_at, votes.c.first, postgres)
+    last = seconds_between(votes.c["last"], Pair.closed_at, postgres)
+    base = select().select_from(votes).join(Pair, Pair.id == votes.c.pair_id)
+    return Waits(
+        _median(session, base, first, Pair.opened_at.is_not(None), postgres),
+        _median(session, base, last, Pair.closed_at.is_not(None), postgres),
+    )
+
+
+def _median(session: Session, base, seconds, condition, postgres: bool) -> float | None:
+    if postgres:
+        value = session.scalar(base.add_columns(func.percentile_cont(0.5).within_group(seconds)).where(condition))
+        return None if value is None else float(value)
+    values = sorted(session.scalars(base.add_columns(seconds).where(condition)))
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    inbox_waiting: int
+    inbox_lag_seconds: float | None  # age of the oldest delivery not yet relayed into a job
+    queues: list[dict]  # name, queued, failed (with the failed jobs' ids)
+    dead_letters: list[DeadLetter]
+    workers: list[liveness.WorkerBeat]
+
+
+def queue_health(services: Services, *, failed_shown: int = 20) -> QueueHealth:
+    connection = services.redis
+    oldest = connection.xrange(STREAM, count=1)
+    lag = None
+    if oldest:
+        milliseconds = int(oldest[0][0].split(b"-")[0])
+        lag = max(0.0, time.time() - milliseconds / 1000)
+    queues = []
+    for name in queue.ALL:
+        rq_queue = services.queue(name)
+        registry = rq_queue.failed_job_registry
+        queues.append(
+            {
+                "name": name,
+                "queued": rq_queue.count,
+                "failed": registry.count,
+                "failed_jobs": registry.get_job_ids(0, failed_shown - 1),
+            }
+        )
+    return QueueHealth(
+        inbox_waiting=connection.xlen(STREAM),
+        inbox_lag_seconds=lag,
+        queues=queues,
+        dead_letters=dead_letters.listing(services),
+        workers=liveness.worker_beats(connection),
+    )
+
+
+def requeue_failed_job(services: Services, queue_name: str, job_id: str) -> bool:
+    """Put a job of a queue's failed registry back on its queue; False if it is not there."""
+    if queue_name not in queue.ALL:
+        return False
+    registry = services.queue(queue_name).failed_job_registry
+    if job_id not in registry.get_job_ids():
+        return False
+    registry.requeue(job_id)
+    return True
