@@ -135,7 +135,7 @@ def database_rows(plan: Plan, *, batch: int = 20_000, ratings_every: int = 1) ->
             names = (models[drawn.model_a[p]], models[drawn.model_b[p]])
             out["tasks"].append({
                 "id": task, "repo_full_name": f"evals/mirror-{p % 2}", "base": "main", "prompt": "Fix it",
-                "raters": [], "metadata": {"suite": f"s{p % 3}"}, "status": "open",
+                "raters": [], "metadata": {"suite": f"s{p % 3}"}, "status": "open", "team": "default",
                 "created_at": voted_at(p), "updated_at": voted_at(p),
             })
             for position, model in enumerate(names if a_is_first else names[::-1]):

@@ -20,8 +20,10 @@ FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 
 
 def _svg(height: int, title: str, body: list[str], *, width: int = WIDTH, css_class: str = "plot") -> Markup:
+    """An SVG as wide as its container up to its own width (so it shrinks on a phone)."""
     return Markup(
-        f'<svg class="{css_class}" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        f'<svg class="{css_class}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}" '
         f'xmlns="http://www.w3.org/2000/svg" {FONT}><title>{escape(title)}</title>{"".join(body)}</svg>'
     )
 
@@ -54,7 +56,7 @@ def daily_bars(days: Sequence[tuple[date, int]], title: str = "Judgments per day
             f'<rect class="bar" data-value="{count}" x="{x + 1:.1f}" y="{top + inner_h - bar:.1f}" '
             f'width="{max(1.0, step - 2):.1f}" height="{bar:.1f}"><title>{day.isoformat()}: {count}</title></rect>'
         )
-        if i % 7 == 0 or i == len(days) - 1:
+        if (len(days) - 1 - i) % 7 == 0:  # weekly, ending today
             body.append(
                 f'<text x="{x + step / 2:.1f}" y="{height - 8}" text-anchor="middle" fill="currentColor">'
                 f"{day:%m-%d}</text>"
@@ -103,7 +105,8 @@ def heatmap(names: Sequence[str], win_rate: dict, battles: dict, title: str = "W
     if not names:
         return Markup("")
     cell, left, top = 40, 190, 120
-    size_w, size_h = left + cell * len(names) + 8, top + cell * len(names) + 8
+    # Room on the right for the last column's slanted name.
+    size_w, size_h = left + cell * len(names) + 110, top + cell * len(names) + 8
     body = []
     for j, column in enumerate(names):
         cx = left + cell * j + cell / 2

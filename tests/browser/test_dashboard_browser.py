@@ -88,7 +88,7 @@ def test_a_researcher_signs_in_and_every_page_shows_its_data(browser, synthetic,
     open_page(browser, f"{dashboard.url}/dashboard/data", "Data", "data")
     browser.set_window_size(390, 844)  # a phone
     open_page(browser, f"{dashboard.url}/dashboard/", "Overview", "overview-phone")
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    assert browser.execute_script("return document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
 def test_filtering_the_leaderboard(browser, synthetic, dashboard):
@@ -131,7 +131,7 @@ def test_retrying_a_failed_delivery(browser, dashboard):
     browser.find_element(By.CSS_SELECTOR, 'button[aria-label="Retry delivery guid-dead-1"]').click()
     WebDriverWait(browser, WAIT).until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), "guid-dead-1"))
     assert "(replayed)" in browser.find_element(By.CSS_SELECTOR, "tr.dead-letter").text
-    assert services.queue("webhooks").get_job_ids() == ["guid-dead-1"]
+    assert services.queue("webhooks").get_job_ids() == ["delivery-guid-dead-1"]
 
 
 def test_a_rater_sees_their_own_statistics_and_no_model_name(browser, synthetic, dashboard):
