@@ -7,6 +7,7 @@ statistics report computed) and the median of the next `--repeat` (the report ke
 The goal is under 200 ms per page with 100,000 judgments.
 
     .venv/bin/python bench/dashboard.py [--judgments 100000] [--repeat 5] [--redis-url redis://127.0.0.1:6379/12]
+                                        [--keep | --schema SCHEMA]
 """
 
 from __future__ import annotations
@@ -64,27 +65,32 @@ def main() -> None:
     parser.add_argument("--judgments", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--schema", help="reuse this PostgreSQL schema, built by an earlier --keep run")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema (its name is printed)")
     args = parser.parse_args()
 
     plan = Plan(models=20, pairs=-(-args.judgments // 3), raters=100, raters_per_pair=3, tie_share=0.1,
                 always_a=("rater-07",), seed=1)
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    schema = f"bench_dashboard_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    schema = args.schema or f"bench_dashboard_{uuid.uuid4().hex[:8]}"
+    if not args.schema:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
     try:
         storage = Storage.from_url(url)
-        migrate.upgrade(storage.engine)
-        started = time.perf_counter()
-        rows = fill(storage, plan, postgres=True)
-        print(f"built {rows} rows ({3 * plan.pairs} current votes) in {time.perf_counter() - started:.1f} s")
+        if not args.schema:
+            migrate.upgrade(storage.engine)
+            started = time.perf_counter()
+            rows = fill(storage, plan, postgres=True)
+            print(f"built {rows} rows ({3 * plan.pairs} current votes) in {time.perf_counter() - started:.1f} s")
         settings = Settings(_env_file=None, database_url=url, redis_url=args.redis_url)
         connection = queue.connect(args.redis_url)
         connection.flushdb()
         services = Services(settings, storage, connection, GitHubApp(settings, connection))
         with storage.transaction() as session:
-            token = tokens.create_token(session, "bench", team=DEFAULT_TEAM, scopes=[tokens.Scope.READ, tokens.Scope.EXPORT])
+            name = f"bench-{uuid.uuid4().hex[:8]}"
+            token = tokens.create_token(session, name, team=DEFAULT_TEAM, scopes=[tokens.Scope.READ, tokens.Scope.EXPORT])
         headers = {"Authorization": f"Bearer {token}"}
         client = TestClient(create_app(services))
         print(f"{'page':<72} {'first ms':>9} {'then ms':>8}")
@@ -95,8 +101,11 @@ def main() -> None:
         connection.flushdb()
         storage.engine.dispose()
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if args.keep:
+            print(f"kept schema {schema}")
+        else:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
 

@@ -57,6 +57,8 @@ def manifest(settings: Settings, browser_origin: str) -> dict:
     data = yaml.safe_load(MANIFEST_FILE.read_text())
     data["hook_attributes"] = {**data.get("hook_attributes", {}), "url": f"{settings.public_url}/webhooks/github"}
     data["redirect_url"] = f"{browser_origin}/setup/callback"
+    # Where GitHub may send a browser back after "Sign in with GitHub" (the dashboard).
+    data["callback_urls"] = [f"{settings.public_url}/dashboard/login/callback"]
     return data
 
 

@@ -106,6 +106,8 @@ def _ratings_only_query(*, since: datetime | None, repo: str | None, task_id: in
         .where(~voted)
         .group_by(Rating.round_id, Rating.rater_id)
     )
+    if task_id is not None:  # inside the grouping too: one task's scores, not every score, are grouped
+        scored = scored.where(Rating.task_id == task_id)
     if since is not None:
         scored = scored.having(or_(func.max(Rating.created_at) >= since, func.max(Rating.superseded_at) >= since))
     scored = scored.subquery()
@@ -299,6 +301,9 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
     raters' current scores and their line comments in the rounds, and the rounds, fetched in bulk."""
     round_ids = {row.round_id for row in rows}
     rater_ids = {row.rater_id for row in rows}
+    # Scores and line comments are indexed by task, not by round: naming the tasks too lets the
+    # database look up a few rows instead of reading them all (one task's page, one batch).
+    task_ids = {row.task_id for row in rows}
     models: dict[tuple[int, str], str] = {
         (pair_id, letter): model
         for pair_id, letter, model in session.execute(
@@ -310,7 +315,10 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
     ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
     for round_id, rater_id, side, axis, score in session.execute(
         select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score)
-        .where(Rating.round_id.in_(round_ids), Rating.rater_id.in_(rater_ids), Rating.superseded_at.is_(None))
+        .where(
+            Rating.task_id.in_(task_ids), Rating.round_id.in_(round_ids), Rating.rater_id.in_(rater_ids),
+            Rating.superseded_at.is_(None),
+        )
         .order_by(Rating.id)
     ):
         ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
@@ -318,6 +326,7 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
     for comment in session.execute(
         select(*LineComment.__table__.columns)
         .where(
+            LineComment.task_id.in_(task_ids),
             LineComment.round_id.in_(round_ids),
             LineComment.author_id.in_(rater_ids),
             LineComment.deleted_at.is_(None),

@@ -33,6 +33,7 @@ class Dashboard:
     emu: object
     task_id: int
     models: dict[str, str]  # side -> model
+    prs: dict[str, int]  # side -> pull request number
 
     def sign_in(self, client: httpx.Client, login: str) -> httpx.Response:
         """Sign in as ``login`` through the emulator's OAuth pages; the answer to the callback."""
@@ -69,4 +70,4 @@ def dashboard(github, services, blinding) -> Dashboard:
 
     with LiveServer(create_app(services)) as server:
         services.settings.public_url = server.url
-        yield Dashboard(server.url, services, github, task_id, models)
+        yield Dashboard(server.url, services, github, task_id, models, prs)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import httpx
 import pytest
 from pydantic import SecretStr
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
 from starlette.testclient import TestClient
 
 from app.main import create_app
 from tandem import dead_letters, tokens
 from tandem.inbox import IncomingDelivery
 from tandem.models import DeadLetterKind
-from tests.conftest import make_settings
-from tests.dashboard_fixtures import TEAM, dashboard  # noqa: F401  (the fixture)
+from tests.conftest import make_settings, settle
+from tests.dashboard_fixtures import REPO, TEAM, dashboard  # noqa: F401  (the fixture)
 
 
 def _token(services, *scopes, team=TEAM) -> dict:
@@ -118,6 +120,35 @@ def test_the_retry_button_needs_the_session_and_its_csrf_token(dashboard):
         assert services.queue("webhooks").count == 1
         [letter] = dead_letters.listing(services)
         assert letter.retried_at is not None
+
+
+def test_a_failed_job_is_put_back_on_its_queue(dashboard):
+    services = dashboard.services
+    failing = services.queue("default").enqueue("builtins.int", "not a number")
+    SimpleWorker([services.queue("default")], connection=services.redis, serializer=JSONSerializer).work(burst=True)
+    assert services.queue("default").failed_job_registry.get_job_ids() == [failing.id]
+    with httpx.Client(base_url=dashboard.url) as client:
+        dashboard.sign_in(client, "research-lead")
+        page = client.get("/dashboard/")
+        assert f"Retry job {failing.id}" in page.text
+        csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        unknown = client.post("/dashboard/retry", data={"queue": "default", "job": "no-such-job", "csrf": csrf})
+        assert unknown.status_code == 404
+        retried = client.post("/dashboard/retry", data={"queue": "default", "job": failing.id, "csrf": csrf})
+        assert retried.status_code == 303
+    assert services.queue("default").get_job_ids() == [failing.id]
+    assert services.queue("default").failed_job_registry.count == 0
+
+
+def test_the_statistics_follow_a_new_review_at_once(dashboard):
+    """The report is kept in Redis; an approval must change what the pages show."""
+    with httpx.Client(base_url=dashboard.url) as client:
+        dashboard.sign_in(client, "research-lead")
+        before = client.get("/dashboard/raters").text
+        assert "rater-one" in before and "rater-two" not in before
+        dashboard.emu.as_user("reviewer-one").comment(REPO, dashboard.prs["B"], "/approve @rater-two")
+        settle(dashboard.emu, dashboard.services)
+        assert "rater-two" in client.get("/dashboard/raters").text
 
 
 def test_behind_https_the_session_cookie_is_secure(services):

@@ -122,6 +122,7 @@ def test_registering_on_a_personal_account_writes_working_credentials(setup, red
     assert manifest["name"] == "Tandem"
     assert manifest["redirect_url"] == f"{setup.server.url}/setup/callback"
     assert manifest["hook_attributes"]["url"] == f"{setup.server.url}/webhooks/github"
+    assert manifest["callback_urls"] == [f"{setup.server.url}/dashboard/login/callback"]
 
     redirect = setup.post_to_github(github_form)
     assert redirect.status_code == 302

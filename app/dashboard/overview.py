@@ -22,11 +22,11 @@ def overview_page(request: Request, viewer: Annotated[Viewer, Depends(access.tea
     services = request.app.state.services
     with services.storage.transaction() as session:
         statuses = overview.tasks_by_status(session, viewer.scope)
-        days = overview.judgments_per_day(session, viewer.scope)
-        waits = overview.median_waits(session, viewer.scope)
+        figures = overview.judgment_figures(services, session, viewer.scope, f"team:{viewer.team}")
+    days = figures["days"]
     return page(
         request, "overview.html", viewer, title="Overview", statuses=statuses, days=days,
-        judgments_plot=plots.daily_bars(days), judgments_30d=sum(n for _, n in days), waits=waits,
+        judgments_plot=plots.daily_bars(days), judgments_30d=sum(n for _, n in days), waits=figures["waits"],
         health=overview.queue_health(services), retried=request.query_params.get("retried"),
     )
 

@@ -24,6 +24,11 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+def _na(value) -> str:
+    """A figure the statistics could not give (too few votes, no gold tasks) reads n/a."""
+    return "n/a" if value is None else value
+
+
 def _query(values: dict, **changes) -> str:
     """The page's query string with some parameters changed (None or "" drops one)."""
     merged = {**values, **changes}
@@ -31,6 +36,7 @@ def _query(values: dict, **changes) -> str:
 
 
 templates.env.filters["duration"] = _duration
+templates.env.filters["na"] = _na
 templates.env.globals["query"] = _query
 
 

@@ -8,6 +8,8 @@ tandem.statistics.queries.Filters.tasks.
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +18,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from tandem import dead_letters, liveness, queue
+from tandem.dashboard.report import kept
 from tandem.inbox import STREAM
 from tandem.models import DeadLetter, Judgment, Pair, Task
 from tandem.services import Services
@@ -54,7 +57,8 @@ class Waits:
 
 def median_waits(session: Session, scope: Scope) -> Waits:
     """From a pair opening to its first vote, and from its last vote to its closing (which comes
-    when its judgments are approved)."""
+    when its judgments are approved): one pass over the judgments, medians by PostgreSQL (which
+    skips the pairs without a time), in Python on SQLite (which has no percentiles)."""
     postgres = session.get_bind().dialect.name == "postgresql"
     votes = (
         select(Judgment.pair_id, func.min(Judgment.voted_at).label("first"), func.max(Judgment.voted_at).label("last"))
@@ -66,21 +70,32 @@ def median_waits(session: Session, scope: Scope) -> Waits:
     first = seconds_between(Pair.opened_at, votes.c.first, postgres)
     last = seconds_between(votes.c["last"], Pair.closed_at, postgres)
     base = select().select_from(votes).join(Pair, Pair.id == votes.c.pair_id)
-    return Waits(
-        _median(session, base, first, Pair.opened_at.is_not(None), postgres),
-        _median(session, base, last, Pair.closed_at.is_not(None), postgres),
-    )
-
-
-def _median(session: Session, base, seconds, condition, postgres: bool) -> float | None:
     if postgres:
-        value = session.scalar(base.add_columns(func.percentile_cont(0.5).within_group(seconds)).where(condition))
-        return None if value is None else float(value)
-    values = sorted(session.scalars(base.add_columns(seconds).where(condition)))
-    if not values:
-        return None
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+        medians = session.execute(
+            base.add_columns(func.percentile_cont(0.5).within_group(first), func.percentile_cont(0.5).within_group(last))
+        ).one()
+        return Waits(*(None if value is None else float(value) for value in medians))
+    rows = session.execute(base.add_columns(first, last)).all()
+    return Waits(_median([row[0] for row in rows]), _median([row[1] for row in rows]))
+
+
+def _median(values: list) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
+
+
+def judgment_figures(services: Services, session: Session, scope: Scope, scope_name: str) -> dict:
+    """Judgments per day and the waits, kept while no judgment or review changes (each takes a
+    pass over every judgment of the scope)."""
+
+    def compute() -> dict:
+        return {
+            "days": [(day.isoformat(), n) for day, n in judgments_per_day(session, scope)],
+            "waits": dataclasses.asdict(median_waits(session, scope)),
+        }
+
+    figures = kept(services, session, repr(("overview", scope_name, datetime.now(UTC).date())), compute)
+    return {"days": [(date.fromisoformat(day), n) for day, n in figures["days"]], "waits": Waits(**figures["waits"])}
 
 
 @dataclass(frozen=True)
