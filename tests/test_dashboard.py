@@ -3,6 +3,10 @@ session's cookie and CSRF, and the landing page. tests/browser/ drives it in Chr
 
 from __future__ import annotations
 
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
+
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -164,3 +168,16 @@ def test_behind_https_the_session_cookie_is_secure(services):
 def test_the_dashboard_teams_setting_reads_from_the_environment(monkeypatch, value):
     monkeypatch.setenv("TANDEM_DASHBOARD_TEAMS", value)
     assert make_settings().dashboard_teams == ["evals-org/lab"]
+
+
+def test_a_wheel_ships_the_dashboards_packages_templates_and_stylesheet():
+    """Tandem runs without internet access: all the pages need must be in the package."""
+    from setuptools import find_packages
+
+    root = Path(__file__).parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = find_packages(root, include=config["packages"]["find"]["include"])
+    assert {"app.dashboard", "tandem.dashboard"} <= set(packages)
+    patterns = config["package-data"]["app"]
+    needed = [path for folder in ("templates", "static") for path in (root / "app" / "dashboard" / folder).iterdir()]
+    assert needed and all(any(fnmatch(str(path.relative_to(root / "app")), p) for p in patterns) for path in needed)

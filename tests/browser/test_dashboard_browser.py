@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -21,6 +22,7 @@ from tests.browser.conftest import PLAN
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+LABELLED = "return [...document.querySelectorAll('input:not([type=hidden]), select')].every(e => e.labels.length)"
 WAIT = 20
 
 
@@ -54,6 +56,9 @@ def test_a_researcher_signs_in_and_every_page_shows_its_data(browser, synthetic,
     open_page(browser, f"{dashboard.url}/dashboard/login", "Sign in", "sign-in")
     sign_in(browser, dashboard, "research-lead")
     open_page(browser, f"{dashboard.url}/dashboard/", "Overview", "overview")
+    # Keyboard first: the first Tab lands on the link that skips the navigation.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"
     bars = values(browser, "svg.plot rect.bar")
     assert len(bars) == 30 and sum(bars) > 0
     assert browser.find_element(By.ID, "wait-first-vote").text != "n/a"
@@ -75,6 +80,7 @@ def test_a_researcher_signs_in_and_every_page_shows_its_data(browser, synthetic,
     assert all(m.find_elements(By.CSS_SELECTOR, "line.interval") for m in models)
     cells = values(browser, "svg.heatmap g.cell")
     assert cells and all(0 <= v <= 1 for v in cells)
+    assert browser.execute_script(LABELLED), "every filter control has a label"
 
     open_page(browser, f"{dashboard.url}/dashboard/raters", "Raters", "raters")
     flagged = browser.find_elements(By.CSS_SELECTOR, "#raters tr.flagged")
