@@ -181,3 +181,21 @@ def test_a_wheel_ships_the_dashboards_packages_templates_and_stylesheet():
     patterns = config["package-data"]["app"]
     needed = [path for folder in ("templates", "static") for path in (root / "app" / "dashboard" / folder).iterdir()]
     assert needed and all(any(fnmatch(str(path.relative_to(root / "app")), p) for p in patterns) for path in needed)
+
+
+def test_the_emulators_oauth_gives_a_user_token_once_per_code_and_only_to_the_client(emulator):
+    app = emulator.register_app(slug="tandem", name="Tandem", webhook_secret="s")
+    emulator.create_user("octocat")
+    callback = "http://127.0.0.1:1/dashboard/login/callback"
+    with httpx.Client(base_url=emulator.url, headers={"Accept": "application/json"}) as client:
+        page = client.get("/login/oauth/authorize", params={"client_id": app.client_id, "redirect_uri": callback, "state": "s1"})
+        assert 'id="authorize-octocat"' in page.text
+        granted = client.post("/login/oauth/authorize", data={"client_id": app.client_id, "redirect_uri": callback,
+                                                             "state": "s1", "login": "octocat"})
+        code = httpx.URL(granted.headers["location"]).params["code"]
+        trade = {"client_id": app.client_id, "client_secret": app.client_secret, "code": code}
+        assert client.post("/login/oauth/access_token", data=trade | {"client_secret": "wrong"}).json()["error"] == "incorrect_client_credentials"
+        token = client.post("/login/oauth/access_token", data=trade).json()["access_token"]
+        assert client.post("/login/oauth/access_token", data=trade).json()["error"] == "bad_verification_code"
+        assert client.get("/user", headers={"Authorization": f"Bearer {token}"}).json()["login"] == "octocat"
+        assert client.get("/user", headers={"Authorization": "Bearer ghu_unknown"}).status_code == 401

@@ -86,21 +86,25 @@ class OAuth:
             form = json.loads(req.body or b"{}")
         else:
             form = dict(parse_qsl(req.body.decode()))
-        app = self._app(core, str(form.get("client_id", "")))
-        with self._lock:
-            grant = self._codes.pop(str(form.get("code", "")), None)
-        if app is None or not secrets.compare_digest(str(form.get("client_secret", "")), app.client_secret):
-            answer = {"error": "incorrect_client_credentials", "error_description": "The client_id and/or client_secret passed are incorrect."}
-        elif grant is None or grant.client_id != app.client_id or grant.expires_at < time.time():
-            answer = {"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired."}
-        else:
-            token = "ghu_" + secrets.token_hex(18)
-            with self._lock:
-                self.user_tokens[token] = grant.login
-            answer = {"access_token": token, "token_type": "bearer", "scope": ""}
+        answer = self._trade(core, form)
         if "json" in req.headers.get("accept", ""):
             return Response(200, {"content-type": "application/json; charset=utf-8"}, json.dumps(answer).encode())
         return Response(200, {"content-type": "application/x-www-form-urlencoded"}, urlencode(answer).encode())
+
+    def _trade(self, core: Core, form: dict) -> dict:
+        app = self._app(core, str(form.get("client_id", "")))
+        if app is None or not secrets.compare_digest(str(form.get("client_secret", "")), app.client_secret):
+            # The code is not spent: only its own client can spend it.
+            return {"error": "incorrect_client_credentials",
+                    "error_description": "The client_id and/or client_secret passed are incorrect."}
+        with self._lock:
+            grant = self._codes.pop(str(form.get("code", "")), None)
+        if grant is None or grant.client_id != app.client_id or grant.expires_at < time.time():
+            return {"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired."}
+        token = "ghu_" + secrets.token_hex(18)
+        with self._lock:
+            self.user_tokens[token] = grant.login
+        return {"access_token": token, "token_type": "bearer", "scope": ""}
 
     def _user(self, core: Core, req: Request) -> Response:
         _, credential = classify(req.headers.get("authorization"))
