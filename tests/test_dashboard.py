@@ -15,7 +15,7 @@ from rq.serializers import JSONSerializer
 from starlette.testclient import TestClient
 
 from app.main import create_app
-from tandem import dead_letters, tokens
+from tandem import budget, dead_letters, tokens
 from tandem.inbox import IncomingDelivery
 from tandem.models import DeadLetterKind
 from tests.conftest import make_settings, settle
@@ -62,6 +62,17 @@ def test_a_team_member_signs_in_with_github_and_sees_the_models(dashboard):
         assert "Cleaner fix." in task.text and "approved by reviewer-one" in task.text
         board = client.get(f"{dashboard.url}/dashboard/leaderboard")
         assert board.status_code == 200 and dashboard.models["A"] in board.text
+
+
+def test_the_overview_shows_each_installations_write_budget(dashboard):
+    """Opening the pair and answering the votes wrote to GitHub through the write budget."""
+    services = dashboard.services
+    writes = budget.usage(services.redis, dashboard.emu.installation.id).writes_last_hour
+    assert writes > 0
+    with httpx.Client(base_url=dashboard.url) as client:
+        page = client.get("/dashboard/", headers=_token(services, "read"))
+    row = page.text.split('<tr class="installation">', 1)[1].split("</tr>", 1)[0]
+    assert "evals-org" in row and f"{writes} of {services.settings.writes_per_hour}" in row
 
 
 def test_a_rater_who_signs_in_sees_only_their_own_statistics_and_no_model(dashboard):

@@ -28,6 +28,7 @@ def overview_page(request: Request, viewer: Annotated[Viewer, Depends(access.tea
         request, "overview.html", viewer, title="Overview", statuses=statuses, days=days,
         judgments_plot=plots.daily_bars(days), judgments_30d=sum(n for _, n in days), waits=figures["waits"],
         health=overview.queue_health(services), retried=request.query_params.get("retried"),
+        settings=services.settings,
     )
 
 

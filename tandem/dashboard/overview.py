@@ -17,10 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from tandem import dead_letters, liveness, queue
+from tandem import budget, dead_letters, liveness, queue
 from tandem.dashboard.report import kept
 from tandem.inbox import STREAM
-from tandem.models import DeadLetter, Judgment, Pair, Task
+from tandem.models import DeadLetter, Installation, Judgment, Pair, Task
 from tandem.services import Services
 from tandem.statistics.queries import seconds_between
 
@@ -105,6 +105,7 @@ class QueueHealth:
     queues: list[dict]  # name, queued, failed (with the failed jobs' ids)
     dead_letters: list[DeadLetter]
     workers: list[liveness.WorkerBeat]
+    installations: list[tuple[str, budget.Usage]]  # account, its write budget's use
 
 
 def queue_health(services: Services, *, failed_shown: int = 20) -> QueueHealth:
@@ -126,7 +127,15 @@ def queue_health(services: Services, *, failed_shown: int = 20) -> QueueHealth:
                 "failed_jobs": registry.get_job_ids(0, failed_shown - 1),
             }
         )
+    with services.storage.transaction() as session:
+        live = session.execute(
+            select(Installation.id, Installation.account_login)
+            .where(Installation.deleted_at.is_(None))
+            .order_by(Installation.account_login)
+        ).all()
+    minute, hour = services.github.budget_windows
     return QueueHealth(
+        installations=[(login, budget.usage(connection, id_, minute=minute, hour=hour)) for id_, login in live],
         inbox_waiting=connection.xlen(STREAM),
         inbox_lag_seconds=lag,
         queues=queues,
