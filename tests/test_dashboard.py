@@ -113,6 +113,10 @@ def test_tokens_read_their_own_team_only_and_see_models_only_with_the_export_sco
         other_team = _token(services, "read", "export", team="another-lab")
         assert client.get(f"/dashboard/tasks/{dashboard.task_id}", headers=other_team).status_code == 404
         assert str(dashboard.task_id) not in client.get("/dashboard/data/judgments.jsonl", headers=other_team).text
+        empty = client.get("/dashboard/tasks", headers=other_team).text
+        assert "No tasks yet" in empty and "tandem task submit examples/task.yml --team another-lab" in empty
+        unmatched = client.get("/dashboard/tasks?status=failed", headers=reader).text
+        assert "No task matches these filters" in unmatched
         assert client.get("/dashboard/", headers=_token(services, "submit")).status_code == 403
         assert client.get("/dashboard/", headers={"Authorization": "Bearer tandem_nonsense"}).status_code == 401
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from app.dashboard import access
 from app.dashboard.access import Viewer
 from app.dashboard.render import page
-from tandem.dashboard import overview, tasks
+from tandem.dashboard import tasks
 from tandem.errors import NotFound
 
 router = APIRouter()
@@ -25,10 +25,10 @@ def task_list(
 ):
     with request.app.state.services.storage.transaction() as session:
         found = tasks.task_page(session, viewer.scope, status=status or None, repo=repo or None, page=page_number)
-        statuses = overview.tasks_by_status(session, viewer.scope)
         repositories = tasks.repositories(session, viewer.scope)
+    # An empty page says whether the filters or the team have no tasks: the repositories tell.
     return page(
-        request, "tasks.html", viewer, title="Tasks", found=found, statuses=statuses, repositories=repositories,
+        request, "tasks.html", viewer, title="Tasks", found=found, any_tasks=bool(repositories), repositories=repositories,
         filters={"status": status, "repo": repo},
     )
 
