@@ -1,11 +1,12 @@
-"""The web side: webhook intake, health, the setup flow and the HTTP API."""
+"""The web side: webhook intake, health, the setup flow, the HTTP API and the dashboard."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from app import api, errors, export_api, health, reviews_api, rounds_api, setup, stats_api, webhooks
+from app import api, dashboard, errors, export_api, health, reviews_api, rounds_api, setup, stats_api, webhooks
+from app.dashboard import landing
 from app.intake import DeliveryIntake
 from app.limits import BodyBudget
 from tandem import services as services_module
@@ -32,6 +33,8 @@ class TandemApp:
         )
         for router in routers:
             self.api.include_router(router)
+        self.api.include_router(landing.router)
+        self.api.mount("/dashboard", dashboard.create(services))
         self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services), budget)
 
     async def __call__(self, scope, receive, send) -> None:

@@ -42,7 +42,10 @@ _LOCK_KEY = "tandem:setup:lock"
 # GitHub's rule for account names: letters, digits and single hyphens inside, at most 39.
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 # What the setup writes; a stale value of any of them must not survive it.
-_WRITTEN = ("TANDEM_APP_ID", "TANDEM_PRIVATE_KEY", "TANDEM_PRIVATE_KEY_PATH", "TANDEM_WEBHOOK_SECRET")
+_WRITTEN = (
+    "TANDEM_APP_ID", "TANDEM_PRIVATE_KEY", "TANDEM_PRIVATE_KEY_PATH", "TANDEM_WEBHOOK_SECRET",
+    "TANDEM_CLIENT_ID", "TANDEM_CLIENT_SECRET",
+)
 
 
 class AlreadyRegistered(TandemError):
@@ -54,6 +57,8 @@ def manifest(settings: Settings, browser_origin: str) -> dict:
     data = yaml.safe_load(MANIFEST_FILE.read_text())
     data["hook_attributes"] = {**data.get("hook_attributes", {}), "url": f"{settings.public_url}/webhooks/github"}
     data["redirect_url"] = f"{browser_origin}/setup/callback"
+    # Where GitHub may send a browser back after "Sign in with GitHub" (the dashboard).
+    data["callback_urls"] = [f"{settings.public_url}/dashboard/login/callback"]
     return data
 
 
@@ -127,7 +132,10 @@ def complete(settings: Settings, code: str, connection: redis.Redis) -> dict:
                 "delete the app you just created in GitHub's developer settings"
             )
         app = _convert(settings, code)
-        write_credentials(settings.env_file, app_id=app["id"], pem=app["pem"], webhook_secret=app["webhook_secret"])
+        write_credentials(
+            settings.env_file, app_id=app["id"], pem=app["pem"], webhook_secret=app["webhook_secret"],
+            client_id=app.get("client_id"), client_secret=app.get("client_secret"),
+        )
     return app
 
 
@@ -155,7 +163,12 @@ def _convert(settings: Settings, code: str) -> dict:
     return app
 
 
-def write_credentials(env_file: Path, *, app_id: int, pem: str, webhook_secret: str) -> None:
+def write_credentials(
+    env_file: Path, *, app_id: int, pem: str, webhook_secret: str, client_id: str | None = None,
+    client_secret: str | None = None,
+) -> None:
+    """The app's credentials into the .env file; the OAuth client (for the dashboard's sign-in)
+    too when GitHub gave one."""
     key_file = env_file.with_name("tandem-private-key.pem")
     _write_private(key_file, pem)
     values = {
@@ -163,6 +176,8 @@ def write_credentials(env_file: Path, *, app_id: int, pem: str, webhook_secret: 
         "TANDEM_PRIVATE_KEY_PATH": _quoted(str(key_file.resolve())),
         "TANDEM_WEBHOOK_SECRET": _quoted(webhook_secret),
     }
+    if client_id and client_secret:
+        values |= {"TANDEM_CLIENT_ID": _quoted(client_id), "TANDEM_CLIENT_SECRET": _quoted(client_secret)}
     kept = []
     if env_file.exists():
         kept = [line for line in env_file.read_text().splitlines() if _name(line) not in _WRITTEN]

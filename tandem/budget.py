@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from dataclasses import dataclass
 
 import httpx
 import redis
@@ -57,6 +58,36 @@ end
 """
 
 
+def _keys(installation_id: int) -> tuple[str, str, str]:
+    """The installation's reserved write slots, its hold on writes and its hold on every request."""
+    return (
+        f"tandem:writes:{installation_id}",
+        f"tandem:writes:{installation_id}:held",
+        f"tandem:requests:{installation_id}:held",
+    )
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How much of an installation's write budget is taken (the dashboard's headroom)."""
+
+    writes_last_minute: int  # slots reserved from a minute ago on (some may lie ahead)
+    writes_last_hour: int
+    held_seconds: float  # how long GitHub asked us to wait still (0: not held)
+
+
+def usage(connection: redis.Redis, installation_id: int, *, minute: float = 60.0, hour: float = 3600.0) -> Usage:
+    slots, writes_held, requests_held = _keys(installation_id)
+    now = time.time()
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.zcount(slots, now - minute, "+inf")
+        pipe.zcount(slots, now - hour, "+inf")
+        pipe.mget(writes_held, requests_held)
+        last_minute, last_hour, holds = pipe.execute()
+    held = max((float(value) for value in holds if value is not None), default=now) - now
+    return Usage(int(last_minute), int(last_hour), max(0.0, held))
+
+
 def _counts(request: httpx.Request) -> bool:
     """The installation's own requests; minting its token is the app's (made with the app's JWT)."""
     return not request.url.path.endswith("/access_tokens")
@@ -76,9 +107,7 @@ class WriteBudget(BaseThrottler):
         hour: float = 3600.0,
     ):
         self.redis = connection
-        self.key = f"tandem:writes:{installation_id}"
-        self.writes_held = f"tandem:writes:{installation_id}:held"
-        self.requests_held = f"tandem:requests:{installation_id}:held"
+        self.key, self.writes_held, self.requests_held = _keys(installation_id)
         self.spacing = spacing
         self.per_minute = per_minute
         self.per_hour = per_hour

@@ -41,7 +41,7 @@ def forget_teams(services: Services, org: str) -> None:
     services.redis.incr(_generation_key(org))
 
 
-def _team_member(services: Services, client: GitHub, org: str, team: str, login: str) -> bool:
+def team_member(services: Services, client: GitHub, org: str, team: str, login: str) -> bool:
     generation = int(services.redis.get(_generation_key(org)) or 0)
     key = f"tandem:team:{org.lower()}:{generation}:{team.lower()}:{login.lower()}"
     cached = services.redis.get(key)
@@ -63,7 +63,7 @@ def _team_member(services: Services, client: GitHub, org: str, team: str, login:
 def _is_one_of(services: Services, client: GitHub, people: People, org: str, login: str) -> bool:
     if login.lower() in people.names():
         return True
-    return any(_team_member(services, client, org, team, login) for team in people.teams)
+    return any(team_member(services, client, org, team, login) for team in people.teams)
 
 
 def roles_of(services: Services, client: GitHub, config: RepoConfig, org: str, login: str) -> set[str]:

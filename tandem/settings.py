@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # are POSTed to, and the secret their X-Tandem-Signature-256 is made with.
     runner_url: str | None = None
     runner_secret: SecretStr | None = None
+    # The GitHub App's OAuth client (from the manifest conversion), for "Sign in with GitHub" on
+    # the dashboard; and the teams ("org/team") whose members may sign in to it (app.dashboard).
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    dashboard_teams: list[str] = []
 
     @field_validator("github_api_url", "public_url", "github_url", "runner_url")
     @classmethod

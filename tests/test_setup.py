@@ -104,6 +104,7 @@ def test_registering_on_a_personal_account_writes_working_credentials(setup, red
     assert manifest["name"] == "Tandem"
     assert manifest["redirect_url"] == f"{setup.server.url}/setup/callback"
     assert manifest["hook_attributes"]["url"] == f"{setup.server.url}/webhooks/github"
+    assert manifest["callback_urls"] == [f"{setup.server.url}/dashboard/login/callback"]
 
     redirect = setup.post_to_github(github_form)
     assert redirect.status_code == 302
@@ -131,6 +132,9 @@ def test_registering_on_a_personal_account_writes_working_credentials(setup, red
     assert loaded.private_key is None, "a stale TANDEM_PRIVATE_KEY would override the new key"
     assert loaded.log_level == "DEBUG", "the file's other settings are kept"
     assert loaded.private_key_pem() == app.private_key_pem
+    # The OAuth client, for the dashboard's "Sign in with GitHub".
+    assert loaded.client_id == app.client_id
+    assert loaded.client_secret.get_secret_value() == app.client_secret
     for path in (env_file, loaded.private_key_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     client = GitHubApp(loaded, queue.connect(redis_url)).as_app()

@@ -272,7 +272,7 @@ def _scoped(query: Select, round_id, written_at, filters: Filters, *, models: bo
     return query.where(*conditions), model_a, model_b
 
 
-def _seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
+def seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
     """end - start in seconds, computed by the database (no datetime per row in Python)."""
     if postgres:
         return cast(func.extract("epoch", end - start), Float)  # numeric otherwise: a Decimal
@@ -282,7 +282,7 @@ def _seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
 def _reviews(session: Session, filters: Filters, postgres: bool) -> Reviews:
     """Decisions counted by the database, and each reviewer's median turnaround: computed by
     PostgreSQL, from the turnarounds in Python on SQLite (which has no percentiles)."""
-    turnaround = _seconds_between(Judgment.voted_at, JudgmentReview.created_at, postgres)
+    turnaround = seconds_between(Judgment.voted_at, JudgmentReview.created_at, postgres)
 
     def scoped(*columns) -> Select:
         query, _, _ = _scoped(

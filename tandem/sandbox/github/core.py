@@ -132,6 +132,9 @@ class Core:
         self.limits = RateLimits(installation_limit=installation_rate_limit)
         self.secondary = SecondaryLimiter(secondary_limits) if secondary_limits else None
         self.manifests = Manifests(self)
+        from .oauth import OAuth  # (oauth imports this module's Request and Response)
+
+        self.oauth = OAuth()
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
         self._writes: dict[int, int] = {}

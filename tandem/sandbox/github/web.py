@@ -27,6 +27,8 @@ _API_ROOTS = {"app", "app-manifests", "installation", "rate_limit", "orgs", "rep
 
 def handle(core: Core, req: Request) -> Response | None:
     parts = [unquote(p) for p in req.path.strip("/").split("/")] if req.path.strip("/") else []
+    if (answer := core.oauth.handle(core, req)) is not None:
+        return answer
     if req.path == "/_emulator/post-receive" and req.method == "POST":
         report = json.loads(req.body or b"{}")
         core.domain.handle_push_report(report.get("git_dir", ""), report.get("updates", []), report.get("pusher"))

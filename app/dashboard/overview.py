@@ -1,0 +1,55 @@
+"""The overview: tasks by status, judgments per day, waits, and queue health with retry buttons."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+
+from app.dashboard import access, plots
+from app.dashboard.access import Viewer
+from app.dashboard.render import page
+from tandem.dashboard import overview
+from tandem.errors import TandemError
+from workers.deliveries import replay
+
+router = APIRouter()
+
+
+@router.get("/")
+def overview_page(request: Request, viewer: Annotated[Viewer, Depends(access.team_viewer)]):
+    services = request.app.state.services
+    with services.storage.transaction() as session:
+        statuses = overview.tasks_by_status(session, viewer.scope)
+        figures = overview.judgment_figures(services, session, viewer.scope, f"team:{viewer.team}")
+    days = figures["days"]
+    return page(
+        request, "overview.html", viewer, title="Overview", statuses=statuses, days=days,
+        judgments_plot=plots.daily_bars(days), judgments_30d=sum(n for _, n in days), waits=figures["waits"],
+        health=overview.queue_health(services), retried=request.query_params.get("retried"),
+        settings=services.settings,
+    )
+
+
+@router.post("/retry")
+def retry(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(access.team_viewer)],
+    csrf: Annotated[str, Form()] = "",
+    delivery: Annotated[str, Form()] = "",
+    queue: Annotated[str, Form()] = "",
+    job: Annotated[str, Form()] = "",
+):
+    """Queue a parked delivery again (as `tandem deliveries retry`), or a failed job."""
+    access.check_csrf(viewer, csrf)
+    services = request.app.state.services
+    if delivery:
+        try:
+            replay(services, [delivery])
+        except TandemError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return RedirectResponse(f"/dashboard/?retried={delivery}#queues", status_code=303)
+    if not overview.requeue_failed_job(services, queue, job):
+        raise HTTPException(404, f"no failed job {job!r} in queue {queue!r}")
+    return RedirectResponse(f"/dashboard/?retried={job}#queues", status_code=303)

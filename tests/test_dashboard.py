@@ -1,0 +1,216 @@
+"""The dashboard over HTTP: who gets in (GitHub sign-in, API tokens), what each role sees, the
+session's cookie and CSRF, and the landing page. tests/browser/ drives it in Chromium."""
+
+from __future__ import annotations
+
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from starlette.testclient import TestClient
+
+from app.main import create_app
+from tandem import budget, dead_letters, tokens
+from tandem.inbox import IncomingDelivery
+from tandem.models import DeadLetterKind
+from tests.conftest import make_settings, settle
+from tests.dashboard_fixtures import REPO, TEAM, dashboard  # noqa: F401  (the fixture)
+
+
+def _token(services, *scopes, team=TEAM) -> dict:
+    with services.storage.transaction() as session:
+        token = tokens.create_token(session, f"embed-{team}-{'-'.join(scopes)}", team=team, scopes=list(scopes))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_landing_page_links_to_the_setup_until_registered_then_to_the_dashboard(services):
+    client = TestClient(create_app(services))
+    page = client.get("/")
+    assert page.status_code == 200
+    assert 'href="/setup"' in page.text and "tandem setup" in page.text and 'href="/api/openapi.json"' in page.text
+    services.settings.app_id, services.settings.webhook_secret = 1, SecretStr("s")
+    services.settings.private_key = SecretStr("pem")
+    page = TestClient(create_app(services)).get("/")
+    assert 'href="/dashboard/"' in page.text and 'href="/setup"' not in page.text
+
+
+def test_without_a_session_or_token_the_dashboard_asks_to_sign_in(services):
+    client = TestClient(create_app(services), follow_redirects=False)
+    for path in ("/dashboard/", "/dashboard/tasks", "/dashboard/leaderboard", "/dashboard/raters/x", "/dashboard/data"):
+        answer = client.get(path)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard/login"), path
+    login = client.get("/dashboard/login")
+    assert "TANDEM_CLIENT_ID" in login.text, "an install without the OAuth client is told how to add it"
+
+
+def test_a_team_member_signs_in_with_github_and_sees_the_models(dashboard):
+    with httpx.Client() as client:
+        answer = dashboard.sign_in(client, "research-lead")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard/")
+        cookie = answer.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie and "path=/dashboard" in cookie
+        assert "secure" not in cookie, "plain http: a Secure cookie would never come back"
+        overview = client.get(f"{dashboard.url}/dashboard/")
+        assert overview.status_code == 200 and "research-lead" in overview.text
+        task = client.get(f"{dashboard.url}/dashboard/tasks/{dashboard.task_id}")
+        assert all(model in task.text for model in dashboard.models.values())
+        assert "Cleaner fix." in task.text and "approved by reviewer-one" in task.text
+        board = client.get(f"{dashboard.url}/dashboard/leaderboard")
+        assert board.status_code == 200 and dashboard.models["A"] in board.text
+
+
+def test_the_overview_shows_each_installations_write_budget(dashboard):
+    """Opening the pair and answering the votes wrote to GitHub through the write budget."""
+    services = dashboard.services
+    writes = budget.usage(services.redis, dashboard.emu.installation.id).writes_last_hour
+    assert writes > 0
+    with httpx.Client(base_url=dashboard.url) as client:
+        page = client.get("/dashboard/", headers=_token(services, "read"))
+    row = page.text.split('<tr class="installation">', 1)[1].split("</tr>", 1)[0]
+    assert "evals-org" in row and f"{writes} of {services.settings.writes_per_hour}" in row
+
+
+def test_a_rater_who_signs_in_sees_only_their_own_statistics_and_no_model(dashboard):
+    with httpx.Client() as client:
+        answer = dashboard.sign_in(client, "rater-one")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard/raters/rater-one")
+        own = client.get(f"{dashboard.url}/dashboard/raters/rater-one")
+        assert own.status_code == 200 and f"Task {dashboard.task_id}" in own.text
+        assert not any(model in own.text for model in dashboard.models.values())
+        for path in ("/dashboard/", "/dashboard/leaderboard", f"/dashboard/tasks/{dashboard.task_id}",
+                     "/dashboard/raters", "/dashboard/raters/rater-two", "/dashboard/data/judgments.jsonl"):
+            refused = client.get(f"{dashboard.url}{path}")
+            assert refused.status_code == 403, path
+            assert not any(model in refused.text for model in dashboard.models.values())
+
+
+def test_a_sign_in_not_started_in_this_browser_is_refused(dashboard):
+    with httpx.Client() as victim, httpx.Client() as attacker:
+        start = attacker.get(f"{dashboard.url}/dashboard/login/github")
+        query = httpx.URL(start.headers["location"]).params
+        granted = attacker.post(f"{dashboard.emu.url}/login/oauth/authorize", data={**query, "login": "outsider"})
+        # The attacker's callback link, opened by someone else's browser, signs nobody in.
+        answer = victim.get(granted.headers["location"])
+        assert answer.status_code == 400 and "set-cookie" not in answer.headers
+        assert victim.get(f"{dashboard.url}/dashboard/", follow_redirects=False).status_code == 303
+
+
+def test_tokens_read_their_own_team_only_and_see_models_only_with_the_export_scope(dashboard):
+    services = dashboard.services
+    with httpx.Client(base_url=dashboard.url) as client:
+        reader = _token(services, "read")
+        page = client.get(f"/dashboard/tasks/{dashboard.task_id}", headers=reader)
+        assert page.status_code == 200 and "Cleaner fix." in page.text
+        assert not any(model in page.text for model in dashboard.models.values())
+        assert client.get("/dashboard/leaderboard", headers=reader).status_code == 403
+        researcher = _token(services, "read", "export")
+        assert dashboard.models["A"] in client.get(f"/dashboard/tasks/{dashboard.task_id}", headers=researcher).text
+        other_team = _token(services, "read", "export", team="another-lab")
+        assert client.get(f"/dashboard/tasks/{dashboard.task_id}", headers=other_team).status_code == 404
+        assert str(dashboard.task_id) not in client.get("/dashboard/data/judgments.jsonl", headers=other_team).text
+        empty = client.get("/dashboard/tasks", headers=other_team).text
+        assert "No tasks yet" in empty and "tandem task submit examples/task.yml --team another-lab" in empty
+        unmatched = client.get("/dashboard/tasks?status=failed", headers=reader).text
+        assert "No task matches these filters" in unmatched
+        assert client.get("/dashboard/", headers=_token(services, "submit")).status_code == 403
+        assert client.get("/dashboard/", headers={"Authorization": "Bearer tandem_nonsense"}).status_code == 401
+
+
+def test_the_retry_button_needs_the_session_and_its_csrf_token(dashboard):
+    services = dashboard.services
+    dead_letters.park(services, IncomingDelivery("guid-1", "issue_comment", "created", "{}"),
+                      DeadLetterKind.FAILED, "boom")
+    with httpx.Client(base_url=dashboard.url) as client:
+        token_post = client.post("/dashboard/retry", data={"delivery": "guid-1"}, headers=_token(services, "read", "export"))
+        assert token_post.status_code == 403, "a token is read-only"
+        dashboard.sign_in(client, "research-lead")
+        forged = client.post("/dashboard/retry", data={"delivery": "guid-1", "csrf": "guessed"})
+        assert forged.status_code == 403
+        assert services.queue("webhooks").count == 0
+        page = client.get("/dashboard/")
+        csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        retried = client.post("/dashboard/retry", data={"delivery": "guid-1", "csrf": csrf})
+        assert retried.status_code == 303
+        assert services.queue("webhooks").count == 1
+        [letter] = dead_letters.listing(services)
+        assert letter.retried_at is not None
+
+
+def test_a_failed_job_is_put_back_on_its_queue(dashboard):
+    services = dashboard.services
+    failing = services.queue("default").enqueue("builtins.int", "not a number")
+    SimpleWorker([services.queue("default")], connection=services.redis, serializer=JSONSerializer).work(burst=True)
+    assert services.queue("default").failed_job_registry.get_job_ids() == [failing.id]
+    with httpx.Client(base_url=dashboard.url) as client:
+        dashboard.sign_in(client, "research-lead")
+        page = client.get("/dashboard/")
+        assert f"Retry job {failing.id}" in page.text
+        csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        unknown = client.post("/dashboard/retry", data={"queue": "default", "job": "no-such-job", "csrf": csrf})
+        assert unknown.status_code == 404
+        retried = client.post("/dashboard/retry", data={"queue": "default", "job": failing.id, "csrf": csrf})
+        assert retried.status_code == 303
+    assert services.queue("default").get_job_ids() == [failing.id]
+    assert services.queue("default").failed_job_registry.count == 0
+
+
+def test_the_statistics_follow_a_new_review_at_once(dashboard):
+    """The report is kept in Redis; an approval must change what the pages show."""
+    with httpx.Client(base_url=dashboard.url) as client:
+        dashboard.sign_in(client, "research-lead")
+        before = client.get("/dashboard/raters").text
+        assert "rater-one" in before and "rater-two" not in before
+        dashboard.emu.as_user("reviewer-one").comment(REPO, dashboard.prs["B"], "/approve @rater-two")
+        settle(dashboard.emu, dashboard.services)
+        assert "rater-two" in client.get("/dashboard/raters").text
+
+
+def test_behind_https_the_session_cookie_is_secure(services):
+    services.settings.public_url = "https://tandem.example.org"
+    services.settings.client_id, services.settings.client_secret = "Iv1.x", SecretStr("secret")
+    client = TestClient(create_app(services), base_url="https://tandem.example.org", follow_redirects=False)
+    answer = client.get("/dashboard/login/github")
+    assert answer.status_code == 303
+    assert "secure" in answer.headers["set-cookie"].lower()
+
+
+@pytest.mark.parametrize("value", ['["evals-org/lab"]'])
+def test_the_dashboard_teams_setting_reads_from_the_environment(monkeypatch, value):
+    monkeypatch.setenv("TANDEM_DASHBOARD_TEAMS", value)
+    assert make_settings().dashboard_teams == ["evals-org/lab"]
+
+
+def test_a_wheel_ships_the_dashboards_packages_templates_and_stylesheet():
+    """Tandem runs without internet access: all the pages need must be in the package."""
+    from setuptools import find_packages
+
+    root = Path(__file__).parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = find_packages(root, include=config["packages"]["find"]["include"])
+    assert {"app.dashboard", "tandem.dashboard"} <= set(packages)
+    patterns = config["package-data"]["app"]
+    needed = [path for folder in ("templates", "static") for path in (root / "app" / "dashboard" / folder).iterdir()]
+    assert needed and all(any(fnmatch(str(path.relative_to(root / "app")), p) for p in patterns) for path in needed)
+
+
+def test_the_emulators_oauth_gives_a_user_token_once_per_code_and_only_to_the_client(emulator):
+    app = emulator.register_app(slug="tandem", name="Tandem", webhook_secret="s")
+    emulator.create_user("octocat")
+    callback = "http://127.0.0.1:1/dashboard/login/callback"
+    with httpx.Client(base_url=emulator.url, headers={"Accept": "application/json"}) as client:
+        page = client.get("/login/oauth/authorize", params={"client_id": app.client_id, "redirect_uri": callback, "state": "s1"})
+        assert 'id="authorize-octocat"' in page.text
+        granted = client.post("/login/oauth/authorize", data={"client_id": app.client_id, "redirect_uri": callback,
+                                                             "state": "s1", "login": "octocat"})
+        code = httpx.URL(granted.headers["location"]).params["code"]
+        trade = {"client_id": app.client_id, "client_secret": app.client_secret, "code": code}
+        assert client.post("/login/oauth/access_token", data=trade | {"client_secret": "wrong"}).json()["error"] == "incorrect_client_credentials"
+        token = client.post("/login/oauth/access_token", data=trade).json()["access_token"]
+        assert client.post("/login/oauth/access_token", data=trade).json()["error"] == "bad_verification_code"
+        assert client.get("/user", headers={"Authorization": f"Bearer {token}"}).json()["login"] == "octocat"
+        assert client.get("/user", headers={"Authorization": "Bearer ghu_unknown"}).status_code == 401
