@@ -1,5 +1,5 @@
-"""The export's change feed: every flush that writes a judgment, a review, a score, a line comment
-or a round adds an ``export_changes`` row saying which export objects it changed, so that an
+"""The export's change feed: every flush that writes a judgment, a review, a score, a line comment,
+a round or a CI report adds an ``export_changes`` row saying which export objects it changed, so that an
 incremental export (``--since``, ``--cursor``) reads only those.
 
 It is kept by a session listener rather than by each writer, so no write path can forget it (all
@@ -22,12 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, event, func, insert, literal, or_, select, text
+from sqlalchemy import ColumnElement, and_, event, func, insert, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from tandem.db import UTCDateTime, utcnow
 from tandem.errors import TandemError
-from tandem.models import ExportChange, Judgment, JudgmentReview, LineComment, Rating, Round, RoundSide
+from tandem.models import CiCheck, ExportChange, Judgment, JudgmentReview, LineComment, Rating, Round, RoundSide
 
 _PG_TXID = text("pg_current_xact_id()::text::bigint")
 
@@ -37,6 +37,7 @@ def _record(session: Session, _flush_context) -> None:
     """Add the change rows for what this flush wrote (ids of new rows are known by now)."""
     rows: set[tuple[int, int | None, int | None]] = set()
     reviewed: set[int] = set()
+    ci_tasks: set[int] = set()
     for obj in (*session.new, *(o for o in session.dirty if session.is_modified(o, include_collections=False))):
         if isinstance(obj, Judgment):
             rows.add((obj.round_id, obj.rater_id, obj.id))
@@ -48,6 +49,15 @@ def _record(session: Session, _flush_context) -> None:
             reviewed.add(obj.judgment_id)
         elif isinstance(obj, Round | RoundSide):
             rows.add((obj.id if isinstance(obj, Round) else obj.round_id, None, None))
+        elif isinstance(obj, CiCheck):
+            ci_tasks.add(obj.task_id)
+    if ci_tasks:
+        # A CI report changes round_ci: the round objects and current votes of its task (a head
+        # is a round's, or, in round 1, the PR's: re-sending the task's few objects is simpler).
+        rows.update(
+            (round_id, None, None)
+            for round_id in session.connection().scalars(select(Round.id).where(Round.task_id.in_(ci_tasks)))
+        )
     if not rows and not reviewed:
         return
     connection = session.connection()
@@ -58,12 +68,15 @@ def _record(session: Session, _flush_context) -> None:
     if rows:
         statement = insert(ExportChange).values(changed_at=now, **({"txid": _PG_TXID} if postgres else {}))
         connection.execute(statement, [{"round_id": r, "rater_id": u, "judgment_id": j} for r, u, j in rows])
-    if reviewed:
-        # A review changes its judgment's object; the judgment row may not be in this session.
+    if reviewed or ci_tasks:
+        # A review changes its judgment's object, a CI report the current votes of its task; the
+        # judgment rows may not be in this session.
         connection.execute(
             insert(ExportChange).from_select(
                 targets,
-                select(Judgment.round_id, Judgment.rater_id, Judgment.id, now, *txid).where(Judgment.id.in_(reviewed)),
+                select(Judgment.round_id, Judgment.rater_id, Judgment.id, now, *txid).where(
+                    or_(Judgment.id.in_(reviewed), and_(Judgment.task_id.in_(ci_tasks), Judgment.superseded_at.is_(None)))
+                ),
             )
         )
 

@@ -118,3 +118,20 @@ def test_a_change_committed_after_a_later_one_is_not_skipped(storage):
     assert slow_txid < fast_txid
     assert feed.next() == [("judgment", "bob", "B", True)]
     assert feed.next() == []
+
+
+def test_a_ci_report_reaches_the_next_incremental_export_with_the_votes_of_its_task(storage):
+    from tandem import ci
+
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=1)
+    feed = Feed(storage)
+    with storage.transaction() as session:
+        repo = session.get(Pair, pair_id).task.repo_full_name
+        ci.record(
+            session, repo, HEAD_A, kind="check_run", name="tests", state=ci.CiState.FAILURE, url=None,
+            reported_at=T0, delivery_id="ci-1",
+        )
+    # The vote's object carries its round's CI, which just changed.
+    assert feed.next() == [("judgment", "alice", "A", True)]
+    assert feed.next() == []
