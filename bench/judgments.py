@@ -12,6 +12,11 @@ bodies), then posted, signed, to the server by this script, which notes when eac
   throughput phase: --burst deliveries accepted while no worker runs, then one worker drains
                     them: judgments committed per second.
 
+After each phase, once both check runs show every judgment: the installation's GitHub writes
+(from the emulator's request log) per judgment, and the judgments an hour one installation can
+then take within GitHub's secondary limit of 500 writes an hour
+(tests/github_emulator/secondary.py) and within Tandem's own budget (TANDEM_WRITES_PER_HOUR).
+
     .venv/bin/python bench/judgments.py [--rate 20] [--seconds 10] [--burst 500]
 """
 
@@ -38,7 +43,10 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from tandem import migrate  # noqa: E402
 from tandem.db import Storage  # noqa: E402
 from tandem.models import Judgment, Task  # noqa: E402
+from tandem.settings import Settings  # noqa: E402
+from tests import github_views as views  # noqa: E402
 from tests.github_emulator import GitHubEmulator  # noqa: E402
+from tests.github_emulator.secondary import SecondaryLimits  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 TANDEM = str(Path(sys.executable).with_name("tandem"))
@@ -107,7 +115,7 @@ class Bench:
 
     def open_pair(self) -> int:
         self.emu.set_webhook(f"http://127.0.0.1:{self.port}/webhooks/github")
-        self.emu.install_app("evals-org", repositories="all")
+        self.installation = self.emu.install_app("evals-org", repositories="all").id
         self.emu.drain()
 
         def installed():
@@ -157,6 +165,23 @@ class Bench:
         assert response.status_code == 202, response.text
         return datetime.now(UTC)
 
+    def shown(self) -> set[str]:
+        """The titles of the pair's check runs, as GitHub shows them."""
+        heads = [p["head_sha"] for p in views.pulls(self.emu, "evals-org/mirror")]
+        return {run["output"]["title"] for head in heads for run in views.check_runs(self.emu, "evals-org/mirror", head)}
+
+    def writes_per_judgment(self, phase: str, judgments: int, total: int, writes_before: int) -> int:
+        """Wait for GitHub to show all `total` judgments; print the phase's writes per judgment."""
+        wait_for(lambda: self.shown() == {f"{total} of 20 judgments"}, f"the check runs to show {total} judgments")
+        writes = self.emu.write_count(self.installation)
+        per = (writes - writes_before) / judgments
+        github_hour = SecondaryLimits().writes_per_hour
+        budget = Settings(_env_file=None).writes_per_hour
+        print(f"{phase}: {writes - writes_before} GitHub writes for {judgments} judgments = {per:.2f} per judgment; "
+              f"one installation can take {github_hour / per:.0f} judgments/hour within GitHub's {github_hour} "
+              f"writes/hour ({budget / per:.0f} within Tandem's budget of {budget})")
+        return writes
+
     def judgments(self) -> int:
         with self.storage.transaction() as session:
             return session.scalar(select(func.count()).select_from(Judgment))
@@ -190,6 +215,7 @@ def main() -> None:
             bench.start_worker()
             number = bench.open_pair()
             bodies = bench.comments(number, steady, 0)
+            writes = bench.emu.write_count(bench.installation)
 
             receipts = {}
             start = time.perf_counter()
@@ -204,7 +230,8 @@ def main() -> None:
             delays = sorted((recorded - receipts[rationale]).total_seconds() * 1000 for rationale, recorded in rows)
             print(f"latency phase: {steady} judgments at {args.rate:.0f}/s; receipt -> committed judgment: "
                   f"median {statistics.median(delays):.1f} ms, p90 {delays[int(0.9 * len(delays))]:.1f} ms, "
-                  f"max {delays[-1]:.1f} ms")
+                  f"p99 {delays[int(0.99 * len(delays))]:.1f} ms, max {delays[-1]:.1f} ms")
+            writes = bench.writes_per_judgment("latency phase", steady, steady, writes)
 
             bench.stop_worker()
             burst = bench.comments(number, args.burst, steady)
@@ -216,6 +243,7 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             print(f"throughput phase: {args.burst} judgments by one worker in {elapsed:.1f} s = "
                   f"{args.burst / elapsed:.0f} judgments/s (worker start-up included; PostgreSQL)")
+            bench.writes_per_judgment("throughput phase", args.burst, steady + args.burst, writes)
         finally:
             bench.close()
     redis.Redis.from_url(args.redis_url).flushdb()
