@@ -17,7 +17,7 @@ After each phase, once both check runs show every judgment: the installation's G
 then take within GitHub's secondary limit of 500 writes an hour
 (tests/github_emulator/secondary.py) and within Tandem's own budget (TANDEM_WRITES_PER_HOUR).
 
-    .venv/bin/python bench/judgments.py [--rate 20] [--seconds 10] [--burst 500]
+    .venv/bin/python bench/judgments.py [--rate 20] [--seconds 10] [--burst 500] [--redis-url URL] [--port 8767]
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def wait_for(condition, what: str, timeout: float = 300) -> None:
 
 
 class Bench:
-    def __init__(self, scratch: Path, raters: int, redis_url: str):
+    def __init__(self, scratch: Path, raters: int, redis_url: str, port: int):
         self.scratch = scratch
         self.emu = GitHubEmulator(root=scratch / "github", installation_rate_limit=10**9).start()
         self.app = self.emu.register_app(slug="tandem", name="Tandem", webhook_secret=SECRET)
@@ -94,7 +94,7 @@ class Bench:
             "TANDEM_WRITES_PER_HOUR": "1000000",
             "TANDEM_LOG_LEVEL": "WARNING",
         }
-        self.port = 8767
+        self.port = port
         self.server = subprocess.Popen([TANDEM, "serve", "--port", str(self.port)], env=self.env, cwd=scratch)
         self.worker = None
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}")
@@ -170,9 +170,13 @@ class Bench:
         heads = [p["head_sha"] for p in views.pulls(self.emu, "evals-org/mirror")]
         return {run["output"]["title"] for head in heads for run in views.check_runs(self.emu, "evals-org/mirror", head)}
 
+    def reactions(self) -> int:
+        return sum(r.path.endswith("/reactions") and r.status < 300 for r in self.emu.requests)
+
     def writes_per_judgment(self, phase: str, judgments: int, total: int, writes_before: int) -> int:
         """Wait for GitHub to show all `total` judgments; print the phase's writes per judgment."""
         wait_for(lambda: self.shown() == {f"{total} of 20 judgments"}, f"the check runs to show {total} judgments")
+        wait_for(lambda: self.reactions() >= total, "every vote's reaction")
         writes = self.emu.write_count(self.installation)
         per = (writes - writes_before) / judgments
         github_hour = SecondaryLimits().writes_per_hour
@@ -203,6 +207,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--port", type=int, default=8767, help="for tandem serve")
     args = parser.parse_args()
     steady = int(args.rate * args.seconds)
 
@@ -210,7 +215,7 @@ def main() -> None:
 
     redis.Redis.from_url(args.redis_url).flushdb()
     with tempfile.TemporaryDirectory() as directory:
-        bench = Bench(Path(directory), steady + args.burst, args.redis_url)
+        bench = Bench(Path(directory), steady + args.burst, args.redis_url, args.port)
         try:
             bench.start_worker()
             number = bench.open_pair()
