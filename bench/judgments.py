@@ -9,6 +9,8 @@ bodies), then posted, signed, to the server by this script, which notes when eac
 
   latency phase:    --rate deliveries/s for --seconds, the worker running; per judgment, the delay
                     from receipt to its row's recorded_at (committed in the same transaction).
+  paced phase:      --paced votes, each posted once the previous one's reaction is on GitHub
+                    (the worker keeps up, however slow the machine): no backlog coalesces syncs.
   throughput phase: --burst deliveries accepted while no worker runs, then one worker drains
                     them: judgments committed per second.
 
@@ -17,7 +19,7 @@ After each phase, once both check runs show every judgment: the installation's G
 then take within GitHub's secondary limit of 500 writes an hour
 (tests/github_emulator/secondary.py) and within Tandem's own budget (TANDEM_WRITES_PER_HOUR).
 
-    .venv/bin/python bench/judgments.py [--rate 20] [--seconds 10] [--burst 500] [--redis-url URL] [--port 8767]
+    .venv/bin/python bench/judgments.py [--rate 20] [--seconds 10] [--burst 500] [--paced 20] [--redis-url URL] [--port 8767]
 """
 
 from __future__ import annotations
@@ -206,6 +208,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--burst", type=int, default=500)
+    parser.add_argument("--paced", type=int, default=20)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--port", type=int, default=8767, help="for tandem serve")
     args = parser.parse_args()
@@ -215,7 +218,7 @@ def main() -> None:
 
     redis.Redis.from_url(args.redis_url).flushdb()
     with tempfile.TemporaryDirectory() as directory:
-        bench = Bench(Path(directory), steady + args.burst, args.redis_url, args.port)
+        bench = Bench(Path(directory), steady + args.paced + args.burst, args.redis_url, args.port)
         try:
             bench.start_worker()
             number = bench.open_pair()
@@ -238,17 +241,24 @@ def main() -> None:
                   f"p99 {delays[int(0.99 * len(delays))]:.1f} ms, max {delays[-1]:.1f} ms")
             writes = bench.writes_per_judgment("latency phase", steady, steady, writes)
 
+            paced = bench.comments(number, args.paced, steady)
+            for n, body in enumerate(paced):
+                bench.post(body)
+                wait_for(lambda: bench.reactions() >= steady + n + 1, "the vote's reaction")
+            done = steady + args.paced
+            writes = bench.writes_per_judgment("paced phase", args.paced, done, writes)
+
             bench.stop_worker()
-            burst = bench.comments(number, args.burst, steady)
+            burst = bench.comments(number, args.burst, done)
             for body in burst:
                 bench.post(body)
             started = time.perf_counter()
             bench.start_worker()
-            wait_for(lambda: bench.judgments() >= steady + args.burst, "the burst of judgments")
+            wait_for(lambda: bench.judgments() >= done + args.burst, "the burst of judgments")
             elapsed = time.perf_counter() - started
             print(f"throughput phase: {args.burst} judgments by one worker in {elapsed:.1f} s = "
                   f"{args.burst / elapsed:.0f} judgments/s (worker start-up included; PostgreSQL)")
-            bench.writes_per_judgment("throughput phase", args.burst, steady + args.burst, writes)
+            bench.writes_per_judgment("throughput phase", args.burst, done + args.burst, writes)
         finally:
             bench.close()
     redis.Redis.from_url(args.redis_url).flushdb()
