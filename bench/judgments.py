@@ -9,10 +9,17 @@ bodies), then posted, signed, to the server by this script, which notes when eac
 
   latency phase:    --rate deliveries/s for --seconds, the worker running; per judgment, the delay
                     from receipt to its row's recorded_at (committed in the same transaction).
+  paced phase:      --paced votes, each posted once the previous one's reaction is on GitHub
+                    (the worker keeps up, however slow the machine): no backlog coalesces syncs.
   throughput phase: --burst deliveries accepted while no worker runs, then one worker drains
                     them: judgments committed per second.
 
-    .venv/bin/python bench/judgments.py [--rate 20] [--seconds 10] [--burst 500]
+After each phase, once both check runs show every judgment: the installation's GitHub writes
+(from the emulator's request log) per judgment, and the judgments an hour one installation can
+then take within GitHub's secondary limit of 500 writes an hour
+(tandem/sandbox/github/secondary.py) and within Tandem's own budget (TANDEM_WRITES_PER_HOUR).
+
+    .venv/bin/python bench/judgments.py [--rate 20] [--seconds 10] [--burst 500] [--paced 20] [--redis-url URL] [--port 8767]
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ from tandem import migrate  # noqa: E402
 from tandem.db import Storage  # noqa: E402
 from tandem.models import Judgment, Task  # noqa: E402
 from tandem.sandbox.github import GitHubEmulator  # noqa: E402
+from tandem.sandbox.github.secondary import SecondaryLimits  # noqa: E402
+from tandem.settings import Settings  # noqa: E402
+from tests import github_views as views  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 TANDEM = str(Path(sys.executable).with_name("tandem"))
@@ -55,7 +65,7 @@ def wait_for(condition, what: str, timeout: float = 300) -> None:
 
 
 class Bench:
-    def __init__(self, scratch: Path, raters: int, redis_url: str):
+    def __init__(self, scratch: Path, raters: int, redis_url: str, port: int):
         self.scratch = scratch
         self.emu = GitHubEmulator(root=scratch / "github", installation_rate_limit=10**9).start()
         self.app = self.emu.register_app(slug="tandem", name="Tandem", webhook_secret=SECRET)
@@ -86,7 +96,7 @@ class Bench:
             "TANDEM_WRITES_PER_HOUR": "1000000",
             "TANDEM_LOG_LEVEL": "WARNING",
         }
-        self.port = 8767
+        self.port = port
         self.server = subprocess.Popen([TANDEM, "serve", "--port", str(self.port)], env=self.env, cwd=scratch)
         self.worker = None
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}")
@@ -107,7 +117,7 @@ class Bench:
 
     def open_pair(self) -> int:
         self.emu.set_webhook(f"http://127.0.0.1:{self.port}/webhooks/github")
-        self.emu.install_app("evals-org", repositories="all")
+        self.installation = self.emu.install_app("evals-org", repositories="all").id
         self.emu.drain()
 
         def installed():
@@ -157,6 +167,27 @@ class Bench:
         assert response.status_code == 202, response.text
         return datetime.now(UTC)
 
+    def shown(self) -> set[str]:
+        """The titles of the pair's check runs, as GitHub shows them."""
+        heads = [p["head_sha"] for p in views.pulls(self.emu, "evals-org/mirror")]
+        return {run["output"]["title"] for head in heads for run in views.check_runs(self.emu, "evals-org/mirror", head)}
+
+    def reactions(self) -> int:
+        return sum(r.path.endswith("/reactions") and r.status < 300 for r in self.emu.requests)
+
+    def writes_per_judgment(self, phase: str, judgments: int, total: int, writes_before: int) -> int:
+        """Wait for GitHub to show all `total` judgments; print the phase's writes per judgment."""
+        wait_for(lambda: self.shown() == {f"{total} of 20 judgments"}, f"the check runs to show {total} judgments")
+        wait_for(lambda: self.reactions() >= total, "every vote's reaction")
+        writes = self.emu.write_count(self.installation)
+        per = (writes - writes_before) / judgments
+        github_hour = SecondaryLimits().writes_per_hour
+        budget = Settings(_env_file=None).writes_per_hour
+        print(f"{phase}: {writes - writes_before} GitHub writes for {judgments} judgments = {per:.2f} per judgment; "
+              f"one installation can take {github_hour / per:.0f} judgments/hour within GitHub's {github_hour} "
+              f"writes/hour ({budget / per:.0f} within Tandem's budget of {budget})")
+        return writes
+
     def judgments(self) -> int:
         with self.storage.transaction() as session:
             return session.scalar(select(func.count()).select_from(Judgment))
@@ -177,7 +208,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--burst", type=int, default=500)
+    parser.add_argument("--paced", type=int, default=20)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--port", type=int, default=8767, help="for tandem serve")
     args = parser.parse_args()
     steady = int(args.rate * args.seconds)
 
@@ -185,11 +218,12 @@ def main() -> None:
 
     redis.Redis.from_url(args.redis_url).flushdb()
     with tempfile.TemporaryDirectory() as directory:
-        bench = Bench(Path(directory), steady + args.burst, args.redis_url)
+        bench = Bench(Path(directory), steady + args.paced + args.burst, args.redis_url, args.port)
         try:
             bench.start_worker()
             number = bench.open_pair()
             bodies = bench.comments(number, steady, 0)
+            writes = bench.emu.write_count(bench.installation)
 
             receipts = {}
             start = time.perf_counter()
@@ -204,18 +238,27 @@ def main() -> None:
             delays = sorted((recorded - receipts[rationale]).total_seconds() * 1000 for rationale, recorded in rows)
             print(f"latency phase: {steady} judgments at {args.rate:.0f}/s; receipt -> committed judgment: "
                   f"median {statistics.median(delays):.1f} ms, p90 {delays[int(0.9 * len(delays))]:.1f} ms, "
-                  f"max {delays[-1]:.1f} ms")
+                  f"p99 {delays[int(0.99 * len(delays))]:.1f} ms, max {delays[-1]:.1f} ms")
+            writes = bench.writes_per_judgment("latency phase", steady, steady, writes)
+
+            paced = bench.comments(number, args.paced, steady)
+            for n, body in enumerate(paced):
+                bench.post(body)
+                wait_for(lambda: bench.reactions() >= steady + n + 1, "the vote's reaction")
+            done = steady + args.paced
+            writes = bench.writes_per_judgment("paced phase", args.paced, done, writes)
 
             bench.stop_worker()
-            burst = bench.comments(number, args.burst, steady)
+            burst = bench.comments(number, args.burst, done)
             for body in burst:
                 bench.post(body)
             started = time.perf_counter()
             bench.start_worker()
-            wait_for(lambda: bench.judgments() >= steady + args.burst, "the burst of judgments")
+            wait_for(lambda: bench.judgments() >= done + args.burst, "the burst of judgments")
             elapsed = time.perf_counter() - started
             print(f"throughput phase: {args.burst} judgments by one worker in {elapsed:.1f} s = "
                   f"{args.burst / elapsed:.0f} judgments/s (worker start-up included; PostgreSQL)")
+            bench.writes_per_judgment("throughput phase", args.burst, done + args.burst, writes)
         finally:
             bench.close()
     redis.Redis.from_url(args.redis_url).flushdb()

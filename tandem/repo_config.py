@@ -11,6 +11,7 @@ are refused, since a few hundred bytes of nested aliases expand to gigabytes onc
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from datetime import timedelta
 from typing import Any, Literal
@@ -204,26 +205,32 @@ def _read_file(client: GitHub, full_name: str) -> str | None:
     return base64.b64decode(data.get("content") or "").decode("utf-8", errors="replace")
 
 
-def _cached_file(services: Services, client: GitHub, full_name: str) -> dict[str, Any]:
-    """One file's settings. Only its text is cached (no file caches as empty text), and only once
-    it has been parsed and validated on its own, so the cache never holds what was refused."""
-    source = f"{full_name}/{PATH}"
+def _cached_text(services: Services, client: GitHub, full_name: str) -> str:
+    """One file's text ("" for none). Only text that parsed and validated on its own is cached,
+    so the cache never holds what was refused."""
     key = _CACHE_KEY.format(full_name.lower())
     cached = services.redis.get(key)
     if cached is not None:
-        return parse(cached.decode(), source)
+        return cached.decode()
     text = _read_file(client, full_name) or ""
-    data = parse(text, source)
-    validate(data, source)
+    validate(parse(text, f"{full_name}/{PATH}"), f"{full_name}/{PATH}")
     services.redis.set(key, text, ex=CACHE_TTL)
-    return data
+    return text
+
+
+@functools.lru_cache(maxsize=256)
+def _config(defaults: str, text: str, owner: str, full_name: str) -> RepoConfig:
+    """Parsed once per process for the same texts: every vote asks for its repository's config.
+    The result is shared, so it is never modified."""
+    merged = merge(parse(defaults, f"{owner}/.github/{PATH}"), parse(text, f"{full_name}/{PATH}"))
+    return validate(merged, f"{full_name}/{PATH}")
 
 
 def load(services: Services, client: GitHub, full_name: str) -> RepoConfig:
     """The repository's config merged over its organization's default (cached)."""
     owner = full_name.split("/", 1)[0]
-    defaults = {} if full_name.lower() == f"{owner}/.github".lower() else _cached_file(services, client, f"{owner}/.github")
-    return validate(merge(defaults, _cached_file(services, client, full_name)), f"{full_name}/{PATH}")
+    defaults = "" if full_name.lower() == f"{owner}/.github".lower() else _cached_text(services, client, f"{owner}/.github")
+    return _config(defaults, _cached_text(services, client, full_name), owner, full_name)
 
 
 def forget(services: Services, full_name: str) -> None:

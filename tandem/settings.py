@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     writes_per_hour: int = Field(default=450, gt=0)
     # The longest a job sleeps in place for a rate limit before it is rescheduled instead.
     max_inline_wait_seconds: float = Field(default=10.0, ge=0)
+    # A pair's labels and check runs are brought up to date at most once this often: one update
+    # shows every vote of the window (tandem.outbox), so a burst of votes costs two writes, not
+    # two per vote. The acknowledgement reaction is never delayed.
+    pair_sync_window_seconds: float = Field(default=10.0, gt=0)
     # Seconds between a failed job's tries (RQ Retry): about 20 minutes of tries in all.
     job_retry_intervals: list[int] = [5, 15, 60, 120, 300, 600]
     # A job that finds Redis or the database unreachable waits this long, doubling up to the cap,

@@ -66,7 +66,7 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     )
     if any(o.changed for o in outcomes):
         delivery.enqueue_after_commit(
-            queue.PAIRS, responses.sync_pair, pair.id, coalesce=responses.sync_pending(pair.id)
+            queue.PAIRS, responses.sync_pair, pair.id, coalesce=responses.sync_wanted(pair.id)
         )
     for judgment in {r for o in outcomes if o.changed for r in o.records if isinstance(r, Judgment)}:
         reviewers = judging.resubmitted(delivery.session, judgment) if judgment.superseded_at is None else []
@@ -121,7 +121,7 @@ def issue_comment_deleted(delivery: Delivery) -> None:
     )
     if deleted:
         delivery.enqueue_after_commit(
-            queue.PAIRS, responses.sync_pair, side.pair_id, coalesce=responses.sync_pending(side.pair_id)
+            queue.PAIRS, responses.sync_pair, side.pair_id, coalesce=responses.sync_wanted(side.pair_id)
         )
 
 

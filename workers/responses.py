@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tandem import acknowledgments, pair_sync, pr_notices, queue, services
+from tandem import acknowledgments, outbox, pair_sync, pr_notices, queue, services
+from tandem.errors import RateLimited
 from workers.jobs import waits_out_rate_limits
 
 
@@ -28,14 +29,21 @@ def tell_ci_finished(installation_id: int, repo: str, pr_numbers: list[int], rou
     pr_notices.ci_finished(services.current(), installation_id, repo, pr_numbers, round_number)
 
 
-def sync_pending(pair_id: int) -> str:
-    """The coalescing key of a pair's sync: ten votes in a burst queue one sync, not ten."""
-    return f"tandem:pair:{pair_id}:sync-pending"
+def sync_wanted(pair_id: int) -> str:
+    """The coalescing key of a pair's sync (tandem.outbox): a burst of votes makes one sync."""
+    return f"tandem:pair:{pair_id}:sync"
 
 
 @waits_out_rate_limits(queue.PAIRS)
 def sync_pair(pair_id: int) -> str:
     current = services.current()
-    # From here on, a newer change queues a sync of its own: it may not be seen by this one.
-    current.redis.delete(sync_pending(pair_id))
-    return pair_sync.sync_pair(current, pair_id)
+    key = sync_wanted(pair_id)
+    seen = outbox.waiting(current, key)  # before the sync reads the pair: it shows all of these
+    try:
+        state = pair_sync.sync_pair(current, pair_id)
+    except RateLimited as exc:
+        # One job for when the wait is over, joined by every change meanwhile (its rows stay).
+        outbox.coalesce(current, queue.PAIRS, sync_pair, [pair_id], key, not_before=exc.seconds)
+        return f"rescheduled: {exc}"
+    outbox.forget(current, seen)
+    return state
