@@ -8,12 +8,13 @@ in the win rates of the ranking.
 
 from __future__ import annotations
 
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from tandem.ci import CiState
-from tandem.models import Judgment
+from tandem.models import Judgment, Round
 from tandem.statistics import fit
-from tandem.statistics.queries import Filters, _judgments, _rows
+from tandem.statistics.queries import Filters, _rows, _scoped
 from tandem.statistics.records import Judgments
 
 _CREDIT = {"tie": 0.5, "neither": 0.5}
@@ -22,7 +23,7 @@ _CREDIT = {"tie": 0.5, "neither": 0.5}
 def covariate(session: Session, filters: Filters, *, bootstrap: int = 1000, seed: int | None = 0) -> dict:
     """The votes the filters select with exactly one side's CI passing and the other's failing,
     the share the passing side won, and the ranking of the votes where no side's CI failed."""
-    query = _judgments(filters).add_columns(Judgment.ci_state_a, Judgment.ci_state_b)
+    query = _votes(filters)
     kept, passing_wins, contested, failed = [], 0.0, 0, 0
     for row in _rows(session, query):
         *judgment, ci_a, ci_b = row
@@ -44,3 +45,17 @@ def covariate(session: Session, filters: Filters, *, bootstrap: int = 1000, seed
         "ranking_without_ci_failed": ranking.as_dict(),
     }
 
+
+
+def _votes(filters: Filters) -> Select:
+    """The current votes the filters select, as Judgments.from_rows takes them, then both CI states."""
+    query, model_a, model_b = _scoped(
+        select(Judgment.task_id).select_from(Judgment), Judgment.round_id, Judgment.voted_at, filters
+    )
+    query = query.add_columns(
+        Round.number, Judgment.rater_login, model_a, model_b, Judgment.verdict, Judgment.strength,
+        Judgment.time_on_task_seconds, Judgment.ci_state_a, Judgment.ci_state_b,
+    ).where(Judgment.superseded_at.is_(None))
+    if not filters.include_unapproved:
+        query = query.where(Judgment.review_state == "approved")
+    return query
