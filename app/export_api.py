@@ -53,13 +53,20 @@ def export(
         )
     except TandemError as exc:
         raise HTTPException(400, str(exc)) from None
-    services = request.app.state.services
+    return streamed(request.app.state.services, format, selection, parquet=parquet)
+
+
+def streamed(
+    services: Services, name: str, selection: Selection, *, parquet: bool, filename: str | None = None
+) -> StreamingResponse:
+    """The export as a streamed download (also the dashboard's)."""
     if parquet:
         return StreamingResponse(
-            _parquet(services, format, selection), media_type="application/vnd.apache.parquet",
-            headers={"Content-Disposition": f'attachment; filename="{format}.parquet"'},
+            _parquet(services, name, selection), media_type="application/vnd.apache.parquet",
+            headers={"Content-Disposition": f'attachment; filename="{filename or name}.parquet"'},
         )
-    return StreamingResponse(_lines(services, format, selection), media_type="application/x-ndjson")
+    headers = {"Content-Disposition": f'attachment; filename="{filename}.jsonl"'} if filename else None
+    return StreamingResponse(_lines(services, name, selection), media_type="application/x-ndjson", headers=headers)
 
 
 def _lines(services: Services, name: str, selection: Selection) -> Iterator[bytes]:

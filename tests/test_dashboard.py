@@ -214,3 +214,29 @@ def test_the_emulators_oauth_gives_a_user_token_once_per_code_and_only_to_the_cl
         assert client.post("/login/oauth/access_token", data=trade).json()["error"] == "bad_verification_code"
         assert client.get("/user", headers={"Authorization": f"Bearer {token}"}).json()["login"] == "octocat"
         assert client.get("/user", headers={"Authorization": "Bearer ghu_unknown"}).status_code == 401
+
+
+
+def test_the_data_page_downloads_every_export_format_of_the_viewers_team_only(dashboard):
+    import io
+    import json
+
+    import pyarrow.parquet as pq
+
+    from tandem.export_formats import FORMATS
+
+    with httpx.Client(base_url=dashboard.url) as client:
+        research = _token(dashboard.services, "read", "export")
+        other_team = _token(dashboard.services, "read", "export", team="another-lab")
+        page = client.get("/dashboard/data", headers=research).text
+        for name in FORMATS:
+            assert f'id="download-{name}"' in page and f'id="download-{name}-parquet"' in page
+            lines = client.get(f"/dashboard/data/export?format={name}", headers=research)
+            assert lines.status_code == 200, (name, lines.text)
+            parquet = client.get(f"/dashboard/data/export?format={name}&parquet=true", headers=research)
+            assert parquet.status_code == 200
+            assert pq.read_table(io.BytesIO(parquet.content)).num_rows == len(lines.text.splitlines())
+            assert client.get(f"/dashboard/data/export?format={name}", headers=other_team).text == ""
+        rows = client.get("/dashboard/data/export?format=battles", headers=research).text.splitlines()
+        assert rows and all(json.loads(row)["task_id"] == dashboard.task_id for row in rows)
+        assert client.get("/dashboard/data/export?format=nope", headers=research).status_code == 400

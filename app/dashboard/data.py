@@ -1,26 +1,23 @@
 """The data page: one-click downloads of the export, with the filters applied.
 
-The export names the models, so it is for the research role. The download streams the export
-(tandem.export, as `tandem export --format jsonl`) of the viewer's team's tasks.
+The export names the models, so it is for the research role. A download streams the export of the
+viewer's team's tasks in any of `tandem export`'s formats (tandem.export_formats), as JSON Lines or
+Parquet, as GET /api/export does.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import StreamingResponse
 
 from app.dashboard import access
 from app.dashboard.access import Viewer
 from app.dashboard.leaderboard import FilterForm, filters_from
 from app.dashboard.render import page
-from tandem import export
+from app.export_api import streamed
 from tandem.dashboard import tasks
-from tandem.services import Services
+from tandem.export_formats import FORMATS, Selection
 
 router = APIRouter()
 
@@ -38,23 +35,26 @@ Researcher = Annotated[Viewer, Depends(_researcher)]
 def data_page(request: Request, viewer: Researcher, values: FilterForm):
     with request.app.state.services.storage.transaction() as session:
         repositories = tasks.repositories(session, viewer.scope)
-    return page(request, "data.html", viewer, title="Data", values=values, repositories=repositories)
-
-
-def _lines(services: Services, viewer: Viewer, repo: str | None, since: datetime | None) -> Iterator[bytes]:
-    with services.storage.transaction() as session:
-        team_tasks = set(tasks.task_ids(session, viewer.scope))
-        for record in export.iter_judgment_records(session, since=since, repo=repo):
-            if record["task_id"] in team_tasks:
-                yield json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return page(
+        request, "data.html", viewer, title="Data", values=values, repositories=repositories, formats=list(FORMATS)
+    )
 
 
 @router.get("/data/judgments.jsonl")
-def download(request: Request, viewer: Researcher, values: FilterForm):
+def download_raw(request: Request, viewer: Researcher, values: FilterForm):
+    return download(request, viewer, values)
+
+
+@router.get("/data/export")
+def download(request: Request, viewer: Researcher, values: FilterForm, format: str = "jsonl", parquet: bool = False):
+    if format not in FORMATS:
+        raise HTTPException(400, f"format {format!r}: use one of {', '.join(FORMATS)}")
     filters = filters_from(viewer, values)
+    selection = Selection(
+        since=filters.since, repo=filters.repo, round=filters.round, metadata=filters.metadata,
+        include_unapproved=filters.include_unapproved, team=viewer.team,
+    )
     stamp = f"-{filters.repo.replace('/', '-')}" if filters.repo else ""
-    return StreamingResponse(
-        _lines(request.app.state.services, viewer, filters.repo, filters.since),
-        media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="tandem-judgments{stamp}.jsonl"'},
+    return streamed(
+        request.app.state.services, format, selection, parquet=parquet, filename=f"tandem-{format}{stamp}"
     )
