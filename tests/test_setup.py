@@ -149,6 +149,7 @@ def test_registering_on_a_personal_account_writes_working_credentials(setup, red
     assert loaded.private_key is None, "a stale TANDEM_PRIVATE_KEY would override the new key"
     assert loaded.log_level == "DEBUG", "the file's other settings are kept"
     assert loaded.private_key_pem() == app.private_key_pem
+    assert f"private key in\n<code>{loaded.private_key_path}</code>" in done.text, "the page says where the key is"
     for path in (env_file, loaded.private_key_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     client = GitHubApp(loaded, queue.connect(redis_url)).as_app()
