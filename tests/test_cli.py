@@ -59,8 +59,8 @@ def test_a_missing_private_key_is_named(tmp_path):
     assert "FAIL  redis: Redis at redis://127.0.0.1:1/0 cannot be reached" in result.stdout
 
 
-def test_doctor_without_github_credentials_says_what_to_do(tmp_path):
-    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL="redis://127.0.0.1:6379/15")
+def test_doctor_without_github_credentials_says_what_to_do(tmp_path, redis_url):
+    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL=redis_url)
     assert result.returncode == 1
     assert "FAIL  credentials: TANDEM_APP_ID: not set; run `tandem setup`" in result.stdout
     assert "ok    redis" in result.stdout
@@ -68,9 +68,9 @@ def test_doctor_without_github_credentials_says_what_to_do(tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_db_upgrade_then_doctor_finds_the_schema_current(tmp_path):
+def test_db_upgrade_then_doctor_finds_the_schema_current(tmp_path, redis_url):
     assert run("db", "upgrade", cwd=tmp_path).returncode == 0
-    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL="redis://127.0.0.1:6379/15")
+    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL=redis_url)
     assert "ok    database" in result.stdout
 
 
