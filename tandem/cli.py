@@ -7,6 +7,7 @@ import functools
 import getpass
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -66,8 +67,8 @@ def _services() -> Services:
 @cli.command()
 @plain_errors
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", envvar="HOST", help="Address to listen on."),
+    port: int = typer.Option(8000, envvar="PORT", help="Port to listen on (TANDEM_PUBLIC_URL's default follows PORT)."),
     workers: int = typer.Option(1, min=1, help="Web worker processes."),
     forwarded_allow_ips: str = typer.Option(
         "127.0.0.1", help="Proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated, or *)."
@@ -76,6 +77,8 @@ def serve(
     """Run the web app: webhook intake, setup flow, HTTP API."""
     import uvicorn
 
+    # The port really listened on, for TANDEM_PUBLIC_URL's default in this and the web processes.
+    os.environ["PORT"] = str(port)
     settings = load_settings()
     logging.basicConfig(level=settings.log_level)
     uvicorn.run(

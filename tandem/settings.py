@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     github_url: str | None = None
     database_url: str = "sqlite:///tandem.db"
     redis_url: str = "redis://localhost:6379/0"
-    # The address GitHub and browsers reach this server at (for the manifest's webhook URL).
-    public_url: str = "http://localhost:8000"
+    # The address GitHub and browsers reach this server at (for the manifest's webhook URL). By
+    # default the local address of `tandem serve`, whose port PORT sets (scripts/start, Docker).
+    public_url: str = Field(default_factory=lambda: f"http://localhost:{os.environ.get('PORT') or 8000}")
     env_file: Path = Path(".env")
     git_cache_dir: Path = Path("var/git")
     # Content-creating requests per installation. GitHub asks for about a second between them and
