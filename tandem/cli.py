@@ -290,6 +290,34 @@ def task_show(task_id: int) -> None:
     typer.echo(json.dumps(view, indent=2))
 
 
+@task_cli.command("list")
+@plain_errors
+def task_list(
+    status: str | None = typer.Option(None, help="Only tasks with this status (queued, open, closed, failed, ...)."),
+    repo: str | None = typer.Option(None, help="Only tasks on this repository (owner/name)."),
+    team: str | None = typer.Option(None, help="Only this research team's tasks (default: every team's)."),
+) -> None:
+    """List tasks, oldest first: id, status, repository, team, when submitted, and the PRs."""
+    from tandem import tasks
+
+    if status is not None and status not in tasks.STATUSES:
+        raise TandemError(f"--status {status}: one of {', '.join(tasks.STATUSES)}")
+    storage, after, listed = _services().storage, None, 0
+    while True:
+        with storage.transaction() as session:
+            page = [tasks.summarize(task) for task in
+                    tasks.list_tasks(session, team=team, status=status, repo=repo, after_id=after, limit=100)]
+        for task in page:
+            prs = " ".join(task.get("pull_requests", {}).values())
+            typer.echo(f"{task['id']}\t{task['status']}\t{task['repo']}\tteam {task['team']}\t{task['created_at'][:16]}\t{prs}".rstrip())
+        listed += len(page)
+        if len(page) < 100:
+            break
+        after = page[-1]["id"]
+    if not listed:
+        typer.echo("no tasks" + (" match" if status or repo or team else " yet: tandem task submit examples/task.yml"))
+
+
 @mirror_cli.command("create")
 @plain_errors
 def mirror_create(
