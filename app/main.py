@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app import api, errors, health, rounds_api, setup, stats_api, webhooks
+from app import api, api_docs, errors, health, rounds_api, setup, stats_api, webhooks
 from app.intake import DeliveryIntake
 from app.limits import BodyBudget
 from tandem import services as services_module
@@ -23,7 +23,7 @@ class TandemApp:
         errors.install(self.api)
         # One budget for the bodies this process is reading, whichever route reads them.
         self.api.state.body_budget = budget = BodyBudget()
-        for router in (health.router, setup.router, api.router, stats_api.router, rounds_api.router):
+        for router in (health.router, setup.router, api.router, stats_api.router, rounds_api.router, api_docs.router):
             self.api.include_router(router)
         self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services), budget)
 

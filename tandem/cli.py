@@ -188,6 +188,12 @@ def list_installations() -> None:
     from tandem.installations import list_installations as installations
 
     services = _services()
+    if not services.settings.has_credentials:
+        # Without them no installation can ever be recorded: saying "none yet" would mislead.
+        raise TandemError(
+            "no GitHub App credentials (TANDEM_APP_ID, TANDEM_WEBHOOK_SECRET and the private key): "
+            "run `tandem setup` to register the app, then install it"
+        )
     with services.storage.transaction() as session:
         rows = installations(session)
         if not rows:

@@ -112,3 +112,8 @@ def test_tokens_are_created_listed_and_revoked(tmp_path):
     assert run("token", "list", cwd=tmp_path).stdout.split("\t")[-1].startswith("revoked ")
     assert "revoked already" in one_error_line(run("token", "revoke", "lab", cwd=tmp_path))
     assert "no token named 'nobody'" in one_error_line(run("token", "revoke", "nobody", cwd=tmp_path))
+
+
+def test_installations_without_credentials_says_they_are_missing(tmp_path):
+    line = one_error_line(run("installations", cwd=tmp_path))
+    assert "no GitHub App credentials" in line and "tandem setup" in line
