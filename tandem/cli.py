@@ -117,12 +117,25 @@ def setup() -> None:
 def worker(
     burst: bool = typer.Option(False, help="Stop when the queues are empty."),
     queues: list[str] = typer.Option(list(queue.ALL), "--queue", "-q", help="Queues to serve, in order."),
+    check: bool = typer.Option(
+        False, "--check", help="Run no worker: exit 0 if one on this host sent a heartbeat lately, else 1 (a healthcheck)."
+    ),
 ) -> None:
     """Run an RQ worker on Tandem's queues, with the scheduler (retries, periodic jobs) and the
     relay that turns accepted webhook deliveries into jobs. It rides out Redis restarts."""
     from workers import worker as worker_process
 
     services = _services()
+    if check:
+        import socket
+
+        from tandem import liveness
+
+        queue.check_redis(services.redis)
+        if not liveness.alive_on(services.redis, socket.gethostname()):
+            fail(f"no `tandem worker` on {socket.gethostname()} sent a heartbeat in the last {liveness.HEARTBEAT_TTL} s")
+        typer.echo("worker alive")
+        return
     logging.basicConfig(level=services.settings.log_level)
     queue.check_redis(services.redis)
     worker_process.run(services, queues, burst=burst)

@@ -125,8 +125,10 @@ def load_settings(**overrides) -> Settings:
     The .env file read is TANDEM_ENV_FILE's (default ./.env): the one the setup flow writes.
     """
     env_file = os.environ.get(f"{ENV_PREFIX}ENV_FILE", ".env")
+    # Secret files (Docker's /run/secrets): a file per setting, named like its variable in lower case.
+    secrets_dir = os.environ.get(f"{ENV_PREFIX}SECRETS_DIR") or None
     try:
-        return Settings(_env_file=env_file, **overrides)
+        return Settings(_env_file=env_file, _secrets_dir=secrets_dir, **overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
