@@ -40,7 +40,6 @@ from tandem.db import Storage  # noqa: E402
 from tandem.models import Judgment, Task  # noqa: E402
 from tests.github_emulator import GitHubEmulator  # noqa: E402
 
-ROOT = Path(__file__).parents[1]
 TANDEM = str(Path(sys.executable).with_name("tandem"))
 SECRET = "bench-webhook-secret"
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -115,16 +114,18 @@ class Bench:
                 return session.scalar(text("SELECT count(*) FROM repositories")) > 0
 
         wait_for(installed, "the installation webhook to be processed")
-        task = ROOT / "bench" / "task.yml"
+        return self.submit_task()
+
+    def submit_task(self) -> int:
+        """Submit a task on the mirror and wait for its pair; returns side A's PR number."""
+        self.emu.set_webhook(f"http://127.0.0.1:{self.port}/webhooks/github")
+        task = self.scratch / "task.yml"
         task.write_text(
             "repo: evals-org/mirror\nbase: main\nprompt: Make A one.\noutputs:\n"
             "  - {model: model-x, files: {a.py: \"A = 1\\n\"}}\n  - {model: model-y, files: {a.py: \"A = 2\\n\"}}\n"
         )
-        try:
-            submitted = subprocess.run([TANDEM, "task", "submit", str(task)], env=self.env, cwd=self.scratch,
-                                       capture_output=True, text=True, check=True)
-        finally:
-            task.unlink()
+        submitted = subprocess.run([TANDEM, "task", "submit", str(task)], env=self.env, cwd=self.scratch,
+                                   capture_output=True, text=True, check=True)
         task_id = int(submitted.stdout)
 
         def opened():
