@@ -39,6 +39,7 @@ from tandem import migrate  # noqa: E402
 from tandem.db import Storage  # noqa: E402
 from tandem.models import Judgment, Task  # noqa: E402
 from tests.github_emulator import GitHubEmulator  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
 TANDEM = str(Path(sys.executable).with_name("tandem"))
 SECRET = "bench-webhook-secret"
@@ -85,7 +86,7 @@ class Bench:
             "TANDEM_WRITES_PER_HOUR": "1000000",
             "TANDEM_LOG_LEVEL": "WARNING",
         }
-        self.port = 8767
+        self.port = free_port()  # a fixed port would find another bench's server answering there
         self.server = subprocess.Popen([TANDEM, "serve", "--port", str(self.port)], env=self.env, cwd=scratch)
         self.worker = None
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}")

@@ -1,11 +1,14 @@
-"""scripts/start as a user runs it: PORT and HOST are honoured, and `kill -TERM` stops the app
-and the worker with it (a script that waits on a foreground server runs its trap only after)."""
+"""The scripts as a user runs them: scripts/start honours PORT and HOST, and `kill -TERM` stops the
+app and the worker with it (a script that waits on a foreground server runs its trap only after);
+scripts/install says what to install where Python cannot make a venv."""
 
 from __future__ import annotations
 
 import os
 import signal
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -90,3 +93,18 @@ def test_the_public_url_follows_port_unless_it_is_set(monkeypatch):
     monkeypatch.setenv("PORT", "9123")
     assert Settings(_env_file=None).public_url == "http://localhost:9123"
     assert Settings(_env_file=None, public_url="https://tandem.example/").public_url == "https://tandem.example"
+
+
+def test_install_names_the_package_that_gives_python_its_venv(tmp_path):
+    """Debian's python3 without python3-venv has no ensurepip: the script says what to apt-get."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "install", tmp_path / "scripts" / "install")
+    python = tmp_path / "python3"
+    python.write_text(f'#!/bin/sh\ncase "$*" in *ensurepip*) exit 1 ;; esac\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    done = subprocess.run([tmp_path / "scripts" / "install"], env=os.environ | {"PYTHON": str(python)},
+                          capture_output=True, text=True, timeout=60)
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert done.returncode == 1
+    assert f"sudo apt-get install python{version}-venv" in done.stderr
+    assert not (tmp_path / ".venv").exists()
