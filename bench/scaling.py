@@ -71,17 +71,19 @@ def drain(bench: Bench, workers: int, pairs: list[int], votes: int, offset: int)
     cpu_before = {"serve": cpu_seconds(bench.server.pid), "bench (emulator)": time.process_time()}
     started = time.perf_counter()
     processes = [subprocess.Popen([TANDEM, "worker"], env=bench.env, cwd=bench.scratch) for _ in range(workers)]
-    wait_for(lambda: bench.judgments() >= before + len(bodies), f"{len(bodies)} judgments")
-    elapsed = time.perf_counter() - started
-    cpu = {f"worker {n}": cpu_seconds(p.pid) for n, p in enumerate(processes, 1)}
-    cpu["serve"] = cpu_seconds(bench.server.pid) - cpu_before["serve"]
-    cpu["bench (emulator)"] = time.process_time() - cpu_before["bench (emulator)"]
-    sampler.done.set()
-    sampler.join()
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait(timeout=120)
+    try:
+        wait_for(lambda: bench.judgments() >= before + len(bodies), f"{len(bodies)} judgments", timeout=1800)
+        elapsed = time.perf_counter() - started
+        cpu = {f"worker {n}": cpu_seconds(p.pid) for n, p in enumerate(processes, 1)}
+        cpu["serve"] = cpu_seconds(bench.server.pid) - cpu_before["serve"]
+        cpu["bench (emulator)"] = time.process_time() - cpu_before["bench (emulator)"]
+    finally:  # a worker left behind would take the next run's jobs
+        sampler.done.set()
+        sampler.join()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=120)
     print(f"{workers} worker(s): {len(bodies)} judgments in {elapsed:.1f} s = {len(bodies) / elapsed:.1f} judgments/s "
           f"(start-up included)")
     print("  CPU s: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
