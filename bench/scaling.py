@@ -2,9 +2,10 @@
 GitHub emulator; and where they contend.
 
 The set-up is bench/judgments.py's (`tandem serve`, workers and PostgreSQL as the real thing, the
-emulator in this process). Raters' `/prefer` votes on --pairs pairs are accepted into the inbox
-while no worker runs; then N workers start together and drain them. Per worker count it prints
-judgments/s, and what it sampled meanwhile: each process's CPU, and the PostgreSQL wait events of
+emulator in this process). Raters' `/prefer` votes on --pairs pairs are made on the emulator;
+then N workers start, and once each sends its heartbeat the votes are posted to `tandem serve`
+and drained. Per worker count it prints judgments/s, and what it sampled meanwhile: each
+process's CPU, and the PostgreSQL wait events of
 the workers' sessions (lock waits mean they queue on one another).
 
     .venv/bin/python bench/scaling.py --redis-url redis://127.0.0.1:PORT/12 [--workers 1 2 4] [--votes 240] [--pairs 4]
@@ -27,6 +28,8 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).parent))
 
 from judgments import TANDEM, Bench, wait_for  # noqa: E402
+
+from tandem import liveness, queue  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -63,29 +66,35 @@ def drain(bench: Bench, workers: int, pairs: list[int], votes: int, offset: int)
     workers draining them. Returns the new offset into the raters."""
     per_pair = votes // len(pairs)
     bodies = [body for number in pairs for body in bench.comments(number, per_pair, offset)]
-    for body in bodies:
-        bench.post(body)
     before = bench.judgments()
-    sampler = Sampler(bench)
-    sampler.start()
-    cpu_before = {"serve": cpu_seconds(bench.server.pid), "bench (emulator)": time.process_time()}
-    started = time.perf_counter()
     processes = [subprocess.Popen([TANDEM, "worker"], env=bench.env, cwd=bench.scratch) for _ in range(workers)]
+    sampler = Sampler(bench)
     try:
+        # Timed from the first vote posted to the last judgment, once every worker beats: start-up
+        # (seconds of imports per process, on a loaded machine) is no part of the throughput.
+        redis = queue.connect(bench.env["TANDEM_REDIS_URL"])
+        wait_for(lambda: sum(beat.alive for beat in liveness.worker_beats(redis)) >= workers, f"{workers} workers")
+        sampler.start()
+        cpu_before = {p.pid: cpu_seconds(p.pid) for p in processes} | {
+            "serve": cpu_seconds(bench.server.pid), "bench (emulator)": time.process_time()}
+        started = time.perf_counter()
+        for body in bodies:
+            bench.post(body)
         wait_for(lambda: bench.judgments() >= before + len(bodies), f"{len(bodies)} judgments", timeout=1800)
         elapsed = time.perf_counter() - started
-        cpu = {f"worker {n}": cpu_seconds(p.pid) for n, p in enumerate(processes, 1)}
+        cpu = {f"worker {n}": cpu_seconds(p.pid) - cpu_before[p.pid] for n, p in enumerate(processes, 1)}
         cpu["serve"] = cpu_seconds(bench.server.pid) - cpu_before["serve"]
         cpu["bench (emulator)"] = time.process_time() - cpu_before["bench (emulator)"]
     finally:  # a worker left behind would take the next run's jobs
         sampler.done.set()
-        sampler.join()
+        if sampler.is_alive():
+            sampler.join()
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(timeout=120)
     print(f"{workers} worker(s): {len(bodies)} judgments in {elapsed:.1f} s = {len(bodies) / elapsed:.1f} judgments/s "
-          f"(start-up included)")
+          f"(posting included, start-up not)")
     print("  CPU s: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
           + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     shares = ", ".join(f"{event} {count / max(sampler.samples, 1):.2f}" for event, count in sampler.waits.most_common(5))
