@@ -65,7 +65,10 @@ def drain(bench: Bench, workers: int, pairs: list[int], votes: int, offset: int)
     """Accept `votes` votes spread over the pairs with no worker running, then time `workers`
     workers draining them. Returns the new offset into the raters."""
     per_pair = votes // len(pairs)
-    bodies = [body for number in pairs for body in bench.comments(number, per_pair, offset)]
+    # Interleaved, as raters working at once on different pairs would send them (one pair's votes
+    # in a row queue the workers on that pair's rows).
+    bodies = [body for votes_at_once in zip(*(bench.comments(number, per_pair, offset) for number in pairs))
+              for body in votes_at_once]
     before = bench.judgments()
     processes = [subprocess.Popen([TANDEM, "worker"], env=bench.env, cwd=bench.scratch) for _ in range(workers)]
     sampler = Sampler(bench)
