@@ -6,16 +6,24 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 tandem
-WORKDIR /srv/tandem
 
-COPY pyproject.toml README.md ./
-COPY tandem ./tandem
-COPY app ./app
-COPY workers ./workers
-RUN pip install --no-cache-dir . && mkdir -p /srv/tandem/var && chown tandem:tandem /srv/tandem/var
+# Installed from a copy that is then removed: the image runs the package as a wheel install does,
+# with nothing read from a source tree.
+COPY pyproject.toml README.md /tmp/tandem/
+COPY tandem /tmp/tandem/tandem
+COPY app /tmp/tandem/app
+COPY workers /tmp/tandem/workers
+RUN pip install --no-cache-dir /tmp/tandem && rm -rf /tmp/tandem \
+    && mkdir -p /srv/tandem/var /srv/tandem/config && chown tandem:tandem /srv/tandem/var /srv/tandem/config
 
 USER tandem
-ENV TANDEM_GIT_CACHE_DIR=/srv/tandem/var/git \
+WORKDIR /srv/tandem
+# The setup flow writes the app's id and webhook secret to config/.env and its key beside it;
+# docker-compose.yml keeps config/ on a volume, which takes this directory's owner.
+ENV TANDEM_ENV_FILE=/srv/tandem/config/.env \
+    TANDEM_GIT_CACHE_DIR=/srv/tandem/var/git \
+    HOST=0.0.0.0 \
+    PORT=8000 \
     PYTHONUNBUFFERED=1
 EXPOSE 8000
-CMD ["tandem", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+CMD ["tandem", "serve", "--workers", "2"]

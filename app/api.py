@@ -8,10 +8,10 @@ have one shape (app.errors). Storage work runs in the thread pool, off the event
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -100,6 +100,27 @@ async def submit_task(request: Request, client: Client = requires(Scope.SUBMIT))
     except ServiceUnavailable as exc:
         return error_response(503, str(exc))
     return JSONResponse({"id": task_id, "status": "queued", "url": f"/api/tasks/{task_id}"}, status_code=202)
+
+
+MAX_PAGE = 100
+
+
+@router.get("/tasks")
+def list_tasks(
+    request: Request,
+    status: Annotated[Literal[tasks.STATUSES] | None, Query()] = None,
+    repo: Annotated[str | None, Query(max_length=255)] = None,
+    after: Annotated[int | None, Query(ge=0, lt=2**31)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    client: Client = requires(Scope.READ),
+) -> dict:
+    """The team's tasks in id order, filtered by status and repository; `next` is the cursor of
+    the next page (`after=`), null on the last one."""
+    with _services(request).storage.transaction() as session:
+        # One more than asked: whether a next page exists, without a second query.
+        found = tasks.list_tasks(session, team=client.team, status=status, repo=repo, after_id=after, limit=limit + 1)
+        page = found[:limit]
+        return {"tasks": [tasks.summarize(task) for task in page], "next": page[-1].id if len(found) > limit else None}
 
 
 def _task_view(services: Services, task_id: int, team: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from app import api, dashboard, errors, export_api, health, reviews_api, rounds_api, setup, stats_api, webhooks
+from app import api, api_docs, dashboard, errors, export_api, health, reviews_api, rounds_api, setup, stats_api, webhooks
 from app.dashboard import landing
 from app.intake import DeliveryIntake
 from app.limits import BodyBudget
@@ -29,7 +29,7 @@ class TandemApp:
         self.api.state.body_budget = budget = BodyBudget()
         routers = (
             health.router, setup.router, api.router, stats_api.router, rounds_api.router, export_api.router,
-            reviews_api.router,
+            reviews_api.router, api_docs.router,
         )
         for router in routers:
             self.api.include_router(router)

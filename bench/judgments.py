@@ -19,7 +19,7 @@ After each phase, once both check runs show every judgment: the installation's G
 then take within GitHub's secondary limit of 500 writes an hour
 (tandem/sandbox/github/secondary.py) and within Tandem's own budget (TANDEM_WRITES_PER_HOUR).
 
-    .venv/bin/python bench/judgments.py [--rate 20] [--seconds 10] [--burst 500] [--paced 20] [--redis-url URL] [--port 8767]
+    .venv/bin/python bench/judgments.py [--rate 20] [--seconds 10] [--burst 500] [--paced 20] [--redis-url URL] [--port PORT]
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ from tandem.db import Storage  # noqa: E402
 from tandem.models import Judgment, Task  # noqa: E402
 from tandem.sandbox.github import GitHubEmulator  # noqa: E402
 from tandem.sandbox.github.secondary import SecondaryLimits  # noqa: E402
+from tandem.sandbox.processes import free_port  # noqa: E402
 from tandem.settings import Settings  # noqa: E402
 from tests import github_views as views  # noqa: E402
 
-ROOT = Path(__file__).parents[1]
 TANDEM = str(Path(sys.executable).with_name("tandem"))
 SECRET = "bench-webhook-secret"
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -65,7 +65,7 @@ def wait_for(condition, what: str, timeout: float = 300) -> None:
 
 
 class Bench:
-    def __init__(self, scratch: Path, raters: int, redis_url: str, port: int):
+    def __init__(self, scratch: Path, raters: int, redis_url: str, port: int | None = None):
         self.scratch = scratch
         self.emu = GitHubEmulator(root=scratch / "github", installation_rate_limit=10**9).start()
         self.app = self.emu.register_app(slug="tandem", name="Tandem", webhook_secret=SECRET)
@@ -96,7 +96,8 @@ class Bench:
             "TANDEM_WRITES_PER_HOUR": "1000000",
             "TANDEM_LOG_LEVEL": "WARNING",
         }
-        self.port = port
+        # A fixed port could find another bench's server answering there.
+        self.port = port or free_port()
         self.server = subprocess.Popen([TANDEM, "serve", "--port", str(self.port)], env=self.env, cwd=scratch)
         self.worker = None
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}")
@@ -125,16 +126,18 @@ class Bench:
                 return session.scalar(text("SELECT count(*) FROM repositories")) > 0
 
         wait_for(installed, "the installation webhook to be processed")
-        task = ROOT / "bench" / "task.yml"
+        return self.submit_task()
+
+    def submit_task(self) -> int:
+        """Submit a task on the mirror and wait for its pair; returns side A's PR number."""
+        self.emu.set_webhook(f"http://127.0.0.1:{self.port}/webhooks/github")
+        task = self.scratch / "task.yml"
         task.write_text(
             "repo: evals-org/mirror\nbase: main\nprompt: Make A one.\noutputs:\n"
             "  - {model: model-x, files: {a.py: \"A = 1\\n\"}}\n  - {model: model-y, files: {a.py: \"A = 2\\n\"}}\n"
         )
-        try:
-            submitted = subprocess.run([TANDEM, "task", "submit", str(task)], env=self.env, cwd=self.scratch,
-                                       capture_output=True, text=True, check=True)
-        finally:
-            task.unlink()
+        submitted = subprocess.run([TANDEM, "task", "submit", str(task)], env=self.env, cwd=self.scratch,
+                                   capture_output=True, text=True, check=True)
         task_id = int(submitted.stdout)
 
         def opened():
@@ -210,7 +213,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--paced", type=int, default=20)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
-    parser.add_argument("--port", type=int, default=8767, help="for tandem serve")
+    parser.add_argument("--port", type=int, default=None, help="for tandem serve (default: a free port)")
     args = parser.parse_args()
     steady = int(args.rate * args.seconds)
 

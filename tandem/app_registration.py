@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import secrets
+from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,7 +32,8 @@ from githubkit.exception import GitHubException, RequestFailed
 from tandem.errors import ServiceUnavailable, TandemError
 from tandem.settings import Settings
 
-MANIFEST_FILE = Path(__file__).parents[1] / "app.yml"
+# Package data, so a wheel or the Docker image has it as well as a source checkout.
+MANIFEST_FILE = resources.files("tandem") / "app.yml"
 STATE_TTL = 3600  # GitHub's codes live an hour too
 SETUP_LINK_TTL = 3600
 SESSION_TTL = 3600
@@ -163,13 +165,18 @@ def _convert(settings: Settings, code: str) -> dict:
     return app
 
 
+def private_key_file(env_file: Path) -> Path:
+    """Where the setup writes the app's private key: next to the .env file, in a file of its own."""
+    return env_file.with_name("tandem-private-key.pem")
+
+
 def write_credentials(
     env_file: Path, *, app_id: int, pem: str, webhook_secret: str, client_id: str | None = None,
     client_secret: str | None = None,
 ) -> None:
     """The app's credentials into the .env file; the OAuth client (for the dashboard's sign-in)
     too when GitHub gave one."""
-    key_file = env_file.with_name("tandem-private-key.pem")
+    key_file = private_key_file(env_file)
     _write_private(key_file, pem)
     values = {
         "TANDEM_APP_ID": str(int(app_id)),

@@ -8,6 +8,7 @@ import functools
 import getpass
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -67,8 +68,8 @@ def _services() -> Services:
 @cli.command()
 @plain_errors
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", envvar="HOST", help="Address to listen on."),
+    port: int = typer.Option(8000, envvar="PORT", help="Port to listen on (TANDEM_PUBLIC_URL's default follows PORT)."),
     workers: int = typer.Option(1, min=1, help="Web worker processes."),
     forwarded_allow_ips: str = typer.Option(
         "127.0.0.1", help="Proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated, or *)."
@@ -77,6 +78,8 @@ def serve(
     """Run the web app: webhook intake, setup flow, HTTP API."""
     import uvicorn
 
+    # The port really listened on, for TANDEM_PUBLIC_URL's default in this and the web processes.
+    os.environ["PORT"] = str(port)
     settings = load_settings()
     logging.basicConfig(level=settings.log_level)
     uvicorn.run(
@@ -115,12 +118,25 @@ def setup() -> None:
 def worker(
     burst: bool = typer.Option(False, help="Stop when the queues are empty."),
     queues: list[str] = typer.Option(list(queue.ALL), "--queue", "-q", help="Queues to serve, in order."),
+    check: bool = typer.Option(
+        False, "--check", help="Run no worker: exit 0 if one on this host sent a heartbeat lately, else 1 (a healthcheck)."
+    ),
 ) -> None:
     """Run an RQ worker on Tandem's queues, with the scheduler (retries, periodic jobs) and the
     relay that turns accepted webhook deliveries into jobs. It rides out Redis restarts."""
     from workers import worker as worker_process
 
     services = _services()
+    if check:
+        import socket
+
+        from tandem import liveness
+
+        queue.check_redis(services.redis)
+        if not liveness.alive_on(services.redis, socket.gethostname()):
+            fail(f"no `tandem worker` on {socket.gethostname()} sent a heartbeat in the last {liveness.HEARTBEAT_TTL} s")
+        typer.echo("worker alive")
+        return
     logging.basicConfig(level=services.settings.log_level)
     queue.check_redis(services.redis)
     worker_process.run(services, queues, burst=burst)
@@ -186,6 +202,12 @@ def list_installations() -> None:
     from tandem.installations import list_installations as installations
 
     services = _services()
+    if not services.settings.has_credentials:
+        # Without them no installation can ever be recorded: saying "none yet" would mislead.
+        raise TandemError(
+            "no GitHub App credentials (TANDEM_APP_ID, TANDEM_WEBHOOK_SECRET and the private key): "
+            "run `tandem setup` to register the app, then install it"
+        )
     with services.storage.transaction() as session:
         rows = installations(session)
         if not rows:
@@ -286,6 +308,34 @@ def task_show(task_id: int) -> None:
     with _services().storage.transaction() as session:
         view = tasks.describe(tasks.get_task(session, task_id))
     typer.echo(json.dumps(view, indent=2))
+
+
+@task_cli.command("list")
+@plain_errors
+def task_list(
+    status: str | None = typer.Option(None, help="Only tasks with this status (queued, open, closed, failed, ...)."),
+    repo: str | None = typer.Option(None, help="Only tasks on this repository (owner/name)."),
+    team: str | None = typer.Option(None, help="Only this research team's tasks (default: every team's)."),
+) -> None:
+    """List tasks, oldest first: id, status, repository, team, when submitted, and the PRs."""
+    from tandem import tasks
+
+    if status is not None and status not in tasks.STATUSES:
+        raise TandemError(f"--status {status}: one of {', '.join(tasks.STATUSES)}")
+    storage, after, listed = _services().storage, None, 0
+    while True:
+        with storage.transaction() as session:
+            page = [tasks.summarize(task) for task in
+                    tasks.list_tasks(session, team=team, status=status, repo=repo, after_id=after, limit=100)]
+        for task in page:
+            prs = " ".join(task.get("pull_requests", {}).values())
+            typer.echo(f"{task['id']}\t{task['status']}\t{task['repo']}\tteam {task['team']}\t{task['created_at'][:16]}\t{prs}".rstrip())
+        listed += len(page)
+        if len(page) < 100:
+            break
+        after = page[-1]["id"]
+    if not listed:
+        typer.echo("no tasks" + (" match" if status or repo or team else " yet: tandem task submit examples/task.yml"))
 
 
 @mirror_cli.command("create")

@@ -48,6 +48,11 @@ def worker_beats(connection: redis.Redis) -> list[WorkerBeat]:
     return sorted(beats, key=lambda beat: beat.seconds_ago)
 
 
+def alive_on(connection: redis.Redis, hostname: str) -> bool:
+    """Has a worker on this host beaten lately? (A container's healthcheck: its own worker, not any.)"""
+    return any(beat.alive and beat.hostname == hostname for beat in worker_beats(connection))
+
+
 def summary(connection: redis.Redis) -> dict:
     """What /readyz shows: how many workers beat, and how long ago the latest beat was."""
     beats = worker_beats(connection)

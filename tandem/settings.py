@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     github_url: str | None = None
     database_url: str = "sqlite:///tandem.db"
     redis_url: str = "redis://localhost:6379/0"
-    # The address GitHub and browsers reach this server at (for the manifest's webhook URL).
-    public_url: str = "http://localhost:8000"
+    # The address GitHub and browsers reach this server at (for the manifest's webhook URL). By
+    # default the local address of `tandem serve`, whose port PORT sets (scripts/start, Docker).
+    public_url: str = Field(default_factory=lambda: f"http://localhost:{os.environ.get('PORT') or 8000}")
     env_file: Path = Path(".env")
     git_cache_dir: Path = Path("var/git")
     # Content-creating requests per installation. GitHub asks for about a second between them and
@@ -133,8 +134,10 @@ def load_settings(**overrides) -> Settings:
     The .env file read is TANDEM_ENV_FILE's (default ./.env): the one the setup flow writes.
     """
     env_file = os.environ.get(f"{ENV_PREFIX}ENV_FILE", ".env")
+    # Secret files (Docker's /run/secrets): a file per setting, named like its variable in lower case.
+    secrets_dir = os.environ.get(f"{ENV_PREFIX}SECRETS_DIR") or None
     try:
-        return Settings(_env_file=env_file, **overrides)
+        return Settings(_env_file=env_file, _secrets_dir=secrets_dir, **overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, object_session, selectinload
 
 import redis
 from rq.job import Job
@@ -15,7 +15,7 @@ from tandem import ci, installations, leaks, queue, task_checks
 from tandem.rounds import lifecycle
 from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
-from tandem.models import DEFAULT_TEAM, Output, Repository, Round, Task
+from tandem.models import DEFAULT_TEAM, Output, Pair, Repository, Round, Task
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, LeakSettings, TaskSpec
 
@@ -70,16 +70,40 @@ def get_task(session: Session, task_id: int, *, team: str | None = None) -> Task
 
 
 def describe(task: Task) -> dict[str, Any]:
-    """The submitter's view of a task: its status and PRs, its gold answer and what the leak
-    scan found (model names appear only there: the submitter knows them)."""
-    view: dict[str, Any] = {
-        "id": task.id,
-        "repo": task.repo_full_name,
-        "base": task.base,
-        "team": task.team,
-        "status": task.status,
-        "created_at": task.created_at.isoformat(),
-        "updated_at": task.updated_at.isoformat(),
+    """The submitter's view of a task: its status and PRs, its gold answer, what the leak scan
+    found (model names appear only there: the submitter knows them) and its rounds with their CI."""
+    view = summarize(task)
+    cis = ci.rounds_ci(object_session(task), [round_.id for round_ in task.rounds])
+    view["rounds"] = [_describe_round(round_) | {"ci": ci.view(cis.get(round_.id, {}))} for round_ in task.rounds]
+    return view
+
+
+# Every status a task can have (the field's comment in tandem.models tells the lifecycle).
+STATUSES = ("queued", "opening", "awaiting_outputs", "applying", "open", "closed", "failed")
+
+
+def list_tasks(
+    session: Session, *, team: str | None, status: str | None = None, repo: str | None = None,
+    after_id: int | None = None, limit: int = 100,
+) -> list[Task]:
+    """Tasks in id order, after the cursor `after_id`; with a team, only that team's."""
+    query = select(Task).options(selectinload(Task.pair).selectinload(Pair.sides)).order_by(Task.id).limit(limit)
+    if team is not None:
+        query = query.where(Task.team == team)
+    if status is not None:
+        query = query.where(Task.status == status)
+    if repo is not None:
+        query = query.where(Task.repo_full_name == repo)
+    if after_id is not None:
+        query = query.where(Task.id > after_id)
+    return list(session.scalars(query))
+
+
+def summarize(task: Task) -> dict[str, Any]:
+    """A task in a listing: describe() without its rounds."""
+    view = {
+        "id": task.id, "repo": task.repo_full_name, "base": task.base, "team": task.team, "status": task.status,
+        "created_at": task.created_at.isoformat(), "updated_at": task.updated_at.isoformat(),
     }
     if task.failure_reason:
         view["failure_reason"] = task.failure_reason
@@ -89,11 +113,7 @@ def describe(task: Task) -> dict[str, Any]:
     view["blind"] = not task.leaks
     view["leaks"] = task.leaks
     if task.pair is not None:
-        view["pull_requests"] = {
-            side.letter: side.pr_url for side in task.pair.sides if side.pr_url is not None
-        }
-    cis = ci.rounds_ci(object_session(task), [round_.id for round_ in task.rounds])
-    view["rounds"] = [_describe_round(round_) | {"ci": ci.view(cis.get(round_.id, {}))} for round_ in task.rounds]
+        view["pull_requests"] = {side.letter: side.pr_url for side in task.pair.sides if side.pr_url is not None}
     return view
 
 

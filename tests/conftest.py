@@ -31,9 +31,20 @@ from tandem.settings import Settings
 from tests.servers import LiveServer
 from workers.deliveries import relay_inbox
 
-REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+# The tests empty Redis databases 1-11, so they never pick a Redis themselves: scripts/test starts
+# one of its own and sets this; to run pytest directly, point it at a Redis you can spare.
+REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "")
 POSTGRES_URL = os.environ.get("TANDEM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config) -> None:
+    if not REDIS_URL:
+        raise pytest.UsageError(
+            "TANDEM_TEST_REDIS_URL is not set. The tests empty Redis databases 1-11, so they do not "
+            "default to a Redis a running Tandem may use: run scripts/test (it starts a Redis of its own), "
+            "or set TANDEM_TEST_REDIS_URL=redis://127.0.0.1:PORT to a Redis you can spare."
+        )
 
 
 def _redis_db(worker_id: str) -> int:

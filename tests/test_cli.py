@@ -59,8 +59,8 @@ def test_a_missing_private_key_is_named(tmp_path):
     assert "FAIL  redis: Redis at redis://127.0.0.1:1/0 cannot be reached" in result.stdout
 
 
-def test_doctor_without_github_credentials_says_what_to_do(tmp_path):
-    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL="redis://127.0.0.1:6379/15")
+def test_doctor_without_github_credentials_says_what_to_do(tmp_path, redis_url):
+    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL=redis_url)
     assert result.returncode == 1
     assert "FAIL  credentials: TANDEM_APP_ID: not set; run `tandem setup`" in result.stdout
     assert "ok    redis" in result.stdout
@@ -68,9 +68,9 @@ def test_doctor_without_github_credentials_says_what_to_do(tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_db_upgrade_then_doctor_finds_the_schema_current(tmp_path):
+def test_db_upgrade_then_doctor_finds_the_schema_current(tmp_path, redis_url):
     assert run("db", "upgrade", cwd=tmp_path).returncode == 0
-    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL="redis://127.0.0.1:6379/15")
+    result = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL=redis_url)
     assert "ok    database" in result.stdout
 
 
@@ -112,3 +112,8 @@ def test_tokens_are_created_listed_and_revoked(tmp_path):
     assert run("token", "list", cwd=tmp_path).stdout.split("\t")[-1].startswith("revoked ")
     assert "revoked already" in one_error_line(run("token", "revoke", "lab", cwd=tmp_path))
     assert "no token named 'nobody'" in one_error_line(run("token", "revoke", "nobody", cwd=tmp_path))
+
+
+def test_installations_without_credentials_says_they_are_missing(tmp_path):
+    line = one_error_line(run("installations", cwd=tmp_path))
+    assert "no GitHub App credentials" in line and "tandem setup" in line

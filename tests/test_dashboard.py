@@ -32,7 +32,7 @@ def test_the_landing_page_links_to_the_setup_until_registered_then_to_the_dashbo
     client = TestClient(create_app(services))
     page = client.get("/")
     assert page.status_code == 200
-    assert 'href="/setup"' in page.text and "tandem setup" in page.text and 'href="/api/openapi.json"' in page.text
+    assert 'href="/setup"' in page.text and "tandem setup" in page.text and 'href="/api/docs"' in page.text
     services.settings.app_id, services.settings.webhook_secret = 1, SecretStr("s")
     services.settings.private_key = SecretStr("pem")
     page = TestClient(create_app(services)).get("/")

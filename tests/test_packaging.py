@@ -75,7 +75,7 @@ def test_compose_services_run_real_commands_on_postgres_and_redis():
 
 
 def test_manifest_uses_only_documented_parameters_and_least_privilege():
-    manifest = yaml.safe_load((ROOT / "app.yml").read_text())
+    manifest = yaml.safe_load((ROOT / "tandem" / "app.yml").read_text())
     assert set(manifest) <= MANIFEST_PARAMETERS
     for permission, level in manifest["default_permissions"].items():
         assert level in REFERENCE["permissions"][permission], permission

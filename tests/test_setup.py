@@ -135,6 +135,7 @@ def test_registering_on_a_personal_account_writes_working_credentials(setup, red
     # The OAuth client, for the dashboard's "Sign in with GitHub".
     assert loaded.client_id == app.client_id
     assert loaded.client_secret.get_secret_value() == app.client_secret
+    assert f"private key in\n<code>{loaded.private_key_path}</code>" in done.text, "the page says where the key is"
     for path in (env_file, loaded.private_key_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     client = GitHubApp(loaded, queue.connect(redis_url)).as_app()
