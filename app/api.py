@@ -120,18 +120,24 @@ def list_tasks(
         # One more than asked: whether a next page exists, without a second query.
         found = tasks.list_tasks(session, team=client.team, status=status, repo=repo, after_id=after, limit=limit + 1)
         page = found[:limit]
-        return {"tasks": [tasks.summarize(task) for task in page], "next": page[-1].id if len(found) > limit else None}
+        names = Scope.EXPORT in client.scopes  # gold answers and leak findings name models
+        return {
+            "tasks": [tasks.summarize(task, with_models=names) for task in page],
+            "next": page[-1].id if len(found) > limit else None,
+        }
 
 
-def _task_view(services: Services, task_id: int, team: str) -> dict:
+def _task_view(services: Services, task_id: int, client: Client) -> dict:
     with services.storage.transaction() as session:
-        return tasks.describe(tasks.get_task(session, task_id, team=team))
+        task = tasks.get_task(session, task_id, team=client.team)
+        # Gold answers and leak findings name models: only for clients that may export them.
+        return tasks.describe(task, with_models=Scope.EXPORT in client.scopes)
 
 
 @router.get("/tasks/{task_id}")
 def show_task(request: Request, task_id: int, client: Client = requires(Scope.READ)) -> dict:
     try:
-        return _task_view(_services(request), task_id, client.team)
+        return _task_view(_services(request), task_id, client)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 

@@ -16,13 +16,21 @@ from tandem.services import Services
 POSTED_TTL = 14 * 24 * 3600
 
 
-def _comment_once(services: Services, client: GitHub, repo: str, pr_number: int, text: str) -> None:
+def _comment_once(
+    services: Services, client: GitHub, repo: str, pr_number: int, text: str, *, occasion: str
+) -> None:
+    """Post ``text`` once per ``occasion`` (the same words can be due again on another one: a
+    vote returned and resubmitted twice). The key is claimed before posting, so two runs of the
+    job cannot both post; a failed post gives the claim back for the retry."""
     owner, name = repo.split("/", 1)
-    key = "tandem:notice:" + hashlib.sha256(f"{repo}#{pr_number}:{text}".encode()).hexdigest()
-    if services.redis.exists(key):
+    key = "tandem:notice:" + hashlib.sha256(f"{repo}#{pr_number}:{occasion}:{text}".encode()).hexdigest()
+    if not services.redis.set(key, 1, nx=True, ex=POSTED_TTL):
         return
-    client.rest.issues.create_comment(owner, name, pr_number, body=text)
-    services.redis.set(key, 1, ex=POSTED_TTL)
+    try:
+        client.rest.issues.create_comment(owner, name, pr_number, body=text)
+    except BaseException:
+        services.redis.delete(key)
+        raise
 
 
 def ask_again(
@@ -33,9 +41,12 @@ def ask_again(
     reviewers: list[str],
     rater: str,
     round_number: int,
+    *,
+    judgment_id: int,
 ) -> None:
-    """Request the reviewers who returned a vote as reviewers of the PR it was resubmitted on;
-    GitHub refuses someone who cannot review the repository (422): they are mentioned instead."""
+    """Request the reviewers who returned a vote as reviewers of the PR it was resubmitted on
+    (``judgment_id``: the resubmitted vote); GitHub refuses someone who cannot review the
+    repository (422): they are mentioned instead."""
     if not reviewers:
         return
     owner, name = repo.split("/", 1)
@@ -48,7 +59,7 @@ def ask_again(
             raise
     mentions = " ".join(f"@{login}" for login in reviewers)
     text = f"{mentions}: @{rater} resubmitted their vote in round {round_number}; it waits for your review."
-    _comment_once(services, client, repo, pr_number, text)
+    _comment_once(services, client, repo, pr_number, text, occasion=f"resubmitted-{judgment_id}")
 
 
 def ci_finished(services: Services, installation_id: int, repo: str, pr_numbers: list[int], round_number: int) -> None:
@@ -59,4 +70,4 @@ def ci_finished(services: Services, installation_id: int, repo: str, pr_numbers:
         "Votes count from now on: `/prefer A`, `/prefer B`, `/prefer tie` or `/prefer neither`."
     )
     for number in pr_numbers:
-        _comment_once(services, client, repo, number, text)
+        _comment_once(services, client, repo, number, text, occasion=f"ci-finished-{round_number}")

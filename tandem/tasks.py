@@ -69,10 +69,10 @@ def get_task(session: Session, task_id: int, *, team: str | None = None) -> Task
     return task
 
 
-def describe(task: Task) -> dict[str, Any]:
+def describe(task: Task, *, with_models: bool = True) -> dict[str, Any]:
     """The submitter's view of a task: its status and PRs, its gold answer, what the leak scan
     found (model names appear only there: the submitter knows them) and its rounds with their CI."""
-    view = summarize(task)
+    view = summarize(task, with_models=with_models)
     cis = ci.rounds_ci(object_session(task), [round_.id for round_ in task.rounds])
     view["rounds"] = [_describe_round(round_) | {"ci": ci.view(cis.get(round_.id, {}))} for round_ in task.rounds]
     return view
@@ -99,8 +99,10 @@ def list_tasks(
     return list(session.scalars(query))
 
 
-def summarize(task: Task) -> dict[str, Any]:
-    """A task in a listing: describe() without its rounds."""
+def summarize(task: Task, *, with_models: bool = True) -> dict[str, Any]:
+    """A task in a listing: describe() without its rounds. The gold answer and the leak scan's
+    findings name models: ``with_models`` False (a client that may not see them) gives only
+    whether the task is gold and how many findings there are."""
     view = {
         "id": task.id, "repo": task.repo_full_name, "base": task.base, "team": task.team, "status": task.status,
         "created_at": task.created_at.isoformat(), "updated_at": task.updated_at.isoformat(),
@@ -108,10 +110,10 @@ def summarize(task: Task) -> dict[str, Any]:
     if task.failure_reason:
         view["failure_reason"] = task.failure_reason
     if task.gold is not None:
-        view["gold"] = task.gold
+        view["gold"] = task.gold if with_models else True
     # The leak scan's findings name models: the submitter's view only, never GitHub.
     view["blind"] = not task.leaks
-    view["leaks"] = task.leaks
+    view["leaks"] = task.leaks if with_models else len(task.leaks or [])
     if task.pair is not None:
         view["pull_requests"] = {side.letter: side.pr_url for side in task.pair.sides if side.pr_url is not None}
     return view

@@ -189,3 +189,18 @@ def test_a_returned_vote_is_resubmitted_reviewed_again_and_approved(github, serv
     with services.storage.transaction() as session:
         report = statistics(session, Filters(), bootstrap=0)
     assert {r["rater"]: r["returned"] for r in report["raters"]} == {"rater-one": 1, "rater-two": 0}
+
+
+def test_a_notice_is_posted_once_per_occasion_even_when_its_words_come_again(github, services, pair):
+    """A vote returned and resubmitted twice in a round asks the reviewers twice, with the same
+    words; a job run again for the same resubmission does not post again."""
+    from tandem import pr_notices
+    from tandem.models import Repository
+
+    with services.storage.transaction() as session:
+        installation_id = session.scalars(select(Repository.installation_id).where(Repository.full_name == REPO)).one()
+    client = services.github.as_installation(installation_id)
+    before = len(bot_comments(github, pair["A"]))
+    for occasion in ("resubmitted-1", "resubmitted-1", "resubmitted-2"):
+        pr_notices._comment_once(services, client, REPO, pair["A"], "@reviewer-one: please look again", occasion=occasion)
+    assert bot_comments(github, pair["A"])[before:] == ["@reviewer-one: please look again"] * 2

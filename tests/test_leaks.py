@@ -84,14 +84,20 @@ def test_a_flagged_task_records_what_was_found_and_is_not_blind_in_the_export(gi
     settle(github, services)
     with services.storage.transaction() as session:
         # Tasks submitted through tasks.submit belong to the default team.
-        token = tokens.create_token(session, "lab", team="default", scopes=[Scope.READ])
+        token = tokens.create_token(session, "lab", team="default", scopes=[Scope.READ, Scope.EXPORT])
+        reader = tokens.create_token(session, "embed", team="default", scopes=[Scope.READ])
     with TestClient(create_app(services)) as client:
         flagged, clean = (client.get(f"/api/tasks/{i}", headers={"Authorization": f"Bearer {token}"}).json()
                           for i in (task_id, clean_id))
+        # The findings name a model: a token that may not export sees only how many there are.
+        read_only = client.get(f"/api/tasks/{task_id}", headers={"Authorization": f"Bearer {reader}"}).json()
+        listed = client.get("/api/tasks", headers={"Authorization": f"Bearer {reader}"}).json()["tasks"]
     assert flagged["status"] == "open" and flagged["blind"] is False
     assert flagged["leaks"] == [{"round": 1, "model": X, "field": "outputs.0.files.src/app.py",
                                  "found": "as an AI language model", "kind": "identity word"}]
     assert clean["blind"] is True and clean["leaks"] == []
+    assert (read_only["blind"], read_only["leaks"]) == (False, 1)
+    assert X not in json.dumps(read_only) and X not in json.dumps(listed)
 
     pulls = {side: number for side, number in _pulls(services, task_id).items()}
     github.as_user("rater-one").comment(REPO, pulls["A"], "/prefer A")

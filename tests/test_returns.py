@@ -95,10 +95,26 @@ def test_a_reviewer_who_rated_the_task_may_review_it_only_if_the_repository_allo
     deliver(storage, pair_id, "/approve @alice", "rev", rubric=allowed, **REVIEWER, **at(21))
     assert states(storage, pair_id) == [("alice", "approved", None)]
     # One's own vote stays refused, whatever the repository says.
-    deliver(storage, pair_id, "/prefer B", "rev", **at(30))
+    deliver(storage, pair_id, "/prefer B", "rev", rubric=allowed, **at(30))
     assert errors(deliver(storage, pair_id, "/approve @rev", "rev", rubric=allowed, **REVIEWER, **at(31))) == [
         "`/approve @rev`: you cannot review your own vote"
     ]
+
+
+def test_a_reviewer_who_approved_first_cannot_vote_or_score_on_the_task_afterwards(storage):
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", **at(10))
+    deliver(storage, pair_id, "/approve @alice", "rev", **REVIEWER, **at(20))
+    why = "you reviewed votes on this task, so you cannot vote on it or score it too " \
+          "(`review.reviewers_may_rate` is off in this repository)"
+    assert errors(deliver(storage, pair_id, "/prefer B", "rev", **at(30))) == [f"`/prefer B`: {why}"]
+    assert errors(deliver(storage, pair_id, "/rate A correctness=1", "rev", **at(31))) == [
+        f"`/rate A correctness=1`: {why}"
+    ]
+    assert states(storage, pair_id) == [("alice", "approved", None)]
+    allowed = RepoConfig(review={"reviewers_may_rate": True})
+    deliver(storage, pair_id, "/prefer B", "rev", rubric=allowed, **at(40))
+    assert [login for login, _state, _reason in states(storage, pair_id)] == ["alice", "rev"]
 
 
 def test_bad_rejections_get_a_reply_that_says_why(storage):

@@ -73,7 +73,7 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
         if reviewers:
             delivery.enqueue_after_commit(
                 queue.PAIRS, responses.ask_reviewers_again, installation_id, repo, side.pr_number, reviewers,
-                judgment.rater_login, judging.round_number(delivery.session, judgment.round_id),
+                judgment.rater_login, judging.round_number(delivery.session, judgment.round_id), judgment.id,
             )
 
 

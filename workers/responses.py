@@ -19,9 +19,12 @@ def acknowledge(
 
 @waits_out_rate_limits(queue.PAIRS)
 def ask_reviewers_again(
-    installation_id: int, repo: str, pr_number: int, reviewers: list[str], rater: str, round_number: int
+    installation_id: int, repo: str, pr_number: int, reviewers: list[str], rater: str, round_number: int,
+    judgment_id: int,
 ) -> None:
-    pr_notices.ask_again(services.current(), installation_id, repo, pr_number, reviewers, rater, round_number)
+    pr_notices.ask_again(
+        services.current(), installation_id, repo, pr_number, reviewers, rater, round_number, judgment_id=judgment_id
+    )
 
 
 @waits_out_rate_limits(queue.PAIRS)

@@ -83,12 +83,12 @@ def task_detail(session: Session, task_id: int, scope: Scope, *, with_models: bo
     task = tasks.get_task(session, task_id)
     if scope and session.scalar(select(Task.id).where(Task.id == task_id, *scope)) is None:
         raise NotFound(f"no task {task_id}")
-    view = tasks.describe(task)
+    view = tasks.describe(task, with_models=with_models)
     records = export.judgments_for_task(session, task_id)
     if not with_models:
         for record in records:
-            record.pop("model_a", None)
-            record.pop("model_b", None)
+            for field in ("model_a", "model_b", "gold_answer"):
+                record.pop(field, None)
     view["prompt"] = task.prompt
     view["judgments"] = [r for r in records if r["kind"] == "judgment"]
     view["line_comments"] = _unique_line_comments(records)

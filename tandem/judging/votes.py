@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tandem import ci, history
 from tandem.judging.context import CommandError, CommandContext, ReviewState, Vote
 from tandem.judging.rounds import current_round, refuse_unless_open, round_heads, round_of_comment, _lock
-from tandem.models import SIDES, Judgment, Rating, Round
+from tandem.models import SIDES, Judgment, JudgmentReview, Rating, Round
 
 
 # Versions -----------------------------------------------------------------------------------------
@@ -102,10 +102,33 @@ def record_judgment(ctx: CommandContext, vote: Vote | None) -> tuple[Judgment | 
         refuse_unless_open(round_, comment.written_at)
         if ctx.review.require_ci:
             _refuse_until_ci_finished(session, round_, comment.written_at)
+        _refuse_if_reviewed(ctx)
     value = {"verdict": vote.verdict, "strength": vote.strength, "rationale": vote.rationale} if vote else None
     _log(ctx, round_.id, history.VOTE, value)
     slots, found, changed = _settle_votes(ctx, round_, comment.author_id)
     return _of_this_version(ctx, slots, found), bool(changed)
+
+
+def _refuse_if_reviewed(ctx: CommandContext) -> None:
+    """A reviewer of a task's votes may not vote on it or score it too, unless the repository
+    allows it (the other order, rating first, is refused when the review is written)."""
+    if ctx.review.reviewers_may_rate:
+        return
+    reviewed = ctx.session.scalar(
+        select(JudgmentReview.id)
+        .join(Judgment, Judgment.id == JudgmentReview.judgment_id)
+        .where(
+            Judgment.task_id == ctx.task_id,
+            JudgmentReview.reviewer_id == ctx.comment.author_id,
+            JudgmentReview.withdrawn_at.is_(None),
+        )
+        .limit(1)
+    )
+    if reviewed is not None:
+        raise CommandError(
+            "you reviewed votes on this task, so you cannot vote on it or score it too "
+            "(`review.reviewers_may_rate` is off in this repository)"
+        )
 
 
 def _refuse_until_ci_finished(session: Session, round_: Round, written_at: datetime) -> None:
@@ -207,6 +230,7 @@ def record_ratings(ctx: CommandContext, side: str, scores: dict[str, int]) -> tu
     checked = dict(ctx.rubric.score(axis, score) for axis, score in scores.items())
     if not checked:
         raise CommandError("give at least one score")
+    _refuse_if_reviewed(ctx)
     return _write_scores(ctx, {history.score_target(side, axis): score for axis, score in checked.items()})
 
 
