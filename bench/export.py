@@ -29,12 +29,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Table, create_engine, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from stats import POSTGRES, TANDEM, fill  # noqa: E402
+from stats import TANDEM, database, fill  # noqa: E402
 
 from app.main import create_app  # noqa: E402
 from tandem import migrate, tokens  # noqa: E402
@@ -181,42 +181,28 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     parser.add_argument("--schema", help="reuse this PostgreSQL schema, built by an earlier --keep run")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema (its name is printed)")
-    parser.add_argument("--redis", default=os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    parser.add_argument(
+        "--redis", default=os.environ.get("TANDEM_TEST_REDIS_URL"), required="TANDEM_TEST_REDIS_URL" not in os.environ,
+        help="a Redis the bench may empty (never a running Tandem's)",
+    )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as scratch_dir:
+    with tempfile.TemporaryDirectory() as scratch_dir, database(args, Path(scratch_dir), "bench_export") as url:
         scratch = Path(scratch_dir)
-        admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-        schema = args.schema or f"bench_export_{uuid.uuid4().hex[:8]}"
-        if args.sqlite:
-            url = f"sqlite:///{scratch / 'tandem.db'}"
-        else:
-            url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
-            if not args.schema:
-                with admin.connect() as connection:
-                    connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            storage = Storage.from_url(url)
-            if not args.schema:
-                migrate.upgrade(storage.engine)
-                build(storage, args.judgments, postgres=not args.sqlite)
-            with storage.transaction() as session:
-                tasks = session.scalar(text("SELECT max(id) FROM tasks"))  # the big task is the last
-                pairs = tasks - 1
-            storage.engine.dispose()
-            cutoff = voted_at(int(0.9 * pairs))
-            run_export(url, args.redis, scratch)
-            run_export(url, args.redis, scratch, "--since", cutoff.isoformat())
-            run_export(url, args.redis, scratch, "--repo", "evals/mirror-3")
-            time_api(url, args.redis, tasks)
-            print(f"(--since {cutoff:%Y-%m-%d %H:%M}: the latest tenth of the tasks, {START:%Y-%m-%d} being the first)")
-        finally:
-            if args.keep and not args.sqlite:
-                print(f"kept schema {schema}")
-            elif not args.sqlite:
-                with admin.connect() as connection:
-                    connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        storage = Storage.from_url(url)
+        if not args.schema:
+            migrate.upgrade(storage.engine)
+            build(storage, args.judgments, postgres=not args.sqlite)
+        with storage.transaction() as session:
+            tasks = session.scalar(text("SELECT max(id) FROM tasks"))  # the big task is the last
+            pairs = tasks - 1
+        storage.engine.dispose()
+        cutoff = voted_at(int(0.9 * pairs))
+        run_export(url, args.redis, scratch)
+        run_export(url, args.redis, scratch, "--since", cutoff.isoformat())
+        run_export(url, args.redis, scratch, "--repo", "evals/mirror-3")
+        time_api(url, args.redis, tasks)
+        print(f"(--since {cutoff:%Y-%m-%d %H:%M}: the latest tenth of the tasks, {START:%Y-%m-%d} being the first)")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ PostgreSQL at 127.0.0.1:5432, database test, in a schema of its own dropped afte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Table, create_engine, insert, text
@@ -71,6 +73,30 @@ def fill(storage: Storage, plan: Plan, postgres: bool, **options) -> int:
     return count
 
 
+@contextlib.contextmanager
+def database(args: argparse.Namespace, scratch: Path, prefix: str) -> Iterator[str]:
+    """The benchmark's database URL: a SQLite file in ``scratch`` (--sqlite), the PostgreSQL
+    schema an earlier --keep run left (--schema), or a new one; dropped afterwards unless --keep."""
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    schema = args.schema or f"{prefix}_{uuid.uuid4().hex[:8]}"
+    if args.sqlite:
+        url = f"sqlite:///{scratch / 'tandem.db'}"
+    else:
+        url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+        if not args.schema:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield url
+    finally:
+        if args.keep and not args.sqlite:
+            print(f"kept schema {schema}")
+        elif not args.sqlite:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def run_command(database_url: str, bootstrap: int, scratch: Path) -> tuple[float, float, dict]:
     """Run `tandem stats`; return its wall seconds, peak RSS in MB and its report."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
@@ -103,47 +129,31 @@ def main() -> None:
 
     plan = Plan(models=args.models, pairs=-(-args.judgments // 3), raters=args.raters, raters_per_pair=3,
                 tie_share=0.1, always_a=("rater-07",), seed=1)
-    with tempfile.TemporaryDirectory() as scratch_dir:
+    with tempfile.TemporaryDirectory() as scratch_dir, database(args, Path(scratch_dir), "bench_stats") as url:
         scratch = Path(scratch_dir)
-        admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-        schema = args.schema or f"bench_stats_{uuid.uuid4().hex[:8]}"
-        if args.sqlite:
-            url = f"sqlite:///{scratch / 'tandem.db'}"
-        elif not args.schema:
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = url if args.sqlite else f"{POSTGRES}?options=-csearch_path%3D{schema}"
-        try:
-            storage = Storage.from_url(url)
-            if not args.schema:
-                migrate.upgrade(storage.engine)
-                started = time.perf_counter()
-                rows = fill(storage, plan, postgres=not args.sqlite)
-                print(f"built {rows} rows ({3 * plan.pairs} current votes) in {time.perf_counter() - started:.1f} s")
-
-            with storage.transaction() as session:
-                started = time.perf_counter()
-                records = load(session, Filters())
-                loaded = time.perf_counter() - started
+        storage = Storage.from_url(url)
+        if not args.schema:
+            migrate.upgrade(storage.engine)
             started = time.perf_counter()
-            report = build(records, bootstrap=args.bootstrap)
-            computed = time.perf_counter() - started
-            print(f"in process: load {len(records.judgments)} judgments {loaded:.2f} s, report {computed:.2f} s")
+            rows = fill(storage, plan, postgres=not args.sqlite)
+            print(f"built {rows} rows ({3 * plan.pairs} current votes) in {time.perf_counter() - started:.1f} s")
 
-            seconds, rss, shown = run_command(url, args.bootstrap, scratch)
-            top = shown["ranking"]["models"][0]
-            print(f"tandem stats --format json --bootstrap {args.bootstrap}: {seconds:.2f} s, peak RSS {rss:.0f} MB "
-                  f"({shown['judgments']} judgments; first {top['model']} {top['rating']} "
-                  f"[{top['lower']}, {top['upper']}])")
-            assert shown["judgments"] == report["judgments"]
-            storage.engine.dispose()
-        finally:
-            if args.keep:
-                print(f"kept schema {schema}")
-            elif not args.sqlite:
-                with admin.connect() as connection:
-                    connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        with storage.transaction() as session:
+            started = time.perf_counter()
+            records = load(session, Filters())
+            loaded = time.perf_counter() - started
+        started = time.perf_counter()
+        report = build(records, bootstrap=args.bootstrap)
+        computed = time.perf_counter() - started
+        print(f"in process: load {len(records.judgments)} judgments {loaded:.2f} s, report {computed:.2f} s")
+
+        seconds, rss, shown = run_command(url, args.bootstrap, scratch)
+        top = shown["ranking"]["models"][0]
+        print(f"tandem stats --format json --bootstrap {args.bootstrap}: {seconds:.2f} s, peak RSS {rss:.0f} MB "
+              f"({shown['judgments']} judgments; first {top['model']} {top['rating']} "
+              f"[{top['lower']}, {top['upper']}])")
+        assert shown["judgments"] == report["judgments"]
+        storage.engine.dispose()
 
 
 if __name__ == "__main__":
