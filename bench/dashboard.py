@@ -6,7 +6,7 @@ an API token of the research role, and prints per page the first request's time 
 statistics report computed) and the median of the next `--repeat` (the report kept in Redis).
 The goal is under 200 ms per page with 100,000 judgments.
 
-    .venv/bin/python bench/dashboard.py [--judgments 100000] [--repeat 5] [--redis-url redis://127.0.0.1:6379/12]
+    .venv/bin/python bench/dashboard.py [--judgments 100000] [--repeat 5] --redis-url redis://127.0.0.1:PORT/N
                                         [--keep | --schema SCHEMA]
 """
 
@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judgments", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
     parser.add_argument("--schema", help="reuse this PostgreSQL schema, built by an earlier --keep run")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema (its name is printed)")
     args = parser.parse_args()

@@ -4,7 +4,7 @@ Accepts N real `issue_comment` deliveries into the inbox (as intake does), relay
 and runs them all with one worker (SQLite in a temporary directory), then prints how many keys
 and bytes (MEMORY USAGE) each processed delivery left in Redis.
 
-    .venv/bin/python bench/delivery_memory.py [--deliveries 2000] [--redis-url redis://127.0.0.1:6379/13]
+    .venv/bin/python bench/delivery_memory.py [--deliveries 2000] --redis-url redis://127.0.0.1:PORT/N
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ PAYLOAD = Path(__file__).parents[1] / "tests" / "fixtures" / "webhook-payloads" 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=2000)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
     args = parser.parse_args()
     body = PAYLOAD.read_text()
     connection = redis.Redis.from_url(args.redis_url)

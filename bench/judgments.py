@@ -212,7 +212,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--paced", type=int, default=20)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
     parser.add_argument("--port", type=int, default=None, help="for tandem serve (default: a free port)")
     args = parser.parse_args()
     steady = int(args.rate * args.seconds)

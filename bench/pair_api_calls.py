@@ -95,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--pairs", type=int, default=3, help="pairs per size")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as directory:

@@ -10,7 +10,7 @@ its answers delayed by --latency, to spread an opening over time) with the web a
 in this process, as in the tests. One opening first, unharmed, also fills the clone cache: the
 first clone is another fault's subject (issue 8, item 6).
 
-    .venv/bin/python bench/recovery.py [--redis-url redis://127.0.0.1:6379/13] [--points 15]
+    .venv/bin/python bench/recovery.py --redis-url redis://127.0.0.1:PORT/N [--points 15]
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class Bench:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds added to each GitHub answer")
     parser.add_argument("--points", type=int, default=15, help="kill points in an opening")
     args = parser.parse_args()

@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=1.0, help="GitHub's seconds per real second, inverted")
     parser.add_argument("--writes-per-minute", type=int, default=default["writes_per_minute"])
     parser.add_argument("--writes-per-hour", type=int, default=default["writes_per_hour"])
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
     args = parser.parse_args()
     scale = args.time_scale
     limits = SecondaryLimits(minute=60 * scale, hour=3600 * scale)

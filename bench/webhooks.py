@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="web workers of the server started here")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
     args = parser.parse_args()
 
     connection = redis.Redis.from_url(args.redis_url)
