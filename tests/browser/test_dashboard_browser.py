@@ -119,7 +119,7 @@ def test_downloading_the_export(browser, synthetic, dashboard):
     browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
     WebDriverWait(browser, WAIT).until(seen.url_contains("repo=evals-org"))
     browser.find_element(By.ID, "download-jsonl").click()
-    target = browser.downloads / "tandem-judgments-evals-org-mlflow.jsonl"
+    target = browser.downloads / "tandem-jsonl-evals-org-mlflow.jsonl"
     WebDriverWait(browser, WAIT).until(lambda _: target.exists())
     records = [json.loads(line) for line in target.read_text().splitlines()]
     assert {r["task_id"] for r in records} == {dashboard.task_id}
