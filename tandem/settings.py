@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     client_id: str | None = None
     client_secret: SecretStr | None = None
     dashboard_teams: list[str] = []
+    # The GitHub logins who see the dashboard's queue health (every team's dead letters and
+    # installations) and may retry deliveries and jobs: the people who run this server.
+    dashboard_operators: list[str] = []
 
     @field_validator("github_api_url", "public_url", "github_url", "runner_url")
     @classmethod

@@ -1,6 +1,6 @@
 """The dashboard on a live server, with GitHub (the emulator) set up for signing in: the app's
 OAuth client configured, a research team `lab` in evals-org (member: research-lead) granted the
-dashboard, and one real task of team `lab` with an open pair, two votes and an approval.
+dashboard, with ops-lead (also in `lab`) its operator, and one real task of team `lab` with an open pair, two votes and an approval.
 
 Test modules import the fixture: `from tests.dashboard_fixtures import dashboard  # noqa: F401`.
 """
@@ -51,9 +51,11 @@ def dashboard(github, services, blinding) -> Dashboard:
     services.settings.client_id = app.client_id
     services.settings.client_secret = SecretStr(app.client_secret)
     services.settings.dashboard_teams = [f"evals-org/{TEAM}"]
-    github.create_user("research-lead")
-    github.add_org_member("evals-org", "research-lead")
-    github.create_team("evals-org", TEAM, members=["research-lead"])
+    services.settings.dashboard_operators = ["ops-lead"]
+    for login in ("research-lead", "ops-lead"):
+        github.create_user(login)
+        github.add_org_member("evals-org", login)
+    github.create_team("evals-org", TEAM, members=["research-lead", "ops-lead"])
 
     task_id = tasks.submit(services, parse_task(small_task(blinding)), "test", team=TEAM)
     settle(github, services)

@@ -12,12 +12,13 @@ import pytest
 from pydantic import SecretStr
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from app.main import create_app
 from tandem import budget, dead_letters, tokens
 from tandem.inbox import IncomingDelivery
-from tandem.models import DeadLetterKind
+from tandem.models import DeadLetterKind, Judgment
 from tests.conftest import make_settings, settle
 from tests.dashboard_fixtures import REPO, TEAM, dashboard  # noqa: F401  (the fixture)
 
@@ -70,7 +71,8 @@ def test_the_overview_shows_each_installations_write_budget(dashboard):
     writes = budget.usage(services.redis, dashboard.emu.installation.id).writes_last_hour
     assert writes > 0
     with httpx.Client(base_url=dashboard.url) as client:
-        page = client.get("/dashboard/", headers=_token(services, "read"))
+        dashboard.sign_in(client, "ops-lead")
+        page = client.get("/dashboard/")
     row = page.text.split('<tr class="installation">', 1)[1].split("</tr>", 1)[0]
     assert "evals-org" in row and f"{writes} of {services.settings.writes_per_hour}" in row
 
@@ -87,6 +89,29 @@ def test_a_rater_who_signs_in_sees_only_their_own_statistics_and_no_model(dashbo
             refused = client.get(f"{dashboard.url}{path}")
             assert refused.status_code == 403, path
             assert not any(model in refused.text for model in dashboard.models.values())
+
+
+def test_a_rater_cannot_filter_their_own_statistics(dashboard):
+    """Filters of a rater's choosing would narrow their figures to one task (is it gold? how did
+    the others vote?) and start a fresh fit over every team each time: their page ignores them."""
+    with httpx.Client(base_url=dashboard.url) as client:
+        dashboard.sign_in(client, "rater-one")
+        plain = client.get("/dashboard/raters/rater-one")
+        filtered = client.get("/dashboard/raters/rater-one?include_unapproved=1&round=1&since=2099-01-01&repo=x")
+    assert filtered.status_code == 200 and filtered.text == plain.text
+    assert "rater-figures" in filtered.text and "2099" not in filtered.text
+
+
+def test_a_rater_is_known_by_their_github_id_not_their_login(dashboard):
+    """GitHub lets a login be renamed and taken by someone else: the votes cast under rater-one by
+    another account (another id) are not the signed-in rater-one's."""
+    with dashboard.services.storage.transaction() as session:
+        session.execute(update(Judgment).where(Judgment.rater_login == "rater-one").values(rater_id=Judgment.rater_id + 10**9))
+    with httpx.Client(base_url=dashboard.url) as client:
+        dashboard.sign_in(client, "rater-one")
+        own = client.get("/dashboard/raters/rater-one")
+    assert own.status_code == 200
+    assert f"Task {dashboard.task_id}" not in own.text and "rater-figures" not in own.text
 
 
 def test_a_sign_in_not_started_in_this_browser_is_refused(dashboard):
@@ -128,7 +153,7 @@ def test_the_retry_button_needs_the_session_and_its_csrf_token(dashboard):
     with httpx.Client(base_url=dashboard.url) as client:
         token_post = client.post("/dashboard/retry", data={"delivery": "guid-1"}, headers=_token(services, "read", "export"))
         assert token_post.status_code == 403, "a token is read-only"
-        dashboard.sign_in(client, "research-lead")
+        dashboard.sign_in(client, "ops-lead")
         forged = client.post("/dashboard/retry", data={"delivery": "guid-1", "csrf": "guessed"})
         assert forged.status_code == 403
         assert services.queue("webhooks").count == 0
@@ -141,13 +166,38 @@ def test_the_retry_button_needs_the_session_and_its_csrf_token(dashboard):
         assert letter.retried_at is not None
 
 
+def test_queue_health_and_retry_are_for_the_operators_only(dashboard):
+    """Dead letters and write budgets span every team and installation: a team member who is not
+    an operator, or any token, sees the rest of the overview and may not retry."""
+    services = dashboard.services
+    dead_letters.park(services, IncomingDelivery("guid-2", "issue_comment", "created", "{}"),
+                      DeadLetterKind.FAILED, "secret reason")
+    with httpx.Client(base_url=dashboard.url) as client:
+        for_token = client.get("/dashboard/", headers=_token(services, "read", "export"))
+        dashboard.sign_in(client, "research-lead")
+        page = client.get("/dashboard/")
+        csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        refused = client.post("/dashboard/retry", data={"delivery": "guid-2", "csrf": csrf})
+    for overview in (for_token, page):
+        assert overview.status_code == 200 and "Waits (medians)" in overview.text
+        assert "Queue health is for the operators" in overview.text
+        assert "guid-2" not in overview.text and "secret reason" not in overview.text
+        assert 'class="installation"' not in overview.text
+    assert refused.status_code == 403 and services.queue("webhooks").count == 0
+
+
+def test_the_operators_setting_reads_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TANDEM_DASHBOARD_OPERATORS", '["ops-lead"]')
+    assert make_settings().dashboard_operators == ["ops-lead"]
+
+
 def test_a_failed_job_is_put_back_on_its_queue(dashboard):
     services = dashboard.services
     failing = services.queue("default").enqueue("builtins.int", "not a number")
     SimpleWorker([services.queue("default")], connection=services.redis, serializer=JSONSerializer).work(burst=True)
     assert services.queue("default").failed_job_registry.get_job_ids() == [failing.id]
     with httpx.Client(base_url=dashboard.url) as client:
-        dashboard.sign_in(client, "research-lead")
+        dashboard.sign_in(client, "ops-lead")
         page = client.get("/dashboard/")
         assert f"Retry job {failing.id}" in page.text
         csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]

@@ -46,6 +46,7 @@ class Viewer:
     role: Role
     team: str | None  # the Tandem team whose tasks they see (None for a rater)
     csrf: str | None = None  # None for a token: it may not post
+    user_id: int | None = None  # GitHub's user id of a session (a rater's own votes are found by it)
 
     @property
     def sees_models(self) -> bool:
@@ -70,9 +71,10 @@ def session_key(settings: Settings) -> str:
     return hmac.new(secret, b"tandem dashboard sessions", hashlib.sha256).hexdigest()
 
 
-def start_session(request: Request, login: str, role: Role, team: str | None) -> None:
+def start_session(request: Request, login: str, user_id: int, role: Role, team: str | None) -> None:
     request.session.clear()
-    request.session.update({"login": login, "role": role.value, "team": team, "csrf": secrets.token_urlsafe(24)})
+    request.session.update({"login": login, "user_id": user_id, "role": role.value, "team": team,
+                            "csrf": secrets.token_urlsafe(24)})
 
 
 def viewer(request: Request) -> Viewer:
@@ -90,7 +92,7 @@ def viewer(request: Request) -> Viewer:
     data = request.session
     if not data.get("login"):
         raise SignInRequired()
-    return Viewer(data["login"], Role(data["role"]), data.get("team"), data["csrf"])
+    return Viewer(data["login"], Role(data["role"]), data.get("team"), data["csrf"], data.get("user_id"))
 
 
 def team_viewer(request: Request) -> Viewer:
@@ -98,6 +100,21 @@ def team_viewer(request: Request) -> Viewer:
     found = viewer(request)
     if found.role is Role.RATER:
         raise HTTPException(403, "raters see their own statistics only")
+    return found
+
+
+def is_operator(viewer_: Viewer, settings: Settings) -> bool:
+    """A signed-in session (not a token) whose login is in TANDEM_DASHBOARD_OPERATORS: queue health
+    spans every team and installation, so it is for the people who run the server only."""
+    operators = {login.lower() for login in settings.dashboard_operators}
+    return viewer_.csrf is not None and viewer_.login.lower() in operators
+
+
+def operator(request: Request) -> Viewer:
+    """A viewer who may see queue health and retry (a dependency); 403 for anyone else."""
+    found = team_viewer(request)
+    if not is_operator(found, request.app.state.services.settings):
+        raise HTTPException(403, "queue health and retries are for the operators (TANDEM_DASHBOARD_OPERATORS)")
     return found
 
 

@@ -49,10 +49,10 @@ def callback(request: Request, code: str = "", state: str = ""):
     except TandemError as exc:
         return page(request, "message.html", None, status_code=400, title="Sign-in refused", message=str(exc))
     if who.team is None:
-        access.start_session(request, who.login, Role.RATER, None)
+        access.start_session(request, who.login, who.user_id, Role.RATER, None)
         log.info("dashboard: %s signed in as a rater", who.login)
         return RedirectResponse(f"/dashboard/raters/{who.login}", status_code=303)
-    access.start_session(request, who.login, Role.RESEARCH, who.team)
+    access.start_session(request, who.login, who.user_id, Role.RESEARCH, who.team)
     log.info("dashboard: %s signed in for team %s", who.login, who.team)
     return RedirectResponse("/dashboard/", status_code=303)
 

@@ -24,10 +24,11 @@ def overview_page(request: Request, viewer: Annotated[Viewer, Depends(access.tea
         statuses = overview.tasks_by_status(session, viewer.scope)
         figures = overview.judgment_figures(services, session, viewer.scope, f"team:{viewer.team}")
     days = figures["days"]
+    operator = access.is_operator(viewer, services.settings)
     return page(
         request, "overview.html", viewer, title="Overview", statuses=statuses, days=days,
         judgments_plot=plots.daily_bars(days), judgments_30d=sum(n for _, n in days), waits=figures["waits"],
-        health=overview.queue_health(services), retried=request.query_params.get("retried"),
+        health=overview.queue_health(services) if operator else None, retried=request.query_params.get("retried"),
         settings=services.settings,
     )
 
@@ -35,7 +36,7 @@ def overview_page(request: Request, viewer: Annotated[Viewer, Depends(access.tea
 @router.post("/retry")
 def retry(
     request: Request,
-    viewer: Annotated[Viewer, Depends(access.team_viewer)],
+    viewer: Annotated[Viewer, Depends(access.operator)],
     csrf: Annotated[str, Form()] = "",
     delivery: Annotated[str, Form()] = "",
     queue: Annotated[str, Form()] = "",

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from app.dashboard import access
 from app.dashboard.access import Role, Viewer
-from app.dashboard.leaderboard import FilterForm, filters_from
+from app.dashboard.leaderboard import FilterForm, filters_from, form_values
 from app.dashboard.render import page
 from tandem.dashboard import report, tasks
+from tandem.models import Judgment
 
 router = APIRouter()
 
@@ -32,12 +33,22 @@ def rater(request: Request, login: str, viewer: Annotated[Viewer, Depends(access
     # A rater's own figures are over every task they judged (agreement needs the other raters
     # of those pairs); a team sees its tasks only.
     own = viewer.role is Role.RATER
+    if own:
+        # Fixed filters (approved votes, all time): filters of their choosing would let a rater
+        # narrow to one task and read its gold answer or the others' votes from their figures,
+        # and make every new combination a fresh fit over all teams.
+        values = form_values()
     filters = filters_from(viewer, values)
     if own:
         filters = dataclasses.replace(filters, tasks=())
     stats = report.report(services, filters, scope_name="all" if own else f"team:{viewer.team}")
-    entry = next((r for r in stats["raters"] if r["rater"].lower() == login.lower()), None)
     with services.storage.transaction() as session:
-        votes = tasks.rater_votes(session, login, () if own else viewer.scope)
+        # A rater's own page finds them by GitHub id: their login may have belonged to someone else.
+        if own:
+            votes = tasks.rater_votes(session, Judgment.rater_id == viewer.user_id, ())
+            name = tasks.rater_name(session, viewer.user_id) or ""
+        else:
+            votes, name = tasks.rater_votes(session, Judgment.rater_login == login, viewer.scope), login
+    entry = next((r for r in stats["raters"] if r["rater"].lower() == name.lower()), None)
     return page(request, "rater.html", viewer, title=f"Rater {login}", login=login, entry=entry, votes=votes,
                 values=values)

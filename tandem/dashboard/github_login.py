@@ -26,6 +26,7 @@ CALLBACK_PATH = "/dashboard/login/callback"
 @dataclass(frozen=True)
 class SignedIn:
     login: str
+    user_id: int  # GitHub's id: a login can be renamed and taken by someone else, the id cannot
     team: str | None  # the dashboard team they belong to, if any
 
 
@@ -59,10 +60,10 @@ def sign_in(services: Services, code: str) -> SignedIn:
                 raise TandemError("GitHub did not accept the sign-in (the link was used already or is too old)")
             user = http.get(f"{settings.github_api_url}/user", headers={"Authorization": f"Bearer {token}"})
             user.raise_for_status()
-            login = user.json()["login"]
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
+            login, user_id = user.json()["login"], int(user.json()["id"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
         raise ServiceUnavailable(f"GitHub could not confirm the sign-in ({type(exc).__name__}); try again") from None
-    return SignedIn(login, dashboard_team(services, login))
+    return SignedIn(login, user_id, dashboard_team(services, login))
 
 
 def dashboard_team(services: Services, login: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from tandem import export, tasks
@@ -130,18 +130,25 @@ def _verdict(judgment: dict) -> str:
     return " ".join(part for part in (judgment["verdict"], judgment["strength"]) if part)
 
 
-def rater_votes(session: Session, login: str, scope: Scope, *, limit: int = 50) -> list[dict[str, Any]]:
-    """A rater's latest current votes, newest first, by letter (no model names)."""
+def rater_votes(session: Session, rater: ColumnElement[bool], scope: Scope, *, limit: int = 50) -> list[dict[str, Any]]:
+    """A rater's (``rater``: a condition on Judgment) latest current votes, newest first, by letter
+    (no model names)."""
     rows = session.execute(
         select(Judgment.task_id, Round.number, Judgment.verdict, Judgment.strength, Judgment.voted_at,
                Judgment.review_state, Judgment.time_on_task_seconds)
         .join(Task, Task.id == Judgment.task_id)
         .join(Round, Round.id == Judgment.round_id)
-        .where(Judgment.rater_login == login, Judgment.superseded_at.is_(None), *scope)
+        .where(rater, Judgment.superseded_at.is_(None), *scope)
         .order_by(Judgment.voted_at.desc())
         .limit(limit)
     )
     return [dict(row._mapping) for row in rows]
+
+
+def rater_name(session: Session, rater_id: int | None) -> str | None:
+    """The login the statistics name a rater by: the one on their latest judgment."""
+    return session.scalar(select(Judgment.rater_login).where(Judgment.rater_id == rater_id)
+                          .order_by(Judgment.id.desc()).limit(1))
 
 
 def task_ids(session: Session, scope: Scope) -> list[int]:

@@ -131,7 +131,7 @@ def test_retrying_a_failed_delivery(browser, dashboard):
     services = dashboard.services
     dead_letters.park(services, IncomingDelivery("guid-dead-1", "issue_comment", "created", "{}"),
                       DeadLetterKind.FAILED, "the handler failed on every try")
-    sign_in(browser, dashboard, "research-lead")
+    sign_in(browser, dashboard, "ops-lead")
     open_page(browser, f"{dashboard.url}/dashboard/", "Overview")
     assert "the handler failed on every try" in browser.find_element(By.CSS_SELECTOR, "tr.dead-letter").text
     browser.find_element(By.CSS_SELECTOR, 'button[aria-label="Retry delivery guid-dead-1"]').click()
