@@ -1,11 +1,13 @@
 """CI results of each side, per round: what the mirror's own CI (GitHub Actions, or any app that
 posts check runs or commit statuses) reported on the heads of a task's PRs.
 
-Each check is kept once, at its latest report (CiCheck): a check run by name, a check suite by
-its app, a commit status by its context; a report older than the one kept is ignored, so late
-or repeated deliveries change nothing. Tandem's own check run is never a check. A side's state
-on a head is summed up from its checks: failure if any failed, else pending while any runs, else
-success if any passed, else neutral; None while nothing has reported.
+Each check is kept once, at its latest report (CiCheck): a check run by its app and name, a check
+suite by its app, a commit status by its sender and context; a report older than the one kept is
+ignored, so late or repeated deliveries change nothing. "Older" is by GitHub's id of the report
+and its progress (queued, running, completed), never by the payload's times, which the reporter
+sets: no report can rewind another's, or claim to be later than it is. Tandem's own check run is
+never a check. A side's state on a head is summed up from its checks: failure if any failed, else
+pending while any runs, else success if any passed, else neutral; None while nothing has reported.
 
 Nothing here is ever written to GitHub but "CI has finished": the results are the mirror's, and
 they say nothing of the models.
@@ -53,20 +55,29 @@ def state_of(status: str | None, conclusion: str | None) -> CiState:
     return CiState.SUCCESS if conclusion in _PASSED else CiState.NEUTRAL
 
 
+def progress(status: str | None) -> int:
+    """How far a check run or suite has got (a commit status is always one report): queued 0,
+    running 1, completed 2. GitHub only moves a check forward, so a lower one arrived late."""
+    return {"queued": 0, "completed": 2}.get(status or "", 1)
+
+
 def record(
     session: Session,
     repo: str,
     head_sha: str,
     *,
     kind: CheckKind,
+    source: str,
     name: str,
+    order: tuple[int, int],
     state: CiState,
     url: str | None,
     reported_at: datetime,
     delivery_id: str,
 ) -> set[int]:
     """Keep one check's report on ``head_sha`` for every task with a side at that head (now or
-    in a round); return those tasks' ids."""
+    in a round); return those tasks' ids. ``order`` is (GitHub's id of the report, its progress);
+    ``reported_at`` is when Tandem recorded it."""
     sides = session.execute(
         select(Pair.task_id, Side.letter)
         .join(Side, Side.pair_id == Pair.id)
@@ -81,14 +92,16 @@ def record(
     for task_id, letter in sides:
         row = session.scalars(
             select(CiCheck).where(
-                CiCheck.task_id == task_id, CiCheck.head_sha == head_sha, CiCheck.kind == kind, CiCheck.name == name
+                CiCheck.task_id == task_id, CiCheck.head_sha == head_sha, CiCheck.kind == kind,
+                CiCheck.source == source, CiCheck.name == name,
             )
         ).first()
         if row is None:
-            row = CiCheck(task_id=task_id, letter=letter, head_sha=head_sha, kind=kind, name=name)
+            row = CiCheck(task_id=task_id, letter=letter, head_sha=head_sha, kind=kind, source=source, name=name)
             session.add(row)
-        elif row.reported_at > reported_at:  # a report older than the one kept
+        elif (row.report_id, row.progress) > order:  # a report older than the one kept
             continue
+        row.report_id, row.progress = order
         row.state, row.url, row.reported_at, row.delivery_id = state, url, reported_at, delivery_id
     session.flush()
     return {task_id for task_id, _letter in sides}

@@ -368,17 +368,24 @@ class CiCheck(Base):
     check suite, or a commit status. Tandem's own check run is never one."""
 
     __tablename__ = "ci_checks"
-    __table_args__ = (UniqueConstraint("task_id", "head_sha", "kind", "name"),)
+    __table_args__ = (UniqueConstraint("task_id", "head_sha", "kind", "source", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     letter: Mapped[str] = mapped_column(String(1))
     head_sha: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))  # check_run, check_suite or status
+    # Who reports it: "app:<id>" for a check run or suite, "user:<id>" for a status's sender. Two
+    # apps' (or workflows') checks of one name are two checks; neither can overwrite the other.
+    source: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255))  # the check run's name, the suite's app, the status's context
     state: Mapped[str] = mapped_column(String(16))  # tandem.ci.CiState
     url: Mapped[str | None] = mapped_column(String(1024))
-    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)  # GitHub's time of this report
+    # Which report is the latest: GitHub's id of the run, suite or status, then how far it has
+    # progressed (tandem.ci.progress); never the times in the payload, which the reporter sets.
+    report_id: Mapped[int] = mapped_column(BigInteger)
+    progress: Mapped[int] = mapped_column(Integer)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when Tandem recorded this report
     delivery_id: Mapped[str] = mapped_column(String(64))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from tandem import ci
 from tandem.ci import CheckKind, CiState
@@ -35,11 +36,15 @@ def test_a_checks_state_from_its_status_and_conclusion(status, conclusion, state
     assert ci.state_of(status, conclusion) == state
 
 
-def report(storage, sha: str, name: str, state: CiState, minutes: int, kind=CheckKind.CHECK_RUN, url=None):
+def report(
+    storage, sha: str, name: str, state: CiState, minutes: int, kind=CheckKind.CHECK_RUN, url=None, source="app:7",
+    order=None,
+):
+    """A report recorded `minutes` after T0; by default the later one is also GitHub's later report."""
     with storage.transaction() as session:
         return ci.record(
-            session, "evals/mirror-1", sha, kind=kind, name=name, state=state, url=url,
-            reported_at=T0 + timedelta(minutes=minutes), delivery_id=f"d-{name}-{minutes}",
+            session, "evals/mirror-1", sha, kind=kind, source=source, name=name, order=order or (minutes, 0),
+            state=state, url=url, reported_at=T0 + timedelta(minutes=minutes), delivery_id=f"d-{name}-{minutes}",
         )
 
 
@@ -54,8 +59,9 @@ def test_each_check_keeps_its_latest_report_whatever_order_they_arrive_in(storag
     assert states(storage, pair_id) == (None, None)
     with storage.transaction() as session:
         task_id = session.get(Pair, pair_id).task_id
-    assert report(storage, HEAD_A, "tests", CiState.SUCCESS, 10) == {task_id}
-    report(storage, HEAD_A, "tests", CiState.PENDING, 5)  # the run's start, delivered late
+    assert report(storage, HEAD_A, "tests", CiState.SUCCESS, 10, order=(10, 2)) == {task_id}
+    report(storage, HEAD_A, "tests", CiState.PENDING, 5)  # an earlier run, delivered late
+    report(storage, HEAD_A, "tests", CiState.PENDING, 11, order=(10, 1))  # the run's start, delivered late
     report(storage, HEAD_B, "tests", CiState.PENDING, 5)
     assert states(storage, pair_id) == (CiState.SUCCESS, CiState.PENDING)
     report(storage, HEAD_B, "tests", CiState.FAILURE, 12, url="https://ci.example/2")
@@ -63,6 +69,21 @@ def test_each_check_keeps_its_latest_report_whatever_order_they_arrive_in(storag
     report(storage, HEAD_B, "ci", CiState.FAILURE, 13, kind=CheckKind.CHECK_SUITE)
     assert states(storage, pair_id) == (CiState.SUCCESS, CiState.FAILURE)
     assert report(storage, "f" * 40, "tests", CiState.FAILURE, 14) == set(), "not a head of any side"
+
+
+def test_two_apps_checks_of_one_name_are_two_checks_and_neither_hides_the_others_failure(storage):
+    pair_id = new_pair(storage)
+    report(storage, HEAD_A, "build", CiState.FAILURE, 5, source="app:7", order=(100, 2))
+    report(storage, HEAD_B, "build", CiState.SUCCESS, 5, source="app:7", order=(101, 2))
+    # Another app posts a passing "build" later, with a higher id (and whatever times it likes).
+    report(storage, HEAD_A, "build", CiState.SUCCESS, 9, source="app:99", order=(500, 2))
+    report(storage, HEAD_A, "build", CiState.SUCCESS, 9, kind=CheckKind.STATUS, source="user:99", order=(501, 0))
+    assert states(storage, pair_id) == (CiState.FAILURE, CiState.SUCCESS)
+    with storage.transaction() as session:
+        kept = session.scalars(select(CiCheck).where(CiCheck.head_sha == HEAD_A).order_by(CiCheck.id)).all()
+        assert [(check.source, check.state) for check in kept] == [
+            ("app:7", CiState.FAILURE), ("app:99", CiState.SUCCESS), ("user:99", CiState.SUCCESS)
+        ]
 
 
 def test_a_sides_summary_names_its_failing_checks_and_a_round_finishes_when_nothing_runs(storage):

@@ -15,12 +15,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.main import create_app
-from tandem import export, repo_config, tasks, tokens
+from tandem import ci as ci_results
+from tandem import export, queue, repo_config, rounds, tasks, tokens
 from tandem.models import CiCheck, Judgment, Task
 from tandem.statistics.queries import Filters
 from tandem.statistics.report import statistics
 from tests import github_views as views
-from tests.conftest import MIRROR_CONFIG, settle, tandem_env
+from tandem.rounds import apply
+from tests.conftest import MIRROR_CONFIG, run_jobs, settle, tandem_env
+from tests.test_rounds import answers, ask_followup
 
 REPO = "evals-org/mlflow"
 CI_EVENTS = ["check_run", "check_suite", "status"]
@@ -135,6 +138,48 @@ def test_with_require_ci_a_round_takes_votes_only_once_both_sides_ci_has_finishe
     with services.storage.transaction() as session:
         [vote] = session.scalars(select(Judgment)).all()
         assert (vote.verdict, vote.ci_state_a, vote.ci_state_b) == ("A", "success", "failure")
+
+
+def test_with_require_ci_the_raters_are_told_when_ci_finished_before_the_round_opened(github, services, pair):
+    ci = with_ci(github)
+    github.commit_files(REPO, {".github/tandem.yml": MIRROR_CONFIG + "require_ci: true\n"})
+    repo_config.forget(services, REPO)
+    ask_followup(github, services, pair)
+    rounds.submit_outputs(services, pair["task_id"], 2, answers(), submitted_by="runner")
+
+    def ci_runs(step: str) -> None:  # round 2's heads are pushed; its CI finishes before it opens
+        if step == "pushed":
+            with services.storage.transaction() as session:
+                heads = [side.head_sha for side in session.get(Task, pair["task_id"]).pair.sides]
+            for head in heads:
+                ci.check_run(REPO, head, "tests", status="completed", conclusion="success")
+            github.drain()
+            run_jobs(services, [queue.WEBHOOKS])
+
+    assert apply.apply_round(services, pair["task_id"], 2, step_done=ci_runs) == "open"
+    settle(github, services)
+    with services.storage.transaction() as session:
+        assert session.get(Task, pair["task_id"]).rounds[1].ci_finished_at is not None
+    for number in (pair["A"], pair["B"]):
+        assert [body for body in bot_comments(github, number) if body.startswith("**Tandem:** CI")] == [
+            "**Tandem:** CI has finished on both options for round 2. "
+            "Votes count from now on: `/prefer A`, `/prefer B`, `/prefer tie` or `/prefer neither`."
+        ]
+
+
+def test_another_apps_check_of_the_same_name_and_a_later_time_cannot_hide_a_failure(github, services, pair):
+    ci = with_ci(github)
+    github.register_app(slug="other", name="Other", events=[])
+    github.install_app("evals-org", repositories="all", app="other")
+    heads = pair["heads"]
+    ci.check_run(REPO, heads["A"], "tests", status="completed", conclusion="failure")
+    settle(github, services)
+    github.as_app("other").check_run(REPO, heads["A"], "tests", status="completed", conclusion="success")
+    settle(github, services)
+    with services.storage.transaction() as session:
+        task_id = session.get(Task, pair["task_id"]).id
+        assert ci_results.heads_state(session, task_id, heads["A"], heads["B"])[0] == "failure"
+        assert len(session.scalars(select(CiCheck).where(CiCheck.head_sha == heads["A"])).all()) == 2
 
 
 def test_a_returned_vote_is_resubmitted_reviewed_again_and_approved(github, services, pair, tmp_path):

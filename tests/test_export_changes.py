@@ -129,7 +129,8 @@ def test_a_ci_report_reaches_the_next_incremental_export_with_the_votes_of_its_t
     with storage.transaction() as session:
         repo = session.get(Pair, pair_id).task.repo_full_name
         ci.record(
-            session, repo, HEAD_A, kind="check_run", name="tests", state=ci.CiState.FAILURE, url=None,
+            session, repo, HEAD_A, kind="check_run", source="app:7", name="tests", order=(1, 2),
+            state=ci.CiState.FAILURE, url=None,
             reported_at=T0, delivery_id="ci-1",
         )
     # The vote's object carries its round's CI, which just changed.

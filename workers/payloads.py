@@ -150,22 +150,21 @@ class App(_Loose):
 
 
 class CheckRun(_Loose):
+    id: Id
     name: str
     head_sha: str
     status: str | None = None
     conclusion: str | None = None
     html_url: str | None = None
     details_url: str | None = None
-    started_at: AwareDatetime | None = None
-    completed_at: AwareDatetime | None = None
     app: App | None = None
 
 
 class CheckSuite(_Loose):
+    id: Id
     head_sha: str
     status: str | None = None
     conclusion: str | None = None
-    updated_at: AwareDatetime | None = None
     app: App | None = None
 
 
@@ -178,11 +177,11 @@ class CheckSuiteEvent(_Event):
 
 
 class StatusEvent(_Event):
+    id: Id
     sha: str
     state: str
     context: str
     target_url: str | None = None
-    updated_at: AwareDatetime | None = None
 
 
 EVENTS: dict[str, type[_Event]] = {

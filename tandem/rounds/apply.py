@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 
-from tandem import gitops, installations, mirrors, pairs, pr_text, repo_config
+from tandem import ci_notice, gitops, installations, mirrors, pairs, pr_text, repo_config
 from tandem.commands import help_text
 from tandem.db import utcnow
 from tandem.judging import Rubric
@@ -110,6 +110,10 @@ def apply_round(services: Services, task_id: int, number: int, *, step_done: Ste
             for side in pair.sides:
                 side.check_run_id = round_.side(side.letter).check_run_id
             pair.shown_state, pair.shown_progress = "pending", None
+            notice = ci_notice.on_open(session, round_, applying.installation_id, applying.repo, applying.config)
+        else:
+            notice = None
+    ci_notice.dispatch(services, notice)
     step_done("open")
     announce(services, task_id, number, applying)
     return RoundStatus.OPEN

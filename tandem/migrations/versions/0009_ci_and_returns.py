@@ -26,14 +26,17 @@ def upgrade() -> None:
     sa.Column('letter', sa.String(length=1), nullable=False),
     sa.Column('head_sha', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('source', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('url', sa.String(length=1024), nullable=True),
+    sa.Column('report_id', sa.BigInteger(), nullable=False),
+    sa.Column('progress', sa.Integer(), nullable=False),
     sa.Column('reported_at', moment, nullable=False),
     sa.Column('delivery_id', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('task_id', 'head_sha', 'kind', 'name')
+    sa.UniqueConstraint('task_id', 'head_sha', 'kind', 'source', 'name')
     )
     op.create_index(op.f('ix_ci_checks_task_id'), 'ci_checks', ['task_id'], unique=False)
     op.add_column('judgments', sa.Column('ci_state_a', sa.String(length=16), nullable=True))
