@@ -80,7 +80,8 @@ def test_the_readme_commands_give_a_dpo_file_and_a_leaderboard(api, services, se
     env = {"TANDEM_DATABASE_URL": settings.database_url, "TANDEM_REDIS_URL": settings.redis_url}
     result = run("export", "--format", "trl", "dpo.jsonl", cwd=tmp_path, **env)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip() == "exported 5 rows (trl)"  # the CLI exports every team's tasks
+    # The CLI exports every team's tasks, then prints the token of the next incremental export.
+    assert result.stderr.splitlines()[0] == "exported 5 rows (trl)" and "cursor: " in result.stderr
     rows = [json.loads(line) for line in (tmp_path / "dpo.jsonl").read_text().splitlines()]
     assert {(row["task_id"], row["chosen_model"]) for row in rows} >= {(tasks["multi"], "model-y"), (tasks["theirs"], "model-p")}
     token = new_token(services, scopes=(Scope.EXPORT,))

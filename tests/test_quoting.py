@@ -85,7 +85,8 @@ def test_a_rejection_reason_is_quoted(storage):
     deliver(storage, pair_id, "/prefer A")
     [outcome] = deliver(storage, pair_id, "/reject see #4, ask @evals/leads\n` and `@evals/raters`", "rev",
                         roles=("reviewer",))
-    assert outcome.ok and linked_outside_code(outcome.message) == ["@rev", "@alice"]
+    # The reason is quoted; the reply mentions only the reviewer and the rater (twice: "@alice, vote again").
+    assert outcome.ok and linked_outside_code(outcome.message) == ["@rev", "@alice", "@alice"]
 
 
 @given(_HOSTILE)

@@ -80,7 +80,13 @@ class Tandem:
         for process in self.processes:
             process.terminate()
         for process in self.processes:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                # Never left running: a stray worker would take the next test's jobs on this Redis.
+                process.kill()
+                process.wait()
+                raise
         for name in ("serve", "worker", "runner"):
             log = self.tmp_path / f"{name}.log"
             if log.exists():
