@@ -40,8 +40,8 @@ def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:
             {"score": _score(row, group["model1"]), "reasoning": row["rationale"], "rater_login": row["rater_login"]}
         )
         group["judgment_ids"].append(row["id"])
-        group["blind"] = group["blind"] and row.get("blind", True)
-        group["gold"] = group["gold"] or row.get("gold", False)
+        group["blind"] = group["blind"] and row["blind"]
+        group["gold"] = group["gold"] or row["gold"]
     keys = iter(sorted(groups))
     while batch := list(islice(keys, BATCH_SIZE)):
         contexts = load_context(session, {task_id for task_id, _ in batch}, selection.team)

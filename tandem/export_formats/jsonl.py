@@ -14,4 +14,4 @@ from tandem.export_formats.source import items
 
 def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:
     for item in items(session, selection, context=False):
-        yield {"blind": True, "gold": False, **item.row}
+        yield item.row

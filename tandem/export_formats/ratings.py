@@ -41,5 +41,5 @@ def _standalone(row: dict[str, Any], selection: Selection) -> bool:
         row["kind"] == "ratings"
         and row["current"]
         and selection.include_unapproved
-        and (selection.include_gold or not row.get("gold", False))
+        and (selection.include_gold or not row["gold"])
     )

@@ -67,6 +67,6 @@ class Selection:
             row["kind"] == "judgment"
             and row["current"]
             and (self.include_unapproved or row["review_state"] == "approved")
-            and (self.include_gold or not row.get("gold", False))
+            and (self.include_gold or not row["gold"])
             and (self.ties == "keep" or row["verdict"] in ("A", "B"))
         )

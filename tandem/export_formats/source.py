@@ -67,7 +67,7 @@ def provenance(row: dict[str, Any]) -> dict[str, Any]:
         "head_sha_b": row["head_sha_b"],
         "round_head_sha_a": row["round_head_sha_a"],
         "round_head_sha_b": row["round_head_sha_b"],
-        "blind": row.get("blind", True),
-        "gold": row.get("gold", False),
+        "blind": row["blind"],
+        "gold": row["gold"],
         "task_metadata": row["task_metadata"],
     }
