@@ -47,6 +47,7 @@ from tandem.liveness import HEARTBEAT_EVERY, HEARTBEAT_TTL, renew_leases
 from tandem.services import Services
 from workers import schedule
 from workers.deliveries import relay_inbox
+from workers.dequeue import TandemQueue, put_back, requeue_stranded
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,6 @@ class Loop(threading.Thread):
         self._stopping.set()
 
 
-class TandemQueue(Queue):
-    @classmethod
-    def _fetch_dequeued_job(cls, connection, queue_key, job_id, **kwargs):
-        # Popped from its queue, not yet read: only this process knows of the job. RQ dropped
-        # it on a Redis error here; wait for Redis instead.
-        while True:
-            try:
-                return super()._fetch_dequeued_job(connection, queue_key, job_id, **kwargs)
-            except redis.RedisError:
-                time.sleep(1)
-
-
 class TandemWorker(SimpleWorker):
     queue_class = TandemQueue
     # Redis unreachable while dequeueing: try again at least every 5 s (RQ backs off to a minute).
@@ -143,22 +132,23 @@ class TandemWorker(SimpleWorker):
         try:
             execution = self.prepare_execution(job)
         except redis.RedisError:
-            # Dequeued, not yet in the started registry: only this process knows of the job.
-            self._put_back(job, rq_queue)
-            return
+            # Dequeued, not yet in the started registry: back to its queue as soon as Redis
+            # takes it, rather than wait for the maintenance to find it stranded.
+            while True:
+                try:
+                    put_back(rq_queue, job.id)
+                except redis.RedisError:
+                    time.sleep(1)
+                    continue
+                log.warning("job %s: Redis failed as it started; queued again", job.id)
+                return
         self.perform_job(job, rq_queue, execution)
         self.set_state(WorkerStatus.IDLE)
 
-    def _put_back(self, job, rq_queue: Queue) -> None:
-        """Return a dequeued job to the front of its queue, as soon as Redis takes it."""
-        while True:
-            try:
-                rq_queue.push_job_id(job.id, at_front=True)
-            except redis.RedisError:
-                time.sleep(1)
-                continue
-            log.warning("job %s: Redis failed as it started; queued again", job.id)
-            return
+    def prepare_job_execution(self, job, remove_from_intermediate_queue: bool = False) -> None:
+        # RQ removes the id from the intermediate list only for a one-queue worker; every
+        # dequeue here moves it there (workers/dequeue.py).
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)
 
     def beat(self) -> None:
         """Renew the worker's heartbeat, its running job's started-registry entry, and the
@@ -177,7 +167,8 @@ class TandemWorker(SimpleWorker):
         super().handle_warm_shutdown_request()
 
     def clean_registries(self) -> None:
-        """RQ's cleanup, with the jobs of dead workers queued again at once first."""
+        """RQ's cleanup, with the jobs of dead workers queued again at once first, and the jobs
+        of dequeues cut off by a failure queued again after it."""
         for rq_queue in self.queues:
             # RQ's own lock key, so plain RQ workers on these queues take turns with us.
             if not self.connection.set(rq_queue.registry_cleaning_key, 1, nx=True, ex=MAINTENANCE_LOCK_TTL):
@@ -187,7 +178,8 @@ class TandemWorker(SimpleWorker):
                     log.warning("job %s: its worker died; queued again", job_id)
                 clean_registries(rq_queue, self._exc_handlers)
                 worker_registration.clean_worker_registry(rq_queue)
-                rq_queue.intermediate_queue.cleanup(self, rq_queue)
+                for job_id in requeue_stranded(rq_queue):
+                    log.warning("job %s: its dequeue was cut off; queued again", job_id)
             finally:
                 rq_queue.release_maintenance_lock()
         self.last_cleaned_at = now()

@@ -4,7 +4,9 @@ from the client's side without stopping the shared server:
 - `refuse()`: the proxy stops listening, so connecting fails with "connection refused", and the
   connections it carried are cut, as when the server is down; `restore()` listens again;
 - `reset_next(n)`: the next n connections are accepted and reset at once, then all goes through
-  again (an outage that ends by itself, after so many tries: no timer, no sleep).
+  again (an outage that ends by itself, after so many tries: no timer, no sleep);
+- `drop_next_reply()`: the next data the server sends is thrown away and the connection reset,
+  as when the server acted on a command and failed before its answer arrived.
 
 It listens on a port below the kernel's ephemeral range, so that no client socket of another
 process takes the port while it is refusing.
@@ -27,6 +29,8 @@ class TcpProxy:
         self._open: set[socket.socket] = set()
         self._resets_left = 0
         self.resets = 0  # connections reset by reset_next()
+        self._drops_left = 0
+        self.dropped = 0  # replies thrown away by drop_next_reply()
 
     def __enter__(self) -> TcpProxy:
         for _ in range(100):
@@ -74,11 +78,13 @@ class TcpProxy:
             with self._lock:
                 self._open |= {client, upstream}
             for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+                threading.Thread(target=self._pump, args=(source, target, source is upstream), daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, replies: bool) -> None:
         try:
             while data := source.recv(65536):
+                if replies and self._take_drop():
+                    break
                 target.sendall(data)
         except OSError:
             pass
@@ -109,6 +115,18 @@ class TcpProxy:
     def reset_next(self, connections: int) -> None:
         with self._lock:
             self._resets_left = connections
+
+    def drop_next_reply(self) -> None:
+        with self._lock:
+            self._drops_left = 1
+
+    def _take_drop(self) -> bool:
+        with self._lock:
+            if self._drops_left <= 0:
+                return False
+            self._drops_left -= 1
+            self.dropped += 1
+            return True
 
 
 def _reset(end: socket.socket) -> None:
