@@ -84,7 +84,6 @@ class Tandem:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 # Never left running: a stray worker would take the next test's jobs on this Redis.
-                # (In push mode a worker can take over 30 s to stop: an open issue, in the closing note.)
                 process.kill()
                 process.wait()
         for name in ("serve", "worker", "runner"):

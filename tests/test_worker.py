@@ -208,3 +208,20 @@ def task_status(services, task_id: int) -> str:
 def judgments(services) -> int:
     with services.storage.transaction() as session:
         return session.scalar(select(func.count()).select_from(Judgment))
+
+
+def test_a_stop_asked_for_while_the_rq_worker_was_being_set_up_is_not_lost(services):
+    """SIGTERM between the supervisor's check and RQ installing its own handlers went to the
+    process's handler only: the worker ran on (a `tandem worker` took 30 s and a kill to stop)."""
+    from rq.job import JobStatus
+    from rq.serializers import JSONSerializer
+
+    from workers.worker import TandemWorker
+
+    job = queue.queue(queue.WEBHOOKS, services.redis).enqueue(len, "four")
+    stopping = threading.Event()
+    stopping.set()  # as the process's SIGTERM handler does
+    worker = TandemWorker(list(queue.ALL), connection=services.redis, serializer=JSONSerializer, stopping=stopping)
+    worker.work(max_jobs=1)
+    assert worker.stop_requested
+    assert job.get_status(refresh=True) == JobStatus.QUEUED  # a stopping worker takes no new job

@@ -97,10 +97,11 @@ class TandemWorker(SimpleWorker):
     # Redis unreachable while dequeueing: try again at least every 5 s (RQ backs off to a minute).
     max_connection_wait_time = 5.0
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, stopping: threading.Event | None = None, **kwargs):
         # RQ blocks in each dequeue for worker_ttl - 15 s: 5 s, within the 10 s socket timeout of
         # the connections Tandem opened before (a longer block timed out, then backed off).
         super().__init__(*args, worker_ttl=20, **kwargs)
+        self.process_stopping = stopping or threading.Event()
         self.running = False  # registered and not torn down: the heartbeat speaks for it
         self.stop_requested = False
         self.death_registered = False
@@ -161,6 +162,13 @@ class TandemWorker(SimpleWorker):
             self.heartbeat()
         for execution in executions:
             self.maintain_heartbeats(execution.job, execution)
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        # A SIGTERM that came before RQ's handlers (while this worker was being set up) went to
+        # the process's: RQ would never hear of it, and the worker ran on until killed.
+        if self.process_stopping.is_set():
+            self._stop_requested = self.stop_requested = True
 
     def handle_warm_shutdown_request(self) -> None:
         self.stop_requested = True
@@ -311,7 +319,9 @@ class WorkerProcess:
                 waiting = min(waiting * 2, REDIS_POLL_MAX)
                 continue
             waiting = REDIS_POLL_MIN
-            worker = self.worker = TandemWorker(self.queue_names, connection=self.services.redis, serializer=JSONSerializer)
+            worker = self.worker = TandemWorker(
+                self.queue_names, connection=self.services.redis, serializer=JSONSerializer, stopping=self.stopping
+            )
             started = time.monotonic()
             try:
                 worker.work()
