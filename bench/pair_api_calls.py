@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--pairs", type=int, default=3, help="pairs per size")
     parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
+    parser.add_argument("--list", action="store_true", help="print the first pair's requests")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as directory:
@@ -120,6 +121,9 @@ def main() -> None:
                 writes = sum(r.method in WRITES and not r.path.endswith("/access_tokens") for r in requests)
                 label = "first" if first else "warm"
                 print(f"{size:>6} {label:>6} {len(requests):>9} {writes:>7} {elapsed:>8.2f}")
+                if first and args.list:
+                    for request in requests:
+                        print(f"{'':>15}{request.method} {request.path} {request.status}")
                 if not first:
                     seconds.append(elapsed)
                     counts.append((len(requests), writes))

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import redis
@@ -307,16 +307,20 @@ class GitHubApp:
         client = self._client(auth, drop_token=drop_token, budget=budget)
         return client
 
-    def installation_token(self, installation_id: int) -> str:
-        """The (cached) installation access token, for git over HTTPS.
-
-        git cannot refresh a token GitHub refuses, so the token is checked first with a request
-        to /rate_limit (free: it does not count against the rate limit), which mints one if none
-        is cached and replaces a revoked one (401)."""
+    def installation_token(self, installation_id: int, *, fresh: bool = False) -> str:
+        """The installation access token, for git over HTTPS: the one the API clients cached, or,
+        with none cached or `fresh` (git was refused the cached one: revoked), a new one minted
+        with one request and cached for the API clients too. Asking GitHub whether a cached token
+        is still good cost a request per pair."""
         client = self.as_installation(installation_id)
         key = client.auth.get_auth_flow(client)._get_installation_cache_key()
-        client.rest.rate_limit.get()
-        token = self._cache.get_cache_storage().get(key)
-        if not token:
+        cache = self._cache.get_cache_storage()
+        if not fresh and (token := cache.get(key)):
+            return token
+        minted = self.as_app().rest.apps.create_installation_access_token(installation_id).parsed_data
+        expires = datetime.strptime(minted.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if not minted.token:
             raise TandemError(f"GitHub did not issue a token for installation {installation_id}")
-        return token
+        # (githubkit's own margin: a token is dropped a minute before GitHub expires it)
+        cache.set(key, minted.token, expires - datetime.now(UTC) - timedelta(minutes=1))
+        return minted.token

@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from tandem.errors import TandemError
 AUTHOR_NAME = "Tandem"
 AUTHOR_EMAIL = "tandem@users.noreply.github.com"
 _HEX = re.compile(r"[0-9a-f]{4,40}")
+# What git says when the server refuses its credentials.
+_REFUSED = re.compile(r"Authentication failed|returned error: 40[13]|could not read Username")
 _KINDS = {"040000": "a folder", "120000": "a symbolic link", "160000": "a submodule"}
 # The cache's own configuration: it keeps the mirror's branches as its own (a bare clone keeps
 # no refspec), and git's automatic housekeeping runs in the foreground, under the cache's lock.
@@ -84,10 +86,12 @@ def _first_error(stderr: str) -> str:
 class MirrorClone:
     """A worker-side bare, blob-less clone of one mirror repository."""
 
-    def __init__(self, cache_dir: Path, key: str, clone_url: str, token: str | None = None):
+    def __init__(self, cache_dir: Path, key: str, clone_url: str, token: str | None = None,
+                 refresh: Callable[[], str] | None = None):
         self.path = Path(cache_dir) / f"{key}.git"
         self.clone_url = clone_url
         self._token = token
+        self._refresh = refresh  # a new token, when GitHub refuses this one (revoked)
 
     def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
@@ -113,7 +117,16 @@ class MirrorClone:
         return env | dict(extra or {})
 
     def git(self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None, check=True) -> str:
-        result = subprocess.run(
+        result = self._run(args, input, env)
+        if result.returncode != 0 and self._refresh and _REFUSED.search(result.stderr.decode(errors="replace")):
+            self._token = self._refresh()
+            result = self._run(args, input, env)
+        if check and result.returncode != 0:
+            raise GitError(f"git {args[0]}: {_first_error(result.stderr.decode(errors='replace'))}")
+        return result.stdout.decode(errors="replace").strip()
+
+    def _run(self, args: tuple[str, ...], input: bytes | None, env: Mapping[str, str] | None):
+        return subprocess.run(
             ["git", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", *args],
             cwd=self.path if self.path.exists() else None,
             input=input,
@@ -122,9 +135,6 @@ class MirrorClone:
             timeout=600,
             check=False,
         )
-        if check and result.returncode != 0:
-            raise GitError(f"git {args[0]}: {_first_error(result.stderr.decode(errors='replace'))}")
-        return result.stdout.decode(errors="replace").strip()
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[MirrorClone]:

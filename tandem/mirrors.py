@@ -51,5 +51,7 @@ def clone_of(services: Services, repo: str) -> gitops.MirrorClone:
         clone_url = client.rest.repos.get(owner, name).parsed_data.clone_url
         with services.storage.transaction() as session:
             session.get(Repository, repository_id).clone_url = clone_url
-    token = services.github.installation_token(installation_id)
-    return gitops.MirrorClone(services.settings.git_cache_dir, str(repository_id), clone_url, token)
+    return gitops.MirrorClone(
+        services.settings.git_cache_dir, str(repository_id), clone_url, services.github.installation_token(installation_id),
+        refresh=lambda: services.github.installation_token(installation_id, fresh=True),
+    )

@@ -120,7 +120,10 @@ def _local_clone(services: Services, mirror: Mirror) -> gitops.MirrorClone | Non
     cache_dir, key = services.settings.git_cache_dir, str(mirror.id)
     if mirror.clone_url is None or not (gitops.MirrorClone(cache_dir, key, mirror.clone_url).path / "HEAD").exists():
         return None
-    return gitops.MirrorClone(cache_dir, key, mirror.clone_url, services.github.installation_token(mirror.installation_id))
+    return gitops.MirrorClone(
+        cache_dir, key, mirror.clone_url, services.github.installation_token(mirror.installation_id),
+        refresh=lambda: services.github.installation_token(mirror.installation_id, fresh=True),
+    )
 
 
 def _output_problems(clone: gitops.MirrorClone, spec: TaskSpec, base_sha: str) -> list[dict[str, str]]:

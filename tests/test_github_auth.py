@@ -213,14 +213,20 @@ def test_the_retry_after_a_401_is_immediate(world, redis_conn):
     assert decision.retry_after and 0 < decision.retry_after.total_seconds() < 1
 
 
-def test_the_token_handed_to_git_is_one_github_accepts(world, redis_conn):
-    """git cannot refresh a token: the one it is given must not be a revoked one from the cache."""
+def test_the_token_handed_to_git_is_the_cached_one_and_a_fresh_one_when_asked(world, redis_conn):
+    """git is handed the token the API clients use, with no request to check it (one per pair);
+    when GitHub refuses it, git asks for a fresh one (tests/test_gitops.py), minted with one
+    request and cached for the API clients too."""
     github = GitHubApp(world.settings, redis_conn)
     first = github.installation_token(world.installation.id)
+    requests = len(world.emu.requests)
     assert github.installation_token(world.installation.id) == first
-    assert len(token_posts(world.emu)) == 1
+    assert (len(world.emu.requests), len(token_posts(world.emu))) == (requests, 1)
     world.emu.revoke_installation_tokens()
-    second = github.installation_token(world.installation.id)
-    assert second != first
+    second = github.installation_token(world.installation.id, fresh=True)
+    assert second != first and len(world.emu.requests) == requests + 1
     answer = httpx.get(f"{world.emu.url}/repos/evals-org/mlflow", headers={"Authorization": f"token {second}"})
     assert answer.status_code == 200
+    # The API clients take the new token from the cache: no further token is minted.
+    github.as_installation(world.installation.id).rest.repos.get("evals-org", "mlflow")
+    assert len(token_posts(world.emu)) == 2

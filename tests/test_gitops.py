@@ -165,3 +165,44 @@ def test_a_change_is_the_diff_and_the_text_of_the_files_it_changed(clone):
     assert "\n+two  \n" in diff and "Binary files /dev/null and b/new.bin differ" in diff
     assert "deleted file mode 100644" in diff and diff.endswith("\n")
     assert clone.change(base, base) == ("", {})
+
+
+def test_git_refused_its_token_asks_once_for_a_fresh_one(tmp_path):
+    """A revoked token: GitHub answers git 401. git cannot refresh a token; the clone asks for a
+    fresh one once and runs the command again (real git over HTTP, against a server that knows
+    only the fresh token, and has no repository to give)."""
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tandem.gitops import GitError
+
+    seen: list[str] = []
+
+    class GitHubRefusing(BaseHTTPRequestHandler):
+        def do_GET(self):
+            scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
+            seen.append(base64.b64decode(credentials).decode() if scheme == "Basic" else "")
+            fresh = seen[-1] == "x-access-token:ghs_fresh"
+            self.send_response(404 if fresh else 401)
+            if not fresh:
+                self.send_header("WWW-Authenticate", 'Basic realm="GitHub"')
+            self.end_headers()
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), GitHubRefusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    refreshed = []
+    url = f"http://127.0.0.1:{server.server_address[1]}/evals-org/mlflow.git"
+    clone = MirrorClone(tmp_path / "cache", "1", url, token="ghs_revoked",
+                        refresh=lambda: refreshed.append(1) or "ghs_fresh")
+    try:
+        with pytest.raises(GitError) as failed:
+            clone.fetch()
+    finally:
+        server.shutdown()
+    assert refreshed == [1]
+    assert (seen[0], seen[-1]) == ("x-access-token:ghs_revoked", "x-access-token:ghs_fresh")
+    assert "ghs_" not in str(failed.value)
