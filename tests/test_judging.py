@@ -7,6 +7,7 @@ parsed with the real command finder and run through the command registry.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from tandem import judging, rounds
 from tandem.commands import CommandContext, CommentRef, Outcome, Rubric, command_names, find_invocations, run_comment
-from tandem.judging import CommandError, Vote
+from tandem.judging import Refused, ReviewRules, Vote
 from tandem.models import Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, Side, Task
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -188,10 +189,11 @@ def test_record_judgment_directly(storage):
         j, created = judging.record_judgment(ctx, Vote("b", None, "  why  "))
         assert created and (j.verdict, j.strength, j.rationale, j.time_on_task_seconds) == ("B", "clearly", "why", None)
         assert judging.record_judgment(ctx, Vote("B", "clearly", "why")) == (j, False)
-        with pytest.raises(CommandError, match="the side must be A, B, tie or neither"):
-            judging.record_judgment(ctx, Vote("C"))
-        with pytest.raises(CommandError, match="takes no strength"):
-            judging.record_judgment(ctx, Vote("tie", "much"))
+        # Its own refusal: with `require_ci`, a vote written before both sides' CI has finished.
+        early = replace(ctx, comment=comment_ref("bob", comment_id=10), review=ReviewRules(require_ci=True))
+        with pytest.raises(Refused, match="takes votes once both options' CI has finished"):
+            judging.record_judgment(early, Vote("A"))
+        assert judging.current_judgment(session, j.round_id, USERS["bob"]) is None
 
 
 # Edits and deletions ----------------------------------------------------------------------
@@ -540,9 +542,7 @@ def final_state(storage, pair_id: int, comment_ids: list[int]) -> tuple:
 def test_any_processing_order_ends_as_the_time_order(storage, events, data):
     order = data.draw(st.permutations(events))
 
-    def process(sequence) -> tuple:
-        pair_id = new_pair(storage)
-        comment_ids = [next(_comment_ids) for _ in range(4)]
+    def process(sequence, pair_id: int, comment_ids: list[int]) -> tuple:
         for index, created_at, edited_at, body in sequence:
             if body is None:
                 with storage.transaction() as session:
@@ -551,9 +551,14 @@ def test_any_processing_order_ends_as_the_time_order(storage, events, data):
                 deliver(storage, pair_id, body, comment_id=comment_ids[index], at=created_at, edited_at=edited_at)
         return final_state(storage, pair_id, comment_ids)
 
-    in_time_order = process(sorted(events, key=lambda event: event[2] or event[1]))
-    assert process(order) == in_time_order
-    assert process(order) == process(order[::-1])  # and processing it all twice changes nothing
+    def on_a_new_pair(sequence) -> tuple:
+        return process(sequence, new_pair(storage), [next(_comment_ids) for _ in range(4)])
+
+    in_time_order = on_a_new_pair(sorted(events, key=lambda event: event[2] or event[1]))
+    pair_id, comment_ids = new_pair(storage), [next(_comment_ids) for _ in range(4)]
+    assert process(order, pair_id, comment_ids) == in_time_order
+    # Every comment, edit and deletion delivered again, on the same pair: nothing changes.
+    assert process(order, pair_id, comment_ids) == in_time_order
 
 
 def test_a_deletion_or_undo_processed_before_the_vote_it_ends_still_ends_it(storage):
@@ -640,12 +645,12 @@ def test_record_ratings_validates_against_the_rubric(storage):
         ctx = CommandContext.for_pair(session, pair, comment_ref(), rubric=Rubric(("style", "tests"), (0, 3)))
         rows, created = judging.record_ratings(ctx, "b", {"Style": 0, "tests": 3})
         assert created and [(r.side, r.axis, r.score) for r in rows] == [("B", "style", 0), ("B", "tests", 3)]
-        with pytest.raises(CommandError) as error:
+        with pytest.raises(Refused) as error:
             judging.record_ratings(ctx, "A", {"speed": 1})
         assert str(error.value) == "unknown axis `speed`; this repository's axes are style, tests"
-        with pytest.raises(CommandError, match="tests must be an integer from 0 to 3"):
+        with pytest.raises(Refused, match="tests must be an integer from 0 to 3"):
             judging.record_ratings(ctx, "A", {"tests": 4})
-        with pytest.raises(CommandError, match="the side must be A or B"):
+        with pytest.raises(Refused, match="the side must be A or B"):
             judging.record_ratings(ctx, "C", {"tests": 1})
 
 
@@ -854,8 +859,12 @@ def test_line_comments_are_recorded_edited_and_deleted(storage):
 def test_a_vote_value_object_normalizes():
     assert Vote("a", None, " x ") == Vote("A", "clearly", "x")
     assert Vote("TIE").strength is None
-    with pytest.raises(CommandError):
+    with pytest.raises(Refused, match="the strength must be slightly, clearly or much"):
         Vote("A", "hugely")
+    with pytest.raises(Refused, match="the side must be A, B, tie or neither"):
+        Vote("C")
+    with pytest.raises(Refused, match="takes no strength"):
+        Vote("tie", "much")
 
 
 def test_a_followup_or_review_processed_after_its_deletion_stays_withdrawn(storage):
