@@ -19,7 +19,8 @@ from tandem.rounds import lifecycle
 
 
 def ensure_first_round(session: Session, task: Task) -> Round:
-    """Round 1, which holds the task's prompt; created on first use."""
+    """Round 1, which holds the task's prompt. A task gets it when submitted (tandem.tasks); it is
+    created here only for a task that predates rounds."""
     first = session.scalars(select(Round).where(Round.task_id == task.id, Round.number == 1)).first()
     if first is None:
         _lock(session, task.id)
@@ -34,7 +35,7 @@ def ensure_first_round(session: Session, task: Task) -> Round:
 
 
 def current_round(session: Session, task: Task) -> Round:
-    """The highest-numbered round that was not withdrawn (round 1 is created if absent)."""
+    """The highest-numbered round that was not withdrawn and reached the PRs, else round 1."""
     return _latest_round(session, task.id) or ensure_first_round(session, task)
 
 
