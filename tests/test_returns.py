@@ -12,7 +12,7 @@ from tandem import judging, review_history, review_queue
 from tandem.commands.registry import Resubmitted
 from tandem.models import Judgment, Pair
 from tandem.repo_config import RepoConfig
-from tests.test_judging import T0, deliver, errors, judgments, new_pair
+from tests.support.judging import T0, deliver, errors, judgments, new_pair
 
 REVIEWER = {"roles": ("reviewer",)}
 
