@@ -23,8 +23,8 @@ Ties of time between comments go by comment id (GitHub's ids grow with time).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -115,27 +115,45 @@ def targets_of(session: Session, comment_id: int) -> list[tuple[int, int, str]]:
     return [tuple(row) for row in session.execute(query.where(CommandVersion.comment_id == comment_id))]
 
 
+@dataclass(frozen=True)
+class Version:
+    """What one version of a comment holds of one target, as logged (CommandVersion)."""
+
+    comment_id: int
+    target: str
+    written_at: datetime
+    edited: bool  # False: the comment as created (first among versions of the same second)
+    value: Any
+    delivery_id: str = ""
+
+
 def replay(session: Session, round_id: int, rater_id: int, target: str) -> list[Slot]:
-    """The slots of the rater's ``target`` in the round, each with its fate, in time order."""
-    versions = session.scalars(
-        select(CommandVersion)
-        .where(
+    """The slots of the rater's ``target`` in the round, from the log (see ``runs``)."""
+    rows = session.scalars(
+        select(CommandVersion).where(
             CommandVersion.round_id == round_id,
             CommandVersion.rater_id == rater_id,
-            CommandVersion.target.in_((target, UNDO) if target == VOTE else (target, SCORES)),
+            CommandVersion.target.in_(_read_for(target)),
         )
-        .order_by(CommandVersion.comment_id, CommandVersion.written_at, CommandVersion.edited, CommandVersion.id)
     ).all()
-    versions = _with_omissions(versions, target)
+    versions = [Version(r.comment_id, r.target, r.written_at, r.edited, r.value, r.delivery_id) for r in rows]
     comment_ids = {version.comment_id for version in versions}
-    deleted = set(
-        session.scalars(select(DeletedComment.comment_id).where(DeletedComment.comment_id.in_(comment_ids)))
-    )
+    deleted = session.scalars(select(DeletedComment.comment_id).where(DeletedComment.comment_id.in_(comment_ids)))
+    return runs(versions, set(deleted), target)
+
+
+def runs(versions: Iterable[Version], deleted: Collection[int], target: str) -> list[Slot]:
+    """The slots of ``target`` (the vote, or one score) that one rater's versions in one round
+    make, each with its fate, by comment and then time: the rule of this module's docstring, on
+    plain records. ``versions`` may come in any order and hold other targets; there is one per
+    comment, target, time and ``edited``. ``deleted``: the ids of the comments that were deleted."""
+    chosen = [version for version in versions if version.target in _read_for(target)]
+    chosen.sort(key=lambda version: (version.comment_id, version.written_at, version.edited))
     events: list[tuple[tuple, str, Any]] = []  # (sort key, kind, slot or comment id)
     slots: list[Slot] = []
     last: dict[int, datetime] = {}
     undone: dict[int, datetime] = {}
-    for version in versions:
+    for version in _with_omissions(chosen, target):
         if version.target == UNDO:
             undone.setdefault(version.comment_id, version.written_at)  # the first version holding it
             continue
@@ -151,7 +169,7 @@ def replay(session: Session, round_id: int, rater_id: int, target: str) -> list[
         events.append(((slot.at, slot.comment_id, 0, len(events)), "run", slot))
     for comment_id, at in undone.items():
         events.append(((at, comment_id, 1, len(events)), "undo", comment_id))
-    for comment_id in deleted & set(last):
+    for comment_id in set(deleted) & set(last):
         events.append(((last[comment_id], comment_id, 2, len(events)), "deleted", comment_id))
 
     current: Slot | None = None
@@ -171,7 +189,12 @@ def replay(session: Session, round_id: int, rater_id: int, target: str) -> list[
     return [slot for slot in slots if slot.value is not None]
 
 
-def _with_omissions(versions: list[CommandVersion], target: str) -> list:
+def _read_for(target: str) -> tuple[str, str]:
+    """The targets whose versions decide ``target``: itself, and /undo or the edits' score lists."""
+    return (target, UNDO) if target == VOTE else (target, SCORES)
+
+
+def _with_omissions(versions: list[Version], target: str) -> list[Version]:
     """The versions of ``target``, with the edits whose score list leaves it out as holding nothing."""
     given = {(v.comment_id, v.written_at, v.edited) for v in versions if v.target == target}
     result = []
@@ -179,10 +202,7 @@ def _with_omissions(versions: list[CommandVersion], target: str) -> list:
         if version.target != SCORES:
             result.append(version)
         elif target not in version.value and (version.comment_id, version.written_at, version.edited) not in given:
-            result.append(CommandVersion(
-                comment_id=version.comment_id, target=target, written_at=version.written_at, edited=version.edited,
-                value=None, delivery_id=version.delivery_id,
-            ))
+            result.append(replace(version, target=target, value=None))
     return result
 
 

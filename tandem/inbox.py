@@ -5,7 +5,7 @@ job is serialized, compressed and spread over several keys). So intake does the 
 durable: one atomic Lua call per delivery that claims its GUID and appends it to a Redis stream;
 workers relay stream entries into RQ jobs in batches. A relay that dies mid-batch leaves its
 entries pending in the stream's consumer group; another relay claims them after 15 s.
-Job ids are the GUIDs, and processing is idempotent per GUID, so a relay never loses a delivery
+Job ids are `delivery-<GUID>`, and processing is idempotent per GUID, so a relay never loses a delivery
 and a rare double relay does no harm.
 """
 

@@ -34,8 +34,12 @@ from tandem.task_spec import output_label, same_change
 
 log = logging.getLogger(__name__)
 
-# Called with each step's name once it is done; tests use it to kill a run after any step.
-step_done: Callable[[str], None] = lambda _name: None  # noqa: E731
+# Called with each step's name once it is done; tests pass one to kill a run after any step.
+StepHook = Callable[[str], None]
+
+
+def no_hook(_step: str) -> None:
+    pass
 
 
 class TaskFailed(TandemError):
@@ -53,10 +57,14 @@ class Opening:
     installation_id: int
     client: GitHub
     config: RepoConfig | None = None
+    step_done: StepHook = no_hook
 
     @classmethod
-    def start(cls, services: Services, task_id: int, repo: str, installation_id: int) -> Opening:
-        return cls(services, task_id, repo, installation_id, services.github.as_installation(installation_id))
+    def start(
+        cls, services: Services, task_id: int, repo: str, installation_id: int, step_done: StepHook = no_hook
+    ) -> Opening:
+        client = services.github.as_installation(installation_id)
+        return cls(services, task_id, repo, installation_id, client, step_done=step_done)
 
     @property
     def owner(self) -> str:
@@ -96,8 +104,9 @@ def side_for_pull_request(session: Session, repo: str, number: int) -> Side | No
     return session.scalars(select(Side).where(Side.repo_full_name == repo, Side.pr_number == number)).first()
 
 
-def open_pair(services: Services, task_id: int) -> str:
-    """Open (or finish opening) the task's two draft PRs. Returns the task's status."""
+def open_pair(services: Services, task_id: int, *, step_done: StepHook = no_hook) -> str:
+    """Open (or finish opening) the task's two draft PRs. Returns the task's status.
+    ``step_done`` is called with each step's name once it is done."""
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
         if task is None or task.status not in ("queued", "opening"):
@@ -108,20 +117,20 @@ def open_pair(services: Services, task_id: int) -> str:
         installation_id = repository.installation_id if repository is not None else None
     if installation_id is None:  # (failed outside the transaction above, which holds the task's row)
         return _fail(services, task_id, f"Tandem is not installed on {task.repo_full_name} (or it is suspended)")
-    opening = Opening.start(services, task_id, task.repo_full_name, installation_id)
+    opening = Opening.start(services, task_id, task.repo_full_name, installation_id, step_done)
     try:
         opening.config = _mirror_config(opening)
     except TaskFailed as exc:  # nothing is on GitHub yet
         return _fail(services, task_id, str(exc))
     try:
         _push_branches(opening)
-        step_done("pushed")
+        opening.step_done("pushed")
         for letter in ("A", "B"):
             _ensure_pull_request(opening, letter)
         _label_and_link(opening)
-        step_done("labelled")
+        opening.step_done("labelled")
         _request_reviews(opening)
-        step_done("reviews requested")
+        opening.step_done("reviews requested")
         for letter in ("A", "B"):
             _ensure_check_run(opening, letter)
     except TaskFailed as exc:
@@ -136,7 +145,7 @@ def open_pair(services: Services, task_id: int) -> str:
         rounds.open_first_round(session, task)
         notice = ci_notice.on_open(session, task.rounds[0], opening.installation_id, opening.repo, opening.config)
     ci_notice.dispatch(services, notice)
-    step_done("open")
+    opening.step_done("open")
     return "open"
 
 
@@ -191,7 +200,7 @@ def _push_branches(opening: Opening) -> None:
             raise TaskFailed(same_change(models, f"on {base}"))
         changes = {letter: clone.change(base_sha, sha) for letter, sha in heads.items()}
         clone.push({branches[letter]: sha for letter, sha in heads.items()})
-        step_done("branches pushed")
+        opening.step_done("branches pushed")
     with opening.transaction() as session:
         task = session.get(Task, opening.task_id)
         first = next((round_ for round_ in task.rounds if round_.number == 1), None)
@@ -232,7 +241,7 @@ def _ensure_pull_request(opening: Opening, letter: str) -> None:
         if not looked_up:
             side.pr_requested_at = utcnow()
     if not looked_up:
-        step_done(f"PR {letter} requested")
+        opening.step_done(f"PR {letter} requested")
         try:
             looked_up = opening.client.rest.pulls.create(
                 opening.owner,
@@ -251,7 +260,7 @@ def _ensure_pull_request(opening: Opening, letter: str) -> None:
     with opening.transaction() as session:
         side = session.get(Task, opening.task_id).pair.side(letter)
         side.pr_number, side.pr_url = looked_up.number, looked_up.html_url
-    step_done(f"PR {letter} opened")
+    opening.step_done(f"PR {letter} opened")
 
 
 def _find_pull_request(opening: Opening, branch: str):
@@ -310,7 +319,7 @@ def _ensure_check_run(opening: Opening, letter: str) -> None:
         if not found:
             side.check_requested_at = utcnow()
     if not found:
-        step_done(f"check {letter} requested")
+        opening.step_done(f"check {letter} requested")
         found = opening.client.rest.checks.create(
             opening.owner,
             opening.name,
@@ -321,7 +330,7 @@ def _ensure_check_run(opening: Opening, letter: str) -> None:
         ).parsed_data
     with opening.transaction() as session:
         session.get(Task, opening.task_id).pair.side(letter).check_run_id = found.id
-    step_done(f"check {letter} created")
+    opening.step_done(f"check {letter} created")
 
 
 def find_check_run(opening: Opening, head_sha: str):

@@ -9,6 +9,7 @@ from app.main import create_app
 from tandem import queue, tokens
 from tandem.models import ApiToken, Installation, Repository
 from tandem.tokens import Scope
+from tests.support.tokens import new_token
 
 TASK = {
     "repo": "evals-org/mlflow",
@@ -21,9 +22,9 @@ TASK = {
 ALL_SCOPES = list(Scope)
 
 
-def new_token(services, name: str, team: str = "team-a", scopes=ALL_SCOPES) -> str:
-    with services.storage.transaction() as session:
-        return tokens.create_token(session, name, team=team, scopes=scopes)
+def api_token(services, name: str, team: str = "team-a", scopes=ALL_SCOPES) -> str:
+    """A token, of team-a and with every scope unless told otherwise."""
+    return new_token(services, name, team=team, scopes=scopes)
 
 
 @pytest.fixture
@@ -37,12 +38,12 @@ def app_client(services):
 
 @pytest.fixture
 def client(app_client, services):
-    app_client.headers["Authorization"] = f"Bearer {new_token(services, 'research-team')}"
+    app_client.headers["Authorization"] = f"Bearer {api_token(services, 'research-team')}"
     return app_client
 
 
 def test_tokens_are_stored_only_as_hashes(services):
-    token = new_token(services, "ci", scopes=[Scope.READ])
+    token = api_token(services, "ci", scopes=[Scope.READ])
     with services.storage.transaction() as session:
         [row] = session.query(ApiToken).all()
         assert token not in (row.token_hash, row.name)
@@ -102,8 +103,8 @@ def test_a_tasks_judgments_need_a_token_and_a_task(client):
 
 def test_a_task_is_seen_only_by_its_own_teams_tokens(client, services):
     task_id = client.post("/api/tasks", json=TASK).json()["id"]
-    teammate = {"Authorization": f"Bearer {new_token(services, 'teammate', team='team-a')}"}
-    other = {"Authorization": f"Bearer {new_token(services, 'other-lab', team='team-b')}"}
+    teammate = {"Authorization": f"Bearer {api_token(services, 'teammate', team='team-a')}"}
+    other = {"Authorization": f"Bearer {api_token(services, 'other-lab', team='team-b')}"}
 
     assert client.get(f"/api/tasks/{task_id}", headers=teammate).json()["team"] == "team-a"
     assert client.get(f"/api/tasks/{task_id}/judgments", headers=teammate).status_code == 200
@@ -128,7 +129,7 @@ def test_a_task_is_seen_only_by_its_own_teams_tokens(client, services):
 )
 def test_a_token_does_only_what_its_scopes_allow(client, services, scopes, allowed):
     task_id = client.post("/api/tasks", json=TASK).json()["id"]
-    client.headers["Authorization"] = f"Bearer {new_token(services, 'scoped', scopes=scopes)}"
+    client.headers["Authorization"] = f"Bearer {api_token(services, 'scoped', scopes=scopes)}"
     answers = {
         "submit": client.post("/api/tasks", json=TASK),
         "read": client.get(f"/api/tasks/{task_id}"),
@@ -192,8 +193,8 @@ def test_an_out_of_range_task_id_is_a_404(client, task_id):
 def error_requests(client, services):
     """One request for each way the API refuses one."""
     task_id = client.post("/api/tasks", json=TASK).json()["id"]
-    other_team = {"Authorization": f"Bearer {new_token(services, 'other', team='team-b')}"}
-    read_only = {"Authorization": f"Bearer {new_token(services, 'reader', scopes=[Scope.READ])}"}
+    other_team = {"Authorization": f"Bearer {api_token(services, 'other', team='team-b')}"}
+    read_only = {"Authorization": f"Bearer {api_token(services, 'reader', scopes=[Scope.READ])}"}
     json_body = {"Content-Type": "application/json"}
     return {
         "no token": client.get("/api/tasks/1", headers={"Authorization": ""}),

@@ -13,7 +13,7 @@ from tandem import ci
 from tandem.ci import CheckKind, CiState
 from tandem.errors import Unprocessable
 from tandem.models import CiCheck, Pair
-from tests.test_judging import HEAD_A, HEAD_B, T0, new_pair
+from tests.support.judging import HEAD_A, HEAD_B, T0, new_pair
 from workers import payloads
 
 

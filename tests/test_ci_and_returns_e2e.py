@@ -23,7 +23,7 @@ from tandem.statistics.report import statistics
 from tests import github_views as views
 from tandem.rounds import apply
 from tests.conftest import MIRROR_CONFIG, run_jobs, settle, tandem_env
-from tests.test_rounds import answers, ask_followup
+from tests.support.rounds import answers, ask_followup
 
 REPO = "evals-org/mlflow"
 CI_EVENTS = ["check_run", "check_suite", "status"]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import run_jobs, settle, small_task, tandem_env
+from tests.support.cli import TANDEM
 
-TANDEM = str(Path(sys.executable).with_name("tandem"))
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from tandem.commands.review import parse_review
 from tandem.judging import Vote
 from tandem.models import Judgment, Pair, Rating
 from tandem.repo_config import RepoConfig
-from tests.test_judging import deliver, errors, new_pair
+from tests.support.judging import deliver, errors, new_pair
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 REPO_RUBRIC = Rubric(("correctness", "security", "reliability", "maintainability"), (1, 5))

@@ -13,7 +13,7 @@ from tandem.models import ProcessedDelivery
 from tests.conftest import run_jobs
 from tests.servers import LiveServer
 from tests.support.redis_tools import footprint
-from tests.test_deliveries import deliver, example
+from tests.support.deliveries import deliver, example
 
 
 def deliver_comments(services, client, count: int) -> list[str]:

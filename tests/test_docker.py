@@ -20,7 +20,7 @@ from typer.main import get_command
 from tandem.cli import cli
 from tandem.settings import load_settings
 from tests.processes import start_worker, wait_for, worker_env
-from tests.test_cli import run
+from tests.support.cli import run
 
 ROOT = Path(__file__).parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -12,7 +12,7 @@ from tandem import judging
 from tandem.db import utcnow
 from tandem.export import BATCH_SIZE, export_judgments, judgments_for_task
 from tandem.models import Judgment, Pair, Rating
-from tests.test_judging import HEAD_A, HEAD_B, T0, USERS, deliver, make_pair, new_pair
+from tests.support.judging import HEAD_A, HEAD_B, T0, USERS, deliver, make_pair, new_pair
 
 
 def exported(storage, **filters) -> list[dict]:

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from tandem.export_formats import FORMATS
 from tandem.tokens import Scope
-from tests.test_export_formats import build
-from tests.test_cli import one_error_line, run
-from tests.test_statistics_api import new_token
+from tests.support.export_data import build
+from tests.support.cli import one_error_line, run
+from tests.support.tokens import new_token
 
 
 @pytest.fixture

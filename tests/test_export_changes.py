@@ -14,7 +14,7 @@ from tandem import changes, judging
 from tandem.commands import CommandContext, command_names, find_invocations, run_comment
 from tandem.export import export_judgments
 from tandem.models import ExportChange, Judgment, Pair
-from tests.test_judging import HEAD_A, T0, USERS, comment_ref, deliver, new_pair, open_round
+from tests.support.judging import HEAD_A, T0, USERS, comment_ref, deliver, new_pair, open_round
 
 
 class Feed:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app import limits
-from tests.test_cli import TANDEM
+from tests.support.cli import TANDEM
 
 MB = 2**20
 TIMEOUT = 2  # the impatient server's TANDEM_REQUEST_TIMEOUT_SECONDS

@@ -7,120 +7,35 @@ parsed with the real command finder and run through the command registry.
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tandem import judging, rounds
-from tandem.commands import CommandContext, CommentRef, Outcome, Rubric, command_names, find_invocations, run_comment
-from tandem.judging import CommandError, Vote
-from tandem.models import Judgment, JudgmentReview, LineComment, Output, Pair, Rating, Round, Side, Task
-
-T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-USERS = {"alice": 101, "bob": 102, "carol": 103, "rev": 901, "rev2": 902}
-HEAD_A, HEAD_B = "a" * 40, "b" * 40
-_comment_ids = itertools.count(5000)
-
-
-def make_pair(
-    session,
-    *,
-    repo: str = "evals/mirror-1",
-    models: tuple[str, str] = ("model-x", "model-y"),
-    a_is_first: bool = True,
-    prompt: str = "Fix the off-by-one in the pager",
-    metadata: dict | None = None,
-) -> Pair:
-    """A task with two outputs and an open pair; side A holds models[0] if a_is_first."""
-    task = Task(
-        repo_full_name=repo,
-        base="main",
-        base_sha="c" * 40,
-        prompt=prompt,
-        metadata_=metadata if metadata is not None else {"batch": "b1"},
-        status="open",
-    )
-    session.add(task)
-    session.flush()
-    outputs = [Output(task_id=task.id, position=i, model=model, patch="diff") for i, model in enumerate(models)]
-    session.add_all(outputs)
-    session.flush()
-    pair = Pair(task_id=task.id, a_is_first_output=a_is_first, opened_at=T0)
-    session.add(pair)
-    session.flush()
-    on_a, on_b = outputs if a_is_first else outputs[::-1]
-    session.add_all(
-        [
-            Side(pair_id=pair.id, letter="A", output_id=on_a.id, repo_full_name=repo, branch=f"t{task.id}-a",
-                 head_sha=HEAD_A, pr_number=2 * task.id),
-            Side(pair_id=pair.id, letter="B", output_id=on_b.id, repo_full_name=repo, branch=f"t{task.id}-b",
-                 head_sha=HEAD_B, pr_number=2 * task.id + 1),
-        ]
-    )
-    session.flush()
-    return pair
-
-
-def new_pair(storage, **kwargs) -> int:
-    with storage.transaction() as session:
-        return make_pair(session, **kwargs).id
-
-
-def comment_ref(who: str = "alice", *, comment_id: int | None = None, side: str = "A", at: datetime | None = None,
-                edited_at: datetime | None = None, source: str = "comment") -> CommentRef:
-    comment_id = comment_id if comment_id is not None else next(_comment_ids)
-    return CommentRef(
-        comment_id=comment_id,
-        url=f"https://github.com/evals/mirror-1/pull/1#issuecomment-{comment_id}",
-        delivery_id=f"delivery-{comment_id}-{edited_at.timestamp() if edited_at else 0}",
-        source=source,
-        author_id=USERS[who],
-        author_login=who,
-        created_at=at or T0 + timedelta(minutes=30),
-        on_side=side,
-        edited_at=edited_at,
-    )
-
-
-def deliver(storage, pair_id: int, body: str, who: str = "alice", *, roles=("rater",), rubric: Rubric | None = None,
-            **ref) -> list[Outcome]:
-    """Process one comment (or, with edited_at=..., its edit) in its own transaction."""
-    with storage.transaction() as session:
-        pair = session.get(Pair, pair_id)
-        ctx = CommandContext.for_pair(session, pair, comment_ref(who, **ref), rubric=rubric, started_at=T0)
-        return run_comment(ctx, find_invocations(body, command_names()), roles=set(roles),
-                           edited=ref.get("edited_at") is not None)
-
-
-def open_round(storage, pair_id: int, number: int, *, at: datetime = T0) -> None:
-    """The round's outputs are on the PRs (as the apply job leaves it), since `at`."""
-    with storage.transaction() as session:
-        task = session.get(Pair, pair_id).task
-        judging.ensure_first_round(session, task)
-        round_ = next(r for r in task.rounds if r.number == number)
-        rounds.lifecycle.open_round(session, round_)
-        round_.opened_at = at
-
-
-def judgments(storage, pair_id: int) -> list[Judgment]:
-    with storage.transaction() as session:
-        return list(session.scalars(select(Judgment).where(Judgment.pair_id == pair_id).order_by(Judgment.id)))
-
-
-def current(storage, pair_id: int) -> list[tuple[str, str, str | None]]:
-    return [(j.rater_login, j.verdict, j.strength) for j in judgments(storage, pair_id) if j.superseded_at is None]
-
-
-def history(storage, pair_id: int) -> list[tuple]:
-    return [(j.rater_login, j.verdict, j.superseded_reason, j.superseded_by_id) for j in judgments(storage, pair_id)]
-
-
-def errors(outcomes: list[Outcome]) -> list[str]:
-    return [o.message for o in outcomes if not o.ok]
-
+from tandem import judging
+from tandem.commands import CommandContext, Rubric, command_names, find_invocations, run_comment
+from tandem.judging import Refused, ReviewRules, Vote
+from tandem.models import Judgment, JudgmentReview, LineComment, Pair, Rating, Round
+from tests.support.judging import (
+    HEAD_A,
+    HEAD_B,
+    T0,
+    USERS,
+    comment_ref,
+    current,
+    deliver,
+    errors,
+    history,
+    judgments,
+    make_pair,
+    minutes,
+    new_comment_id,
+    new_pair,
+    open_round,
+)
 
 # Votes ------------------------------------------------------------------------------------
 
@@ -188,10 +103,11 @@ def test_record_judgment_directly(storage):
         j, created = judging.record_judgment(ctx, Vote("b", None, "  why  "))
         assert created and (j.verdict, j.strength, j.rationale, j.time_on_task_seconds) == ("B", "clearly", "why", None)
         assert judging.record_judgment(ctx, Vote("B", "clearly", "why")) == (j, False)
-        with pytest.raises(CommandError, match="the side must be A, B, tie or neither"):
-            judging.record_judgment(ctx, Vote("C"))
-        with pytest.raises(CommandError, match="takes no strength"):
-            judging.record_judgment(ctx, Vote("tie", "much"))
+        # Its own refusal: with `require_ci`, a vote written before both sides' CI has finished.
+        early = replace(ctx, comment=comment_ref("bob", comment_id=10), review=ReviewRules(require_ci=True))
+        with pytest.raises(Refused, match="takes votes once both options' CI has finished"):
+            judging.record_judgment(early, Vote("A"))
+        assert judging.current_judgment(session, j.round_id, USERS["bob"]) is None
 
 
 # Edits and deletions ----------------------------------------------------------------------
@@ -321,10 +237,6 @@ def test_undo_retracts_the_current_vote(storage):
 # workers, redelivery after an outage (newest first). The comments' own times decide.
 
 
-def minutes(n: int) -> datetime:
-    return T0 + timedelta(minutes=n)
-
-
 def test_a_vote_processed_after_a_newer_one_does_not_replace_it(storage):
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer B", comment_id=2, at=minutes(20))
@@ -376,7 +288,7 @@ def test_a_vote_removed_by_an_edit_and_put_back_by_a_later_one_in_any_order(stor
     versions = [("/prefer A", None), ("no vote", minutes(20)), ("/prefer B", minutes(30))]
     for order in itertools.permutations(versions):
         pair_id = new_pair(storage)
-        comment_id = next(_comment_ids)
+        comment_id = new_comment_id()
         for body, edited_at in order:
             deliver(storage, pair_id, body, comment_id=comment_id, at=minutes(10), edited_at=edited_at)
         assert current(storage, pair_id) == [("alice", "B", "clearly")], order
@@ -540,9 +452,7 @@ def final_state(storage, pair_id: int, comment_ids: list[int]) -> tuple:
 def test_any_processing_order_ends_as_the_time_order(storage, events, data):
     order = data.draw(st.permutations(events))
 
-    def process(sequence) -> tuple:
-        pair_id = new_pair(storage)
-        comment_ids = [next(_comment_ids) for _ in range(4)]
+    def process(sequence, pair_id: int, comment_ids: list[int]) -> tuple:
         for index, created_at, edited_at, body in sequence:
             if body is None:
                 with storage.transaction() as session:
@@ -551,9 +461,14 @@ def test_any_processing_order_ends_as_the_time_order(storage, events, data):
                 deliver(storage, pair_id, body, comment_id=comment_ids[index], at=created_at, edited_at=edited_at)
         return final_state(storage, pair_id, comment_ids)
 
-    in_time_order = process(sorted(events, key=lambda event: event[2] or event[1]))
-    assert process(order) == in_time_order
-    assert process(order) == process(order[::-1])  # and processing it all twice changes nothing
+    def on_a_new_pair(sequence) -> tuple:
+        return process(sequence, new_pair(storage), [new_comment_id() for _ in range(4)])
+
+    in_time_order = on_a_new_pair(sorted(events, key=lambda event: event[2] or event[1]))
+    pair_id, comment_ids = new_pair(storage), [new_comment_id() for _ in range(4)]
+    assert process(order, pair_id, comment_ids) == in_time_order
+    # Every comment, edit and deletion delivered again, on the same pair: nothing changes.
+    assert process(order, pair_id, comment_ids) == in_time_order
 
 
 def test_a_deletion_or_undo_processed_before_the_vote_it_ends_still_ends_it(storage):
@@ -640,12 +555,12 @@ def test_record_ratings_validates_against_the_rubric(storage):
         ctx = CommandContext.for_pair(session, pair, comment_ref(), rubric=Rubric(("style", "tests"), (0, 3)))
         rows, created = judging.record_ratings(ctx, "b", {"Style": 0, "tests": 3})
         assert created and [(r.side, r.axis, r.score) for r in rows] == [("B", "style", 0), ("B", "tests", 3)]
-        with pytest.raises(CommandError) as error:
+        with pytest.raises(Refused) as error:
             judging.record_ratings(ctx, "A", {"speed": 1})
         assert str(error.value) == "unknown axis `speed`; this repository's axes are style, tests"
-        with pytest.raises(CommandError, match="tests must be an integer from 0 to 3"):
+        with pytest.raises(Refused, match="tests must be an integer from 0 to 3"):
             judging.record_ratings(ctx, "A", {"tests": 4})
-        with pytest.raises(CommandError, match="the side must be A or B"):
+        with pytest.raises(Refused, match="the side must be A or B"):
             judging.record_ratings(ctx, "C", {"tests": 1})
 
 
@@ -854,8 +769,12 @@ def test_line_comments_are_recorded_edited_and_deleted(storage):
 def test_a_vote_value_object_normalizes():
     assert Vote("a", None, " x ") == Vote("A", "clearly", "x")
     assert Vote("TIE").strength is None
-    with pytest.raises(CommandError):
+    with pytest.raises(Refused, match="the strength must be slightly, clearly or much"):
         Vote("A", "hugely")
+    with pytest.raises(Refused, match="the side must be A, B, tie or neither"):
+        Vote("C")
+    with pytest.raises(Refused, match="takes no strength"):
+        Vote("tie", "much")
 
 
 def test_a_followup_or_review_processed_after_its_deletion_stays_withdrawn(storage):

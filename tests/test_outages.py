@@ -28,8 +28,8 @@ from tandem.models import DeadLetter, ProcessedDelivery, Repository
 from tests.conftest import processed_runs, relay, run_jobs
 from tests.servers import LiveServer
 from tests.support.tcp_proxy import TcpProxy
-from tests.test_deliveries import deliver
-from tests.test_resilience import scheduled_jobs, time_passes
+from tests.support.deliveries import deliver
+from tests.support.scheduled import scheduled_jobs, time_passes
 from workers import deliveries
 
 INSTALLATION = 4242

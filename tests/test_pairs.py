@@ -12,6 +12,7 @@ from tandem.models import Task
 from tandem.task_spec import InvalidTask, parse_task
 from tests import github_views as views
 from tests.conftest import run_jobs
+from tests.support.tasks import failure
 
 REPO = "evals-org/mlflow"
 
@@ -143,17 +144,8 @@ class Killed(BaseException):
 
 def steps_of_a_clean_run(github, services, blinding) -> list[str]:
     seen = []
-    pairs.step_done = seen.append
-    try:
-        task_id = submit(services, blinding, task_data(None, outputs=[
-            {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
-            {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
-        ]))
-        run_jobs(services)
-    finally:
-        pairs.step_done = lambda _name: None
-    with services.storage.transaction() as session:
-        assert session.get(Task, task_id).status == "open"
+    task_id = recorded_task(services, blinding, -1)
+    assert pairs.open_pair(services, task_id, step_done=seen.append) == "open"
     return seen
 
 
@@ -174,12 +166,8 @@ def open_pair_killed_after(services, task_id: int, step: str) -> None:
         if name == step:
             raise Killed(step)
 
-    pairs.step_done = kill
-    try:
-        with pytest.raises(Killed):
-            pairs.open_pair(services, task_id)
-    finally:
-        pairs.step_done = lambda _name: None
+    with pytest.raises(Killed):
+        pairs.open_pair(services, task_id, step_done=kill)
 
 
 def test_a_job_killed_after_any_step_and_run_again_leaves_exactly_one_pair(github, services, blinding):
@@ -198,13 +186,6 @@ def test_a_job_killed_after_any_step_and_run_again_leaves_exactly_one_pair(githu
                 assert len(views.check_runs(github, REPO, side.head_sha)) == 1, step
             branches = {side.branch for side in sides}
         assert {b for b in views.branches(github, REPO) if b.startswith(f"tandem/{task_id}/")} == branches, step
-
-
-def failure(services, task_id: int) -> str:
-    with services.storage.transaction() as session:
-        task = session.get(Task, task_id)
-        assert task.status == "failed"
-        return task.failure_reason
 
 
 def test_a_repo_where_tandem_is_not_installed_is_refused_at_submission(github, services):

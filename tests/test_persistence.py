@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from tandem import readiness
 from tests.support.redis_tools import RedisServer
-from tests.test_cli import run
+from tests.support.cli import run
 
 ROOT = Path(__file__).parents[1]
 

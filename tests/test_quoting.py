@@ -14,7 +14,7 @@ from tandem import acknowledgments, pr_text
 from tandem.judging import Rubric
 from tandem.quoting import code_block, code_span
 from tandem.rounds import Turn
-from tests.test_judging import T0, deliver, errors, new_pair
+from tests.support.judging import T0, deliver, errors, new_pair
 
 _MARKDOWN = MarkdownIt("commonmark")
 # What GitHub links in text outside code: @user, @org/team, #12, org/repo#12.

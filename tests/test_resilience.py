@@ -20,7 +20,8 @@ from tandem.models import Judgment, Task
 from tests import github_views as views
 from tests.conftest import settle, submit_task
 from tests.servers import LiveServer
-from tests.test_github_auth import LoopbackProxy
+from tests.support.scheduled import run_scheduled, scheduled_jobs, time_passes
+from tests.support.http_proxy import LoopbackProxy
 
 REPO = "evals-org/mlflow"
 LONG = 600  # seconds: far more than max_inline_wait_seconds (3 in tests)
@@ -38,28 +39,6 @@ def pulls(github) -> list[dict]:
 
 def check_runs_per_head(github) -> dict[str, int]:
     return {p["head_sha"]: len(views.check_runs(github, REPO, p["head_sha"])) for p in pulls(github)}
-
-
-def scheduled_jobs(services, name: str) -> list:
-    q = services.queue(name)
-    registry = ScheduledJobRegistry(queue=q)
-    return [(q.fetch_job(job_id), registry.get_scheduled_time(job_id)) for job_id in registry.get_job_ids()]
-
-
-def time_passes(services, name: str) -> None:
-    """The waits are over: GitHub's holds on the installation lapse, and scheduled jobs are due."""
-    for hold in services.redis.scan_iter("tandem:*:held"):
-        services.redis.delete(hold)
-    run_scheduled(services, name)
-
-
-def run_scheduled(services, name: str) -> None:
-    """The scheduler's work: move every scheduled job to its queue."""
-    q = services.queue(name)
-    registry = ScheduledJobRegistry(queue=q)
-    for job_id in registry.get_job_ids():
-        registry.remove(job_id)
-        q.enqueue_job(q.fetch_job(job_id))
 
 
 def failed_jobs(services) -> list[str]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from tandem import judging, migrate
 from tandem.db import Storage
 from tandem.models import CommandVersion, DeletedComment, Judgment, Pair, Rating
-from tests.test_judging import deliver, minutes, new_pair
+from tests.support.judging import deliver, minutes, new_pair
 
 COMMENTS = [  # (body, who, comment id, written at, edited at)
     ("/prefer A\n/rate A correctness=3", "alice", 1, minutes(10), None),

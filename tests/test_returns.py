@@ -9,9 +9,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from tandem import judging, review_history, review_queue
+from tandem.commands.registry import Resubmitted
 from tandem.models import Judgment, Pair
 from tandem.repo_config import RepoConfig
-from tests.test_judging import T0, deliver, errors, judgments, new_pair
+from tests.support.judging import T0, deliver, errors, judgments, new_pair
 
 REVIEWER = {"roles": ("reviewer",)}
 
@@ -45,6 +46,8 @@ def test_a_rejected_vote_goes_back_to_its_rater_and_their_next_vote_resubmits_it
     with storage.transaction() as session:
         current = session.scalars(select(Judgment).where(Judgment.superseded_at.is_(None))).one()
         assert judging.resubmitted(session, current) == ["rev"]
+    # The outcome says so, for the worker to ask the reviewer again.
+    assert again.resubmitted == Resubmitted(current.id, "alice", 1, ("rev",))
     deliver(storage, pair_id, "/approve", "rev", **REVIEWER, **at(40))
     assert states(storage, pair_id)[-1] == ("alice", "approved", None)
 
@@ -67,7 +70,7 @@ def test_an_edit_of_a_returned_vote_resubmits_it(storage):
     deliver(storage, pair_id, "/reject @alice No rationale.", "rev", **REVIEWER, **at(20))
     [edited] = deliver(storage, pair_id, "/prefer B\nB keeps the old behaviour.", comment_id=70,
                        edited_at=T0 + timedelta(minutes=30), **at(10))
-    assert edited.message.endswith("Resubmitted for review.")
+    assert edited.message.endswith("Resubmitted for review.") and edited.resubmitted.reviewers == ("rev",)
     assert states(storage, pair_id) == [("alice", "returned", "edited"), ("alice", "pending", None)]
 
 

@@ -19,22 +19,13 @@ from tandem.rounds import apply
 from tandem.task_spec import InvalidTask, OutputSpec, parse_task
 from tests import github_views as views
 from tests.conftest import settle, small_task
+from tests.support.rounds import FOLLOWUP, REPO, X, Y, answers, ask_followup
 from workers import rounds as round_jobs
 
-REPO = "evals-org/mlflow"
-X, Y = "model-x-2026-10", "model-y-2026-09"
-FOLLOWUP = "Use an argument list, not a shell, and add a test."
 
 
 class Killed(BaseException):
     """A worker dying mid-job: not an Exception, so nothing in the job handles it."""
-
-
-def answers(tag: str = "") -> list[OutputSpec]:
-    return [
-        OutputSpec(model=X, files={"src/app.py": f"X = 1  # round 2{tag}\n", "tests/test_app.py": "def test(): pass\n"}),
-        OutputSpec(model=Y, files={"src/app.py": f"Y = 2  # round 2{tag}\n"}),
-    ]
 
 
 def git(github, *args: str) -> str:
@@ -55,11 +46,6 @@ def branches(services, task_id: int) -> dict[str, str]:
 
 def bot_comments(github, number: int, text: str) -> list[dict]:
     return [c for c in views.comments(github, REPO, number) if c["user"] == "tandem[bot]" and text in c["body"]]
-
-
-def ask_followup(github, services, pair, who: str = "rater-one", body: str = FOLLOWUP) -> None:
-    github.as_user(who).comment(REPO, pair["A"], f"/followup {body}")
-    settle(github, services)
 
 
 def test_a_round_goes_from_followup_to_one_new_commit_per_pr_and_is_judged_on_its_heads(github, services, pair):

@@ -176,7 +176,7 @@ def test_an_agent_that_fails_is_reported_with_its_reason(api, services, blinding
 
 
 def test_round_submit_from_the_command_line(github, services, blinding, tmp_path):
-    from tests.test_cli_github import TANDEM
+    from tests.support.cli import TANDEM
 
     task_id = models_only_task(services, blinding)
     env = tandem_env(services, tmp_path)

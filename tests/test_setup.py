@@ -266,7 +266,7 @@ def no_registration_started(setup) -> bool:
 
 
 def test_the_cli_prints_a_one_time_link_that_opens_the_setup_in_one_browser(setup, redis_url):
-    from tests.test_cli import run
+    from tests.support.cli import run
 
     env = {"TANDEM_REDIS_URL": redis_url, "TANDEM_PUBLIC_URL": setup.server.url}
     printed = run("setup", cwd=setup.settings.env_file.parent, **env)
@@ -352,7 +352,7 @@ def test_a_code_is_exchanged_only_for_the_browser_that_started_the_registration(
 
 
 def test_the_cli_says_when_there_is_nothing_to_set_up(setup, redis_url):
-    from tests.test_cli import run
+    from tests.support.cli import run
 
     setup.settings.env_file.write_text("TANDEM_APP_ID=1\nTANDEM_WEBHOOK_SECRET=x\n")
     printed = run("setup", cwd=setup.settings.env_file.parent, TANDEM_REDIS_URL=redis_url,

@@ -8,20 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tandem import tokens
-from tandem.models import DEFAULT_TEAM
 from tandem.tokens import Scope
 from tests.stats_synthetic import Plan
-from tests.test_cli import run
-from tests.test_statistics_queries import store, truth
+from tests.support.cli import run
+from tests.support.tokens import new_token
+from tests.support.statistics import store, truth
 
 PLAN = Plan(models=4, pairs=40, raters=4, raters_per_pair=3, tie_share=0.1, always_a=("rater-02",), seed=11)
-
-
-def new_token(services, team: str = DEFAULT_TEAM, scopes=(Scope.READ,)) -> str:
-    with services.storage.transaction() as session:
-        name = f"{team}-{'-'.join(scopes)}"
-        return tokens.create_token(session, name, team=team, scopes=list(scopes))
 
 
 @pytest.fixture

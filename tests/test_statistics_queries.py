@@ -4,34 +4,15 @@ to the right models, scores and reviews with them, and every filter."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Table, insert, update
+from sqlalchemy import update
 
-from tandem.db import Base
 from tandem.models import JudgmentReview, Task
 from tandem.statistics.queries import Filters, load
 from tandem.statistics.report import statistics
-from tests.stats_synthetic import AXES, Plan, draw, has_old_version, is_pending, round_of, voted_at, database_rows
+from tests.stats_synthetic import AXES, Plan, draw, has_old_version, round_of, voted_at
+from tests.support.statistics import store, truth
 
 PLAN = Plan(models=5, pairs=48, raters=5, raters_per_pair=3, tie_share=0.2, seed=4)
-
-
-def store(storage, plan: Plan = PLAN, **options) -> None:
-    with storage.transaction() as session:
-        for batch in database_rows(plan, batch=20, **options):
-            for name, rows in batch.items():
-                if rows:
-                    session.execute(insert(Table(name, Base.metadata)), rows)
-
-
-def truth(plan: Plan = PLAN, *, pending: bool = False, keep=lambda pair: True) -> list[tuple]:
-    """(task, round, rater, model A, model B, verdict) of each current judgment, from the draw."""
-    drawn = draw(plan)
-    return sorted(
-        (int(p) + 1, round_of(int(p)), plan.rater_names[r], plan.model_names[drawn.model_a[p]],
-         plan.model_names[drawn.model_b[p]], drawn.verdict[n])
-        for n, (p, r) in enumerate(zip(drawn.pair, drawn.rater))
-        if (pending or not is_pending(n)) and keep(int(p))
-    )
 
 
 def loaded(storage, **filters) -> list[tuple]:
@@ -45,12 +26,12 @@ def loaded(storage, **filters) -> list[tuple]:
 
 
 def test_only_current_approved_judgments_count_with_the_models_of_their_sides(storage):
-    store(storage)
-    expected = truth()
+    store(storage, PLAN)
+    expected = truth(PLAN)
     assert loaded(storage) == expected
     # Superseded versions never count; pending ones do when asked.
-    assert loaded(storage, include_unapproved=True) == truth(pending=True)
-    assert len(truth(pending=True)) > len(expected) > 0
+    assert loaded(storage, include_unapproved=True) == truth(PLAN, pending=True)
+    assert len(truth(PLAN, pending=True)) > len(expected) > 0
 
 
 @pytest.mark.parametrize(
@@ -63,24 +44,24 @@ def test_only_current_approved_judgments_count_with_the_models_of_their_sides(st
     ],
 )
 def test_filters(storage, filters, keep):
-    store(storage)
-    assert loaded(storage, **filters) == truth(keep=keep) != []
+    store(storage, PLAN)
+    assert loaded(storage, **filters) == truth(PLAN, keep=keep) != []
 
 
 def test_a_model_subset_keeps_the_pairs_of_those_models_only(storage):
-    store(storage)
+    store(storage, PLAN)
     subset = {"model-00", "model-02", "model-03"}
     rows = loaded(storage, models=frozenset(subset))
-    assert rows == [row for row in truth() if {row[3], row[4]} <= subset] != []
+    assert rows == [row for row in truth(PLAN) if {row[3], row[4]} <= subset] != []
 
 
 def test_the_report_counts_scores_and_reviews_with_their_judgments(storage):
-    store(storage)
+    store(storage, PLAN)
     with storage.transaction() as session:
         # A withdrawn review does not count.
         session.execute(update(JudgmentReview).where(JudgmentReview.judgment_id == 1).values(withdrawn_at=voted_at(0)))
         report = statistics(session, Filters(), bootstrap=50, seed=1)
-    judged = truth()
+    judged = truth(PLAN)
     assert report["judgments"] == len(judged)
     assert set(report["axes"]) == set(AXES)
     # Each approved judgment scored both sides on each axis, so one battle per judgment.
@@ -104,41 +85,41 @@ def test_the_report_counts_scores_and_reviews_with_their_judgments(storage):
 
 
 def test_scores_of_an_unapproved_vote_count_only_when_asked(storage):
-    store(storage)
+    store(storage, PLAN)
     with storage.transaction() as session:
         approved = load(session, Filters()).ratings
         everything = load(session, Filters(include_unapproved=True)).ratings
-    assert len(everything.score) == 4 * len(truth(pending=True))
-    assert len(approved.score) == 4 * len(truth())
+    assert len(everything.score) == 4 * len(truth(PLAN, pending=True))
+    assert len(approved.score) == 4 * len(truth(PLAN))
 
 
 @pytest.mark.parametrize("filters, keep", [({"models": frozenset({"model-00", "model-01", "model-02"})}, None),
                                            ({"repo": "evals/mirror-0"}, lambda p: p % 2 == 0)])
 def test_reviews_follow_the_filters(storage, filters, keep):
-    store(storage)
+    store(storage, PLAN)
     with storage.transaction() as session:
         reviews = load(session, Filters(**filters)).reviews
     if keep is None:
-        expected = [row for row in truth() if {row[3], row[4]} <= filters["models"]]
+        expected = [row for row in truth(PLAN) if {row[3], row[4]} <= filters["models"]]
     else:
-        expected = truth(keep=keep)
+        expected = truth(PLAN, keep=keep)
     assert int(reviews.count[reviews.approved].sum()) == len(expected) > 0
 
 
 def test_conditions_on_the_task_scope_everything(storage):
     # How the HTTP API limits a token to its team's tasks: a condition on Task.
-    store(storage)
+    store(storage, PLAN)
     scoped = Filters(tasks=(Task.id <= 12,))
     with storage.transaction() as session:
         records = load(session, scoped)
     assert {task for task, _ in records.judgments.units} <= set(range(1, 13))
-    assert len(records.judgments.unit) == len(truth(keep=lambda p: p < 12)) > 0
-    assert len(records.ratings.score) == 4 * len(truth(keep=lambda p: p < 12))
-    assert int(records.reviews.count[records.reviews.approved].sum()) == len(truth(keep=lambda p: p < 12))
+    assert len(records.judgments.unit) == len(truth(PLAN, keep=lambda p: p < 12)) > 0
+    assert len(records.ratings.score) == 4 * len(truth(PLAN, keep=lambda p: p < 12))
+    assert int(records.reviews.count[records.reviews.approved].sum()) == len(truth(PLAN, keep=lambda p: p < 12))
 
 
 def test_a_selection_of_nothing_gives_empty_records(storage):
-    store(storage)
+    store(storage, PLAN)
     with storage.transaction() as session:
         records = load(session, Filters(repo="evals/no-such-mirror"))
     assert len(records.judgments) == 0 and len(records.ratings.score) == 0 and records.judgments.units == []

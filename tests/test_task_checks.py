@@ -12,7 +12,7 @@ from tandem.models import Task
 from tandem.task_spec import InvalidTask, parse_task
 from tests import github_views as views
 from tests.conftest import run_jobs, settle
-from tests.test_pairs import failure
+from tests.support.tasks import failure
 
 REPO = "evals-org/mlflow"
 # The whole of src/app.py at the base, replaced by one line: the same tree as files {src/app.py: SAFE}.

@@ -10,7 +10,7 @@ from tandem import tasks, tokens
 from tandem.models import Installation, Repository
 from tandem.task_spec import parse_task
 from tandem.tokens import Scope
-from tests.test_cli import run
+from tests.support.cli import run
 
 REPOS = ("evals-org/mlflow", "evals-org/flask")
 

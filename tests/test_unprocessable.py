@@ -20,9 +20,9 @@ from tandem import migrate, queue
 from tandem.models import DeadLetter, ProcessedDelivery
 from tests.conftest import processed_runs, run_jobs
 from tests.servers import LiveServer
-from tests.test_cli import run
-from tests.test_deliveries import deliver, example
-from tests.test_resilience import scheduled_jobs
+from tests.support.cli import run
+from tests.support.deliveries import deliver, example
+from tests.support.scheduled import scheduled_jobs
 
 
 def installation(**changes) -> dict:

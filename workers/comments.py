@@ -15,7 +15,7 @@ from tandem.commands import CommandContext, CommentRef, command_names, find_invo
 from tandem.commands.near_misses import answers as near_miss_answers
 from tandem.commands.near_misses import find_near_misses
 from tandem.errors import Unprocessable
-from tandem.models import Judgment, Side
+from tandem.models import Side
 from workers import responses
 from workers.router import Delivery, Router
 
@@ -68,13 +68,11 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
         delivery.enqueue_after_commit(
             queue.PAIRS, responses.sync_pair, pair.id, coalesce=responses.sync_wanted(pair.id)
         )
-    for judgment in {r for o in outcomes if o.changed for r in o.records if isinstance(r, Judgment)}:
-        reviewers = judging.resubmitted(delivery.session, judgment) if judgment.superseded_at is None else []
-        if reviewers:
-            delivery.enqueue_after_commit(
-                queue.PAIRS, responses.ask_reviewers_again, installation_id, repo, side.pr_number, reviewers,
-                judgment.rater_login, judging.round_number(delivery.session, judgment.round_id), judgment.id,
-            )
+    for again in {o.resubmitted for o in outcomes if o.changed and o.resubmitted is not None}:
+        delivery.enqueue_after_commit(
+            queue.PAIRS, responses.ask_reviewers_again, installation_id, repo, side.pr_number, list(again.reviewers),
+            again.rater_login, again.round_number, again.judgment_id,
+        )
 
 
 def _config(delivery: Delivery, side: Side) -> tuple[int, GitHub, repo_config.RepoConfig]:

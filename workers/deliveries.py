@@ -1,5 +1,5 @@
-"""Webhook deliveries: accepted into the inbox at intake, relayed into jobs whose id is the GUID,
-and processed here exactly once.
+"""Webhook deliveries: accepted into the inbox at intake, relayed into jobs whose id is
+`delivery-<GUID>`, and processed here exactly once.
 
 Exactly once: the processed GUID is written in the same transaction as the delivery's effects,
 so a delivery whose processing failed stays processable when GitHub redelivers it, and a

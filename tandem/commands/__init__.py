@@ -28,7 +28,8 @@ from tandem.commands.registry import (
     run,
     run_comment,
 )
-from tandem.judging import CommandContext, CommandError, CommentRef, Rubric
+from tandem.commands.context import CommandContext, CommandError
+from tandem.judging import CommentRef, Rubric
 
 # Importing a command's module registers it; /help lists the commands in this order.
 for _module in ("prefer", "rate", "followup", "undo", "review", "help"):

@@ -6,9 +6,9 @@ The prompt is the rest of the command's line and the lines under it, up to the n
 from __future__ import annotations
 
 from tandem import judging
+from tandem.commands.context import CommandContext
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command
-from tandem.judging import CommandContext
 
 
 def prompt_of(invocation: Invocation) -> str:
@@ -32,6 +32,5 @@ def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     return Outcome(
         f"Round {round_.number} {what} with @{round_.author_login}'s follow-up prompt; "
         "it opens once both models have answered.",
-        (round_,),
         changed=created,
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tandem.commands.context import CommandContext
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command, help_text
-from tandem.judging import CommandContext
 
 
 @command("help", role="anyone", usage="/help", summary="This list.", on_edit="ignore")

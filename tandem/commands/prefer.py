@@ -8,9 +8,10 @@ edits the vote.
 from __future__ import annotations
 
 from tandem import judging
+from tandem.commands.context import CommandContext, CommandError
 from tandem.commands.parser import Invocation
-from tandem.commands.registry import Outcome, command, words
-from tandem.judging import STRENGTHS, CommandContext, CommandError, Vote
+from tandem.commands.registry import Outcome, Resubmitted, command, words
+from tandem.judging import STRENGTHS, Vote
 from tandem.models import Judgment
 
 _SIDES = {"a": "A", "b": "B", "tie": "tie", "neither": "neither"}
@@ -51,18 +52,18 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
         later = judging.current_judgment(ctx.session, judging.round_of_comment(ctx).id, ctx.comment.author_id)
         tail = " A vote written after it stands." if later is not None else ""
         return Outcome(f"Retracted @{ctx.comment.author_login}'s vote: the edited comment has no `/prefer`.{tail}")
-    return Outcome(
-        f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}."
-        f"{_standing(judgment)}{_resubmitted(ctx, judgment)}",
-        (judgment,),
-    )
+    return _recorded(ctx, f"Updated @{ctx.comment.author_login}'s vote: {vote.describe()}.", judgment, True)
 
 
-def _resubmitted(ctx: CommandContext, judgment: Judgment) -> str:
-    """What to add when the vote replaces one a reviewer returned."""
-    if judgment.superseded_at is None and judging.resubmitted(ctx.session, judgment):
-        return " Resubmitted for review."
-    return ""
+def _recorded(ctx: CommandContext, message: str, judgment: Judgment, changed: bool) -> Outcome:
+    """The outcome of a vote recorded (or found again): whether it stands, and whether it was
+    resubmitted for review, replacing a vote a reviewer returned."""
+    again = None
+    if judgment.superseded_at is None and (reviewers := judging.resubmitted(ctx.session, judgment)):
+        number = judging.round_number(ctx.session, judgment.round_id)
+        again = Resubmitted(judgment.id, judgment.rater_login, number, tuple(reviewers))
+    tail = " Resubmitted for review." if again else ""
+    return Outcome(f"{message}{_standing(judgment)}{tail}", changed=changed, resubmitted=again)
 
 
 def _standing(judgment: Judgment) -> str:
@@ -90,9 +91,5 @@ def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     judgment, created = judging.record_judgment(ctx, vote)
     what = "Recorded" if created else "Already recorded"
     number = judging.round_number(ctx.session, judgment.round_id)
-    return Outcome(
-        f"{what} @{ctx.comment.author_login}'s vote in round {number}: {vote.describe()}."
-        f"{_standing(judgment)}{_resubmitted(ctx, judgment)}",
-        (judgment,),
-        changed=created,
-    )
+    return _recorded(ctx, f"{what} @{ctx.comment.author_login}'s vote in round {number}: {vote.describe()}.", judgment,
+                     created)

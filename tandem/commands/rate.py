@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 
 from tandem import judging
+from tandem.commands.context import CommandContext, CommandError
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command, rubric_fields, words
-from tandem.judging import SIDES, CommandContext, CommandError, Rubric
+from tandem.judging import SIDES, Rubric
 from tandem.quoting import code_span
 
 _SPACED_EQUALS = re.compile(r"\s*=\s*")
@@ -58,7 +59,7 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
         return None
     if not ratings:
         return Outcome(f"Retracted @{ctx.comment.author_login}'s scores: the edited comment has no `/rate`.")
-    return Outcome(f"Updated @{ctx.comment.author_login}'s scores: {_listed(ratings)}.", tuple(ratings))
+    return Outcome(f"Updated @{ctx.comment.author_login}'s scores: {_listed(ratings)}.")
 
 
 @command(
@@ -78,7 +79,6 @@ def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     number = judging.round_number(ctx.session, ratings[0].round_id)
     return Outcome(
         f"{what} @{ctx.comment.author_login}'s scores in round {number}: {_listed(ratings)}.",
-        tuple(ratings),
         changed=created,
     )
 

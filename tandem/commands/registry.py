@@ -5,7 +5,8 @@ registers the handler with ``@command``. ``/help`` is generated from the registr
 exactly the commands there are, with this repository's rubric in /rate's usage.
 
 A handler takes a CommandContext and an Invocation and returns an Outcome, or raises a
-CommandError with a message for the person who wrote the command; ``run`` prefixes that message
+CommandError (or lets the judging rules' Refused through) with a message for the person who
+wrote the command; ``run`` turns it into a CommandError and prefixes that message
 with the command as written ("`/prefer C`: the side must be A, B, tie or neither").
 """
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tandem.commands.parser import Invocation
-from tandem.judging import CommandContext, CommandError, FollowupRules, Rubric
+from tandem.commands.context import CommandContext, CommandError
+from tandem.judging import FollowupRules, Refused, Rubric
 
 ROLES = ("rater", "reviewer", "anyone")
 _ROLE_TITLES = {"rater": "raters", "reviewer": "reviewers", "anyone": "anyone", "nobody": "nobody"}
@@ -34,10 +36,20 @@ class Outcome:
     """What a command did, for the worker to acknowledge on GitHub."""
 
     message: str  # Markdown; never names a model
-    records: tuple[object, ...] = ()  # the rows written, or found when replayed
     changed: bool = True  # False: nothing new was written (a replay, or an unchanged edit)
     reply: bool = False  # True: post message as a comment (help, errors); else a reaction will do
     ok: bool = True  # False: the command failed and message says why
+    resubmitted: Resubmitted | None = None  # a vote that replaced a returned one, for its reviewers
+
+
+@dataclass(frozen=True)
+class Resubmitted:
+    """A rater's vote that replaced one a reviewer returned: who to ask to review it again."""
+
+    judgment_id: int
+    rater_login: str
+    round_number: int
+    reviewers: tuple[str, ...]  # the logins of those who returned it
 
 
 Handler = Callable[[CommandContext, Invocation], Outcome]
@@ -114,9 +126,8 @@ def run(ctx: CommandContext, invocation: Invocation, *, roles: Collection[str] |
         entry = _entry(invocation.name)
         _check_allowed(ctx, entry, roles)
         return entry.handler(ctx, invocation)
-    except CommandError as error:
-        error.command = error.command or written(invocation)
-        raise
+    except Refused as refused:
+        raise CommandError.of(refused, written(invocation))  # a new one keeps refused as its __context__
 
 
 def run_comment(
@@ -161,9 +172,8 @@ def _attempt(
             return []
         outcome = entry.on_edit(ctx, invocations)  # type: ignore[operator]
         return [outcome] if outcome is not None else []
-    except CommandError as error:
-        error.command = error.command or (written(invocations[-1]) if invocations else f"/{entry.name}")
-        return [_failure(error)]
+    except Refused as refused:
+        return [_failure(CommandError.of(refused, written(invocations[-1]) if invocations else f"/{entry.name}"))]
 
 
 def _failure(error: CommandError) -> Outcome:

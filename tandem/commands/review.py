@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 from tandem import judging
+from tandem.commands.context import CommandContext, CommandError
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import TRAILING_PUNCTUATION, Outcome, command
-from tandem.judging import CommandContext, CommandError
 from tandem.quoting import code_span
 
 # A GitHub login: letters, digits and single hyphens; apps end in "[bot]".
@@ -54,7 +54,7 @@ def _decide(ctx: CommandContext, invocation: Invocation, decision: judging.Revie
         message += (
             f". @{judgment.rater_login}, vote again with `/prefer` (or edit your vote) to resubmit it for review."
         )
-    return Outcome(message, (row,), changed=created, reply=told)
+    return Outcome(message, changed=created, reply=told)
 
 
 @command(

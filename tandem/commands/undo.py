@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from tandem import judging
+from tandem.commands.context import CommandContext, CommandError
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command, words
-from tandem.judging import CommandContext, CommandError, Vote
+from tandem.judging import Vote
 from tandem.models import Judgment
 
 
@@ -26,7 +27,6 @@ def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     tail = f" Your vote written after it, {_described(later)}, stands." if later is not None else ""
     return Outcome(
         f"{what} @{judgment.rater_login}'s vote in round {number}: {_described(judgment)}.{tail}",
-        (judgment,),
         changed=created,
     )
 

@@ -1,7 +1,9 @@
 """The judging domain: votes, ratings, follow-up rounds, reviews and line comments.
 
-Pure domain on a SQLAlchemy Session: no GitHub, no HTTP, no queue. The worker parses a comment
-(tandem.commands), builds a CommandContext and calls in, inside its delivery's transaction.
+Pure domain on a SQLAlchemy Session: no GitHub, no HTTP, no queue. Each write takes a
+CommentContext (the pair, the comment, the repository's rules) and raises Refused with a message
+for the comment's author when the rules refuse it. The commands (tandem.commands) call in with
+their CommandContext, inside the worker's delivery transaction.
 
 Four rules hold everywhere:
 
@@ -31,8 +33,7 @@ after a vote was placed in its round leaves that vote in the withdrawn round.
 """
 
 from tandem.judging.context import (
-    CommandContext,
-    CommandError,
+    CommentContext,
     CommentRef,
     DEFAULT_AXES,
     DEFAULT_SCALE,
@@ -40,6 +41,7 @@ from tandem.judging.context import (
     FollowupRules,
     Progress,
     REVIEW_DECISIONS,
+    Refused,
     ReviewDecision,
     ReviewRules,
     ReviewState,
@@ -75,8 +77,7 @@ from tandem.judging.standing import progress
 from tandem.models import SIDES
 
 __all__ = [
-    "CommandContext",
-    "CommandError",
+    "CommentContext",
     "CommentRef",
     "DEFAULT_AXES",
     "DEFAULT_SCALE",
@@ -84,6 +85,7 @@ __all__ = [
     "FollowupRules",
     "Progress",
     "REVIEW_DECISIONS",
+    "Refused",
     "ReviewDecision",
     "ReviewRules",
     "ReviewState",

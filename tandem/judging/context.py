@@ -1,4 +1,4 @@
-"""The values the judging domain works with: a command's context and errors, rubrics, votes, progress."""
+"""The values the judging domain works with: a write's context, its refusals, rubrics, votes, progress."""
 
 from __future__ import annotations
 
@@ -44,21 +44,13 @@ _AXIS_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-class CommandError(TandemError):
-    """A command that cannot be carried out. The message is written for the person who typed it.
+class Refused(TandemError):
+    """A write the judging rules refuse. The message is written for the person whose comment
+    asked for it (tandem.commands.CommandError adds the command as written)."""
 
-    ``command`` is the command as written (``/prefer C``); the command runner fills it in, and
-    ``str()`` then reads "`/prefer C`: the side must be A, B, tie or neither", the command quoted
-    by tandem.quoting.
-    """
-
-    def __init__(self, message: str, command: str | None = None):
+    def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-        self.command = command
-
-    def __str__(self) -> str:
-        return f"{code_span(self.command)}: {self.message}" if self.command else self.message
 
 
 @dataclass(frozen=True)
@@ -99,14 +91,14 @@ class Rubric:
         return cls(tuple(task.rubric), default.scale) if task.rubric else default
 
     def score(self, axis: str, value: str | int) -> tuple[str, int]:
-        """Return (axis, score) checked against the rubric, or raise a CommandError naming it."""
+        """Return (axis, score) checked against the rubric, or raise Refused naming it."""
         name = axis.strip().lower()
         if name not in self.axes:
-            raise CommandError(f"unknown axis {code_span(axis)}; this repository's axes are {', '.join(self.axes)}")
+            raise Refused(f"unknown axis {code_span(axis)}; this repository's axes are {', '.join(self.axes)}")
         low, high = self.scale
         text = str(value).strip()
         if not (text.isascii() and _INTEGER.fullmatch(text)) or not low <= int(text) <= high:
-            raise CommandError(f"{name} must be an integer from {low} to {high}")
+            raise Refused(f"{name} must be an integer from {low} to {high}")
         return name, int(text)
 
 
@@ -167,11 +159,12 @@ class ReviewRules:
 
 
 @dataclass
-class CommandContext:
-    """What a command acts on: the pair and the comment it came from.
+class CommentContext:
+    """What a write acts on: the pair, the comment it came from, and the rules it is held to.
 
     The round is not part of the context: each write chooses it after locking the task, from
     the comment's time (a follow-up can start a round between building a context and writing).
+    tandem.commands.CommandContext builds one from a pair and its repository's config.
     """
 
     session: Session
@@ -184,37 +177,10 @@ class CommandContext:
     followups: FollowupRules = field(default_factory=FollowupRules)
     review: ReviewRules = field(default_factory=ReviewRules)
 
-    @classmethod
-    def for_pair(
-        cls,
-        session: Session,
-        pair: Pair,
-        comment: CommentRef,
-        *,
-        rubric: Any = None,
-        started_at: datetime | None = None,
-    ) -> CommandContext:
-        """A context on the pair, with the sides' recorded head SHAs.
-
-        ``rubric``: the repository's RepoConfig, its rubric, or a Rubric (see ``Rubric.of``); the
-        task's own axes, if it has some, take precedence.
-        """
-        heads = {side.letter: side.head_sha for side in pair.sides}
-        return cls(
-            session=session,
-            pair=pair,
-            comment=comment,
-            rubric=Rubric.for_task(pair.task, rubric),
-            head_sha_a=heads.get("A"),
-            head_sha_b=heads.get("B"),
-            started_at=started_at,
-            followups=FollowupRules.of(rubric),
-            review=ReviewRules.of(rubric),
-        )
-
     @property
     def task_id(self) -> int:
         return self.pair.task_id
+
 
 @dataclass(frozen=True)
 class Vote:
@@ -241,14 +207,14 @@ class Vote:
 def _checked_vote(verdict: str, strength: str | None) -> tuple[str, str | None]:
     verdict = {"a": "A", "b": "B", "tie": "tie", "neither": "neither"}.get(str(verdict).lower(), "")
     if not verdict:
-        raise CommandError("the side must be A, B, tie or neither")
+        raise Refused("the side must be A, B, tie or neither")
     if verdict in ("tie", "neither"):
         if strength is not None:
-            raise CommandError(f"`/prefer {verdict}` takes no strength")
+            raise Refused(f"`/prefer {verdict}` takes no strength")
         return verdict, None
     strength = (strength or DEFAULT_STRENGTH).lower()
     if strength not in STRENGTHS:
-        raise CommandError("the strength must be slightly, clearly or much; put your reasons on the lines below")
+        raise Refused("the strength must be slightly, clearly or much; put your reasons on the lines below")
     return verdict, strength
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tandem import history
 from tandem.db import utcnow
-from tandem.judging.context import CommandError, CommentRef, CommandContext, ReviewDecision, ReviewState
+from tandem.judging.context import Refused, CommentRef, CommentContext, ReviewDecision, ReviewState
 from tandem.judging.rounds import current_round, _round_at, _lock
 from tandem.judging.votes import _checked_side, _rows, _settle_scores, _settle_votes
 from tandem.rounds import lifecycle
@@ -21,7 +21,7 @@ from tandem.quoting import code_span
 
 
 def review(
-    ctx: CommandContext, decision: str, target_login: str | None = None, reason: str = ""
+    ctx: CommentContext, decision: str, target_login: str | None = None, reason: str = ""
 ) -> tuple[JudgmentReview, bool]:
     """A reviewer's decision on a rater's vote as it stood when the review was written; return
     (review, created).
@@ -39,7 +39,7 @@ def review(
     reason = (reason or "").strip()
     verb = "approve" if decision == ReviewDecision.APPROVED else "reject"
     if decision == ReviewDecision.REJECTED and not reason:
-        raise CommandError("say why, e.g. `/reject @rater <reason>`; the reason is shown to the rater")
+        raise Refused("say why, e.g. `/reject @rater <reason>`; the reason is shown to the rater")
     session, comment = ctx.session, ctx.comment
     login = target_login.lstrip("@") if target_login else None
     _lock(session, ctx.task_id)
@@ -61,7 +61,7 @@ def review(
     if login:
         theirs = [judgment for judgment in standing if judgment.rater_login.lower() == login.lower()]
         if not theirs:
-            raise CommandError(f"{code_span('@' + login)} has no vote in round {number}")
+            raise Refused(f"{code_span('@' + login)} has no vote in round {number}")
         target = theirs[-1]
     else:
         target = _the_one_waiting(session, standing, comment.author_id, number, verb)
@@ -97,24 +97,24 @@ def _the_one_waiting(session: Session, standing: list[Judgment], reviewer_id: in
     )
     waiting = [j for j in standing if j.review_state == ReviewState.PENDING and j.id not in mine]
     if not waiting:
-        raise CommandError(
+        raise Refused(
             f"no vote is waiting for your review in round {number}; to change a decision, name the rater: "
             f"`/{verb} @rater`"
         )
     if len(waiting) > 1:
         logins = ", ".join(f"@{j.rater_login}" for j in waiting)
         example = f"/{verb} @{waiting[0].rater_login}" + (" <reason>" if verb == "reject" else "")
-        raise CommandError(
+        raise Refused(
             f"{len(waiting)} raters have votes waiting for review in round {number} ({logins}); "
             f"name one, e.g. `{example}`"
         )
     return waiting[0]
 
 
-def _check_may_review(ctx: CommandContext, target: Judgment, decision: ReviewDecision, number: int) -> None:
+def _check_may_review(ctx: CommentContext, target: Judgment, decision: ReviewDecision, number: int) -> None:
     session, reviewer_id = ctx.session, ctx.comment.author_id
     if target.rater_id == reviewer_id:
-        raise CommandError("you cannot review your own vote")
+        raise Refused("you cannot review your own vote")
     if not ctx.review.reviewers_may_rate:
         rated = session.scalar(
             select(Judgment.id).where(Judgment.task_id == ctx.task_id, Judgment.rater_id == reviewer_id).limit(1)
@@ -122,12 +122,12 @@ def _check_may_review(ctx: CommandContext, target: Judgment, decision: ReviewDec
             select(Rating.id).where(Rating.task_id == ctx.task_id, Rating.rater_id == reviewer_id).limit(1)
         )
         if rated is not None:
-            raise CommandError(
+            raise Refused(
                 "you rated this task too, so its votes go to other reviewers "
                 "(`review.reviewers_may_rate` is off in this repository)"
             )
     if decision == ReviewDecision.APPROVED and target.review_state == ReviewState.RETURNED:
-        raise CommandError(
+        raise Refused(
             f"@{target.rater_login}'s vote in round {number} was sent back and has not been resubmitted; "
             "it can be approved once they vote again or edit their vote"
         )
@@ -267,14 +267,14 @@ def comment_deleted(
     return count
 
 
-def _deletion_context(session: Session, round_: Round, rater_id: int, comment_id: int) -> CommandContext:
+def _deletion_context(session: Session, round_: Round, rater_id: int, comment_id: int) -> CommentContext:
     """A context for deriving the rater's rows again after a deletion. A deletion only ends rows,
     so the comment details it carries (for new rows) are never used."""
     pair = session.scalars(select(Pair).where(Pair.task_id == round_.task_id)).one()
     login = session.scalar(select(Judgment.rater_login).where(Judgment.rater_id == rater_id).limit(1))
     login = login or session.scalar(select(Rating.rater_login).where(Rating.rater_id == rater_id).limit(1))
     ref = CommentRef(comment_id, None, "", "comment", rater_id, login or "", round_.created_at, "A")
-    return CommandContext(session=session, pair=pair, comment=ref)
+    return CommentContext(session=session, pair=pair, comment=ref)
 
 
 

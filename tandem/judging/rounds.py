@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tandem import history
 from tandem.db import utcnow
-from tandem.judging.context import CommandError, CommandContext
+from tandem.judging.context import Refused, CommentContext
 from tandem.models import CommandVersion, Round, Task
 from tandem.quoting import code_span
 from tandem.rounds import lifecycle
@@ -19,7 +19,8 @@ from tandem.rounds import lifecycle
 
 
 def ensure_first_round(session: Session, task: Task) -> Round:
-    """Round 1, which holds the task's prompt; created on first use."""
+    """Round 1, which holds the task's prompt. A task gets it when submitted (tandem.tasks); it is
+    created here only for a task that predates rounds."""
     first = session.scalars(select(Round).where(Round.task_id == task.id, Round.number == 1)).first()
     if first is None:
         _lock(session, task.id)
@@ -34,11 +35,11 @@ def ensure_first_round(session: Session, task: Task) -> Round:
 
 
 def current_round(session: Session, task: Task) -> Round:
-    """The highest-numbered round that was not withdrawn (round 1 is created if absent)."""
+    """The highest-numbered round that was not withdrawn and reached the PRs, else round 1."""
     return _latest_round(session, task.id) or ensure_first_round(session, task)
 
 
-def record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
+def record_followup(ctx: CommentContext, text: str) -> tuple[Round, bool]:
     """Start the next round with a follow-up prompt for both models; return (round, created).
 
     The round starts when the comment was written (Round.created_at): commands written before
@@ -48,7 +49,7 @@ def record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
     """
     prompt = (text or "").strip()
     if not prompt:
-        raise CommandError("write the follow-up prompt after `/followup`, on the same line or on the lines below")
+        raise Refused("write the follow-up prompt after `/followup`, on the same line or on the lines below")
     session, comment = ctx.session, ctx.comment
     _lock(session, ctx.task_id)
     existing = session.scalars(select(Round).where(Round.comment_id == comment.comment_id)).first()
@@ -77,20 +78,20 @@ def record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
     return new, new.withdrawn_at is None
 
 
-def _check_may_start(ctx: CommandContext) -> None:
+def _check_may_start(ctx: CommentContext) -> None:
     """At most one round awaits outputs, none starts on a closed task, and none past max_rounds."""
     task = ctx.pair.task
     if task.status in ("closed", "failed") or ctx.pair.closed_at is not None:
-        raise CommandError("this task is closed: it takes no more follow-ups")
+        raise Refused("this task is closed: it takes no more follow-ups")
     live = [r for r in task.rounds if r.withdrawn_at is None and r.closed_reason not in lifecycle.NEVER_OPENED]
     if pending := next((r for r in live if r.status in lifecycle.WAITING), None):
         who = f" (asked by {code_span(pending.author_login)})" if pending.author_login else ""
-        raise CommandError(
+        raise Refused(
             f"round {pending.number}{who} is still waiting for the models' answers: write the next follow-up "
             "once it is ready on the PRs, or after it expires"
         )
     if len(live) >= ctx.followups.max_rounds:
-        raise CommandError(
+        raise Refused(
             f"this task has had its {ctx.followups.max_rounds} rounds (`followups.max_rounds` in .github/tandem.yml)"
         )
 
@@ -114,7 +115,7 @@ def _round_at(session: Session, task: Task, when: datetime) -> Round:
     return later or first
 
 
-def round_of_comment(ctx: CommandContext) -> Round:
+def round_of_comment(ctx: CommentContext) -> Round:
     """The round ctx.comment acts in: the one it already wrote versions in, else the one that
     was current when it was written. Call with the task locked."""
     session, comment = ctx.session, ctx.comment
@@ -143,7 +144,7 @@ def refuse_unless_open(round_: Round, written_at: datetime) -> None:
         return
     opened = round_.opened_at.replace(microsecond=0) if round_.opened_at is not None else None
     if round_.status in lifecycle.WAITING or (opened is not None and written_at < opened):
-        raise CommandError(
+        raise Refused(
             f"round {round_.number} is waiting for the models' answers: votes count once it is ready on the PRs"
         )
 

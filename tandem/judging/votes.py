@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tandem import ci, history
-from tandem.judging.context import CommandError, CommandContext, ReviewState, Vote
+from tandem.judging.context import Refused, CommentContext, ReviewState, Vote
 from tandem.judging.rounds import current_round, refuse_unless_open, round_heads, round_of_comment, _lock
 from tandem.models import SIDES, Judgment, JudgmentReview, Rating, Round
 
@@ -20,7 +20,7 @@ from tandem.models import SIDES, Judgment, JudgmentReview, Rating, Round
 # round are derived from the whole log (tandem.history), so the order of processing never counts.
 
 
-def _log(ctx: CommandContext, round_id: int, target: str, value: Any) -> None:
+def _log(ctx: CommentContext, round_id: int, target: str, value: Any) -> None:
     comment = ctx.comment
     history.log_version(
         ctx.session,
@@ -36,7 +36,7 @@ def _log(ctx: CommandContext, round_id: int, target: str, value: Any) -> None:
     )
 
 
-def _settle_votes(ctx: CommandContext, round_: Round, rater_id: int) -> tuple[list[history.Slot], dict, list]:
+def _settle_votes(ctx: CommentContext, round_: Round, rater_id: int) -> tuple[list[history.Slot], dict, list]:
     """Derive the rater's judgments in the round from the log; return (slots, rows, changed)."""
     session = ctx.session
     slots = history.replay(session, round_.id, rater_id, history.VOTE)
@@ -73,7 +73,7 @@ def _rows(session: Session, model: type, **where: Any) -> list:
     )
 
 
-def _of_this_version(ctx: CommandContext, slots: list[history.Slot], found: dict) -> Any:
+def _of_this_version(ctx: CommentContext, slots: list[history.Slot], found: dict) -> Any:
     """The row of the run that ctx.comment's version belongs to, or None if it holds nothing."""
     comment = ctx.comment
     mine = [slot for slot in slots if slot.comment_id == comment.comment_id and slot.holds(comment.written_at)]
@@ -83,7 +83,7 @@ def _of_this_version(ctx: CommandContext, slots: list[history.Slot], found: dict
 # Judgments ----------------------------------------------------------------------------------------
 
 
-def record_judgment(ctx: CommandContext, vote: Vote | None) -> tuple[Judgment | None, bool]:
+def record_judgment(ctx: CommentContext, vote: Vote | None) -> tuple[Judgment | None, bool]:
     """Record the comment author's vote as ctx.comment holds it; return (judgment, changed).
 
     ``vote`` is the comment's /prefer as written at ctx.comment.written_at, the comment's time or
@@ -109,7 +109,7 @@ def record_judgment(ctx: CommandContext, vote: Vote | None) -> tuple[Judgment | 
     return _of_this_version(ctx, slots, found), bool(changed)
 
 
-def _refuse_if_reviewed(ctx: CommandContext) -> None:
+def _refuse_if_reviewed(ctx: CommentContext) -> None:
     """A reviewer of a task's votes may not vote on it or score it too, unless the repository
     allows it (the other order, rating first, is refused when the review is written)."""
     if ctx.review.reviewers_may_rate:
@@ -125,7 +125,7 @@ def _refuse_if_reviewed(ctx: CommandContext) -> None:
         .limit(1)
     )
     if reviewed is not None:
-        raise CommandError(
+        raise Refused(
             "you reviewed votes on this task, so you cannot vote on it or score it too "
             "(`review.reviewers_may_rate` is off in this repository)"
         )
@@ -135,13 +135,13 @@ def _refuse_until_ci_finished(session: Session, round_: Round, written_at: datet
     """With `require_ci`, a round takes votes written once both sides' CI had finished on its heads."""
     finished = ci.finished_at(ci.rounds_ci(session, [round_.id]).get(round_.id, {}))
     if finished is None or written_at < finished:
-        raise CommandError(
+        raise Refused(
             f"round {round_.number} takes votes once both options' CI has finished (`require_ci` is on in this "
             "repository); Tandem says so on both pull requests when it has"
         )
 
 
-def undo(ctx: CommandContext) -> tuple[Judgment, bool]:
+def undo(ctx: CommentContext) -> tuple[Judgment, bool]:
     """Retract the comment author's vote as it stood when the /undo was written; return
     (judgment, changed).
 
@@ -158,7 +158,7 @@ def undo(ctx: CommandContext) -> tuple[Judgment, bool]:
     undone = [found[id(slot)] for slot in slots if slot.fate and (slot.fate[0], slot.fate[2]) == mine]
     if not undone:
         # Kept in the log: a vote written before it that arrives later is undone then.
-        raise CommandError(f"you have no vote to undo in round {round_.number}")
+        raise Refused(f"you have no vote to undo in round {round_.number}")
     return undone[0], bool(changed)
 
 
@@ -173,7 +173,7 @@ def current_judgment(session: Session, round_id: int, rater_id: int) -> Judgment
 
 
 def _add_judgment(
-    ctx: CommandContext,
+    ctx: CommentContext,
     round_id: int,
     vote: Vote,
     head_sha_a: str | None,
@@ -218,7 +218,7 @@ def _same_vote(judgment: Judgment, value: dict) -> bool:
 # Ratings ------------------------------------------------------------------------------------------
 
 
-def record_ratings(ctx: CommandContext, side: str, scores: dict[str, int]) -> tuple[list[Rating], bool]:
+def record_ratings(ctx: CommentContext, side: str, scores: dict[str, int]) -> tuple[list[Rating], bool]:
     """Record the comment author's scores of one side, one row per axis; return (rows, changed).
 
     Each score is placed by when it was written, as a vote is (see ``record_judgment``): it
@@ -229,12 +229,12 @@ def record_ratings(ctx: CommandContext, side: str, scores: dict[str, int]) -> tu
     side = _checked_side(side)
     checked = dict(ctx.rubric.score(axis, score) for axis, score in scores.items())
     if not checked:
-        raise CommandError("give at least one score")
+        raise Refused("give at least one score")
     _refuse_if_reviewed(ctx)
     return _write_scores(ctx, {history.score_target(side, axis): score for axis, score in checked.items()})
 
 
-def ratings_edited(ctx: CommandContext, scores: dict[str, dict[str, int]]) -> tuple[list[Rating], bool]:
+def ratings_edited(ctx: CommentContext, scores: dict[str, dict[str, int]]) -> tuple[list[Rating], bool]:
     """Apply an edit of ctx.comment whose /rate commands now give ``scores`` ({side: {axis:
     score}}); return (the rows of the scores it gives, changed).
 
@@ -251,7 +251,7 @@ def ratings_edited(ctx: CommandContext, scores: dict[str, dict[str, int]]) -> tu
 
 
 def _write_scores(
-    ctx: CommandContext, wanted: dict[str, int], *, whole_comment: bool = False
+    ctx: CommentContext, wanted: dict[str, int], *, whole_comment: bool = False
 ) -> tuple[list[Rating], bool]:
     """Write one version of each score (by target, "side:axis") of ctx.comment. ``whole_comment``:
     ``wanted`` is everything this version gives, so the comment's other scores are no longer given."""
@@ -277,7 +277,7 @@ def _write_scores(
     return rows, changed
 
 
-def _settle_scores(ctx: CommandContext, round_id: int, rater_id: int, target: str) -> tuple[list, dict, list]:
+def _settle_scores(ctx: CommentContext, round_id: int, rater_id: int, target: str) -> tuple[list, dict, list]:
     """Derive the rater's ratings of one side and axis in the round from the log."""
     side, axis = history.split_score_target(target)
     slots = history.replay(ctx.session, round_id, rater_id, target)
@@ -308,7 +308,7 @@ def current_ratings(session: Session, round_id: int, rater_id: int) -> dict[str,
     return scores
 
 
-def _add_rating(ctx: CommandContext, round_id: int, side: str, axis: str, slot: history.Slot) -> Rating:
+def _add_rating(ctx: CommentContext, round_id: int, side: str, axis: str, slot: history.Slot) -> Rating:
     """A new score, written at the slot's time (Rating.created_at)."""
     comment = ctx.comment
     rating = Rating(
@@ -344,5 +344,5 @@ def _link_ratings(session: Session, round_id: int, rater_id: int) -> None:
 def _checked_side(side: str) -> str:
     letter = str(side).upper()
     if letter not in SIDES:
-        raise CommandError("the side must be A or B")
+        raise Refused("the side must be A or B")
     return letter

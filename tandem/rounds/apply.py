@@ -45,12 +45,7 @@ from tandem.services import Services
 
 log = logging.getLogger(__name__)
 
-StepHook = Callable[[str], None]
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
-
-
-def _nothing(_step: str) -> None:
-    pass
 
 
 @dataclass
@@ -58,26 +53,27 @@ class Applying(pairs.Opening):
     """What one run of the job works with: an Opening's, and the round."""
 
     number: int = 0
-    step_done: StepHook = _nothing
 
     def round(self, session) -> Round:
         return get_round(session, self.task_id, self.number)
 
 
-def _start(services: Services, task_id: int, number: int, step_done: StepHook) -> Applying | None:
+def _start(services: Services, task_id: int, number: int, step_done: pairs.StepHook) -> Applying | None:
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
         repository = installations.active_repository(session, task.repo_full_name)
         if repository is None:
             return None
         installation_id, repo = repository.installation_id, task.repo_full_name
-    applying = Applying.start(services, task_id, repo, installation_id)
-    applying.number, applying.step_done = number, step_done
+    applying = Applying.start(services, task_id, repo, installation_id, step_done)
+    applying.number = number
     applying.config = repo_config.load(services, applying.client, repo)
     return applying
 
 
-def apply_round(services: Services, task_id: int, number: int, *, step_done: StepHook = _nothing) -> str:
+def apply_round(
+    services: Services, task_id: int, number: int, *, step_done: pairs.StepHook = pairs.no_hook
+) -> str:
     """Put the round's accepted outputs on both PRs and open it. Returns the round's status."""
     with services.storage.transaction() as session:
         round_ = get_round(session, task_id, number)
@@ -292,7 +288,7 @@ def announce(services: Services, task_id: int, number: int, applying: Applying |
         round_ = get_round(session, task_id, number)
         if round_.task.pair is None or round_.task.pair.opened_at is None or not round_.sides:
             return  # no PRs to tell
-    applying = applying or _start(services, task_id, number, _nothing)
+    applying = applying or _start(services, task_id, number, pairs.no_hook)
     if applying is None:
         return
     for letter in ("A", "B"):
