@@ -23,6 +23,7 @@ from tandem.errors import NotFound, ServiceUnavailable
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, parse_task
 from tandem.tokens import Client, Scope
+from tandem.vocabulary import TaskStatus
 
 router = APIRouter(prefix="/api")
 bearer = HTTPBearer(auto_error=False)
@@ -99,7 +100,7 @@ async def submit_task(request: Request, client: Client = requires(Scope.SUBMIT))
         return error_response(400, "invalid task", exc.errors)
     except ServiceUnavailable as exc:
         return error_response(503, str(exc))
-    return JSONResponse({"id": task_id, "status": "queued", "url": f"/api/tasks/{task_id}"}, status_code=202)
+    return JSONResponse({"id": task_id, "status": TaskStatus.QUEUED, "url": f"/api/tasks/{task_id}"}, status_code=202)
 
 
 MAX_PAGE = 100

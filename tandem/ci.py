@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem.models import SIDES, CiCheck, Pair, Round, RoundSide, Side, Task
+from tandem.models import CiCheck, Pair, Round, RoundSide, Side, Task
+from tandem.vocabulary import SIDES
 
 
 class CiState(StrEnum):

@@ -12,7 +12,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from tandem import ci, outbox, queue
-from tandem.models import FollowUp, Round
+from tandem.models import OutboxEntry, Round
 from tandem.repo_config import RepoConfig
 from tandem.services import Services
 
@@ -29,13 +29,13 @@ def record(session: Session, round_: Round) -> bool:
     return round_.ci_finished_at is not None
 
 
-def tell(session: Session, round_: Round, installation_id: int, repo: str) -> FollowUp:
-    """Add to the session the follow-up that tells the raters on both PRs."""
+def tell(session: Session, round_: Round, installation_id: int, repo: str) -> OutboxEntry:
+    """Add to the session the outbox entry whose job tells the raters on both PRs."""
     numbers = [side.pr_number for side in round_.task.pair.sides if side.pr_number is not None]
-    follow_up = FollowUp(queue=queue.PAIRS, func=TELL, args=[installation_id, repo, numbers, round_.number])
-    session.add(follow_up)
+    entry = OutboxEntry(queue=queue.PAIRS, func=TELL, args=[installation_id, repo, numbers, round_.number])
+    session.add(entry)
     session.flush()
-    return follow_up
+    return entry
 
 
 def on_open(
@@ -48,11 +48,11 @@ def on_open(
     return None
 
 
-def dispatch(services: Services, follow_up_id: int | None) -> None:
+def dispatch(services: Services, entry_id: int | None) -> None:
     """Queue the notice once its transaction has committed."""
-    if follow_up_id is None:
+    if entry_id is None:
         return
     try:
-        outbox.dispatch(services, [follow_up_id])
+        outbox.dispatch(services, [entry_id])
     except redis.RedisError:  # recorded: the outbox's sweep queues it once Redis is back
-        log.warning("CI notice %s left to the outbox sweep (Redis unavailable)", follow_up_id)
+        log.warning("CI notice %s left to the outbox sweep (Redis unavailable)", entry_id)

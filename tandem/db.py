@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import DateTime, Engine, Enum, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -38,6 +39,15 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     pass
+
+
+def one_of(values: type[StrEnum], constraint: str) -> Enum:
+    """A string column that holds one of ``values`` (tandem.vocabulary): anything else is refused
+    by the database, through the CHECK constraint named ``constraint``."""
+    return Enum(
+        values, native_enum=False, create_constraint=True, name=constraint, length=16,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 def make_engine(url: str) -> Engine:

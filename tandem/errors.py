@@ -28,3 +28,12 @@ class RateLimited(TandemError):
 class Unprocessable(TandemError):
     """A delivery's payload cannot be processed (malformed, or a value the database cannot
     store): no retry can help, so it is parked with this reason instead."""
+
+
+class Refused(TandemError):
+    """A write the judging rules refuse. The message is written for the person whose comment
+    asked for it (tandem.commands.CommandError adds the command as written)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from tandem.db import utcnow
 from tandem.models import CommandVersion, DeletedComment, Judgment, Rating
+from tandem.vocabulary import SupersededReason
 
 VOTE = "vote"
 UNDO = "undo"
@@ -63,7 +64,7 @@ class Slot:
     until: datetime | None  # when the comment's next run began
     value: Any
     delivery_id: str
-    fate: tuple[str, Slot | None, int] | None = None  # (reason, replaced by, ended by comment); None: current
+    fate: tuple[SupersededReason, Slot | None, int] | None = None  # (reason, replaced by, ended by comment); None: current
 
     def holds(self, at: datetime) -> bool:
         # An edit in the same second as the version before it makes a run that begins and ends
@@ -176,16 +177,17 @@ def runs(versions: Iterable[Version], deleted: Collection[int], target: str) -> 
     for _key, kind, what in sorted(events, key=lambda event: event[0]):
         if kind == "run" and what.value is not None:
             if current is not None:
-                current.fate = ("edited" if current.comment_id == what.comment_id else "revote", what, what.comment_id)
+                reason = SupersededReason.EDITED if current.comment_id == what.comment_id else SupersededReason.REVOTE
+                current.fate = (reason, what, what.comment_id)
             current = what
         elif kind == "run":  # the comment no longer holds it
             if current is not None and current.comment_id == what.comment_id:
-                current.fate, current = ("edited", None, what.comment_id), None
+                current.fate, current = (SupersededReason.EDITED, None, what.comment_id), None
         elif kind == "undo":
             if current is not None:
-                current.fate, current = ("undo", None, what), None
+                current.fate, current = (SupersededReason.UNDO, None, what), None
         elif current is not None and current.comment_id == what:
-            current.fate, current = ("deleted", None, what), None
+            current.fate, current = (SupersededReason.DELETED, None, what), None
     return [slot for slot in slots if slot.value is not None]
 
 
@@ -264,7 +266,7 @@ def _supersession(row: Judgment | Rating) -> tuple:
     return row.superseded_reason, None, None
 
 
-def _supersede(row: Judgment | Rating, reason: str | None, by_id: int | None, by_comment: int | None) -> None:
+def _supersede(row: Judgment | Rating, reason: SupersededReason | None, by_id: int | None, by_comment: int | None) -> None:
     row.superseded_at = None if reason is None else (row.superseded_at or utcnow())
     row.superseded_reason = reason
     if isinstance(row, Judgment):

@@ -21,9 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tandem.db import Base, UTCDateTime, utcnow
+from tandem.db import Base, UTCDateTime, one_of, utcnow
+from tandem.vocabulary import ClosedReason, ReviewDecision, ReviewState, RoundStatus, Strength
+from tandem.vocabulary import SupersededReason, TaskStatus, Verdict
 
-SIDES = ("A", "B")
 DEFAULT_TEAM = "default"  # the team of tasks submitted without one (the CLI's, and older ones)
 
 
@@ -79,7 +80,7 @@ class Task(Base):
     # queued -> opening -> open -> closed, or failed (with failure_reason); awaiting_outputs before
     # a task submitted with models only opens, and while a later round is awaiting_outputs or applying
     # (the status follows the current round: tandem.rounds)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[TaskStatus] = mapped_column(one_of(TaskStatus, "ck_tasks_status"), default=TaskStatus.QUEUED)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     submitted_by: Mapped[str | None] = mapped_column(String(255))
     # The research team the task belongs to: only its tokens see the task and its judgments.
@@ -184,9 +185,9 @@ class Round(Base):
     # A follow-up whose comment was deleted: the round is kept but is no longer the current one.
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawn_reason: Mapped[str | None] = mapped_column(String(16))  # deleted
-    # The lifecycle (tandem.rounds.RoundStatus): awaiting_outputs -> applying -> open -> closed.
-    status: Mapped[str] = mapped_column(String(16), default="open")
-    closed_reason: Mapped[str | None] = mapped_column(String(16))  # judged, superseded, expired, failed, withdrawn
+    # The lifecycle (tandem.rounds): awaiting_outputs -> applying -> open -> closed.
+    status: Mapped[RoundStatus] = mapped_column(one_of(RoundStatus, "ck_rounds_status"), default=RoundStatus.OPEN)
+    closed_reason: Mapped[ClosedReason | None] = mapped_column(one_of(ClosedReason, "ck_rounds_closed_reason"))
     failure_reason: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -250,8 +251,8 @@ class Judgment(Base):
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
     rater_id: Mapped[int] = mapped_column(BigInteger)
     rater_login: Mapped[str] = mapped_column(String(255))
-    verdict: Mapped[str] = mapped_column(String(16))  # A, B, tie, neither
-    strength: Mapped[str | None] = mapped_column(String(16))  # slightly, clearly, much
+    verdict: Mapped[Verdict] = mapped_column(one_of(Verdict, "ck_judgments_verdict"))
+    strength: Mapped[Strength | None] = mapped_column(one_of(Strength, "ck_judgments_strength"))  # A and B only
     rationale: Mapped[str] = mapped_column(Text, default="")
     head_sha_a: Mapped[str | None] = mapped_column(String(64))
     head_sha_b: Mapped[str | None] = mapped_column(String(64))
@@ -265,12 +266,15 @@ class Judgment(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id"))
-    # undo, deleted, edited, revote
-    superseded_reason: Mapped[str | None] = mapped_column(String(16))
+    superseded_reason: Mapped[SupersededReason | None] = mapped_column(
+        one_of(SupersededReason, "ck_judgments_superseded_reason")
+    )
     # The comment that ended this version (the new vote, the /undo, or the edited or deleted
     # comment itself): replaying that comment finds it here and changes nothing.
     superseded_by_comment_id: Mapped[int | None] = mapped_column(BigInteger)
-    review_state: Mapped[str] = mapped_column(String(16), default="pending")  # tandem.judging.ReviewState
+    review_state: Mapped[ReviewState] = mapped_column(
+        one_of(ReviewState, "ck_judgments_review_state"), default=ReviewState.PENDING
+    )
     # Each side's CI state on the heads the vote was cast on, when it was cast (tandem.ci.CiState).
     ci_state_a: Mapped[str | None] = mapped_column(String(16))
     ci_state_b: Mapped[str | None] = mapped_column(String(16))
@@ -299,7 +303,9 @@ class Rating(Base):
     delivery_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    superseded_reason: Mapped[str | None] = mapped_column(String(16))  # revote, edited, deleted
+    superseded_reason: Mapped[SupersededReason | None] = mapped_column(
+        one_of(SupersededReason, "ck_ratings_superseded_reason")
+    )
 
     judgment: Mapped[Judgment | None] = relationship(back_populates="ratings")
 
@@ -353,7 +359,7 @@ class JudgmentReview(Base):
     judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id"), index=True)
     reviewer_id: Mapped[int] = mapped_column(BigInteger)
     reviewer_login: Mapped[str] = mapped_column(String(255))
-    decision: Mapped[str] = mapped_column(String(16))  # tandem.judging.ReviewDecision
+    decision: Mapped[ReviewDecision] = mapped_column(one_of(ReviewDecision, "ck_judgment_reviews_decision"))
     reason: Mapped[str] = mapped_column(Text, default="")
     comment_id: Mapped[int] = mapped_column(BigInteger)
     delivery_id: Mapped[str] = mapped_column(String(64))
@@ -452,16 +458,16 @@ class DeadLetter(Base):
     retried_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # replayed, not yet processed
 
 
-class FollowUp(Base):
+class OutboxEntry(Base):
     """A job a delivery's effects call for (an answer on GitHub, a sync, a follow-up prompt for
     the model runner), written in the same transaction as those effects: an outbox. It is queued
     right after the commit; one that a crash left behind is queued by the periodic sweep."""
 
-    __tablename__ = "follow_ups"
+    __tablename__ = "outbox_entries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # The RQ job's id (ids of deleted rows may be reused, so not derived from `id`).
-    job_id: Mapped[str] = mapped_column(String(64), default=lambda: f"follow-up-{uuid.uuid4().hex}")
+    job_id: Mapped[str] = mapped_column(String(64), default=lambda: f"outbox-{uuid.uuid4().hex}")
     queue: Mapped[str] = mapped_column(String(64))
     func: Mapped[str] = mapped_column(String(255))  # dotted path of the job function
     args: Mapped[list[Any]] = mapped_column(JSON)

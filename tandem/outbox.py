@@ -1,12 +1,12 @@
-"""Queueing the follow-up jobs a committed delivery recorded (models.FollowUp), exactly once.
+"""Queueing the jobs a committed delivery recorded in the outbox (models.OutboxEntry), exactly once.
 
 Right after the commit the delivery dispatches its own; the periodic sweep dispatches any a
 crash or a Redis outage left behind. A dispatched row is deleted; a job already queued for a
 row (a dispatch that died before deleting it) is not queued twice.
 
-Coalesced follow-ups (those with a coalesce_key, such as a pair's sync) are one job per key and
+Coalesced entries (those with a coalesce_key, such as a pair's sync) are one job per key and
 window: each is scheduled for the end of the window it was dispatched in, under an id made of
-the key and that window, with RQ's atomic unique scheduling, so every follow-up of a burst joins
+the key and that window, with RQ's atomic unique scheduling, so every entry of a burst joins
 the one job, which starts after all of them committed and so sees all of them. Their rows are
 the durable "wanted" marker: the job deletes the rows it has seen (``waiting`` before it reads,
 ``forget`` once it is done), so a job lost or killed before it finished leaves rows that the
@@ -26,7 +26,7 @@ from rq.job import Job
 from sqlalchemy import delete, select
 
 from tandem.db import utcnow
-from tandem.models import FollowUp
+from tandem.models import OutboxEntry
 from tandem.services import Services
 
 COALESCED = "coalesced"  # in a coalesced job's meta: its key
@@ -40,12 +40,12 @@ def job_path(func) -> str:
 
 
 def dispatch(services: Services, ids: list[int]) -> int:
-    """Queue the follow-ups with these ids (those still waiting); returns how many were queued."""
+    """Queue the entries with these ids (those still waiting); returns how many were queued."""
     if not ids:
         return 0
     with services.storage.transaction() as session:
         rows = [(r.id, r.job_id, r.queue, r.func, list(r.args), r.kwargs, r.coalesce_key)
-                for r in session.scalars(select(FollowUp).where(FollowUp.id.in_(ids)).order_by(FollowUp.id))]
+                for r in session.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(ids)).order_by(OutboxEntry.id))]
     queued, done, coalesced = 0, [], set()
     try:
         for row_id, job_id, queue_name, func, args, kwargs, coalesce_key in rows:
@@ -61,7 +61,7 @@ def dispatch(services: Services, ids: list[int]) -> int:
     finally:  # those queued are done, even if a later one failed
         if done:
             with services.storage.transaction() as session:
-                session.execute(delete(FollowUp).where(FollowUp.id.in_(done)))
+                session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(done)))
     return queued
 
 
@@ -88,20 +88,20 @@ def coalesce(
 
 
 def waiting(services: Services, key: str) -> list[int]:
-    """The follow-ups of `key` committed so far: read them before reading what they call for."""
+    """The entries of `key` committed so far: read them before reading what they call for."""
     with services.storage.transaction() as session:
-        return list(session.scalars(select(FollowUp.id).where(FollowUp.coalesce_key == key)))
+        return list(session.scalars(select(OutboxEntry.id).where(OutboxEntry.coalesce_key == key)))
 
 
 def forget(services: Services, ids: list[int]) -> None:
-    """The coalesced job has done what these follow-ups called for."""
+    """The coalesced job has done what these entries called for."""
     if ids:
         with services.storage.transaction() as session:
-            session.execute(delete(FollowUp).where(FollowUp.id.in_(ids)))
+            session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(ids)))
 
 
 def sweep(services: Services, older_than: timedelta) -> int:
-    """Dispatch follow-ups left waiting longer than older_than."""
+    """Dispatch entries left waiting longer than older_than."""
     with services.storage.transaction() as session:
-        ids = list(session.scalars(select(FollowUp.id).where(FollowUp.created_at < utcnow() - older_than)))
+        ids = list(session.scalars(select(OutboxEntry.id).where(OutboxEntry.created_at < utcnow() - older_than)))
     return dispatch(services, ids)

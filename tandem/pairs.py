@@ -31,6 +31,7 @@ from tandem.models import Pair, Side, Task
 from tandem.repo_config import RepoConfig
 from tandem.services import Services
 from tandem.task_spec import output_label, same_change
+from tandem.vocabulary import SIDES, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,9 @@ def open_pair(services: Services, task_id: int, *, step_done: StepHook = no_hook
     ``step_done`` is called with each step's name once it is done."""
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
-        if task is None or task.status not in ("queued", "opening"):
+        if task is None or task.status not in (TaskStatus.QUEUED, TaskStatus.OPENING):
             return task.status if task else "missing"
-        task.status = "opening"
+        task.status = TaskStatus.OPENING
         ensure_pair(session, task)
         repository = installations.active_repository(session, task.repo_full_name)
         installation_id = repository.installation_id if repository is not None else None
@@ -125,13 +126,13 @@ def open_pair(services: Services, task_id: int, *, step_done: StepHook = no_hook
     try:
         _push_branches(opening)
         opening.step_done("pushed")
-        for letter in ("A", "B"):
+        for letter in SIDES:
             _ensure_pull_request(opening, letter)
         _label_and_link(opening)
         opening.step_done("labelled")
         _request_reviews(opening)
         opening.step_done("reviews requested")
-        for letter in ("A", "B"):
+        for letter in SIDES:
             _ensure_check_run(opening, letter)
     except TaskFailed as exc:
         return _fail(services, task_id, str(exc), opening)
@@ -350,7 +351,7 @@ def _fail(services: Services, task_id: int, reason: str, opening: Opening | None
             reason += " (cleanup on GitHub incomplete: close its PRs and delete its tandem/ branches by hand)"
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
-        task.status, task.failure_reason = "failed", reason
+        task.status, task.failure_reason = TaskStatus.FAILED, reason
         rounds.fail_first_round(session, task, reason)
     log.info("task %s failed: %s", task_id, reason)
     return "failed"
@@ -378,7 +379,7 @@ def give_up(services: Services, task_id: int, reason: str) -> None:
     """Fail a task whose opening kept failing, cleaning up as far as GitHub lets us."""
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
-        if task is None or task.status not in ("queued", "opening"):
+        if task is None or task.status not in (TaskStatus.QUEUED, TaskStatus.OPENING):
             return
         repository = installations.active_repository(session, task.repo_full_name)
     opening = None

@@ -13,22 +13,29 @@ from __future__ import annotations
 import base64
 import functools
 import re
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tandem.errors import TandemError
+from tandem.errors import Refused, TandemError
+from tandem.quoting import code_span
 from tandem.services import Services
 from tandem.task_spec import LeakSettings
+from tandem.vocabulary import DEFAULT_AXES, DEFAULT_SCALE, checked_axes
+
+if TYPE_CHECKING:
+    from tandem.models import Task
 
 PATH = ".github/tandem.yml"
 MAX_FILE_BYTES = 64 * 1024
 CACHE_TTL = 600
 _CACHE_KEY = "tandem:config:{}"
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 class RepoConfigError(TandemError):
@@ -45,30 +52,58 @@ class People(BaseModel):
         return {user.lower() for user in self.users}
 
 
-class Rubric(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _checked_axes(axes: tuple[str, ...]) -> tuple[str, ...]:
+    if not checked_axes(axes):
+        raise ValueError("a rubric needs at least one axis")
+    return axes
 
-    axes: list[str] = Field(default_factory=lambda: ["correctness", "security", "reliability", "maintainability"])
-    scale: tuple[int, int] = (1, 5)
 
-    @field_validator("scale")
+def _checked_scale(scale: tuple[int, int]) -> tuple[int, int]:
+    low, high = scale
+    if low >= high:
+        raise ValueError("scale must be [lowest, highest] with lowest < highest")
+    return scale
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The axes a repository's raters score with /rate, and the scale of the scores: the
+    `rubric` setting, or one built in code (which may spell an axis in capitals)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    # Checked as the setting is read, so that a problem names rubric.axes or rubric.scale; a rubric
+    # built in code is checked by __post_init__, by the same rules, once its axes are lower-cased.
+    axes: Annotated[tuple[str, ...], AfterValidator(_checked_axes)] = DEFAULT_AXES
+    scale: Annotated[tuple[int, int], AfterValidator(_checked_scale)] = DEFAULT_SCALE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "axes", _checked_axes(tuple(str(axis).strip().lower() for axis in self.axes)))
+        object.__setattr__(self, "scale", _checked_scale(tuple(int(bound) for bound in self.scale)))
+
     @classmethod
-    def _scale(cls, scale: tuple[int, int]) -> tuple[int, int]:
-        low, high = scale
-        if low >= high:
-            raise ValueError("scale must be [lowest, highest] with lowest < highest")
-        return scale
+    def of(cls, config: RepoConfig | Rubric | None = None) -> Rubric:
+        """The rubric of a repository's config, a rubric itself, or the default one for None."""
+        if hasattr(config, "rubric"):
+            return config.rubric
+        return config or cls()
 
-    @field_validator("axes")
     @classmethod
-    def _axes(cls, axes: list[str]) -> list[str]:
-        # `/rate A correctness=4` needs each axis to be one word.
-        for axis in axes:
-            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", axis):
-                raise ValueError(f"axis {axis!r} must be one lower-case word (letters, digits, _ or -)")
-        if not axes or len(set(axes)) != len(axes):
-            raise ValueError("axes must be a non-empty list without repeats")
-        return axes
+    def for_task(cls, task: Task, default: RepoConfig | Rubric | None = None) -> Rubric:
+        """The task's own axes if it has some (Task.rubric), else the default's; the default's scale."""
+        default = cls.of(default)
+        return cls(tuple(task.rubric), default.scale) if task.rubric else default
+
+    def score(self, axis: str, value: str | int) -> tuple[str, int]:
+        """Return (axis, score) checked against the rubric, or raise Refused naming it."""
+        name = axis.strip().lower()
+        if name not in self.axes:
+            raise Refused(f"unknown axis {code_span(axis)}; this repository's axes are {', '.join(self.axes)}")
+        low, high = self.scale
+        text = str(value).strip()
+        if not (text.isascii() and _INTEGER.fullmatch(text)) or not low <= int(text) <= high:
+            raise Refused(f"{name} must be an integer from {low} to {high}")
+        return name, int(text)
 
 
 class Labels(BaseModel):
@@ -86,7 +121,7 @@ class Followups(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    allowed: Literal["raters", "reviewers", "nobody"] = "raters"
+    allowed: Literal["raters", "reviewers", "nobody"] = "raters"  # vocabulary.Role, in the plural
     max_rounds: int = Field(default=5, ge=1, le=100)
     round_timeout: timedelta = timedelta(hours=24)
 

@@ -13,12 +13,10 @@ from githubkit.exception import RateLimitExceeded, RequestFailed
 
 from tandem.repo_config import People, RepoConfig
 from tandem.services import Services
+from tandem.vocabulary import Role
 
 log = logging.getLogger(__name__)
 
-RATER = "rater"
-REVIEWER = "reviewer"
-ANYONE = "anyone"
 MEMBERSHIP_TTL = 300
 NOT_MEMBER_TTL = 30
 
@@ -66,10 +64,10 @@ def _is_one_of(services: Services, client: GitHub, people: People, org: str, log
     return any(team_member(services, client, org, team, login) for team in people.teams)
 
 
-def roles_of(services: Services, client: GitHub, config: RepoConfig, org: str, login: str) -> set[str]:
-    roles = {ANYONE}
+def roles_of(services: Services, client: GitHub, config: RepoConfig, org: str, login: str) -> set[Role]:
+    roles = {Role.ANYONE}
     if _is_one_of(services, client, config.raters, org, login):
-        roles.add(RATER)
+        roles.add(Role.RATER)
     if _is_one_of(services, client, config.reviewers, org, login):
-        roles.add(REVIEWER)
+        roles.add(Role.REVIEWER)
     return roles

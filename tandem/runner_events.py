@@ -1,7 +1,7 @@
 """Outgoing webhooks to the team's model runner, on GitHub's model.
 
 When a round starts awaiting outputs, a round closes or a task closes, the change's transaction
-also writes an outbox row (models.FollowUp) for one delivery: a POST of the event's JSON to
+also writes an outbox row (models.OutboxEntry) for one delivery: a POST of the event's JSON to
 TANDEM_RUNNER_URL with
 
     X-Tandem-Event: round.awaiting_outputs
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from tandem import outbox, queue
 from tandem.errors import NotFound
-from tandem.models import FollowUp
+from tandem.models import OutboxEntry
 from tandem.services import Services
 from tandem.services import current as current_services
 
@@ -72,7 +72,7 @@ def emit(session: Session, event: str, payload: dict) -> None:
         return
     delivery = str(uuid.uuid4())
     body = orjson.dumps({"event": str(RunnerEvent(event)), "delivery": delivery, **payload}).decode()
-    row = FollowUp(queue=queue.DEFAULT, func=DELIVER, args=[], kwargs={"delivery": delivery, "event": str(event), "body": body})
+    row = OutboxEntry(queue=queue.DEFAULT, func=DELIVER, args=[], kwargs={"delivery": delivery, "event": str(event), "body": body})
     session.add(row)
     pending = session.info.setdefault(_PENDING, [])
     if not pending:

@@ -31,12 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tandem import gitops
 from tandem.errors import TandemError
+from tandem.vocabulary import LOGIN, Verdict, checked_axes
 
 MAX_OUTPUT_BYTES = 10 * 1024 * 1024  # a patch or a set of files
 MAX_PROMPT_CHARS = 60_000  # leaves room in a PR body (GitHub caps it at 65,536)
 _REPO = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
-_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
-_AXIS = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _REF = re.compile(r"[A-Za-z0-9._/-]{1,255}")
 
 
@@ -107,7 +106,7 @@ class GoldSpec(BaseModel):
     note: str = Field(default="", max_length=10_000)
 
 
-GOLD_VERDICTS = ("tie", "neither")
+GOLD_VERDICTS = (Verdict.TIE, Verdict.NEITHER)
 
 
 class LeakSettings(BaseModel):
@@ -197,18 +196,14 @@ class TaskSpec(BaseModel):
     @field_validator("rubric")
     @classmethod
     def _rubric(cls, value: list[str] | None) -> list[str] | None:
-        for axis in value or []:
-            if not _AXIS.fullmatch(axis):
-                raise ValueError(f"axis {axis!r} must be lower-case letters, digits and _")
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("axes repeat")
-        return value
+        # Empty: the repository's axes (tandem.repo_config.Rubric.for_task).
+        return None if value is None else list(checked_axes(value))
 
     @field_validator("raters")
     @classmethod
     def _raters(cls, value: list[str]) -> list[str]:
         for login in value:
-            if not _LOGIN.fullmatch(login):
+            if not LOGIN.fullmatch(login):
                 raise ValueError(f"{login!r} is not a GitHub login")
         return value
 

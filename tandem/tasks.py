@@ -18,6 +18,7 @@ from tandem.errors import NotFound, ServiceUnavailable
 from tandem.models import DEFAULT_TEAM, Output, Pair, Repository, Round, Task
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, LeakSettings, TaskSpec
+from tandem.vocabulary import RoundStatus, TaskStatus
 
 
 def _installed(session: Session, repo: str) -> Repository:
@@ -43,7 +44,7 @@ def create_task(
         gold=spec.gold.model_dump() if spec.gold else None,
         leak_settings=spec.leaks.model_dump(exclude_none=True) if spec.leaks else None,
         leaks=leaks or [],
-        status="queued",
+        status=TaskStatus.QUEUED,
         submitted_by=submitted_by,
         team=team,
     )
@@ -79,7 +80,7 @@ def describe(task: Task, *, with_models: bool = True) -> dict[str, Any]:
 
 
 # Every status a task can have (the field's comment in tandem.models tells the lifecycle).
-STATUSES = ("queued", "opening", "awaiting_outputs", "applying", "open", "closed", "failed")
+STATUSES = tuple(status.value for status in TaskStatus)  # plain strings: a Literal of the API's filter
 
 
 def list_tasks(
@@ -132,7 +133,7 @@ def _describe_round(round_: Round) -> dict[str, Any]:
         "prompt": round_.prompt,
         "author": round_.author_login,
         "started_at": _iso(round_.created_at),
-        "expires_at": _iso(round_.expires_at) if round_.status == "awaiting_outputs" else None,
+        "expires_at": _iso(round_.expires_at) if round_.status == RoundStatus.AWAITING_OUTPUTS else None,
         "submitted_at": _iso(round_.submitted_at),
         "opened_at": _iso(round_.opened_at),
         "closed_at": _iso(round_.closed_at),
@@ -178,7 +179,7 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team
     except redis.RedisError:
         with services.storage.transaction() as session:
             task = session.get(Task, task_id)
-            task.status, task.failure_reason = "failed", "could not be queued (Redis unavailable); submit it again"
+            task.status, task.failure_reason = TaskStatus.FAILED, "could not be queued (Redis unavailable); submit it again"
         raise ServiceUnavailable(f"task {task_id} could not be queued: Redis is unavailable") from None
     return task_id
 
@@ -199,7 +200,7 @@ def stuck_tasks(session: Session, quiet_for: timedelta) -> list[int]:
     cutoff = utcnow() - quiet_for
     return list(
         session.scalars(
-            select(Task.id).where(Task.status.in_(("queued", "opening")), Task.updated_at < cutoff).order_by(Task.id)
+            select(Task.id).where(Task.status.in_((TaskStatus.QUEUED, TaskStatus.OPENING)), Task.updated_at < cutoff).order_by(Task.id)
         )
     )
 

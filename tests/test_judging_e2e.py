@@ -199,7 +199,7 @@ def test_follow_up_jobs_left_behind_by_a_crash_are_queued_by_the_sweep(github, s
     from datetime import timedelta
 
     from tandem import outbox
-    from tandem.models import FollowUp
+    from tandem.models import OutboxEntry
 
     def crash(current, ids):
         raise ConnectionError("the worker died right after the commit")
@@ -213,14 +213,14 @@ def test_follow_up_jobs_left_behind_by_a_crash_are_queued_by_the_sweep(github, s
     monkeypatch.undo()
     assert current_votes(services) == {"rater-one": ("A", "clearly")}, "the vote is committed"
     with services.storage.transaction() as session:
-        assert session.query(FollowUp).count() == 2  # the answer on GitHub and the pair's sync
+        assert session.query(OutboxEntry).count() == 2  # the answer on GitHub and the pair's sync
     assert outbox.sweep(services, timedelta(0)) == 2
     settle(github, services)
     [vote] = [c for c in views.comments(github, REPO, pair["A"]) if c["user"] == "rater-one"]
     assert ("tandem[bot]", "+1") in vote["reactions"]
     assert "tandem:judged" in {p["number"]: p for p in views.pulls(github, REPO)}[pair["A"]]["labels"]
     with services.storage.transaction() as session:
-        assert session.query(FollowUp).count() == 0
+        assert session.query(OutboxEntry).count() == 0
 
 
 def test_a_review_vote_is_acknowledged_and_a_typo_answered(github, services, pair):

@@ -10,7 +10,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from tandem import outbox, queue
-from tandem.models import FollowUp
+from tandem.models import OutboxEntry
 from tests import github_views as views
 from tests.conftest import run_jobs, settle, windows_end
 
@@ -72,5 +72,5 @@ def test_a_sync_job_lost_before_it_ran_is_queued_again_by_the_sweep(github, serv
 
     assert shown(github, pair) == ({"2 of 2 judgments"}, {frozenset({"tandem", "tandem:judged"})})
     with services.storage.transaction() as session:
-        assert session.scalar(select(func.count()).select_from(FollowUp)) == 0, "the sync said it is done"
+        assert session.scalar(select(func.count()).select_from(OutboxEntry)) == 0, "the sync said it is done"
     assert outbox.sweep(services, older_than=timedelta(0)) == 0

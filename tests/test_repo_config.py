@@ -19,7 +19,7 @@ def test_the_repository_overrides_the_organization_key_by_key():
     )
     config = repo_config.validate(merged, "x")
     assert config.mirror is True
-    assert config.rubric.axes == ["security"] and config.rubric.scale == (1, 7)
+    assert config.rubric.axes == ("security",) and config.rubric.scale == (1, 7)
     assert config.raters.users == ["a"]
 
 

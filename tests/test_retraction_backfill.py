@@ -3,7 +3,6 @@ the first command processed after the upgrade derives the same records again."""
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import select
 
 from tandem import judging, migrate
@@ -57,8 +56,7 @@ def test_the_backfill_derives_the_same_records(database_url):
     process_all(storage, pair_id)
     before = records(storage)
     # As if recorded before 0004: the log is gone; the upgrade rebuilds it from the records.
-    with storage.engine.begin() as connection:
-        command.downgrade(migrate._config(connection), "0003_dead_letters")
+    migrate.downgrade(storage.engine, "0003_dead_letters")
     migrate.upgrade(storage.engine)
     with storage.transaction() as session:
         assert session.scalars(select(CommandVersion)).all() and session.get(DeletedComment, 6) is not None

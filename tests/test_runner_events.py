@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from tandem import runner_events
-from tandem.models import FollowUp
+from tandem.models import OutboxEntry
 from tandem.runner import EventListener
 from tests.conftest import run_jobs
 from tests.servers import LiveServer
@@ -55,7 +55,7 @@ def test_an_event_reaches_the_runner_signed_and_is_believed(services, listener):
     run_jobs(services)
     assert announced(listener) == [(7, 2)]
     with services.storage.transaction() as session:
-        assert session.scalars(select(FollowUp)).all() == []  # queued right after the commit
+        assert session.scalars(select(OutboxEntry)).all() == []  # queued right after the commit
 
 
 class Receiver:
@@ -119,7 +119,7 @@ def test_a_forged_or_unsigned_body_is_refused_by_the_runner(listener):
 def test_no_runner_url_records_nothing(services):
     emit(services)
     with services.storage.transaction() as session:
-        assert session.scalars(select(FollowUp)).all() == []
+        assert session.scalars(select(OutboxEntry)).all() == []
 
 
 def test_an_event_of_a_rolled_back_change_is_never_sent(services):
@@ -129,7 +129,7 @@ def test_an_event_of_a_rolled_back_change_is_never_sent(services):
         runner_events.emit(session, runner_events.TASK_CLOSED, {"task_id": 7})
         raise RuntimeError("the change failed")
     with services.storage.transaction() as session:
-        assert session.scalars(select(FollowUp)).all() == []
+        assert session.scalars(select(OutboxEntry)).all() == []
     assert services.queue("default").count == 0
 
 

@@ -87,4 +87,4 @@ def _note_finished(delivery: Delivery, repo: str, task_id: int) -> None:
         return
     client = delivery.services.github.as_installation(installation_id)
     if repo_config.load(delivery.services, client, repo).require_ci:
-        delivery.follow_ups.append(ci_notice.tell(session, round_, installation_id, repo))
+        delivery.outbox_entries.append(ci_notice.tell(session, round_, installation_id, repo))

@@ -16,6 +16,7 @@ from tandem.commands.near_misses import answers as near_miss_answers
 from tandem.commands.near_misses import find_near_misses
 from tandem.errors import Unprocessable
 from tandem.models import Side
+from tandem.vocabulary import Role
 from workers import responses
 from workers.router import Delivery, Router
 
@@ -59,7 +60,7 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     outcomes = run_comment(context, invocations, roles=author_roles, edited=edited) + near_miss_answers(near_misses)
     delivery.session.flush()
     results = [{"ok": o.ok, "reply": o.reply, "changed": o.changed, "message": o.message} for o in outcomes]
-    outsider = author_roles == {roles.ANYONE}
+    outsider = author_roles == {Role.ANYONE}
     delivery.enqueue_after_commit(
         queue.PAIRS, responses.acknowledge, installation_id, repo, side.pr_number, source, item["id"],
         author["login"], outsider, results,

@@ -99,19 +99,19 @@ def process_delivery(delivery_id: str, event: str, action: str | None, body: str
         return _park(current, incoming, DeadLetterKind.FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
     if handled is None:
         return "duplicate"
-    count, follow_ups = handled
+    count, entry_ids = handled
     try:
-        outbox.dispatch(current, follow_ups)
+        outbox.dispatch(current, entry_ids)
     except Exception as exc:  # they are recorded: the periodic sweep queues them once Redis is back
         if not outages.is_unavailable(exc):
             raise
-        log.warning("follow-ups of delivery %s left to the sweep: %s", delivery_id, type(exc).__name__)
+        log.warning("outbox entries of delivery %s left to the sweep: %s", delivery_id, type(exc).__name__)
     log.info("delivery %s processed by %d handler(s)", delivery_id, count)
     return f"processed by {count} handler(s)"
 
 
 def _handle(current: services.Services, incoming: IncomingDelivery, payload: dict) -> tuple[int, list[int]] | None:
-    """Run the handlers; (how many, the follow-up ids to dispatch), or None if a concurrent run
+    """Run the handlers; (how many, the ids of the outbox entries to dispatch), or None if a concurrent run
     of the same delivery got there first."""
     handlers = ROUTER.handlers_for(incoming.event, incoming.action)
     try:
@@ -129,7 +129,7 @@ def _handle(current: services.Services, incoming: IncomingDelivery, payload: dic
             log.info("delivery %s was already processed", incoming.id)
             return None
         raise
-    return len(handlers), [follow_up.id for follow_up in delivery.follow_ups]
+    return len(handlers), [entry.id for entry in delivery.outbox_entries]
 
 
 def _park(current: services.Services, incoming: IncomingDelivery, kind: DeadLetterKind, reason: str) -> str:

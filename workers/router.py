@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tandem import outbox
-from tandem.models import FollowUp
+from tandem.models import OutboxEntry
 from tandem.services import Services
 
 
@@ -29,13 +29,13 @@ class Delivery:
     services: Services
     # The jobs to queue once the transaction has committed (those that write to GitHub: never
     # inside the transaction, so a rolled-back delivery leaves nothing behind on GitHub).
-    follow_ups: list[FollowUp] = field(default_factory=list)
+    outbox_entries: list[OutboxEntry] = field(default_factory=list)
 
     def enqueue_after_commit(self, queue_name: str, func: Callable | str, *args, coalesce: str | None = None) -> None:
         """Queue func(*args) after the commit; recorded in the transaction, so nothing is lost."""
-        follow_up = FollowUp(queue=queue_name, func=outbox.job_path(func), args=list(args), coalesce_key=coalesce)
-        self.session.add(follow_up)
-        self.follow_ups.append(follow_up)
+        entry = OutboxEntry(queue=queue_name, func=outbox.job_path(func), args=list(args), coalesce_key=coalesce)
+        self.session.add(entry)
+        self.outbox_entries.append(entry)
 
 
 Handler = Callable[[Delivery], None]

@@ -2,7 +2,7 @@
 webhooks GitHub failed to deliver, delivery jobs that failed without being processed, and rounds
 whose outputs did not come in time (their `followups.round_timeout`: checked every period, so a
 round expires at most one period late). A sweep each worker runs every SWEEP_EVERY, one worker at
-a time: tasks whose opening job was lost, and follow-up jobs a crash left behind.
+a time: tasks whose opening job was lost, and outbox entries a crash left behind.
 
 A periodic job runs at the start of each period (every REDELIVERY_EVERY, on the clock) and
 schedules its own next run. Each run has a job id made from its period, and is scheduled with
@@ -36,9 +36,9 @@ SWEEP_LOCK = "tandem:sweep-left-behind"
 # or running, has lost its job (a worker killed on its last try, Redis lost): its opening is
 # queued again.
 STUCK_AFTER = timedelta(minutes=1)
-# A follow-up job is queued right after its delivery commits; one still waiting this long was
+# An outbox entry is queued right after its delivery commits; one still waiting this long was
 # left behind by a crash or a Redis outage.
-FOLLOW_UPS_LEFT_AFTER = timedelta(minutes=2)
+OUTBOX_LEFT_AFTER = timedelta(minutes=2)
 
 
 def install(current: Services) -> None:
@@ -93,8 +93,8 @@ def sweep_left_behind(current: Services) -> list[str]:
     if not current.redis.set(SWEEP_LOCK, 1, nx=True, ex=int(SWEEP_EVERY.total_seconds()) - 1):
         return []
     lines = [f"requeued stuck task {task_id}" for task_id in tasks.requeue_stuck(current, STUCK_AFTER)]
-    if left := outbox.sweep(current, FOLLOW_UPS_LEFT_AFTER):
-        lines.append(f"queued {left} follow-up job(s) a crash had left behind")
+    if left := outbox.sweep(current, OUTBOX_LEFT_AFTER):
+        lines.append(f"queued {left} outbox job(s) a crash had left behind")
     for line in lines:
         log.warning(line)
     return lines

@@ -9,6 +9,7 @@ from tandem import judging
 from tandem.commands.context import CommandContext
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command
+from tandem.vocabulary import Role
 
 
 def prompt_of(invocation: Invocation) -> str:
@@ -17,7 +18,7 @@ def prompt_of(invocation: Invocation) -> str:
 
 @command(
     "followup",
-    role="rater",
+    role=Role.RATER,
     role_from_followups=True,
     usage="/followup <prompt>",
     summary=(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from tandem.commands.context import CommandContext
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command, help_text
+from tandem.vocabulary import Role
 
 
-@command("help", role="anyone", usage="/help", summary="This list.", on_edit="ignore")
+@command("help", role=Role.ANYONE, usage="/help", summary="This list.", on_edit="ignore")
 def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     return Outcome(help_text(ctx.rubric), changed=False, reply=True)

@@ -11,10 +11,9 @@ from tandem import judging
 from tandem.commands.context import CommandContext, CommandError
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, Resubmitted, command, words
-from tandem.judging import STRENGTHS, Vote
+from tandem.judging import Vote
 from tandem.models import Judgment
-
-_SIDES = {"a": "A", "b": "B", "tie": "tie", "neither": "neither"}
+from tandem.vocabulary import Role, Strength, Verdict
 
 
 def parse_prefer(invocation: Invocation) -> Vote:
@@ -22,17 +21,17 @@ def parse_prefer(invocation: Invocation) -> Vote:
     given = words(invocation.args)
     if not given:
         raise CommandError("say which side is better: `/prefer A`, `/prefer B`, `/prefer tie` or `/prefer neither`")
-    verdict = _SIDES.get(given[0].lower())
+    verdict = Verdict.parse(given[0])
     if verdict is None:
         raise CommandError("the side must be A, B, tie or neither")
     rest = [word.lower() for word in given[1:]]
-    if verdict in ("tie", "neither"):
-        if rest and rest[0] in STRENGTHS:
+    if verdict in (Verdict.TIE, Verdict.NEITHER):
+        if rest and rest[0] in tuple(Strength):
             raise CommandError(f"`/prefer {verdict}` takes no strength")
         if rest:
             raise CommandError(f"write `/prefer {verdict}` alone on its line; put your reasons on the lines below")
         return Vote(verdict, None, invocation.text)
-    if rest and rest[0] not in STRENGTHS:
+    if rest and rest[0] not in tuple(Strength):
         raise CommandError("the strength must be slightly, clearly or much; put your reasons on the lines below")
     if len(rest) > 1:
         raise CommandError(
@@ -77,7 +76,7 @@ def _standing(judgment: Judgment) -> str:
 
 @command(
     "prefer",
-    role="rater",
+    role=Role.RATER,
     usage=("/prefer A", "/prefer B", "/prefer tie", "/prefer neither"),
     summary=(
         "Your vote: A (or B) is better, by `slightly`, `clearly` (the default) or `much`, e.g. "

@@ -12,8 +12,9 @@ from tandem import judging
 from tandem.commands.context import CommandContext, CommandError
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command, rubric_fields, words
-from tandem.judging import SIDES, Rubric
+from tandem.judging import Rubric
 from tandem.quoting import code_span
+from tandem.vocabulary import SIDES, Role
 
 _SPACED_EQUALS = re.compile(r"\s*=\s*")
 
@@ -64,7 +65,7 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
 
 @command(
     "rate",
-    role="rater",
+    role=Role.RATER,
     usage="/rate A {example}",
     summary=(
         "Score one side (A or B) on this repository's axes: {axes}; each score is an integer "

@@ -19,13 +19,14 @@ from typing import Any, Literal
 from tandem.commands.parser import Invocation
 from tandem.commands.context import CommandContext, CommandError
 from tandem.judging import FollowupRules, Refused, Rubric
+from tandem.vocabulary import Role
 
-ROLES = ("rater", "reviewer", "anyone")
-_ROLE_TITLES = {"rater": "raters", "reviewer": "reviewers", "anyone": "anyone", "nobody": "nobody"}
+ROLES = (Role.RATER, Role.REVIEWER, Role.ANYONE)  # a command's; nobody is only a setting's
+_ROLE_TITLES = {Role.RATER: "raters", Role.REVIEWER: "reviewers", Role.ANYONE: "anyone", Role.NOBODY: "nobody"}
 # Once a pair is closed its record is final: what raters and reviewers are told when they try.
 _CLOSED = {
-    "rater": "this task is closed and takes no more votes",
-    "reviewer": "this task is closed; its votes can no longer be reviewed",
+    Role.RATER: "this task is closed and takes no more votes",
+    Role.REVIEWER: "this task is closed; its votes can no longer be reviewed",
 }
 # Stripped from the end of each word of a command's arguments: "/prefer A." is "/prefer A".
 TRAILING_PUNCTUATION = ".,;:!"
@@ -60,7 +61,7 @@ EditHandler = Callable[[CommandContext, list[Invocation]], Outcome | None]
 @dataclass(frozen=True)
 class Command:
     name: str
-    role: str  # rater, reviewer or anyone
+    role: Role  # rater, reviewer or anyone
     usage: tuple[str, ...]  # ways to write it; may use {axes}, {example}, {low}, {high}
     summary: str  # what it does, Markdown; may use the same fields
     handler: Handler
@@ -70,7 +71,7 @@ class Command:
     # The role set by the repository's `followups.allowed` instead of `role` (/followup only).
     role_from_followups: bool = False
 
-    def role_in(self, rules: FollowupRules) -> str:
+    def role_in(self, rules: FollowupRules) -> Role:
         return rules.role if self.role_from_followups else self.role
 
 
@@ -80,7 +81,7 @@ COMMANDS: dict[str, Command] = {}
 def command(
     name: str,
     *,
-    role: str,
+    role: Role,
     usage: str | Sequence[str],
     summary: str,
     on_edit: EditHandler | Literal["rerun", "ignore"] = "rerun",
@@ -88,7 +89,7 @@ def command(
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of ``/name``."""
     if role not in ROLES:
-        raise ValueError(f"/{name}: role must be one of {ROLES}")
+        raise ValueError(f"/{name}: role must be one of {', '.join(ROLES)}")
 
     def decorator(handler: Handler) -> Handler:
         if name in COMMANDS:
@@ -118,7 +119,7 @@ def written(invocation: Invocation) -> str:
 
 
 def run(ctx: CommandContext, invocation: Invocation, *, roles: Collection[str] | None = None) -> Outcome:
-    """Run one command. ``roles``: what the author is ("rater", "reviewer"); None skips the check.
+    """Run one command. ``roles``: what the author is (tandem.roles.roles_of); None skips the check.
 
     Raises CommandError, its message prefixed with the command as written.
     """
@@ -168,7 +169,7 @@ def _attempt(
     try:
         if invocations:
             _check_allowed(ctx, entry, roles)
-        elif ctx.pair.closed_at is not None and entry.role != "anyone":
+        elif ctx.pair.closed_at is not None and entry.role != Role.ANYONE:
             return []
         outcome = entry.on_edit(ctx, invocations)  # type: ignore[operator]
         return [outcome] if outcome is not None else []
@@ -189,11 +190,11 @@ def _entry(name: str) -> Command:
 
 def _check_allowed(ctx: CommandContext, entry: Command, roles: Collection[str] | None) -> None:
     role = entry.role_in(ctx.followups)
-    if role == "nobody":
+    if role == Role.NOBODY:
         raise CommandError(f"`/{entry.name}` is turned off in this repository (`followups.allowed: nobody`)")
-    if roles is not None and role != "anyone" and role not in roles:
+    if roles is not None and role != Role.ANYONE and role not in roles:
         raise CommandError(f"only {_ROLE_TITLES[role]} can use `/{entry.name}`")
-    if ctx.pair.closed_at is not None and entry.role != "anyone":
+    if ctx.pair.closed_at is not None and entry.role != Role.ANYONE:
         raise CommandError(_CLOSED[entry.role])
 
 

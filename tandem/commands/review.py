@@ -8,16 +8,12 @@ who is told why on the PR, and their next vote resubmits it.
 
 from __future__ import annotations
 
-import re
-
 from tandem import judging
 from tandem.commands.context import CommandContext, CommandError
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import TRAILING_PUNCTUATION, Outcome, command
 from tandem.quoting import code_span
-
-# A GitHub login: letters, digits and single hyphens; apps end in "[bot]".
-_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
+from tandem.vocabulary import LOGIN, ReviewDecision, ReviewState, Role
 
 
 def parse_review(invocation: Invocation) -> tuple[str | None, str]:
@@ -26,7 +22,7 @@ def parse_review(invocation: Invocation) -> tuple[str | None, str]:
     login = None
     if first.startswith("@"):
         login = first[1:].rstrip(TRAILING_PUNCTUATION)
-        if not _LOGIN.fullmatch(login):
+        if not LOGIN.fullmatch(login):
             raise CommandError(f"{code_span(first)} is not a GitHub login")
     else:
         rest = invocation.args
@@ -34,16 +30,16 @@ def parse_review(invocation: Invocation) -> tuple[str | None, str]:
     return login, reason
 
 
-def _decide(ctx: CommandContext, invocation: Invocation, decision: judging.ReviewDecision) -> Outcome:
+def _decide(ctx: CommandContext, invocation: Invocation, decision: ReviewDecision) -> Outcome:
     login, reason = parse_review(invocation)
     row, created = judging.review(ctx, decision, login, reason)
     judgment = row.judgment
-    returned = decision == judging.ReviewDecision.REJECTED
+    returned = decision == ReviewDecision.REJECTED
     verb = "sent back" if returned else "approved"
     tail = f": {code_span(reason)}" if returned else ""
     if judgment.superseded_by_id is not None:  # processed after a vote written later than the review
         tail += f" (@{judgment.rater_login} has voted again since)"
-    elif judgment.review_state == judging.ReviewState.PENDING and created:
+    elif judgment.review_state == ReviewState.PENDING and created:
         tail += f"; it needs {ctx.review.approvals} approvals"
     prefix = "" if created else "Already done: "
     number = judging.round_number(ctx.session, judgment.round_id)
@@ -59,17 +55,17 @@ def _decide(ctx: CommandContext, invocation: Invocation, decision: judging.Revie
 
 @command(
     "approve",
-    role="reviewer",
+    role=Role.REVIEWER,
     usage=("/approve", "/approve @rater"),
     summary="Accept a rater's vote in the current round. Without `@rater`: the one vote waiting for review.",
 )
 def approve(ctx: CommandContext, invocation: Invocation) -> Outcome:
-    return _decide(ctx, invocation, judging.ReviewDecision.APPROVED)
+    return _decide(ctx, invocation, ReviewDecision.APPROVED)
 
 
 @command(
     "reject",
-    role="reviewer",
+    role=Role.REVIEWER,
     usage=("/reject <reason>", "/reject @rater <reason>"),
     summary=(
         "Return a rater's vote to them with a reason (required), which they are told; their next vote "
@@ -77,4 +73,4 @@ def approve(ctx: CommandContext, invocation: Invocation) -> Outcome:
     ),
 )
 def reject(ctx: CommandContext, invocation: Invocation) -> Outcome:
-    return _decide(ctx, invocation, judging.ReviewDecision.REJECTED)
+    return _decide(ctx, invocation, ReviewDecision.REJECTED)

@@ -8,11 +8,12 @@ from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, command, words
 from tandem.judging import Vote
 from tandem.models import Judgment
+from tandem.vocabulary import Role
 
 
 @command(
     "undo",
-    role="rater",
+    role=Role.RATER,
     usage="/undo",
     summary="Retract your vote in the current round (your scores stay). The retracted vote is kept in the history.",
 )

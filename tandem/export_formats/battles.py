@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from tandem.export_formats.preferences import margin
 from tandem.export_formats.selection import Selection
 from tandem.export_formats.source import provenance, votes
+from tandem.vocabulary import Verdict
 
-WINNERS = {"A": "model_a", "B": "model_b", "tie": "tie", "neither": "tie (bothbad)"}
+WINNERS = {Verdict.A: "model_a", Verdict.B: "model_b", Verdict.TIE: "tie", Verdict.NEITHER: "tie (bothbad)"}
 
 
 def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:

@@ -27,6 +27,7 @@ from tandem.export_formats.context import load as load_context
 from tandem.export_formats.preferences import margin
 from tandem.export_formats.selection import Selection
 from tandem.export_formats.source import BATCH_SIZE, votes
+from tandem.vocabulary import SIDES, Verdict
 
 
 def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:
@@ -78,9 +79,9 @@ def _group(row: dict[str, Any]) -> dict[str, Any]:
 
 def _score(row: dict[str, Any], model1: str) -> int:
     """-3..3: negative for the side holding model1, positive for the other, 0 for neither."""
-    if row["verdict"] not in ("A", "B"):
+    if row["verdict"] not in SIDES:
         return 0
-    winner = row["model_a"] if row["verdict"] == "A" else row["model_b"]
+    winner = row["model_a"] if row["verdict"] == Verdict.A else row["model_b"]
     return -margin(row) if winner == model1 else margin(row)
 
 

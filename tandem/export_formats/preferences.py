@@ -3,13 +3,14 @@ clearly, much; a bare ``/prefer A`` records clearly); a tie or neither has none 
 
 from __future__ import annotations
 
-MARGINS = {"slightly": 1, "clearly": 2, "much": 3}
-DEFAULT_STRENGTH = "clearly"
+from tandem.vocabulary import DEFAULT_STRENGTH, SIDES, Strength
+
+MARGINS = {strength: margin for margin, strength in enumerate(Strength, start=1)}
 
 
 def margin(row: dict) -> int:
     """How strongly the vote prefers its side: 1..3, or 0 for a tie or neither."""
-    if row["verdict"] not in ("A", "B"):
+    if row["verdict"] not in SIDES:
         return 0
     return MARGINS[row["strength"] or DEFAULT_STRENGTH]
 

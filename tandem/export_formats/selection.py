@@ -8,6 +8,7 @@ from datetime import datetime
 
 from tandem.errors import TandemError
 from tandem.statistics.queries import Filters
+from tandem.vocabulary import SIDES, ReviewState
 
 TIES = ("keep", "drop")
 
@@ -66,7 +67,7 @@ class Selection:
         return (
             row["kind"] == "judgment"
             and row["current"]
-            and (self.include_unapproved or row["review_state"] == "approved")
+            and (self.include_unapproved or row["review_state"] == ReviewState.APPROVED)
             and (self.include_gold or not row["gold"])
-            and (self.ties == "keep" or row["verdict"] in ("A", "B"))
+            and (self.ties == "keep" or row["verdict"] in SIDES)
         )

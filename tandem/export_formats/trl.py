@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session
 from tandem.export_formats.preferences import margin, twin
 from tandem.export_formats.selection import Selection
 from tandem.export_formats.source import provenance, votes
+from tandem.vocabulary import SIDES
 
 
 def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:
     for item in votes(session, selection):
         row, task = item.row, item.task
-        if row["verdict"] not in ("A", "B"):
+        if row["verdict"] not in SIDES:
             continue
         chosen, rejected, number = row["verdict"], twin(row["verdict"]), row["round"]
         if selection.conversational:

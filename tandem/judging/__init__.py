@@ -32,24 +32,17 @@ times are whole seconds): the one processed last is kept. A follow-up whose comm
 after a vote was placed in its round leaves that vote in the withdrawn round.
 """
 
+from tandem.errors import Refused
 from tandem.judging.context import (
     CommentContext,
     CommentRef,
-    DEFAULT_AXES,
-    DEFAULT_SCALE,
-    DEFAULT_STRENGTH,
     FollowupRules,
     Progress,
-    REVIEW_DECISIONS,
-    Refused,
-    ReviewDecision,
     ReviewRules,
-    ReviewState,
-    Rubric,
-    STRENGTHS,
-    VERDICTS,
     Vote,
 )
+from tandem.repo_config import Rubric
+from tandem.vocabulary import SIDES, ReviewDecision, ReviewState
 from tandem.judging.rounds import (
     current_round,
     ensure_first_round,
@@ -74,25 +67,18 @@ from tandem.judging.reviews import (
     settle_review_state,
 )
 from tandem.judging.standing import progress
-from tandem.models import SIDES
 
 __all__ = [
     "CommentContext",
     "CommentRef",
-    "DEFAULT_AXES",
-    "DEFAULT_SCALE",
-    "DEFAULT_STRENGTH",
     "FollowupRules",
     "Progress",
-    "REVIEW_DECISIONS",
     "Refused",
     "ReviewDecision",
     "ReviewRules",
     "ReviewState",
     "Rubric",
     "SIDES",
-    "STRENGTHS",
-    "VERDICTS",
     "Vote",
     "comment_deleted",
     "current_judgment",

@@ -1,105 +1,18 @@
-"""The values the judging domain works with: a write's context, its refusals, rubrics, votes, progress."""
+"""The values the judging domain works with: a write's context, votes, progress. (Its refusals are
+tandem.errors.Refused, its rubrics tandem.repo_config.Rubric.)"""
 
 from __future__ import annotations
 
-import re
-from enum import StrEnum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tandem.errors import TandemError
-from tandem.models import Pair, Task
-from tandem.quoting import code_span
-
-
-VERDICTS = ("A", "B", "tie", "neither")
-STRENGTHS = ("slightly", "clearly", "much")
-DEFAULT_STRENGTH = "clearly"
-DEFAULT_AXES = ("correctness", "security", "reliability", "maintainability")  # as tandem.repo_config
-DEFAULT_SCALE = (1, 5)
-
-
-class ReviewDecision(StrEnum):
-    """What a reviewer's /approve or /reject records (JudgmentReview.decision)."""
-
-    APPROVED = "approved"
-    REJECTED = "rejected"
-
-
-class ReviewState(StrEnum):
-    """Where a vote stands in review (Judgment.review_state): waiting for reviewers, approved by
-    as many as the repository asks for, or returned to its rater until they vote again."""
-
-    PENDING = "pending"
-    APPROVED = "approved"
-    RETURNED = "returned"
-
-
-REVIEW_DECISIONS = tuple(ReviewDecision)
-
-_AXIS_NAME = re.compile(r"[a-z][a-z0-9_-]*")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-class Refused(TandemError):
-    """A write the judging rules refuse. The message is written for the person whose comment
-    asked for it (tandem.commands.CommandError adds the command as written)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Rubric:
-    """The axes a repository's raters score with /rate, and the scale of the scores."""
-
-    axes: tuple[str, ...] = DEFAULT_AXES
-    scale: tuple[int, int] = DEFAULT_SCALE
-
-    def __post_init__(self) -> None:
-        axes = tuple(str(axis).strip().lower() for axis in self.axes)
-        for axis in axes:
-            if not _AXIS_NAME.fullmatch(axis):
-                raise ValueError(f"rubric axis {axis!r}: use one word of letters, digits, '_' or '-'")
-        if not axes or len(set(axes)) != len(axes):
-            raise ValueError("a rubric needs at least one axis, each named once")
-        low, high = (int(bound) for bound in self.scale)
-        if low >= high:
-            raise ValueError(f"rubric scale {low}-{high}: the low end must be below the high end")
-        object.__setattr__(self, "axes", axes)
-        object.__setattr__(self, "scale", (low, high))
-
-    @classmethod
-    def of(cls, config: Any = None) -> Rubric:
-        """The rubric of a repository's config (tandem.repo_config.RepoConfig), of anything with
-        ``axes`` and ``scale`` (such as RepoConfig.rubric), or the default one for None."""
-        if config is None or isinstance(config, Rubric):
-            return config or cls()
-        if hasattr(config, "rubric"):
-            return cls.of(config.rubric)
-        return cls(tuple(config.axes), tuple(config.scale))
-
-    @classmethod
-    def for_task(cls, task: Task, default: Any = None) -> Rubric:
-        """The task's own axes if it has some (Task.rubric), else the default's; the default's scale.
-        ``default``: as for ``Rubric.of``."""
-        default = cls.of(default)
-        return cls(tuple(task.rubric), default.scale) if task.rubric else default
-
-    def score(self, axis: str, value: str | int) -> tuple[str, int]:
-        """Return (axis, score) checked against the rubric, or raise Refused naming it."""
-        name = axis.strip().lower()
-        if name not in self.axes:
-            raise Refused(f"unknown axis {code_span(axis)}; this repository's axes are {', '.join(self.axes)}")
-        low, high = self.scale
-        text = str(value).strip()
-        if not (text.isascii() and _INTEGER.fullmatch(text)) or not low <= int(text) <= high:
-            raise Refused(f"{name} must be an integer from {low} to {high}")
-        return name, int(text)
+from tandem.errors import Refused
+from tandem.models import Pair
+from tandem.repo_config import Rubric
+from tandem.vocabulary import DEFAULT_STRENGTH, Role, Strength, Verdict
 
 
 @dataclass(frozen=True)
@@ -125,7 +38,7 @@ class CommentRef:
 class FollowupRules:
     """The repository's `followups` settings (tandem.repo_config.Followups), as commands use them."""
 
-    allowed: str = "raters"  # raters, reviewers or nobody
+    allowed: str = "raters"  # raters, reviewers or nobody (the setting's words)
     max_rounds: int = 5
     round_timeout: timedelta | None = timedelta(hours=24)
 
@@ -137,9 +50,9 @@ class FollowupRules:
         return cls(followups.allowed, followups.max_rounds, followups.round_timeout)
 
     @property
-    def role(self) -> str:
+    def role(self) -> Role:
         """The role a rater needs to start a round: rater, reviewer or nobody."""
-        return self.allowed.removesuffix("s") if self.allowed != "nobody" else "nobody"
+        return Role(self.allowed.removesuffix("s"))
 
 
 @dataclass(frozen=True)
@@ -186,8 +99,8 @@ class CommentContext:
 class Vote:
     """A /prefer: the verdict, its strength (A and B only) and the rationale."""
 
-    verdict: str
-    strength: str | None = None
+    verdict: Verdict
+    strength: Strength | None = None
     rationale: str = ""
 
     def __post_init__(self) -> None:
@@ -197,25 +110,27 @@ class Vote:
         object.__setattr__(self, "rationale", (self.rationale or "").strip())
 
     def describe(self) -> str:
-        if self.verdict == "tie":
+        if self.verdict == Verdict.TIE:
             return "a **tie** (A and B are equally good)"
-        if self.verdict == "neither":
+        if self.verdict == Verdict.NEITHER:
             return "**neither** (both are unacceptable)"
         return f"**{self.verdict}** ({self.strength})"
 
 
-def _checked_vote(verdict: str, strength: str | None) -> tuple[str, str | None]:
-    verdict = {"a": "A", "b": "B", "tie": "tie", "neither": "neither"}.get(str(verdict).lower(), "")
-    if not verdict:
+def _checked_vote(given: str, strength: str | None) -> tuple[Verdict, Strength | None]:
+    verdict = Verdict.parse(given)
+    if verdict is None:
         raise Refused("the side must be A, B, tie or neither")
-    if verdict in ("tie", "neither"):
+    if verdict in (Verdict.TIE, Verdict.NEITHER):
         if strength is not None:
             raise Refused(f"`/prefer {verdict}` takes no strength")
         return verdict, None
-    strength = (strength or DEFAULT_STRENGTH).lower()
-    if strength not in STRENGTHS:
-        raise Refused("the strength must be slightly, clearly or much; put your reasons on the lines below")
-    return verdict, strength
+    try:
+        return verdict, Strength((strength or DEFAULT_STRENGTH).lower())
+    except ValueError:
+        raise Refused(
+            "the strength must be slightly, clearly or much; put your reasons on the lines below"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from sqlalchemy.orm import Session
 
 from tandem import history
 from tandem.db import utcnow
-from tandem.judging.context import Refused, CommentRef, CommentContext, ReviewDecision, ReviewState
+from tandem.errors import Refused
+from tandem.judging.context import CommentContext, CommentRef
+from tandem.vocabulary import ReviewDecision, ReviewState
 from tandem.judging.rounds import current_round, _round_at, _lock
 from tandem.judging.votes import _checked_side, _rows, _settle_scores, _settle_votes
 from tandem.rounds import lifecycle

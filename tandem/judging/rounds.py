@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 
 from tandem import history
 from tandem.db import utcnow
-from tandem.judging.context import Refused, CommentContext
+from tandem.errors import Refused
+from tandem.judging.context import CommentContext
 from tandem.models import CommandVersion, Round, Task
 from tandem.quoting import code_span
 from tandem.rounds import lifecycle
+from tandem.vocabulary import SIDES, TaskStatus
 
 
 # Rounds -------------------------------------------------------------------------------------------
@@ -81,7 +83,7 @@ def record_followup(ctx: CommentContext, text: str) -> tuple[Round, bool]:
 def _check_may_start(ctx: CommentContext) -> None:
     """At most one round awaits outputs, none starts on a closed task, and none past max_rounds."""
     task = ctx.pair.task
-    if task.status in ("closed", "failed") or ctx.pair.closed_at is not None:
+    if task.status in (TaskStatus.CLOSED, TaskStatus.FAILED) or ctx.pair.closed_at is not None:
         raise Refused("this task is closed: it takes no more follow-ups")
     live = [r for r in task.rounds if r.withdrawn_at is None and r.closed_reason not in lifecycle.NEVER_OPENED]
     if pending := next((r for r in live if r.status in lifecycle.WAITING), None):
@@ -151,7 +153,7 @@ def refuse_unless_open(round_: Round, written_at: datetime) -> None:
 
 def round_heads(round_: Round) -> tuple[str | None, str | None] | None:
     """(A, B) head SHAs the round's votes judge, if recorded."""
-    heads = tuple(side.head_sha if (side := round_.side(letter)) else None for letter in ("A", "B"))
+    heads = tuple(side.head_sha if (side := round_.side(letter)) else None for letter in SIDES)
     return heads if all(heads) else None
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem.judging.context import Progress, ReviewState
+from tandem.judging.context import Progress
+from tandem.vocabulary import ReviewState
 from tandem.judging.rounds import _latest_round
 from tandem.models import Judgment, Pair
 

@@ -9,9 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tandem import ci, history
-from tandem.judging.context import Refused, CommentContext, ReviewState, Vote
+from tandem.errors import Refused
+from tandem.judging.context import CommentContext, Vote
 from tandem.judging.rounds import current_round, refuse_unless_open, round_heads, round_of_comment, _lock
-from tandem.models import SIDES, Judgment, JudgmentReview, Rating, Round
+from tandem.models import Judgment, JudgmentReview, Rating, Round
+from tandem.vocabulary import SIDES, ReviewState
 
 
 # Versions -----------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ review request per PR (when the task has raters), one check run and one comment 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,10 +41,10 @@ from tandem.rounds.lifecycle import (
     record_change,
 )
 from tandem.services import Services
+from tandem.vocabulary import LOGIN, SIDES
 
 log = logging.getLogger(__name__)
 
-_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 
 
 @dataclass
@@ -95,7 +94,7 @@ def apply_round(
         )
     _show_conversation(applying)
     _request_reviews(applying)
-    for letter in ("A", "B"):
+    for letter in SIDES:
         _ensure_check_run(applying, letter)
     _retire_old_check_runs(applying)
     with applying.transaction() as session:
@@ -258,7 +257,10 @@ def _marker(task_id: int, number: int) -> str:
 
 
 def _mention(login: str | None) -> str:
-    return f"@{login}" if login and _LOGIN.fullmatch(login) else "the rater who asked for it"
+    # A user's login only: an app ("…[bot]") is not mentioned.
+    if login and LOGIN.fullmatch(login) and not login.endswith("[bot]"):
+        return f"@{login}"
+    return "the rater who asked for it"
 
 
 def notice(round_: Round) -> str:
@@ -291,7 +293,7 @@ def announce(services: Services, task_id: int, number: int, applying: Applying |
     applying = applying or _start(services, task_id, number, pairs.no_hook)
     if applying is None:
         return
-    for letter in ("A", "B"):
+    for letter in SIDES:
         _post_notice(applying, letter)
 
 

@@ -15,7 +15,6 @@ Domain only: no HTTP, no git (tandem.rounds.outputs builds and checks patches).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,21 +26,7 @@ from tandem.db import utcnow
 from tandem.errors import NotFound, TandemError
 from tandem.models import Round, RoundSide, Task
 from tandem.services import Services
-
-
-class RoundStatus(enum.StrEnum):
-    AWAITING_OUTPUTS = "awaiting_outputs"  # asked of the runner; PRs unchanged
-    APPLYING = "applying"  # outputs accepted; the apply job is putting them on GitHub
-    OPEN = "open"  # both outputs are on the PRs; votes count here
-    CLOSED = "closed"  # see Round.closed_reason
-
-
-class ClosedReason(enum.StrEnum):
-    JUDGED = "judged"  # its required approved judgments are in
-    SUPERSEDED = "superseded"  # the next round opened
-    EXPIRED = "expired"  # the runner did not answer within the round timeout
-    FAILED = "failed"  # its outputs could not be put on the PRs (Round.failure_reason)
-    WITHDRAWN = "withdrawn"  # its /followup was deleted while it awaited outputs
+from tandem.vocabulary import ClosedReason, RoundStatus, TaskStatus
 
 
 # Rounds that never reached the PRs: no comment acts in them, and they are no task's current round.
@@ -194,7 +179,7 @@ def await_outputs(session: Session, round_: Round, *, timeout: timedelta | None)
         for side in task.pair.sides:
             if round_.side(side.letter) is None:
                 round_.sides.append(RoundSide(letter=side.letter, parent_sha=side.head_sha))
-    task.status = RoundStatus.AWAITING_OUTPUTS
+    task.status = TaskStatus.AWAITING_OUTPUTS
     session.flush()
     runner_events.emit(session, runner_events.ROUND_AWAITING_OUTPUTS, event_payload(round_))
 
@@ -212,8 +197,8 @@ def open_round(session: Session, round_: Round) -> None:
             if round_side.round is None:
                 round_.sides.append(round_side)
             round_side.head_sha = side.head_sha
-    if task.status not in ("closed", "failed"):
-        task.status = "open"
+    if task.status not in (TaskStatus.CLOSED, TaskStatus.FAILED):
+        task.status = TaskStatus.OPEN
 
 
 def record_change(round_: Round, letter: str, diff: str, files: dict[str, str | None]) -> None:
@@ -250,8 +235,9 @@ def close_round(session: Session, round_: Round, reason: ClosedReason, failure: 
     task = round_.task
     if reason in NEVER_OPENED and task.status in WAITING:
         # Back to the round before, which never stopped being open (round 1 has none: the task fails).
-        task.status = "open" if task.pair is not None and task.pair.opened_at is not None else "failed"
-        if task.status == "failed":
+        opened = task.pair is not None and task.pair.opened_at is not None
+        task.status = TaskStatus.OPEN if opened else TaskStatus.FAILED
+        if task.status == TaskStatus.FAILED:
             task.failure_reason = failure or f"round {round_.number} {reason}"
     session.flush()
     runner_events.emit(session, runner_events.ROUND_CLOSED, event_payload(round_))
@@ -263,7 +249,7 @@ def close_task(session: Session, task: Task) -> None:
         if round_.status != RoundStatus.CLOSED:
             judged = round_.status == RoundStatus.OPEN
             close_round(session, round_, ClosedReason.JUDGED if judged else ClosedReason.SUPERSEDED)
-    task.status = "closed"
+    task.status = TaskStatus.CLOSED
     runner_events.emit(session, runner_events.TASK_CLOSED, {"task_id": task.id})
 
 

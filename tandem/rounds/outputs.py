@@ -6,7 +6,7 @@ output must build on that model's head (a patch that does not apply is refused n
 and the file, never the letter), the two must differ, and the identity-leak scan (tandem.leaks)
 must not refuse them (its findings are recorded on the task). Recording it and queueing the job
 that puts it on GitHub happen in one transaction (the job goes through the outbox,
-models.FollowUp), so an accepted round is never left without its job, nor a job without its round.
+models.OutboxEntry), so an accepted round is never left without its job, nor a job without its round.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import redis
 from tandem import gitops, installations, leaks, mirrors, outbox, queue, task_checks
 from tandem.db import utcnow
 from tandem.errors import NotFound
-from tandem.models import FollowUp, Task
+from tandem.models import OutboxEntry, Task
 from tandem.repo_config import RepoConfig
 from tandem.rounds.lifecycle import RoundConflict, RoundStatus, get_round, lock_task, models_of
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, LeakSettings, OutputSpec, output_label, same_change
+from tandem.vocabulary import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def _check_state(task: Task, round_, submitted: str) -> str | None:
     """'duplicate' for the accepted submission again; RoundConflict if the round takes none now."""
     if round_.outputs_digest is not None and round_.outputs_digest == submitted:
         return "duplicate"
-    if task.status in ("closed", "failed"):
+    if task.status in (TaskStatus.CLOSED, TaskStatus.FAILED):
         raise RoundConflict(f"task {task.id} is {task.status}: it takes no more outputs")
     if round_.status != RoundStatus.AWAITING_OUTPUTS:
         if round_.outputs_digest is not None:
@@ -90,17 +91,17 @@ def submit(
         if (known := _check_state(task, round_, submitted)) is not None:  # another submission won
             return known
         round_.outputs_digest, round_.submitted_by, round_.submitted_at = submitted, submitted_by, utcnow()
-        round_.status = task.status = RoundStatus.APPLYING
+        round_.status, task.status = RoundStatus.APPLYING, TaskStatus.APPLYING
         if found:
             task.leaks = [*task.leaks, *found]
         if number == 1:  # the task's own outputs: the pair opens with them
             for output, spec in zip(task.outputs, ordered, strict=True):
                 output.patch, output.files = spec.patch, spec.files
-            task.status = "queued"
-            job = FollowUp(queue=queue.PAIRS, func=OPEN_JOB, args=[task_id], job_id=f"open-pair-{task_id}")
+            task.status = TaskStatus.QUEUED
+            job = OutboxEntry(queue=queue.PAIRS, func=OPEN_JOB, args=[task_id], job_id=f"open-pair-{task_id}")
         else:
             round_.outputs = [spec.model_dump() for spec in ordered]
-            job = FollowUp(
+            job = OutboxEntry(
                 queue=queue.PAIRS,
                 func=APPLY_JOB,
                 args=[],

@@ -16,8 +16,9 @@ from tandem.models import Judgment, Round
 from tandem.statistics import fit
 from tandem.statistics.queries import Filters, _rows, _scoped
 from tandem.statistics.records import Judgments
+from tandem.vocabulary import ReviewState, Verdict
 
-_CREDIT = {"tie": 0.5, "neither": 0.5}
+_CREDIT = {Verdict.TIE: 0.5, Verdict.NEITHER: 0.5}
 
 
 def covariate(session: Session, filters: Filters, *, bootstrap: int = 1000, seed: int | None = 0) -> dict:
@@ -57,5 +58,5 @@ def _votes(filters: Filters) -> Select:
         Judgment.time_on_task_seconds, Judgment.ci_state_a, Judgment.ci_state_b,
     ).where(Judgment.superseded_at.is_(None))
     if not filters.include_unapproved:
-        query = query.where(Judgment.review_state == "approved")
+        query = query.where(Judgment.review_state == ReviewState.APPROVED)
     return query

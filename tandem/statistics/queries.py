@@ -29,6 +29,7 @@ from tandem.models import Judgment, JudgmentReview, Output, Pair, Rating, Round,
 from tandem.statistics import columns
 from tandem.statistics.columns import integer, real
 from tandem.statistics.records import A, B, NEITHER, NO_GOLD, STRENGTHS, TIE, VERDICTS, Judgments, Ratings, Reviews
+from tandem.vocabulary import ReviewState
 
 BATCH_SIZE = 50_000
 
@@ -128,8 +129,8 @@ def _gold(model_a, model_b) -> ColumnElement[int]:
         (preferred.is_(None), NO_GOLD),
         (preferred == model_a, A),
         (preferred == model_b, B),
-        (preferred == "tie", TIE),
-        (preferred == "neither", NEITHER),
+        (preferred == VERDICTS[TIE], TIE),
+        (preferred == VERDICTS[NEITHER], NEITHER),
         else_=NO_GOLD,
     )
 
@@ -195,7 +196,7 @@ def _judgments(session: Session, filters: Filters, rounds: _Rounds, models: list
         real(func.coalesce(Judgment.time_on_task_seconds, -1)),
     ).where(Judgment.superseded_at.is_(None))
     if not filters.include_unapproved:
-        query = query.where(Judgment.review_state == "approved")
+        query = query.where(Judgment.review_state == ReviewState.APPROVED)
     round_id, *values = columns.fetch(session, query, [columns.INT] * 4 + [columns.FLOAT])
     index, rater_id, verdict, strength, seconds = rounds.select(round_id, *values)
     units, unit = _units(rounds, index)
@@ -219,7 +220,7 @@ def _ratings(session: Session, filters: Filters, rounds: _Rounds, models: list[s
     if not filters.include_unapproved:
         vote = aliased(Judgment)
         its_vote = and_(vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None))
-        query = query.join(vote, its_vote).where(vote.review_state == "approved")
+        query = query.join(vote, its_vote).where(vote.review_state == ReviewState.APPROVED)
     round_id, *values = columns.fetch(session, query, [columns.INT] * 5)
     index, rater_id, side, axis, score = rounds.select(round_id, *values)
     _, unit = _units(rounds, index)

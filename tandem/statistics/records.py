@@ -14,9 +14,11 @@ from itertools import islice
 
 import numpy as np
 
-VERDICTS = ("A", "B", "tie", "neither")
+from tandem.vocabulary import ReviewDecision, Strength, Verdict
+
+VERDICTS = tuple(Verdict)
 A, B, TIE, NEITHER = range(4)
-STRENGTHS = ("slightly", "clearly", "much")  # 1, 2, 3; 0 is no strength (a tie or neither)
+STRENGTHS = tuple(Strength)  # 1, 2, 3; 0 is no strength (a tie or neither)
 NO_GOLD = -1
 CHUNK = 50_000
 
@@ -159,7 +161,7 @@ class Reviews:
             return {
                 "reviewer": reviewers.codes(column[0]),
                 "rater": raters.codes(column[1]),
-                "approved": np.array([decision == "approved" for decision in column[2]], dtype=bool),
+                "approved": np.array([decision == ReviewDecision.APPROVED for decision in column[2]], dtype=bool),
                 "count": np.array(column[3], dtype=np.int64),
             }
 
