@@ -22,7 +22,7 @@ from githubkit.exception import RequestFailed
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem import ci_notice, gitops, installations, mirrors, pr_text, repo_config, rounds
+from tandem import ci_notice, gitops, installations, metrics, mirrors, pr_text, repo_config, rounds
 from tandem.db import utcnow
 from tandem.commands import help_text
 from tandem.errors import TandemError
@@ -133,6 +133,7 @@ def open_pair(services: Services, task_id: int) -> str:
     with opening.transaction() as session:
         task = session.get(Task, task_id)
         task.pair.opened_at = utcnow()
+        metrics.count_on_commit(session, metrics.PAIRS_OPENED)
         rounds.open_first_round(session, task)
         notice = ci_notice.on_open(session, task.rounds[0], opening.installation_id, opening.repo, opening.config)
     ci_notice.dispatch(services, notice)
