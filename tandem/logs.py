@@ -29,7 +29,8 @@ _SECRET = re.compile(
     r"\b(?:gh[opsur]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|eyJ[\w-]+\.[\w-]+\.[\w-]+)"
     r"|(?i:\b(?:bearer|token|basic)\s+)[A-Za-z0-9+/=._-]{16,}"
 )
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "context"}
+# Record attributes that are not fields of the line (uvicorn adds color_message, for terminals).
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "context", "color_message"}
 
 
 @contextlib.contextmanager
@@ -108,7 +109,8 @@ _HANDLER = "tandem"
 
 
 def configure(level: str = "INFO", fmt: str = "kv") -> None:
-    """Log to stderr in the chosen format, for the whole process (uvicorn's loggers included)."""
+    """Log to stderr in the chosen format, for the whole process (uvicorn's too: `tandem serve`
+    gives uvicorn no logging config of its own)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(FORMATTERS[fmt]())
     handler.addFilter(ContextFilter())
@@ -118,8 +120,5 @@ def configure(level: str = "INFO", fmt: str = "kv") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # through the root handler, in our format
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
     # httpx logs each request at INFO with its whole URL; tandem.github logs them without queries.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -15,7 +15,9 @@ rolled-back delivery counts nothing, and a redelivered one nothing twice.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -149,7 +151,8 @@ def share_between_processes() -> None:
     a fresh one, so that a scrape, whichever process answers it, counts them all (the processes
     are started after this, and read it from the environment)."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tandem-metrics-")
+        path = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tandem-metrics-")
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
 
 
 def exposition(connection: redis.Redis) -> tuple[bytes, str]:
