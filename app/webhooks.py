@@ -96,7 +96,7 @@ class WebhookReceiver:
         try:
             queued = await self.intake.queue(IncomingDelivery(delivery_id, event, action, body.decode()))
         except redis.RedisError as exc:
-            log.error("delivery %s not queued: Redis unavailable (%s)", delivery_id, type(exc).__name__)
+            log.error("delivery %s not queued: Redis unavailable (%s)", delivery_id, type(exc).__name__, exc_info=True)
             message = "queue unavailable; the delivery was not accepted, redeliver it later"
             return 503, {"message": message}, (event, REFUSED)
         answer = {"message": "queued" if queued else "already queued", "delivery": delivery_id}

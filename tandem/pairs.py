@@ -338,7 +338,7 @@ def _fail(services: Services, task_id: int, reason: str, opening: Opening | None
         try:
             _take_back(opening)
         except Exception as exc:  # the reason the task failed matters more than the cleanup's
-            log.warning("task %s: cleanup incomplete: %s", task_id, type(exc).__name__)
+            log.warning("task %s: cleanup incomplete: %s", task_id, type(exc).__name__, exc_info=True)
             reason += " (cleanup on GitHub incomplete: close its PRs and delete its tandem/ branches by hand)"
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
