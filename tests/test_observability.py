@@ -173,6 +173,19 @@ def test_a_rate_limit_slept_through_is_counted(github, services):
     assert metrics.RATE_LIMIT_WAITS.labels("slept")._value.get() == before + 1
 
 
+def test_a_rolled_back_transaction_counts_nothing(storage):
+    from tandem import metrics
+
+    before = metrics.JUDGMENTS._value.get()
+    with pytest.raises(RuntimeError), storage.transaction() as session:
+        metrics.count_on_commit(session, metrics.JUDGMENTS)
+        raise RuntimeError("the delivery failed")
+    assert metrics.JUDGMENTS._value.get() == before
+    with storage.transaction() as session:
+        metrics.count_on_commit(session, metrics.JUDGMENTS)
+    assert metrics.JUDGMENTS._value.get() == before + 1
+
+
 def test_several_processes_add_up_in_one_scrape(tmp_path, redis_url):
     """PROMETHEUS_MULTIPROC_DIR: what a worker process counted shows in a web process's scrape."""
     env = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
