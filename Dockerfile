@@ -14,7 +14,8 @@ COPY tandem /tmp/tandem/tandem
 COPY app /tmp/tandem/app
 COPY workers /tmp/tandem/workers
 RUN pip install --no-cache-dir /tmp/tandem && rm -rf /tmp/tandem \
-    && mkdir -p /srv/tandem/var /srv/tandem/config && chown tandem:tandem /srv/tandem/var /srv/tandem/config
+    && mkdir -p /srv/tandem/var /srv/tandem/config /srv/tandem/metrics \
+    && chown tandem:tandem /srv/tandem/var /srv/tandem/config /srv/tandem/metrics
 
 USER tandem
 WORKDIR /srv/tandem

@@ -1,12 +1,13 @@
 """Liveness (/healthz) and readiness (/readyz: Redis, database and credentials). /readyz also
 warns when Redis does not persist what it accepted, and shows the workers' heartbeat; neither
-makes the app unready: it works, at a risk, and deliveries wait safely in the inbox."""
+makes the app unready: it works, at a risk, and deliveries wait safely in the inbox.
+/metrics: Prometheus's scrape (tandem.metrics); keep it to the monitoring network at the proxy."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from tandem import readiness
+from tandem import metrics, readiness
 
 router = APIRouter()
 
@@ -28,3 +29,9 @@ async def readyz(request: Request) -> JSONResponse:
     if worker is not None:
         body["worker"] = worker
     return JSONResponse(body, status_code=503 if problems else 200)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request) -> Response:
+    body, content_type = await run_in_threadpool(metrics.exposition, request.app.state.services.redis)
+    return Response(body, media_type=content_type)

@@ -9,6 +9,7 @@ from app import api, api_docs, dashboard, errors, export_api, health, reviews_ap
 from app.dashboard import landing
 from app.intake import DeliveryIntake
 from app.limits import BodyBudget
+from tandem import logs
 from tandem import services as services_module
 from tandem.services import Services
 from tandem.settings import get_settings
@@ -49,5 +50,7 @@ def create_app(services: Services | None = None) -> TandemApp:
 
 
 def app_from_environment() -> TandemApp:
-    """The factory uvicorn imports (`app.main:app_from_environment`)."""
-    return create_app(Services.from_settings(get_settings()))
+    """The factory uvicorn imports (`app.main:app_from_environment`), in each web process."""
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(Services.from_settings(settings))

@@ -22,6 +22,7 @@ import redis
 from app import signatures
 from app.intake import DeliveryIntake
 from app.limits import BodyBudget, BodyRefused, read_body
+from tandem import metrics
 from tandem.inbox import IncomingDelivery
 from tandem.settings import Settings
 from workers import deliveries
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 
 PATH = "/webhooks/github"
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+# Outcomes counted by event (tandem.metrics); before the signature is checked anyone may send
+# anything, so the event header is not used as a label then.
+REFUSED, IGNORED = "refused", "ignored"
+UNVERIFIED = ("unverified", REFUSED)
 
 
 class WebhookReceiver:
@@ -39,7 +44,8 @@ class WebhookReceiver:
         self.budget = budget
 
     async def __call__(self, scope, receive, send) -> None:
-        status, answer = await self._handle(scope, receive)
+        status, answer, (event, outcome) = await self._handle(scope, receive)
+        metrics.DELIVERIES.labels(event, outcome).inc()
         body = orjson.dumps(answer)
         await send(
             {
@@ -50,43 +56,48 @@ class WebhookReceiver:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _handle(self, scope, receive) -> tuple[int, dict]:
+    async def _handle(self, scope, receive) -> tuple[int, dict, tuple[str, str]]:
         if scope["method"] != "POST":
-            return 405, {"message": "use POST"}
+            return 405, {"message": "use POST"}, UNVERIFIED
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         if self.settings.webhook_secret is None:
-            return 503, {"message": "Tandem has no webhook secret yet; register the app with `tandem setup`"}
+            message = "Tandem has no webhook secret yet; register the app with `tandem setup`"
+            return 503, {"message": message}, UNVERIFIED
         claimed = signatures.claimed_digest(headers.get("x-hub-signature-256"))
         if claimed is None:
-            return 401, {"message": "signature missing or wrong"}
+            return 401, {"message": "signature missing or wrong"}, UNVERIFIED
         mac = signatures.streaming(self.settings.webhook_secret.get_secret_value().encode())
         try:
             chunks = await read_body(headers, receive, self.budget, MAX_BODY, mac.update)
         except BodyRefused as refusal:
-            return refusal.status, {"message": refusal.message}
+            return refusal.status, {"message": refusal.message}, UNVERIFIED
         if not signatures.matches(mac, claimed):
-            return 401, {"message": "signature missing or wrong"}
+            return 401, {"message": "signature missing or wrong"}, UNVERIFIED
         body = b"".join(chunks)
         chunks.clear()
 
         event, delivery_id = headers.get("x-github-event"), headers.get("x-github-delivery")
         if not event or not delivery_id:
-            return 400, {"message": "X-GitHub-Event and X-GitHub-Delivery headers are required"}
+            message = "X-GitHub-Event and X-GitHub-Delivery headers are required"
+            return 400, {"message": message}, (event or "none", REFUSED)
         try:
             payload = orjson.loads(body)  # rejects what is not UTF-8 JSON
         except orjson.JSONDecodeError:
-            return 400, {"message": "body is not UTF-8 JSON"}
+            return 400, {"message": "body is not UTF-8 JSON"}, (event, REFUSED)
         if not isinstance(payload, dict):
-            return 400, {"message": "body is not a JSON object"}
+            return 400, {"message": "body is not a JSON object"}, (event, REFUSED)
         if event == "ping":
-            return 200, {"message": "pong", "zen": payload.get("zen")}
+            return 200, {"message": "pong", "zen": payload.get("zen")}, (event, IGNORED)
 
         action = payload.get("action") if isinstance(payload.get("action"), str) else None
         if not deliveries.handles(event, action):
-            return 202, {"message": "ignored: Tandem does not handle this event", "event": event, "action": action}
+            ignored = {"message": "ignored: Tandem does not handle this event", "event": event, "action": action}
+            return 202, ignored, (event, IGNORED)
         try:
             queued = await self.intake.queue(IncomingDelivery(delivery_id, event, action, body.decode()))
         except redis.RedisError as exc:
-            log.error("delivery %s not queued: Redis unavailable (%s)", delivery_id, type(exc).__name__)
-            return 503, {"message": "queue unavailable; the delivery was not accepted, redeliver it later"}
-        return 202, {"message": "queued" if queued else "already queued", "delivery": delivery_id}
+            log.error("delivery %s not queued: Redis unavailable (%s)", delivery_id, type(exc).__name__, exc_info=True)
+            message = "queue unavailable; the delivery was not accepted, redeliver it later"
+            return 503, {"message": message}, (event, REFUSED)
+        answer = {"message": "queued" if queued else "already queued", "delivery": delivery_id}
+        return 202, answer, (event, "accepted" if queued else "duplicate")

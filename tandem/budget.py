@@ -21,6 +21,7 @@ import httpx
 import redis
 from githubkit.throttling import BaseThrottler
 
+from tandem import metrics
 from tandem.errors import RateLimited
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -152,8 +153,13 @@ class WriteBudget(BaseThrottler):
     @contextlib.contextmanager
     def acquire(self, request: httpx.Request):
         if _counts(request):
-            wait = self.reserve() if request.method in WRITE_METHODS else self._read_wait()
+            write = request.method in WRITE_METHODS
+            wait = self.reserve() if write else self._read_wait()
             if wait > 0:
+                if write:
+                    metrics.WRITE_BUDGET_WAIT_SECONDS.observe(wait)
+                else:  # a read held by a rate limit GitHub set on this installation
+                    metrics.RATE_LIMIT_WAITS.labels("slept").inc()
                 time.sleep(wait)
         yield
 

@@ -7,7 +7,6 @@ import dataclasses
 import functools
 import getpass
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from collections.abc import Callable
 import typer
 from sqlalchemy.exc import OperationalError
 
-from tandem import migrate, queue, readiness
+from tandem import logs, migrate, queue, readiness
 from tandem.errors import ServiceUnavailable, TandemError
 from tandem.models import DEFAULT_TEAM
 from tandem.services import Services
@@ -81,7 +80,11 @@ def serve(
     # The port really listened on, for TANDEM_PUBLIC_URL's default in this and the web processes.
     os.environ["PORT"] = str(port)
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
+    if workers > 1:
+        from tandem import metrics
+
+        metrics.share_between_processes()
     uvicorn.run(
         "app.main:app_from_environment",
         factory=True,
@@ -90,6 +93,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        log_config=None,  # uvicorn's lines go through Tandem's (tandem.logs), in each web process
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
         # Header, connection and time limits for clients not yet authenticated (app.limits).
@@ -137,7 +141,7 @@ def worker(
             fail(f"no `tandem worker` on {socket.gethostname()} sent a heartbeat in the last {liveness.HEARTBEAT_TTL} s")
         typer.echo("worker alive")
         return
-    logging.basicConfig(level=services.settings.log_level)
+    logs.configure(services.settings.log_level, services.settings.log_format)
     queue.check_redis(services.redis)
     worker_process.run(services, queues, burst=burst)
 

@@ -13,10 +13,14 @@ connection failures are retried with back-off, except for content-creating POSTs
 taken effect before the error (GitHub can create a PR and still answer 502): those fail the try,
 and the job's retry, which looks up what a previous try created, takes over.
 Content-creating requests to one installation share one write budget (tandem.budget).
+
+Every response is logged at debug level (method, path, status, the rate limit left) and counted
+in the metrics; never a header, a query string or a body: they are where tokens travel.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import time
@@ -38,9 +42,12 @@ from githubkit.exception import (
 )
 from githubkit.typing import RetryOption
 
+from tandem import metrics
 from tandem.budget import WriteBudget
 from tandem.errors import ConfigError, RateLimited, TandemError
 from tandem.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CACHE_PREFIX = "tandem:githubkit"
 # GitHub's installation tokens live an hour; stop using a cached one this long before.
@@ -174,6 +181,18 @@ def _safe_to_repeat(request: httpx.Request | None) -> bool:
     return request.method in IDEMPOTENT_METHODS or bool(_SAFE_POST.search(request.url.path))
 
 
+def log_response(response: httpx.Response) -> None:
+    """httpx's response hook, for every request of Tandem's GitHub clients."""
+    request = response.request
+    metrics.GITHUB_REQUESTS.labels(request.method, str(response.status_code)).inc()
+    log.debug(
+        "GitHub request", extra={
+            "method": request.method, "path": request.url.path, "status": response.status_code,
+            "rate_limit_remaining": response.headers.get("x-ratelimit-remaining"),
+        },
+    )
+
+
 class RetryPolicy:
     """githubkit's auto_retry: what to do when a request to GitHub fails.
 
@@ -223,7 +242,9 @@ class RetryPolicy:
             self.budget.hold(exc.request, wait, primary=isinstance(exc, PrimaryRateLimitExceeded))
         if wait > self.max_inline_wait or retry_count >= MAX_INLINE_RATE_LIMIT_RETRIES:
             what = f"GitHub ({exc.response.status_code} on {exc.request.method} {exc.request.url.path})"
+            metrics.RATE_LIMIT_WAITS.labels("rescheduled").inc()
             raise RateLimited(max(wait, 1.0), what)
+        metrics.RATE_LIMIT_WAITS.labels("slept").inc()
         # githubkit sleeps 60 s when handed a zero delay: never hand it one.
         return RetryOption(True, max(timedelta(seconds=wait), _NO_WAIT))
 
@@ -269,6 +290,7 @@ class GitHubApp:
             auto_retry=RetryPolicy(self.settings.max_inline_wait_seconds, drop_token, budget),
             throttler=budget,
             timeout=30,
+            event_hooks={"response": [log_response]},
         )
 
     def _drop(self, *keys: str) -> None:

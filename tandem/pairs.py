@@ -22,7 +22,7 @@ from githubkit.exception import RequestFailed
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem import ci_notice, gitops, installations, mirrors, pr_text, repo_config, rounds
+from tandem import ci_notice, gitops, installations, metrics, mirrors, pr_text, repo_config, rounds
 from tandem.db import utcnow
 from tandem.commands import help_text
 from tandem.errors import TandemError
@@ -143,6 +143,7 @@ def open_pair(services: Services, task_id: int, *, step_done: StepHook = no_hook
     with opening.transaction() as session:
         task = session.get(Task, task_id)
         task.pair.opened_at = utcnow()
+        metrics.count_on_commit(session, metrics.PAIRS_OPENED)
         rounds.open_first_round(session, task)
         notice = ci_notice.on_open(session, task.rounds[0], opening.installation_id, opening.repo, opening.config)
     ci_notice.dispatch(services, notice)
@@ -347,7 +348,7 @@ def _fail(services: Services, task_id: int, reason: str, opening: Opening | None
         try:
             _take_back(opening)
         except Exception as exc:  # the reason the task failed matters more than the cleanup's
-            log.warning("task %s: cleanup incomplete: %s", task_id, type(exc).__name__)
+            log.warning("task %s: cleanup incomplete: %s", task_id, type(exc).__name__, exc_info=True)
             reason += " (cleanup on GitHub incomplete: close its PRs and delete its tandem/ branches by hand)"
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)

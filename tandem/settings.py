@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -58,6 +59,8 @@ class Settings(BaseSettings):
     outage_wait_seconds: float = Field(default=5.0, gt=0)
     outage_max_wait_seconds: float = Field(default=300.0, gt=0)
     log_level: str = "INFO"
+    # One line per event: key=value pairs (kv, for people) or JSON (json, for log collectors).
+    log_format: Literal["kv", "json"] = "kv"
     # How long a client may take to send a whole request (app.limits), before it is cut off.
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     # The team's model runner, if it wants outgoing webhooks (tandem.runner_events): the URL they

@@ -50,7 +50,9 @@ def check(services: Services, spec: TaskSpec, mirror: Mirror) -> None:
     try:
         problems = _problems(services, spec, mirror)
     except (GitHubException, RateLimited, ConfigError, gitops.GitError) as exc:
-        log.warning("%s: submission checks skipped, the worker will check (%s)", spec.repo, type(exc).__name__)
+        log.warning(
+            "%s: submission checks skipped, the worker will check (%s)", spec.repo, type(exc).__name__, exc_info=True
+        )
         return
     if problems:
         raise InvalidTask(problems)
@@ -66,7 +68,7 @@ def resolve_base(services: Services, repo: str, base: str) -> tuple[str, str] | 
             clone.fetch()
             return clone.resolve(base)
     except (GitHubException, RateLimited, gitops.GitError, gitops.OutputDoesNotApply) as exc:
-        log.warning("%s: base not resolved at submission (%s)", repo, type(exc).__name__)
+        log.warning("%s: base not resolved at submission (%s)", repo, type(exc).__name__, exc_info=True)
         return None
 
 
@@ -75,7 +77,7 @@ def settings(services: Services, repo: str, installation_id: int) -> repo_config
     try:
         return repo_config.load(services, services.github.as_installation(installation_id), repo)
     except (GitHubException, RateLimited, ConfigError, repo_config.RepoConfigError) as exc:
-        log.warning("%s: settings unknown, the defaults apply (%s)", repo, type(exc).__name__)
+        log.warning("%s: settings unknown, the defaults apply (%s)", repo, type(exc).__name__, exc_info=True)
         return repo_config.RepoConfig()
 
 

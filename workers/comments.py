@@ -10,7 +10,7 @@ from typing import Any
 
 from githubkit import GitHub
 
-from tandem import judging, pairs, queue, repo_config, roles
+from tandem import judging, logs, pairs, queue, repo_config, roles
 from tandem.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
 from tandem.commands.near_misses import answers as near_miss_answers
 from tandem.commands.near_misses import find_near_misses
@@ -32,7 +32,10 @@ def _side_of(delivery: Delivery, number: Any) -> Side | None:
     repository = delivery.payload.get("repository") or {}
     if not isinstance(number, int) or not repository.get("full_name"):
         return None
-    return pairs.side_for_pull_request(delivery.session, repository["full_name"], number)
+    side = pairs.side_for_pull_request(delivery.session, repository["full_name"], number)
+    if side is not None:
+        logs.bind(task_id=side.pair.task_id)
+    return side
 
 
 def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: str, edited: bool) -> None:

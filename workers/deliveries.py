@@ -21,7 +21,7 @@ from typing import Any
 from rq import Queue
 from sqlalchemy.exc import DataError, IntegrityError
 
-from tandem import dead_letters, inbox, outages, outbox, queue, services
+from tandem import dead_letters, inbox, logs, metrics, outages, outbox, queue, services
 from tandem.errors import TandemError, Unprocessable
 from tandem.inbox import IncomingDelivery
 from tandem.models import DeadLetter, DeadLetterKind, ProcessedDelivery
@@ -85,7 +85,7 @@ def process_delivery(delivery_id: str, event: str, action: str | None, body: str
     # From here on a redelivery may be queued again; the database decides what is new.
     current.redis.delete(inbox.pending_key(delivery_id))
     if _already_processed(current, delivery_id):  # a redelivery: nothing to do
-        return "duplicate"
+        return _ended(event, "duplicate")
     incoming = IncomingDelivery(delivery_id, event, action, body)
     try:
         handled = _handle(current, incoming, payloads.parse(event, body))
@@ -96,24 +96,32 @@ def process_delivery(delivery_id: str, event: str, action: str | None, body: str
     except Exception as exc:
         if not is_last_try():
             raise
-        return _park(current, incoming, DeadLetterKind.FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
+        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        return _park(current, incoming, DeadLetterKind.FAILED, reason, error=exc)
     if handled is None:
-        return "duplicate"
+        return _ended(event, "duplicate")
     count, entry_ids = handled
     try:
         outbox.dispatch(current, entry_ids)
     except Exception as exc:  # they are recorded: the periodic sweep queues them once Redis is back
         if not outages.is_unavailable(exc):
             raise
-        log.warning("outbox entries of delivery %s left to the sweep: %s", delivery_id, type(exc).__name__)
+        log.warning("outbox entries of delivery %s left to the sweep: %s", delivery_id, type(exc).__name__, exc_info=True)
     log.info("delivery %s processed by %d handler(s)", delivery_id, count)
+    _ended(event, "processed")
     return f"processed by {count} handler(s)"
+
+
+def _ended(event: str, outcome: str) -> str:
+    metrics.DELIVERIES_PROCESSED.labels(event, outcome).inc()
+    return outcome
 
 
 def _handle(current: services.Services, incoming: IncomingDelivery, payload: dict) -> tuple[int, list[int]] | None:
     """Run the handlers; (how many, the ids of the outbox entries to dispatch), or None if a concurrent run
     of the same delivery got there first."""
     handlers = ROUTER.handlers_for(incoming.event, incoming.action)
+    logs.bind(event=incoming.event, installation_id=(payload.get("installation") or {}).get("id"))
     try:
         with current.storage.transaction() as session:
             delivery = Delivery(incoming.id, incoming.event, incoming.action, payload, session, current)
@@ -132,9 +140,13 @@ def _handle(current: services.Services, incoming: IncomingDelivery, payload: dic
     return len(handlers), [entry.id for entry in delivery.outbox_entries]
 
 
-def _park(current: services.Services, incoming: IncomingDelivery, kind: DeadLetterKind, reason: str) -> str:
+def _park(
+    current: services.Services, incoming: IncomingDelivery, kind: DeadLetterKind, reason: str,
+    error: BaseException | None = None,
+) -> str:
     dead_letters.park(current, incoming, kind, reason)
-    log.error("delivery %s (%s) parked as %s: %s", incoming.id, incoming.event, kind.value, reason)
+    log.error("delivery %s (%s) parked as %s: %s", incoming.id, incoming.event, kind.value, reason, exc_info=error)
+    _ended(incoming.event, kind.value)
     return f"{kind.value}: {reason}"
 
 

@@ -1,5 +1,6 @@
 """What every Tandem job does when told to wait: it is queued again for when the wait is over,
-without spending one of its retries (those are for failures, not for waiting).
+without spending one of its retries (those are for failures, not for waiting). And what every
+job shows while it runs: its ids on each log line, its duration and failures in the metrics.
 
 Two things say "wait": GitHub's rate limits (for as long as GitHub says), and an outage of Redis
 or the database (tandem.outages: with a capped, doubling wait, for as long as it lasts).
@@ -8,6 +9,7 @@ or the database (tandem.outages: with a capped, doubling wait, for as long as it
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import sys
 import time
@@ -16,36 +18,59 @@ from datetime import timedelta
 
 from rq import Retry, get_current_job
 
-from tandem import outages, services
+from tandem import logs, metrics, outages, services
 from tandem.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
+# The job arguments that name what it works on, bound to its log lines (tandem.logs).
+LOGGED_IDS = ("delivery_id", "task_id", "installation_id", "pair_id")
 # How many times in a row the job has waited for an outage (in its meta): the next wait doubles.
 OUTAGE_WAITS = "outage_waits"
 
 
 def waits_out_rate_limits(queue_name: str) -> Callable:
     def decorator(job: Callable) -> Callable:
+        signature = inspect.signature(job)
+
         @functools.wraps(job)
         def wrapper(*args, **kwargs):
-            try:
-                return job(*args, **kwargs)
-            except RateLimited as exc:
-                delay = reschedule(queue_name, wrapper, args, exc.seconds, kwargs=kwargs)
-                # (Not the arguments: for a delivery they are the whole webhook body.)
-                log.info("%s rescheduled in %.0f s: %s", job.__name__, delay.total_seconds(), exc)
-                return f"rescheduled: {exc}"
-            except Exception as exc:
-                if not outages.is_unavailable(exc):
-                    raise
-                delay = _wait_out_outage(queue_name, wrapper, args, kwargs)
-                log.warning("%s waits %.0f s for Redis or the database: %s", job.__name__, delay.total_seconds(), exc)
-                return f"waiting for an outage: {type(exc).__name__}"
+            with logs.bound(**_ids(signature, args, kwargs)), metrics.JOB_SECONDS.labels(job.__name__).time():
+                return _run(job, wrapper, queue_name, args, kwargs)
 
         return wrapper
 
     return decorator
+
+
+def _ids(signature: inspect.Signature, args: tuple, kwargs: dict) -> dict:
+    """The ids every line the job logs carries: its own, and those among its arguments."""
+    running = get_current_job()
+    try:
+        arguments = signature.bind(*args, **kwargs).arguments
+    except TypeError:  # called wrongly: the call itself will say so
+        arguments = {}
+    return {"job_id": running.id if running else None} | {name: arguments.get(name) for name in LOGGED_IDS}
+
+
+def _run(job: Callable, wrapper: Callable, queue_name: str, args: tuple, kwargs: dict):
+    try:
+        return job(*args, **kwargs)
+    except RateLimited as exc:
+        delay = reschedule(queue_name, wrapper, args, exc.seconds, kwargs=kwargs)
+        metrics.JOB_RESCHEDULES.labels(job.__name__, "rate_limit").inc()
+        # (Not the arguments: for a delivery they are the whole webhook body.)
+        log.info("%s rescheduled in %.0f s: %s", job.__name__, delay.total_seconds(), exc)
+        return f"rescheduled: {exc}"
+    except Exception as exc:
+        if not outages.is_unavailable(exc):
+            metrics.JOB_FAILURES.labels(job.__name__).inc()
+            log.warning("%s failed", job.__name__, exc_info=True)
+            raise
+        delay = _wait_out_outage(queue_name, wrapper, args, kwargs)
+        metrics.JOB_RESCHEDULES.labels(job.__name__, "outage").inc()
+        log.warning("%s waits %.0f s for Redis or the database: %s", job.__name__, delay.total_seconds(), exc)
+        return f"waiting for an outage: {type(exc).__name__}"
 
 
 def _wait_out_outage(queue_name: str, func: Callable, args: tuple, kwargs: dict) -> timedelta:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tandem import acknowledgments, outbox, pair_sync, pr_notices, queue, services
+from tandem import acknowledgments, metrics, outbox, pair_sync, pr_notices, queue, services
 from tandem.errors import RateLimited
 from workers.jobs import waits_out_rate_limits
 
@@ -47,6 +47,7 @@ def sync_pair(pair_id: int) -> str:
     except RateLimited as exc:
         # One job for when the wait is over, joined by every change meanwhile (its rows stay).
         outbox.coalesce(current, queue.PAIRS, sync_pair, [pair_id], key, not_before=exc.seconds)
+        metrics.JOB_RESCHEDULES.labels(sync_pair.__name__, "rate_limit").inc()
         return f"rescheduled: {exc}"
     outbox.forget(current, seen)
     return state

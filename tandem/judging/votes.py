@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem import ci, history
+from tandem import ci, history, metrics
 from tandem.errors import Refused
 from tandem.judging.context import CommentContext, Vote
 from tandem.judging.rounds import current_round, refuse_unless_open, round_heads, round_of_comment, _lock
@@ -208,6 +208,7 @@ def _add_judgment(
     judgment.ci_state_a, judgment.ci_state_b = ci.heads_state(ctx.session, ctx.task_id, head_sha_a, head_sha_b)
     ctx.session.add(judgment)
     ctx.session.flush()
+    metrics.count_on_commit(ctx.session, metrics.JUDGMENTS)
     return judgment
 
 

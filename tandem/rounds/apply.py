@@ -357,4 +357,6 @@ def give_up(services: Services, task_id: int, number: int, reason: str) -> None:
     try:
         announce(services, task_id, number)
     except Exception as exc:  # the round's failure is recorded: that matters more than the notice
-        log.warning("task %s round %s: failure notice not posted: %s", task_id, number, type(exc).__name__)
+        log.warning(
+            "task %s round %s: failure notice not posted: %s", task_id, number, type(exc).__name__, exc_info=True
+        )

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem import runner_events
+from tandem import metrics, runner_events
 from tandem.db import utcnow
 from tandem.errors import NotFound, TandemError
 from tandem.models import Round, RoundSide, Task
@@ -191,6 +191,7 @@ def open_round(session: Session, round_: Round) -> None:
         if earlier.number < round_.number and earlier.status != RoundStatus.CLOSED:
             close_round(session, earlier, ClosedReason.SUPERSEDED)
     round_.status, round_.opened_at = RoundStatus.OPEN, utcnow()
+    metrics.count_on_commit(session, metrics.ROUNDS_OPENED)
     if task.pair is not None:
         for side in task.pair.sides:
             round_side = round_.side(side.letter) or RoundSide(letter=side.letter)
