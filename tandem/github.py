@@ -339,7 +339,8 @@ class GitHubApp:
         cache = self._cache.get_cache_storage()
         if not fresh and (token := cache.get(key)):
             return token
-        minted = self.as_app().rest.apps.create_installation_access_token(installation_id).parsed_data
+        app = self.as_app()  # held: its namespaces refer to it weakly
+        minted = app.rest.apps.create_installation_access_token(installation_id).parsed_data
         expires = datetime.strptime(minted.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         if not minted.token:
             raise TandemError(f"GitHub did not issue a token for installation {installation_id}")
