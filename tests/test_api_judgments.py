@@ -13,6 +13,7 @@ from app.main import create_app
 from tandem import judging
 from tandem.export import judgments_for_task
 from tandem.models import Judgment
+from tandem.tokens import Scope
 from tests.servers import LiveServer
 from tests.support.tokens import new_token
 from tests.support.judging import T0, make_pair
@@ -40,7 +41,7 @@ def test_a_tasks_judgments_stream_plain_and_compressed(services):
     with services.storage.transaction() as session:
         expected = judgments_for_task(session, task_id)
     assert len(expected) == RATERS
-    headers = {"Authorization": f"Bearer {new_token(services, 'research-team', team='team-a')}"}
+    headers = {"Authorization": f"Bearer {new_token(services, 'research-team', team='team-a', scopes=tuple(Scope))}"}
     url = f"/api/tasks/{task_id}/judgments"
     with LiveServer(create_app(services)) as server, httpx.Client(base_url=server.url, headers=headers) as http:
         for encoding in ("identity", "gzip"):
