@@ -24,7 +24,7 @@ from app.intake import DeliveryIntake
 from app.limits import BodyBudget, BodyRefused, read_body
 from tandem.inbox import IncomingDelivery
 from tandem.settings import Settings
-from workers import deliveries
+from tandem.webhook_events import handles
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class WebhookReceiver:
             return 200, {"message": "pong", "zen": payload.get("zen")}
 
         action = payload.get("action") if isinstance(payload.get("action"), str) else None
-        if not deliveries.handles(event, action):
+        if not handles(event, action):
             return 202, {"message": "ignored: Tandem does not handle this event", "event": event, "action": action}
         try:
             queued = await self.intake.queue(IncomingDelivery(delivery_id, event, action, body.decode()))

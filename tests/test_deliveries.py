@@ -12,11 +12,10 @@ import pytest
 
 from app import signatures
 from app.main import create_app
-from tandem import queue
+from tandem import delivery_queue, queue, webhook_events
 from tandem.models import DeadLetter, Installation, ProcessedDelivery, Repository
 from tests.conftest import processed_runs, run_jobs
 from tests.servers import LiveServer
-from workers import deliveries
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhook-payloads"
 EXAMPLES = sorted(FIXTURES.glob("*/*.json"))
@@ -52,7 +51,7 @@ def test_every_example_payload_is_accepted_and_handled_ones_processed_exactly_on
         for path in EXAMPLES:  # the same bodies with a wrong signature leave no trace
             assert deliver(client, path.parent.name, path.read_bytes(), str(uuid.uuid4()), b"wrong").status_code == 401
 
-    handled = {d for d, (event, action) in sent.items() if deliveries.handles(event, action)}
+    handled = {d for d, (event, action) in sent.items() if webhook_events.handles(event, action)}
     assert handled, "no example is handled: the router is empty"
     registry = queue.queue(queue.WEBHOOKS, services.redis)
     assert registry.failed_job_registry.count == 0
@@ -69,7 +68,7 @@ def example(event: str, name: str) -> dict:
 
 
 def process(services, event: str, payload: dict) -> None:
-    assert deliveries.accept_delivery(services, str(uuid.uuid4()), event, payload.get("action"), payload)
+    assert delivery_queue.accept_delivery(services, str(uuid.uuid4()), event, payload.get("action"), payload)
     run_jobs(services)
 
 

@@ -7,7 +7,7 @@ import uuid
 
 from tandem import inbox, queue
 from tandem.inbox import IncomingDelivery
-from workers.deliveries import accept_deliveries, relay_inbox
+from tandem.delivery_queue import accept_deliveries, relay_inbox
 
 
 def delivery(action: str | None = "created") -> IncomingDelivery:

@@ -1,6 +1,8 @@
 """One small router: (event, action) -> handlers, in the spirit of gidgethub's.
 
-Each handler module keeps its own Router; workers.deliveries joins them.
+Each handler module keeps its own Router; workers.deliveries joins them. Which events are handled
+is said once, in tandem.webhook_events: a handler may register only for those, and the joined
+router must cover them all.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tandem import outbox
+from tandem import outbox, webhook_events
 from tandem.models import FollowUp
 from tandem.services import Services
 
@@ -51,6 +53,10 @@ class Router:
     def register(self, event: str, *actions: str) -> Callable[[Handler], Handler]:
         """Decorate a handler for event with any of actions (none: every action)."""
 
+        for action in actions or (None,):
+            if (event, action) not in webhook_events.keys():
+                raise ValueError(f"{event}.{action or '*'} is not in tandem.webhook_events.HANDLED")
+
         def decorator(handler: Handler) -> Handler:
             for action in actions or (None,):
                 self._handlers[(event, action)].append(handler)
@@ -63,5 +69,7 @@ class Router:
             self._handlers.get((event, None), []) if action is not None else []
         )
 
-    def handles(self, event: str, action: str | None) -> bool:
-        return bool(self.handlers_for(event, action))
+    def check_covers(self, handled: set[tuple[str, str | None]]) -> None:
+        """Raise unless every handled (event, action) has a handler."""
+        if missing := handled - {key for key, handlers in self._handlers.items() if handlers}:
+            raise ValueError(f"no handler for {sorted(missing, key=str)} of tandem.webhook_events.HANDLED")

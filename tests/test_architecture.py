@@ -1,0 +1,57 @@
+"""The layering: the web side (app/) never imports the workers, and every named job resolves."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tandem import job_names
+
+ROOT = Path(__file__).parent.parent
+
+
+def _imported(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_module_of_the_web_side_imports_the_workers():
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(n for n in _imported(path) if n == "workers" or n.startswith("workers."))
+        for path in (ROOT / "app").rglob("*.py")
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_the_web_process_loads_no_worker_module():
+    """Not even through the domain: the app, created, has loaded none of workers/."""
+    script = (
+        "import sys\nfrom app.main import create_app\ncreate_app\n"
+        "print(sorted(m for m in sys.modules if m == 'workers' or m.startswith('workers.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_job_name_is_a_job_function():
+    for name, path in vars(job_names).items():
+        if name.isupper():
+            module, _, function = path.rpartition(".")
+            assert callable(getattr(importlib.import_module(module), function, None)), f"{name} = {path!r}"
+
+
+def test_a_handler_for_an_event_not_in_the_table_is_refused():
+    from workers.router import Router
+
+    with pytest.raises(ValueError, match="fork"):
+        Router().register("fork")
