@@ -38,11 +38,11 @@ from githubkit.exception import (
 )
 from githubkit.typing import RetryOption
 
+from tandem import redis_keys
 from tandem.budget import WriteBudget
 from tandem.errors import ConfigError, RateLimited, TandemError
 from tandem.settings import Settings
 
-CACHE_PREFIX = "tandem:githubkit"
 # GitHub's installation tokens live an hour; stop using a cached one this long before.
 TOKEN_EXPIRY_MARGIN = timedelta(minutes=4)
 # The app's JWT: issued a minute in the past (GitHub's advice against clock drift), expiring
@@ -245,7 +245,7 @@ class GitHubApp:
         self.redis = connection
         # GitHub's minute and hour, as the write budget counts them (shorter in benchmarks).
         self.budget_windows = budget_windows
-        self._cache = _CacheStrategy(connection, prefix=CACHE_PREFIX)
+        self._cache = _CacheStrategy(connection, prefix=redis_keys.GITHUBKIT_CACHE)
         self._pem: str | None = None
 
     @property

@@ -55,3 +55,33 @@ def test_a_handler_for_an_event_not_in_the_table_is_refused():
 
     with pytest.raises(ValueError, match="fork"):
         Router().register("fork")
+
+
+def test_redis_keys_are_named_only_in_tandem_redis_keys():
+    labels = {"tandem:pending", "tandem:judged", "tandem:approved"}  # GitHub labels (tandem.repo_config)
+    found = []
+    for path in [*(ROOT / "tandem").rglob("*.py"), *(ROOT / "workers").rglob("*.py"), *(ROOT / "app").rglob("*.py")]:
+        if path.name == "redis_keys.py" or "sandbox" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            head = node.values[0] if isinstance(node, ast.JoinedStr) and node.values else node
+            text = head.value if isinstance(head, ast.Constant) and isinstance(head.value, str) else ""
+            if text.startswith("tandem:") and text not in labels:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text!r}")
+    assert found == []
+
+
+def test_jobs_are_queued_by_name():
+    """Whoever queues a job names it from tandem.job_names, never by the function: that would
+    import the workers' modules and scatter the names queued jobs depend on."""
+    jobs = {path.rpartition(".")[2] for name, path in vars(job_names).items() if name.isupper()}
+    queueing = {"enqueue", "enqueue_at", "enqueue_in", "enqueue_call", "enqueue_after_commit", "coalesce", "prepare_data"}
+    calls = []
+    for path in [*(ROOT / "tandem").rglob("*.py"), *(ROOT / "workers").rglob("*.py"), *(ROOT / "app").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in queueing:
+                for argument in node.args:
+                    name = argument.id if isinstance(argument, ast.Name) else getattr(argument, "attr", None)
+                    if name in jobs and not (isinstance(argument, ast.Attribute) and ast.unparse(argument.value) == "job_names"):
+                        calls.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(argument)}")
+    assert calls == []

@@ -10,13 +10,12 @@ from typing import Any
 
 from githubkit import GitHub
 
-from tandem import judging, pairs, queue, repo_config, roles
+from tandem import job_names, judging, pairs, queue, redis_keys, repo_config, roles
 from tandem.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
 from tandem.commands.near_misses import answers as near_miss_answers
 from tandem.commands.near_misses import find_near_misses
 from tandem.errors import Unprocessable
 from tandem.models import Judgment, Side
-from workers import responses
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
@@ -61,18 +60,18 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     results = [{"ok": o.ok, "reply": o.reply, "changed": o.changed, "message": o.message} for o in outcomes]
     outsider = author_roles == {roles.ANYONE}
     delivery.enqueue_after_commit(
-        queue.PAIRS, responses.acknowledge, installation_id, repo, side.pr_number, source, item["id"],
+        queue.PAIRS, job_names.ACKNOWLEDGE, installation_id, repo, side.pr_number, source, item["id"],
         author["login"], outsider, results,
     )
     if any(o.changed for o in outcomes):
         delivery.enqueue_after_commit(
-            queue.PAIRS, responses.sync_pair, pair.id, coalesce=responses.sync_wanted(pair.id)
+            queue.PAIRS, job_names.SYNC_PAIR, pair.id, coalesce=redis_keys.pair_sync(pair.id)
         )
     for judgment in {r for o in outcomes if o.changed for r in o.records if isinstance(r, Judgment)}:
         reviewers = judging.resubmitted(delivery.session, judgment) if judgment.superseded_at is None else []
         if reviewers:
             delivery.enqueue_after_commit(
-                queue.PAIRS, responses.ask_reviewers_again, installation_id, repo, side.pr_number, reviewers,
+                queue.PAIRS, job_names.ASK_REVIEWERS_AGAIN, installation_id, repo, side.pr_number, reviewers,
                 judgment.rater_login, judging.round_number(delivery.session, judgment.round_id), judgment.id,
             )
 
@@ -121,7 +120,7 @@ def issue_comment_deleted(delivery: Delivery) -> None:
     )
     if deleted:
         delivery.enqueue_after_commit(
-            queue.PAIRS, responses.sync_pair, side.pair_id, coalesce=responses.sync_wanted(side.pair_id)
+            queue.PAIRS, job_names.SYNC_PAIR, side.pair_id, coalesce=redis_keys.pair_sync(side.pair_id)
         )
 
 

@@ -17,7 +17,7 @@ import logging
 
 from sqlalchemy.exc import DataError, IntegrityError
 
-from tandem import dead_letters, inbox, job_names, outages, outbox, queue, services, webhook_events
+from tandem import dead_letters, job_names, outages, outbox, queue, redis_keys, services, webhook_events
 from tandem.errors import Unprocessable
 from tandem.inbox import IncomingDelivery
 from tandem.models import DeadLetter, DeadLetterKind, ProcessedDelivery
@@ -42,7 +42,7 @@ def process_delivery(delivery_id: str, event: str, action: str | None, body: str
     """Run the delivery's handlers and record it as processed, in one transaction."""
     current = services.current()
     # From here on a redelivery may be queued again; the database decides what is new.
-    current.redis.delete(inbox.pending_key(delivery_id))
+    current.redis.delete(redis_keys.delivery_pending(delivery_id))
     if _already_processed(current, delivery_id):  # a redelivery: nothing to do
         return "duplicate"
     incoming = IncomingDelivery(delivery_id, event, action, body)

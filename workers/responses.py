@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tandem import acknowledgments, outbox, pair_sync, pr_notices, queue, services
+from tandem import acknowledgments, job_names, outbox, pair_sync, pr_notices, queue, redis_keys, services
 from tandem.errors import RateLimited
 from workers.jobs import waits_out_rate_limits
 
@@ -32,21 +32,16 @@ def tell_ci_finished(installation_id: int, repo: str, pr_numbers: list[int], rou
     pr_notices.ci_finished(services.current(), installation_id, repo, pr_numbers, round_number)
 
 
-def sync_wanted(pair_id: int) -> str:
-    """The coalescing key of a pair's sync (tandem.outbox): a burst of votes makes one sync."""
-    return f"tandem:pair:{pair_id}:sync"
-
-
 @waits_out_rate_limits(queue.PAIRS)
 def sync_pair(pair_id: int) -> str:
     current = services.current()
-    key = sync_wanted(pair_id)
+    key = redis_keys.pair_sync(pair_id)
     seen = outbox.waiting(current, key)  # before the sync reads the pair: it shows all of these
     try:
         state = pair_sync.sync_pair(current, pair_id)
     except RateLimited as exc:
         # One job for when the wait is over, joined by every change meanwhile (its rows stay).
-        outbox.coalesce(current, queue.PAIRS, sync_pair, [pair_id], key, not_before=exc.seconds)
+        outbox.coalesce(current, queue.PAIRS, job_names.SYNC_PAIR, [pair_id], key, not_before=exc.seconds)
         return f"rescheduled: {exc}"
     outbox.forget(current, seen)
     return state

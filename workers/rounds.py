@@ -3,7 +3,7 @@ PRs of a round that expired."""
 
 from __future__ import annotations
 
-from tandem import queue, services
+from tandem import job_names, queue, services
 from tandem.rounds import apply
 from workers.jobs import is_last_try, waits_out_rate_limits
 
@@ -28,7 +28,7 @@ def expire_rounds(current: services.Services) -> list[str]:
     """Close the rounds whose outputs did not come in time, and queue telling both PRs."""
     lines = []
     for task_id, number in apply.expire(current):
-        current.enqueue(queue.PAIRS, announce_round, kwargs={"task_id": task_id, "number": number},
+        current.enqueue(queue.PAIRS, job_names.ANNOUNCE_ROUND, kwargs={"task_id": task_id, "number": number},
                         job_id=f"announce-round-{task_id}-{number}")
         lines.append(f"task {task_id} round {number} expired: its outputs did not come in time")
     return lines
