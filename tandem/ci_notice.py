@@ -29,7 +29,10 @@ def record(session: Session, round_: Round) -> bool:
 def tell(session: Session, round_: Round, installation_id: int, repo: str) -> FollowUp:
     """Add to the session the follow-up that tells the raters on both PRs."""
     numbers = [side.pr_number for side in round_.task.pair.sides if side.pr_number is not None]
-    follow_up = FollowUp(queue=queue.PAIRS, func=job_names.TELL_CI_FINISHED, args=[installation_id, repo, numbers, round_.number])
+    follow_up = FollowUp(queue=queue.PAIRS, func=job_names.TELL_CI_FINISHED, args=[], kwargs=job_names.payload(
+        job_names.TELL_CI_FINISHED, installation_id=installation_id, repo=repo, pr_numbers=numbers,
+        round_number=round_.number,
+    ))
     session.add(follow_up)
     session.flush()
     return follow_up

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rq import Queue
+from rq.queue import EnqueueData
 
 from tandem import dead_letters, inbox, job_names, queue, services
 from tandem.errors import TandemError
@@ -33,7 +34,10 @@ def accept_delivery(
 def delivery_job(current: services.Services, delivery: IncomingDelivery):
     return Queue.prepare_data(
         job_names.PROCESS_DELIVERY,
-        args=(delivery.id, delivery.event, delivery.action, delivery.body),
+        kwargs=job_names.payload(
+            job_names.PROCESS_DELIVERY, delivery_id=delivery.id, event=delivery.event, action=delivery.action,
+            body=delivery.body,
+        ),
         job_id=f"delivery-{delivery.id}",
         retry=current.retry(),
         # A processed delivery's job is deleted at once: it holds the whole webhook body, and
@@ -52,19 +56,31 @@ def relay_inbox(current: services.Services, consumer: str, block_ms: int | None 
     )
 
 
+def _replayed_job(current: services.Services, letter: IncomingDelivery) -> tuple[str, EnqueueData]:
+    """(its queue, the job) of a parked delivery, or of a parked job (tandem.dead_letters.JOB)."""
+    if letter.event != dead_letters.JOB:
+        return queue.WEBHOOKS, delivery_job(current, letter)
+    parked = json.loads(letter.body)
+    return parked["queue"], Queue.prepare_data(
+        parked["func"], args=parked["args"], kwargs=parked["kwargs"], job_id=letter.id, retry=current.retry()
+    )
+
+
 def replay(current: services.Services, delivery_ids: Sequence[str] | None) -> list[str]:
-    """Queue the parked deliveries with these ids (all of them for None) again, with their
-    whole retry policy; they stay listed, as replayed, until processed or parked again."""
+    """Queue the parked deliveries (and jobs) with these ids (all of them for None) again, with
+    their whole retry policy; they stay listed, as replayed, until processed or parked again."""
     letters = dead_letters.to_replay(current, delivery_ids)
     if delivery_ids is not None and (unknown := set(delivery_ids) - {letter.id for letter in letters}):
         raise TandemError(f"no parked delivery {', '.join(sorted(unknown))}: see `tandem deliveries failed`")
     if letters:
-        webhooks = current.queue(queue.WEBHOOKS)
-        jobs = [delivery_job(current, letter) for letter in letters]
+        jobs = [_replayed_job(current, letter) for letter in letters]
         with current.redis.pipeline() as pipe:
-            for data in jobs:  # (an old failed job of the same id must not be swept again)
-                webhooks.failed_job_registry.remove(data.job_id, pipeline=pipe)
-            webhooks.enqueue_many(jobs, pipeline=pipe)
+            for name in sorted({name for name, _ in jobs}):
+                rq_queue = current.queue(name)
+                chosen = [data for job_queue, data in jobs if job_queue == name]
+                for data in chosen:  # (an old failed job of the same id must not be swept again)
+                    rq_queue.failed_job_registry.remove(data.job_id, pipeline=pipe)
+                rq_queue.enqueue_many(chosen, pipeline=pipe)
             pipe.execute()
         dead_letters.mark_replayed(current, [letter.id for letter in letters])
     return [letter.id for letter in letters]

@@ -71,7 +71,8 @@ def emit(session: Session, event: str, payload: dict) -> None:
         return
     delivery = str(uuid.uuid4())
     body = orjson.dumps({"event": str(RunnerEvent(event)), "delivery": delivery, **payload}).decode()
-    row = FollowUp(queue=queue.DEFAULT, func=job_names.DELIVER_RUNNER_EVENT, args=[], kwargs={"delivery": delivery, "event": str(event), "body": body})
+    kwargs = job_names.payload(job_names.DELIVER_RUNNER_EVENT, delivery=delivery, event=str(event), body=body)
+    row = FollowUp(queue=queue.DEFAULT, func=job_names.DELIVER_RUNNER_EVENT, args=[], kwargs=kwargs)
     session.add(row)
     pending = session.info.setdefault(_PENDING, [])
     if not pending:

@@ -60,19 +60,20 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     results = [{"ok": o.ok, "reply": o.reply, "changed": o.changed, "message": o.message} for o in outcomes]
     outsider = author_roles == {roles.ANYONE}
     delivery.enqueue_after_commit(
-        queue.PAIRS, job_names.ACKNOWLEDGE, installation_id, repo, side.pr_number, source, item["id"],
-        author["login"], outsider, results,
+        queue.PAIRS, job_names.ACKNOWLEDGE, installation_id=installation_id, repo=repo, pr_number=side.pr_number,
+        source=source, source_id=item["id"], author=author["login"], outsider=outsider, results=results,
     )
     if any(o.changed for o in outcomes):
         delivery.enqueue_after_commit(
-            queue.PAIRS, job_names.SYNC_PAIR, pair.id, coalesce=redis_keys.pair_sync(pair.id)
+            queue.PAIRS, job_names.SYNC_PAIR, pair_id=pair.id, coalesce=redis_keys.pair_sync(pair.id)
         )
     for judgment in {r for o in outcomes if o.changed for r in o.records if isinstance(r, Judgment)}:
         reviewers = judging.resubmitted(delivery.session, judgment) if judgment.superseded_at is None else []
         if reviewers:
             delivery.enqueue_after_commit(
-                queue.PAIRS, job_names.ASK_REVIEWERS_AGAIN, installation_id, repo, side.pr_number, reviewers,
-                judgment.rater_login, judging.round_number(delivery.session, judgment.round_id), judgment.id,
+                queue.PAIRS, job_names.ASK_REVIEWERS_AGAIN, installation_id=installation_id, repo=repo,
+                pr_number=side.pr_number, reviewers=reviewers, rater=judgment.rater_login,
+                round_number=judging.round_number(delivery.session, judgment.round_id), judgment_id=judgment.id,
             )
 
 
@@ -120,7 +121,7 @@ def issue_comment_deleted(delivery: Delivery) -> None:
     )
     if deleted:
         delivery.enqueue_after_commit(
-            queue.PAIRS, job_names.SYNC_PAIR, side.pair_id, coalesce=redis_keys.pair_sync(side.pair_id)
+            queue.PAIRS, job_names.SYNC_PAIR, pair_id=side.pair_id, coalesce=redis_keys.pair_sync(side.pair_id)
         )
 
 

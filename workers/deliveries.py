@@ -22,7 +22,7 @@ from tandem.errors import Unprocessable
 from tandem.inbox import IncomingDelivery
 from tandem.models import DeadLetter, DeadLetterKind, ProcessedDelivery
 from workers import ci, comments, installations, payloads, pull_requests, repositories, teams
-from workers.jobs import is_last_try, waits_out_rate_limits
+from workers.jobs import is_last_try, runs_on
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,8 @@ MAX_SWEEPS = 3
 SWEEPS = "sweeps"  # in the job's meta
 
 
-@waits_out_rate_limits(queue.WEBHOOKS)
-def process_delivery(delivery_id: str, event: str, action: str | None, body: str) -> str:
+@runs_on(queue.WEBHOOKS)
+def process_delivery(*, delivery_id: str, event: str, action: str | None, body: str) -> str:
     """Run the delivery's handlers and record it as processed, in one transaction."""
     current = services.current()
     # From here on a redelivery may be queued again; the database decides what is new.
@@ -115,6 +115,14 @@ def _settled(current: services.Services, delivery_id: str) -> bool:
         return letter is not None and letter.retried_at is None
 
 
+def _incoming(job) -> IncomingDelivery:
+    """The delivery of a delivery job, queued by this release (keywords) or the one before
+    (positional: delivery_id, event, action, body)."""
+    if job.args:
+        return IncomingDelivery(*job.args)
+    return IncomingDelivery(job.kwargs["delivery_id"], job.kwargs["event"], job.kwargs["action"], job.kwargs["body"])
+
+
 def requeue_failed(current: services.Services) -> list[str]:
     """The sweep: queue again each delivery job that failed (a worker killed under it, a timeout,
     its failure not recorded for an outage) and whose delivery was never processed; park one that
@@ -126,7 +134,7 @@ def requeue_failed(current: services.Services) -> list[str]:
         job = webhooks.fetch_job(job_id)
         if job is None or job.func_name != job_names.PROCESS_DELIVERY:
             continue
-        incoming = IncomingDelivery(*job.args)
+        incoming = _incoming(job)
         if _settled(current, incoming.id):
             registry.remove(job, delete_job=True)
             continue

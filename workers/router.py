@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tandem import outbox, webhook_events
+from tandem import job_names, webhook_events
 from tandem.models import FollowUp
 from tandem.services import Services
 
@@ -33,9 +33,12 @@ class Delivery:
     # inside the transaction, so a rolled-back delivery leaves nothing behind on GitHub).
     follow_ups: list[FollowUp] = field(default_factory=list)
 
-    def enqueue_after_commit(self, queue_name: str, func: Callable | str, *args, coalesce: str | None = None) -> None:
-        """Queue func(*args) after the commit; recorded in the transaction, so nothing is lost."""
-        follow_up = FollowUp(queue=queue_name, func=outbox.job_path(func), args=list(args), coalesce_key=coalesce)
+    def enqueue_after_commit(self, queue_name: str, job: str, *, coalesce: str | None = None, **arguments) -> None:
+        """Queue the job (named in tandem.job_names) after the commit; recorded in the transaction,
+        so nothing is lost."""
+        follow_up = FollowUp(
+            queue=queue_name, func=job, args=[], kwargs=job_names.payload(job, **arguments), coalesce_key=coalesce
+        )
         self.session.add(follow_up)
         self.follow_ups.append(follow_up)
 

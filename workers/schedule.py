@@ -23,6 +23,7 @@ from rq.exceptions import DuplicateJobError
 from tandem import job_names, outbox, queue, redelivery, redis_keys, services, tasks
 from tandem.services import Services
 from workers import deliveries, rounds
+from workers.jobs import checks_payload
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def _schedule_redelivery(current: Services, after: int | None = None) -> str | N
         current.queue(queue.DEFAULT).enqueue_at(
             datetime.fromtimestamp(period * every, UTC),
             job_names.REDELIVER_MISSED_WEBHOOKS,
+            kwargs=job_names.payload(job_names.REDELIVER_MISSED_WEBHOOKS),
             job_id=job_id,
             unique=True,
             result_ttl=2 * every,
@@ -73,6 +75,7 @@ def _own_period() -> int | None:
     return int(job.id[len(prefix):])
 
 
+@checks_payload(queue.DEFAULT)
 def redeliver_missed_webhooks() -> list[str]:
     current = services.current()
     # Next run first: whatever happens to this one, the chain goes on (after this run's period,

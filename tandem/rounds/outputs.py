@@ -95,14 +95,17 @@ def submit(
             for output, spec in zip(task.outputs, ordered, strict=True):
                 output.patch, output.files = spec.patch, spec.files
             task.status = "queued"
-            job = FollowUp(queue=queue.PAIRS, func=job_names.OPEN_PAIR, args=[task_id], job_id=f"open-pair-{task_id}")
+            job = FollowUp(
+                queue=queue.PAIRS, func=job_names.OPEN_PAIR, args=[],
+                kwargs=job_names.payload(job_names.OPEN_PAIR, task_id=task_id), job_id=f"open-pair-{task_id}",
+            )
         else:
             round_.outputs = [spec.model_dump() for spec in ordered]
             job = FollowUp(
                 queue=queue.PAIRS,
                 func=job_names.APPLY_ROUND,
                 args=[],
-                kwargs={"task_id": task_id, "number": number},
+                kwargs=job_names.payload(job_names.APPLY_ROUND, task_id=task_id, number=number),
                 job_id=f"apply-round-{task_id}-{number}",
             )
         session.add(job)
