@@ -24,11 +24,6 @@ MEMBERSHIP_TTL = 300
 NOT_MEMBER_TTL = 30
 
 
-def is_bot(user: dict) -> bool:
-    """Bots (Tandem itself among them) never count: their comments are not judgments."""
-    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
-
-
 def forget_teams(services: Services, org: str) -> None:
     """Drop every cached team membership in ``org``: the next check asks GitHub.
 

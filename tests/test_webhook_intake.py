@@ -186,7 +186,7 @@ def test_a_delivery_whose_processing_failed_stays_processable(client, services, 
     calls = []
 
     def broken(session, data):
-        calls.append(data["id"])
+        calls.append(data.id)
         raise RuntimeError("database fell over")
 
     monkeypatch.setattr(installations.installations, "upsert_installation", broken)

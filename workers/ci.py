@@ -5,54 +5,52 @@ on both PRs that the round takes votes."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
 from tandem import ci, ci_notice, repo_config
 from tandem.db import utcnow
 from tandem.models import Round
 from tandem.rounds import lifecycle
+from tandem.webhook_payloads import App, CheckRunEvent, CheckSuiteEvent, StatusEvent
 from workers.router import Delivery, Router
 
 router = Router()
 
 
-def _ours(delivery: Delivery, app: dict[str, Any] | None) -> bool:
-    return (app or {}).get("id") == delivery.services.settings.app_id
+def _ours(delivery: Delivery, app: App) -> bool:
+    return app.id == delivery.services.settings.app_id
 
 
 @router.register("check_run")
 def check_run(delivery: Delivery) -> None:
-    run = delivery.payload["check_run"]
-    if not _ours(delivery, run.get("app")):
+    payload: CheckRunEvent = delivery.payload
+    run, app = payload.check_run, payload.check_run.app or App()
+    if not _ours(delivery, app):
         _record(
-            delivery, run["head_sha"], ci.CheckKind.CHECK_RUN, f"app:{(run.get('app') or {}).get('id')}", run["name"],
-            (run["id"], ci.progress(run.get("status"))), ci.state_of(run.get("status"), run.get("conclusion")),
-            run.get("html_url") or run.get("details_url"),
+            delivery, run.head_sha, ci.CheckKind.CHECK_RUN, f"app:{app.id}", run.name,
+            (run.id, ci.progress(run.status)), ci.state_of(run.status, run.conclusion), run.html_url or run.details_url,
         )
 
 
 @router.register("check_suite")
 def check_suite(delivery: Delivery) -> None:
-    suite = delivery.payload["check_suite"]
-    app = suite.get("app") or {}
+    payload: CheckSuiteEvent = delivery.payload
+    suite, app = payload.check_suite, payload.check_suite.app or App()
     if not _ours(delivery, app):
         _record(
-            delivery, suite["head_sha"], ci.CheckKind.CHECK_SUITE, f"app:{app.get('id')}",
-            app.get("slug") or str(app.get("id")), (suite["id"], ci.progress(suite.get("status"))),
-            ci.state_of(suite.get("status"), suite.get("conclusion")), None,
+            delivery, suite.head_sha, ci.CheckKind.CHECK_SUITE, f"app:{app.id}", app.slug or str(app.id),
+            (suite.id, ci.progress(suite.status)), ci.state_of(suite.status, suite.conclusion), None,
         )
 
 
 @router.register("status")
 def status(delivery: Delivery) -> None:
-    payload = delivery.payload
-    state = payload["state"]
+    payload: StatusEvent = delivery.payload
+    state = payload.state
     _record(
-        delivery, payload["sha"], ci.CheckKind.STATUS, f"user:{(payload.get('sender') or {}).get('id')}",
-        payload["context"], (payload["id"], 0), ci.state_of("completed" if state != "pending" else state, state),
-        payload.get("target_url"),
+        delivery, payload.sha, ci.CheckKind.STATUS, f"user:{payload.sender.id if payload.sender else None}",
+        payload.context, (payload.id, 0), ci.state_of("completed" if state != "pending" else state, state),
+        payload.target_url,
     )
 
 
@@ -60,7 +58,7 @@ def _record(
     delivery: Delivery, head_sha: str, kind: ci.CheckKind, source: str, name: str, order: tuple[int, int],
     state: ci.CiState, url: str | None,
 ) -> None:
-    repo = (delivery.payload.get("repository") or {}).get("full_name")
+    repo = delivery.payload.repo
     if not repo:
         return
     task_ids = ci.record(
@@ -82,9 +80,9 @@ def _note_finished(delivery: Delivery, repo: str, task_id: int) -> None:
     ).first()
     if round_ is None or not ci_notice.record(session, round_):
         return
-    installation_id = (delivery.payload.get("installation") or {}).get("id")
-    if installation_id is None:
+    if delivery.payload.installation is None:
         return
+    installation_id = delivery.payload.installation.id
     client = delivery.services.github.as_installation(installation_id)
     if repo_config.load(delivery.services, client, repo).require_ci:
         delivery.follow_ups.append(ci_notice.tell(session, round_, installation_id, repo))

@@ -5,8 +5,6 @@ is asked of the repository's config and of GitHub."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Any
 
 from githubkit import GitHub
 
@@ -16,43 +14,41 @@ from tandem.commands.near_misses import answers as near_miss_answers
 from tandem.commands.near_misses import find_near_misses
 from tandem.errors import Unprocessable
 from tandem.models import Judgment, Side
+from tandem.webhook_payloads import Comment, IssueCommentEvent, LineCommentEvent, ReviewEvent, User
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
 
 router = Router()
 
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
-
-def _side_of(delivery: Delivery, number: Any) -> Side | None:
-    repository = delivery.payload.get("repository") or {}
-    if not isinstance(number, int) or not repository.get("full_name"):
+def _side_of(delivery: Delivery, number: int | None) -> Side | None:
+    if number is None or not delivery.payload.repo:
         return None
-    return pairs.side_for_pull_request(delivery.session, repository["full_name"], number)
+    return pairs.side_for_pull_request(delivery.session, delivery.payload.repo, number)
 
 
-def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: str, edited: bool) -> None:
+def _commands(delivery: Delivery, side: Side, author: User, item: Comment, source: str, edited: bool) -> None:
     """Run the commands of a comment or review body, then answer and sync after commit."""
-    invocations = find_invocations(item.get("body"), command_names())
-    near_misses = find_near_misses(item.get("body"), command_names())
+    invocations = find_invocations(item.body, command_names())
+    near_misses = find_near_misses(item.body, command_names())
     if not invocations and not near_misses and not edited:
         return
     repo = side.repo_full_name
     installation_id, client, config = _config(delivery, side)
-    author_roles = roles.roles_of(delivery.services, client, config, repo.split("/")[0], author["login"])
+    author_roles = roles.roles_of(delivery.services, client, config, repo.split("/")[0], author.login)
     comment = CommentRef(
-        comment_id=item["id"],
-        url=item.get("html_url"),
+        comment_id=item.id,
+        url=item.html_url,
         delivery_id=delivery.id,
         source=source,
-        author_id=author["id"],
-        author_login=author["login"],
-        created_at=_time(item.get("created_at") or item.get("submitted_at")),
+        author_id=author.id,
+        author_login=author.login,
+        created_at=item.written_at,
         on_side=side.letter,
-        edited_at=_time(item.get("updated_at")) if edited else None,
+        edited_at=item.updated_at if edited else None,
     )
+
     pair = side.pair
     context = CommandContext.for_pair(delivery.session, pair, comment, rubric=config, started_at=pair.opened_at)
     outcomes = run_comment(context, invocations, roles=author_roles, edited=edited) + near_miss_answers(near_misses)
@@ -61,7 +57,7 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     outsider = author_roles == {roles.ANYONE}
     delivery.enqueue_after_commit(
         queue.PAIRS, job_names.ACKNOWLEDGE, installation_id=installation_id, repo=repo, pr_number=side.pr_number,
-        source=source, source_id=item["id"], author=author["login"], outsider=outsider, results=results,
+        source=source, source_id=item.id, author=author.login, outsider=outsider, results=results,
     )
     if any(o.changed for o in outcomes):
         delivery.enqueue_after_commit(
@@ -79,44 +75,45 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
 
 def _config(delivery: Delivery, side: Side) -> tuple[int, GitHub, repo_config.RepoConfig]:
     """(installation id, its client, the repository's config) of a delivery on a side's PR."""
-    installation_id = (delivery.payload.get("installation") or {}).get("id")
-    if installation_id is None:  # GitHub sends it with every app webhook: without it, no answer is possible
+    if delivery.payload.installation is None:  # GitHub sends it with every app webhook: without it, no answer is possible
         raise Unprocessable(f"{delivery.event} payload: installation: Field required")
+    installation_id = delivery.payload.installation.id
     client = delivery.services.github.as_installation(installation_id)
     return installation_id, client, repo_config.load(delivery.services, client, side.repo_full_name)
 
 
-def _human(user: dict | None) -> bool:
-    return bool(user) and not roles.is_bot(user)
+def _human(user: User | None) -> bool:
+    return user is not None and not user.is_bot
 
 
-def _edited_by_someone_else(delivery: Delivery, author: dict) -> bool:
+def _edited_by_someone_else(delivery: Delivery, author: User) -> bool:
     """An edit by anyone but the author (a maintainer, another app) never changes their vote."""
     if delivery.action != "edited":
         return False
-    editor = delivery.payload.get("sender") or {}
-    return editor.get("id") != author.get("id")
+    editor = delivery.payload.sender
+    return (editor.id if editor is not None else None) != author.id
 
 
 @router.register("issue_comment", "created", "edited")
 def issue_comment(delivery: Delivery) -> None:
-    issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
-    if "pull_request" not in issue or not _human(comment.get("user")):
+    payload: IssueCommentEvent = delivery.payload
+    issue, comment = payload.issue, payload.comment
+    if issue is None or "pull_request" not in issue.model_fields_set or not _human(comment.user):
         return
-    if _edited_by_someone_else(delivery, comment["user"]):
-        log.warning("ignored an edit of comment %s by someone else than its author", comment.get("id"))
+    if _edited_by_someone_else(delivery, comment.user):
+        log.warning("ignored an edit of comment %s by someone else than its author", comment.id)
         return
-    side = _side_of(delivery, issue.get("number"))
+    side = _side_of(delivery, issue.number)
     if side is not None:
-        _commands(delivery, side, comment["user"], comment, "comment", delivery.action == "edited")
+        _commands(delivery, side, comment.user, comment, "comment", delivery.action == "edited")
 
 
 @router.register("issue_comment", "deleted")
 def issue_comment_deleted(delivery: Delivery) -> None:
-    issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
-    side = _side_of(delivery, issue.get("number"))
+    payload: IssueCommentEvent = delivery.payload
+    side = _side_of(delivery, payload.issue.number if payload.issue else None)
     deleted = side is not None and judging.comment_deleted(
-        delivery.session, comment["id"], task_id=side.pair.task_id, delivery_id=delivery.id,
+        delivery.session, payload.comment.id, task_id=side.pair.task_id, delivery_id=delivery.id,
         approvals=_config(delivery, side)[2].review.approvals,
     )
     if deleted:
@@ -127,44 +124,46 @@ def issue_comment_deleted(delivery: Delivery) -> None:
 
 @router.register("pull_request_review", "submitted", "edited")
 def review_submitted(delivery: Delivery) -> None:
-    review = delivery.payload.get("review") or {}
-    if not _human(review.get("user")) or _edited_by_someone_else(delivery, review["user"]):
+    payload: ReviewEvent = delivery.payload
+    review = payload.review
+    if not _human(review.user) or _edited_by_someone_else(delivery, review.user):
         return
-    side = _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number"))
+    side = _side_of(delivery, payload.pull_request.number if payload.pull_request else None)
     if side is not None:
-        _commands(delivery, side, review["user"], review, "review", delivery.action == "edited")
+        _commands(delivery, side, review.user, review, "review", delivery.action == "edited")
 
 
 @router.register("pull_request_review_comment", "created", "edited")
 def line_comment(delivery: Delivery) -> None:
-    comment = delivery.payload.get("comment") or {}
-    if not _human(comment.get("user")) or _edited_by_someone_else(delivery, comment["user"]):
+    payload: LineCommentEvent = delivery.payload
+    comment = payload.comment
+    if not _human(comment.user) or _edited_by_someone_else(delivery, comment.user):
         return
-    side = _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number"))
+    side = _side_of(delivery, payload.pull_request.number if payload.pull_request else None)
     if side is None:
         return
     judging.record_line_comment(
         delivery.session,
         side.pair,
         side.letter,
-        comment_id=comment["id"],
-        url=comment.get("html_url"),
+        comment_id=comment.id,
+        url=comment.html_url,
         delivery_id=delivery.id,
-        author_id=comment["user"]["id"],
-        author_login=comment["user"]["login"],
-        path=comment.get("path") or "",
-        body=comment.get("body") or "",
-        line=comment.get("line") or comment.get("original_line"),
-        start_line=comment.get("start_line"),
-        diff_side=comment.get("side"),
-        commit_sha=comment.get("commit_id"),
-        created_at=_time(comment.get("created_at")),
-        updated_at=_time(comment.get("updated_at")),
+        author_id=comment.user.id,
+        author_login=comment.user.login,
+        path=comment.path or "",
+        body=comment.body or "",
+        line=comment.line or comment.original_line,
+        start_line=comment.start_line,
+        diff_side=comment.side,
+        commit_sha=comment.commit_id,
+        created_at=comment.created_at,
+        updated_at=comment.updated_at,
     )
 
 
 @router.register("pull_request_review_comment", "deleted")
 def line_comment_deleted(delivery: Delivery) -> None:
-    comment = delivery.payload.get("comment") or {}
-    if _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number")) is not None:
-        judging.delete_line_comment(delivery.session, comment["id"])
+    payload: LineCommentEvent = delivery.payload
+    if _side_of(delivery, payload.pull_request.number if payload.pull_request else None) is not None:
+        judging.delete_line_comment(delivery.session, payload.comment.id)

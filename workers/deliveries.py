@@ -21,7 +21,8 @@ from tandem import dead_letters, job_names, outages, outbox, queue, redis_keys, 
 from tandem.errors import Unprocessable
 from tandem.inbox import IncomingDelivery
 from tandem.models import DeadLetter, DeadLetterKind, ProcessedDelivery
-from workers import ci, comments, installations, payloads, pull_requests, repositories, teams
+from tandem.webhook_payloads import Event, parse
+from workers import ci, comments, installations, pull_requests, repositories, teams
 from workers.jobs import is_last_try, runs_on
 from workers.router import Delivery, Router
 
@@ -47,7 +48,7 @@ def process_delivery(*, delivery_id: str, event: str, action: str | None, body: 
         return "duplicate"
     incoming = IncomingDelivery(delivery_id, event, action, body)
     try:
-        handled = _handle(current, incoming, payloads.parse(event, body))
+        handled = _handle(current, incoming, parse(event, body))
     except Unprocessable as exc:
         return _park(current, incoming, DeadLetterKind.UNPROCESSABLE, str(exc))
     except DataError as exc:  # a value out of the column's range: it would be, every time
@@ -69,7 +70,7 @@ def process_delivery(*, delivery_id: str, event: str, action: str | None, body: 
     return f"processed by {count} handler(s)"
 
 
-def _handle(current: services.Services, incoming: IncomingDelivery, payload: dict) -> tuple[int, list[int]] | None:
+def _handle(current: services.Services, incoming: IncomingDelivery, payload: Event) -> tuple[int, list[int]] | None:
     """Run the handlers; (how many, the follow-up ids to dispatch), or None if a concurrent run
     of the same delivery got there first."""
     handlers = ROUTER.handlers_for(incoming.event, incoming.action)

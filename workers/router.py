@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from tandem import job_names, webhook_events
 from tandem.models import FollowUp
 from tandem.services import Services
+from tandem.webhook_payloads import Event
 
 
 @dataclass
@@ -26,7 +25,7 @@ class Delivery:
     id: str
     event: str
     action: str | None
-    payload: dict[str, Any]
+    payload: Event  # of the event's model in tandem.webhook_payloads
     session: Session
     services: Services
     # The jobs to queue once the transaction has committed (those that write to GitHub: never
