@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from tandem import ci, ci_notice, repo_config
 from tandem.db import utcnow
-from tandem.models import Round
+from tandem.models import Round, Task
 from tandem.rounds import lifecycle
-from tandem.webhook_payloads import App, CheckRunEvent, CheckSuiteEvent, StatusEvent
+from tandem.services import Services
+from tandem.webhook_payloads import App, CheckRunEvent, CheckSuiteEvent, Event, StatusEvent
 from workers.router import Delivery, Router
 
 router = Router()
@@ -21,7 +22,26 @@ def _ours(delivery: Delivery, app: App) -> bool:
     return app.id == delivery.services.settings.app_id
 
 
-@router.register("check_run")
+def _config(services: Services, payload: Event, repo: str) -> repo_config.RepoConfig:
+    return repo_config.load(services, services.github.as_installation(payload.installation.id), repo)
+
+
+def _resolve(services: Services, action: str | None, payload: Event) -> repo_config.RepoConfig | None:
+    """The repository's config, asked of GitHub before the transaction (workers.router.Resolver),
+    if a round there waits for its CI (which this report may finish)."""
+    if not payload.repo or payload.installation is None:
+        return None
+    with services.storage.transaction() as session:
+        waiting = session.scalar(
+            select(Round.id).join(Task, Round.task_id == Task.id)
+            .where(Task.repo_full_name == payload.repo, Round.status == lifecycle.RoundStatus.OPEN,
+                   Round.ci_finished_at.is_(None))
+            .limit(1)
+        )
+    return _config(services, payload, payload.repo) if waiting is not None else None
+
+
+@router.register("check_run", resolve=_resolve)
 def check_run(delivery: Delivery) -> None:
     payload: CheckRunEvent = delivery.payload
     run, app = payload.check_run, payload.check_run.app or App()
@@ -32,7 +52,7 @@ def check_run(delivery: Delivery) -> None:
         )
 
 
-@router.register("check_suite")
+@router.register("check_suite", resolve=_resolve)
 def check_suite(delivery: Delivery) -> None:
     payload: CheckSuiteEvent = delivery.payload
     suite, app = payload.check_suite, payload.check_suite.app or App()
@@ -43,7 +63,7 @@ def check_suite(delivery: Delivery) -> None:
         )
 
 
-@router.register("status")
+@router.register("status", resolve=_resolve)
 def status(delivery: Delivery) -> None:
     payload: StatusEvent = delivery.payload
     state = payload.state
@@ -83,6 +103,8 @@ def _note_finished(delivery: Delivery, repo: str, task_id: int) -> None:
     if delivery.payload.installation is None:
         return
     installation_id = delivery.payload.installation.id
-    client = delivery.services.github.as_installation(installation_id)
-    if repo_config.load(delivery.services, client, repo).require_ci:
+    # Asked before the transaction (_resolve); asked now only if the round began waiting since.
+    config = delivery.resolved or _config(delivery.services, delivery.payload, repo)
+    if config.require_ci:
         delivery.follow_ups.append(ci_notice.tell(session, round_, installation_id, repo))
+

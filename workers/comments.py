@@ -1,12 +1,12 @@
 """Comments, reviews and line comments on a pair's PRs become judgments, ratings, critiques and
 follow-up prompts. Bots (Tandem itself among them) are never heard; who is a rater or reviewer
-is asked of the repository's config and of GitHub."""
+is asked of the repository's config and of GitHub, before the delivery's transaction opens (an
+answer may wait seconds on a rate limit; a transaction must not wait with it)."""
 
 from __future__ import annotations
 
 import logging
-
-from githubkit import GitHub
+from dataclasses import dataclass
 
 from tandem import job_names, judging, pairs, queue, redis_keys, repo_config, roles
 from tandem.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
@@ -14,7 +14,8 @@ from tandem.commands.near_misses import answers as near_miss_answers
 from tandem.commands.near_misses import find_near_misses
 from tandem.errors import Unprocessable
 from tandem.models import Judgment, Side
-from tandem.webhook_payloads import Comment, IssueCommentEvent, LineCommentEvent, ReviewEvent, User
+from tandem.services import Services
+from tandem.webhook_payloads import Comment, Event, IssueCommentEvent, LineCommentEvent, ReviewEvent, User
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,49 @@ log = logging.getLogger(__name__)
 router = Router()
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What a handler needs of GitHub: asked before the delivery's transaction (Router.register)."""
+
+    installation_id: int
+    config: repo_config.RepoConfig
+    author_roles: set[str] | None = None  # (for a comment's commands)
+
+
 def _side_of(delivery: Delivery, number: int | None) -> Side | None:
     if number is None or not delivery.payload.repo:
         return None
     return pairs.side_for_pull_request(delivery.session, delivery.payload.repo, number)
+
+
+def _ask(services: Services, payload: Event, number: int | None, author: str | None = None) -> Asked | None:
+    """The config of the repository of a side's PR (and the roles of `author` in it), asked of
+    GitHub; None if the PR is no side's (a short transaction of its own looks)."""
+    if number is None or not payload.repo:
+        return None
+    with services.storage.transaction() as session:
+        side = pairs.side_for_pull_request(session, payload.repo, number)
+        repo = side.repo_full_name if side is not None else None
+    return _ask_repo(services, payload, repo, author) if repo is not None else None
+
+
+def _ask_repo(services: Services, payload: Event, repo: str, author: str | None) -> Asked:
+    if payload.installation is None:  # GitHub sends it with every app webhook: without it, no answer is possible
+        raise Unprocessable("payload: installation: Field required")
+    client = services.github.as_installation(payload.installation.id)
+    config = repo_config.load(services, client, repo)
+    author_roles = roles.roles_of(services, client, config, repo.split("/")[0], author) if author else None
+    return Asked(payload.installation.id, config, author_roles)
+
+
+def _asked(delivery: Delivery, side: Side, author: str | None = None) -> Asked:
+    """The resolver's answers; asked now only if the PR became a side's since (a rare race)."""
+    return delivery.resolved or _ask_repo(delivery.services, delivery.payload, side.repo_full_name, author)
+
+
+def _has_commands(item: Comment, edited: bool) -> bool:
+    """Whether _commands has anything to do (and so to ask GitHub)."""
+    return edited or bool(find_invocations(item.body, command_names()) or find_near_misses(item.body, command_names()))
 
 
 def _commands(delivery: Delivery, side: Side, author: User, item: Comment, source: str, edited: bool) -> None:
@@ -35,8 +75,8 @@ def _commands(delivery: Delivery, side: Side, author: User, item: Comment, sourc
     if not invocations and not near_misses and not edited:
         return
     repo = side.repo_full_name
-    installation_id, client, config = _config(delivery, side)
-    author_roles = roles.roles_of(delivery.services, client, config, repo.split("/")[0], author.login)
+    asked = _asked(delivery, side, author.login)
+    installation_id, config, author_roles = asked.installation_id, asked.config, asked.author_roles
     comment = CommentRef(
         comment_id=item.id,
         url=item.html_url,
@@ -48,7 +88,6 @@ def _commands(delivery: Delivery, side: Side, author: User, item: Comment, sourc
         on_side=side.letter,
         edited_at=item.updated_at if edited else None,
     )
-
     pair = side.pair
     context = CommandContext.for_pair(delivery.session, pair, comment, rubric=config, started_at=pair.opened_at)
     outcomes = run_comment(context, invocations, roles=author_roles, edited=edited) + near_miss_answers(near_misses)
@@ -73,48 +112,72 @@ def _commands(delivery: Delivery, side: Side, author: User, item: Comment, sourc
             )
 
 
-def _config(delivery: Delivery, side: Side) -> tuple[int, GitHub, repo_config.RepoConfig]:
-    """(installation id, its client, the repository's config) of a delivery on a side's PR."""
-    if delivery.payload.installation is None:  # GitHub sends it with every app webhook: without it, no answer is possible
-        raise Unprocessable(f"{delivery.event} payload: installation: Field required")
-    installation_id = delivery.payload.installation.id
-    client = delivery.services.github.as_installation(installation_id)
-    return installation_id, client, repo_config.load(delivery.services, client, side.repo_full_name)
-
-
 def _human(user: User | None) -> bool:
     return user is not None and not user.is_bot
 
 
-def _edited_by_someone_else(delivery: Delivery, author: User) -> bool:
+def _edited_by_someone_else(action: str | None, payload: Event, author: User) -> bool:
     """An edit by anyone but the author (a maintainer, another app) never changes their vote."""
-    if delivery.action != "edited":
+    if action != "edited":
         return False
-    editor = delivery.payload.sender
-    return (editor.id if editor is not None else None) != author.id
+    return (payload.sender.id if payload.sender is not None else None) != author.id
 
 
-@router.register("issue_comment", "created", "edited")
-def issue_comment(delivery: Delivery) -> None:
-    payload: IssueCommentEvent = delivery.payload
+def _heard_comment(action: str | None, payload: IssueCommentEvent, say: bool = False) -> Comment | None:
+    """The comment, if it is a human's on a PR, and no one else's edit of it."""
     issue, comment = payload.issue, payload.comment
     if issue is None or "pull_request" not in issue.model_fields_set or not _human(comment.user):
-        return
-    if _edited_by_someone_else(delivery, comment.user):
-        log.warning("ignored an edit of comment %s by someone else than its author", comment.id)
-        return
-    side = _side_of(delivery, issue.number)
+        return None
+    if _edited_by_someone_else(action, payload, comment.user):
+        if say:
+            log.warning("ignored an edit of comment %s by someone else than its author", comment.id)
+        return None
+    return comment
+
+
+def _heard_review(action: str | None, payload: ReviewEvent) -> Comment | None:
+    review = payload.review
+    return review if _human(review.user) and not _edited_by_someone_else(action, payload, review.user) else None
+
+
+def _pr_number(payload: ReviewEvent | LineCommentEvent) -> int | None:
+    return payload.pull_request.number if payload.pull_request is not None else None
+
+
+def _resolve_comment(services: Services, action: str | None, payload: IssueCommentEvent) -> Asked | None:
+    comment = _heard_comment(action, payload)
+    if comment is None or not _has_commands(comment, action == "edited"):
+        return None
+    return _ask(services, payload, payload.issue.number, comment.user.login)
+
+
+def _resolve_deleted(services: Services, action: str | None, payload: IssueCommentEvent) -> Asked | None:
+    return _ask(services, payload, payload.issue.number if payload.issue is not None else None)
+
+
+def _resolve_review(services: Services, action: str | None, payload: ReviewEvent) -> Asked | None:
+    review = _heard_review(action, payload)
+    if review is None or not _has_commands(review, action == "edited"):
+        return None
+    return _ask(services, payload, _pr_number(payload), review.user.login)
+
+
+@router.register("issue_comment", "created", "edited", resolve=_resolve_comment)
+def issue_comment(delivery: Delivery) -> None:
+    payload: IssueCommentEvent = delivery.payload
+    comment = _heard_comment(delivery.action, payload, say=True)
+    side = _side_of(delivery, payload.issue.number) if comment is not None else None
     if side is not None:
         _commands(delivery, side, comment.user, comment, "comment", delivery.action == "edited")
 
 
-@router.register("issue_comment", "deleted")
+@router.register("issue_comment", "deleted", resolve=_resolve_deleted)
 def issue_comment_deleted(delivery: Delivery) -> None:
     payload: IssueCommentEvent = delivery.payload
     side = _side_of(delivery, payload.issue.number if payload.issue else None)
     deleted = side is not None and judging.comment_deleted(
         delivery.session, payload.comment.id, task_id=side.pair.task_id, delivery_id=delivery.id,
-        approvals=_config(delivery, side)[2].review.approvals,
+        approvals=_asked(delivery, side).config.review.approvals,
     )
     if deleted:
         delivery.enqueue_after_commit(
@@ -122,13 +185,10 @@ def issue_comment_deleted(delivery: Delivery) -> None:
         )
 
 
-@router.register("pull_request_review", "submitted", "edited")
+@router.register("pull_request_review", "submitted", "edited", resolve=_resolve_review)
 def review_submitted(delivery: Delivery) -> None:
-    payload: ReviewEvent = delivery.payload
-    review = payload.review
-    if not _human(review.user) or _edited_by_someone_else(delivery, review.user):
-        return
-    side = _side_of(delivery, payload.pull_request.number if payload.pull_request else None)
+    review = _heard_review(delivery.action, delivery.payload)
+    side = _side_of(delivery, _pr_number(delivery.payload)) if review is not None else None
     if side is not None:
         _commands(delivery, side, review.user, review, "review", delivery.action == "edited")
 
@@ -137,9 +197,9 @@ def review_submitted(delivery: Delivery) -> None:
 def line_comment(delivery: Delivery) -> None:
     payload: LineCommentEvent = delivery.payload
     comment = payload.comment
-    if not _human(comment.user) or _edited_by_someone_else(delivery, comment.user):
+    if not _human(comment.user) or _edited_by_someone_else(delivery.action, payload, comment.user):
         return
-    side = _side_of(delivery, payload.pull_request.number if payload.pull_request else None)
+    side = _side_of(delivery, _pr_number(payload))
     if side is None:
         return
     judging.record_line_comment(
@@ -165,5 +225,5 @@ def line_comment(delivery: Delivery) -> None:
 @router.register("pull_request_review_comment", "deleted")
 def line_comment_deleted(delivery: Delivery) -> None:
     payload: LineCommentEvent = delivery.payload
-    if _side_of(delivery, payload.pull_request.number if payload.pull_request else None) is not None:
+    if _side_of(delivery, _pr_number(payload)) is not None:
         judging.delete_line_comment(delivery.session, payload.comment.id)

@@ -74,10 +74,13 @@ def _handle(current: services.Services, incoming: IncomingDelivery, payload: Eve
     """Run the handlers; (how many, the follow-up ids to dispatch), or None if a concurrent run
     of the same delivery got there first."""
     handlers = ROUTER.handlers_for(incoming.event, incoming.action)
+    # What the handlers need of GitHub first, with no transaction open (workers.router.Resolver).
+    resolved = [ROUTER.resolve(handler, current, incoming.action, payload) for handler in handlers]
     try:
         with current.storage.transaction() as session:
             delivery = Delivery(incoming.id, incoming.event, incoming.action, payload, session, current)
-            for handler in handlers:
+            for handler, answers in zip(handlers, resolved, strict=True):
+                delivery.resolved = answers
                 handler(delivery)
             dead_letters.forget(session, incoming.id)
             # Claimed last, so the (SQLite) write lock is not held while handlers ask GitHub

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from tandem import job_names, webhook_events
@@ -28,6 +30,8 @@ class Delivery:
     payload: Event  # of the event's model in tandem.webhook_payloads
     session: Session
     services: Services
+    # What the handler's resolver asked of GitHub before the transaction opened (Router.register).
+    resolved: Any = None
     # The jobs to queue once the transaction has committed (those that write to GitHub: never
     # inside the transaction, so a rolled-back delivery leaves nothing behind on GitHub).
     follow_ups: list[FollowUp] = field(default_factory=list)
@@ -43,17 +47,23 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], None]
+# Asks GitHub what a handler will need (services, action, payload), with no transaction open: an
+# answer may wait seconds on a rate limit, and a database transaction must not wait with it.
+Resolver = Callable[[Services, str | None, Event], Any]
 
 
 class Router:
     def __init__(self, *others: Router):
         self._handlers: dict[tuple[str, str | None], list[Handler]] = defaultdict(list)
+        self._resolvers: dict[Handler, Resolver] = {}
         for other in others:
             for key, handlers in other._handlers.items():
                 self._handlers[key].extend(handlers)
+            self._resolvers |= other._resolvers
 
-    def register(self, event: str, *actions: str) -> Callable[[Handler], Handler]:
-        """Decorate a handler for event with any of actions (none: every action)."""
+    def register(self, event: str, *actions: str, resolve: Resolver | None = None) -> Callable[[Handler], Handler]:
+        """Decorate a handler for event with any of actions (none: every action); `resolve`, run
+        before the delivery's transaction, gives what the handler reads as `delivery.resolved`."""
 
         for action in actions or (None,):
             if (event, action) not in webhook_events.keys():
@@ -62,6 +72,8 @@ class Router:
         def decorator(handler: Handler) -> Handler:
             for action in actions or (None,):
                 self._handlers[(event, action)].append(handler)
+            if resolve is not None:
+                self._resolvers[handler] = resolve
             return handler
 
         return decorator
@@ -70,6 +82,10 @@ class Router:
         return self._handlers.get((event, action), []) + (
             self._handlers.get((event, None), []) if action is not None else []
         )
+
+    def resolve(self, handler: Handler, services: Services, action: str | None, payload: Event) -> Any:
+        resolver = self._resolvers.get(handler)
+        return resolver(services, action, payload) if resolver is not None else None
 
     def check_covers(self, handled: set[tuple[str, str | None]]) -> None:
         """Raise unless every handled (event, action) has a handler."""
