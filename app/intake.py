@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tandem.services import Services
 from tandem.inbox import IncomingDelivery
-from workers.deliveries import accept_deliveries
+from tandem.delivery_queue import accept_deliveries
 
 MAX_BATCH = 256
 

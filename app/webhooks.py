@@ -25,7 +25,7 @@ from app.limits import BodyBudget, BodyRefused, read_body
 from tandem import metrics
 from tandem.inbox import IncomingDelivery
 from tandem.settings import Settings
-from workers import deliveries
+from tandem.webhook_events import handles
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class WebhookReceiver:
             return 200, {"message": "pong", "zen": payload.get("zen")}, (event, IGNORED)
 
         action = payload.get("action") if isinstance(payload.get("action"), str) else None
-        if not deliveries.handles(event, action):
+        if not handles(event, action):
             ignored = {"message": "ignored: Tandem does not handle this event", "event": event, "action": action}
             return 202, ignored, (event, IGNORED)
         try:

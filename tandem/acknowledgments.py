@@ -9,10 +9,9 @@ the queue.
 
 from __future__ import annotations
 
-import hashlib
-
 from githubkit.exception import RequestFailed
 
+from tandem import redis_keys
 from tandem.services import Services
 
 ANSWERED_TTL = 14 * 24 * 3600
@@ -67,10 +66,10 @@ def acknowledge(
     text = _reply_text(author, results, source)
     if text is None:
         return
-    if outsider and not services.redis.set(f"tandem:told:{repo}#{pr_number}:{author}", 1, nx=True, ex=24 * 3600):
+    if outsider and not services.redis.set(redis_keys.told_outsider(repo, pr_number, author), 1, nx=True, ex=24 * 3600):
         return
     # A retried job must not answer twice: remember what was answered (after answering).
-    key = "tandem:answered:" + hashlib.sha256(f"{repo}#{pr_number}:{source}:{source_id}:{text}".encode()).hexdigest()
+    key = redis_keys.answered(repo, pr_number, source, source_id, text)
     if services.redis.exists(key):
         return
     client.rest.issues.create_comment(owner, name, pr_number, body=text)

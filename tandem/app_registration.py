@@ -29,6 +29,7 @@ import yaml
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
 
+from tandem import redis_keys
 from tandem.errors import ServiceUnavailable, TandemError
 from tandem.settings import Settings
 
@@ -37,10 +38,6 @@ MANIFEST_FILE = resources.files("tandem") / "app.yml"
 STATE_TTL = 3600  # GitHub's codes live an hour too
 SETUP_LINK_TTL = 3600
 SESSION_TTL = 3600
-_LINK_KEY = "tandem:setup:link:{}"
-_SESSION_KEY = "tandem:setup:session:{}"
-_STATE_KEY = "tandem:setup:state:{}:{}"  # session, state
-_LOCK_KEY = "tandem:setup:lock"
 # GitHub's rule for account names: letters, digits and single hyphens inside, at most 39.
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 # What the setup writes; a stale value of any of them must not survive it.
@@ -83,42 +80,42 @@ def _digest(secret: str) -> str:
 def new_setup_link(settings: Settings, connection: redis.Redis) -> str:
     """A one-time link to the setup (`tandem setup`): the first browser to open it gets a session."""
     secret = secrets.token_urlsafe(32)
-    connection.set(_LINK_KEY.format(_digest(secret)), 1, ex=SETUP_LINK_TTL)
+    connection.set(redis_keys.setup_link(_digest(secret)), 1, ex=SETUP_LINK_TTL)
     return f"{settings.public_url}/setup?key={secret}"
 
 
 def open_session(connection: redis.Redis, link_secret: str) -> str | None:
     """Spend a setup link; returns the new browser session, or None for a spent or unknown link."""
-    if not link_secret or connection.delete(_LINK_KEY.format(_digest(link_secret))) != 1:
+    if not link_secret or connection.delete(redis_keys.setup_link(_digest(link_secret))) != 1:
         return None
     session = secrets.token_urlsafe(32)
-    connection.set(_SESSION_KEY.format(_digest(session)), 1, ex=SESSION_TTL)
+    connection.set(redis_keys.setup_session(_digest(session)), 1, ex=SESSION_TTL)
     return session
 
 
 def has_session(connection: redis.Redis, session: str | None) -> bool:
-    return bool(session) and connection.exists(_SESSION_KEY.format(_digest(session))) == 1
+    return bool(session) and connection.exists(redis_keys.setup_session(_digest(session))) == 1
 
 
 def close_session(connection: redis.Redis, session: str) -> None:
-    connection.delete(_SESSION_KEY.format(_digest(session)))
+    connection.delete(redis_keys.setup_session(_digest(session)))
 
 
 def new_state(connection: redis.Redis, session: str) -> str:
     state = secrets.token_urlsafe(24)
-    connection.set(_STATE_KEY.format(_digest(session), state), 1, ex=STATE_TTL)
+    connection.set(redis_keys.setup_state(_digest(session), state), 1, ex=STATE_TTL)
     return state
 
 
 def consume_state(connection: redis.Redis, session: str, state: str) -> bool:
     """True once for a state this server issued to this browser session (guards the exchange
     against codes from anyone else's registration)."""
-    return bool(state) and connection.delete(_STATE_KEY.format(_digest(session), state)) == 1
+    return bool(state) and connection.delete(redis_keys.setup_state(_digest(session), state)) == 1
 
 
 def restore_state(connection: redis.Redis, session: str, state: str) -> None:
     """Make a consumed state valid again (the exchange failed for a reason a retry can fix)."""
-    connection.set(_STATE_KEY.format(_digest(session), state), 1, ex=STATE_TTL)
+    connection.set(redis_keys.setup_state(_digest(session), state), 1, ex=STATE_TTL)
 
 
 def complete(settings: Settings, code: str, connection: redis.Redis) -> dict:
@@ -127,7 +124,7 @@ def complete(settings: Settings, code: str, connection: redis.Redis) -> dict:
     Raises AlreadyRegistered when credentials were written meanwhile, ServiceUnavailable when
     GitHub cannot be reached (the code may still be good), TandemError when it refuses the code.
     """
-    with connection.lock(_LOCK_KEY, timeout=120, blocking_timeout=60):
+    with connection.lock(redis_keys.SETUP_LOCK, timeout=120, blocking_timeout=60):
         if is_registered(settings):
             raise AlreadyRegistered(
                 "Tandem was registered by another setup meanwhile, so this registration was not used: "

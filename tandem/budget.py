@@ -21,7 +21,7 @@ import httpx
 import redis
 from githubkit.throttling import BaseThrottler
 
-from tandem import metrics
+from tandem import metrics, redis_keys
 from tandem.errors import RateLimited
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -59,15 +59,6 @@ end
 """
 
 
-def _keys(installation_id: int) -> tuple[str, str, str]:
-    """The installation's reserved write slots, its hold on writes and its hold on every request."""
-    return (
-        f"tandem:writes:{installation_id}",
-        f"tandem:writes:{installation_id}:held",
-        f"tandem:requests:{installation_id}:held",
-    )
-
-
 @dataclass(frozen=True)
 class Usage:
     """How much of an installation's write budget is taken (the dashboard's headroom)."""
@@ -78,7 +69,7 @@ class Usage:
 
 
 def usage(connection: redis.Redis, installation_id: int, *, minute: float = 60.0, hour: float = 3600.0) -> Usage:
-    slots, writes_held, requests_held = _keys(installation_id)
+    slots, writes_held, requests_held = redis_keys.write_budget(installation_id)
     now = time.time()
     with connection.pipeline(transaction=False) as pipe:
         pipe.zcount(slots, now - minute, "+inf")
@@ -108,7 +99,7 @@ class WriteBudget(BaseThrottler):
         hour: float = 3600.0,
     ):
         self.redis = connection
-        self.key, self.writes_held, self.requests_held = _keys(installation_id)
+        self.key, self.writes_held, self.requests_held = redis_keys.write_budget(installation_id)
         self.spacing = spacing
         self.per_minute = per_minute
         self.per_hour = per_hour

@@ -11,15 +11,12 @@ import logging
 import redis
 from sqlalchemy.orm import Session
 
-from tandem import ci, outbox, queue
+from tandem import ci, job_names, outbox, queue
 from tandem.models import OutboxEntry, Round
 from tandem.repo_config import RepoConfig
 from tandem.services import Services
 
 log = logging.getLogger(__name__)
-
-TELL = "workers.responses.tell_ci_finished"
-
 
 def record(session: Session, round_: Round) -> bool:
     """Record when both sides' CI finished in the open round `round_`; True the first time only."""
@@ -32,7 +29,10 @@ def record(session: Session, round_: Round) -> bool:
 def tell(session: Session, round_: Round, installation_id: int, repo: str) -> OutboxEntry:
     """Add to the session the outbox entry whose job tells the raters on both PRs."""
     numbers = [side.pr_number for side in round_.task.pair.sides if side.pr_number is not None]
-    entry = OutboxEntry(queue=queue.PAIRS, func=TELL, args=[installation_id, repo, numbers, round_.number])
+    entry = OutboxEntry(queue=queue.PAIRS, func=job_names.TELL_CI_FINISHED, args=[], kwargs=job_names.payload(
+        job_names.TELL_CI_FINISHED, installation_id=installation_id, repo=repo, pr_numbers=numbers,
+        round_number=round_.number,
+    ))
     session.add(entry)
     session.flush()
     return entry

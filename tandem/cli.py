@@ -433,7 +433,7 @@ def deliveries_retry(
     all_: bool = typer.Option(False, "--all", help="Every parked delivery."),
 ) -> None:
     """Queue parked deliveries again; a worker processes them (or parks them again, saying why)."""
-    from workers.deliveries import replay
+    from tandem.delivery_queue import replay
 
     requeue(lambda chosen: replay(_services(), chosen), ids, every=all_, which="the GUIDs of parked deliveries, or --all",
             none="no parked deliveries")

@@ -5,11 +5,17 @@ They live in the database rather than in RQ's failed registry: they must outlive
 Redis that lost its data, they are listed and counted with a query, and the row goes in the same
 transaction that records the delivery as processed, so a replayed delivery leaves the list
 exactly when its effects are committed.
+
+A job whose arguments this release cannot read (queued by another release: workers.jobs) is
+parked here too, as a letter of event JOB: its body says the queue, function and arguments, and
+a replay queues it as it was.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -20,6 +26,7 @@ from tandem.models import DeadLetter, DeadLetterKind
 from tandem.services import Services
 
 MAX_REASON = 1000
+JOB = "job"  # the event of a parked job
 
 
 def park(services: Services, delivery: IncomingDelivery, kind: DeadLetterKind, reason: str) -> None:
@@ -30,6 +37,14 @@ def park(services: Services, delivery: IncomingDelivery, kind: DeadLetterKind, r
         letter.kind, letter.reason = kind, reason[:MAX_REASON]
         letter.parked_at, letter.retried_at = utcnow(), None
         session.add(letter)
+
+
+def park_job(
+    services: Services, job_id: str, queue_name: str, func: str, args: list, kwargs: dict[str, Any], reason: str
+) -> None:
+    """Record a job that cannot run as queued, with why; a replay queues it again as it was."""
+    body = json.dumps({"queue": queue_name, "func": func, "args": list(args), "kwargs": kwargs})
+    park(services, IncomingDelivery(job_id, JOB, func[-64:], body), DeadLetterKind.UNPROCESSABLE, reason)
 
 
 def forget(session: Session, delivery_id: str) -> None:

@@ -42,14 +42,12 @@ from githubkit.exception import (
 )
 from githubkit.typing import RetryOption
 
-from tandem import metrics
+from tandem import metrics, redis_keys
 from tandem.budget import WriteBudget
 from tandem.errors import ConfigError, RateLimited, TandemError
 from tandem.settings import Settings
 
 log = logging.getLogger(__name__)
-
-CACHE_PREFIX = "tandem:githubkit"
 # GitHub's installation tokens live an hour; stop using a cached one this long before.
 TOKEN_EXPIRY_MARGIN = timedelta(minutes=4)
 # The app's JWT: issued a minute in the past (GitHub's advice against clock drift), expiring
@@ -266,7 +264,7 @@ class GitHubApp:
         self.redis = connection
         # GitHub's minute and hour, as the write budget counts them (shorter in benchmarks).
         self.budget_windows = budget_windows
-        self._cache = _CacheStrategy(connection, prefix=CACHE_PREFIX)
+        self._cache = _CacheStrategy(connection, prefix=redis_keys.GITHUBKIT_CACHE)
         self._pem: str | None = None
 
     @property

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import redis
 from rq import Queue
 
-STREAM = "tandem:inbox"
+from tandem import redis_keys
+
+STREAM = redis_keys.INBOX
 GROUP = "relay"
 PENDING_TTL = 6 * 3600  # how long a waiting delivery keeps its duplicates out
 CLAIM_IDLE_MS = 15_000  # a relay silent this long is taken to be dead (its batch takes milliseconds)
@@ -49,10 +51,6 @@ def _accept_script(connection: redis.Redis):
     return connection.register_script(_ACCEPT)
 
 
-def pending_key(delivery_id: str) -> str:
-    return f"tandem:delivery:{delivery_id}:pending"
-
-
 def accept(connection: redis.Redis, deliveries: Sequence[IncomingDelivery]) -> list[bool]:
     """Put deliveries in the inbox, in one round trip; False for a GUID that already waits.
 
@@ -61,7 +59,7 @@ def accept(connection: redis.Redis, deliveries: Sequence[IncomingDelivery]) -> l
     script = _accept_script(connection)
     with connection.pipeline(transaction=False) as pipe:
         for d in deliveries:
-            script(keys=[pending_key(d.id), STREAM], args=[PENDING_TTL, d.id, d.event, d.action or "", d.body], client=pipe)
+            script(keys=[redis_keys.delivery_pending(d.id), STREAM], args=[PENDING_TTL, d.id, d.event, d.action or "", d.body], client=pipe)
         return [bool(accepted) for accepted in pipe.execute()]
 
 

@@ -1,45 +1,48 @@
 """Which accounts have installed the app, and which repositories each installation can see.
 
-Reads webhook fields tolerantly (payload examples drift from the strict schemas), so a
-field that is missing or renamed never loses a delivery.
+Reads webhook fields tolerantly (tandem.webhook_payloads: payload examples drift from the strict
+schemas), so a field that is missing or renamed never loses a delivery.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tandem import webhook_payloads
 from tandem.db import utcnow
 from tandem.models import Installation, Repository
 
 
-def upsert_installation(session: Session, data: dict[str, Any]) -> Installation:
-    account = data.get("account") or {}
-    installation = session.get(Installation, data["id"])
+def upsert_installation(session: Session, data: webhook_payloads.Installation) -> Installation:
+    account = data.account or webhook_payloads.Account()
+    installation = session.get(Installation, data.id)
     if installation is None:
-        installation = Installation(id=data["id"])
+        installation = Installation(id=data.id)
         session.add(installation)
-    installation.account_login = account.get("login") or account.get("slug") or ""
-    installation.account_id = account.get("id") or 0
-    installation.account_type = account.get("type") or ("Enterprise" if "slug" in account else "User")
-    installation.repository_selection = data.get("repository_selection")
-    installation.permissions = data.get("permissions") or {}
+    installation.account_login = account.login or account.slug or ""
+    installation.account_id = account.id or 0
+    # (An enterprise's account has a slug, and no type.)
+    installation.account_type = account.type or ("Enterprise" if "slug" in account.model_fields_set else "User")
+    installation.repository_selection = data.repository_selection
+    installation.permissions = data.permissions or {}
     installation.deleted_at = None
     return installation
 
 
-def add_repositories(session: Session, installation: Installation, repositories: Iterable[dict[str, Any]]) -> None:
+def add_repositories(
+    session: Session, installation: Installation, repositories: Iterable[webhook_payloads.RepositoryRef]
+) -> None:
     for data in repositories:
-        repository = session.get(Repository, data["id"])
+        repository = session.get(Repository, data.id)
         if repository is None:
-            repository = Repository(id=data["id"])
+            repository = Repository(id=data.id)
             session.add(repository)
         repository.installation_id = installation.id
-        repository.full_name = data.get("full_name") or f"{installation.account_login}/{data.get('name', '')}"
-        repository.private = bool(data.get("private", False))
+        repository.full_name = data.full_name or f"{installation.account_login}/{data.name or ''}"
+        repository.private = bool(data.private)
         repository.removed_at = None
 
 

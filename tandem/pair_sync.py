@@ -4,7 +4,7 @@ the task has all the approved judgments it asked for, a summary comment and both
 
 from __future__ import annotations
 
-from tandem import installations, judging, liveness, pr_text, repo_config, rounds
+from tandem import installations, judging, liveness, pr_text, redis_keys, repo_config, rounds
 from tandem.db import utcnow
 from tandem.models import Pair
 from tandem.services import Services
@@ -37,7 +37,7 @@ def _progress_text(progress: judging.Progress) -> tuple[str, str]:
 def sync_pair(services: Services, pair_id: int) -> str:
     # One sync of a pair at a time: two at once would both post the summary, and the slower
     # could show older progress last. (A lease: a killed worker's lapses in seconds, not minutes.)
-    with liveness.lease(services.redis, f"tandem:pair:{pair_id}:sync", blocking_timeout=120):
+    with liveness.lease(services.redis, redis_keys.pair_sync(pair_id), blocking_timeout=120):
         return _sync(services, pair_id)
 
 

@@ -6,11 +6,10 @@ nothing of the models.
 
 from __future__ import annotations
 
-import hashlib
-
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
 
+from tandem import redis_keys
 from tandem.services import Services
 
 POSTED_TTL = 14 * 24 * 3600
@@ -23,7 +22,7 @@ def _comment_once(
     vote returned and resubmitted twice). The key is claimed before posting, so two runs of the
     job cannot both post; a failed post gives the claim back for the retry."""
     owner, name = repo.split("/", 1)
-    key = "tandem:notice:" + hashlib.sha256(f"{repo}#{pr_number}:{occasion}:{text}".encode()).hexdigest()
+    key = redis_keys.notice(repo, pr_number, occasion, text)
     if not services.redis.set(key, 1, nx=True, ex=POSTED_TTL):
         return
     try:

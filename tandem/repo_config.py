@@ -22,6 +22,7 @@ from githubkit import GitHub
 from githubkit.exception import RequestFailed
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tandem import redis_keys
 from tandem.errors import Refused, TandemError
 from tandem.quoting import code_span
 from tandem.services import Services
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 PATH = ".github/tandem.yml"
 MAX_FILE_BYTES = 64 * 1024
 CACHE_TTL = 600
-_CACHE_KEY = "tandem:config:{}"
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -243,7 +243,7 @@ def _read_file(client: GitHub, full_name: str) -> str | None:
 def _cached_text(services: Services, client: GitHub, full_name: str) -> str:
     """One file's text ("" for none). Only text that parsed and validated on its own is cached,
     so the cache never holds what was refused."""
-    key = _CACHE_KEY.format(full_name.lower())
+    key = redis_keys.repo_config(full_name)
     cached = services.redis.get(key)
     if cached is not None:
         return cached.decode()
@@ -270,7 +270,7 @@ def load(services: Services, client: GitHub, full_name: str) -> RepoConfig:
 
 def forget(services: Services, full_name: str) -> None:
     """Drop the cached file of a repository (its default branch changed)."""
-    services.redis.delete(_CACHE_KEY.format(full_name.lower()))
+    services.redis.delete(redis_keys.repo_config(full_name))
 
 
 def load_mirror(services: Services, client: GitHub, full_name: str) -> RepoConfig:

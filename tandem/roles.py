@@ -11,6 +11,7 @@ import logging
 from githubkit import GitHub
 from githubkit.exception import RateLimitExceeded, RequestFailed
 
+from tandem import redis_keys
 from tandem.repo_config import People, RepoConfig
 from tandem.services import Services
 from tandem.vocabulary import Role
@@ -21,27 +22,18 @@ MEMBERSHIP_TTL = 300
 NOT_MEMBER_TTL = 30
 
 
-def is_bot(user: dict) -> bool:
-    """Bots (Tandem itself among them) never count: their comments are not judgments."""
-    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
-
-
-def _generation_key(org: str) -> str:
-    return f"tandem:teams:{org.lower()}:generation"
-
-
 def forget_teams(services: Services, org: str) -> None:
     """Drop every cached team membership in ``org``: the next check asks GitHub.
 
     The answers are keyed by a generation number that this bumps, so no key has to be found and
     deleted; the old ones expire on their own.
     """
-    services.redis.incr(_generation_key(org))
+    services.redis.incr(redis_keys.teams_generation(org))
 
 
 def team_member(services: Services, client: GitHub, org: str, team: str, login: str) -> bool:
-    generation = int(services.redis.get(_generation_key(org)) or 0)
-    key = f"tandem:team:{org.lower()}:{generation}:{team.lower()}:{login.lower()}"
+    generation = int(services.redis.get(redis_keys.teams_generation(org)) or 0)
+    key = redis_keys.team_member(org, generation, team, login)
     cached = services.redis.get(key)
     if cached is not None:
         return cached == b"1"

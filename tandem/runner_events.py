@@ -30,7 +30,7 @@ from rq.registry import FailedJobRegistry
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.orm import Session
 
-from tandem import outbox, queue
+from tandem import job_names, outbox, queue
 from tandem.errors import NotFound
 from tandem.models import OutboxEntry
 from tandem.services import Services
@@ -40,7 +40,6 @@ SIGNATURE_HEADER = "X-Tandem-Signature-256"
 EVENT_HEADER = "X-Tandem-Event"
 DELIVERY_HEADER = "X-Tandem-Delivery"
 PREFIX = "sha256="
-DELIVER = "workers.runner_events.deliver_runner_event"
 _PENDING = "tandem.runner_events.pending"  # session.info key: outbox rows to queue after the commit
 
 
@@ -72,7 +71,8 @@ def emit(session: Session, event: str, payload: dict) -> None:
         return
     delivery = str(uuid.uuid4())
     body = orjson.dumps({"event": str(RunnerEvent(event)), "delivery": delivery, **payload}).decode()
-    row = OutboxEntry(queue=queue.DEFAULT, func=DELIVER, args=[], kwargs={"delivery": delivery, "event": str(event), "body": body})
+    kwargs = job_names.payload(job_names.DELIVER_RUNNER_EVENT, delivery=delivery, event=str(event), body=body)
+    row = OutboxEntry(queue=queue.DEFAULT, func=job_names.DELIVER_RUNNER_EVENT, args=[], kwargs=kwargs)
     session.add(row)
     pending = session.info.setdefault(_PENDING, [])
     if not pending:
@@ -93,7 +93,7 @@ def _failed(services: Services) -> list[Job]:
     default = services.queue(queue.DEFAULT)
     registry = FailedJobRegistry(queue=default)
     jobs = Job.fetch_many(registry.get_job_ids(), connection=services.redis, serializer=default.serializer)
-    return [job for job in jobs if job is not None and job.func_name == DELIVER]
+    return [job for job in jobs if job is not None and job.func_name == job_names.DELIVER_RUNNER_EVENT]
 
 
 def failed_deliveries(services: Services) -> list[dict]:
@@ -121,5 +121,5 @@ def redeliver(services: Services, delivery_ids: list[str] | None) -> list[str]:
     for delivery in wanted:
         job = jobs[delivery]
         job.delete()
-        services.enqueue(queue.DEFAULT, DELIVER, kwargs=job.kwargs)
+        services.enqueue(queue.DEFAULT, job_names.DELIVER_RUNNER_EVENT, kwargs=job.kwargs)
     return wanted

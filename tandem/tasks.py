@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, object_session, selectinload
 import redis
 from rq.job import Job
 
-from tandem import ci, installations, leaks, queue, task_checks
+from tandem import ci, installations, job_names, leaks, queue, task_checks
 from tandem.rounds import lifecycle
 from tandem.db import utcnow
 from tandem.errors import NotFound, ServiceUnavailable
@@ -184,15 +184,15 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team
     return task_id
 
 
-OPENING_JOB = "workers.pairs.open_pair"
-
-
 def _opening_job_id(task_id: int) -> str:
     return f"open-pair-{task_id}"
 
 
 def _queue_opening(services: Services, task_id: int) -> None:
-    services.enqueue(queue.PAIRS, OPENING_JOB, task_id, job_id=_opening_job_id(task_id))
+    services.enqueue(
+        queue.PAIRS, job_names.OPEN_PAIR, kwargs=job_names.payload(job_names.OPEN_PAIR, task_id=task_id),
+        job_id=_opening_job_id(task_id),
+    )
 
 
 def stuck_tasks(session: Session, quiet_for: timedelta) -> list[int]:
@@ -226,8 +226,9 @@ def _tasks_with_an_opening_job(services: Services) -> set[int]:
     opening that met a rate limit is queued again, for later, under another job id."""
     pairs = services.queue(queue.PAIRS)
     ids = pairs.get_job_ids() + pairs.scheduled_job_registry.get_job_ids() + pairs.started_job_registry.get_job_ids()
+    jobs = Job.fetch_many(ids, services.redis, serializer=pairs.serializer)
+    # (An opening queued by the release before names its task positionally.)
     return {
-        job.args[0]
-        for job in Job.fetch_many(ids, services.redis, serializer=pairs.serializer)
-        if job is not None and job.func_name == OPENING_JOB and job.args
-    }
+        job.kwargs.get("task_id") or (job.args or [None])[0]
+        for job in jobs if job is not None and job.func_name == job_names.OPEN_PAIR
+    } - {None}

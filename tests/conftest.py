@@ -25,11 +25,11 @@ from app.main import create_app
 from tandem import outbox, queue
 from tandem import services as services_module
 from tandem.db import Base, Storage
+from tandem.delivery_queue import relay_inbox
 from tandem.github import GitHubApp
 from tandem.services import Services
 from tandem.settings import Settings
 from tests.servers import LiveServer
-from workers.deliveries import relay_inbox
 
 # The tests empty Redis databases 1-11, so they never pick a Redis themselves: scripts/test starts
 # one of its own and sets this; to run pytest directly, point it at a Redis you can spare.

@@ -66,7 +66,7 @@ def test_a_valid_task_is_queued_and_reported(client, services):
     assert response.status_code == 202
     task_id = response.json()["id"]
     [job] = services.queue(queue.PAIRS).get_jobs()
-    assert job.args == [task_id]
+    assert job.kwargs["task_id"] == task_id
     shown = client.get(f"/api/tasks/{task_id}").json()
     assert shown["status"] == "queued" and shown["repo"] == "evals-org/mlflow"
     assert "model-x" not in str(shown)

@@ -13,8 +13,8 @@ from tandem import ci
 from tandem.ci import CheckKind, CiState
 from tandem.errors import Unprocessable
 from tandem.models import CiCheck, Pair
+from tandem.webhook_payloads import parse
 from tests.support.judging import HEAD_A, HEAD_B, T0, new_pair
-from workers import payloads
 
 
 @pytest.mark.parametrize(
@@ -117,5 +117,5 @@ def test_a_sides_summary_names_its_failing_checks_and_a_round_finishes_when_noth
 )
 def test_a_malformed_ci_payload_is_refused_with_the_reason(event, body, problem):
     with pytest.raises(Unprocessable) as refused:
-        payloads.parse(event, body)
+        parse(event, body)
     assert problem in str(refused.value)

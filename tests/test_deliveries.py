@@ -10,12 +10,11 @@ import httpx
 import pytest
 
 from app.main import create_app
-from tandem import queue
+from tandem import delivery_queue, queue, webhook_events
 from tandem.models import DeadLetter, Installation, ProcessedDelivery, Repository
 from tests.conftest import processed_runs, run_jobs
 from tests.servers import LiveServer
 from tests.support.deliveries import FIXTURES, deliver, example
-from workers import deliveries
 
 EXAMPLES = sorted(FIXTURES.glob("*/*.json"))
 
@@ -36,7 +35,7 @@ def test_every_example_payload_is_accepted_and_handled_ones_processed_exactly_on
         for path in EXAMPLES:  # the same bodies with a wrong signature leave no trace
             assert deliver(client, path.parent.name, path.read_bytes(), str(uuid.uuid4()), b"wrong").status_code == 401
 
-    handled = {d for d, (event, action) in sent.items() if deliveries.handles(event, action)}
+    handled = {d for d, (event, action) in sent.items() if webhook_events.handles(event, action)}
     assert handled, "no example is handled: the router is empty"
     registry = queue.queue(queue.WEBHOOKS, services.redis)
     assert registry.failed_job_registry.count == 0
@@ -49,7 +48,7 @@ def test_every_example_payload_is_accepted_and_handled_ones_processed_exactly_on
 
 
 def process(services, event: str, payload: dict) -> None:
-    assert deliveries.accept_delivery(services, str(uuid.uuid4()), event, payload.get("action"), payload)
+    assert delivery_queue.accept_delivery(services, str(uuid.uuid4()), event, payload.get("action"), payload)
     run_jobs(services)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from tandem import inbox, queue
+from tandem import inbox, job_names, queue
 from tandem.inbox import IncomingDelivery
-from workers.deliveries import accept_deliveries, relay_inbox
+from tandem.delivery_queue import accept_deliveries, relay_inbox
 
 
 def delivery(action: str | None = "created") -> IncomingDelivery:
@@ -29,7 +29,10 @@ def test_the_relay_turns_entries_into_jobs_and_empties_the_inbox(services):
     accept_deliveries(services, batch)
     assert relay_inbox(services, "worker-1") == 2
     assert services.redis.xlen(inbox.STREAM) == 0
-    assert [job.args for job in jobs(services)] == [[d.id, d.event, d.action, d.body] for d in batch]
+    assert [job.kwargs for job in jobs(services)] == [
+        job_names.payload(job_names.PROCESS_DELIVERY, delivery_id=d.id, event=d.event, action=d.action, body=d.body)
+        for d in batch
+    ]
     assert [job.id for job in jobs(services)] == [f"delivery-{d.id}" for d in batch]
     assert relay_inbox(services, "worker-1") == 0
 

@@ -22,7 +22,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy.engine import make_url
 
 from app.main import create_app
-from tandem import outages, queue, readiness
+from tandem import delivery_queue, outages, queue, readiness
 from tandem.db import Storage
 from tandem.models import DeadLetter, ProcessedDelivery, Repository
 from tests.conftest import processed_runs, relay, run_jobs
@@ -135,7 +135,7 @@ def test_a_redis_outage_inside_a_job_is_waited_out(services, redis_url, caplog):
     caplog.set_level(logging.INFO, logger="workers.deliveries")
     services.settings.outage_wait_seconds = 0.001
     delivery_id = str(uuid.uuid4())
-    deliveries.accept_delivery(services, delivery_id, "installation_repositories", "added", json.loads(repositories_added(1)))
+    delivery_queue.accept_delivery(services, delivery_id, "installation_repositories", "added", json.loads(repositories_added(1)))
     relay(services)
     direct = services.redis
     with TcpProxy("127.0.0.1", direct.connection_pool.connection_kwargs["port"]) as proxy:
@@ -203,7 +203,7 @@ def test_the_sweep_queues_again_a_delivery_job_that_failed_unprocessed(services,
         StartedJobRegistry(queue=services.queue(queue.WEBHOOKS)).cleanup(time.time() + 10 * HOUR)
 
     delivery_id = str(uuid.uuid4())
-    deliveries.accept_delivery(services, delivery_id, "installation_repositories", "added", json.loads(repositories_added(1)))
+    delivery_queue.accept_delivery(services, delivery_id, "installation_repositories", "added", json.loads(repositories_added(1)))
     relay(services)
     killed_under(delivery_id)
     assert services.queue(queue.WEBHOOKS).failed_job_registry.get_job_ids() == [f"delivery-{delivery_id}"]
@@ -219,7 +219,7 @@ def test_the_sweep_queues_again_a_delivery_job_that_failed_unprocessed(services,
 
     # One that keeps failing is parked, with its error, after the sweep tried it MAX_SWEEPS times.
     stubborn = str(uuid.uuid4())
-    deliveries.accept_delivery(services, stubborn, "installation_repositories", "added", json.loads(repositories_added(2)))
+    delivery_queue.accept_delivery(services, stubborn, "installation_repositories", "added", json.loads(repositories_added(2)))
     relay(services)
     for _sweep in range(deliveries.MAX_SWEEPS):
         killed_under(stubborn)

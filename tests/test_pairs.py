@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tandem import pairs, tasks
+from tandem import pairs, redis_keys, tasks
 from tandem.models import Task
 from tandem.task_spec import InvalidTask, parse_task
 from tests import github_views as views
@@ -310,7 +310,7 @@ def test_a_task_whose_job_was_lost_is_swept_up_within_minutes_once_across_worker
     waiting = pairs.enqueue_in(timedelta(minutes=5), "workers.pairs.open_pair", task_id)
     assert schedule.sweep_left_behind(services) == []
     waiting.delete()
-    services.redis.delete(schedule.SWEEP_LOCK)  # the next period
+    services.redis.delete(redis_keys.SWEEP_LOCK)  # the next period
     assert schedule.sweep_left_behind(services) == [f"requeued stuck task {task_id}"]
     pairs.empty()
     assert schedule.sweep_left_behind(services) == [], "one sweep per period, however many workers"

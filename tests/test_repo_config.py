@@ -6,10 +6,9 @@ import uuid
 
 import pytest
 
-from tandem import repo_config
+from tandem import delivery_queue, repo_config
 from tandem.repo_config import RepoConfigError
 from tests.conftest import run_jobs
-from workers import deliveries
 
 
 def test_the_repository_overrides_the_organization_key_by_key():
@@ -58,7 +57,7 @@ def test_the_organization_default_applies_and_is_cached_until_a_push(github, ser
         "repository": {"full_name": "evals-org/mlflow", "default_branch": "main"},
         "installation": {"id": github.installation.id},
     }
-    deliveries.accept_delivery(services, str(uuid.uuid4()), "push", None, push)
+    delivery_queue.accept_delivery(services, str(uuid.uuid4()), "push", None, push)
     run_jobs(services)
     assert repo_config.load(services, client, "evals-org/mlflow").raters_per_task == 5
 
@@ -66,7 +65,7 @@ def test_the_organization_default_applies_and_is_cached_until_a_push(github, ser
 def test_a_push_to_another_branch_keeps_the_cache(services):
     services.redis.set("tandem:config:evals-org/mlflow", "{}")
     push = {"ref": "refs/heads/feature", "repository": {"full_name": "evals-org/mlflow", "default_branch": "main"}}
-    deliveries.accept_delivery(services, str(uuid.uuid4()), "push", None, push)
+    delivery_queue.accept_delivery(services, str(uuid.uuid4()), "push", None, push)
     run_jobs(services)
     assert services.redis.get("tandem:config:evals-org/mlflow") == b"{}"
 

@@ -91,7 +91,7 @@ def test_a_long_rate_limit_reschedules_the_job_for_when_it_is_over_without_spend
     # GitHub said "wait ten minutes": the job waits, in RQ's scheduled registry, not in a worker.
     [(job, when)] = scheduled_jobs(services, queue.PAIRS)
     assert timedelta(seconds=LONG - 30) <= when - before <= timedelta(seconds=LONG + 30)
-    assert job.func_name == "workers.pairs.open_pair" and job.args == [task_id]
+    assert job.func_name == "workers.pairs.open_pair" and job.kwargs["task_id"] == task_id
     assert job.retries_left == len(services.settings.job_retry_intervals), "no retry spent on waiting"
     assert task_status(services, task_id) == "opening"
     assert pulls(github) == []

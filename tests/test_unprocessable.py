@@ -127,7 +127,7 @@ def test_a_delivery_failing_on_every_try_is_parked_then_replayed(services, caplo
     tries = []
 
     def broken(session, data):
-        tries.append(data["id"])
+        tries.append(data.id)
         raise RuntimeError("a bug in the handler")
 
     monkeypatch.setattr(installations.installations, "upsert_installation", broken)

@@ -142,12 +142,12 @@ def test_handled_event_is_queued_as_json_with_the_delivery_id(client, services):
     assert response.status_code == 202
     [job] = queued_jobs(services)
     assert job.id == f"delivery-{delivery}"
-    assert job.args[:3] == [delivery, "installation", "created"]
+    assert (job.kwargs["delivery_id"], job.kwargs["event"], job.kwargs["action"]) == (delivery, "installation", "created")
     # Plain JSON in Redis, not a pickle: a job survives a redeploy of the code.
     # (RQ compresses the serialized call with zlib.)
-    func, _instance, args, _kwargs = JSONSerializer.loads(zlib.decompress(services.redis.hget(job.key, "data")))
+    func, _instance, _args, kwargs = JSONSerializer.loads(zlib.decompress(services.redis.hget(job.key, "data")))
     assert func == "workers.deliveries.process_delivery"
-    assert args[0] == delivery
+    assert kwargs["delivery_id"] == delivery
 
 
 def test_a_pending_duplicate_is_not_queued_twice(client, services):
@@ -186,7 +186,7 @@ def test_a_delivery_whose_processing_failed_stays_processable(client, services, 
     calls = []
 
     def broken(session, data):
-        calls.append(data["id"])
+        calls.append(data.id)
         raise RuntimeError("database fell over")
 
     monkeypatch.setattr(installations.installations, "upsert_installation", broken)

@@ -5,54 +5,72 @@ on both PRs that the round takes votes."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
 from tandem import ci, ci_notice, repo_config
 from tandem.db import utcnow
-from tandem.models import Round
+from tandem.models import Round, Task
 from tandem.rounds import lifecycle
+from tandem.services import Services
+from tandem.webhook_payloads import App, CheckRunEvent, CheckSuiteEvent, Event, StatusEvent
 from workers.router import Delivery, Router
 
 router = Router()
 
 
-def _ours(delivery: Delivery, app: dict[str, Any] | None) -> bool:
-    return (app or {}).get("id") == delivery.services.settings.app_id
+def _ours(delivery: Delivery, app: App) -> bool:
+    return app.id == delivery.services.settings.app_id
 
 
-@router.register("check_run")
-def check_run(delivery: Delivery) -> None:
-    run = delivery.payload["check_run"]
-    if not _ours(delivery, run.get("app")):
-        _record(
-            delivery, run["head_sha"], ci.CheckKind.CHECK_RUN, f"app:{(run.get('app') or {}).get('id')}", run["name"],
-            (run["id"], ci.progress(run.get("status"))), ci.state_of(run.get("status"), run.get("conclusion")),
-            run.get("html_url") or run.get("details_url"),
+def _config(services: Services, payload: Event, repo: str) -> repo_config.RepoConfig:
+    return repo_config.load(services, services.github.as_installation(payload.installation.id), repo)
+
+
+def _resolve(services: Services, action: str | None, payload: Event) -> repo_config.RepoConfig | None:
+    """The repository's config, asked of GitHub before the transaction (workers.router.Resolver),
+    if a round there waits for its CI (which this report may finish)."""
+    if not payload.repo or payload.installation is None:
+        return None
+    with services.storage.transaction() as session:
+        waiting = session.scalar(
+            select(Round.id).join(Task, Round.task_id == Task.id)
+            .where(Task.repo_full_name == payload.repo, Round.status == lifecycle.RoundStatus.OPEN,
+                   Round.ci_finished_at.is_(None))
+            .limit(1)
         )
+    return _config(services, payload, payload.repo) if waiting is not None else None
 
 
-@router.register("check_suite")
-def check_suite(delivery: Delivery) -> None:
-    suite = delivery.payload["check_suite"]
-    app = suite.get("app") or {}
+@router.register("check_run", resolve=_resolve)
+def check_run(delivery: Delivery) -> None:
+    payload: CheckRunEvent = delivery.payload
+    run, app = payload.check_run, payload.check_run.app or App()
     if not _ours(delivery, app):
         _record(
-            delivery, suite["head_sha"], ci.CheckKind.CHECK_SUITE, f"app:{app.get('id')}",
-            app.get("slug") or str(app.get("id")), (suite["id"], ci.progress(suite.get("status"))),
-            ci.state_of(suite.get("status"), suite.get("conclusion")), None,
+            delivery, run.head_sha, ci.CheckKind.CHECK_RUN, f"app:{app.id}", run.name,
+            (run.id, ci.progress(run.status)), ci.state_of(run.status, run.conclusion), run.html_url or run.details_url,
         )
 
 
-@router.register("status")
+@router.register("check_suite", resolve=_resolve)
+def check_suite(delivery: Delivery) -> None:
+    payload: CheckSuiteEvent = delivery.payload
+    suite, app = payload.check_suite, payload.check_suite.app or App()
+    if not _ours(delivery, app):
+        _record(
+            delivery, suite.head_sha, ci.CheckKind.CHECK_SUITE, f"app:{app.id}", app.slug or str(app.id),
+            (suite.id, ci.progress(suite.status)), ci.state_of(suite.status, suite.conclusion), None,
+        )
+
+
+@router.register("status", resolve=_resolve)
 def status(delivery: Delivery) -> None:
-    payload = delivery.payload
-    state = payload["state"]
+    payload: StatusEvent = delivery.payload
+    state = payload.state
     _record(
-        delivery, payload["sha"], ci.CheckKind.STATUS, f"user:{(payload.get('sender') or {}).get('id')}",
-        payload["context"], (payload["id"], 0), ci.state_of("completed" if state != "pending" else state, state),
-        payload.get("target_url"),
+        delivery, payload.sha, ci.CheckKind.STATUS, f"user:{payload.sender.id if payload.sender else None}",
+        payload.context, (payload.id, 0), ci.state_of("completed" if state != "pending" else state, state),
+        payload.target_url,
     )
 
 
@@ -60,7 +78,7 @@ def _record(
     delivery: Delivery, head_sha: str, kind: ci.CheckKind, source: str, name: str, order: tuple[int, int],
     state: ci.CiState, url: str | None,
 ) -> None:
-    repo = (delivery.payload.get("repository") or {}).get("full_name")
+    repo = delivery.payload.repo
     if not repo:
         return
     task_ids = ci.record(
@@ -82,9 +100,11 @@ def _note_finished(delivery: Delivery, repo: str, task_id: int) -> None:
     ).first()
     if round_ is None or not ci_notice.record(session, round_):
         return
-    installation_id = (delivery.payload.get("installation") or {}).get("id")
-    if installation_id is None:
+    if delivery.payload.installation is None:
         return
-    client = delivery.services.github.as_installation(installation_id)
-    if repo_config.load(delivery.services, client, repo).require_ci:
+    installation_id = delivery.payload.installation.id
+    # Asked before the transaction (_resolve); asked now only if the round began waiting since.
+    config = delivery.resolved or _config(delivery.services, delivery.payload, repo)
+    if config.require_ci:
         delivery.outbox_entries.append(ci_notice.tell(session, round_, installation_id, repo))
+

@@ -1,62 +1,96 @@
 """Comments, reviews and line comments on a pair's PRs become judgments, ratings, critiques and
 follow-up prompts. Bots (Tandem itself among them) are never heard; who is a rater or reviewer
-is asked of the repository's config and of GitHub."""
+is asked of the repository's config and of GitHub, before the delivery's transaction opens (an
+answer may wait seconds on a rate limit; a transaction must not wait with it)."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
 
-from githubkit import GitHub
-
-from tandem import judging, logs, pairs, queue, repo_config, roles
+from tandem import job_names, judging, logs, pairs, queue, redis_keys, repo_config, roles
 from tandem.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
 from tandem.commands.near_misses import answers as near_miss_answers
 from tandem.commands.near_misses import find_near_misses
 from tandem.errors import Unprocessable
 from tandem.models import Side
+from tandem.services import Services
 from tandem.vocabulary import Role
-from workers import responses
+from tandem.webhook_payloads import Comment, Event, IssueCommentEvent, LineCommentEvent, ReviewEvent, User
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
 
 router = Router()
 
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+@dataclass(frozen=True)
+class Asked:
+    """What a handler needs of GitHub: asked before the delivery's transaction (Router.register)."""
+
+    installation_id: int
+    config: repo_config.RepoConfig
+    author_roles: set[str] | None = None  # (for a comment's commands)
 
 
-def _side_of(delivery: Delivery, number: Any) -> Side | None:
-    repository = delivery.payload.get("repository") or {}
-    if not isinstance(number, int) or not repository.get("full_name"):
+def _side_of(delivery: Delivery, number: int | None) -> Side | None:
+    if number is None or not delivery.payload.repo:
         return None
-    side = pairs.side_for_pull_request(delivery.session, repository["full_name"], number)
+    side = pairs.side_for_pull_request(delivery.session, delivery.payload.repo, number)
     if side is not None:
         logs.bind(task_id=side.pair.task_id)
     return side
 
 
-def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: str, edited: bool) -> None:
+def _ask(services: Services, payload: Event, number: int | None, author: str | None = None) -> Asked | None:
+    """The config of the repository of a side's PR (and the roles of `author` in it), asked of
+    GitHub; None if the PR is no side's (a short transaction of its own looks)."""
+    if number is None or not payload.repo:
+        return None
+    with services.storage.transaction() as session:
+        side = pairs.side_for_pull_request(session, payload.repo, number)
+        repo = side.repo_full_name if side is not None else None
+    return _ask_repo(services, payload, repo, author) if repo is not None else None
+
+
+def _ask_repo(services: Services, payload: Event, repo: str, author: str | None) -> Asked:
+    if payload.installation is None:  # GitHub sends it with every app webhook: without it, no answer is possible
+        raise Unprocessable("payload: installation: Field required")
+    client = services.github.as_installation(payload.installation.id)
+    config = repo_config.load(services, client, repo)
+    author_roles = roles.roles_of(services, client, config, repo.split("/")[0], author) if author else None
+    return Asked(payload.installation.id, config, author_roles)
+
+
+def _asked(delivery: Delivery, side: Side, author: str | None = None) -> Asked:
+    """The resolver's answers; asked now only if the PR became a side's since (a rare race)."""
+    return delivery.resolved or _ask_repo(delivery.services, delivery.payload, side.repo_full_name, author)
+
+
+def _has_commands(item: Comment, edited: bool) -> bool:
+    """Whether _commands has anything to do (and so to ask GitHub)."""
+    return edited or bool(find_invocations(item.body, command_names()) or find_near_misses(item.body, command_names()))
+
+
+def _commands(delivery: Delivery, side: Side, author: User, item: Comment, source: str, edited: bool) -> None:
     """Run the commands of a comment or review body, then answer and sync after commit."""
-    invocations = find_invocations(item.get("body"), command_names())
-    near_misses = find_near_misses(item.get("body"), command_names())
+    invocations = find_invocations(item.body, command_names())
+    near_misses = find_near_misses(item.body, command_names())
     if not invocations and not near_misses and not edited:
         return
     repo = side.repo_full_name
-    installation_id, client, config = _config(delivery, side)
-    author_roles = roles.roles_of(delivery.services, client, config, repo.split("/")[0], author["login"])
+    asked = _asked(delivery, side, author.login)
+    installation_id, config, author_roles = asked.installation_id, asked.config, asked.author_roles
     comment = CommentRef(
-        comment_id=item["id"],
-        url=item.get("html_url"),
+        comment_id=item.id,
+        url=item.html_url,
         delivery_id=delivery.id,
         source=source,
-        author_id=author["id"],
-        author_login=author["login"],
-        created_at=_time(item.get("created_at") or item.get("submitted_at")),
+        author_id=author.id,
+        author_login=author.login,
+        created_at=item.written_at,
         on_side=side.letter,
-        edited_at=_time(item.get("updated_at")) if edited else None,
+        edited_at=item.updated_at if edited else None,
     )
     pair = side.pair
     context = CommandContext.for_pair(delivery.session, pair, comment, rubric=config, started_at=pair.opened_at)
@@ -65,108 +99,133 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     results = [{"ok": o.ok, "reply": o.reply, "changed": o.changed, "message": o.message} for o in outcomes]
     outsider = author_roles == {Role.ANYONE}
     delivery.enqueue_after_commit(
-        queue.PAIRS, responses.acknowledge, installation_id, repo, side.pr_number, source, item["id"],
-        author["login"], outsider, results,
+        queue.PAIRS, job_names.ACKNOWLEDGE, installation_id=installation_id, repo=repo, pr_number=side.pr_number,
+        source=source, source_id=item.id, author=author.login, outsider=outsider, results=results,
     )
     if any(o.changed for o in outcomes):
         delivery.enqueue_after_commit(
-            queue.PAIRS, responses.sync_pair, pair.id, coalesce=responses.sync_wanted(pair.id)
+            queue.PAIRS, job_names.SYNC_PAIR, pair_id=pair.id, coalesce=redis_keys.pair_sync(pair.id)
         )
     for again in {o.resubmitted for o in outcomes if o.changed and o.resubmitted is not None}:
         delivery.enqueue_after_commit(
-            queue.PAIRS, responses.ask_reviewers_again, installation_id, repo, side.pr_number, list(again.reviewers),
-            again.rater_login, again.round_number, again.judgment_id,
+            queue.PAIRS, job_names.ASK_REVIEWERS_AGAIN, installation_id=installation_id, repo=repo,
+            pr_number=side.pr_number, reviewers=list(again.reviewers), rater=again.rater_login,
+            round_number=again.round_number, judgment_id=again.judgment_id,
         )
 
 
-def _config(delivery: Delivery, side: Side) -> tuple[int, GitHub, repo_config.RepoConfig]:
-    """(installation id, its client, the repository's config) of a delivery on a side's PR."""
-    installation_id = (delivery.payload.get("installation") or {}).get("id")
-    if installation_id is None:  # GitHub sends it with every app webhook: without it, no answer is possible
-        raise Unprocessable(f"{delivery.event} payload: installation: Field required")
-    client = delivery.services.github.as_installation(installation_id)
-    return installation_id, client, repo_config.load(delivery.services, client, side.repo_full_name)
+def _human(user: User | None) -> bool:
+    return user is not None and not user.is_bot
 
 
-def _human(user: dict | None) -> bool:
-    return bool(user) and not roles.is_bot(user)
-
-
-def _edited_by_someone_else(delivery: Delivery, author: dict) -> bool:
+def _edited_by_someone_else(action: str | None, payload: Event, author: User) -> bool:
     """An edit by anyone but the author (a maintainer, another app) never changes their vote."""
-    if delivery.action != "edited":
+    if action != "edited":
         return False
-    editor = delivery.payload.get("sender") or {}
-    return editor.get("id") != author.get("id")
+    return (payload.sender.id if payload.sender is not None else None) != author.id
 
 
-@router.register("issue_comment", "created", "edited")
+def _heard_comment(action: str | None, payload: IssueCommentEvent, say: bool = False) -> Comment | None:
+    """The comment, if it is a human's on a PR, and no one else's edit of it."""
+    issue, comment = payload.issue, payload.comment
+    if issue is None or "pull_request" not in issue.model_fields_set or not _human(comment.user):
+        return None
+    if _edited_by_someone_else(action, payload, comment.user):
+        if say:
+            log.warning("ignored an edit of comment %s by someone else than its author", comment.id)
+        return None
+    return comment
+
+
+def _heard_review(action: str | None, payload: ReviewEvent) -> Comment | None:
+    review = payload.review
+    return review if _human(review.user) and not _edited_by_someone_else(action, payload, review.user) else None
+
+
+def _pr_number(payload: ReviewEvent | LineCommentEvent) -> int | None:
+    return payload.pull_request.number if payload.pull_request is not None else None
+
+
+def _resolve_comment(services: Services, action: str | None, payload: IssueCommentEvent) -> Asked | None:
+    comment = _heard_comment(action, payload)
+    if comment is None or not _has_commands(comment, action == "edited"):
+        return None
+    return _ask(services, payload, payload.issue.number, comment.user.login)
+
+
+def _resolve_deleted(services: Services, action: str | None, payload: IssueCommentEvent) -> Asked | None:
+    return _ask(services, payload, payload.issue.number if payload.issue is not None else None)
+
+
+def _resolve_review(services: Services, action: str | None, payload: ReviewEvent) -> Asked | None:
+    review = _heard_review(action, payload)
+    if review is None or not _has_commands(review, action == "edited"):
+        return None
+    return _ask(services, payload, _pr_number(payload), review.user.login)
+
+
+@router.register("issue_comment", "created", "edited", resolve=_resolve_comment)
 def issue_comment(delivery: Delivery) -> None:
-    issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
-    if "pull_request" not in issue or not _human(comment.get("user")):
-        return
-    if _edited_by_someone_else(delivery, comment["user"]):
-        log.warning("ignored an edit of comment %s by someone else than its author", comment.get("id"))
-        return
-    side = _side_of(delivery, issue.get("number"))
+    payload: IssueCommentEvent = delivery.payload
+    comment = _heard_comment(delivery.action, payload, say=True)
+    side = _side_of(delivery, payload.issue.number) if comment is not None else None
     if side is not None:
-        _commands(delivery, side, comment["user"], comment, "comment", delivery.action == "edited")
+        _commands(delivery, side, comment.user, comment, "comment", delivery.action == "edited")
 
 
-@router.register("issue_comment", "deleted")
+@router.register("issue_comment", "deleted", resolve=_resolve_deleted)
 def issue_comment_deleted(delivery: Delivery) -> None:
-    issue, comment = delivery.payload.get("issue") or {}, delivery.payload.get("comment") or {}
-    side = _side_of(delivery, issue.get("number"))
+    payload: IssueCommentEvent = delivery.payload
+    side = _side_of(delivery, payload.issue.number if payload.issue else None)
     deleted = side is not None and judging.comment_deleted(
-        delivery.session, comment["id"], task_id=side.pair.task_id, delivery_id=delivery.id,
-        approvals=_config(delivery, side)[2].review.approvals,
+        delivery.session, payload.comment.id, task_id=side.pair.task_id, delivery_id=delivery.id,
+        approvals=_asked(delivery, side).config.review.approvals,
     )
     if deleted:
         delivery.enqueue_after_commit(
-            queue.PAIRS, responses.sync_pair, side.pair_id, coalesce=responses.sync_wanted(side.pair_id)
+            queue.PAIRS, job_names.SYNC_PAIR, pair_id=side.pair_id, coalesce=redis_keys.pair_sync(side.pair_id)
         )
 
 
-@router.register("pull_request_review", "submitted", "edited")
+@router.register("pull_request_review", "submitted", "edited", resolve=_resolve_review)
 def review_submitted(delivery: Delivery) -> None:
-    review = delivery.payload.get("review") or {}
-    if not _human(review.get("user")) or _edited_by_someone_else(delivery, review["user"]):
-        return
-    side = _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number"))
+    review = _heard_review(delivery.action, delivery.payload)
+    side = _side_of(delivery, _pr_number(delivery.payload)) if review is not None else None
     if side is not None:
-        _commands(delivery, side, review["user"], review, "review", delivery.action == "edited")
+        _commands(delivery, side, review.user, review, "review", delivery.action == "edited")
 
 
 @router.register("pull_request_review_comment", "created", "edited")
 def line_comment(delivery: Delivery) -> None:
-    comment = delivery.payload.get("comment") or {}
-    if not _human(comment.get("user")) or _edited_by_someone_else(delivery, comment["user"]):
+    payload: LineCommentEvent = delivery.payload
+    comment = payload.comment
+    if not _human(comment.user) or _edited_by_someone_else(delivery.action, payload, comment.user):
         return
-    side = _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number"))
+    side = _side_of(delivery, _pr_number(payload))
     if side is None:
         return
     judging.record_line_comment(
         delivery.session,
         side.pair,
         side.letter,
-        comment_id=comment["id"],
-        url=comment.get("html_url"),
+        comment_id=comment.id,
+        url=comment.html_url,
         delivery_id=delivery.id,
-        author_id=comment["user"]["id"],
-        author_login=comment["user"]["login"],
-        path=comment.get("path") or "",
-        body=comment.get("body") or "",
-        line=comment.get("line") or comment.get("original_line"),
-        start_line=comment.get("start_line"),
-        diff_side=comment.get("side"),
-        commit_sha=comment.get("commit_id"),
-        created_at=_time(comment.get("created_at")),
-        updated_at=_time(comment.get("updated_at")),
+        author_id=comment.user.id,
+        author_login=comment.user.login,
+        path=comment.path or "",
+        body=comment.body or "",
+        line=comment.line or comment.original_line,
+        start_line=comment.start_line,
+        diff_side=comment.side,
+        commit_sha=comment.commit_id,
+        created_at=comment.created_at,
+        updated_at=comment.updated_at,
     )
 
 
 @router.register("pull_request_review_comment", "deleted")
 def line_comment_deleted(delivery: Delivery) -> None:
-    comment = delivery.payload.get("comment") or {}
-    if _side_of(delivery, (delivery.payload.get("pull_request") or {}).get("number")) is not None:
-        judging.delete_line_comment(delivery.session, comment["id"])
+    payload: LineCommentEvent = delivery.payload
+    if _side_of(delivery, _pr_number(payload)) is not None:
+        judging.delete_line_comment(delivery.session, payload.comment.id)

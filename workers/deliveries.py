@@ -13,20 +13,17 @@ a delivery job that failed some other way (a worker killed, a timeout) and was n
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
-from typing import Any
 
-from rq import Queue
 from sqlalchemy.exc import DataError, IntegrityError
 
-from tandem import dead_letters, inbox, logs, metrics, outages, outbox, queue, services
-from tandem.errors import TandemError, Unprocessable
+from tandem import dead_letters, job_names, logs, metrics, outages, outbox, queue, redis_keys, services, webhook_events
+from tandem.errors import Unprocessable
 from tandem.inbox import IncomingDelivery
 from tandem.models import DeadLetter, DeadLetterKind, ProcessedDelivery
-from workers import ci, comments, installations, payloads, pull_requests, repositories, teams
-from workers.jobs import is_last_try, waits_out_rate_limits
+from tandem.webhook_payloads import Event, parse
+from workers import ci, comments, installations, pull_requests, repositories, teams
+from workers.jobs import is_last_try, runs_on
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
@@ -34,61 +31,24 @@ log = logging.getLogger(__name__)
 ROUTER = Router(
     installations.router, repositories.router, pull_requests.router, comments.router, teams.router, ci.router
 )
+ROUTER.check_covers(webhook_events.keys())
 
 # A failed delivery job the sweep has queued again this many times is parked instead.
 MAX_SWEEPS = 3
 SWEEPS = "sweeps"  # in the job's meta
 
 
-def handles(event: str, action: str | None) -> bool:
-    return ROUTER.handles(event, action)
-
-
-def accept_deliveries(current: services.Services, incoming: Sequence[IncomingDelivery]) -> list[bool]:
-    """Put verified deliveries in the inbox (see tandem.inbox); False for a GUID already waiting."""
-    return inbox.accept(current.redis, incoming)
-
-
-def accept_delivery(
-    current: services.Services, delivery_id: str, event: str, action: str | None, payload: dict[str, Any]
-) -> bool:
-    """Put one delivery (a webhook body given as a dict) in the inbox."""
-    return accept_deliveries(current, [IncomingDelivery(delivery_id, event, action, json.dumps(payload))])[0]
-
-
-def _job(current: services.Services, delivery: IncomingDelivery):
-    return Queue.prepare_data(
-        process_delivery,
-        args=(delivery.id, delivery.event, delivery.action, delivery.body),
-        job_id=f"delivery-{delivery.id}",
-        retry=current.retry(),
-        # A processed delivery's job is deleted at once: it holds the whole webhook body, and
-        # nothing needs it (duplicates are told by the database, and the inbox's pending key).
-        result_ttl=0,
-        failure_ttl=7 * 24 * 3600,
-        description=f"{delivery.event}.{delivery.action} {delivery.id}" if delivery.action else f"{delivery.event} {delivery.id}",
-    )
-
-
-def relay_inbox(current: services.Services, consumer: str, block_ms: int | None = None, **options) -> int:
-    """Turn one batch of inbox entries into jobs on the webhooks queue."""
-    return inbox.relay(
-        current.redis, current.queue(queue.WEBHOOKS), lambda delivery: _job(current, delivery), consumer, block_ms,
-        **options,
-    )
-
-
-@waits_out_rate_limits(queue.WEBHOOKS)
-def process_delivery(delivery_id: str, event: str, action: str | None, body: str) -> str:
+@runs_on(queue.WEBHOOKS)
+def process_delivery(*, delivery_id: str, event: str, action: str | None, body: str) -> str:
     """Run the delivery's handlers and record it as processed, in one transaction."""
     current = services.current()
     # From here on a redelivery may be queued again; the database decides what is new.
-    current.redis.delete(inbox.pending_key(delivery_id))
+    current.redis.delete(redis_keys.delivery_pending(delivery_id))
     if _already_processed(current, delivery_id):  # a redelivery: nothing to do
         return _ended(event, "duplicate")
     incoming = IncomingDelivery(delivery_id, event, action, body)
     try:
-        handled = _handle(current, incoming, payloads.parse(event, body))
+        handled = _handle(current, incoming, parse(event, body))
     except Unprocessable as exc:
         return _park(current, incoming, DeadLetterKind.UNPROCESSABLE, str(exc))
     except DataError as exc:  # a value out of the column's range: it would be, every time
@@ -117,15 +77,18 @@ def _ended(event: str, outcome: str) -> str:
     return outcome
 
 
-def _handle(current: services.Services, incoming: IncomingDelivery, payload: dict) -> tuple[int, list[int]] | None:
+def _handle(current: services.Services, incoming: IncomingDelivery, payload: Event) -> tuple[int, list[int]] | None:
     """Run the handlers; (how many, the ids of the outbox entries to dispatch), or None if a concurrent run
     of the same delivery got there first."""
     handlers = ROUTER.handlers_for(incoming.event, incoming.action)
-    logs.bind(event=incoming.event, installation_id=(payload.get("installation") or {}).get("id"))
+    logs.bind(event=incoming.event, installation_id=payload.installation.id if payload.installation else None)
+    # What the handlers need of GitHub first, with no transaction open (workers.router.Resolver).
+    resolved = [ROUTER.resolve(handler, current, incoming.action, payload) for handler in handlers]
     try:
         with current.storage.transaction() as session:
             delivery = Delivery(incoming.id, incoming.event, incoming.action, payload, session, current)
-            for handler in handlers:
+            for handler, answers in zip(handlers, resolved, strict=True):
+                delivery.resolved = answers
                 handler(delivery)
             dead_letters.forget(session, incoming.id)
             # Claimed last, so the (SQLite) write lock is not held while handlers ask GitHub
@@ -168,22 +131,12 @@ def _settled(current: services.Services, delivery_id: str) -> bool:
         return letter is not None and letter.retried_at is None
 
 
-def replay(current: services.Services, delivery_ids: Sequence[str] | None) -> list[str]:
-    """Queue the parked deliveries with these ids (all of them for None) again, with their
-    whole retry policy; they stay listed, as replayed, until processed or parked again."""
-    letters = dead_letters.to_replay(current, delivery_ids)
-    if delivery_ids is not None and (unknown := set(delivery_ids) - {letter.id for letter in letters}):
-        raise TandemError(f"no parked delivery {', '.join(sorted(unknown))}: see `tandem deliveries failed`")
-    if letters:
-        webhooks = current.queue(queue.WEBHOOKS)
-        jobs = [_job(current, letter) for letter in letters]
-        with current.redis.pipeline() as pipe:
-            for data in jobs:  # (an old failed job of the same id must not be swept again)
-                webhooks.failed_job_registry.remove(data.job_id, pipeline=pipe)
-            webhooks.enqueue_many(jobs, pipeline=pipe)
-            pipe.execute()
-        dead_letters.mark_replayed(current, [letter.id for letter in letters])
-    return [letter.id for letter in letters]
+def _incoming(job) -> IncomingDelivery:
+    """The delivery of a delivery job, queued by this release (keywords) or the one before
+    (positional: delivery_id, event, action, body)."""
+    if job.args:
+        return IncomingDelivery(*job.args)
+    return IncomingDelivery(job.kwargs["delivery_id"], job.kwargs["event"], job.kwargs["action"], job.kwargs["body"])
 
 
 def requeue_failed(current: services.Services) -> list[str]:
@@ -195,9 +148,9 @@ def requeue_failed(current: services.Services) -> list[str]:
     lines = []
     for job_id in registry.get_job_ids():
         job = webhooks.fetch_job(job_id)
-        if job is None or job.func_name != f"{__name__}.{process_delivery.__name__}":
+        if job is None or job.func_name != job_names.PROCESS_DELIVERY:
             continue
-        incoming = IncomingDelivery(*job.args)
+        incoming = _incoming(job)
         if _settled(current, incoming.id):
             registry.remove(job, delete_job=True)
             continue

@@ -1,6 +1,7 @@
 """installation and installation_repositories webhooks keep the installations table current."""
 
 from tandem import installations
+from tandem.webhook_payloads import InstallationEvent, InstallationRepositoriesEvent
 from workers.router import Delivery, Router
 
 router = Router()
@@ -8,28 +9,28 @@ router = Router()
 
 @router.register("installation", "created", "new_permissions_accepted", "unsuspend")
 def installation_current(delivery: Delivery) -> None:
-    installation = installations.upsert_installation(delivery.session, delivery.payload["installation"])
+    payload: InstallationEvent = delivery.payload
+    installation = installations.upsert_installation(delivery.session, payload.installation)
     if delivery.action == "created":
-        installations.add_repositories(delivery.session, installation, delivery.payload.get("repositories") or [])
+        installations.add_repositories(delivery.session, installation, payload.repositories)
     if delivery.action == "unsuspend":
         installation.suspended_at = None
 
 
 @router.register("installation", "deleted")
 def installation_deleted(delivery: Delivery) -> None:
-    installations.delete_installation(delivery.session, delivery.payload["installation"]["id"])
+    installations.delete_installation(delivery.session, delivery.payload.installation.id)
 
 
 @router.register("installation", "suspend")
 def installation_suspended(delivery: Delivery) -> None:
-    installations.upsert_installation(delivery.session, delivery.payload["installation"])
-    installations.set_suspended(delivery.session, delivery.payload["installation"]["id"], True)
+    installations.upsert_installation(delivery.session, delivery.payload.installation)
+    installations.set_suspended(delivery.session, delivery.payload.installation.id, True)
 
 
 @router.register("installation_repositories", "added", "removed")
 def repositories_changed(delivery: Delivery) -> None:
-    installation = installations.upsert_installation(delivery.session, delivery.payload["installation"])
-    installations.add_repositories(delivery.session, installation, delivery.payload.get("repositories_added") or [])
-    installations.remove_repositories(
-        delivery.session, [repository["id"] for repository in delivery.payload.get("repositories_removed") or []]
-    )
+    payload: InstallationRepositoriesEvent = delivery.payload
+    installation = installations.upsert_installation(delivery.session, payload.installation)
+    installations.add_repositories(delivery.session, installation, payload.repositories_added)
+    installations.remove_repositories(delivery.session, [repository.id for repository in payload.repositories_removed])

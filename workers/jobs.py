@@ -4,6 +4,10 @@ job shows while it runs: its ids on each log line, its duration and failures in 
 
 Two things say "wait": GitHub's rate limits (for as long as GitHub says), and an outage of Redis
 or the database (tandem.outages: with a capped, doubling wait, for as long as it lasts).
+
+And what every job checks first (`job`): its arguments are keyword-only and of the payload version
+this release reads (tandem.job_names); a job that does not fit, queued by another release, is
+parked (tandem.dead_letters) with the reason, never run with arguments it would misread.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import uuid
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +23,7 @@ from datetime import timedelta
 
 from rq import Retry, get_current_job
 
-from tandem import logs, metrics, outages, services
+from tandem import dead_letters, job_names, logs, metrics, outages, services
 from tandem.errors import RateLimited
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,54 @@ log = logging.getLogger(__name__)
 LOGGED_IDS = ("delivery_id", "task_id", "installation_id", "pair_id")
 # How many times in a row the job has waited for an outage (in its meta): the next wait doubles.
 OUTAGE_WAITS = "outage_waits"
+
+
+def runs_on(queue_name: str) -> Callable:
+    """A Tandem job on queue_name: its arguments checked (see the module), waiting out rate limits
+    and outages."""
+    return lambda function: waits_out_rate_limits(queue_name)(checks_payload(queue_name)(function))
+
+
+def checks_payload(queue_name: str) -> Callable:
+    """Park a job whose arguments are not the keyword arguments, of the version, it takes."""
+
+    def decorator(function: Callable) -> Callable:
+        name = f"{function.__module__}.{function.__qualname__}"
+        version, signature = job_names.VERSIONS[name], inspect.signature(function)
+
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            arguments = dict(kwargs)
+            queued_version = arguments.pop(job_names.VERSION, None)
+            if queued_version is None:
+                # Queued by the release before versions: positional, in the order of the parameters
+                # (this release kept it). Accepted for this release only.
+                names = list(signature.parameters)
+                if len(args) > len(names):
+                    return _park(queue_name, name, args, kwargs, f"{len(args)} arguments given, {name} takes {len(names)}")
+                arguments.update(zip(names, args, strict=False))
+            elif queued_version != version or args:
+                return _park(queue_name, name, args, kwargs, (
+                    f"payload version {queued_version!r} of {name}: this release reads version {version}"
+                    if queued_version != version else f"{name} takes keyword arguments only"
+                ))
+            try:
+                signature.bind(**arguments)
+            except TypeError as exc:
+                return _park(queue_name, name, args, kwargs, f"arguments of {name} (version {version}): {exc}")
+            return function(**arguments)
+
+        return checked
+
+    return decorator
+
+
+def _park(queue_name: str, name: str, args: tuple, kwargs: dict, reason: str) -> str:
+    job = get_current_job()
+    job_id = job.id if job is not None else f"job-{uuid.uuid4().hex}"
+    dead_letters.park_job(services.current(), job_id, queue_name, name, list(args), kwargs, reason)
+    log.error("job %s (%s) parked: %s", job_id, name, reason)
+    return f"parked: {reason}"
 
 
 def waits_out_rate_limits(queue_name: str) -> Callable:

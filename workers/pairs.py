@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from tandem import pairs, queue, services
-from workers.jobs import is_last_try, waits_out_rate_limits
+from workers.jobs import is_last_try, runs_on
 
 
-@waits_out_rate_limits(queue.PAIRS)
-def open_pair(task_id: int) -> str:
+@runs_on(queue.PAIRS)
+def open_pair(*, task_id: int) -> str:
     current = services.current()
     try:
         return pairs.open_pair(current, task_id)

@@ -2,6 +2,7 @@
 record the head SHAs they were cast on, so the side must know its current head."""
 
 from tandem import pairs
+from tandem.webhook_payloads import PullRequestEvent
 from workers.router import Delivery, Router
 
 router = Router()
@@ -9,12 +10,12 @@ router = Router()
 
 @router.register("pull_request", "synchronize")
 def head_moved(delivery: Delivery) -> None:
-    pull_request = delivery.payload.get("pull_request") or {}
-    repository = delivery.payload.get("repository") or {}
-    head_sha = (pull_request.get("head") or {}).get("sha")
-    if not head_sha or not repository.get("full_name") or not isinstance(pull_request.get("number"), int):
+    payload: PullRequestEvent = delivery.payload
+    pull_request = payload.pull_request
+    head_sha = pull_request and pull_request.head and pull_request.head.sha
+    if not head_sha or not payload.repo or pull_request.number is None:
         return
-    side = pairs.side_for_pull_request(delivery.session, repository["full_name"], pull_request["number"])
+    side = pairs.side_for_pull_request(delivery.session, payload.repo, pull_request.number)
     # Only a push from the head we know: a late delivery of an older push must not move it back.
-    if side is not None and side.head_sha == delivery.payload.get("before"):
+    if side is not None and side.head_sha == payload.before:
         side.head_sha = head_sha

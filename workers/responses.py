@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tandem import acknowledgments, metrics, outbox, pair_sync, pr_notices, queue, services
+from tandem import acknowledgments, job_names, metrics, outbox, pair_sync, pr_notices, queue, redis_keys, services
 from tandem.errors import RateLimited
-from workers.jobs import waits_out_rate_limits
+from workers.jobs import runs_on
 
 
-@waits_out_rate_limits(queue.PAIRS)
+@runs_on(queue.PAIRS)
 def acknowledge(
-    installation_id: int, repo: str, pr_number: int, source: str, source_id: int, author: str, outsider: bool,
+    *, installation_id: int, repo: str, pr_number: int, source: str, source_id: int, author: str, outsider: bool,
     results: list[dict],
 ) -> None:
     acknowledgments.acknowledge(
@@ -17,9 +17,9 @@ def acknowledge(
     )
 
 
-@waits_out_rate_limits(queue.PAIRS)
+@runs_on(queue.PAIRS)
 def ask_reviewers_again(
-    installation_id: int, repo: str, pr_number: int, reviewers: list[str], rater: str, round_number: int,
+    *, installation_id: int, repo: str, pr_number: int, reviewers: list[str], rater: str, round_number: int,
     judgment_id: int,
 ) -> None:
     pr_notices.ask_again(
@@ -27,27 +27,25 @@ def ask_reviewers_again(
     )
 
 
-@waits_out_rate_limits(queue.PAIRS)
-def tell_ci_finished(installation_id: int, repo: str, pr_numbers: list[int], round_number: int) -> None:
+@runs_on(queue.PAIRS)
+def tell_ci_finished(*, installation_id: int, repo: str, pr_numbers: list[int], round_number: int) -> None:
     pr_notices.ci_finished(services.current(), installation_id, repo, pr_numbers, round_number)
 
 
-def sync_wanted(pair_id: int) -> str:
-    """The coalescing key of a pair's sync (tandem.outbox): a burst of votes makes one sync."""
-    return f"tandem:pair:{pair_id}:sync"
-
-
-@waits_out_rate_limits(queue.PAIRS)
-def sync_pair(pair_id: int) -> str:
+@runs_on(queue.PAIRS)
+def sync_pair(*, pair_id: int) -> str:
     current = services.current()
-    key = sync_wanted(pair_id)
+    key = redis_keys.pair_sync(pair_id)
     seen = outbox.waiting(current, key)  # before the sync reads the pair: it shows all of these
     try:
         state = pair_sync.sync_pair(current, pair_id)
     except RateLimited as exc:
         # One job for when the wait is over, joined by every change meanwhile (its rows stay).
-        outbox.coalesce(current, queue.PAIRS, sync_pair, [pair_id], key, not_before=exc.seconds)
-        metrics.JOB_RESCHEDULES.labels(sync_pair.__name__, "rate_limit").inc()
+        outbox.coalesce(
+            current, queue.PAIRS, job_names.SYNC_PAIR, [], key,
+            kwargs=job_names.payload(job_names.SYNC_PAIR, pair_id=pair_id), not_before=exc.seconds,
+        )
+        metrics.JOB_RESCHEDULES.labels("sync_pair", "rate_limit").inc()
         return f"rescheduled: {exc}"
     outbox.forget(current, seen)
     return state

@@ -3,12 +3,12 @@ PRs of a round that expired."""
 
 from __future__ import annotations
 
-from tandem import queue, services
+from tandem import job_names, queue, services
 from tandem.rounds import apply
-from workers.jobs import is_last_try, waits_out_rate_limits
+from workers.jobs import is_last_try, runs_on
 
 
-@waits_out_rate_limits(queue.PAIRS)
+@runs_on(queue.PAIRS)
 def apply_round(*, task_id: int, number: int) -> str:
     current = services.current()
     try:
@@ -19,7 +19,7 @@ def apply_round(*, task_id: int, number: int) -> str:
         raise
 
 
-@waits_out_rate_limits(queue.PAIRS)
+@runs_on(queue.PAIRS)
 def announce_round(*, task_id: int, number: int) -> None:
     apply.announce(services.current(), task_id, number)
 
@@ -28,7 +28,8 @@ def expire_rounds(current: services.Services) -> list[str]:
     """Close the rounds whose outputs did not come in time, and queue telling both PRs."""
     lines = []
     for task_id, number in apply.expire(current):
-        current.enqueue(queue.PAIRS, announce_round, kwargs={"task_id": task_id, "number": number},
+        current.enqueue(queue.PAIRS, job_names.ANNOUNCE_ROUND,
+                        kwargs=job_names.payload(job_names.ANNOUNCE_ROUND, task_id=task_id, number=number),
                         job_id=f"announce-round-{task_id}-{number}")
         lines.append(f"task {task_id} round {number} expired: its outputs did not come in time")
     return lines

@@ -1,6 +1,8 @@
 """One small router: (event, action) -> handlers, in the spirit of gidgethub's.
 
-Each handler module keeps its own Router; workers.deliveries joins them.
+Each handler module keeps its own Router; workers.deliveries joins them. Which events are handled
+is said once, in tandem.webhook_events: a handler may register only for those, and the joined
+router must cover them all.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tandem import outbox
+from tandem import job_names, webhook_events
 from tandem.models import OutboxEntry
 from tandem.services import Services
+from tandem.webhook_payloads import Event
 
 
 @dataclass
@@ -24,36 +27,53 @@ class Delivery:
     id: str
     event: str
     action: str | None
-    payload: dict[str, Any]
+    payload: Event  # of the event's model in tandem.webhook_payloads
     session: Session
     services: Services
+    # What the handler's resolver asked of GitHub before the transaction opened (Router.register).
+    resolved: Any = None
     # The jobs to queue once the transaction has committed (those that write to GitHub: never
     # inside the transaction, so a rolled-back delivery leaves nothing behind on GitHub).
     outbox_entries: list[OutboxEntry] = field(default_factory=list)
 
-    def enqueue_after_commit(self, queue_name: str, func: Callable | str, *args, coalesce: str | None = None) -> None:
-        """Queue func(*args) after the commit; recorded in the transaction, so nothing is lost."""
-        entry = OutboxEntry(queue=queue_name, func=outbox.job_path(func), args=list(args), coalesce_key=coalesce)
+    def enqueue_after_commit(self, queue_name: str, job: str, *, coalesce: str | None = None, **arguments) -> None:
+        """Queue the job (named in tandem.job_names) after the commit; recorded in the transaction,
+        so nothing is lost."""
+        entry = OutboxEntry(
+            queue=queue_name, func=job, args=[], kwargs=job_names.payload(job, **arguments), coalesce_key=coalesce
+        )
         self.session.add(entry)
         self.outbox_entries.append(entry)
 
 
 Handler = Callable[[Delivery], None]
+# Asks GitHub what a handler will need (services, action, payload), with no transaction open: an
+# answer may wait seconds on a rate limit, and a database transaction must not wait with it.
+Resolver = Callable[[Services, str | None, Event], Any]
 
 
 class Router:
     def __init__(self, *others: Router):
         self._handlers: dict[tuple[str, str | None], list[Handler]] = defaultdict(list)
+        self._resolvers: dict[Handler, Resolver] = {}
         for other in others:
             for key, handlers in other._handlers.items():
                 self._handlers[key].extend(handlers)
+            self._resolvers |= other._resolvers
 
-    def register(self, event: str, *actions: str) -> Callable[[Handler], Handler]:
-        """Decorate a handler for event with any of actions (none: every action)."""
+    def register(self, event: str, *actions: str, resolve: Resolver | None = None) -> Callable[[Handler], Handler]:
+        """Decorate a handler for event with any of actions (none: every action); `resolve`, run
+        before the delivery's transaction, gives what the handler reads as `delivery.resolved`."""
+
+        for action in actions or (None,):
+            if (event, action) not in webhook_events.keys():
+                raise ValueError(f"{event}.{action or '*'} is not in tandem.webhook_events.HANDLED")
 
         def decorator(handler: Handler) -> Handler:
             for action in actions or (None,):
                 self._handlers[(event, action)].append(handler)
+            if resolve is not None:
+                self._resolvers[handler] = resolve
             return handler
 
         return decorator
@@ -63,5 +83,11 @@ class Router:
             self._handlers.get((event, None), []) if action is not None else []
         )
 
-    def handles(self, event: str, action: str | None) -> bool:
-        return bool(self.handlers_for(event, action))
+    def resolve(self, handler: Handler, services: Services, action: str | None, payload: Event) -> Any:
+        resolver = self._resolvers.get(handler)
+        return resolver(services, action, payload) if resolver is not None else None
+
+    def check_covers(self, handled: set[tuple[str, str | None]]) -> None:
+        """Raise unless every handled (event, action) has a handler."""
+        if missing := handled - {key for key, handlers in self._handlers.items() if handlers}:
+            raise ValueError(f"no handler for {sorted(missing, key=str)} of tandem.webhook_events.HANDLED")

@@ -8,7 +8,7 @@ import httpx
 
 from tandem import queue, services
 from tandem.runner_events import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature
-from workers.jobs import waits_out_rate_limits
+from workers.jobs import runs_on
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ class RunnerRefused(Exception):
     """The runner answered the delivery with an error (or not at all): the job is retried."""
 
 
-@waits_out_rate_limits(queue.DEFAULT)
+@runs_on(queue.DEFAULT)
 def deliver_runner_event(*, delivery: str, event: str, body: str) -> str:
     settings = services.current().settings
     if not settings.runner_url:

@@ -20,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from rq import get_current_job
 from rq.exceptions import DuplicateJobError
 
-from tandem import outbox, queue, redelivery, services, tasks
+from tandem import job_names, outbox, queue, redelivery, redis_keys, services, tasks
 from tandem.services import Services
 from workers import deliveries, rounds
+from workers.jobs import checks_payload
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ REDELIVERY_EVERY = timedelta(minutes=10)
 REDELIVERY_WINDOW = timedelta(minutes=30)
 REDELIVERY_JOB = "tandem-redelivery-{period}"
 SWEEP_EVERY = timedelta(seconds=30)
-SWEEP_LOCK = "tandem:sweep-left-behind"
 # A task queued or opening this long without a change, and with no opening job queued, scheduled
 # or running, has lost its job (a worker killed on its last try, Redis lost): its opening is
 # queued again.
@@ -55,7 +55,8 @@ def _schedule_redelivery(current: Services, after: int | None = None) -> str | N
     try:
         current.queue(queue.DEFAULT).enqueue_at(
             datetime.fromtimestamp(period * every, UTC),
-            redeliver_missed_webhooks,
+            job_names.REDELIVER_MISSED_WEBHOOKS,
+            kwargs=job_names.payload(job_names.REDELIVER_MISSED_WEBHOOKS),
             job_id=job_id,
             unique=True,
             result_ttl=2 * every,
@@ -74,6 +75,7 @@ def _own_period() -> int | None:
     return int(job.id[len(prefix):])
 
 
+@checks_payload(queue.DEFAULT)
 def redeliver_missed_webhooks() -> list[str]:
     current = services.current()
     # Next run first: whatever happens to this one, the chain goes on (after this run's period,
@@ -90,7 +92,7 @@ def redeliver_missed_webhooks() -> list[str]:
 def sweep_left_behind(current: Services) -> list[str]:
     """Queue again what a crash or a Redis outage left behind. Every worker calls it every
     SWEEP_EVERY; the lock lets one of them through per period."""
-    if not current.redis.set(SWEEP_LOCK, 1, nx=True, ex=int(SWEEP_EVERY.total_seconds()) - 1):
+    if not current.redis.set(redis_keys.SWEEP_LOCK, 1, nx=True, ex=int(SWEEP_EVERY.total_seconds()) - 1):
         return []
     lines = [f"requeued stuck task {task_id}" for task_id in tasks.requeue_stuck(current, STUCK_AFTER)]
     if left := outbox.sweep(current, OUTBOX_LEFT_AFTER):

@@ -2,6 +2,7 @@
 that organization are dropped (tandem.roles) and the next command is judged by GitHub's answer."""
 
 from tandem import roles
+from tandem.webhook_payloads import OrganizationEvent
 from workers.router import Delivery, Router
 
 router = Router()
@@ -11,6 +12,6 @@ router = Router()
 @router.register("team", "created", "deleted", "edited")
 @router.register("organization", "member_added", "member_removed")
 def team_changed(delivery: Delivery) -> None:
-    org = (delivery.payload.get("organization") or {}).get("login")
-    if isinstance(org, str) and org:
-        roles.forget_teams(delivery.services, org)
+    payload: OrganizationEvent = delivery.payload
+    if payload.organization is not None and payload.organization.login:
+        roles.forget_teams(delivery.services, payload.organization.login)

@@ -42,11 +42,11 @@ from rq.serializers import JSONSerializer
 from rq.utils import as_text, current_timestamp, now, parse_composite_key
 
 from tandem import queue, services as services_module
+from tandem.delivery_queue import relay_inbox
 from tandem.errors import ServiceUnavailable
 from tandem.liveness import HEARTBEAT_EVERY, HEARTBEAT_TTL, renew_leases
 from tandem.services import Services
 from workers import schedule
-from workers.deliveries import relay_inbox
 from workers.dequeue import TandemQueue, put_back, requeue_stranded
 
 log = logging.getLogger(__name__)

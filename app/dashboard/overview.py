@@ -11,8 +11,8 @@ from app.dashboard import access, plots
 from app.dashboard.access import Viewer
 from app.dashboard.render import page
 from tandem.dashboard import overview
+from tandem.delivery_queue import replay
 from tandem.errors import TandemError
-from workers.deliveries import replay
 
 router = APIRouter()
 

@@ -11,7 +11,6 @@ milliseconds.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tandem import redis_keys
 from tandem.models import CommandVersion, DeletedComment, Judgment, JudgmentReview, Rating
 from tandem.services import Services
 from tandem.statistics.queries import Filters
@@ -49,7 +49,7 @@ def kept(services: Services, session: Session, what: str, compute: Callable[[], 
     """``compute()`` (JSON-ready), read back from Redis while the data it depends on is as it was:
     ``what`` names the figures and everything they are computed with."""
     described = repr((what, _freshness(session)))
-    key = "tandem:dashboard:kept:" + hashlib.sha256(described.encode()).hexdigest()
+    key = redis_keys.dashboard_kept(described)
     found = services.redis.get(key)
     if found is not None:
         return orjson.loads(found)

@@ -17,7 +17,7 @@ import logging
 
 import redis
 
-from tandem import gitops, installations, leaks, mirrors, outbox, queue, task_checks
+from tandem import gitops, installations, job_names, leaks, mirrors, outbox, queue, task_checks
 from tandem.db import utcnow
 from tandem.errors import NotFound
 from tandem.models import OutboxEntry, Task
@@ -29,8 +29,6 @@ from tandem.vocabulary import TaskStatus
 
 log = logging.getLogger(__name__)
 
-APPLY_JOB = "workers.rounds.apply_round"
-OPEN_JOB = "workers.pairs.open_pair"
 
 
 def digest(outputs: list[OutputSpec]) -> str:
@@ -98,14 +96,17 @@ def submit(
             for output, spec in zip(task.outputs, ordered, strict=True):
                 output.patch, output.files = spec.patch, spec.files
             task.status = TaskStatus.QUEUED
-            job = OutboxEntry(queue=queue.PAIRS, func=OPEN_JOB, args=[task_id], job_id=f"open-pair-{task_id}")
+            job = OutboxEntry(
+                queue=queue.PAIRS, func=job_names.OPEN_PAIR, args=[],
+                kwargs=job_names.payload(job_names.OPEN_PAIR, task_id=task_id), job_id=f"open-pair-{task_id}",
+            )
         else:
             round_.outputs = [spec.model_dump() for spec in ordered]
             job = OutboxEntry(
                 queue=queue.PAIRS,
-                func=APPLY_JOB,
+                func=job_names.APPLY_ROUND,
                 args=[],
-                kwargs={"task_id": task_id, "number": number},
+                kwargs=job_names.payload(job_names.APPLY_ROUND, task_id=task_id, number=number),
                 job_id=f"apply-round-{task_id}-{number}",
             )
         session.add(job)
