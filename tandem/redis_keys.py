@@ -23,6 +23,11 @@ def delivery_pending(delivery_id: str) -> str:
     return f"tandem:delivery:{delivery_id}:pending"
 
 
+def stranded_sightings(queue_name: str) -> str:
+    """workers.dequeue: the ids seen in a queue's intermediate list by the last maintenance pass."""
+    return f"tandem:stranded:{queue_name}"
+
+
 def setup_link(digest: str) -> str:
     return f"tandem:setup:link:{digest}"
 

@@ -19,16 +19,14 @@ from rq.exceptions import DequeueTimeout
 from rq.job import JobStatus
 from rq.utils import as_text
 
+from tandem import redis_keys
+
 # BLMOVE blocks on one list only: an idle worker blocks on its first queue this long at a time,
 # then looks at every queue again. The others wait at most this long when the worker is idle.
 IDLE_POLL = 0.2
 # An id that stays in an intermediate list this long, its job neither started nor gone, was
 # moved by a dequeue whose reply was lost. A live dequeue starts its job within milliseconds.
 STRANDED_AFTER = 10
-
-
-def _sightings_key(rq_queue: Queue) -> str:
-    return f"tandem:stranded:{rq_queue.name}"
 
 
 class TandemQueue(Queue):
@@ -79,7 +77,7 @@ def requeue_stranded(rq_queue: Queue, after: float = STRANDED_AFTER) -> list[str
     between two calls is forgotten: a job retried under the same id starts afresh."""
     connection = rq_queue.connection
     present = [as_text(raw) for raw in connection.lrange(rq_queue.intermediate_queue_key, 0, -1)]
-    key = _sightings_key(rq_queue)
+    key = redis_keys.stranded_sightings(rq_queue.name)
     seen = {as_text(job_id): float(at) for job_id, at in connection.hgetall(key).items()}
     clock = time.time()
     sightings = {job_id: seen.get(job_id, clock) for job_id in present}

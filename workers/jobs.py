@@ -99,10 +99,7 @@ def waits_out_rate_limits(queue_name: str) -> Callable:
 def _ids(signature: inspect.Signature, args: tuple, kwargs: dict) -> dict:
     """The ids every line the job logs carries: its own, and those among its arguments."""
     running = get_current_job()
-    try:
-        arguments = signature.bind(*args, **kwargs).arguments
-    except TypeError:  # called wrongly: the call itself will say so
-        arguments = {}
+    arguments = dict(zip(signature.parameters, args, strict=False)) | kwargs  # (positional: a job queued before versions)
     return {"job_id": running.id if running else None} | {name: arguments.get(name) for name in LOGGED_IDS}
 
 
