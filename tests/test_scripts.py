@@ -108,3 +108,34 @@ def test_install_names_the_package_that_gives_python_its_venv(tmp_path):
     assert done.returncode == 1
     assert f"sudo apt-get install python{version}-venv" in done.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+def test_the_test_script_stops_on_a_lint_finding(tmp_path):
+    """scripts/test runs the static-analysis gate first, and a finding fails the run before any test starts."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    shutil.copy(ROOT / "scripts" / "test", scripts / "test")
+    for name, body in {"install": "exit 0", "lint": "echo the gate ran; exit 1"}.items():
+        (scripts / name).write_text(f"#!/bin/sh\n{body}\n")
+        (scripts / name).chmod(0o755)
+    done = subprocess.run([scripts / "test"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == "the gate ran\n"
+
+
+@pytest.mark.parametrize("source", [
+    "import os\n",  # ruff check: an unused import
+    "x = ( 1 )\n",  # ruff format: not as the formatter writes it
+    "x: int = 'one'\n",  # mypy: a type error
+])
+def test_lint_fails_on_a_lint_format_or_type_error(tmp_path, source):
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    for package in ("app", "workers", "tandem", "tests"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    lint = [tmp_path / "scripts" / "lint"]
+    assert subprocess.run(lint, capture_output=True, timeout=300).returncode == 0
+    (tmp_path / "tandem" / "module.py").write_text(source)
+    assert subprocess.run(lint, capture_output=True, timeout=300).returncode == 1
