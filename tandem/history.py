@@ -23,7 +23,7 @@ Ties of time between comments go by comment id (GitHub's ids grow with time).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,7 +112,7 @@ def is_deleted(session: Session, comment_id: int) -> bool:
 def targets_of(session: Session, comment_id: int) -> list[tuple[int, int, str]]:
     """The (round, rater, target) the comment's versions hold something of."""
     query = select(CommandVersion.round_id, CommandVersion.rater_id, CommandVersion.target).distinct()
-    return [tuple(row) for row in session.execute(query.where(CommandVersion.comment_id == comment_id))]
+    return list(session.execute(query.where(CommandVersion.comment_id == comment_id)).tuples())
 
 
 def replay(session: Session, round_id: int, rater_id: int, target: str) -> list[Slot]:
@@ -171,7 +171,7 @@ def replay(session: Session, round_id: int, rater_id: int, target: str) -> list[
     return [slot for slot in slots if slot.value is not None]
 
 
-def _with_omissions(versions: list[CommandVersion], target: str) -> list:
+def _with_omissions(versions: Sequence[CommandVersion], target: str) -> list:
     """The versions of ``target``, with the edits whose score list leaves it out as holding nothing."""
     given = {(v.comment_id, v.written_at, v.edited) for v in versions if v.target == target}
     result = []
@@ -224,7 +224,7 @@ def settle(
     for slot in slots:
         row = found[id(slot)]
         if slot.fate is None:
-            wanted = (None, None, None)
+            wanted: tuple[str | None, int | None, int | None] = (None, None, None)
         else:
             reason, by, by_comment = slot.fate
             wanted = (reason, found[id(by)].id if by is not None else None, by_comment)

@@ -35,6 +35,8 @@ from markdown_it.rules_inline import StateInline, escape, newline
 from markdown_it.token import Token
 from markdown_it.utils import EnvType
 
+from tandem.errors import known
+
 
 @dataclass(frozen=True)
 class Invocation:
@@ -149,7 +151,7 @@ def _text_line_starts(source: str, lines: list[str], candidates: list[int]) -> I
 
 def _text_lines(inline: Token, lines: list[str]) -> tuple[int, int]:
     """Return the range of lines that an inline token's text comes from."""
-    first, end = inline.map  # set on every inline token that a block rule makes
+    first, end = known(inline.map, "an inline token's source lines")  # a block rule sets it on every inline token
     # markdown-it trims the text, which can drop whole leading lines that hold only whitespace
     # such as U+2003 EM SPACE (not blank to CommonMark, so they begin the paragraph).
     text = "\n".join(lines[first:end])
