@@ -91,7 +91,9 @@ async def _session(request: Request, origin: str, *, posted: bool) -> str:
     if posted and request.headers.get("origin") != origin:
         raise _Refused(_page("<p>Refused: this form was not sent from Tandem's setup page.</p>", 403))
     session = request.cookies.get(COOKIE)
-    if not await run_in_threadpool(app_registration.has_session, request.app.state.services.redis, session):
+    if session is None or not await run_in_threadpool(
+        app_registration.has_session, request.app.state.services.redis, session
+    ):
         raise _Refused(_page(NO_SESSION, 403))
     return session
 

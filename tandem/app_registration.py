@@ -97,7 +97,9 @@ def open_session(connection: redis.Redis, link_secret: str) -> str | None:
 
 
 def has_session(connection: redis.Redis, session: str | None) -> bool:
-    return bool(session) and connection.exists(_SESSION_KEY.format(_digest(session))) == 1
+    if not session:
+        return False
+    return connection.exists(_SESSION_KEY.format(_digest(session))) == 1
 
 
 def close_session(connection: redis.Redis, session: str) -> None:

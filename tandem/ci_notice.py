@@ -12,6 +12,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from tandem import ci, outbox, queue
+from tandem.errors import known
 from tandem.models import FollowUp, Round
 from tandem.repo_config import RepoConfig
 from tandem.services import Services
@@ -31,7 +32,8 @@ def record(session: Session, round_: Round) -> bool:
 
 def tell(session: Session, round_: Round, installation_id: int, repo: str) -> FollowUp:
     """Add to the session the follow-up that tells the raters on both PRs."""
-    numbers = [side.pr_number for side in round_.task.pair.sides if side.pr_number is not None]
+    pair = known(round_.task.pair, f"task {round_.task_id}'s pair")  # a round's CI is told on its PRs
+    numbers = [side.pr_number for side in pair.sides if side.pr_number is not None]
     follow_up = FollowUp(queue=queue.PAIRS, func=TELL, args=[installation_id, repo, numbers, round_.number])
     session.add(follow_up)
     session.flush()

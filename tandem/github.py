@@ -35,6 +35,7 @@ from githubkit.exception import (
     RateLimitExceeded,
     RequestError,
     RequestFailed,
+    RequestTimeout,
 )
 from githubkit.typing import RetryOption
 
@@ -110,7 +111,9 @@ class _AppAuth(AppAuth):
         return token
 
 
-def _flow_args(strategy) -> tuple:
+def _flow_args(
+    strategy: AppAuthStrategy | AppInstallationAuthStrategy,
+) -> tuple[str | int | None, str, str | None, str | None]:
     return (strategy.app_id, strategy.private_key, strategy.client_id, strategy.client_secret)
 
 
@@ -157,13 +160,13 @@ def _is_rate_limited(exc: RequestFailed) -> bool:
 
 
 def _request_of(exc: GitHubException) -> httpx.Request | None:
-    try:
-        return exc.request  # RequestFailed, RequestTimeout
-    except AttributeError:
-        pass
+    if isinstance(exc, RequestFailed | RequestTimeout):
+        return exc.request
+    if not isinstance(exc, RequestError):
+        return None
     try:
         return exc.exc.request  # RequestError wrapping an httpx error
-    except (AttributeError, RuntimeError):
+    except (AttributeError, RuntimeError):  # not an httpx error, or one sent with no request
         return None
 
 

@@ -61,7 +61,9 @@ def signature(secret: bytes, body: bytes) -> str:
 
 def signature_matches(secret: bytes, body: bytes, header: str | None) -> bool:
     """Whether the header signs this body (constant time; False for a missing header)."""
-    return bool(header) and hmac.compare_digest(signature(secret, body).encode(), header.encode())
+    if not header:
+        return False
+    return hmac.compare_digest(signature(secret, body).encode(), header.encode())
 
 
 def emit(session: Session, event: str, payload: dict) -> None:
