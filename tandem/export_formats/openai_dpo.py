@@ -22,7 +22,7 @@ from tandem.export_formats.source import provenance, votes
 
 def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:
     for item in votes(session, selection):
-        row, task = item.row, item.task
+        row, task = item.row, item.context
         if row["verdict"] not in ("A", "B"):
             continue
         number, preferred = row["round"], row["verdict"]

@@ -25,7 +25,7 @@ from tandem.export_formats.source import provenance, votes
 
 def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:
     for item in votes(session, selection):
-        row, task = item.row, item.task
+        row, task = item.row, item.context
         if row["verdict"] not in ("A", "B"):
             continue
         chosen, rejected, number = row["verdict"], twin(row["verdict"]), row["round"]

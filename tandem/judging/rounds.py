@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from tandem import history
 from tandem.db import utcnow
+from tandem.errors import known
 from tandem.judging.context import CommandError, CommandContext
 from tandem.models import CommandVersion, Round, Task
 from tandem.quoting import code_span
@@ -59,7 +60,7 @@ def record_followup(ctx: CommandContext, text: str) -> tuple[Round, bool]:
     last = session.scalar(select(func.max(Round.number)).where(Round.task_id == ctx.task_id))
     new = Round(
         task_id=ctx.task_id,
-        number=last + 1,
+        number=known(last, "the task's last round") + 1,  # ensure_first_round made one
         prompt=prompt,
         author_id=comment.author_id,
         author_login=comment.author_login,
@@ -122,7 +123,7 @@ def round_of_comment(ctx: CommandContext) -> Round:
         select(CommandVersion.round_id).where(CommandVersion.comment_id == comment.comment_id).limit(1)
     )
     if round_id is not None:
-        return session.get(Round, round_id)
+        return session.get_one(Round, round_id)
     return _round_at(session, ctx.pair.task, comment.created_at)
 
 
@@ -150,8 +151,8 @@ def refuse_unless_open(round_: Round, written_at: datetime) -> None:
 
 def round_heads(round_: Round) -> tuple[str | None, str | None] | None:
     """(A, B) head SHAs the round's votes judge, if recorded."""
-    heads = tuple(side.head_sha if (side := round_.side(letter)) else None for letter in ("A", "B"))
-    return heads if all(heads) else None
+    a, b = (side.head_sha if (side := round_.side(letter)) else None for letter in ("A", "B"))
+    return (a, b) if a and b else None
 
 
 def _latest_round(session: Session, task_id: int) -> Round | None:
@@ -165,4 +166,4 @@ def _latest_round(session: Session, task_id: int) -> Round | None:
 
 def round_number(session: Session, round_id: int) -> int:
     """The number of a round, by id."""
-    return session.get(Round, round_id).number
+    return session.get_one(Round, round_id).number

@@ -56,18 +56,13 @@ def _nothing(_step: str) -> None:
     pass
 
 
+# A later round is asked for on an open pair only, and await_outputs gives it both of the pair's sides.
 def _pair(round_: Round) -> Pair:
-    # A later round is asked for on an open pair only, and await_outputs gives it both of the pair's sides.
-    if round_.task.pair is None:
-        raise RuntimeError(f"task {round_.task_id} has a round {round_.number} but no pair")
-    return round_.task.pair
+    return known(round_.task.pair, f"task {round_.task_id}'s pair")
 
 
 def _side(round_: Round, letter: str) -> RoundSide:
-    side = _side(round_, letter)
-    if side is None:
-        raise RuntimeError(f"task {round_.task_id}: round {round_.number} has no side {letter}")
-    return side
+    return known(round_.side(letter), f"task {round_.task_id} round {round_.number}'s side {letter}")
 
 
 @dataclass
