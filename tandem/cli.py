@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 from collections.abc import Callable
+from typing import NoReturn
 
 import typer
 from sqlalchemy.exc import OperationalError
@@ -40,7 +41,7 @@ deliveries_cli = typer.Typer(help="Webhook deliveries that could not be processe
 cli.add_typer(deliveries_cli, name="deliveries")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
 

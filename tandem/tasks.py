@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, selectinload
@@ -79,7 +79,8 @@ def describe(task: Task, *, with_models: bool = True) -> dict[str, Any]:
 
 
 # Every status a task can have (the field's comment in tandem.models tells the lifecycle).
-STATUSES = ("queued", "opening", "awaiting_outputs", "applying", "open", "closed", "failed")
+Status = Literal["queued", "opening", "awaiting_outputs", "applying", "open", "closed", "failed"]
+STATUSES: tuple[Status, ...] = get_args(Status)
 
 
 def list_tasks(

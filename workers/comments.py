@@ -40,6 +40,9 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
     near_misses = find_near_misses(item.get("body"), command_names())
     if not invocations and not near_misses and not edited:
         return
+    created_at = _time(item.get("created_at") or item.get("submitted_at"))
+    if created_at is None:
+        raise Unprocessable(f"{delivery.event} payload: created_at: Field required")
     repo = side.repo_full_name
     installation_id, client, config = _config(delivery, side)
     author_roles = roles.roles_of(delivery.services, client, config, repo.split("/")[0], author["login"])
@@ -50,7 +53,7 @@ def _commands(delivery: Delivery, side: Side, author: dict, item: dict, source: 
         source=source,
         author_id=author["id"],
         author_login=author["login"],
-        created_at=_time(item.get("created_at") or item.get("submitted_at")),
+        created_at=created_at,
         on_side=side.letter,
         edited_at=_time(item.get("updated_at")) if edited else None,
     )
@@ -87,7 +90,7 @@ def _config(delivery: Delivery, side: Side) -> tuple[int, GitHub, repo_config.Re
 
 
 def _human(user: dict | None) -> bool:
-    return bool(user) and not roles.is_bot(user)
+    return user is not None and bool(user) and not roles.is_bot(user)
 
 
 def _edited_by_someone_else(delivery: Delivery, author: dict) -> bool:
@@ -119,7 +122,7 @@ def issue_comment_deleted(delivery: Delivery) -> None:
         delivery.session, comment["id"], task_id=side.pair.task_id, delivery_id=delivery.id,
         approvals=_config(delivery, side)[2].review.approvals,
     )
-    if deleted:
+    if side is not None and deleted:
         delivery.enqueue_after_commit(
             queue.PAIRS, responses.sync_pair, side.pair_id, coalesce=responses.sync_wanted(side.pair_id)
         )

@@ -29,6 +29,8 @@ def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:
         if row["verdict"] not in ("A", "B"):
             continue
         chosen, rejected, number = row["verdict"], twin(row["verdict"]), row["round"]
+        prompt: str | list[dict[str, str]]
+        sides: dict[str, str | list[dict[str, str]]]
         if selection.conversational:
             prompt = task.user_messages(1)
             sides = {letter: task.conversation(number, letter, selection.with_files)[1:] for letter in "AB"}
