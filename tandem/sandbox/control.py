@@ -40,7 +40,7 @@ def perform(emu: GitHubEmulator, action: dict[str, Any]) -> dict[str, Any]:
         done = user.review_comment(repo, number, path=str(action["path"]), line=int(action["line"]),
                                    body=str(action["body"]))
     elif kind == "push":
-        branch = emu.pull(repo, number).pr.head_ref
+        branch = emu.pull(repo, number).pull_request.head_ref
         sha = user.push(repo, dict(action["files"]), branch, str(action.get("message") or "Update files"))
         return {"sha": sha, "branch": branch}
     else:

@@ -53,7 +53,7 @@ class Demo:
         repo, number = self.pulls[letter]
         emu = self.sandbox.emu
         git = emu.repo(repo).git
-        entry = git.entry_at(git.resolve(emu.pull(repo, number).pr.head_ref), "src/app.py")
+        entry = git.entry_at(git.resolve(emu.pull(repo, number).pull_request.head_ref), "src/app.py")
         return git.read_blob(entry.sha).decode()
 
     # ------------------------------------------------------------------ what Tandem shows

@@ -268,9 +268,9 @@ class Domain:
                 if new is None:
                     self._close(issue, sender, via_app=None)
                     continue
-                if issue.pr.last_head_sha == new:
+                if pr.last_head_sha == new:
                     continue
-                before = issue.pr.last_head_sha or old or ZERO_SHA
+                before = pr.last_head_sha or old or ZERO_SHA
                 self._sync_pull_ref(issue, new)
                 issue.updated_at = iso()
                 self.emit(issue.repo, "pull_request", "synchronize", sender, {
@@ -280,7 +280,7 @@ class Domain:
     def _sync_pull_ref(self, issue: Issue, head_sha: str) -> None:
         """Point ``refs/pull/N/head`` of the base repository at ``head_sha``
         (fetching it from the fork for cross-repository pull requests)."""
-        pr = issue.pr
+        pr = issue.pull_request
         base_git = issue.repo.git
         ref = f"refs/pull/{issue.number}/head"
         with base_git.lock:
@@ -483,7 +483,7 @@ class Domain:
                         "Reviews may only be requested from collaborators. One or more of the users or teams "
                         f"you specified is not a collaborator of the {repo.full_name} repository."))
                 teams.append(team)
-            pr = issue.pr
+            pr = issue.pull_request
             for acc in users:
                 if acc in pr.requested_reviewers:
                     continue
@@ -503,7 +503,7 @@ class Domain:
     def remove_requested_reviewers(self, issue: Issue, actor: Account, logins: list[str],
                                    team_slugs: list[str]) -> None:
         with self.state.lock:
-            pr = issue.pr
+            pr = issue.pull_request
             for login in logins:
                 acc = next((a for a in pr.requested_reviewers if a.login.lower() == login.lower()), None)
                 if acc is None:
@@ -687,8 +687,8 @@ class Domain:
         issue = review.issue
         review.submitted_at = iso()
         issue.updated_at = review.submitted_at
-        if actor in issue.pr.requested_reviewers:
-            issue.pr.requested_reviewers.remove(actor)
+        if actor in issue.pull_request.requested_reviewers:
+            issue.pull_request.requested_reviewers.remove(actor)
         for c in comments:
             self.emit(issue.repo, "pull_request_review_comment", "created", actor, {
                 "comment": self.views.review_comment(c), "pull_request": self.views.pull(issue, full=False)})

@@ -191,6 +191,13 @@ class Issue:
     review_comment_count: int = 0
     pr: PullRequestData | None = None
 
+    @property
+    def pull_request(self) -> PullRequestData:
+        """``pr``, of an issue already found to be a pull request."""
+        if self.pr is None:
+            raise ValueError(f"#{self.number} is an issue, not a pull request")
+        return self.pr
+
 
 @dataclass(eq=False)
 class Review:

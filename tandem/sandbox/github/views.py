@@ -401,7 +401,7 @@ class Views:
     def pr_shas(self, issue: Issue, snap: GitSnapshot) -> tuple[str | None, str | None]:
         """(head sha, base sha) as git says now. A deleted head branch falls back
         to ``refs/pull/N/head``, which GitHub keeps for every pull request."""
-        pr = issue.pr
+        pr = issue.pull_request
         head = snap.branch_sha(pr.head_repo, pr.head_ref)
         if head is None:
             head = snap.refs(issue.repo).get(f"refs/pull/{issue.number}/head")
@@ -446,7 +446,7 @@ class Views:
     def pull(self, issue: Issue, snap: GitSnapshot | None = None, full: bool = True) -> dict:
         """``pull-request`` (full=True) or ``pull-request-simple`` values."""
         snap = snap or GitSnapshot()
-        pr = issue.pr
+        pr = issue.pull_request
         u = self.issue_urls(issue)
         head_sha, base_sha = self.pr_shas(issue, snap)
         api = u["pull_api"]
@@ -521,10 +521,10 @@ class Views:
                     "repo": {"id": repo.id, "url": f"{self.base}/repos/{q(repo.owner.login)}/{q(repo.name)}",
                              "name": repo.name}}
 
-        return {"id": issue.pr.id, "number": issue.number,
+        return {"id": issue.pull_request.id, "number": issue.number,
                 "url": self.issue_urls(issue)["pull_api"],
-                "head": side(issue.pr.head_repo, issue.pr.head_ref, head_sha),
-                "base": side(issue.repo, issue.pr.base_ref, base_sha)}
+                "head": side(issue.pull_request.head_repo, issue.pull_request.head_ref, head_sha),
+                "base": side(issue.repo, issue.pull_request.base_ref, base_sha)}
 
     def comment(self, c: IssueComment) -> dict:
         repo = c.repo

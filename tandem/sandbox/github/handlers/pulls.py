@@ -25,10 +25,10 @@ def list_pulls(ctx: Ctx) -> Reply:
             if not branch:  # GitHub wants user:ref-name; a bare name matches nothing
                 pulls = []
             else:
-                pulls = [i for i in pulls if i.pr.head_repo.owner.login.lower() == owner.lower()
-                         and i.pr.head_ref == branch]
+                pulls = [i for i in pulls if i.pull_request.head_repo.owner.login.lower() == owner.lower()
+                         and i.pull_request.head_ref == branch]
         if base:
-            pulls = [i for i in pulls if i.pr.base_ref == base]
+            pulls = [i for i in pulls if i.pull_request.base_ref == base]
         key = {"created": lambda i: (i.created_at, i.number), "updated": lambda i: (i.updated_at, i.number),
                "popularity": lambda i: (i.comment_count, i.number),
                "long-running": lambda i: (i.created_at, i.number)}.get(sort, lambda i: i.number)
@@ -114,7 +114,7 @@ def list_files(ctx: Ctx) -> Reply:
 def list_requested(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     with ctx.state.lock:
-        pr = ctx.pull(repo, ctx.params["pull_number"]).pr
+        pr = ctx.pull(repo, ctx.params["pull_number"]).pull_request
         return Reply(200, {"users": [ctx.views.user(u) for u in pr.requested_reviewers],
                            "teams": [ctx.views.team(t) for t in pr.requested_teams]})
 
