@@ -227,8 +227,8 @@ async def complete(request: Request) -> Response:
         done = _page(
             f"""<p>Registered <strong>{html.escape(app.get("name", ""))}</strong> (app id {int(app["id"])}).
 Its id and webhook secret are in <code>{html.escape(str(settings.env_file.resolve()))}</code>, its private key in
-<code>{html.escape(str(app_registration.private_key_file(settings.env_file).resolve()))}</code> (readable by its owner only;
-keep both out of version control).</p>
+<code>{html.escape(str(app_registration.private_key_file(settings.env_file).resolve()))}</code>
+(readable by its owner only; keep both out of version control).</p>
 <ol><li>Restart <code>tandem serve</code> and <code>tandem worker</code> so they load them.</li>
 <li><a href="{html.escape(install_url)}">Install the app</a> on the organization that holds your mirror
 repositories, and mark each mirror with <code>mirror: true</code> in <code>.github/tandem.yml</code>.</li>

@@ -330,7 +330,8 @@ def task_list(
                     tasks.list_tasks(session, team=team, status=status, repo=repo, after_id=after, limit=100)]
         for task in page:
             prs = " ".join(task.get("pull_requests", {}).values())
-            typer.echo(f"{task['id']}\t{task['status']}\t{task['repo']}\tteam {task['team']}\t{task['created_at'][:16]}\t{prs}".rstrip())
+            line = f"{task['id']}\t{task['status']}\t{task['repo']}\tteam {task['team']}\t{task['created_at'][:16]}\t{prs}"
+            typer.echo(line.rstrip())
         listed += len(page)
         if len(page) < 100:
             break
@@ -395,8 +396,10 @@ def export_command(
     with contextlib.ExitStack() as stack:
         if str(out) == "-":
             stream = sys.stdout
+        elif parquet:
+            stream = stack.enter_context(open(out, "wb"))
         else:
-            stream = stack.enter_context(open(out, "wb") if parquet else open(out, "w", encoding="utf-8"))
+            stream = stack.enter_context(open(out, "w", encoding="utf-8"))
         with _services().storage.transaction() as session:
             # Taken first: whatever commits from here on is the next run's.
             until = changes.token(session)

@@ -208,9 +208,9 @@ class RetryPolicy:
             if status >= 500 and _safe_to_repeat(exc.request):
                 return self._backoff(retry_count)
             return RetryOption(False)
-        if isinstance(exc, RequestError):  # connection refused, reset, timeout
-            if isinstance(exc.exc, _NOT_SENT) or _safe_to_repeat(_request_of(exc)):
-                return self._backoff(retry_count)
+        # A connection refused, reset or timed out.
+        if isinstance(exc, RequestError) and (isinstance(exc.exc, _NOT_SENT) or _safe_to_repeat(_request_of(exc))):
+            return self._backoff(retry_count)
         return RetryOption(False)
 
     def _refresh(self, retry_count: int) -> RetryOption:

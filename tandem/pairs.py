@@ -178,7 +178,7 @@ def _push_branches(opening: Opening) -> None:
         models = [s.output.model for s in sides]
         branches = {s.letter: s.branch for s in sides}
         base, created_at = task.base, task.created_at
-        base_sha, base_branch = task.base_sha, task.base_branch
+        base_sha = task.base_sha
         already = all(side.head_sha for side in sides)
     if already:
         return
@@ -188,7 +188,7 @@ def _push_branches(opening: Opening) -> None:
     with clone.locked():
         clone.fetch()
         if base_sha is None:
-            base_sha, base_branch = _resolve_base(opening, clone, base)
+            base_sha, _branch = _resolve_base(opening, clone, base)
         for letter, label, patch, files in builds:
             try:
                 heads[letter] = clone.build_commit(base_sha, patch=patch, files=files, message=message, when=created_at)

@@ -62,17 +62,16 @@ def started(tmp_path, redis_url):
         "TANDEM_ENV_FILE": str(tmp_path / ".env"),
         "TANDEM_GIT_CACHE_DIR": str(tmp_path / "git"),
     }
-    log = open(tmp_path / "start.log", "w+")
-    script = subprocess.Popen([ROOT / "scripts" / "start"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") or script.poll() is not None, "the app to answer")
-        assert script.poll() is None, (tmp_path / "start.log").read_text()
-        yield script, port, tmp_path / "start.log"
-    finally:
-        if script.poll() is None:
-            os.killpg(script.pid, signal.SIGKILL)
-            script.wait()
-        log.close()
+    with open(tmp_path / "start.log", "w+") as log:
+        script = subprocess.Popen([ROOT / "scripts" / "start"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") or script.poll() is not None, "the app to answer")
+            assert script.poll() is None, (tmp_path / "start.log").read_text()
+            yield script, port, tmp_path / "start.log"
+        finally:
+            if script.poll() is None:
+                os.killpg(script.pid, signal.SIGKILL)
+                script.wait()
 
 
 def test_term_stops_the_app_and_the_worker(started):
@@ -85,7 +84,7 @@ def test_term_stops_the_app_and_the_worker(started):
 
 
 def test_the_setup_link_is_at_the_port_it_listens_on(started):
-    script, port, log = started
+    _script, port, log = started
     assert f"http://localhost:{port}/setup?key=" in log.read_text()
 
 

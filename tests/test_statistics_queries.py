@@ -29,7 +29,7 @@ def truth(plan: Plan = PLAN, *, pending: bool = False, keep=lambda pair: True) -
     return sorted(
         (int(p) + 1, round_of(int(p)), plan.rater_names[r], plan.model_names[drawn.model_a[p]],
          plan.model_names[drawn.model_b[p]], drawn.verdict[n])
-        for n, (p, r) in enumerate(zip(drawn.pair, drawn.rater))
+        for n, (p, r) in enumerate(zip(drawn.pair, drawn.rater, strict=True))
         if (pending or not is_pending(n)) and keep(int(p))
     )
 
@@ -40,7 +40,7 @@ def loaded(storage, **filters) -> list[tuple]:
     verdicts = ("A", "B", "tie", "neither")
     return sorted(
         (*j.units[u], j.raters[r], j.models[a], j.models[b], verdicts[v])
-        for u, r, a, b, v in zip(j.unit, j.rater, j.model_a, j.model_b, j.verdict)
+        for u, r, a, b, v in zip(j.unit, j.rater, j.model_a, j.model_b, j.verdict, strict=True)
     )
 
 
@@ -118,10 +118,7 @@ def test_reviews_follow_the_filters(storage, filters, keep):
     store(storage)
     with storage.transaction() as session:
         reviews = load(session, Filters(**filters)).reviews
-    if keep is None:
-        expected = [row for row in truth() if {row[3], row[4]} <= filters["models"]]
-    else:
-        expected = truth(keep=keep)
+    expected = [row for row in truth() if {row[3], row[4]} <= filters["models"]] if keep is None else truth(keep=keep)
     assert int(reviews.count[reviews.approved].sum()) == len(expected) > 0
 
 

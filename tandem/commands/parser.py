@@ -36,6 +36,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType
 
 from tandem.errors import known
+import itertools
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,10 @@ def find_invocations(body: str | None, names: Collection[str]) -> list[Invocatio
     if not commands:
         return []
     found = [i for i in _text_line_starts(source, lines, sorted(commands)) if i in commands]
-    ends = found[1:] + [len(lines)]
+    ends = [*found[1:], len(lines)]
     return [
         Invocation(*commands[index], text=_rationale(lines[index + 1 : end]), line=index + 1)
-        for index, end in zip(found, ends)
+        for index, end in zip(found, ends, strict=True)
     ]
 
 
@@ -139,7 +140,7 @@ def _text_line_starts(source: str, lines: list[str], candidates: list[int]) -> I
     """
     env: EnvType = {}  # collects link reference definitions, which the inline parser needs
     tokens = _MARKDOWN.parse(source, env)
-    for opener, inline in zip(tokens, tokens[1:]):
+    for opener, inline in itertools.pairwise(tokens):
         # ATX headings ("# ...") are let through too: their line starts with "#", never "/".
         if opener.level == 0 and opener.type in ("paragraph_open", "heading_open"):
             first, end = _text_lines(inline, lines)

@@ -103,7 +103,7 @@ def send(control_url: str, directory: Path, action: dict[str, Any]) -> dict[str,
         answer = httpx.post(f"{control_url}/actions", json=action, headers={"Authorization": f"Bearer {token}"},
                             timeout=60)
     except httpx.HTTPError as exc:
-        raise TandemError(f"the sandbox at {directory} does not answer ({type(exc).__name__}): is it running?")
+        raise TandemError(f"the sandbox at {directory} does not answer ({type(exc).__name__}): is it running?") from None
     if answer.status_code != 200:
         raise TandemError(answer.json().get("message", f"HTTP {answer.status_code}"))
     return answer.json()

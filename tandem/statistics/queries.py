@@ -174,7 +174,7 @@ class _Rounds:
 def _units(rounds: _Rounds, index: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
     """Units (task id, round number) numbered by round, and each row's unit."""
     present, unit = np.unique(index, return_inverse=True)
-    return list(zip(rounds.task_id[present].tolist(), rounds.number[present].tolist())), unit
+    return list(zip(rounds.task_id[present].tolist(), rounds.number[present].tolist(), strict=True)), unit
 
 
 def _raters(session: Session, table, rater_ids: np.ndarray) -> tuple[list[str], np.ndarray]:

@@ -164,7 +164,7 @@ class Ctx:
         try:
             return int(raw)
         except ValueError:
-            raise errors.validation([{"resource": "Search", "field": name, "code": "invalid"}])
+            raise errors.validation([{"resource": "Search", "field": name, "code": "invalid"}]) from None
 
     def q_bool(self, name: str) -> bool:
         return self.query.get(name, "").lower() in ("1", "true", "yes")

@@ -94,7 +94,7 @@ class Authenticator:
         try:
             claims = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise ApiError(401, JWT_UNDECODABLE)
+            raise ApiError(401, JWT_UNDECODABLE) from None
         iss = claims.get("iss")
         app = self._app_for_issuer(iss)
         if app is None:
@@ -104,7 +104,7 @@ class Authenticator:
                        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
                                 "verify_aud": False, "verify_iss": False})
         except jwt.PyJWTError:
-            raise ApiError(401, JWT_UNDECODABLE)
+            raise ApiError(401, JWT_UNDECODABLE) from None
         exp, iat = claims.get("exp"), claims.get("iat")
         if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp <= now:
             raise ApiError(401, JWT_EXPIRED)

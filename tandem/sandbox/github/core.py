@@ -46,6 +46,7 @@ from .state import State
 from .util import iso
 from .views import Views
 from .webhooks import Dispatcher
+import contextlib
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Operations authenticated as the app itself (JWT), per GitHub's docs.
@@ -187,10 +188,8 @@ class Core:
             "server": "github.com",
         }
         if req.body:
-            try:
+            with contextlib.suppress(ValueError):
                 trace.json = json.loads(req.body)
-            except ValueError:
-                pass
         try:
             response = self._answer(req, version, headers, trace)
             if self.cache_headers:
@@ -282,7 +281,7 @@ class Core:
         try:
             body = json.loads(req.body)
         except ValueError:
-            raise ApiError(400, "Problems parsing JSON")
+            raise ApiError(400, "Problems parsing JSON") from None
         schema = op.request_schema()
         if schema is not None:
             validator = self._validators.get(id(schema))

@@ -229,7 +229,7 @@ class Domain:
             if default_branch_only:
                 args += ["--single-branch", "--branch", source.default_branch]
             with source.git.lock:
-                subprocess.run(args + [str(source.git_dir), str(git_dir)], check=True,
+                subprocess.run([*args, str(source.git_dir), str(git_dir)], check=True,
                                capture_output=True, env=GIT_ENV)
             git = GitRepo(git_dir)
             git.configure()
@@ -264,7 +264,7 @@ class Domain:
                         affected.append(("head", issue))
                     elif r is repo and pr.base_ref == branch and new is None:
                         affected.append(("base", issue))
-            for kind, issue in affected:
+            for _kind, issue in affected:
                 if new is None:
                     self._close(issue, sender, via_app=None)
                     continue

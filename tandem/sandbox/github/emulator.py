@@ -21,6 +21,7 @@ from .manifests import create_app
 from .secondary import SecondaryLimiter, SecondaryLimits
 from .server import AsgiApp, ServerThread, bind_loopback
 from .state import Account, App, Delivery, Installation, Issue, Repository, Team
+import contextlib
 
 
 class GitHubEmulator:
@@ -67,10 +68,8 @@ class GitHubEmulator:
         self._server.stop()
         self._server = None
         self.core.dispatcher.stop()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.core.url_file.unlink()
-        except FileNotFoundError:
-            pass
 
     def __enter__(self) -> "GitHubEmulator":
         return self.start()

@@ -97,7 +97,7 @@ class GitRepo:
         full_env = _ENV if env is None else {**_ENV, **env}
         proc = subprocess.run(
             ["git", "--git-dir", str(self.git_dir), *args],
-            input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+            input=input, capture_output=True, env=full_env)
         if check and proc.returncode != 0:
             raise GitError(list(args), proc.returncode, proc.stderr.decode(errors="replace"))
         return proc.stdout

@@ -50,7 +50,7 @@ def convert(node):
             out[key] = value
     if node.get("nullable"):
         if "enum" in out and None not in out["enum"]:
-            out["enum"] = list(out["enum"]) + [None]
+            out["enum"] = [*out["enum"], None]
         return {"anyOf": [{"type": "null"}, out]}
     return out
 

@@ -393,9 +393,9 @@ class State:
     def installation_for_repo(self, app: App, repo: Repository) -> Installation | None:
         """The app's (live) installation that can see ``repo``, if any."""
         for inst in self.installations.values():
-            if inst.app is app and not inst.deleted and inst.account is repo.owner:
-                if inst.repository_selection == "all" or repo.id in inst.repo_ids:
-                    return inst
+            sees = inst.repository_selection == "all" or repo.id in inst.repo_ids
+            if inst.app is app and not inst.deleted and inst.account is repo.owner and sees:
+                return inst
         return None
 
     def installation_repos(self, inst: Installation) -> list[Repository]:

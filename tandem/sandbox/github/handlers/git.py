@@ -139,7 +139,7 @@ def create_blob(ctx: Ctx) -> Reply:
         try:
             data = base64.b64decode(content, validate=False)
         except (binascii.Error, ValueError):
-            raise errors.validation(message="Invalid Base64 content")
+            raise errors.validation(message="Invalid Base64 content") from None
     elif encoding in ("utf-8", "utf8"):
         data = content.encode("utf-8")
     else:
@@ -171,10 +171,9 @@ def create_tree(ctx: Ctx) -> Reply:
         raise errors.missing_field("Tree", "tree")
     base_tree = body.get("base_tree")
     git = repo.git
-    if base_tree is not None:
-        if git.object_type(base_tree) != "tree":
-            raise errors.validation(message="Invalid tree info", errors=[{"resource": "Tree",
-                                    "field": "base_tree", "code": "invalid"}])
+    if base_tree is not None and git.object_type(base_tree) != "tree":
+        raise errors.validation(message="Invalid tree info", errors=[{"resource": "Tree",
+                                "field": "base_tree", "code": "invalid"}])
     changes = []
     for i, item in enumerate(items):
         path, mode, otype = item.get("path"), item.get("mode"), item.get("type")
@@ -378,7 +377,7 @@ def put_content(ctx: Ctx) -> Reply:
     try:
         data = base64.b64decode(body["content"], validate=False)
     except (binascii.Error, ValueError):
-        raise errors.validation(message="content is not valid Base64")
+        raise errors.validation(message="content is not valid Base64") from None
     git = repo.git
     with git.lock:
         branch, parent = _branch_head(ctx, repo, body.get("branch"))

@@ -71,7 +71,7 @@ def update_pull(ctx: Ctx) -> Reply:
     # ``draft`` is not a field of this endpoint on GitHub (it is ignored there
     # too); use UserActions.mark_ready_for_review / convert_to_draft.
     ctx.domain.update_issue(issue, ctx.actor, ctx.via_app, title=body.get("title"),
-                            body=body["body"] if "body" in body else ...,
+                            body=body.get("body", ...),
                             state=body.get("state"), base=body.get("base"),
                             maintainer_can_modify=body.get("maintainer_can_modify"))
     with ctx.state.lock:
