@@ -160,9 +160,9 @@ class Core:
     @staticmethod
     def identity(auth: AuthInfo) -> tuple:
         if auth.kind == "installation":
-            return ("installation", auth.installation.id)
+            return ("installation", auth.installation_required.id)
         if auth.kind == "jwt":
-            return ("app", auth.app.id)
+            return ("app", auth.app_required.id)
         return ("anonymous",)
 
     # ------------------------------------------------------------------ pipeline
@@ -271,7 +271,7 @@ class Core:
                 raise ApiError(401, "A JSON web token could not be decoded")
         elif auth.kind == "jwt":
             raise ApiError(403, "Resource not accessible by integration")
-        if auth.kind == "installation" and auth.installation.suspended_at:
+        if auth.kind == "installation" and auth.installation_required.suspended_at:
             raise ApiError(403, "This installation has been suspended")
         return auth
 
@@ -326,9 +326,9 @@ class Core:
 
 def _who(auth: AuthInfo) -> str:
     if auth.kind == "installation":
-        return f"installation ID {auth.installation.id}"
+        return f"installation ID {auth.installation_required.id}"
     if auth.kind == "jwt":
-        return f"integration ID {auth.app.id}"
+        return f"integration ID {auth.app_required.id}"
     return "127.0.0.1"
 
 

@@ -18,7 +18,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from . import errors
 from .errors import ApiError
@@ -168,7 +169,7 @@ class Domain:
         self.state.repos_by_id[ident] = repo
         return repo
 
-    def create_repository(self, owner: Account, name: str, files: dict | None, default_branch: str,
+    def create_repository(self, owner: Account, name: str, files: Mapping[str, str | bytes] | None, default_branch: str,
                           private: bool, description: str | None, author: Account | None) -> Repository:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", name) or name in (".", ".."):
             raise ValueError(f"invalid repository name: {name!r}")
@@ -185,7 +186,7 @@ class Domain:
             self.commit_files(repo, files, default_branch, "Initial commit", author or owner, notify=False)
         return repo
 
-    def commit_files(self, repo: Repository, files: dict, branch: str, message: str,
+    def commit_files(self, repo: Repository, files: Mapping[str, str | bytes | None], branch: str, message: str,
                      author: Account, notify: bool = True, sender: Account | None = None) -> str:
         """Commit ``files`` ({path: str | bytes | None}) on top of ``branch``
         (created from the default branch when missing). Returns the new sha."""
@@ -268,9 +269,9 @@ class Domain:
                 if new is None:
                     self._close(issue, sender, via_app=None)
                     continue
-                if pr.last_head_sha == new:
+                if issue.pull_request.last_head_sha == new:
                     continue
-                before = pr.last_head_sha or old or ZERO_SHA
+                before = issue.pull_request.last_head_sha or old or ZERO_SHA
                 self._sync_pull_ref(issue, new)
                 issue.updated_at = iso()
                 self.emit(issue.repo, "pull_request", "synchronize", sender, {
@@ -345,7 +346,7 @@ class Domain:
             if base_sha is None:
                 raise errors.invalid_field("PullRequest", "base")
             head_sha = snap.branch_sha(head_repo_obj, head_ref) if head_repo_obj else None
-            if head_sha is None:
+            if head_repo_obj is None or head_sha is None:
                 raise errors.invalid_field("PullRequest", "head")
             label = f"{head_repo_obj.owner.login}:{head_ref}"
             for other in repo.issues.values():
@@ -642,8 +643,10 @@ class Domain:
 
     # ---------------------------------------------------------------- reviews
 
-    def _head_sha(self, issue: Issue) -> str | None:
+    def _head_sha(self, issue: Issue) -> str:
         head, _ = self.views.pr_shas(issue, GitSnapshot())
+        if head is None:  # refs/pull/N/head, kept from the pull request's opening on, is its fallback
+            raise RuntimeError(f"pull request #{issue.number} has no head commit")
         return head
 
     def create_review(self, issue: Issue, actor: Account, via_app: App | None, *, body: str | None,
@@ -808,6 +811,7 @@ class Domain:
         """A single review comment: GitHub wraps it in a submitted COMMENTED review."""
         with self.state.lock:
             reply_to = spec.get("in_reply_to")
+            commit: str | None
             if reply_to is not None:
                 parent = self.state.review_comments.get(int(reply_to))
                 if parent is None or parent.issue is not issue:
@@ -823,7 +827,7 @@ class Domain:
             review = Review(id=ident, node_id=node_id("PullRequestReview", ident), issue=issue, user=actor,
                             body="", state="COMMENTED", commit_id=commit or self._head_sha(issue))
             comment = self._new_review_comment(issue, actor, review.id, spec, commit)
-            if reply_to is not None:
+            if reply_to is not None and parent is not None:
                 comment.in_reply_to_id = int(reply_to)
                 comment.diff_hunk = parent.diff_hunk
             self.state.reviews[ident] = review

@@ -18,7 +18,7 @@ that reads each repository's refs once per request.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, overload
 from urllib.parse import quote
 
 from .render import Fit
@@ -61,6 +61,10 @@ class Views:
 
     # ------------------------------------------------------------------ accounts
 
+    @overload
+    def user(self, acc: Account) -> dict: ...
+    @overload
+    def user(self, acc: None) -> None: ...
     def user(self, acc: Account | None) -> dict | None:
         if acc is None:
             return None
@@ -143,6 +147,10 @@ class Views:
 
     # ------------------------------------------------------------------ apps
 
+    @overload
+    def integration(self, app: App) -> dict: ...
+    @overload
+    def integration(self, app: None) -> None: ...
     def integration(self, app: App | None) -> dict | None:
         if app is None:
             return None

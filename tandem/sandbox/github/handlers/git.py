@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 import subprocess
+from typing import Any
 from urllib.parse import quote
 
 from .. import errors
@@ -153,7 +154,7 @@ def _tree_value(ctx: Ctx, repo: Repository, sha: str, recursive: bool) -> dict:
     entries = []
     for e in repo.git.ls_tree(sha, recursive=recursive):
         kind = {"blob": "blobs", "tree": "trees", "commit": "commits"}[e.type]
-        item = {"path": e.path, "mode": e.mode, "type": e.type, "sha": e.sha}
+        item: dict[str, Any] = {"path": e.path, "mode": e.mode, "type": e.type, "sha": e.sha}
         if e.type == "blob":
             item["size"] = e.size
         if e.type != "commit":
@@ -220,6 +221,8 @@ def _person_value(p: Person) -> dict:
 
 def commit_value(ctx: Ctx, repo: Repository, sha: str) -> dict:
     info = repo.git.read_commit(sha)
+    if info is None:
+        raise errors.not_found()
     api = _api(ctx, repo)
     html = f"{ctx.base}/{q(repo.owner.login)}/{q(repo.name)}"
     return {
@@ -414,7 +417,7 @@ def delete_content(ctx: Ctx) -> Reply:
     with git.lock:
         branch, parent = _branch_head(ctx, repo, body.get("branch"))
         existing = git.entry_at(parent, path) if parent else None
-        if existing is None or existing.type != "blob":
+        if parent is None or existing is None or existing.type != "blob":
             raise errors.not_found()
         if body["sha"] != existing.sha:
             raise ApiError(409, f"{path} does not match {body['sha']}")

@@ -154,7 +154,7 @@ def _review(ctx: Ctx, issue: Issue) -> Review:
 
 def _visible_reviews(ctx: Ctx, issue: Issue) -> list[Review]:
     """Submitted reviews, plus the caller's own pending one (others' are private)."""
-    me = ctx.auth.app.bot if ctx.auth.kind == "installation" else None
+    me = ctx.auth.app_required.bot if ctx.auth.kind == "installation" else None
     return sorted((r for r in ctx.state.reviews.values() if r.issue is issue
                    and (r.state != "PENDING" or r.user is me)), key=lambda r: r.id)
 
@@ -223,7 +223,7 @@ def _review_comment(ctx: Ctx, repo: Repository) -> ReviewComment:
         raise errors.not_found()
     review = ctx.state.reviews.get(comment.review_id) if comment.review_id else None
     if review is not None and review.state == "PENDING" and (
-            ctx.auth.kind != "installation" or review.user is not ctx.auth.app.bot):
+            ctx.auth.kind != "installation" or review.user is not ctx.auth.app_required.bot):
         raise errors.not_found()
     return comment
 
