@@ -128,7 +128,7 @@ def database_rows(plan: Plan, *, batch: int = 20_000, ratings_every: int = 1) ->
     flip = {"A": "B", "B": "A", "tie": "neither", "neither": "tie"}
     judgment_id, version = 0, 0
     starts = np.searchsorted(drawn.pair, np.arange(0, plan.pairs + batch, batch))
-    for first_pair, lo, hi in zip(range(0, plan.pairs, batch), starts, starts[1:], strict=True):
+    for first_pair, lo, hi in zip(range(0, plan.pairs, batch), starts, starts[1:], strict=False):
         out: dict[str, list[dict]] = {table: [] for table in TABLES}
         for p in range(first_pair, min(first_pair + batch, plan.pairs)):
             task, a_is_first = p + 1, bool(p % 2)
