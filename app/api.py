@@ -8,7 +8,7 @@ have one shape (app.errors). Storage work runs in the thread pool, off the event
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -109,7 +109,7 @@ MAX_PAGE = 100
 @router.get("/tasks")
 def list_tasks(
     request: Request,
-    status: Annotated[Literal[tasks.STATUSES] | None, Query()] = None,
+    status: Annotated[TaskStatus | None, Query()] = None,
     repo: Annotated[str | None, Query(max_length=255)] = None,
     after: Annotated[int | None, Query(ge=0, lt=2**31)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,

@@ -35,6 +35,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(api: FastAPI) -> None:
-    api.add_exception_handler(HTTPException, _http_error)
-    api.add_exception_handler(RequestValidationError, _invalid_request)
+    # The decorator form: add_exception_handler's type takes only handlers of any Exception.
+    api.exception_handler(HTTPException)(_http_error)
+    api.exception_handler(RequestValidationError)(_invalid_request)
     api.add_exception_handler(Exception, _unexpected)

@@ -37,7 +37,7 @@ def export(
     since: str | None = None,
     repo: str | None = None,
     round: int | None = None,
-    metadata: Annotated[list[str], Query(description="KEY=VALUE; repeat for several")] = [],
+    metadata: Annotated[list[str], Query(default_factory=list, description="KEY=VALUE; repeat for several")],
     include_unapproved: bool = False,
     include_gold: bool = False,
     ties: str = "keep",

@@ -3,6 +3,8 @@ warns when Redis does not persist what it accepted, and shows the workers' heart
 makes the app unready: it works, at a risk, and deliveries wait safely in the inbox.
 /metrics: Prometheus's scrape (tandem.metrics); keep it to the monitoring network at the proxy."""
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +25,7 @@ async def readyz(request: Request) -> JSONResponse:
     problems = await run_in_threadpool(readiness.problems, services, github=False)
     warnings = await run_in_threadpool(readiness.persistence_warnings, services)
     worker = await run_in_threadpool(readiness.worker_summary, services)
-    body = {"status": "unavailable", "problems": problems} if problems else {"status": "ready"}
+    body: dict[str, Any] = {"status": "unavailable", "problems": problems} if problems else {"status": "ready"}
     if warnings:
         body["warnings"] = warnings
     if worker is not None:

@@ -15,6 +15,7 @@ for its clients, whatever they send or withhold.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -54,7 +55,7 @@ class BodyRefused(Exception):
         self.status, self.message = status, message
 
 
-async def read_body(headers: dict[str, str], receive, budget: BodyBudget, cap: int, feed=None) -> list[bytes]:
+async def read_body(headers: Mapping[str, str], receive, budget: BodyBudget, cap: int, feed=None) -> list[bytes]:
     """The request's body as the chunks it came in, at most `cap` bytes, held within the budget
     (reserved up front for a declared length); `feed` sees each chunk as it arrives. The caller
     joins the chunks once it wants the body: not at all for a body it refuses (a growing buffer

@@ -91,7 +91,9 @@ async def _session(request: Request, origin: str, *, posted: bool) -> str:
     if posted and request.headers.get("origin") != origin:
         raise _Refused(_page("<p>Refused: this form was not sent from Tandem's setup page.</p>", 403))
     session = request.cookies.get(COOKIE)
-    if not await run_in_threadpool(app_registration.has_session, request.app.state.services.redis, session):
+    if session is None or not await run_in_threadpool(
+        app_registration.has_session, request.app.state.services.redis, session
+    ):
         raise _Refused(_page(NO_SESSION, 403))
     return session
 
@@ -225,8 +227,8 @@ async def complete(request: Request) -> Response:
         done = _page(
             f"""<p>Registered <strong>{html.escape(app.get("name", ""))}</strong> (app id {int(app["id"])}).
 Its id and webhook secret are in <code>{html.escape(str(settings.env_file.resolve()))}</code>, its private key in
-<code>{html.escape(str(app_registration.private_key_file(settings.env_file).resolve()))}</code> (readable by its owner only;
-keep both out of version control).</p>
+<code>{html.escape(str(app_registration.private_key_file(settings.env_file).resolve()))}</code>
+(readable by its owner only; keep both out of version control).</p>
 <ol><li>Restart <code>tandem serve</code> and <code>tandem worker</code> so they load them.</li>
 <li><a href="{html.escape(install_url)}">Install the app</a> on the organization that holds your mirror
 repositories, and mark each mirror with <code>mirror: true</code> in <code>.github/tandem.yml</code>.</li>

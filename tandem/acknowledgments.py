@@ -9,6 +9,9 @@ the queue.
 
 from __future__ import annotations
 
+import hashlib
+from typing import Literal
+
 from githubkit.exception import RequestFailed
 
 from tandem import redis_keys
@@ -57,7 +60,7 @@ def acknowledge(
     owner, name = repo.split("/", 1)
     client = services.github.as_installation(installation_id)
     if source == "comment":  # reviews have no reactions: the reply says what was recorded
-        reaction = "+1" if all(r["ok"] for r in results) else "confused"
+        reaction: Literal["+1", "confused"] = "+1" if all(r["ok"] for r in results) else "confused"
         try:
             client.rest.reactions.create_for_issue_comment(owner, name, source_id, content=reaction)
         except RequestFailed as exc:

@@ -94,7 +94,9 @@ def open_session(connection: redis.Redis, link_secret: str) -> str | None:
 
 
 def has_session(connection: redis.Redis, session: str | None) -> bool:
-    return bool(session) and connection.exists(redis_keys.setup_session(_digest(session))) == 1
+    if not session:
+        return False
+    return connection.exists(redis_keys.setup_session(_digest(session))) == 1
 
 
 def close_session(connection: redis.Redis, session: str) -> None:

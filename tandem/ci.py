@@ -130,8 +130,12 @@ def summary(checks: Iterable[CiCheck]) -> dict[str, Any]:
     return {"state": state, "failing": failing, "reported_at": reported}
 
 
-def _checks(session: Session, task_ids: set[int], head_shas: set[str]) -> dict[tuple[int, str, str], list[CiCheck]]:
-    found: dict[tuple[int, str, str], list[CiCheck]] = defaultdict(list)
+# Keyed by (task, letter, head); a side with no head (None) has no checks.
+Checks = dict[tuple[int, str, str | None], list[CiCheck]]
+
+
+def _checks(session: Session, task_ids: set[int], head_shas: set[str]) -> Checks:
+    found: Checks = defaultdict(list)
     if task_ids and head_shas:
         for check in session.scalars(
             select(CiCheck).where(CiCheck.task_id.in_(task_ids), CiCheck.head_sha.in_(head_shas))
@@ -154,7 +158,7 @@ def rounds_ci(session: Session, round_ids: Iterable[int]) -> dict[int, dict[str,
         .join(Round, Round.id == RoundSide.round_id)
         .where(RoundSide.round_id.in_(set(round_ids)), RoundSide.head_sha.is_not(None))
     ).all()
-    found = _checks(session, {task_id for _r, task_id, _l, _s in heads}, {sha for *_rest, sha in heads})
+    found = _checks(session, {task_id for _r, task_id, _l, _s in heads}, {sha for *_rest, sha in heads if sha})
     result: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
     for round_id, task_id, letter, sha in heads:
         result[round_id][letter] = summary(found.get((task_id, letter, sha), []))

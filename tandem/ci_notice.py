@@ -12,6 +12,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from tandem import ci, job_names, outbox, queue
+from tandem.errors import known
 from tandem.models import OutboxEntry, Round
 from tandem.repo_config import RepoConfig
 from tandem.services import Services
@@ -28,7 +29,8 @@ def record(session: Session, round_: Round) -> bool:
 
 def tell(session: Session, round_: Round, installation_id: int, repo: str) -> OutboxEntry:
     """Add to the session the outbox entry whose job tells the raters on both PRs."""
-    numbers = [side.pr_number for side in round_.task.pair.sides if side.pr_number is not None]
+    pair = known(round_.task.pair, f"task {round_.task_id}'s pair")  # a round's CI is told on its PRs
+    numbers = [side.pr_number for side in pair.sides if side.pr_number is not None]
     entry = OutboxEntry(queue=queue.PAIRS, func=job_names.TELL_CI_FINISHED, args=[], kwargs=job_names.payload(
         job_names.TELL_CI_FINISHED, installation_id=installation_id, repo=repo, pr_numbers=numbers,
         round_number=round_.number,

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 from collections.abc import Callable
+from typing import NoReturn
 
 import typer
 from sqlalchemy.exc import OperationalError
@@ -39,7 +40,7 @@ deliveries_cli = typer.Typer(help="Webhook deliveries that could not be processe
 cli.add_typer(deliveries_cli, name="deliveries")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
 
@@ -333,7 +334,8 @@ def task_list(
                     tasks.list_tasks(session, team=team, status=status, repo=repo, after_id=after, limit=100)]
         for task in page:
             prs = " ".join(task.get("pull_requests", {}).values())
-            typer.echo(f"{task['id']}\t{task['status']}\t{task['repo']}\tteam {task['team']}\t{task['created_at'][:16]}\t{prs}".rstrip())
+            line = f"{task['id']}\t{task['status']}\t{task['repo']}\tteam {task['team']}\t{task['created_at'][:16]}\t{prs}"
+            typer.echo(line.rstrip())
         listed += len(page)
         if len(page) < 100:
             break
@@ -398,8 +400,10 @@ def export_command(
     with contextlib.ExitStack() as stack:
         if str(out) == "-":
             stream = sys.stdout
+        elif parquet:
+            stream = stack.enter_context(open(out, "wb"))
         else:
-            stream = stack.enter_context(open(out, "wb") if parquet else open(out, "w", encoding="utf-8"))
+            stream = stack.enter_context(open(out, "w", encoding="utf-8"))
         with _services().storage.transaction() as session:
             # Taken first: whatever commits from here on is the next run's.
             until = changes.token(session)

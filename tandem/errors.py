@@ -1,5 +1,16 @@
 """Errors that carry a message meant for a person: one line, naming the problem and what to do."""
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def known(value: T | None, what: str) -> T:
+    """A value Tandem's own state guarantees (a column set by an earlier step): None there is a bug, said as such."""
+    if value is None:
+        raise RuntimeError(f"{what} is missing")
+    return value
+
 
 class TandemError(Exception):
     """Base class: the message is safe to show (it never contains a secret)."""

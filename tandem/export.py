@@ -143,13 +143,13 @@ def _ratings_only_query(window: list | None) -> Select:
             *window, ExportChange.rater_id.is_not(None), ExportChange.judgment_id.is_(None)
         )
         scored = scored.where(tuple_(Rating.round_id, Rating.rater_id).in_(changed))
-    scored = scored.group_by(Rating.round_id, Rating.rater_id).subquery()
+    rows = scored.group_by(Rating.round_id, Rating.rater_id).subquery()
     return (
-        select(scored, Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
-        .join(Round, Round.id == scored.c.round_id)
+        select(rows, Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
+        .join(Round, Round.id == rows.c.round_id)
         .join(Task, Task.id == Round.task_id)
         .join(Pair, Pair.task_id == Task.id)
-        .order_by(scored.c.round_id, scored.c.rater_id)
+        .order_by(rows.c.round_id, rows.c.rater_id)
     )
 
 

@@ -39,6 +39,7 @@ from githubkit.exception import (
     RateLimitExceeded,
     RequestError,
     RequestFailed,
+    RequestTimeout,
 )
 from githubkit.typing import RetryOption
 
@@ -115,7 +116,9 @@ class _AppAuth(AppAuth):
         return token
 
 
-def _flow_args(strategy) -> tuple:
+def _flow_args(
+    strategy: AppAuthStrategy | AppInstallationAuthStrategy,
+) -> tuple[str | int | None, str, str | None, str | None]:
     return (strategy.app_id, strategy.private_key, strategy.client_id, strategy.client_secret)
 
 
@@ -162,13 +165,13 @@ def _is_rate_limited(exc: RequestFailed) -> bool:
 
 
 def _request_of(exc: GitHubException) -> httpx.Request | None:
-    try:
-        return exc.request  # RequestFailed, RequestTimeout
-    except AttributeError:
-        pass
+    if isinstance(exc, RequestFailed | RequestTimeout):
+        return exc.request
+    if not isinstance(exc, RequestError):
+        return None
     try:
         return exc.exc.request  # RequestError wrapping an httpx error
-    except (AttributeError, RuntimeError):
+    except (AttributeError, RuntimeError):  # not an httpx error, or one sent with no request
         return None
 
 
@@ -222,9 +225,9 @@ class RetryPolicy:
             if status >= 500 and _safe_to_repeat(exc.request):
                 return self._backoff(retry_count)
             return RetryOption(False)
-        if isinstance(exc, RequestError):  # connection refused, reset, timeout
-            if isinstance(exc.exc, _NOT_SENT) or _safe_to_repeat(_request_of(exc)):
-                return self._backoff(retry_count)
+        # A connection refused, reset or timed out.
+        if isinstance(exc, RequestError) and (isinstance(exc.exc, _NOT_SENT) or _safe_to_repeat(_request_of(exc))):
+            return self._backoff(retry_count)
         return RetryOption(False)
 
     def _refresh(self, retry_count: int) -> RetryOption:

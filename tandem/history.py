@@ -113,7 +113,7 @@ def is_deleted(session: Session, comment_id: int) -> bool:
 def targets_of(session: Session, comment_id: int) -> list[tuple[int, int, str]]:
     """The (round, rater, target) the comment's versions hold something of."""
     query = select(CommandVersion.round_id, CommandVersion.rater_id, CommandVersion.target).distinct()
-    return [tuple(row) for row in session.execute(query.where(CommandVersion.comment_id == comment_id))]
+    return list(session.execute(query.where(CommandVersion.comment_id == comment_id)).tuples())
 
 
 @dataclass(frozen=True)
@@ -246,12 +246,12 @@ def settle(
     for slot in slots:
         row = found[id(slot)]
         if slot.fate is None:
-            wanted = (None, None, None)
+            wanted: tuple[str | None, int | None, int | None] = (None, None, None)
         else:
             reason, by, by_comment = slot.fate
             wanted = (reason, found[id(by)].id if by is not None else None, by_comment)
         if model is Rating:  # a rating keeps only the reason
-            wanted = wanted[:1] + (None, None)
+            wanted = (*wanted[:1], None, None)
         if _supersession(row) != wanted or (slot.fate is None) != (row.superseded_at is None):
             _supersede(row, *wanted)
             if row not in changed:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import redis
 from rq import Queue
+from rq.queue import EnqueueData
 
 from tandem import redis_keys
 
@@ -75,7 +76,7 @@ def _ensure_group(connection: redis.Redis) -> None:
 def relay(
     connection: redis.Redis,
     queue: Queue,
-    make_job: Callable[[IncomingDelivery], object],
+    make_job: Callable[[IncomingDelivery], EnqueueData],
     consumer: str,
     block_ms: int | None = None,
     claim_idle_ms: int = CLAIM_IDLE_MS,
@@ -85,9 +86,9 @@ def relay(
     _next, claimed, _deleted = connection.xautoclaim(STREAM, GROUP, consumer, claim_idle_ms, "0-0", count=BATCH)
     entries = list(claimed)
     if len(entries) < BATCH:
-        for _stream, fresh in connection.xreadgroup(
-            GROUP, consumer, {STREAM: ">"}, count=BATCH - len(entries), block=block_ms
-        ) or []:
+        answer = connection.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=BATCH - len(entries), block=block_ms)
+        # RESP2, this connection's protocol, answers [[stream, entries]]; redis-py's type admits RESP3's mapping too.
+        for _stream, fresh in answer.items() if isinstance(answer, dict) else answer or []:
             entries += fresh
     entries = [(entry_id, fields) for entry_id, fields in entries if fields]
     if not entries:

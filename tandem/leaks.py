@@ -55,7 +55,7 @@ def _pattern(needle: str) -> str:
 
 def _needles(models: list[str], metadata: dict[str, Any], words: list[str]) -> dict[str, tuple[str, str]]:
     """What to look for, normalized (lower case, single spaces): (as spelled, what kind of name)."""
-    needles = {}
+    needles: dict[str, tuple[str, str]] = {}
     for kind, names in (("identity word", words), ("metadata value", list(_texts(metadata))), ("model name", models)):
         needles |= {_normal(name): (name.strip(), kind) for name in names if len(name.strip()) >= MIN_CHARS}
     return needles

@@ -50,7 +50,7 @@ def clone_of(services: Services, repo: str) -> gitops.MirrorClone:
         client = services.github.as_installation(installation_id)  # held: its namespaces refer to it weakly
         clone_url = client.rest.repos.get(owner, name).parsed_data.clone_url
         with services.storage.transaction() as session:
-            session.get(Repository, repository_id).clone_url = clone_url
+            session.get_one(Repository, repository_id).clone_url = clone_url
     return gitops.MirrorClone(
         services.settings.git_cache_dir, str(repository_id), clone_url, services.github.installation_token(installation_id),
         refresh=lambda: services.github.installation_token(installation_id, fresh=True),

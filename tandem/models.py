@@ -499,7 +499,7 @@ class ExportChange(Base):
 
     __tablename__ = "export_changes"
     # AUTOINCREMENT: on SQLite the id is the cursor, so an id must never be handed out twice.
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     round_id: Mapped[int] = mapped_column(Integer)

@@ -4,6 +4,10 @@ the task has all the approved judgments it asked for, a summary comment and both
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from githubkit_schemas.latest.types import ReposOwnerRepoCheckRunsCheckRunIdPatchBodyPropOutputType as CheckRunOutput
+
 from tandem import installations, judging, liveness, pr_text, redis_keys, repo_config, rounds
 from tandem.db import utcnow
 from tandem.models import Pair
@@ -34,6 +38,23 @@ def _progress_text(progress: judging.Progress) -> tuple[str, str]:
     return title, summary
 
 
+class _SideOnGitHub(NamedTuple):
+    letter: str
+    number: int
+    check_run_id: int
+    summary_posted: bool
+
+
+def _on_github(pair: Pair) -> list[_SideOnGitHub]:
+    # Opening a pair sets opened_at only after both sides have their PR and check run.
+    shown = []
+    for side in pair.sides:
+        if side.pr_number is None or side.check_run_id is None:
+            raise RuntimeError(f"pair {pair.id} is open, but side {side.letter} has no PR or check run")
+        shown.append(_SideOnGitHub(side.letter, side.pr_number, side.check_run_id, side.summary_posted_at is not None))
+    return shown
+
+
 def sync_pair(services: Services, pair_id: int) -> str:
     # One sync of a pair at a time: two at once would both post the summary, and the slower
     # could show older progress last. (A lease: a killed worker's lapses in seconds, not minutes.)
@@ -43,7 +64,7 @@ def sync_pair(services: Services, pair_id: int) -> str:
 
 def _sync(services: Services, pair_id: int) -> str:
     with services.storage.transaction() as session:
-        pair = session.get(Pair, pair_id)
+        pair = session.get_one(Pair, pair_id)
         task = pair.task
         repository = installations.active_repository(session, task.repo_full_name)
         if repository is None or pair.opened_at is None:
@@ -53,9 +74,9 @@ def _sync(services: Services, pair_id: int) -> str:
     owner, name = task.repo_full_name.split("/", 1)
     config = repo_config.load(services, client, task.repo_full_name)
     with services.storage.transaction() as session:
-        pair = session.get(Pair, pair_id)
+        pair = session.get_one(Pair, pair_id)
         progress = judging.progress(session, pair, config.raters_per_task)
-        sides = [(s.letter, s.pr_number, s.check_run_id, s.summary_posted_at) for s in pair.sides]
+        sides = _on_github(pair)
         shown_state, shown_progress, closed = pair.shown_state, pair.shown_progress, pair.closed_at
         every_round = pr_text.rounds_summary(pair.task.rounds)
     state = _state(progress)
@@ -64,30 +85,32 @@ def _sync(services: Services, pair_id: int) -> str:
 
     if state != shown_state:
         labels = [config.labels.tandem, getattr(config.labels, state)]
-        for _letter, number, _check, _posted in sides:
-            client.rest.issues.update(owner, name, number, labels=labels)
+        for side in sides:
+            client.rest.issues.update(owner, name, side.number, labels=labels)
     if title + summary != shown_progress:
-        for _letter, _number, check_run_id, _posted in sides:
-            update = {"output": {"title": title, "summary": summary}}
+        output: CheckRunOutput = {"title": title, "summary": summary}
+        for side in sides:
             if progress.complete:
-                update |= {"status": "completed", "conclusion": "success"}
-            client.rest.checks.update(owner, name, check_run_id, **update)
+                client.rest.checks.update(
+                    owner, name, side.check_run_id, output=output, status="completed", conclusion="success"
+                )
+            else:
+                client.rest.checks.update(owner, name, side.check_run_id, output=output)
     with services.storage.transaction() as session:
-        pair = session.get(Pair, pair_id)
+        pair = session.get_one(Pair, pair_id)
         pair.shown_state, pair.shown_progress = state, title + summary
 
     if progress.complete and closed is None:
         text = SUMMARY.format(task_id=task.id, judgments=progress.judgments, s="s" if progress.judgments != 1 else "")
-        for letter, number, _check, posted in sides:
-            if posted is None:
-                client.rest.issues.create_comment(owner, name, number, body=text)
+        for side in sides:
+            if not side.summary_posted:
+                client.rest.issues.create_comment(owner, name, side.number, body=text)
                 with services.storage.transaction() as session:
-                    session.get(Pair, pair_id).side(letter).summary_posted_at = utcnow()
-        for _letter, number, _check, _posted in sides:
-            client.rest.pulls.update(owner, name, number, state="closed")
+                    session.get_one(Pair, pair_id).side(side.letter).summary_posted_at = utcnow()
+        for side in sides:
+            client.rest.pulls.update(owner, name, side.number, state="closed")
         with services.storage.transaction() as session:
-            pair = session.get(Pair, pair_id)
+            pair = session.get_one(Pair, pair_id)
             pair.closed_at = utcnow()
             rounds.close_task(session, pair.task)
     return state
-

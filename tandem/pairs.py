@@ -16,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Self
 
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
@@ -63,7 +64,7 @@ class Opening:
     @classmethod
     def start(
         cls, services: Services, task_id: int, repo: str, installation_id: int, step_done: StepHook = no_hook
-    ) -> Opening:
+    ) -> Self:
         client = services.github.as_installation(installation_id)
         return cls(services, task_id, repo, installation_id, client, step_done=step_done)
 
@@ -77,6 +78,12 @@ class Opening:
 
     def transaction(self):
         return self.services.storage.transaction()
+
+    def pending_labels(self) -> list[str]:
+        """Tandem's labels for a PR awaiting judgment, from the repo's config (loaded before any PR is touched)."""
+        if self.config is None:
+            raise RuntimeError(f"task {self.task_id}: the repo's config was not loaded")
+        return [self.config.labels.tandem, self.config.labels.pending]
 
 
 def _new_branch(task_id: int) -> str:
@@ -182,7 +189,7 @@ def _push_branches(opening: Opening) -> None:
         models = [s.output.model for s in sides]
         branches = {s.letter: s.branch for s in sides}
         base, created_at = task.base, task.created_at
-        base_sha, base_branch = task.base_sha, task.base_branch
+        base_sha = task.base_sha
         already = all(side.head_sha for side in sides)
     if already:
         return
@@ -192,7 +199,7 @@ def _push_branches(opening: Opening) -> None:
     with clone.locked():
         clone.fetch()
         if base_sha is None:
-            base_sha, base_branch = _resolve_base(opening, clone, base)
+            base_sha, _branch = _resolve_base(opening, clone, base)
         for letter, label, patch, files in builds:
             try:
                 heads[letter] = clone.build_commit(base_sha, patch=patch, files=files, message=message, when=created_at)
@@ -281,7 +288,7 @@ def _label_and_link(opening: Opening) -> None:
         a, b = task.pair.side("A"), task.pair.side("B")
         a_number, b_number = a.pr_number, b.pr_number
         a_body = _body(opening, task, "A", b.pr_url)
-    labels = [opening.config.labels.tandem, opening.config.labels.pending]
+    labels = opening.pending_labels()
     opening.client.rest.issues.update(opening.owner, opening.name, a_number, body=a_body, labels=labels)
     opening.client.rest.issues.update(opening.owner, opening.name, b_number, labels=labels)
     with opening.transaction() as session:
@@ -351,7 +358,7 @@ def _fail(services: Services, task_id: int, reason: str, opening: Opening | None
             log.warning("task %s: cleanup incomplete: %s", task_id, type(exc).__name__, exc_info=True)
             reason += " (cleanup on GitHub incomplete: close its PRs and delete its tandem/ branches by hand)"
     with services.storage.transaction() as session:
-        task = session.get(Task, task_id)
+        task = session.get_one(Task, task_id)
         task.status, task.failure_reason = TaskStatus.FAILED, reason
         rounds.fail_first_round(session, task, reason)
     log.info("task %s failed: %s", task_id, reason)

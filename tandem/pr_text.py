@@ -67,7 +67,8 @@ It will never be merged.
 ### How to judge
 
 1. Review both PRs: read the diffs, leave line comments where something is right or wrong, look at CI.
-2. Vote in a comment on either PR: `/prefer A` or `/prefer B` (add `slightly` or `much`), `/prefer tie` or `/prefer neither`.
+2. Vote in a comment on either PR: `/prefer A` or `/prefer B` (add `slightly` or `much`), \
+`/prefer tie` or `/prefer neither`.
    Everything you write after the command is recorded as your rationale.
 3. Optionally score each side on the rubric ({axes}, from {low} to {high}): `/rate A {rubric.axes[0]}={high}`.
 4. If the task should go on, write the next prompt with `/followup`.

@@ -15,7 +15,10 @@ def credential_problems(services: Services) -> list[str]:
     settings = services.settings
     problems = []
     if not settings.app_id:
-        problems.append("TANDEM_APP_ID: not set; run `tandem setup` (it prints a one-time setup link) or set it from the app's settings page")
+        problems.append(
+            "TANDEM_APP_ID: not set; run `tandem setup` (it prints a one-time setup link) "
+            "or set it from the app's settings page"
+        )
     if settings.webhook_secret is None:
         problems.append("TANDEM_WEBHOOK_SECRET: not set; webhooks cannot be verified")
     try:

@@ -79,7 +79,7 @@ def _next_cursor(link: str) -> str | None:
     for part in link.split(","):
         if 'rel="next"' in part and "<" in part and ">" in part:
             url = part[part.index("<") + 1 : part.index(">")]
-            return (parse_qs(urlsplit(url).query).get("cursor") or [None])[0]
+            return next(iter(parse_qs(urlsplit(url).query).get("cursor", [])), None)
     return None
 
 
@@ -142,8 +142,8 @@ def redeliver_failed(services: Services, window: timedelta, *, log: Callable[[st
             report.failed_to_request += [g for g in list(failed)[index:] if g not in processed]
             break
         except GitHubException as exc:  # one refusal must not stop the others
-            status = exc.response.status_code if isinstance(exc, RequestFailed) else "no answer"
-            log(f"redelivery of {guid} refused: {type(exc).__name__} ({status})")
+            answer = exc.response.status_code if isinstance(exc, RequestFailed) else "no answer"
+            log(f"redelivery of {guid} refused: {type(exc).__name__} ({answer})")
             report.failed_to_request.append(guid)
         else:
             report.redelivered.append(guid)

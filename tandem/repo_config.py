@@ -246,7 +246,7 @@ def _cached_text(services: Services, client: GitHub, full_name: str) -> str:
     key = redis_keys.repo_config(full_name)
     cached = services.redis.get(key)
     if cached is not None:
-        return cached.decode()
+        return cached.decode() if isinstance(cached, bytes) else cached  # str if the client decodes
     text = _read_file(client, full_name) or ""
     validate(parse(text, f"{full_name}/{PATH}"), f"{full_name}/{PATH}")
     services.redis.set(key, text, ex=CACHE_TTL)

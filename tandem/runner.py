@@ -181,10 +181,12 @@ class Runner:
             "TANDEM_ROUND": str(item["round"]),
             "TANDEM_PROMPT": conversation[-1]["prompt"] if conversation else "",
         }
-        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
         try:
             # In its own session, so that stopping it stops whatever it started too.
-            process = subprocess.Popen(self.command, cwd=worktree, env=env, start_new_session=True, **pipes)
+            process = subprocess.Popen(
+                self.command, cwd=worktree, env=env, start_new_session=True,
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )
         except OSError as exc:
             raise RunnerFailure(f"the command could not start: {exc.strerror}") from None
         with process:
@@ -261,13 +263,12 @@ class EventListener:
             def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's name
                 log.debug("listener: " + format, *args)
 
-        self.secret = secret
+        self.secret, self.host = secret, host
         self.server = ThreadingHTTPServer((host, port), Handler)
 
     @property
     def address(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{self.host}:{self.server.server_port}"  # the port bound, when asked for 0
 
     def receive(self, request: BaseHTTPRequestHandler) -> None:
         length = request.headers.get("Content-Length") or ""

@@ -59,7 +59,8 @@ def runner(
     with TANDEM_MODEL, TANDEM_TASK, TANDEM_ROUND and TANDEM_PROMPT set and the conversation as JSON
     on stdin. What it changes there is that model's answer.
 
-    Example: TANDEM_RUNNER_TOKEN=... tandem runner --url http://localhost:8000 --command 'python3 examples/agents/echo_agent.py'
+    Example: TANDEM_RUNNER_TOKEN=... tandem runner --url http://localhost:8000 \
+--command 'python3 examples/agents/echo_agent.py'
     """
     from tandem.runner import Runner, TandemClient, parse_command
 

@@ -19,6 +19,7 @@ reads the rest through the pull protocol (GET /api/rounds), with its team's toke
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import hmac
@@ -60,7 +61,9 @@ def signature(secret: bytes, body: bytes) -> str:
 
 def signature_matches(secret: bytes, body: bytes, header: str | None) -> bool:
     """Whether the header signs this body (constant time; False for a missing header)."""
-    return bool(header) and hmac.compare_digest(signature(secret, body).encode(), header.encode())
+    if not header:
+        return False
+    return hmac.compare_digest(signature(secret, body).encode(), header.encode())
 
 
 def emit(session: Session, event: str, payload: dict) -> None:
@@ -83,10 +86,8 @@ def emit(session: Session, event: str, payload: dict) -> None:
 def _queue_after_commit(session: Session) -> None:
     # The rows' ids were assigned at the flush; a failure here leaves them to the periodic sweep.
     ids = [row.id for row in session.info.pop(_PENDING, [])]
-    try:
+    with contextlib.suppress(Exception):  # the sweep queues them; the change itself is committed
         outbox.dispatch(current_services(), ids)
-    except Exception:  # noqa: BLE001 - the sweep queues them; the change itself is committed
-        pass
 
 
 def _failed(services: Services) -> list[Job]:

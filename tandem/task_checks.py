@@ -138,5 +138,5 @@ def _output_problems(clone: gitops.MirrorClone, spec: TaskSpec, base_sha: str) -
             label = output_label(position, output.model)
             problems.append({"field": field, "problem": f"{label} does not apply to {spec.base}: {exc}"})
     if len(trees) == 2 and trees[0] == trees[1]:
-        problems.append({"field": "outputs", "problem": same_change([o.model for o in spec.outputs], f"on {spec.base}")})
+        problems.append({"field": "outputs", "problem": same_change([o.model for o in spec.outputs or ()], f"on {spec.base}")})
     return problems

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, selectinload
@@ -14,7 +14,7 @@ from rq.job import Job
 from tandem import ci, installations, job_names, leaks, queue, task_checks
 from tandem.rounds import lifecycle
 from tandem.db import utcnow
-from tandem.errors import NotFound, ServiceUnavailable
+from tandem.errors import NotFound, ServiceUnavailable, known
 from tandem.models import DEFAULT_TEAM, Output, Pair, Repository, Round, Task
 from tandem.services import Services
 from tandem.task_spec import InvalidTask, LeakSettings, TaskSpec
@@ -53,7 +53,7 @@ def create_task(
         for position, output in enumerate(spec.outputs):
             task.outputs.append(Output(position=position, model=output.model, patch=output.patch, files=output.files))
     else:  # models only: the runner answers round 1
-        task.outputs.extend(Output(position=position, model=model) for position, model in enumerate(spec.models))
+        task.outputs.extend(Output(position=position, model=model) for position, model in enumerate(known(spec.models, "the spec's models")))
     # With outputs, round 1 opens with the pair (tandem.pairs); with models only, it awaits them.
     first = Round(number=1, prompt=spec.prompt, author_login=submitted_by, status=lifecycle.RoundStatus.APPLYING)
     task.rounds.append(first)
@@ -74,7 +74,7 @@ def describe(task: Task, *, with_models: bool = True) -> dict[str, Any]:
     """The submitter's view of a task: its status and PRs, its gold answer, what the leak scan
     found (model names appear only there: the submitter knows them) and its rounds with their CI."""
     view = summarize(task, with_models=with_models)
-    cis = ci.rounds_ci(object_session(task), [round_.id for round_ in task.rounds])
+    cis = ci.rounds_ci(known(object_session(task), "the task's session"), [round_.id for round_ in task.rounds])
     view["rounds"] = [_describe_round(round_) | {"ci": ci.view(cis.get(round_.id, {}))} for round_ in task.rounds]
     return view
 
@@ -178,7 +178,7 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team
         _queue_opening(services, task_id)
     except redis.RedisError:
         with services.storage.transaction() as session:
-            task = session.get(Task, task_id)
+            task = session.get_one(Task, task_id)
             task.status, task.failure_reason = TaskStatus.FAILED, "could not be queued (Redis unavailable); submit it again"
         raise ServiceUnavailable(f"task {task_id} could not be queued: Redis is unavailable") from None
     return task_id

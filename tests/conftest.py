@@ -91,7 +91,7 @@ def database_url(request, tmp_path) -> Iterator[tuple[str, str | None]]:
 
 @pytest.fixture
 def storage(database_url) -> Iterator[Storage]:
-    url, schema = database_url
+    url, _schema = database_url
     store = Storage.from_url(url)
     Base.metadata.create_all(store.engine)
     yield store
@@ -196,7 +196,10 @@ raters_per_task: 2
 MIRROR_FILES = {
     ".github/tandem.yml": MIRROR_CONFIG,
     "README.md": "# mlflow mirror\n",
-    "src/app.py": "import subprocess\n\n\ndef install(package):\n    subprocess.run(f'pip install {package}', shell=True)\n",
+    "src/app.py": (
+        "import subprocess\n\n\ndef install(package):\n"
+        "    subprocess.run(f'pip install {package}', shell=True)\n"
+    ),
     "src/old_name.py": "VALUE = 1\n",
     "src/obsolete.py": "print('bye')\n",
     "scripts/run.sh": "echo run\n",

@@ -1,6 +1,7 @@
 """The dashboard on a live server, with GitHub (the emulator) set up for signing in: the app's
 OAuth client configured, a research team `lab` in evals-org (member: research-lead) granted the
-dashboard, with ops-lead (also in `lab`) its operator, and one real task of team `lab` with an open pair, two votes and an approval.
+dashboard, with ops-lead (also in `lab`) its operator, and one real task of team `lab` with an open
+pair, two votes and an approval.
 
 Test modules import the fixture: `from tests.dashboard_fixtures import dashboard  # noqa: F401`.
 """

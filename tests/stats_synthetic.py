@@ -89,7 +89,7 @@ def rows(plan: Plan) -> list[tuple]:
     models, raters = plan.model_names, plan.rater_names
     return [
         (int(p) + 1, 1, raters[r], models[drawn.model_a[p]], models[drawn.model_b[p]], v, s, float(t))
-        for p, r, v, s, t in zip(drawn.pair, drawn.rater, drawn.verdict, drawn.strength, drawn.seconds)
+        for p, r, v, s, t in zip(drawn.pair, drawn.rater, drawn.verdict, drawn.strength, drawn.seconds, strict=True)
     ]
 
 
@@ -128,7 +128,7 @@ def database_rows(plan: Plan, *, batch: int = 20_000, ratings_every: int = 1) ->
     flip = {"A": "B", "B": "A", "tie": "neither", "neither": "tie"}
     judgment_id, version = 0, 0
     starts = np.searchsorted(drawn.pair, np.arange(0, plan.pairs + batch, batch))
-    for first_pair, lo, hi in zip(range(0, plan.pairs, batch), starts, starts[1:]):
+    for first_pair, lo, hi in zip(range(0, plan.pairs, batch), starts, starts[1:], strict=False):
         out: dict[str, list[dict]] = {table: [] for table in TABLES}
         for p in range(first_pair, min(first_pair + batch, plan.pairs)):
             task, a_is_first = p + 1, bool(p % 2)
@@ -141,7 +141,7 @@ def database_rows(plan: Plan, *, batch: int = 20_000, ratings_every: int = 1) ->
             for position, model in enumerate(names if a_is_first else names[::-1]):
                 out["outputs"].append({"id": 2 * p + 1 + position, "task_id": task, "position": position, "model": model})
             out["pairs"].append({"id": task, "task_id": task, "a_is_first_output": a_is_first, "opened_at": voted_at(p)})
-            for letter, name in zip("AB", names):
+            for letter, _name in zip("AB", names, strict=True):
                 position = (0 if letter == "A" else 1) if a_is_first else (1 if letter == "A" else 0)
                 out["sides"].append({
                     "id": 2 * p + 1 + (letter == "B"), "pair_id": task, "letter": letter,
@@ -176,7 +176,7 @@ def database_rows(plan: Plan, *, batch: int = 20_000, ratings_every: int = 1) ->
                 out["judgment_reviews"].append(_review(judgment_id, rater, "approved", voted_at(p) + timedelta(hours=1)))
             if n % ratings_every == 0:
                 scores = {"A": (4, 2), "B": (2, 4)}.get(verdict, (3, 3))
-                for side, score in zip("AB", scores):
+                for side, score in zip("AB", scores, strict=True):
                     for axis in AXES:
                         out["ratings"].append({
                             "task_id": p + 1, "round_id": 2 * p + round_of(p), "judgment_id": judgment_id,

@@ -169,162 +169,162 @@ def git(*args: str, cwd: Path | None = None, env: dict | None = None) -> str:
 def test_every_endpoint_parses_and_matches_its_schema(tmp_path, checker, hooks):
     w = World(tmp_path, webhook_url=hooks.url)
     emu, gh, app_gh = w.emu, w.gh, w.app_gh
-    O, R = "evals-org", "mlflow"
+    ORG, R = "evals-org", "mlflow"
 
     # --- the app (JWT)
     me = ok(checker, app_gh.rest.apps.get_authenticated(), 200)
     assert me.slug == "tandem" and me.id == w.app.id
     insts = ok(checker, app_gh.rest.apps.list_installations(), 200)
     assert [i.id for i in insts] == [w.inst.id]
-    assert ok(checker, app_gh.rest.apps.get_installation(w.inst.id), 200).account.login == O
-    assert ok(checker, app_gh.rest.apps.get_repo_installation(O, R), 200).id == w.inst.id
+    assert ok(checker, app_gh.rest.apps.get_installation(w.inst.id), 200).account.login == ORG
+    assert ok(checker, app_gh.rest.apps.get_repo_installation(ORG, R), 200).id == w.inst.id
     tok = ok(checker, app_gh.rest.apps.create_installation_access_token(w.inst.id, data={"repositories": [R]}), 201)
     assert tok.token.startswith("ghs_") and len(tok.token) == 40 and tok.repository_selection == "selected"
     assert ok(checker, gh.rest.rate_limit.get(), 200).resources.core.limit == 5000
     repos = ok(checker, gh.rest.apps.list_repos_accessible_to_installation(), 200)
-    assert [r.full_name for r in repos.repositories] == [f"{O}/{R}"]
+    assert [r.full_name for r in repos.repositories] == [f"{ORG}/{R}"]
 
     # --- people
     assert ok(checker, gh.rest.users.get_by_username("octocat"), 200).login == "octocat"
-    ok(checker, gh.rest.orgs.check_membership_for_user(O, "octocat"), 204)
+    ok(checker, gh.rest.orgs.check_membership_for_user(ORG, "octocat"), 204)
     with pytest.raises(RequestFailed) as info:
-        gh.rest.orgs.check_membership_for_user(O, "nobody")
+        gh.rest.orgs.check_membership_for_user(ORG, "nobody")
     assert info.value.response.status_code == 404
-    m = ok(checker, gh.rest.teams.get_membership_for_user_in_org(O, "raters", "octocat"), 200)
+    m = ok(checker, gh.rest.teams.get_membership_for_user_in_org(ORG, "raters", "octocat"), 200)
     assert (m.state, m.role) == ("active", "member")
     with pytest.raises(RequestFailed):
-        gh.rest.teams.get_membership_for_user_in_org(O, "raters", "hubot")
+        gh.rest.teams.get_membership_for_user_in_org(ORG, "raters", "hubot")
 
     # --- repository
-    repo = ok(checker, gh.rest.repos.get(O, R), 200)
+    repo = ok(checker, gh.rest.repos.get(ORG, R), 200)
     assert repo.clone_url == w.repo.clone_url and repo.default_branch == "main"
-    assert ok(checker, gh.rest.repos.update(O, R, data={"description": "ML"}), 200).description == "ML"
-    perm = ok(checker, gh.rest.repos.get_collaborator_permission_level(O, R, "octocat"), 200)
+    assert ok(checker, gh.rest.repos.update(ORG, R, data={"description": "ML"}), 200).description == "ML"
+    perm = ok(checker, gh.rest.repos.get_collaborator_permission_level(ORG, R, "octocat"), 200)
     assert perm.permission == "read"
 
     # --- git database
-    main = ok(checker, gh.rest.git.get_ref(O, R, "heads/main"), 200).object_.sha
+    main = ok(checker, gh.rest.git.get_ref(ORG, R, "heads/main"), 200).object_.sha
     assert main == w.repo.git.ref_sha("refs/heads/main")
-    assert [r.ref for r in ok(checker, gh.rest.git.list_matching_refs(O, R, "heads/"), 200)] == ["refs/heads/main"]
-    commit = ok(checker, gh.rest.git.get_commit(O, R, main), 200)
-    tree = ok(checker, gh.rest.git.get_tree(O, R, commit.tree.sha, recursive="1"), 200)
+    assert [r.ref for r in ok(checker, gh.rest.git.list_matching_refs(ORG, R, "heads/"), 200)] == ["refs/heads/main"]
+    commit = ok(checker, gh.rest.git.get_commit(ORG, R, main), 200)
+    tree = ok(checker, gh.rest.git.get_tree(ORG, R, commit.tree.sha, recursive="1"), 200)
     assert {e.path for e in tree.tree} == {"README.md", "src", "src/app.py"}
-    blob = ok(checker, gh.rest.git.create_blob(O, R, data={"content": "new\n", "encoding": "utf-8"}), 201)
-    new_tree = ok(checker, gh.rest.git.create_tree(O, R, data={"base_tree": commit.tree.sha, "tree": [
+    blob = ok(checker, gh.rest.git.create_blob(ORG, R, data={"content": "new\n", "encoding": "utf-8"}), 201)
+    new_tree = ok(checker, gh.rest.git.create_tree(ORG, R, data={"base_tree": commit.tree.sha, "tree": [
         {"path": "docs/new.md", "mode": "100644", "type": "blob", "sha": blob.sha},
         {"path": "src/app.py", "mode": "100644", "type": "blob",
          "content": "import os\n\n\ndef main():\n    return dict(os.environ)\n"}]}), 201)
-    new_commit = ok(checker, gh.rest.git.create_commit(O, R, data={
+    new_commit = ok(checker, gh.rest.git.create_commit(ORG, R, data={
         "message": "Add docs", "tree": new_tree.sha, "parents": [main]}), 201)
     assert new_commit.author.name == "tandem[bot]"
-    ref = ok(checker, gh.rest.git.create_ref(O, R, data={"ref": "refs/heads/arm-a", "sha": new_commit.sha}), 201)
+    ref = ok(checker, gh.rest.git.create_ref(ORG, R, data={"ref": "refs/heads/arm-a", "sha": new_commit.sha}), 201)
     assert ref.object_.sha == new_commit.sha
-    ok(checker, gh.rest.git.create_ref(O, R, data={"ref": "refs/heads/tmp", "sha": main}), 201)
-    ok(checker, gh.rest.git.update_ref(O, R, "heads/tmp", data={"sha": new_commit.sha}), 200)
-    ok(checker, gh.rest.git.delete_ref(O, R, "heads/tmp"), 204)
+    ok(checker, gh.rest.git.create_ref(ORG, R, data={"ref": "refs/heads/tmp", "sha": main}), 201)
+    ok(checker, gh.rest.git.update_ref(ORG, R, "heads/tmp", data={"sha": new_commit.sha}), 200)
+    ok(checker, gh.rest.git.delete_ref(ORG, R, "heads/tmp"), 204)
 
     # --- contents
-    f = ok(checker, gh.rest.repos.get_content(O, R, "src/app.py", ref="arm-a"), 200)
+    f = ok(checker, gh.rest.repos.get_content(ORG, R, "src/app.py", ref="arm-a"), 200)
     assert base64.b64decode(f.content) == b"import os\n\n\ndef main():\n    return dict(os.environ)\n"
-    listing = ok(checker, gh.rest.repos.get_content(O, R, "src"), 200)
+    listing = ok(checker, gh.rest.repos.get_content(ORG, R, "src"), 200)
     assert [e.name for e in listing] == ["app.py"]
-    put = ok(checker, gh.rest.repos.create_or_update_file_contents(O, R, "notes/a.md", data={
+    put = ok(checker, gh.rest.repos.create_or_update_file_contents(ORG, R, "notes/a.md", data={
         "message": "Add notes", "content": base64.b64encode(b"a\n").decode(), "branch": "arm-a"}), 201)
-    put2 = ok(checker, gh.rest.repos.create_or_update_file_contents(O, R, "notes/a.md", data={
+    put2 = ok(checker, gh.rest.repos.create_or_update_file_contents(ORG, R, "notes/a.md", data={
         "message": "Edit notes", "content": base64.b64encode(b"b\n").decode(), "branch": "arm-a",
         "sha": put.content.sha}), 200)
-    ok(checker, gh.rest.repos.delete_file(O, R, "notes/a.md", data={
+    ok(checker, gh.rest.repos.delete_file(ORG, R, "notes/a.md", data={
         "message": "Remove notes", "sha": put2.content.sha, "branch": "arm-a"}), 200)
 
     # --- pull requests
-    pr = ok(checker, gh.rest.pulls.create(O, R, data={"title": "Arm A", "head": "arm-a", "base": "main",
+    pr = ok(checker, gh.rest.pulls.create(ORG, R, data={"title": "Arm A", "head": "arm-a", "base": "main",
                                                      "body": "Candidate A", "draft": True}), 201)
     n = pr.number
     assert pr.draft and pr.head.sha == w.repo.git.ref_sha("refs/heads/arm-a") and pr.merged is False
     assert pr.changed_files == 2 and pr.commits == 4
-    assert ok(checker, gh.rest.pulls.get(O, R, n), 200).html_url == f"{emu.url}/{O}/{R}/pull/{n}"
-    assert [p.number for p in ok(checker, gh.rest.pulls.list(O, R, head=f"{O}:arm-a"), 200)] == [n]
-    assert ok(checker, gh.rest.pulls.list(O, R, state="closed"), 200) == []
-    files = ok(checker, gh.rest.pulls.list_files(O, R, n), 200)
+    assert ok(checker, gh.rest.pulls.get(ORG, R, n), 200).html_url == f"{emu.url}/{ORG}/{R}/pull/{n}"
+    assert [p.number for p in ok(checker, gh.rest.pulls.list(ORG, R, head=f"{ORG}:arm-a"), 200)] == [n]
+    assert ok(checker, gh.rest.pulls.list(ORG, R, state="closed"), 200) == []
+    files = ok(checker, gh.rest.pulls.list_files(ORG, R, n), 200)
     assert {f.filename: f.status for f in files} == {"docs/new.md": "added", "src/app.py": "modified"}
-    assert ok(checker, gh.rest.pulls.update(O, R, n, data={"title": "Arm A (v2)"}), 200).title == "Arm A (v2)"
-    rr = ok(checker, gh.rest.pulls.request_reviewers(O, R, n, data={"reviewers": ["octocat"]}), 201)
+    assert ok(checker, gh.rest.pulls.update(ORG, R, n, data={"title": "Arm A (v2)"}), 200).title == "Arm A (v2)"
+    rr = ok(checker, gh.rest.pulls.request_reviewers(ORG, R, n, data={"reviewers": ["octocat"]}), 201)
     assert [u.login for u in rr.requested_reviewers] == ["octocat"]
-    assert [u.login for u in ok(checker, gh.rest.pulls.list_requested_reviewers(O, R, n), 200).users] == ["octocat"]
+    assert [u.login for u in ok(checker, gh.rest.pulls.list_requested_reviewers(ORG, R, n), 200).users] == ["octocat"]
     with pytest.raises(RequestFailed) as info:
-        gh.rest.pulls.request_reviewers(O, R, n, data={"reviewers": ["no-such-user"]})
+        gh.rest.pulls.request_reviewers(ORG, R, n, data={"reviewers": ["no-such-user"]})
     assert info.value.response.status_code == 422
-    ok(checker, gh.rest.pulls.remove_requested_reviewers(O, R, n, data={"reviewers": ["octocat"]}), 200)
+    ok(checker, gh.rest.pulls.remove_requested_reviewers(ORG, R, n, data={"reviewers": ["octocat"]}), 200)
 
     # --- issues view of the PR, labels
-    issue = ok(checker, gh.rest.issues.get(O, R, n), 200)
+    issue = ok(checker, gh.rest.issues.get(ORG, R, n), 200)
     assert issue.pull_request is not None
-    ok(checker, gh.rest.issues.update(O, R, n, data={"body": "Candidate A, edited"}), 200)
-    ok(checker, gh.rest.issues.create_label(O, R, data={"name": "tandem:pair", "color": "5319e7"}), 201)
-    assert ok(checker, gh.rest.issues.get_label(O, R, "tandem:pair"), 200).color == "5319e7"
-    ok(checker, gh.rest.issues.update_label(O, R, "tandem:pair", data={"description": "A pair"}), 200)
-    assert [lb.name for lb in ok(checker, gh.rest.issues.list_labels_for_repo(O, R), 200)] == ["tandem:pair"]
-    labels = ok(checker, gh.rest.issues.add_labels(O, R, n, data={"labels": ["tandem:pair", "needs-rating"]}), 200)
+    ok(checker, gh.rest.issues.update(ORG, R, n, data={"body": "Candidate A, edited"}), 200)
+    ok(checker, gh.rest.issues.create_label(ORG, R, data={"name": "tandem:pair", "color": "5319e7"}), 201)
+    assert ok(checker, gh.rest.issues.get_label(ORG, R, "tandem:pair"), 200).color == "5319e7"
+    ok(checker, gh.rest.issues.update_label(ORG, R, "tandem:pair", data={"description": "A pair"}), 200)
+    assert [lb.name for lb in ok(checker, gh.rest.issues.list_labels_for_repo(ORG, R), 200)] == ["tandem:pair"]
+    labels = ok(checker, gh.rest.issues.add_labels(ORG, R, n, data={"labels": ["tandem:pair", "needs-rating"]}), 200)
     assert [lb.name for lb in labels] == ["tandem:pair", "needs-rating"]  # unknown label created
-    ok(checker, gh.rest.issues.set_labels(O, R, n, data={"labels": ["tandem:pair", "rated"]}), 200)
-    assert [lb.name for lb in ok(checker, gh.rest.issues.list_labels_on_issue(O, R, n), 200)] == ["tandem:pair", "rated"]
-    assert [lb.name for lb in ok(checker, gh.rest.issues.remove_label(O, R, n, "rated"), 200)] == ["tandem:pair"]
-    ok(checker, gh.rest.issues.remove_all_labels(O, R, n), 204)
-    ok(checker, gh.rest.issues.delete_label(O, R, "rated"), 204)
+    ok(checker, gh.rest.issues.set_labels(ORG, R, n, data={"labels": ["tandem:pair", "rated"]}), 200)
+    assert [lb.name for lb in ok(checker, gh.rest.issues.list_labels_on_issue(ORG, R, n), 200)] == ["tandem:pair", "rated"]
+    assert [lb.name for lb in ok(checker, gh.rest.issues.remove_label(ORG, R, n, "rated"), 200)] == ["tandem:pair"]
+    ok(checker, gh.rest.issues.remove_all_labels(ORG, R, n), 204)
+    ok(checker, gh.rest.issues.delete_label(ORG, R, "rated"), 204)
 
     # --- issue comments and reactions
-    c = ok(checker, gh.rest.issues.create_comment(O, R, n, data={"body": "Which is better?"}), 201)
+    c = ok(checker, gh.rest.issues.create_comment(ORG, R, n, data={"body": "Which is better?"}), 201)
     assert c.user.login == "tandem[bot]" and c.user.type == "Bot" and c.performed_via_github_app.slug == "tandem"
-    human = emu.as_user("octocat").comment(f"{O}/{R}", n, "/prefer A\nbecause it is shorter")
-    comments = ok(checker, gh.rest.issues.list_comments(O, R, n), 200)
+    human = emu.as_user("octocat").comment(f"{ORG}/{R}", n, "/prefer A\nbecause it is shorter")
+    comments = ok(checker, gh.rest.issues.list_comments(ORG, R, n), 200)
     assert [x.id for x in comments] == [c.id, human.id]
-    assert ok(checker, gh.rest.issues.get_comment(O, R, human.id), 200).body.startswith("/prefer A")
-    ok(checker, gh.rest.issues.update_comment(O, R, c.id, data={"body": "Which one is better?"}), 200)
-    ok(checker, gh.rest.reactions.create_for_issue_comment(O, R, human.id, data={"content": "eyes"}), 201)
-    ok(checker, gh.rest.reactions.create_for_issue_comment(O, R, human.id, data={"content": "eyes"}), 200)
-    assert [r.content for r in ok(checker, gh.rest.reactions.list_for_issue_comment(O, R, human.id), 200)] == ["eyes"]
-    ok(checker, gh.rest.issues.delete_comment(O, R, c.id), 204)
+    assert ok(checker, gh.rest.issues.get_comment(ORG, R, human.id), 200).body.startswith("/prefer A")
+    ok(checker, gh.rest.issues.update_comment(ORG, R, c.id, data={"body": "Which one is better?"}), 200)
+    ok(checker, gh.rest.reactions.create_for_issue_comment(ORG, R, human.id, data={"content": "eyes"}), 201)
+    ok(checker, gh.rest.reactions.create_for_issue_comment(ORG, R, human.id, data={"content": "eyes"}), 200)
+    assert [r.content for r in ok(checker, gh.rest.reactions.list_for_issue_comment(ORG, R, human.id), 200)] == ["eyes"]
+    ok(checker, gh.rest.issues.delete_comment(ORG, R, c.id), 204)
 
     # --- reviews and review comments
-    emu.as_user("octocat").submit_review(f"{O}/{R}", n, body="/prefer B", event="COMMENT")
-    rc_user = emu.as_user("octocat").review_comment(f"{O}/{R}", n, path="src/app.py", line=5, body="this leaks")
-    rv = ok(checker, gh.rest.pulls.create_review(O, R, n, data={"body": "Thanks!", "event": "COMMENT"}), 200)
+    emu.as_user("octocat").submit_review(f"{ORG}/{R}", n, body="/prefer B", event="COMMENT")
+    rc_user = emu.as_user("octocat").review_comment(f"{ORG}/{R}", n, path="src/app.py", line=5, body="this leaks")
+    rv = ok(checker, gh.rest.pulls.create_review(ORG, R, n, data={"body": "Thanks!", "event": "COMMENT"}), 200)
     assert rv.state == "COMMENTED"
-    pending = ok(checker, gh.rest.pulls.create_review(O, R, n, data={"body": "draft"}), 200)
+    pending = ok(checker, gh.rest.pulls.create_review(ORG, R, n, data={"body": "draft"}), 200)
     assert pending.state == "PENDING"
-    ok(checker, gh.rest.pulls.update_review(O, R, n, pending.id, data={"body": "draft 2"}), 200)
-    assert ok(checker, gh.rest.pulls.get_review(O, R, n, pending.id), 200).body == "draft 2"
-    ok(checker, gh.rest.pulls.delete_pending_review(O, R, n, pending.id), 200)
-    assert {r.state for r in ok(checker, gh.rest.pulls.list_reviews(O, R, n), 200)} == {"COMMENTED"}
-    rc = ok(checker, gh.rest.pulls.create_review_comment(O, R, n, data={
+    ok(checker, gh.rest.pulls.update_review(ORG, R, n, pending.id, data={"body": "draft 2"}), 200)
+    assert ok(checker, gh.rest.pulls.get_review(ORG, R, n, pending.id), 200).body == "draft 2"
+    ok(checker, gh.rest.pulls.delete_pending_review(ORG, R, n, pending.id), 200)
+    assert {r.state for r in ok(checker, gh.rest.pulls.list_reviews(ORG, R, n), 200)} == {"COMMENTED"}
+    rc = ok(checker, gh.rest.pulls.create_review_comment(ORG, R, n, data={
         "body": "nit", "commit_id": pr.head.sha, "path": "src/app.py", "line": 5, "side": "RIGHT"}), 201)
     assert rc.diff_hunk.startswith("@@") and rc.line == 5
-    assert {x.id for x in ok(checker, gh.rest.pulls.list_review_comments(O, R, n), 200)} == {rc.id, rc_user.id}
-    ok(checker, gh.rest.pulls.get_review_comment(O, R, rc.id), 200)
-    ok(checker, gh.rest.pulls.update_review_comment(O, R, rc.id, data={"body": "nit: naming"}), 200)
-    ok(checker, gh.rest.pulls.delete_review_comment(O, R, rc.id), 204)
+    assert {x.id for x in ok(checker, gh.rest.pulls.list_review_comments(ORG, R, n), 200)} == {rc.id, rc_user.id}
+    ok(checker, gh.rest.pulls.get_review_comment(ORG, R, rc.id), 200)
+    ok(checker, gh.rest.pulls.update_review_comment(ORG, R, rc.id, data={"body": "nit: naming"}), 200)
+    ok(checker, gh.rest.pulls.delete_review_comment(ORG, R, rc.id), 204)
 
     # --- check runs
-    run = ok(checker, gh.rest.checks.create(O, R, data={"name": "tandem", "head_sha": pr.head.sha,
+    run = ok(checker, gh.rest.checks.create(ORG, R, data={"name": "tandem", "head_sha": pr.head.sha,
                                                         "status": "in_progress"}), 201)
     assert run.pull_requests[0].number == n
-    ok(checker, gh.rest.checks.get(O, R, run.id), 200)
-    done = ok(checker, gh.rest.checks.update(O, R, run.id, data={
+    ok(checker, gh.rest.checks.get(ORG, R, run.id), 200)
+    done = ok(checker, gh.rest.checks.update(ORG, R, run.id, data={
         "conclusion": "success", "output": {"title": "Rated", "summary": "1 judgment"}}), 200)
     assert done.status == "completed" and done.completed_at is not None
-    assert ok(checker, gh.rest.checks.list_for_ref(O, R, "arm-a"), 200).total_count == 1
+    assert ok(checker, gh.rest.checks.list_for_ref(ORG, R, "arm-a"), 200).total_count == 1
 
     # --- close, forks
-    closed = ok(checker, gh.rest.pulls.update(O, R, n, data={"state": "closed"}), 200)
+    closed = ok(checker, gh.rest.pulls.update(ORG, R, n, data={"state": "closed"}), 200)
     assert closed.state == "closed" and closed.merged is False
     emu.create_org("upstream")
     emu.create_repository("upstream", "mlflow", files={"README.md": "upstream\n"})
     fork = ok(checker, gh.rest.repos.create_fork("upstream", "mlflow", data={
-        "organization": O, "name": "mlflow-upstream", "default_branch_only": True}), 202)
+        "organization": ORG, "name": "mlflow-upstream", "default_branch_only": True}), 202)
     assert fork.fork and fork.parent.full_name == "upstream/mlflow"
-    assert git("--git-dir", str(emu.repo(f"{O}/mlflow-upstream").git_dir), "log", "--format=%s") == "Initial commit"
+    assert git("--git-dir", str(emu.repo(f"{ORG}/mlflow-upstream").git_dir), "log", "--format=%s") == "Initial commit"
     assert [f.full_name for f in ok(checker, gh.rest.repos.list_forks("upstream", "mlflow"), 200)] == \
-        [f"{O}/mlflow-upstream"]
+        [f"{ORG}/mlflow-upstream"]
 
     # --- webhook deliveries (JWT)
     assert emu.drain(10)
@@ -502,7 +502,7 @@ def test_webhooks_are_signed_complete_and_shaped_like_githubs(world, checker, ho
         ("pull_request", "closed"), ("installation_repositories", "added"),
     ]
     guids = set()
-    for hook, delivery in zip(hooks.received, emu.deliveries[1:]):  # [0]: installation created, no URL yet
+    for hook, delivery in zip(hooks.received, emu.deliveries[1:], strict=False):  # [0]: installation created, no URL yet
         h = hook.headers
         assert h["content-type"] == "application/json"
         assert h["user-agent"].startswith("GitHub-Hookshot/")

@@ -267,7 +267,7 @@ def test_the_export_streams(storage):
     batches = -(-total // BATCH_SIZE)
     assert sink.related_at_first_write == 1
     assert related_queries() == batches
-    [(main, options, cursor)] = [s for s in statements if "FROM judgments JOIN rounds" in s[0]]
+    [(_main, options, cursor)] = [s for s in statements if "FROM judgments JOIN rounds" in s[0]]
     assert options.get("yield_per") == BATCH_SIZE
     if storage.engine.dialect.name == "postgresql":
         assert getattr(cursor, "name", None), "PostgreSQL reads the judgments through a server-side cursor"

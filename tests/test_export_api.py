@@ -39,7 +39,7 @@ def test_each_team_exports_only_its_own_tasks(api, services):
     ours = new_token(services, scopes=(Scope.EXPORT,))
     theirs = new_token(services, team="other-team", scopes=(Scope.EXPORT,))
     for name in FORMATS:
-        for token, own, other in ((ours, {"model-x", "model-y"}, "model-p"), (theirs, {"model-p"}, "model-x")):
+        for token, _own, other in ((ours, {"model-x", "model-y"}, "model-p"), (theirs, {"model-p"}, "model-x")):
             response = get(client, token, format=name, include_unapproved="true")
             assert other not in response.text
             assert lines(response) or name == "ratings" and token == theirs

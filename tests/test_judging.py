@@ -62,7 +62,7 @@ def test_a_new_vote_supersedes_the_old_one_and_keeps_it(storage):
     deliver(storage, pair_id, "/prefer A")
     deliver(storage, pair_id, "/prefer B much\nOn second thought B's tests are better.")
     deliver(storage, pair_id, "/prefer tie", "bob")
-    first, second, bobs = judgments(storage, pair_id)
+    first, second, _bobs = judgments(storage, pair_id)
     assert (first.superseded_reason, first.superseded_by_id) == ("revote", second.id)
     assert first.superseded_by_comment_id == second.comment_id
     assert first.superseded_at is not None
@@ -160,7 +160,7 @@ def test_an_edit_that_changes_the_vote_is_the_raters_latest_word(storage):
     [outcome] = deliver(storage, pair_id, "/prefer tie\n/rate A correctness=4", comment_id=13, at=at,
                         edited_at=T0 + timedelta(minutes=40))
     assert outcome.message == "Updated @alice's vote: a **tie** (A and B are equally good)."
-    first, second, third = judgments(storage, pair_id)
+    _first, second, third = judgments(storage, pair_id)
     assert history(storage, pair_id) == [
         ("alice", "A", "revote", second.id), ("alice", "B", "revote", third.id), ("alice", "tie", None, None)]
 
@@ -271,7 +271,7 @@ def test_edits_processed_out_of_order_end_with_the_last_one_written(storage):
     [late] = deliver(storage, pair_id, "/prefer B much", comment_id=4, at=minutes(10), edited_at=minutes(35))
     assert late.changed and late.message == "Updated @alice's vote: **B** (much). A vote written after it stands."
     assert current(storage, pair_id) == [("alice", "tie", None)]
-    first, last, middle = judgments(storage, pair_id)
+    _first, last, middle = judgments(storage, pair_id)
     assert (middle.superseded_reason, middle.superseded_by_id) == ("edited", last.id)
     # An edit that left the vote as it was, processed late, writes nothing.
     assert deliver(storage, pair_id, "/prefer A", comment_id=4, at=minutes(10), edited_at=minutes(20)) == []
@@ -411,7 +411,7 @@ def comment_events(draw) -> list[tuple[int, datetime, datetime | None, str | Non
         held = [st.lists(st.sampled_from([*values, None]), min_size=count, max_size=count)
                 for values in (VOTE_BODIES, range(1, 6), range(1, 6))]
         versions = []
-        for vote, a, b in zip(*(draw(strategy) for strategy in held)):
+        for vote, a, b in zip(*(draw(strategy) for strategy in held), strict=False):
             lines = [vote] if vote else []
             lines += [f"/rate A correctness={a}"] if a else []
             lines += [f"/rate B security={b}"] if b else []

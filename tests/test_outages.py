@@ -117,7 +117,8 @@ def test_deliveries_accepted_during_an_hour_long_database_outage_are_each_proces
         parked = session.query(DeadLetter).count()
     lost = set(sent) - processed
     duplicated = sum(count - 1 for count in runs.values() if count > 1)
-    print(f"\n{make_url(database_url[0]).get_backend_name()} outage of {simulated / 60:.0f} simulated minutes ({rounds} rounds): "
+    print(f"\n{make_url(database_url[0]).get_backend_name()} outage of {simulated / 60:.0f} simulated minutes "
+          f"({rounds} rounds): "
           f"delivered {len(sent)}, accepted {accepted}, processed {len(processed & set(sent))}, "
           f"lost {len(lost)}, duplicated {duplicated}")
     assert accepted == len(sent) == total

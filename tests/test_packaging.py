@@ -51,7 +51,7 @@ def assert_runs_tandem(argv: list[str]) -> None:
 
 def test_dockerfile_runs_a_real_command_as_a_non_root_user_with_git():
     lines = (ROOT / "Dockerfile").read_text().splitlines()
-    assert lines[[i for i, line in enumerate(lines) if line.startswith("FROM")][0]].endswith("-slim")
+    assert lines[next(i for i, line in enumerate(lines) if line.startswith("FROM"))].endswith("-slim")
     assert any(line.startswith("USER ") and "root" not in line for line in lines)
     assert any("apt-get install" in line and " git" in line for line in lines)
     [cmd] = [line for line in lines if line.startswith("CMD ")]

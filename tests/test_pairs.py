@@ -109,7 +109,8 @@ def test_a_task_opens_exactly_two_blinded_draft_prs_with_the_applied_changes(git
             expected["src/validate.py"] = ("100644", b"def safe(name):\n    return name.isidentifier()\n")
             expected["src/app.py"] = (
                 "100644",
-                b"import subprocess\n\n\ndef install(package):\n    subprocess.run(['pip', 'install', package], check=True)\n",
+                b"import subprocess\n\n\ndef install(package):\n"
+                b"    subprocess.run(['pip', 'install', package], check=True)\n",
             )
             expected["assets/logo.bin"] = ("100644", bytes(range(255, -1, -1)) * 3)
             expected["scripts/run.sh"] = ("100755", base["scripts/run.sh"][1])

@@ -87,7 +87,7 @@ def alias_bomb(levels: int, width: int = 9) -> str:
     ],
 )
 def test_anchors_and_aliases_are_refused_before_anything_expands_them(text):
-    with pytest.raises(RepoConfigError, match="anchors and aliases .* are not allowed"):
+    with pytest.raises(RepoConfigError, match=r"anchors and aliases .* are not allowed"):
         repo_config.parse(text, "evals-org/mlflow/.github/tandem.yml")
 
 

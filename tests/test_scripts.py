@@ -62,17 +62,16 @@ def started(tmp_path, redis_url):
         "TANDEM_ENV_FILE": str(tmp_path / ".env"),
         "TANDEM_GIT_CACHE_DIR": str(tmp_path / "git"),
     }
-    log = open(tmp_path / "start.log", "w+")
-    script = subprocess.Popen([ROOT / "scripts" / "start"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") or script.poll() is not None, "the app to answer")
-        assert script.poll() is None, (tmp_path / "start.log").read_text()
-        yield script, port, tmp_path / "start.log"
-    finally:
-        if script.poll() is None:
-            os.killpg(script.pid, signal.SIGKILL)
-            script.wait()
-        log.close()
+    with open(tmp_path / "start.log", "w+") as log:
+        script = subprocess.Popen([ROOT / "scripts" / "start"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") or script.poll() is not None, "the app to answer")
+            assert script.poll() is None, (tmp_path / "start.log").read_text()
+            yield script, port, tmp_path / "start.log"
+        finally:
+            if script.poll() is None:
+                os.killpg(script.pid, signal.SIGKILL)
+                script.wait()
 
 
 def test_term_stops_the_app_and_the_worker(started):
@@ -85,7 +84,7 @@ def test_term_stops_the_app_and_the_worker(started):
 
 
 def test_the_setup_link_is_at_the_port_it_listens_on(started):
-    script, port, log = started
+    _script, port, log = started
     assert f"http://localhost:{port}/setup?key=" in log.read_text()
 
 
@@ -108,3 +107,34 @@ def test_install_names_the_package_that_gives_python_its_venv(tmp_path):
     assert done.returncode == 1
     assert f"sudo apt-get install python{version}-venv" in done.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+def test_the_test_script_stops_on_a_lint_finding(tmp_path):
+    """scripts/test runs the static-analysis gate first, and a finding fails the run before any test starts."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    shutil.copy(ROOT / "scripts" / "test", scripts / "test")
+    for name, body in {"install": "exit 0", "lint": "echo the gate ran; exit 1"}.items():
+        (scripts / name).write_text(f"#!/bin/sh\n{body}\n")
+        (scripts / name).chmod(0o755)
+    done = subprocess.run([scripts / "test"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == "the gate ran\n"
+
+
+@pytest.mark.parametrize("source", [
+    "import os\n",  # ruff check: an unused import
+    "x = ( 1 )\n",  # ruff format: not as the formatter writes it
+    "x: int = 'one'\n",  # mypy: a type error
+])
+def test_lint_fails_on_a_lint_format_or_type_error(tmp_path, source):
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    for package in ("app", "workers", "tandem", "tests"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    lint = [tmp_path / "scripts" / "lint"]
+    assert subprocess.run(lint, capture_output=True, timeout=300).returncode == 0
+    (tmp_path / "tandem" / "module.py").write_text(source)
+    assert subprocess.run(lint, capture_output=True, timeout=300).returncode == 1

@@ -24,7 +24,7 @@ def ranked(plan: Plan, bootstrap: int = 200, seed: int = 0) -> fit.Ranking:
 
 
 def true_strengths(plan: Plan, ranking: fit.Ranking) -> np.ndarray:
-    true = dict(zip(plan.model_names, plan.strengths))
+    true = dict(zip(plan.model_names, plan.strengths, strict=True))
     return np.array([true[name] for name in ranking.models])
 
 

@@ -21,7 +21,7 @@ def loaded(storage, **filters) -> list[tuple]:
     verdicts = ("A", "B", "tie", "neither")
     return sorted(
         (*j.units[u], j.raters[r], j.models[a], j.models[b], verdicts[v])
-        for u, r, a, b, v in zip(j.unit, j.rater, j.model_a, j.model_b, j.verdict)
+        for u, r, a, b, v in zip(j.unit, j.rater, j.model_a, j.model_b, j.verdict, strict=True)
     )
 
 

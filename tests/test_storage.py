@@ -50,7 +50,8 @@ def test_tasks_and_tokens_from_before_teams_belong_to_the_default_team(database_
         ), {"hash": hashlib.sha256(b"tandem_old").hexdigest()})
         connection.execute(text(
             "INSERT INTO tasks (repo_full_name, base, prompt, raters, metadata, status, created_at, updated_at) "
-            "VALUES ('evals-org/mlflow', 'main', 'Fix it.', '[]', '{}', 'queued', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            "VALUES ('evals-org/mlflow', 'main', 'Fix it.', '[]', '{}', 'queued', "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
         ))
     migrate.upgrade(storage.engine)
     with storage.transaction() as session:

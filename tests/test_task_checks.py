@@ -93,7 +93,8 @@ def test_a_repository_not_marked_as_a_mirror_is_refused_at_submission(github, se
     problems = refused(services, blinding, task(repo="evals-org/not-a-mirror"))
     assert problems == [{
         "field": "repo",
-        "problem": "evals-org/not-a-mirror is not marked as a mirror: add `mirror: true` to .github/tandem.yml on its default branch",
+        "problem": "evals-org/not-a-mirror is not marked as a mirror: "
+        "add `mirror: true` to .github/tandem.yml on its default branch",
     }]
 
 
@@ -155,7 +156,8 @@ def test_a_patch_that_does_not_apply_is_refused_at_submission_when_the_clone_is_
     ]))
     assert problems == [{
         "field": "outputs.1.patch",
-        "problem": "outputs[1] (model-y-2026-09) does not apply to main: patch failed: src/app.py:1; src/app.py: patch does not apply",
+        "problem": "outputs[1] (model-y-2026-09) does not apply to main: "
+        "patch failed: src/app.py:1; src/app.py: patch does not apply",
     }]
 
 
@@ -201,7 +203,8 @@ def test_the_worker_names_the_output_that_does_not_apply_by_index_and_model(gith
     run_jobs(services)
     reason = failure(services, task_id)
     assert reason == (
-        "outputs[1] (model-y-2026-09) does not apply to main: patch failed: src/app.py:1; src/app.py: patch does not apply"
+        "outputs[1] (model-y-2026-09) does not apply to main: "
+        "patch failed: src/app.py:1; src/app.py: patch does not apply"
     )
     assert_nothing_on_github(github, task_id)  # and the blinding audit finds no model name on GitHub
 

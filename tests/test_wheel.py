@@ -61,7 +61,8 @@ def test_the_installed_cli_runs_and_creates_its_database(installed, tmp_path):
 def test_the_installed_package_loads_the_manifest_from_itself(installed, tmp_path):
     probe = (
         "import tandem, json; from tandem import app_registration; from tandem.settings import Settings; "
-        "m = app_registration.manifest(Settings(_env_file=None, public_url='https://tandem.example'), 'https://tandem.example'); "
+        "m = app_registration.manifest("
+        "Settings(_env_file=None, public_url='https://tandem.example'), 'https://tandem.example'); "
         "print(json.dumps([tandem.__file__, m['name'], m['hook_attributes']['url']]))"
     )
     module, name, hook = json.loads(run([installed / "python", "-c", probe], tmp_path, clean_env(tmp_path)))

@@ -93,7 +93,7 @@ def test_the_worker_rides_out_redis_restarts_and_processes_every_delivery(tmp_pa
         feeder = Feeder(server.url, 400)
         feeder.start()
         for restart in range(4):
-            wait_for(lambda: processed(storage, feeder.guids) > restart * 80, "deliveries to flow")
+            wait_for(lambda wanted=restart * 80: processed(storage, feeder.guids) > wanted, "deliveries to flow")
             server.restart(down_for=1.5)
             assert worker.poll() is None, f"the worker exited after restart {restart + 1}"
         feeder.join(timeout=120)

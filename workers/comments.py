@@ -78,6 +78,9 @@ def _commands(delivery: Delivery, side: Side, author: User, item: Comment, sourc
     near_misses = find_near_misses(item.body, command_names())
     if not invocations and not near_misses and not edited:
         return
+    created_at = _time(item.get("created_at") or item.get("submitted_at"))
+    if created_at is None:
+        raise Unprocessable(f"{delivery.event} payload: created_at: Field required")
     repo = side.repo_full_name
     asked = _asked(delivery, side, author.login)
     installation_id, config, author_roles = asked.installation_id, asked.config, asked.author_roles
@@ -181,7 +184,7 @@ def issue_comment_deleted(delivery: Delivery) -> None:
         delivery.session, payload.comment.id, task_id=side.pair.task_id, delivery_id=delivery.id,
         approvals=_asked(delivery, side).config.review.approvals,
     )
-    if deleted:
+    if side is not None and deleted:
         delivery.enqueue_after_commit(
             queue.PAIRS, job_names.SYNC_PAIR, pair_id=side.pair_id, coalesce=redis_keys.pair_sync(side.pair_id)
         )

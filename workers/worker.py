@@ -28,13 +28,16 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker, worker_registration
 from rq.worker import WorkerStatus
 from rq.executions import Execution
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
+from rq.serializers import Serializer
+from rq.timeouts import BaseDeathPenalty
 from rq.registry import clean_registries
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
@@ -190,7 +193,8 @@ class TandemWorker(SimpleWorker):
                     log.warning("job %s: its dequeue was cut off; queued again", job_id)
             finally:
                 rq_queue.release_maintenance_lock()
-        self.last_cleaned_at = now()
+        # RQ assigns None to it in __init__ and declares no type, so mypy takes None for its type.
+        self.last_cleaned_at = now()  # type: ignore[assignment]
 
     def teardown(self) -> None:
         # RQ's teardown stops at the first Redis error, leaving its pub/sub thread running.
@@ -204,6 +208,15 @@ class TandemWorker(SimpleWorker):
             self.pubsub_thread.stop()
 
 
+def _members(answer: Iterable[object]) -> Iterator[bytes]:
+    """A sorted set's members as ZRANGE answers them without scores on RQ's connection, which does not
+    decode; redis-py's type admits text and (member, score) pairs too."""
+    for member in answer:
+        if not isinstance(member, bytes):
+            raise TypeError(f"a sorted-set member, not {type(member).__name__}")
+        yield member
+
+
 def requeue_abandoned(rq_queue: Queue) -> list[str]:
     """Queue again, at the front, the jobs whose started-registry entry lapsed (their worker
     stopped beating) and that have a retry left, without waiting for the retry interval: the job
@@ -211,7 +224,7 @@ def requeue_abandoned(rq_queue: Queue) -> list[str]:
     ends; RQ's cleanup, which runs next, fails the jobs with none left."""
     registry = rq_queue.started_job_registry
     requeued = []
-    for entry in rq_queue.connection.zrangebyscore(registry.key, 0, current_timestamp()):
+    for entry in _members(rq_queue.connection.zrangebyscore(registry.key, 0, current_timestamp())):
         job = rq_queue.fetch_job(parse_composite_key(as_text(entry))[0])
         if job is None or job.get_status() != JobStatus.STARTED or not job.retries_left:
             continue
@@ -247,7 +260,7 @@ def expire_dead_here(rq_queue: Queue) -> None:
     """Let lapse now, not HEARTBEAT_TTL later, the entries of jobs whose worker ran on this host
     and died: a worker restarted at once takes them up at once."""
     connection, registry = rq_queue.connection, rq_queue.started_job_registry
-    for entry in connection.zrange(registry.key, 0, -1):
+    for entry in _members(connection.zrange(registry.key, 0, -1)):
         worker_name = connection.hget(Execution.from_composite_key(as_text(entry), connection).key, "worker_name")
         if worker_name and _dead_here(connection, TandemWorker.redis_worker_namespace_prefix + as_text(worker_name)):
             connection.zadd(registry.key, {entry: 0}, xx=True)
@@ -291,7 +304,7 @@ class WorkerProcess:
         scheduler.register_birth()
         loops = [
             Loop("inbox relay", lambda: relay_inbox(self.services, self.consumer, 1000)),
-            Loop("heartbeat", lambda: self.worker and self.worker.beat(), every=HEARTBEAT_EVERY, max_backoff=1),
+            Loop("heartbeat", self._beat, every=HEARTBEAT_EVERY, max_backoff=1),
             Loop("maintenance", lambda: self.worker and self.worker.run_maintenance_tasks(), every=MAINTAIN_EVERY),
             Loop("scheduler", scheduler.step, every=SCHEDULER_EVERY, max_backoff=5),
             Loop("sweep", lambda: schedule.sweep_left_behind(self.services), every=schedule.SWEEP_EVERY.total_seconds()),
@@ -307,6 +320,10 @@ class WorkerProcess:
                 loop.join(timeout=5)
             with contextlib.suppress(redis.RedisError):
                 scheduler.stop()  # its locks freed, the next worker's scheduler takes over at once
+
+    def _beat(self) -> None:
+        if self.worker is not None:
+            self.worker.beat()
 
     def _supervise(self) -> None:
         waiting, backoff = REDIS_POLL_MIN, 1.0

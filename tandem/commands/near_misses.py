@@ -19,6 +19,7 @@ from markdown_it.utils import EnvType
 from tandem.commands.parser import _MARKDOWN, _lines_after_breaks, _normalize, _text_lines
 from tandem.commands.registry import Outcome
 from tandem.quoting import code_span
+import itertools
 
 # At most three spaces, maybe a list marker, then "/" and a word that is no path ("/usr/bin").
 _ATTEMPT = re.compile(r" {0,3}(?:(?:[-*+]|[0-9]{1,9}[.)])[ \t]+)?/([A-Za-z][A-Za-z0-9_-]*)(?![\w/-])(.*)")
@@ -49,7 +50,7 @@ def find_near_misses(body: str | None, names: Collection[str]) -> list[NearMiss]
     tokens = _MARKDOWN.parse(source, env)
     containers: list[str] = []
     misses = []
-    for token, inline in zip(tokens, tokens[1:]):
+    for token, inline in itertools.pairwise(tokens):
         if token.type in _CONTAINERS:
             containers.append(_CONTAINERS[token.type])
         elif token.type in ("blockquote_close", "list_item_close"):

@@ -35,6 +35,9 @@ from markdown_it.rules_inline import StateInline, escape, newline
 from markdown_it.token import Token
 from markdown_it.utils import EnvType
 
+from tandem.errors import known
+import itertools
+
 
 @dataclass(frozen=True)
 class Invocation:
@@ -106,10 +109,10 @@ def find_invocations(body: str | None, names: Collection[str]) -> list[Invocatio
     if not commands:
         return []
     found = [i for i in _text_line_starts(source, lines, sorted(commands)) if i in commands]
-    ends = found[1:] + [len(lines)]
+    ends = [*found[1:], len(lines)]
     return [
         Invocation(*commands[index], text=_rationale(lines[index + 1 : end]), line=index + 1)
-        for index, end in zip(found, ends)
+        for index, end in zip(found, ends, strict=True)
     ]
 
 
@@ -137,7 +140,7 @@ def _text_line_starts(source: str, lines: list[str], candidates: list[int]) -> I
     """
     env: EnvType = {}  # collects link reference definitions, which the inline parser needs
     tokens = _MARKDOWN.parse(source, env)
-    for opener, inline in zip(tokens, tokens[1:]):
+    for opener, inline in itertools.pairwise(tokens):
         # ATX headings ("# ...") are let through too: their line starts with "#", never "/".
         if opener.level == 0 and opener.type in ("paragraph_open", "heading_open"):
             first, end = _text_lines(inline, lines)
@@ -149,7 +152,7 @@ def _text_line_starts(source: str, lines: list[str], candidates: list[int]) -> I
 
 def _text_lines(inline: Token, lines: list[str]) -> tuple[int, int]:
     """Return the range of lines that an inline token's text comes from."""
-    first, end = inline.map  # set on every inline token that a block rule makes
+    first, end = known(inline.map, "an inline token's source lines")  # a block rule sets it on every inline token
     # markdown-it trims the text, which can drop whole leading lines that hold only whitespace
     # such as U+2003 EM SPACE (not blank to CommonMark, so they begin the paragraph).
     text = "\n".join(lines[first:end])

@@ -11,6 +11,7 @@ from tandem import judging
 from tandem.commands.context import CommandContext, CommandError
 from tandem.commands.parser import Invocation
 from tandem.commands.registry import Outcome, Resubmitted, command, words
+from tandem.errors import known
 from tandem.judging import Vote
 from tandem.models import Judgment
 from tandem.vocabulary import Role, Strength, Verdict
@@ -47,7 +48,7 @@ def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome |
     judgment, changed = judging.record_judgment(ctx, vote)
     if not changed:
         return None
-    if judgment is None:
+    if judgment is None or vote is None:  # no vote: the judgment was retracted
         later = judging.current_judgment(ctx.session, judging.round_of_comment(ctx).id, ctx.comment.author_id)
         tail = " A vote written after it stands." if later is not None else ""
         return Outcome(f"Retracted @{ctx.comment.author_login}'s vote: the edited comment has no `/prefer`.{tail}")
@@ -87,7 +88,8 @@ def _standing(judgment: Judgment) -> str:
 )
 def handle(ctx: CommandContext, invocation: Invocation) -> Outcome:
     vote = parse_prefer(invocation)
-    judgment, created = judging.record_judgment(ctx, vote)
+    recorded, created = judging.record_judgment(ctx, vote)
+    judgment = known(recorded, "the judgment of a vote just recorded")
     what = "Recorded" if created else "Already recorded"
     number = judging.round_number(ctx.session, judgment.round_id)
     return _recorded(ctx, f"{what} @{ctx.comment.author_login}'s vote in round {number}: {vote.describe()}.", judgment,

@@ -21,7 +21,7 @@ _SPACED_EQUALS = re.compile(r"\s*=\s*")
 
 def parse_rate(invocation: Invocation, rubric: Rubric) -> tuple[str, dict[str, int]]:
     """(side, {axis: score}) of an invocation of /rate, or a CommandError saying what is wrong."""
-    example = rubric_fields(rubric)["example"]
+    example = str(rubric_fields(rubric)["example"])
     given = words(_SPACED_EQUALS.sub("=", invocation.args))
     if not given:
         raise CommandError(f"say which side and its scores, e.g. `/rate A {example}`")

@@ -148,10 +148,10 @@ def run_comment(
     """
     outcomes = []
     if edited:
-        for entry in COMMANDS.values():
-            if callable(entry.on_edit):
-                mine = [i for i in invocations if i.name == entry.name]
-                outcomes += _attempt(ctx, entry, mine, roles)
+        for registered in COMMANDS.values():
+            if callable(registered.on_edit):
+                mine = [i for i in invocations if i.name == registered.name]
+                outcomes += _attempt(ctx, registered, mine, roles)
     for invocation in invocations:
         entry = COMMANDS.get(invocation.name)
         if edited and entry is not None and entry.on_edit != "rerun":

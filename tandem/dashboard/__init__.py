@@ -1,1 +1,2 @@
-"""What the dashboard (app/dashboard) reads: overview figures, task pages, the kept statistics report and the GitHub sign-in."""
+"""What the dashboard (app/dashboard) reads: overview figures, task pages, the kept statistics report
+and the GitHub sign-in."""

@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import select
 
 from tandem import roles
-from tandem.errors import ServiceUnavailable, TandemError
+from tandem.errors import ServiceUnavailable, TandemError, known
 from tandem.models import Installation
 from tandem.services import Services
 from tandem.settings import Settings
@@ -49,7 +49,7 @@ def sign_in(services: Services, code: str) -> SignedIn:
                 f"{settings.web_url}/login/oauth/access_token",
                 data={
                     "client_id": settings.client_id,
-                    "client_secret": settings.client_secret.get_secret_value(),
+                    "client_secret": known(settings.client_secret, "the app's client secret").get_secret_value(),
                     "code": code,
                     "redirect_uri": settings.public_url + CALLBACK_PATH,
                 },

@@ -113,7 +113,8 @@ def queue_health(services: Services, *, failed_shown: int = 20) -> QueueHealth:
     oldest = connection.xrange(STREAM, count=1)
     lag = None
     if oldest:
-        milliseconds = int(oldest[0][0].split(b"-")[0])
+        entry_id = oldest[0][0]  # bytes, as this connection does not decode; redis-py's type admits str
+        milliseconds = int((entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)).split("-")[0])
         lag = max(0.0, time.time() - milliseconds / 1000)
     queues = []
     for name in queue.ALL:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tandem.errors import known
 from tandem.models import Output, Pair, Round, RoundSide, Side, Task
 from tandem.rounds.lifecycle import NEVER_OPENED
 
@@ -100,7 +101,7 @@ def load(session: Session, task_ids: Iterable[int], team: str | None) -> dict[in
         )
     ):
         task_id, number = rounds[round_id]
-        contexts[task_id].changes[(number, letter)] = Change(diff, files or {}, recorded=True)
+        contexts[task_id].changes[(number, letter)] = Change(known(diff, "a recorded diff"), files or {}, recorded=True)
     for task_id, context in contexts.items():
         for letter, model in context.models.items():
             for number in context.prompts:
@@ -124,7 +125,8 @@ def _of_team(query, task_ids: Iterable[int], team: str | None):
 def _as_submitted(outputs: dict[int, dict[str, Any]], upto: int) -> Change:
     """A side's change up to a round, from the outputs as submitted: the patches one after the
     other, and the files the file maps wrote (a later round's text of a file wins)."""
-    patches, files = [], {}
+    patches: list[str] = []
+    files: dict[str, str | None] = {}
     for number in sorted(n for n in outputs if n <= upto):
         output = outputs[number]
         if output.get("patch") is not None:

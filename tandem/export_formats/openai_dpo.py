@@ -15,26 +15,27 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tandem.export_formats.context import TaskContext
 from tandem.export_formats.preferences import margin, twin
 from tandem.export_formats.selection import Selection
 from tandem.export_formats.source import provenance, votes
 from tandem.vocabulary import SIDES
 
 
+def _output(task: TaskContext, number: int, letter: str, with_files: bool) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": task.change(number, letter).text(with_files)}]
+
+
 def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:
     for item in votes(session, selection):
-        row, task = item.row, item.task
+        row, task = item.row, item.context
         if row["verdict"] not in SIDES:
             continue
         number, preferred = row["round"], row["verdict"]
-
-        def output(letter: str) -> list[dict[str, str]]:
-            return [{"role": "assistant", "content": task.change(number, letter).text(selection.with_files)}]
-
         yield {
             "input": {"messages": task.user_messages(number)},
-            "preferred_output": output(preferred),
-            "non_preferred_output": output(twin(preferred)),
+            "preferred_output": _output(task, number, preferred, selection.with_files),
+            "non_preferred_output": _output(task, number, twin(preferred), selection.with_files),
             "metadata": {
                 **provenance(row),
                 "preferred_model": task.models[preferred],

@@ -4,7 +4,9 @@ GET /api/export, parsed once for both."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from tandem.errors import TandemError
 from tandem.statistics.queries import Filters
@@ -44,9 +46,9 @@ class Selection:
         since: str | None = None,
         repo: str | None = None,
         round: int | None = None,
-        metadata: list[str] = (),
+        metadata: Sequence[str] = (),
         ties: str = "keep",
-        **flags: bool | str | None,
+        **flags: Any,  # the boolean options and team, cursor and until, as the fields name them
     ) -> Selection:
         """From text, as the command line and the HTTP API take it; a TandemError names what is
         wrong (the filters are parsed as `tandem stats` parses them)."""

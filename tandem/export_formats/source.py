@@ -8,7 +8,7 @@ never reaches a format.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tandem import export
+from tandem.errors import known
 from tandem.export_formats.context import TaskContext, in_team
 from tandem.export_formats.context import load as load_context
 from tandem.export_formats.selection import Selection
@@ -28,6 +29,11 @@ class Item:
     row: dict[str, Any]  # the raw export's object
     task: TaskContext | None  # None when not asked for
 
+    @property
+    def context(self) -> TaskContext:
+        """The task's context, for a format that asked for it."""
+        return known(self.task, f"task {self.row['task_id']}'s context")
+
 
 def items(session: Session, selection: Selection, *, context: bool = True) -> Iterator[Item]:
     """Every raw object in the selection's team, round and metadata, with its task's context
@@ -38,6 +44,7 @@ def items(session: Session, selection: Selection, *, context: bool = True) -> It
     while raw := list(islice(rows, BATCH_SIZE)):
         batch = [row for row in raw if selection.takes(row)]
         task_ids = {row["task_id"] for row in batch}
+        contexts: Mapping[int, TaskContext | None]
         if context:
             contexts = load_context(session, task_ids, selection.team)
         else:

@@ -26,10 +26,12 @@ from tandem.vocabulary import SIDES
 
 def rows(session: Session, selection: Selection) -> Iterator[dict[str, Any]]:
     for item in votes(session, selection):
-        row, task = item.row, item.task
+        row, task = item.row, item.context
         if row["verdict"] not in SIDES:
             continue
         chosen, rejected, number = row["verdict"], twin(row["verdict"]), row["round"]
+        prompt: str | list[dict[str, str]]
+        sides: dict[str, str | list[dict[str, str]]]
         if selection.conversational:
             prompt = task.user_messages(1)
             sides = {letter: task.conversation(number, letter, selection.with_files)[1:] for letter in "AB"}

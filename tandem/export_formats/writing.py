@@ -12,7 +12,7 @@ import json
 import tempfile
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,7 +32,7 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
     return count
 
 
-def write_parquet(rows: Iterable[dict[str, Any]], out: BinaryIO) -> int:
+def write_parquet(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
     """Write the rows to ``out`` (a binary file) as one Parquet file; return how many."""
     count, schema = 0, None
     with tempfile.TemporaryFile("w+", encoding="utf-8") as scratch:

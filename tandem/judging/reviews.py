@@ -231,7 +231,7 @@ def comment_deleted(
         session.flush()
     count = 0
     for round_id, rater_id, target in history.targets_of(session, comment_id):
-        round_ = session.get(Round, round_id)
+        round_ = session.get_one(Round, round_id)
         if round_.task_id not in open_tasks or target in (history.UNDO, history.SCORES):
             continue
         ctx = _deletion_context(session, round_, rater_id, comment_id)
@@ -264,7 +264,7 @@ def comment_deleted(
         count += 1
     session.flush()
     for judgment_id in {row.judgment_id for row in withdrawn}:
-        settle_review_state(session, session.get(Judgment, judgment_id), approvals)
+        settle_review_state(session, session.get_one(Judgment, judgment_id), approvals)
     session.flush()
     return count
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tandem import history
 from tandem.db import utcnow
-from tandem.errors import Refused
+from tandem.errors import Refused, known
 from tandem.judging.context import CommentContext
 from tandem.models import CommandVersion, Round, Task
 from tandem.quoting import code_span
@@ -62,7 +62,7 @@ def record_followup(ctx: CommentContext, text: str) -> tuple[Round, bool]:
     last = session.scalar(select(func.max(Round.number)).where(Round.task_id == ctx.task_id))
     new = Round(
         task_id=ctx.task_id,
-        number=last + 1,
+        number=known(last, "the task's last round") + 1,  # ensure_first_round made one
         prompt=prompt,
         author_id=comment.author_id,
         author_login=comment.author_login,
@@ -125,7 +125,7 @@ def round_of_comment(ctx: CommentContext) -> Round:
         select(CommandVersion.round_id).where(CommandVersion.comment_id == comment.comment_id).limit(1)
     )
     if round_id is not None:
-        return session.get(Round, round_id)
+        return session.get_one(Round, round_id)
     return _round_at(session, ctx.pair.task, comment.created_at)
 
 
@@ -168,4 +168,4 @@ def _latest_round(session: Session, task_id: int) -> Round | None:
 
 def round_number(session: Session, round_id: int) -> int:
     """The number of a round, by id."""
-    return session.get(Round, round_id).number
+    return session.get_one(Round, round_id).number

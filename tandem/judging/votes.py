@@ -69,7 +69,7 @@ def _time_on_task(voted_at: datetime, started_at: datetime | None) -> float | No
     return on_task if on_task is None or on_task >= 0 else None
 
 
-def _rows(session: Session, model: type, **where: Any) -> list:
+def _rows(session: Session, model: type[Judgment] | type[Rating], **where: Any) -> list:
     return list(
         session.scalars(select(model).filter_by(**where).order_by(model.id).execution_options(populate_existing=True))
     )

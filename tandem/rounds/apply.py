@@ -23,11 +23,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 
+from githubkit_schemas.latest.types import ReposOwnerRepoCheckRunsCheckRunIdPatchBodyPropOutputType as CheckRunOutput
+
 from tandem import ci_notice, gitops, installations, mirrors, pairs, pr_text, repo_config
 from tandem.commands import help_text
 from tandem.db import utcnow
+from tandem.errors import known
 from tandem.judging import Rubric
-from tandem.models import Round, Task
+from tandem.models import Pair, Round, RoundSide, Task
 from tandem.repo_config import RepoConfig
 from tandem.rounds.lifecycle import (
     ClosedReason,
@@ -47,6 +50,15 @@ log = logging.getLogger(__name__)
 
 
 
+# A later round is asked for on an open pair only, and await_outputs gives it both of the pair's sides.
+def _pair(round_: Round) -> Pair:
+    return known(round_.task.pair, f"task {round_.task_id}'s pair")
+
+
+def _side(round_: Round, letter: str) -> RoundSide:
+    return known(round_.side(letter), f"task {round_.task_id} round {round_.number}'s side {letter}")
+
+
 @dataclass
 class Applying(pairs.Opening):
     """What one run of the job works with: an Opening's, and the round."""
@@ -59,7 +71,7 @@ class Applying(pairs.Opening):
 
 def _start(services: Services, task_id: int, number: int, step_done: pairs.StepHook) -> Applying | None:
     with services.storage.transaction() as session:
-        task = session.get(Task, task_id)
+        task = session.get_one(Task, task_id)
         repository = installations.active_repository(session, task.repo_full_name)
         if repository is None:
             return None
@@ -101,9 +113,9 @@ def apply_round(
         round_ = applying.round(session)
         if round_.status == RoundStatus.APPLYING:
             open_round(session, round_)
-            pair = round_.task.pair
+            pair = _pair(round_)
             for side in pair.sides:
-                side.check_run_id = round_.side(side.letter).check_run_id
+                side.check_run_id = _side(round_, side.letter).check_run_id
             pair.shown_state, pair.shown_progress = "pending", None
             notice = ci_notice.on_open(session, round_, applying.installation_id, applying.repo, applying.config)
         else:
@@ -126,12 +138,15 @@ def _push(applying: Applying) -> None:
         round_ = applying.round(session)
         if all(side.pushed_at for side in round_.sides):
             return
-        by_model = {output["model"]: output for output in round_.outputs}
+        what = f"task {applying.task_id} round {applying.number}'s"
+        by_model = {output["model"]: output for output in known(round_.outputs, f"{what} outputs")}
         builds = [
-            (side.letter, side.branch, round_.side(side.letter).parent_sha, by_model[side.output.model])
-            for side in round_.task.pair.sides
+            (side.letter, side.branch, known(_side(round_, side.letter).parent_sha, f"{what} parent of {side.letter}"),
+             by_model[side.output.model])
+            for side in _pair(round_).sides
         ]
-        when, base_sha = round_.submitted_at, round_.task.base_sha
+        when = known(round_.submitted_at, f"{what} submission time")
+        base_sha = known(round_.task.base_sha, f"task {applying.task_id}'s base")
     message = f"Task {applying.task_id}: round {applying.number}\n"
     clone = mirrors.clone_of(applying.services, applying.repo)
     with clone.locked():
@@ -148,9 +163,9 @@ def _push(applying: Applying) -> None:
     applying.step_done("branches pushed")
     with applying.transaction() as session:
         round_ = applying.round(session)
-        for side in round_.task.pair.sides:
+        for side in _pair(round_).sides:
             side.head_sha = heads[side.letter]
-            round_side = round_.side(side.letter)
+            round_side = _side(round_, side.letter)
             round_side.head_sha, round_side.pushed_at = heads[side.letter], utcnow()
             record_change(round_, side.letter, *changes[side.letter])
     applying.step_done("pushed")
@@ -171,9 +186,9 @@ def _show_conversation(applying: Applying) -> None:
             return
         task = round_.task
         updates = [
-            (side.pr_number, body(task, side.letter, applying.config, upto=round_.number)) for side in task.pair.sides
+            (known(side.pr_number, f"side {side.letter}'s PR"), body(task, side.letter, applying.config, upto=round_.number)) for side in _pair(round_).sides
         ]
-    labels = [applying.config.labels.tandem, applying.config.labels.pending]
+    labels = applying.pending_labels()
     for number, text in updates:
         applying.client.rest.issues.update(applying.owner, applying.name, number, body=text, labels=labels)
     with applying.transaction() as session:
@@ -187,7 +202,7 @@ def _request_reviews(applying: Applying) -> None:
         if round_.reviews_requested_at is not None:
             return
         raters = list(round_.task.raters)
-        numbers = [side.pr_number for side in round_.task.pair.sides]
+        numbers = [known(side.pr_number, f"side {side.letter}'s PR") for side in _pair(round_).sides]
     pairs.ask_for_reviews(applying, numbers, raters)
     with applying.transaction() as session:
         applying.round(session).reviews_requested_at = utcnow()
@@ -200,7 +215,7 @@ def _create_once(applying: Applying, letter: str, kind: str, details: Callable, 
     requested_at, created_id = f"{kind}_requested_at", f"{kind}_id"
     with applying.transaction() as session:
         round_ = applying.round(session)
-        round_side = round_.side(letter)
+        round_side = _side(round_, letter)
         if getattr(round_side, created_id) is not None:
             return
         what = details(round_)
@@ -212,13 +227,13 @@ def _create_once(applying: Applying, letter: str, kind: str, details: Callable, 
         applying.step_done(f"{kind} {letter} requested")
         found = create(what)
     with applying.transaction() as session:
-        setattr(applying.round(session).side(letter), created_id, found.id)
+        setattr(_side(applying.round(session), letter), created_id, found.id)
     applying.step_done(f"{kind} {letter} created")
 
 
 def _ensure_check_run(applying: Applying, letter: str) -> None:
     def details(round_: Round) -> tuple[str, str]:
-        return round_.side(letter).head_sha, pr_text.rounds_summary(round_.task.rounds)
+        return known(_side(round_, letter).head_sha, f"round side {letter}'s head"), pr_text.rounds_summary(round_.task.rounds)
 
     def create(what: tuple[str, str]):
         head_sha, summary = what
@@ -238,9 +253,9 @@ def _retire_old_check_runs(applying: Applying) -> None:
     """The round before's check runs end as neutral, so its heads do not show judging forever."""
     with applying.transaction() as session:
         round_ = applying.round(session)
-        old = [side.check_run_id for side in round_.task.pair.sides
-               if side.check_run_id not in (None, round_.side(side.letter).check_run_id)]
-    output = {"title": f"Superseded by round {applying.number}", "summary": "Judging goes on at the new head."}
+        old = [side.check_run_id for side in _pair(round_).sides
+               if side.check_run_id not in (None, _side(round_, side.letter).check_run_id)]
+    output: CheckRunOutput = {"title": f"Superseded by round {applying.number}", "summary": "Judging goes on at the new head."}
     for check_run_id in old:
         applying.client.rest.checks.update(
             applying.owner, applying.name, check_run_id, status="completed", conclusion="neutral", output=output
@@ -299,7 +314,7 @@ def announce(services: Services, task_id: int, number: int, applying: Applying |
 
 def _post_notice(applying: Applying, letter: str) -> None:
     def details(round_: Round) -> tuple[int, str]:
-        return round_.task.pair.side(letter).pr_number, notice(round_)
+        return known(_pair(round_).side(letter).pr_number, f"side {letter}'s PR"), notice(round_)
 
     def create(what: tuple[int, str]):
         pr_number, text = what
@@ -314,7 +329,10 @@ def _find_notice(applying: Applying, pr_number: int, requested):
     comments = applying.client.rest.issues.list_comments(
         applying.owner, applying.name, pr_number, since=since, per_page=100
     ).parsed_data
-    return next((comment for comment in comments if marker in (comment.body or "")), None)
+    # githubkit's IssuesClient has a method named `list`, which its annotations then mean instead of the
+    # builtin (an upstream bug, its pull request 184): mypy cannot see the parsed list as iterable.
+    found = (comment for comment in comments if marker in (comment.body or ""))  # type: ignore[attr-defined]
+    return next(found, None)
 
 
 def _fail(services: Services, task_id: int, number: int, reason: str, applying: Applying | None = None) -> str:

@@ -19,7 +19,7 @@ import redis
 
 from tandem import gitops, installations, job_names, leaks, mirrors, outbox, queue, task_checks
 from tandem.db import utcnow
-from tandem.errors import NotFound
+from tandem.errors import NotFound, known
 from tandem.models import OutboxEntry, Task
 from tandem.repo_config import RepoConfig
 from tandem.rounds.lifecycle import RoundConflict, RoundStatus, get_round, lock_task, models_of
@@ -140,7 +140,8 @@ def _check_builds(
     for position, (output, parent) in enumerate(zip(outputs, parents, strict=True)):
         where = "its head" if parent else "the task's base"
         try:
-            trees.append(clone.build_tree(parent or base_sha, patch=output.patch, files=output.files))
+            start = known(parent or base_sha, "the head or base an output applies to")
+            trees.append(clone.build_tree(start, patch=output.patch, files=output.files))
         except gitops.OutputDoesNotApply as exc:
             problems.append({
                 "field": f"outputs.{position}.{'patch' if output.patch is not None else 'files'}",

@@ -52,7 +52,7 @@ def _next_steps(sandbox: Sandbox) -> None:
     env = f"TANDEM_ENV_FILE={sandbox.env_file}"
     where = "" if sandbox.dir == DEFAULT_DIR.resolve() else f" --dir {sandbox.dir}"
     typer.echo(f"""
-Tandem runs at {sandbox.tandem_url} against the GitHub sandbox at {sandbox.emu.url}.
+Tandem runs at {sandbox.tandem_url} against the GitHub sandbox at {sandbox.github.url}.
 Next, in another shell:
 
   {env} tandem task submit examples/task.yml       # opens two draft PRs on {scenario.FULL_NAME}

@@ -40,7 +40,7 @@ def perform(emu: GitHubEmulator, action: dict[str, Any]) -> dict[str, Any]:
         done = user.review_comment(repo, number, path=str(action["path"]), line=int(action["line"]),
                                    body=str(action["body"]))
     elif kind == "push":
-        branch = emu.pull(repo, number).pr.head_ref
+        branch = emu.pull(repo, number).pull_request.head_ref
         sha = user.push(repo, dict(action["files"]), branch, str(action.get("message") or "Update files"))
         return {"sha": sha, "branch": branch}
     else:
@@ -103,7 +103,7 @@ def send(control_url: str, directory: Path, action: dict[str, Any]) -> dict[str,
         answer = httpx.post(f"{control_url}/actions", json=action, headers={"Authorization": f"Bearer {token}"},
                             timeout=60)
     except httpx.HTTPError as exc:
-        raise TandemError(f"the sandbox at {directory} does not answer ({type(exc).__name__}): is it running?")
+        raise TandemError(f"the sandbox at {directory} does not answer ({type(exc).__name__}): is it running?") from None
     if answer.status_code != 200:
         raise TandemError(answer.json().get("message", f"HTTP {answer.status_code}"))
     return answer.json()

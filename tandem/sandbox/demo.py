@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from tandem.errors import TandemError
+from tandem.errors import TandemError, known
 from tandem.sandbox import control, scenario
 from tandem.sandbox.processes import interrupt_on_sigterm, run_tandem, wait_for
 from tandem.sandbox.runtime import Sandbox
@@ -41,7 +41,7 @@ class Demo:
 
     def act(self, login: str, letter: str, action: dict) -> dict:
         repo, number = self.pulls[letter]
-        return control.perform(self.sandbox.emu, {"login": login, "repo": repo, "number": number, **action})
+        return control.perform(self.sandbox.github, {"login": login, "repo": repo, "number": number, **action})
 
     def say(self, login: str, letter: str, body: str) -> None:
         self.act(login, letter, {"action": "comment", "body": body})
@@ -51,10 +51,10 @@ class Demo:
     def side_text(self, letter: str) -> str:
         """src/app.py as the PR shows it: what a rater reads before voting."""
         repo, number = self.pulls[letter]
-        emu = self.sandbox.emu
+        emu = self.sandbox.github
         git = emu.repo(repo).git
-        entry = git.entry_at(git.resolve(emu.pull(repo, number).pr.head_ref), "src/app.py")
-        return git.read_blob(entry.sha).decode()
+        head = known(git.resolve(emu.pull(repo, number).pull_request.head_ref), f"the head of {repo}#{number}")
+        return git.read_blob(known(git.entry_at(head, "src/app.py"), "src/app.py at the head").sha).decode()
 
     # ------------------------------------------------------------------ what Tandem shows
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tandem.errors import TandemError
+from tandem.errors import TandemError, known
 from tandem.sandbox import registration, scenario
 from tandem.sandbox.control import ControlServer
 from tandem.sandbox.github import GitHubEmulator
@@ -33,7 +33,7 @@ class Sandbox:
         self.dir, self.say = directory.resolve(), say
         self.env_file = self.dir / ".env"
         self.redis: PrivateRedis | None = None
-        self.emu: GitHubEmulator | None = None
+        self.emu: GitHubEmulator | None = None  # from start() to stop()
         self.children: list[Child] = []
         self.control: ControlServer | None = None
         self.tandem_url = ""
@@ -70,6 +70,10 @@ class Sandbox:
         self.control = ControlServer(self.emu, self.dir)
         self._write_state()
 
+    @property
+    def github(self) -> GitHubEmulator:
+        return known(self.emu, "the sandbox's GitHub (start() makes it)")
+
     def _empty_directory(self) -> None:
         if self.dir.exists() and any(self.dir.iterdir()):
             if not (self.dir / MARKER).exists():
@@ -96,7 +100,7 @@ class Sandbox:
         return url
 
     def _people(self) -> None:
-        emu = self.emu
+        emu = self.github
         for login in (scenario.ADMIN, *scenario.RATERS, scenario.REVIEWER):
             emu.create_user(login)
         emu.create_org(scenario.ORG, members=[*scenario.RATERS, scenario.REVIEWER], admins=[scenario.ADMIN])
@@ -109,8 +113,8 @@ class Sandbox:
         settings = {
             "TANDEM_DATABASE_URL": f"sqlite:///{self.dir / 'tandem.db'}",
             "TANDEM_REDIS_URL": redis_url,
-            "TANDEM_GITHUB_API_URL": self.emu.url,
-            "TANDEM_GITHUB_URL": self.emu.url,
+            "TANDEM_GITHUB_API_URL": self.github.url,
+            "TANDEM_GITHUB_URL": self.github.url,
             "TANDEM_PUBLIC_URL": self.tandem_url,
             "TANDEM_GIT_CACHE_DIR": str(self.dir / "git-cache"),
             # The sandbox's GitHub enforces no secondary rate limits: no need to pace writes.
@@ -123,7 +127,11 @@ class Sandbox:
         port = self.tandem_url.rsplit(":", 1)[1]
         serve = Child("serve", self.env_file, ["serve", "--port", port])
         self.children.append(serve)
-        wait_for(lambda: serve.check() or _answers(f"{self.tandem_url}/healthz"), "`tandem serve` to answer")
+        def answers() -> bool:
+            serve.check()  # raises if it exited
+            return _answers(f"{self.tandem_url}/healthz")
+
+        wait_for(answers, "`tandem serve` to answer")
 
     def _installed(self) -> bool:
         for child in self.children:
@@ -132,8 +140,8 @@ class Sandbox:
 
     def _write_state(self) -> None:
         state = {
-            "pid": os.getpid(), "github_url": self.emu.url, "tandem_url": self.tandem_url,
-            "control_url": self.control.url, "env_file": str(self.env_file), "repo": scenario.FULL_NAME,
+            "pid": os.getpid(), "github_url": self.github.url, "tandem_url": self.tandem_url,
+            "control_url": known(self.control, "the control server").url, "env_file": str(self.env_file), "repo": scenario.FULL_NAME,
             "raters": list(scenario.RATERS), "reviewer": scenario.REVIEWER,
         }
         (self.dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")

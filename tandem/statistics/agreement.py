@@ -20,13 +20,17 @@ raters for agreeing on it (α's known paradox with skewed marginals).
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import krippendorff
 import numpy as np
 
 from tandem.statistics.records import VERDICTS, Judgments
 
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
 
-def alpha(unit: np.ndarray, value: np.ndarray, level: str) -> float | None:
+
+def alpha(unit: np.ndarray, value: np.ndarray, level: Level) -> float | None:
     """Krippendorff's α of one value per (rater, unit) row; None when no unit has two values or
     all values are the same (α is undefined)."""
     domain, codes = np.unique(value, return_inverse=True)
@@ -69,7 +73,7 @@ def summary(judgments: Judgments, *, per_pair: bool = False) -> dict:
     counts = verdict_counts(judgments)
     agreeing, pairs = percent_agreement(counts)
     shared = pairs > 0
-    result = {
+    result: dict[str, Any] = {
         "alpha_verdict_nominal": alpha(judgments.unit, judgments.verdict, "nominal"),
         "alpha_strength_ordinal": alpha(judgments.unit, judgments.signed_strength(), "ordinal"),
         "percent_agreement": round(float(agreeing.sum() / pairs.sum()), 4) if pairs.sum() else None,

@@ -15,15 +15,19 @@ length (-1 for NULL) and the value, big-endian (an array's layout is described w
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from sqlalchemy import BigInteger, ColumnElement, Float, Select, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Float, Select, SQLColumnExpression, cast, func, select
 from sqlalchemy.orm import Session
+
+from tandem.errors import known
 
 INT, FLOAT = np.dtype(np.int64), np.dtype(np.float64)
 _HEADER = 19  # signature, flags, extension length
 
 
-def integer(column: ColumnElement) -> ColumnElement:
+def integer(column: SQLColumnExpression[Any]) -> ColumnElement[int]:
     return cast(column, BigInteger)
 
 
@@ -46,7 +50,7 @@ def _copied(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.n
     rows = query.subquery()
     aggregated = select(*(func.array_agg(column) for column in rows.c))
     compiled = aggregated.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
-    cursor = session.connection().connection.driver_connection.cursor()
+    cursor = known(session.connection().connection.driver_connection, "the database connection").cursor()
     with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT BINARY)", compiled.params) as copy:
         data = b"".join(bytes(block) for block in copy)
     at = _HEADER + int.from_bytes(data[15:19], "big") + 2  # and the row's field count

@@ -21,7 +21,7 @@ from statistics import median
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal, select, text
+from sqlalchemy import ColumnElement, Float, Select, SQLColumnExpression, and_, case, cast, func, literal, select, text
 from sqlalchemy.orm import Session, aliased
 
 from tandem.errors import TandemError
@@ -57,8 +57,8 @@ class Filters:
         since: str | None = None,
         until: str | None = None,
         round: int | None = None,
-        metadata: list[str] = (),
-        models: list[str] = (),
+        metadata: Sequence[str] = (),
+        models: Sequence[str] = (),
         include_unapproved: bool = False,
     ) -> Filters:
         """Filters from text, as the command line and the HTTP API take them; a TandemError
@@ -115,7 +115,7 @@ def load(session: Session, filters: Filters) -> Records:
     )
 
 
-def _coded(column: ColumnElement, names: Sequence[str], missing: int = -1) -> ColumnElement[int]:
+def _coded(column: SQLColumnExpression[Any], names: Sequence[str], missing: int = -1) -> ColumnElement[int]:
     """The index of the column's value in ``names`` (``missing`` for NULL or another value)."""
     if not names:
         return literal(missing)
@@ -175,14 +175,14 @@ class _Rounds:
 def _units(rounds: _Rounds, index: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
     """Units (task id, round number) numbered by round, and each row's unit."""
     present, unit = np.unique(index, return_inverse=True)
-    return list(zip(rounds.task_id[present].tolist(), rounds.number[present].tolist())), unit
+    return list(zip(rounds.task_id[present].tolist(), rounds.number[present].tolist(), strict=True)), unit
 
 
 def _raters(session: Session, table, rater_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Raters numbered by id (their latest login names them), and each row's rater."""
     ids, rater = np.unique(rater_ids, return_inverse=True)
     latest = select(func.max(table.id)).group_by(table.rater_id)
-    logins = dict(session.execute(select(table.rater_id, table.rater_login).where(table.id.in_(latest))).all())
+    logins: dict[int, str] = dict(session.execute(select(table.rater_id, table.rater_login).where(table.id.in_(latest))).all())
     return [logins[i] for i in ids.tolist()], rater
 
 
@@ -245,19 +245,21 @@ def _scoped(query: Select, round_id, written_at, filters: Filters, *, models: bo
     """The query joined to the round, its task and (when ``models`` is wanted or filtered on)
     both sides' models, filtered; returns it and the model columns of side A and side B."""
     query = query.join(Round, Round.id == round_id).join(Task, Task.id == Round.task_id)
+    conditions = list(filters.tasks)
     model_a = model_b = None
     if models or filters.models is not None:
-        model_a, model_b = aliased(Output), aliased(Output)
+        output_a, output_b = aliased(Output), aliased(Output)
         side_a, side_b = aliased(Side), aliased(Side)
         query = (
             query.join(Pair, Pair.task_id == Task.id)
             .join(side_a, and_(side_a.pair_id == Pair.id, side_a.letter == "A"))
-            .join(model_a, model_a.id == side_a.output_id)
+            .join(output_a, output_a.id == side_a.output_id)
             .join(side_b, and_(side_b.pair_id == Pair.id, side_b.letter == "B"))
-            .join(model_b, model_b.id == side_b.output_id)
+            .join(output_b, output_b.id == side_b.output_id)
         )
-        model_a, model_b = model_a.model, model_b.model
-    conditions = list(filters.tasks)
+        model_a, model_b = output_a.model, output_b.model
+        if filters.models is not None:
+            conditions += [model_a.in_(filters.models), model_b.in_(filters.models)]
     if filters.repo is not None:
         conditions.append(Task.repo_full_name == filters.repo)
     if filters.since is not None:
@@ -268,8 +270,6 @@ def _scoped(query: Select, round_id, written_at, filters: Filters, *, models: bo
         conditions.append(Round.number == filters.round)
     for key, value in filters.metadata.items():
         conditions.append(Task.metadata_[key].as_string() == value)
-    if filters.models is not None:
-        conditions += [model_a.in_(filters.models), model_b.in_(filters.models)]
     return query.where(*conditions), model_a, model_b
 
 

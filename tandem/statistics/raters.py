@@ -89,9 +89,13 @@ def _flags(verdict: np.ndarray, strength: np.ndarray, n_defined: int, n_agrees: 
                 flags.append(f"always {letter}")
         if np.bincount(strength[decisive]).max() >= SAME_STRENGTH_SHARE * n:
             flags.append("same strength")
-    if n_defined >= FLAG_MIN_VOTES and others is not None and 0 < others:
-        if binomtest(n_agrees, n_defined, min(others, 1.0), alternative="less").pvalue < FLAG_P_VALUE:
-            flags.append("low agreement")
+    if (
+        n_defined >= FLAG_MIN_VOTES
+        and others is not None
+        and others > 0
+        and binomtest(n_agrees, n_defined, min(others, 1.0), alternative="less").pvalue < FLAG_P_VALUE
+    ):
+        flags.append("low agreement")
     return flags
 
 

@@ -68,7 +68,7 @@ class Judgments:
             n = len(column[0])
             gold = column[8] if len(column) > 8 else (None,) * n
             return {
-                "unit": units.codes(zip(column[0], column[1])),
+                "unit": units.codes(zip(column[0], column[1], strict=True)),
                 "rater": raters.codes(column[2]),
                 "model_a": models.codes(column[3]),
                 "model_b": models.codes(column[4]),
@@ -114,7 +114,7 @@ class Ratings:
             side = np.array([s == "B" for s in column[3]], dtype=np.int8)
             model_a, model_b = models.codes(column[6]), models.codes(column[7])
             return {
-                "unit": units.codes(zip(column[0], column[1])),
+                "unit": units.codes(zip(column[0], column[1], strict=True)),
                 "rater": raters.codes(column[2]),
                 "side": side,
                 "axis": axes.codes(column[4]),
@@ -132,7 +132,7 @@ def _columns(rows: Iterable[Sequence], convert: Callable, *, width: int) -> dict
     parts = defaultdict(list)
     iterator = iter(rows)
     while chunk := list(islice(iterator, CHUNK)):
-        for name, array in convert(list(zip(*chunk))).items():
+        for name, array in convert(list(zip(*chunk, strict=True))).items():
             parts[name].append(array)
     if not parts:
         return convert([()] * width)

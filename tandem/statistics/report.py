@@ -57,7 +57,7 @@ def _na(value) -> str:
 def _table(header: list[str], rows: list[list]) -> list[str]:
     cells = [header] + [[_na(value) for value in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells]
+    return ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=False)).rstrip() for row in cells]
 
 
 def _ranking_lines(ranking: dict) -> list[str]:

@@ -1,7 +1,7 @@
 """The dashboard in headless Chromium: sign in through the emulator's OAuth pages, open every
-page (saving a screenshot of each: into docs/screenshots/ with TANDEM_SCREENSHOTS=docs/screenshots), check that the plots have data,
-filter the leaderboard, download an export, retry a failed job, and check that a rater sees no
-model name. Run on SQLite only: the browser, not the database, is under test here."""
+page (saving a screenshot of each: into docs/screenshots/ with TANDEM_SCREENSHOTS=docs/screenshots),
+check that the plots have data, filter the leaderboard, download an export, retry a failed job, and
+check that a rater sees no model name. Run on SQLite only: the browser, not the database, is under test here."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ process takes the port while it is refusing.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import struct
@@ -97,10 +98,8 @@ class TcpProxy:
     def refuse(self) -> None:
         """Stop listening and cut every open connection."""
         if self._listener is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -13,6 +13,7 @@ comments must be on lines of the diff; and so on (``ApiError`` otherwise).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -183,10 +184,9 @@ class UserActions:
 
     def edit_pull_request(self, repo: str, number: int, *, title: str | None = None,
                           body: str | None = None) -> None:
-        kwargs = {"title": title}
-        if body is not None:
-            kwargs["body"] = body
-        self.core.domain.update_issue(self._pull(repo, number), self.user, None, **kwargs)
+        # update_issue takes ... for a body left as it is.
+        self.core.domain.update_issue(self._pull(repo, number), self.user, None, title=title,
+                                      body=... if body is None else body)
 
     def mark_ready_for_review(self, repo: str, number: int) -> None:
         """The "Ready for review" button (``pull_request`` ``ready_for_review``)."""
@@ -195,8 +195,8 @@ class UserActions:
     def convert_to_draft(self, repo: str, number: int) -> None:
         self.core.domain.set_draft(self._pull(repo, number), True, self.user)
 
-    def request_review(self, repo: str, number: int, reviewers: list[str] = (),
-                       team_reviewers: list[str] = ()) -> None:
+    def request_review(self, repo: str, number: int, reviewers: Sequence[str] = (),
+                       team_reviewers: Sequence[str] = ()) -> None:
         self.core.domain.request_reviewers(self._pull(repo, number), self.user, list(reviewers),
                                            list(team_reviewers))
 

@@ -89,7 +89,7 @@ class Ctx:
     def actor(self) -> Account:
         """Who acts: the app's bot user for an installation token."""
         if self.auth.kind == "installation":
-            return self.auth.app.bot
+            return self.auth.app_required.bot
         raise ApiError(401, "Requires authentication")
 
     @property
@@ -100,8 +100,8 @@ class Ctx:
 
     def can_read(self, repo: Repository) -> bool:
         if self.auth.kind == "installation":
-            token = self.auth.token
-            inst = self.auth.installation
+            token = self.auth.token_required
+            inst = self.auth.installation_required
             in_scope = (repo.owner is inst.account
                         and (inst.repository_selection == "all" or repo.id in inst.repo_ids)
                         and (token.repo_ids is None or repo.id in token.repo_ids))
@@ -111,7 +111,7 @@ class Ctx:
     def in_scope(self, repo: Repository) -> bool:
         if self.auth.kind != "installation":
             return False
-        inst, token = self.auth.installation, self.auth.token
+        inst, token = self.auth.installation_required, self.auth.token_required
         return (repo.owner is inst.account
                 and (inst.repository_selection == "all" or repo.id in inst.repo_ids)
                 and (token.repo_ids is None or repo.id in token.repo_ids))
@@ -164,7 +164,7 @@ class Ctx:
         try:
             return int(raw)
         except ValueError:
-            raise errors.validation([{"resource": "Search", "field": name, "code": "invalid"}])
+            raise errors.validation([{"resource": "Search", "field": name, "code": "invalid"}]) from None
 
     def q_bool(self, name: str) -> bool:
         return self.query.get(name, "").lower() in ("1", "true", "yes")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -27,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .errors import ApiError, bad_credentials
 from .state import App, Installation, State, Token
 from .util import installation_token
+
+T = TypeVar("T")
 
 JWT_UNDECODABLE = "A JSON web token could not be decoded"
 JWT_EXPIRED = ("'Expiration time' claim ('exp') must be a numeric value representing the future "
@@ -58,6 +61,20 @@ class AuthInfo:
     def installation_id(self) -> int | None:
         return self.installation.id if self.installation else None
 
+    # What a kind of caller always has: a JWT or an installation token its app, an installation
+    # token its installation and token. Asked of another caller, they refuse as GitHub does.
+    @property
+    def app_required(self) -> App:
+        return _required(self.app)
+
+    @property
+    def installation_required(self) -> Installation:
+        return _required(self.installation)
+
+    @property
+    def token_required(self) -> Token:
+        return _required(self.token)
+
     def permission(self, name: str) -> str | None:
         if self.token is None:
             return None
@@ -67,6 +84,12 @@ class AuthInfo:
 
 
 ANONYMOUS = AuthInfo("none")
+
+
+def _required(value: T | None) -> T:
+    if value is None:
+        raise ApiError(401, "Requires authentication")
+    return value
 
 
 def classify(header: str | None) -> tuple[str, str | None]:
@@ -94,7 +117,7 @@ class Authenticator:
         try:
             claims = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise ApiError(401, JWT_UNDECODABLE)
+            raise ApiError(401, JWT_UNDECODABLE) from None
         iss = claims.get("iss")
         app = self._app_for_issuer(iss)
         if app is None:
@@ -104,7 +127,7 @@ class Authenticator:
                        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
                                 "verify_aud": False, "verify_iss": False})
         except jwt.PyJWTError:
-            raise ApiError(401, JWT_UNDECODABLE)
+            raise ApiError(401, JWT_UNDECODABLE) from None
         exp, iat = claims.get("exp"), claims.get("iat")
         if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp <= now:
             raise ApiError(401, JWT_EXPIRED)
@@ -148,7 +171,7 @@ class Authenticator:
 
     def authenticate(self, header: str | None) -> AuthInfo:
         kind, cred = classify(header)
-        if kind == "none":
+        if kind == "none" or cred is None:  # (classify gives a credential to every other kind)
             return ANONYMOUS
         if kind == "jwt":
             return AuthInfo("jwt", app=self.verify_jwt(cred))

@@ -46,6 +46,7 @@ from .state import State
 from .util import iso
 from .views import Views
 from .webhooks import Dispatcher
+import contextlib
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Operations authenticated as the app itself (JWT), per GitHub's docs.
@@ -159,9 +160,9 @@ class Core:
     @staticmethod
     def identity(auth: AuthInfo) -> tuple:
         if auth.kind == "installation":
-            return ("installation", auth.installation.id)
+            return ("installation", auth.installation_required.id)
         if auth.kind == "jwt":
-            return ("app", auth.app.id)
+            return ("app", auth.app_required.id)
         return ("anonymous",)
 
     # ------------------------------------------------------------------ pipeline
@@ -187,10 +188,8 @@ class Core:
             "server": "github.com",
         }
         if req.body:
-            try:
+            with contextlib.suppress(ValueError):
                 trace.json = json.loads(req.body)
-            except ValueError:
-                pass
         try:
             response = self._answer(req, version, headers, trace)
             if self.cache_headers:
@@ -272,7 +271,7 @@ class Core:
                 raise ApiError(401, "A JSON web token could not be decoded")
         elif auth.kind == "jwt":
             raise ApiError(403, "Resource not accessible by integration")
-        if auth.kind == "installation" and auth.installation.suspended_at:
+        if auth.kind == "installation" and auth.installation_required.suspended_at:
             raise ApiError(403, "This installation has been suspended")
         return auth
 
@@ -282,7 +281,7 @@ class Core:
         try:
             body = json.loads(req.body)
         except ValueError:
-            raise ApiError(400, "Problems parsing JSON")
+            raise ApiError(400, "Problems parsing JSON") from None
         schema = op.request_schema()
         if schema is not None:
             validator = self._validators.get(id(schema))
@@ -327,9 +326,9 @@ class Core:
 
 def _who(auth: AuthInfo) -> str:
     if auth.kind == "installation":
-        return f"installation ID {auth.installation.id}"
+        return f"installation ID {auth.installation_required.id}"
     if auth.kind == "jwt":
-        return f"integration ID {auth.app.id}"
+        return f"integration ID {auth.app_required.id}"
     return "127.0.0.1"
 
 

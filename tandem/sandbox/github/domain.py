@@ -18,7 +18,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from . import errors
 from .errors import ApiError
@@ -168,7 +169,7 @@ class Domain:
         self.state.repos_by_id[ident] = repo
         return repo
 
-    def create_repository(self, owner: Account, name: str, files: dict | None, default_branch: str,
+    def create_repository(self, owner: Account, name: str, files: Mapping[str, str | bytes] | None, default_branch: str,
                           private: bool, description: str | None, author: Account | None) -> Repository:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", name) or name in (".", ".."):
             raise ValueError(f"invalid repository name: {name!r}")
@@ -185,7 +186,7 @@ class Domain:
             self.commit_files(repo, files, default_branch, "Initial commit", author or owner, notify=False)
         return repo
 
-    def commit_files(self, repo: Repository, files: dict, branch: str, message: str,
+    def commit_files(self, repo: Repository, files: Mapping[str, str | bytes | None], branch: str, message: str,
                      author: Account, notify: bool = True, sender: Account | None = None) -> str:
         """Commit ``files`` ({path: str | bytes | None}) on top of ``branch``
         (created from the default branch when missing). Returns the new sha."""
@@ -229,7 +230,7 @@ class Domain:
             if default_branch_only:
                 args += ["--single-branch", "--branch", source.default_branch]
             with source.git.lock:
-                subprocess.run(args + [str(source.git_dir), str(git_dir)], check=True,
+                subprocess.run([*args, str(source.git_dir), str(git_dir)], check=True,
                                capture_output=True, env=GIT_ENV)
             git = GitRepo(git_dir)
             git.configure()
@@ -264,13 +265,13 @@ class Domain:
                         affected.append(("head", issue))
                     elif r is repo and pr.base_ref == branch and new is None:
                         affected.append(("base", issue))
-            for kind, issue in affected:
+            for _kind, issue in affected:
                 if new is None:
                     self._close(issue, sender, via_app=None)
                     continue
-                if issue.pr.last_head_sha == new:
+                if issue.pull_request.last_head_sha == new:
                     continue
-                before = issue.pr.last_head_sha or old or ZERO_SHA
+                before = issue.pull_request.last_head_sha or old or ZERO_SHA
                 self._sync_pull_ref(issue, new)
                 issue.updated_at = iso()
                 self.emit(issue.repo, "pull_request", "synchronize", sender, {
@@ -280,7 +281,7 @@ class Domain:
     def _sync_pull_ref(self, issue: Issue, head_sha: str) -> None:
         """Point ``refs/pull/N/head`` of the base repository at ``head_sha``
         (fetching it from the fork for cross-repository pull requests)."""
-        pr = issue.pr
+        pr = issue.pull_request
         base_git = issue.repo.git
         ref = f"refs/pull/{issue.number}/head"
         with base_git.lock:
@@ -345,7 +346,7 @@ class Domain:
             if base_sha is None:
                 raise errors.invalid_field("PullRequest", "base")
             head_sha = snap.branch_sha(head_repo_obj, head_ref) if head_repo_obj else None
-            if head_sha is None:
+            if head_repo_obj is None or head_sha is None:
                 raise errors.invalid_field("PullRequest", "head")
             label = f"{head_repo_obj.owner.login}:{head_ref}"
             for other in repo.issues.values():
@@ -483,7 +484,7 @@ class Domain:
                         "Reviews may only be requested from collaborators. One or more of the users or teams "
                         f"you specified is not a collaborator of the {repo.full_name} repository."))
                 teams.append(team)
-            pr = issue.pr
+            pr = issue.pull_request
             for acc in users:
                 if acc in pr.requested_reviewers:
                     continue
@@ -503,7 +504,7 @@ class Domain:
     def remove_requested_reviewers(self, issue: Issue, actor: Account, logins: list[str],
                                    team_slugs: list[str]) -> None:
         with self.state.lock:
-            pr = issue.pr
+            pr = issue.pull_request
             for login in logins:
                 acc = next((a for a in pr.requested_reviewers if a.login.lower() == login.lower()), None)
                 if acc is None:
@@ -642,8 +643,10 @@ class Domain:
 
     # ---------------------------------------------------------------- reviews
 
-    def _head_sha(self, issue: Issue) -> str | None:
+    def _head_sha(self, issue: Issue) -> str:
         head, _ = self.views.pr_shas(issue, GitSnapshot())
+        if head is None:  # refs/pull/N/head, kept from the pull request's opening on, is its fallback
+            raise RuntimeError(f"pull request #{issue.number} has no head commit")
         return head
 
     def create_review(self, issue: Issue, actor: Account, via_app: App | None, *, body: str | None,
@@ -687,8 +690,8 @@ class Domain:
         issue = review.issue
         review.submitted_at = iso()
         issue.updated_at = review.submitted_at
-        if actor in issue.pr.requested_reviewers:
-            issue.pr.requested_reviewers.remove(actor)
+        if actor in issue.pull_request.requested_reviewers:
+            issue.pull_request.requested_reviewers.remove(actor)
         for c in comments:
             self.emit(issue.repo, "pull_request_review_comment", "created", actor, {
                 "comment": self.views.review_comment(c), "pull_request": self.views.pull(issue, full=False)})
@@ -808,6 +811,7 @@ class Domain:
         """A single review comment: GitHub wraps it in a submitted COMMENTED review."""
         with self.state.lock:
             reply_to = spec.get("in_reply_to")
+            commit: str | None
             if reply_to is not None:
                 parent = self.state.review_comments.get(int(reply_to))
                 if parent is None or parent.issue is not issue:
@@ -823,7 +827,7 @@ class Domain:
             review = Review(id=ident, node_id=node_id("PullRequestReview", ident), issue=issue, user=actor,
                             body="", state="COMMENTED", commit_id=commit or self._head_sha(issue))
             comment = self._new_review_comment(issue, actor, review.id, spec, commit)
-            if reply_to is not None:
+            if reply_to is not None and parent is not None:
                 comment.in_reply_to_id = int(reply_to)
                 comment.diff_hunk = parent.diff_hunk
             self.state.reviews[ident] = review

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable, Mapping
 
 from .actions import AppActions, UserActions
 from .core import Core, RecordedRequest
@@ -21,6 +21,7 @@ from .manifests import create_app
 from .secondary import SecondaryLimiter, SecondaryLimits
 from .server import AsgiApp, ServerThread, bind_loopback
 from .state import Account, App, Delivery, Installation, Issue, Repository, Team
+import contextlib
 
 
 class GitHubEmulator:
@@ -67,10 +68,8 @@ class GitHubEmulator:
         self._server.stop()
         self._server = None
         self.core.dispatcher.stop()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.core.url_file.unlink()
-        except FileNotFoundError:
-            pass
 
     def __enter__(self) -> "GitHubEmulator":
         return self.start()
@@ -135,10 +134,11 @@ class GitHubEmulator:
         """Register a GitHub App (RSA 2048 key generated). ``events`` defaults to
         issue_comment, pull_request, pull_request_review(_comment); installation
         events are always sent."""
-        if name is None and slug is None:
+        name = name or slug
+        if name is None:
             raise ValueError("give a slug or a name")
         owner_acc = self._account(owner) if owner else None
-        return create_app(self.core, slug=slug, name=name or slug, owner=owner_acc, webhook_url=webhook_url,
+        return create_app(self.core, slug=slug, name=name, owner=owner_acc, webhook_url=webhook_url,
                           webhook_secret=webhook_secret, events=events, permissions=permissions,
                           description=description)
 
@@ -186,7 +186,7 @@ class GitHubEmulator:
 
     # ------------------------------------------------------------------ repositories
 
-    def create_repository(self, owner: str, name: str, files: dict[str, str | bytes] | None = None,
+    def create_repository(self, owner: str, name: str, files: Mapping[str, str | bytes] | None = None,
                           default_branch: str = "main", private: bool = False,
                           description: str | None = None) -> Repository:
         """A bare git repository under ``root`` with one commit holding ``files``
@@ -320,8 +320,8 @@ class GitHubEmulator:
             return account
         for role in ("admin", "member"):
             for member, r in account.members.items():
-                if r == role:
-                    return self.core.state.account(member)
+                if r == role and (found := self.core.state.account(member)) is not None:
+                    return found
         return account
 
     def __repr__(self) -> str:

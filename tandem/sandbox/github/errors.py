@@ -37,7 +37,7 @@ def not_found() -> ApiError:
     return ApiError(404, "Not Found")
 
 
-def validation(errors: list[dict] | None = None, message: str = "Validation Failed") -> ApiError:
+def validation(errors: list[dict | str] | None = None, message: str = "Validation Failed") -> ApiError:
     return ApiError(422, message, errors=errors if errors is not None else [])
 
 

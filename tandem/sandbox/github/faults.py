@@ -37,9 +37,7 @@ class FaultRule:
             return False
         if self.method and self.method.upper() != method:
             return False
-        if self.path_contains and self.path_contains not in path:
-            return False
-        return True
+        return not (self.path_contains and self.path_contains not in path)
 
 
 @dataclass

@@ -16,6 +16,7 @@ import os
 import subprocess
 import tempfile
 import threading
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,7 @@ class GitRepo:
         full_env = _ENV if env is None else {**_ENV, **env}
         proc = subprocess.run(
             ["git", "--git-dir", str(self.git_dir), *args],
-            input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+            input=input, capture_output=True, env=full_env)
         if check and proc.returncode != 0:
             raise GitError(list(args), proc.returncode, proc.stderr.decode(errors="replace"))
         return proc.stdout
@@ -196,6 +197,8 @@ class GitRepo:
                 author = _parse_person(rest)
             elif key == "committer":
                 committer = _parse_person(rest)
+        if author is None or committer is None:  # git writes both into every commit
+            raise ValueError(f"commit {sha} has no author or committer")
         full = self.text("rev-parse", sha).strip()
         return CommitInfo(full, tree, parents, author, committer, message)
 
@@ -291,7 +294,7 @@ class GitRepo:
         parts = [p for p in status_out.split("\0") if p]
         statuses = {parts[i + 1]: parts[i] for i in range(0, len(parts) - 1, 2)}
         numstat = self.text("diff", "--no-renames", "--numstat", "-z", base, head)
-        files = []
+        files: list[dict[str, Any]] = []
         for record in numstat.split("\0"):
             if not record:
                 continue

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlparse
 
 import jsonschema
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 SPEC_URI = "urn:github-openapi"
@@ -36,7 +37,7 @@ def convert(node):
     ref = node.get("$ref")
     if isinstance(ref, str):
         return {"$ref": SPEC_URI + ref if ref.startswith("#") else ref}
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROP or key.startswith("x-"):
             continue
@@ -50,7 +51,7 @@ def convert(node):
             out[key] = value
     if node.get("nullable"):
         if "enum" in out and None not in out["enum"]:
-            out["enum"] = list(out["enum"]) + [None]
+            out["enum"] = [*out["enum"], None]
         return {"anyOf": [{"type": "null"}, out]}
     return out
 
@@ -105,7 +106,7 @@ class Validators:
 
     def __init__(self, doc: dict):
         root = convert_document(doc)
-        self.registry = Registry().with_resource(SPEC_URI, Resource(contents=root, specification=DRAFT4))
+        self.registry = Registry().with_resource(SPEC_URI, DRAFT4.create_resource(root))
         self._cache: dict[tuple[int, bool], jsonschema.Draft4Validator] = {}
 
     def validator(self, schema: dict, formats: bool = False) -> jsonschema.Draft4Validator:

@@ -26,6 +26,7 @@ import threading
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable
+import contextlib
 
 MISSING: Any = object()
 
@@ -283,11 +284,9 @@ class Renderer:
     def _scalar(self, schema: dict, stype: str | None, value: Any, path: str) -> Any:
         if stype == "integer" and isinstance(value, str) and schema.get("format") != "date-time":
             # A few webhook schemas give timestamps as Unix seconds.
-            try:
+            with contextlib.suppress(ValueError):
                 value = int(datetime.fromisoformat(value.replace("Z", "+00:00"))
                             .replace(tzinfo=timezone.utc).timestamp())
-            except ValueError:
-                pass
         if stype == "number" and isinstance(value, int) and not isinstance(value, bool):
             return value
         if stype in _SCALAR_TYPES and not isinstance(value, _SCALAR_TYPES[stype]) or (

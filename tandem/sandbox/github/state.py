@@ -191,6 +191,13 @@ class Issue:
     review_comment_count: int = 0
     pr: PullRequestData | None = None
 
+    @property
+    def pull_request(self) -> PullRequestData:
+        """``pr``, of an issue already found to be a pull request."""
+        if self.pr is None:
+            raise ValueError(f"#{self.number} is an issue, not a pull request")
+        return self.pr
+
 
 @dataclass(eq=False)
 class Review:
@@ -386,9 +393,9 @@ class State:
     def installation_for_repo(self, app: App, repo: Repository) -> Installation | None:
         """The app's (live) installation that can see ``repo``, if any."""
         for inst in self.installations.values():
-            if inst.app is app and not inst.deleted and inst.account is repo.owner:
-                if inst.repository_selection == "all" or repo.id in inst.repo_ids:
-                    return inst
+            sees = inst.repository_selection == "all" or repo.id in inst.repo_ids
+            if inst.app is app and not inst.deleted and inst.account is repo.owner and sees:
+                return inst
         return None
 
     def installation_repos(self, inst: Installation) -> list[Repository]:

@@ -18,7 +18,7 @@ that reads each repository's refs once per request.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, overload
 from urllib.parse import quote
 
 from .render import Fit
@@ -61,6 +61,10 @@ class Views:
 
     # ------------------------------------------------------------------ accounts
 
+    @overload
+    def user(self, acc: Account) -> dict: ...
+    @overload
+    def user(self, acc: None) -> None: ...
     def user(self, acc: Account | None) -> dict | None:
         if acc is None:
             return None
@@ -143,6 +147,10 @@ class Views:
 
     # ------------------------------------------------------------------ apps
 
+    @overload
+    def integration(self, app: App) -> dict: ...
+    @overload
+    def integration(self, app: None) -> None: ...
     def integration(self, app: App | None) -> dict | None:
         if app is None:
             return None
@@ -401,7 +409,7 @@ class Views:
     def pr_shas(self, issue: Issue, snap: GitSnapshot) -> tuple[str | None, str | None]:
         """(head sha, base sha) as git says now. A deleted head branch falls back
         to ``refs/pull/N/head``, which GitHub keeps for every pull request."""
-        pr = issue.pr
+        pr = issue.pull_request
         head = snap.branch_sha(pr.head_repo, pr.head_ref)
         if head is None:
             head = snap.refs(issue.repo).get(f"refs/pull/{issue.number}/head")
@@ -446,7 +454,7 @@ class Views:
     def pull(self, issue: Issue, snap: GitSnapshot | None = None, full: bool = True) -> dict:
         """``pull-request`` (full=True) or ``pull-request-simple`` values."""
         snap = snap or GitSnapshot()
-        pr = issue.pr
+        pr = issue.pull_request
         u = self.issue_urls(issue)
         head_sha, base_sha = self.pr_shas(issue, snap)
         api = u["pull_api"]
@@ -521,10 +529,10 @@ class Views:
                     "repo": {"id": repo.id, "url": f"{self.base}/repos/{q(repo.owner.login)}/{q(repo.name)}",
                              "name": repo.name}}
 
-        return {"id": issue.pr.id, "number": issue.number,
+        return {"id": issue.pull_request.id, "number": issue.number,
                 "url": self.issue_urls(issue)["pull_api"],
-                "head": side(issue.pr.head_repo, issue.pr.head_ref, head_sha),
-                "base": side(issue.repo, issue.pr.base_ref, base_sha)}
+                "head": side(issue.pull_request.head_repo, issue.pull_request.head_ref, head_sha),
+                "base": side(issue.repo, issue.pull_request.base_ref, base_sha)}
 
     def comment(self, c: IssueComment) -> dict:
         repo = c.repo

@@ -91,10 +91,10 @@ def _page(core: Core, parts: list[str]) -> Response:
     title = None
     if len(parts) == 1:
         acc = state.account(parts[0])
-        title = acc and acc.login
+        title = acc.login if acc else None
     elif len(parts) == 2 and parts[0] == "apps":
         app = state.apps_by_slug.get(parts[1])
-        title = app and app.name
+        title = app.name if app else None
     elif len(parts) >= 2:
         repo = state.repo(parts[0], parts[1].removesuffix(".git"))
         if repo is not None and not repo.private:

@@ -160,8 +160,12 @@ class Dispatcher:
         if not url:
             self._finish(d, 0, "No webhook URL configured", {}, "", 0.0)
             return
+        client = self._client
+        if client is None:  # stopped: the client is closed before the queue drains
+            self._finish(d, 0, "Emulator stopped before delivery", {}, "", 0.0)
+            return
         try:
-            response = self._client.post(url, content=d.body, headers=d.request_headers)
+            response = client.post(url, content=d.body, headers=d.request_headers)
         except httpx.TimeoutException:
             self._finish(d, 0, "timed out", {}, "", time.monotonic() - start)
             return

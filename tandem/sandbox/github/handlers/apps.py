@@ -43,14 +43,14 @@ def get_installation(ctx: Ctx) -> Reply:
 @handler("apps/delete-installation")
 def delete_installation(ctx: Ctx) -> Reply:
     inst = _installation(ctx)
-    ctx.domain.uninstall(inst, ctx.auth.app.owner)
+    ctx.domain.uninstall(inst, ctx.auth.app_required.owner)
     # 204 in 2022-11-28; 202 from 2026-03-10 (x-github-breaking-changes).
     return Reply(204 if ctx.op.has_status(204) else 202)
 
 
 @handler("apps/suspend-installation")
 def suspend_installation(ctx: Ctx) -> Reply:
-    ctx.domain.suspend(_installation(ctx), ctx.auth.app.owner, True)
+    ctx.domain.suspend(_installation(ctx), ctx.auth.app_required.owner, True)
     return Reply(204)
 
 
@@ -59,7 +59,7 @@ def unsuspend_installation(ctx: Ctx) -> Reply:
     inst = _installation(ctx)
     if not inst.suspended_at:
         raise errors.not_found()
-    ctx.domain.suspend(inst, ctx.auth.app.owner, False)
+    ctx.domain.suspend(inst, ctx.auth.app_required.owner, False)
     return Reply(204)
 
 
@@ -126,7 +126,7 @@ def list_installation_repos(ctx: Ctx) -> Reply:
         return Reply(200, {
             "total_count": len(repos),
             "repositories": [ctx.views.repo(r) for r in page],
-            "repository_selection": ctx.auth.installation.repository_selection,
+            "repository_selection": ctx.auth.installation_required.repository_selection,
         }, headers)
 
 

@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 import subprocess
+from typing import Any
 from urllib.parse import quote
 
 from .. import errors
@@ -139,7 +140,7 @@ def create_blob(ctx: Ctx) -> Reply:
         try:
             data = base64.b64decode(content, validate=False)
         except (binascii.Error, ValueError):
-            raise errors.validation(message="Invalid Base64 content")
+            raise errors.validation(message="Invalid Base64 content") from None
     elif encoding in ("utf-8", "utf8"):
         data = content.encode("utf-8")
     else:
@@ -153,7 +154,7 @@ def _tree_value(ctx: Ctx, repo: Repository, sha: str, recursive: bool) -> dict:
     entries = []
     for e in repo.git.ls_tree(sha, recursive=recursive):
         kind = {"blob": "blobs", "tree": "trees", "commit": "commits"}[e.type]
-        item = {"path": e.path, "mode": e.mode, "type": e.type, "sha": e.sha}
+        item: dict[str, Any] = {"path": e.path, "mode": e.mode, "type": e.type, "sha": e.sha}
         if e.type == "blob":
             item["size"] = e.size
         if e.type != "commit":
@@ -171,10 +172,9 @@ def create_tree(ctx: Ctx) -> Reply:
         raise errors.missing_field("Tree", "tree")
     base_tree = body.get("base_tree")
     git = repo.git
-    if base_tree is not None:
-        if git.object_type(base_tree) != "tree":
-            raise errors.validation(message="Invalid tree info", errors=[{"resource": "Tree",
-                                    "field": "base_tree", "code": "invalid"}])
+    if base_tree is not None and git.object_type(base_tree) != "tree":
+        raise errors.validation(message="Invalid tree info", errors=[{"resource": "Tree",
+                                "field": "base_tree", "code": "invalid"}])
     changes = []
     for i, item in enumerate(items):
         path, mode, otype = item.get("path"), item.get("mode"), item.get("type")
@@ -221,6 +221,8 @@ def _person_value(p: Person) -> dict:
 
 def commit_value(ctx: Ctx, repo: Repository, sha: str) -> dict:
     info = repo.git.read_commit(sha)
+    if info is None:
+        raise errors.not_found()
     api = _api(ctx, repo)
     html = f"{ctx.base}/{q(repo.owner.login)}/{q(repo.name)}"
     return {
@@ -378,7 +380,7 @@ def put_content(ctx: Ctx) -> Reply:
     try:
         data = base64.b64decode(body["content"], validate=False)
     except (binascii.Error, ValueError):
-        raise errors.validation(message="content is not valid Base64")
+        raise errors.validation(message="content is not valid Base64") from None
     git = repo.git
     with git.lock:
         branch, parent = _branch_head(ctx, repo, body.get("branch"))
@@ -415,7 +417,7 @@ def delete_content(ctx: Ctx) -> Reply:
     with git.lock:
         branch, parent = _branch_head(ctx, repo, body.get("branch"))
         existing = git.entry_at(parent, path) if parent else None
-        if existing is None or existing.type != "blob":
+        if parent is None or existing is None or existing.type != "blob":
             raise errors.not_found()
         if body["sha"] != existing.sha:
             raise ApiError(409, f"{path} does not match {body['sha']}")

@@ -27,7 +27,7 @@ def update_issue(ctx: Ctx) -> Reply:
     if body.get("state") not in (None, "open", "closed"):
         raise errors.invalid_field("Issue", "state")
     ctx.domain.update_issue(issue, ctx.actor, ctx.via_app, title=body.get("title"),
-                            body=body["body"] if "body" in body else ...,
+                            body=body.get("body", ...),
                             state=body.get("state"), state_reason=body.get("state_reason"),
                             labels=body.get("labels"), assignees=assignees)
     with ctx.state.lock:

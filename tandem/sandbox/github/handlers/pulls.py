@@ -25,10 +25,10 @@ def list_pulls(ctx: Ctx) -> Reply:
             if not branch:  # GitHub wants user:ref-name; a bare name matches nothing
                 pulls = []
             else:
-                pulls = [i for i in pulls if i.pr.head_repo.owner.login.lower() == owner.lower()
-                         and i.pr.head_ref == branch]
+                pulls = [i for i in pulls if i.pull_request.head_repo.owner.login.lower() == owner.lower()
+                         and i.pull_request.head_ref == branch]
         if base:
-            pulls = [i for i in pulls if i.pr.base_ref == base]
+            pulls = [i for i in pulls if i.pull_request.base_ref == base]
         key = {"created": lambda i: (i.created_at, i.number), "updated": lambda i: (i.updated_at, i.number),
                "popularity": lambda i: (i.comment_count, i.number),
                "long-running": lambda i: (i.created_at, i.number)}.get(sort, lambda i: i.number)
@@ -71,7 +71,7 @@ def update_pull(ctx: Ctx) -> Reply:
     # ``draft`` is not a field of this endpoint on GitHub (it is ignored there
     # too); use UserActions.mark_ready_for_review / convert_to_draft.
     ctx.domain.update_issue(issue, ctx.actor, ctx.via_app, title=body.get("title"),
-                            body=body["body"] if "body" in body else ...,
+                            body=body.get("body", ...),
                             state=body.get("state"), base=body.get("base"),
                             maintainer_can_modify=body.get("maintainer_can_modify"))
     with ctx.state.lock:
@@ -114,7 +114,7 @@ def list_files(ctx: Ctx) -> Reply:
 def list_requested(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     with ctx.state.lock:
-        pr = ctx.pull(repo, ctx.params["pull_number"]).pr
+        pr = ctx.pull(repo, ctx.params["pull_number"]).pull_request
         return Reply(200, {"users": [ctx.views.user(u) for u in pr.requested_reviewers],
                            "teams": [ctx.views.team(t) for t in pr.requested_teams]})
 
@@ -154,7 +154,7 @@ def _review(ctx: Ctx, issue: Issue) -> Review:
 
 def _visible_reviews(ctx: Ctx, issue: Issue) -> list[Review]:
     """Submitted reviews, plus the caller's own pending one (others' are private)."""
-    me = ctx.auth.app.bot if ctx.auth.kind == "installation" else None
+    me = ctx.auth.app_required.bot if ctx.auth.kind == "installation" else None
     return sorted((r for r in ctx.state.reviews.values() if r.issue is issue
                    and (r.state != "PENDING" or r.user is me)), key=lambda r: r.id)
 
@@ -223,7 +223,7 @@ def _review_comment(ctx: Ctx, repo: Repository) -> ReviewComment:
         raise errors.not_found()
     review = ctx.state.reviews.get(comment.review_id) if comment.review_id else None
     if review is not None and review.state == "PENDING" and (
-            ctx.auth.kind != "installation" or review.user is not ctx.auth.app.bot):
+            ctx.auth.kind != "installation" or review.user is not ctx.auth.app_required.bot):
         raise errors.not_found()
     return comment
 

@@ -29,7 +29,7 @@ def role_of(repo: Repository, acc: Account) -> str:
 def _permissions(ctx: Ctx) -> dict | None:
     if ctx.auth.kind != "installation":
         return None
-    perms = ctx.auth.token.permissions
+    perms = ctx.auth.token_required.permissions
     push = perms.get("contents") == "write"
     return {"admin": perms.get("administration") == "write", "maintain": False, "push": push,
             "triage": push or perms.get("issues") == "write", "pull": True}
@@ -113,7 +113,7 @@ def create_fork(ctx: Ctx) -> Reply:
     org = ctx.state.account(org_name)
     if org is None or not org.is_org:
         raise errors.invalid_field("Fork", "organization")
-    if org is not ctx.auth.installation.account:
+    if org is not ctx.auth.installation_required.account:
         raise errors.forbidden_integration()
     name = body.get("name") or source.name
     if org is source.owner and name.lower() == source.name.lower():
