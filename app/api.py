@@ -18,12 +18,13 @@ from starlette.concurrency import run_in_threadpool
 
 from app.errors import error_response
 from app.limits import BodyRefused, read_body
-from tandem import export, tasks, tokens
-from tandem.errors import NotFound, ServiceUnavailable
-from tandem.services import Services
-from tandem.task_spec import InvalidTask, parse_task
-from tandem.tokens import Client, Scope
-from tandem.vocabulary import TaskStatus
+from tandem.domain import export, tasks
+from tandem.domain.task_spec import InvalidTask, parse_task
+from tandem.domain.vocabulary import TaskStatus
+from tandem.infra import tokens
+from tandem.infra.errors import NotFound, ServiceUnavailable
+from tandem.infra.services import Services
+from tandem.infra.tokens import Client, Scope
 
 router = APIRouter(prefix="/api")
 bearer = HTTPBearer(auto_error=False)

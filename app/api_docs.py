@@ -63,7 +63,9 @@ def _operation(path: str, method: str, operation: dict) -> str:
     body = operation.get("requestBody", {}).get("content", {})
     for media, content in body.items():
         parts.append(f"<p>body ({_e(media)}): {_type(content.get('schema', {}))}</p>")
-    answers = ", ".join(f"{_e(code)} {_e(answer.get('description', ''))}" for code, answer in operation.get("responses", {}).items())
+    answers = ", ".join(
+        f"{_e(code)} {_e(answer.get('description', ''))}" for code, answer in operation.get("responses", {}).items()
+    )
     parts.append(f"<p>answers: {answers}</p></div>")
     return "".join(parts)
 
@@ -90,7 +92,7 @@ def render(spec: dict) -> str:
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title} API</title>'
         f"<style>{_STYLE}</style></head><body><h1>{title} API</h1>"
         "<p>Every route needs <code>Authorization: Bearer TOKEN</code> (<code>tandem token create</code>) with the "
-        "route's scope. The machine-readable description is <a href=\"/api/openapi.json\">/api/openapi.json</a>.</p>"
+        'route\'s scope. The machine-readable description is <a href="/api/openapi.json">/api/openapi.json</a>.</p>'
         f"<h2>Routes</h2>{operations}<h2>Schemas</h2>{schemas}</body></html>"
     )
 
@@ -98,4 +100,7 @@ def render(spec: dict) -> str:
 @router.get(PATH, include_in_schema=False)
 def api_docs(request: Request) -> HTMLResponse:
     # The browser enforces what the page promises: nothing loads from anywhere, not even here.
-    return HTMLResponse(render(request.app.openapi()), headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+    return HTMLResponse(
+        render(request.app.openapi()),
+        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+    )

@@ -16,11 +16,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.api import requires
-from tandem.errors import TandemError
-from tandem.export_formats import Selection, format_rows, write
-from tandem.export_formats.writing import line
-from tandem.services import Services
-from tandem.tokens import Client, Scope
+from tandem.domain.export_formats import Selection, format_rows, write
+from tandem.domain.export_formats.writing import line
+from tandem.infra.errors import TandemError
+from tandem.infra.services import Services
+from tandem.infra.tokens import Client, Scope
 
 router = APIRouter(prefix="/api")
 
@@ -48,8 +48,16 @@ def export(
     try:
         format_rows(format)
         selection = Selection.parse(
-            since=since, repo=repo, round=round, metadata=metadata, ties=ties, include_unapproved=include_unapproved,
-            include_gold=include_gold, with_files=with_files, conversational=conversational, team=client.team,
+            since=since,
+            repo=repo,
+            round=round,
+            metadata=metadata,
+            ties=ties,
+            include_unapproved=include_unapproved,
+            include_gold=include_gold,
+            with_files=with_files,
+            conversational=conversational,
+            team=client.team,
         )
     except TandemError as exc:
         raise HTTPException(400, str(exc)) from None
@@ -62,7 +70,8 @@ def streamed(
     """The export as a streamed download (also the dashboard's)."""
     if parquet:
         return StreamingResponse(
-            _parquet(services, name, selection), media_type="application/vnd.apache.parquet",
+            _parquet(services, name, selection),
+            media_type="application/vnd.apache.parquet",
             headers={"Content-Disposition": f'attachment; filename="{filename or name}.parquet"'},
         )
     headers = {"Content-Disposition": f'attachment; filename="{filename}.jsonl"'} if filename else None

@@ -1,7 +1,7 @@
 """Liveness (/healthz) and readiness (/readyz: Redis, database and credentials). /readyz also
 warns when Redis does not persist what it accepted, and shows the workers' heartbeat; neither
 makes the app unready: it works, at a risk, and deliveries wait safely in the inbox.
-/metrics: Prometheus's scrape (tandem.metrics); keep it to the monitoring network at the proxy."""
+/metrics: Prometheus's scrape (tandem.infra.metrics); keep it to the monitoring network at the proxy."""
 
 from typing import Any
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from tandem import metrics, readiness
+from tandem.infra import metrics, readiness
 
 router = APIRouter()
 

@@ -9,9 +9,9 @@ import asyncio
 
 from starlette.concurrency import run_in_threadpool
 
-from tandem.services import Services
-from tandem.inbox import IncomingDelivery
-from tandem.delivery_queue import accept_deliveries
+from tandem.infra.delivery_queue import accept_deliveries
+from tandem.infra.inbox import IncomingDelivery
+from tandem.infra.services import Services
 
 MAX_BATCH = 256
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from tandem.settings import get_settings
+from tandem.infra.settings import get_settings
 
 MAX_HEADER_BYTES = 32 * 1024  # GitHub's deliveries send under 2 KB of headers
 MAX_CONNECTIONS = 256

@@ -5,14 +5,26 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from app import api, api_docs, dashboard, errors, export_api, health, reviews_api, rounds_api, setup, stats_api, webhooks
+from app import (
+    api,
+    api_docs,
+    dashboard,
+    errors,
+    export_api,
+    health,
+    reviews_api,
+    rounds_api,
+    setup,
+    stats_api,
+    webhooks,
+)
 from app.dashboard import landing
 from app.intake import DeliveryIntake
 from app.limits import BodyBudget
-from tandem import logs
-from tandem import services as services_module
-from tandem.services import Services
-from tandem.settings import get_settings
+from tandem.infra import logs
+from tandem.infra import services as services_module
+from tandem.infra.services import Services
+from tandem.infra.settings import get_settings
 
 
 class TandemApp:
@@ -29,8 +41,14 @@ class TandemApp:
         # One budget for the bodies this process is reading, whichever route reads them.
         self.api.state.body_budget = budget = BodyBudget()
         routers = (
-            health.router, setup.router, api.router, stats_api.router, rounds_api.router, export_api.router,
-            reviews_api.router, api_docs.router,
+            health.router,
+            setup.router,
+            api.router,
+            stats_api.router,
+            rounds_api.router,
+            export_api.router,
+            reviews_api.router,
+            api_docs.router,
         )
         for router in routers:
             self.api.include_router(router)

@@ -1,4 +1,4 @@
-"""GET /api/reviews: what waits in review (tandem.review_queue), for the token's team's tasks.
+"""GET /api/reviews: what waits in review (tandem.domain.review_queue), for the token's team's tasks.
 
 `status=waiting` (the default): votes waiting for reviewers; `status=returned`: votes returned to
 their raters. Needs the `read` scope.
@@ -11,8 +11,8 @@ from typing import Literal
 from fastapi import APIRouter, Request
 
 from app.api import requires
-from tandem.review_queue import review_queue
-from tandem.tokens import Client, Scope
+from tandem.domain.review_queue import review_queue
+from tandem.infra.tokens import Client, Scope
 
 router = APIRouter(prefix="/api")
 

@@ -17,11 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api import _read_json, requires
 from app.errors import error_response
-from tandem import rounds, runner_protocol
-from tandem.errors import NotFound
-from tandem.services import Services
-from tandem.task_spec import InvalidTask
-from tandem.tokens import Client, Scope
+from tandem.domain import rounds, runner_protocol
+from tandem.domain.task_spec import InvalidTask
+from tandem.infra.errors import NotFound
+from tandem.infra.services import Services
+from tandem.infra.tokens import Client, Scope
 
 router = APIRouter(prefix="/api")
 

@@ -23,9 +23,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from tandem import app_registration
-from tandem.errors import ServiceUnavailable, TandemError
-from tandem.settings import Settings
+from tandem.infra import app_registration
+from tandem.infra.errors import ServiceUnavailable, TandemError
+from tandem.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,7 @@ def _origin(request: Request, settings: Settings) -> str:
         return f"{request.url.scheme}://{host}"
     raise _Refused(
         _page(
-            f"<p>The setup answers only at {html.escape(settings.public_url)} (TANDEM_PUBLIC_URL) or on "
-            "localhost.</p>",
+            f"<p>The setup answers only at {html.escape(settings.public_url)} (TANDEM_PUBLIC_URL) or on localhost.</p>",
             400,
         )
     )
@@ -128,8 +127,13 @@ async def setup_page(request: Request, key: str = "") -> Response:
                 )
             response = RedirectResponse("/setup", status_code=303)
             response.set_cookie(
-                COOKIE, session, max_age=app_registration.SESSION_TTL, path="/setup", httponly=True,
-                samesite="strict", secure=origin.startswith("https://"),
+                COOKIE,
+                session,
+                max_age=app_registration.SESSION_TTL,
+                path="/setup",
+                httponly=True,
+                samesite="strict",
+                secure=origin.startswith("https://"),
             )
             return response
         await _session(request, origin, posted=False)
@@ -188,6 +192,7 @@ def _hand_on(code: str, state: str, note: str, status: int = 200, *, now: bool =
 @router.get("/setup/callback", response_class=HTMLResponse)
 async def callback(request: Request, code: str = "", state: str = "") -> Response:
     """Where GitHub sends the browser back. It exchanges nothing itself (see the module's doc)."""
+
     async def step(settings: Settings, origin: str) -> Response:
         if not code or not state:
             return _page(

@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from app.api import requires
-from tandem.errors import TandemError
-from tandem.models import Task
-from tandem.statistics.queries import Filters
-from tandem.statistics.report import statistics
-from tandem.tokens import Client, Scope
+from tandem.domain.statistics.queries import Filters
+from tandem.domain.statistics.report import statistics
+from tandem.infra.errors import TandemError
+from tandem.infra.models import Task
+from tandem.infra.tokens import Client, Scope
 
 router = APIRouter(prefix="/api")
 
@@ -42,7 +42,12 @@ def stats(
     """Rankings with confidence intervals, position bias, agreement, raters and reviewers."""
     try:
         filters = Filters.parse(
-            repo=repo, since=since, until=until, round=round, metadata=metadata, models=model,
+            repo=repo,
+            since=since,
+            until=until,
+            round=round,
+            metadata=metadata,
+            models=model,
             include_unapproved=include_unapproved,
         )
     except TandemError as exc:

@@ -2,7 +2,7 @@
 
 The order matters: the signature is checked over the raw bytes before anything parses them,
 and a delivery is only acknowledged (2xx) once it is durably in the inbox (app.intake,
-tandem.inbox), from which workers turn it into a job.
+tandem.infra.inbox), from which workers turn it into a job.
 
 Until the signature is checked the sender is anyone, so the body is read only if it carries a
 well-formed signature and fits in the process's body budget (app.limits); the HMAC is computed
@@ -22,16 +22,16 @@ import redis
 from app import signatures
 from app.intake import DeliveryIntake
 from app.limits import BodyBudget, BodyRefused, read_body
-from tandem import metrics
-from tandem.inbox import IncomingDelivery
-from tandem.settings import Settings
-from tandem.webhook_events import handles
+from tandem.domain.webhook_events import handles
+from tandem.infra import metrics
+from tandem.infra.inbox import IncomingDelivery
+from tandem.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PATH = "/webhooks/github"
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-# Outcomes counted by event (tandem.metrics); before the signature is checked anyone may send
+# Outcomes counted by event (tandem.infra.metrics); before the signature is checked anyone may send
 # anything, so the event header is not used as a label then.
 REFUSED, IGNORED = "refused", "ignored"
 UNVERIFIED = ("unverified", REFUSED)

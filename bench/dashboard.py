@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from app.main import create_app  # noqa: E402
 from bench.stats import POSTGRES, fill  # noqa: E402
-from tandem import migrate, queue, tokens  # noqa: E402
-from tandem.db import Storage  # noqa: E402
-from tandem.github import GitHubApp  # noqa: E402
-from tandem.models import DEFAULT_TEAM  # noqa: E402
-from tandem.services import Services  # noqa: E402
-from tandem.settings import Settings  # noqa: E402
+from tandem.infra import migrate, queue, tokens  # noqa: E402
+from tandem.infra.db import Storage  # noqa: E402
+from tandem.infra.github import GitHubApp  # noqa: E402
+from tandem.infra.models import DEFAULT_TEAM  # noqa: E402
+from tandem.infra.services import Services  # noqa: E402
+from tandem.infra.settings import Settings  # noqa: E402
 from tests.stats_synthetic import Plan  # noqa: E402
 
 PAGES = (

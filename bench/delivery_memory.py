@@ -21,9 +21,9 @@ from rq.serializers import JSONSerializer
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tandem import queue, services  # noqa: E402
-from tandem.db import Base  # noqa: E402
-from tandem.inbox import IncomingDelivery  # noqa: E402
+from tandem.infra import queue, services  # noqa: E402
+from tandem.infra.db import Base  # noqa: E402
+from tandem.infra.inbox import IncomingDelivery  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.support.redis_tools import footprint  # noqa: E402
 from workers.deliveries import accept_deliveries, relay_inbox  # noqa: E402

@@ -37,12 +37,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from stats import TANDEM, database, fill  # noqa: E402
 
 from app.main import create_app  # noqa: E402
-from tandem import migrate, tokens  # noqa: E402
-from tandem.db import Base, Storage  # noqa: E402
-from tandem.models import Judgment  # noqa: E402
-from tandem.services import Services  # noqa: E402
-from tandem.settings import Settings  # noqa: E402
-from tandem.tokens import Scope  # noqa: E402
+from tandem.infra import migrate, tokens  # noqa: E402
+from tandem.infra.db import Base, Storage  # noqa: E402
+from tandem.infra.models import Judgment  # noqa: E402
+from tandem.infra.services import Services  # noqa: E402
+from tandem.infra.settings import Settings  # noqa: E402
+from tandem.infra.tokens import Scope  # noqa: E402
 from tests.servers import LiveServer  # noqa: E402
 from tests.stats_synthetic import START, Plan, voted_at  # noqa: E402
 
@@ -61,7 +61,7 @@ SHAPING = (
     " rater_login, 'src/pager.py', 3, 'this breaks on an empty page', 2000000000 + id, 'lc' || id, recorded_at,"
     " recorded_at FROM judgments WHERE superseded_at IS NULL AND id % 11 = 0",
 )
-# The change feed as tandem.changes writes it: each vote, each supersede, each review, each
+# The change feed as tandem.domain.changes writes it: each vote, each supersede, each review, each
 # rater's scores and line comments, each round, at the time of the write.
 FEED = (
     "SELECT round_id, rater_id, id, recorded_at FROM judgments",

@@ -42,13 +42,13 @@ from sqlalchemy import create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tandem import migrate  # noqa: E402
-from tandem.db import Storage  # noqa: E402
-from tandem.models import Judgment, Task  # noqa: E402
+from tandem.infra import migrate  # noqa: E402
+from tandem.infra.db import Storage  # noqa: E402
+from tandem.infra.models import Judgment, Task  # noqa: E402
 from tandem.sandbox.github import GitHubEmulator  # noqa: E402
 from tandem.sandbox.github.secondary import SecondaryLimits  # noqa: E402
 from tandem.sandbox.processes import free_port  # noqa: E402
-from tandem.settings import Settings  # noqa: E402
+from tandem.infra.settings import Settings  # noqa: E402
 from tests import github_views as views  # noqa: E402
 
 TANDEM = str(Path(sys.executable).with_name("tandem"))

@@ -24,14 +24,14 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tandem import pairs, tasks  # noqa: E402
-from tandem.db import Base, Storage  # noqa: E402
-from tandem.github import GitHubApp  # noqa: E402
-from tandem.models import Installation, Repository  # noqa: E402
-from tandem.queue import connect  # noqa: E402
-from tandem.services import Services  # noqa: E402
-from tandem.settings import Settings  # noqa: E402
-from tandem.task_spec import parse_task  # noqa: E402
+from tandem.domain import pairs, tasks  # noqa: E402
+from tandem.infra.db import Base, Storage  # noqa: E402
+from tandem.infra.github import GitHubApp  # noqa: E402
+from tandem.infra.models import Installation, Repository  # noqa: E402
+from tandem.infra.queue import connect  # noqa: E402
+from tandem.infra.services import Services  # noqa: E402
+from tandem.infra.settings import Settings  # noqa: E402
+from tandem.domain.task_spec import parse_task  # noqa: E402
 from tandem.sandbox.github import GitHubEmulator  # noqa: E402
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}

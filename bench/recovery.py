@@ -28,14 +28,15 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from app.main import create_app  # noqa: E402
-from tandem import migrate, queue, tasks  # noqa: E402
-from tandem import services as services_module  # noqa: E402
-from tandem.db import Storage  # noqa: E402
-from tandem.github import GitHubApp  # noqa: E402
-from tandem.liveness import worker_beats  # noqa: E402
-from tandem.models import Judgment, Repository, Task  # noqa: E402
-from tandem.services import Services  # noqa: E402
-from tandem.task_spec import parse_task  # noqa: E402
+from tandem.infra import migrate, queue
+from tandem.domain import tasks  # noqa: E402
+from tandem.infra import services as services_module  # noqa: E402
+from tandem.infra.db import Storage  # noqa: E402
+from tandem.infra.github import GitHubApp  # noqa: E402
+from tandem.infra.liveness import worker_beats  # noqa: E402
+from tandem.infra.models import Judgment, Repository, Task  # noqa: E402
+from tandem.infra.services import Services  # noqa: E402
+from tandem.domain.task_spec import parse_task  # noqa: E402
 from tests.conftest import MIRROR_FILES, make_settings  # noqa: E402
 from tandem.sandbox.github import GitHubEmulator  # noqa: E402
 from tests.processes import kill, start_worker, stop, wait_for, worker_env  # noqa: E402

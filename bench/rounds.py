@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from bench.pair_api_calls import WRITES, new_task, unthrottled_world  # noqa: E402
-from tandem import pairs, rounds  # noqa: E402
-from tandem.models import Round, Task  # noqa: E402
-from tandem.rounds import apply, lifecycle  # noqa: E402
-from tandem.task_spec import OutputSpec  # noqa: E402
+from tandem.domain import pairs, rounds  # noqa: E402
+from tandem.infra.models import Round, Task  # noqa: E402
+from tandem.domain.rounds import apply, lifecycle  # noqa: E402
+from tandem.domain.task_spec import OutputSpec  # noqa: E402
 
 
 def patch_on(clone_url: str, branch: str, files: int, scratch: Path) -> str:

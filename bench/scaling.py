@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from judgments import TANDEM, Bench, wait_for  # noqa: E402
 
-from tandem import liveness, queue  # noqa: E402
+from tandem.infra import liveness, queue  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

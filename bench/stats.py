@@ -31,10 +31,10 @@ from sqlalchemy import Table, create_engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tandem import migrate  # noqa: E402
-from tandem.db import Base, Storage  # noqa: E402
-from tandem.statistics.queries import Filters, load  # noqa: E402
-from tandem.statistics.report import build  # noqa: E402
+from tandem.infra import migrate  # noqa: E402
+from tandem.infra.db import Base, Storage  # noqa: E402
+from tandem.domain.statistics.queries import Filters, load  # noqa: E402
+from tandem.domain.statistics.report import build  # noqa: E402
 from tests.stats_synthetic import Plan, database_rows  # noqa: E402
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -27,9 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from bench.pair_api_calls import WRITES, new_task, start_world  # noqa: E402
-from tandem import pairs  # noqa: E402
-from tandem.errors import RateLimited  # noqa: E402
-from tandem.settings import Settings  # noqa: E402
+from tandem.domain import pairs  # noqa: E402
+from tandem.infra.errors import RateLimited  # noqa: E402
+from tandem.infra.settings import Settings  # noqa: E402
 from tandem.sandbox.github import SecondaryLimits  # noqa: E402
 
 

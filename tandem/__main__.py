@@ -1,5 +1,5 @@
 """`python -m tandem`: the `tandem` command, for processes that must run the same interpreter."""
 
-from tandem.cli import main
+from cli.main import main
 
 main()

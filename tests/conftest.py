@@ -10,25 +10,25 @@ import os
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
+from pydantic import SecretStr
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
-from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from app.main import create_app
-from tandem import outbox, queue
-from tandem import services as services_module
-from tandem.db import Base, Storage
-from tandem.delivery_queue import relay_inbox
-from tandem.github import GitHubApp
-from tandem.services import Services
-from tandem.settings import Settings
+from tandem.infra import outbox, queue
+from tandem.infra import services as services_module
+from tandem.infra.db import Base, Storage
+from tandem.infra.delivery_queue import relay_inbox
+from tandem.infra.github import GitHubApp
+from tandem.infra.services import Services
+from tandem.infra.settings import Settings
 from tests.servers import LiveServer
 
 # The tests empty Redis databases 1-11, so they never pick a Redis themselves: scripts/test starts
@@ -139,15 +139,17 @@ def settle(emu, services: Services, rounds: int = 10) -> None:
 
 
 def windows_end(services: Services) -> int:
-    """The coalescing windows (tandem.outbox) end: their scheduled jobs are queued. Jobs
+    """The coalescing windows (tandem.infra.outbox) end: their scheduled jobs are queued. Jobs
     scheduled for later than a window (waiting out a rate limit) stay scheduled."""
     q = services.queue(queue.PAIRS)
     registry = ScheduledJobRegistry(queue=q)
     window_end = time.time() + services.settings.pair_sync_window_seconds
     due = [
-        job for job_id in registry.get_job_ids()
+        job
+        for job_id in registry.get_job_ids()
         if registry.get_scheduled_time(job_id).timestamp() <= window_end
-        and (job := q.fetch_job(job_id)) is not None and outbox.COALESCED in job.meta
+        and (job := q.fetch_job(job_id)) is not None
+        and outbox.COALESCED in job.meta
     ]
     for job in due:
         registry.remove(job.id)
@@ -167,7 +169,8 @@ def processed_runs(caplog) -> Counter[str]:
     """How many times each delivery's effects were committed, from its job's log line (jobs of
     processed deliveries keep no result). Needs caplog at INFO for workers.deliveries."""
     return Counter(
-        record.args[0] for record in caplog.records
+        record.args[0]
+        for record in caplog.records
         if record.name == "workers.deliveries" and record.msg.startswith("delivery %s processed")
     )
 
@@ -197,8 +200,7 @@ MIRROR_FILES = {
     ".github/tandem.yml": MIRROR_CONFIG,
     "README.md": "# mlflow mirror\n",
     "src/app.py": (
-        "import subprocess\n\n\ndef install(package):\n"
-        "    subprocess.run(f'pip install {package}', shell=True)\n"
+        "import subprocess\n\n\ndef install(package):\n    subprocess.run(f'pip install {package}', shell=True)\n"
     ),
     "src/old_name.py": "VALUE = 1\n",
     "src/obsolete.py": "print('bye')\n",
@@ -234,12 +236,24 @@ class BlindingAudit:
             if not (git_dir / "HEAD").exists():
                 continue
             listing = subprocess.run(
-                ["git", "--git-dir", str(git_dir), "log", "--all", "--format=%H %an <%ae> %cn <%ce>%n%B", "--decorate=full"],
-                capture_output=True, text=True, check=False,
+                [
+                    "git",
+                    "--git-dir",
+                    str(git_dir),
+                    "log",
+                    "--all",
+                    "--format=%H %an <%ae> %cn <%ce>%n%B",
+                    "--decorate=full",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             ).stdout
             refs = subprocess.run(
                 ["git", "--git-dir", str(git_dir), "for-each-ref", "--format=%(refname)"],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             ).stdout
             found += [f"{git_dir.name}: {s}" for s in self.secrets if s in listing or s in refs]
         return found
@@ -291,7 +305,7 @@ def tandem_env(services: Services, tmp_path: Path) -> dict[str, str]:
     and Redis (whose schema is stamped as migrated: the test made it from the models)."""
     from alembic import command
 
-    from tandem import migrate
+    from tandem.infra import migrate
 
     with services.storage.engine.begin() as connection:
         command.stamp(migrate._config(connection), "head")
@@ -324,8 +338,8 @@ def small_task(blinding: BlindingAudit, **overrides) -> dict:
 
 
 def submit_task(services: Services, blinding: BlindingAudit, **overrides) -> int:
-    from tandem import tasks
-    from tandem.task_spec import parse_task
+    from tandem.domain import tasks
+    from tandem.domain.task_spec import parse_task
 
     return tasks.submit(services, parse_task(small_task(blinding, **overrides)), "test")
 
@@ -333,7 +347,7 @@ def submit_task(services: Services, blinding: BlindingAudit, **overrides) -> int
 @pytest.fixture
 def pair(github, services, blinding) -> dict:
     """An open pair on evals-org/mlflow: {"task_id", "A": PR number, "B": PR number, "models": {side: model}}."""
-    from tandem.models import Task
+    from tandem.infra.models import Task
 
     task_id = submit_task(services, blinding)
     settle(github, services)

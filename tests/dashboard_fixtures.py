@@ -16,10 +16,10 @@ import pytest
 from pydantic import SecretStr
 
 from app.main import create_app
-from tandem import tasks
-from tandem.models import Task
-from tandem.services import Services
-from tandem.task_spec import parse_task
+from tandem.domain import tasks
+from tandem.domain.task_spec import parse_task
+from tandem.infra.models import Task
+from tandem.infra.services import Services
 from tests.conftest import settle, small_task
 from tests.servers import LiveServer
 

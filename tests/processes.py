@@ -14,8 +14,8 @@ from pathlib import Path
 
 import redis
 
+from tandem.infra.settings import Settings
 from tandem.sandbox.processes import free_port
-from tandem.settings import Settings
 
 TANDEM = str(Path(sys.executable).with_name("tandem"))
 
@@ -24,7 +24,9 @@ def wait_for(condition: Callable[[], object], what: str | Callable[[], str], tim
     deadline = time.monotonic() + timeout
     while not (result := condition()):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what if isinstance(what, str) else what()}")
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for {what if isinstance(what, str) else what()}"
+            )
         time.sleep(every)
     return result
 
@@ -45,8 +47,21 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
             stdout=subprocess.DEVNULL,
         )
         probe = redis.Redis(port=self.port, socket_connect_timeout=1)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from tandem.statistics.records import STRENGTHS
+from tandem.domain.statistics.records import STRENGTHS
 
 
 @dataclass
@@ -133,62 +133,133 @@ def database_rows(plan: Plan, *, batch: int = 20_000, ratings_every: int = 1) ->
         for p in range(first_pair, min(first_pair + batch, plan.pairs)):
             task, a_is_first = p + 1, bool(p % 2)
             names = (models[drawn.model_a[p]], models[drawn.model_b[p]])
-            out["tasks"].append({
-                "id": task, "repo_full_name": f"evals/mirror-{p % 2}", "base": "main", "prompt": "Fix it",
-                "raters": [], "metadata": {"suite": f"s{p % 3}"}, "status": "open", "team": "default",
-                "created_at": voted_at(p), "updated_at": voted_at(p),
-            })
+            out["tasks"].append(
+                {
+                    "id": task,
+                    "repo_full_name": f"evals/mirror-{p % 2}",
+                    "base": "main",
+                    "prompt": "Fix it",
+                    "raters": [],
+                    "metadata": {"suite": f"s{p % 3}"},
+                    "status": "open",
+                    "team": "default",
+                    "created_at": voted_at(p),
+                    "updated_at": voted_at(p),
+                }
+            )
             for position, model in enumerate(names if a_is_first else names[::-1]):
-                out["outputs"].append({"id": 2 * p + 1 + position, "task_id": task, "position": position, "model": model})
-            out["pairs"].append({"id": task, "task_id": task, "a_is_first_output": a_is_first, "opened_at": voted_at(p)})
+                out["outputs"].append(
+                    {"id": 2 * p + 1 + position, "task_id": task, "position": position, "model": model}
+                )
+            out["pairs"].append(
+                {"id": task, "task_id": task, "a_is_first_output": a_is_first, "opened_at": voted_at(p)}
+            )
             for letter, _name in zip("AB", names, strict=True):
                 position = (0 if letter == "A" else 1) if a_is_first else (1 if letter == "A" else 0)
-                out["sides"].append({
-                    "id": 2 * p + 1 + (letter == "B"), "pair_id": task, "letter": letter,
-                    "output_id": 2 * p + 1 + position, "repo_full_name": f"evals/mirror-{p % 2}", "branch": f"t{task}-{letter}",
-                })
+                out["sides"].append(
+                    {
+                        "id": 2 * p + 1 + (letter == "B"),
+                        "pair_id": task,
+                        "letter": letter,
+                        "output_id": 2 * p + 1 + position,
+                        "repo_full_name": f"evals/mirror-{p % 2}",
+                        "branch": f"t{task}-{letter}",
+                    }
+                )
             for number in range(1, round_of(p) + 1):
-                out["rounds"].append({"id": 2 * p + number, "task_id": task, "number": number, "prompt": "Fix it", "created_at": voted_at(p)})
+                out["rounds"].append(
+                    {
+                        "id": 2 * p + number,
+                        "task_id": task,
+                        "number": number,
+                        "prompt": "Fix it",
+                        "created_at": voted_at(p),
+                    }
+                )
         for n in range(lo, hi):
             p, rater = int(drawn.pair[n]), int(drawn.rater[n])
             verdict, strength = drawn.verdict[n], drawn.strength[n]
             common = {
-                "task_id": p + 1, "pair_id": p + 1, "round_id": 2 * p + round_of(p), "rater_id": 1000 + rater,
-                "rater_login": raters[rater], "rationale": "", "source": "comment", "on_side": "A",
-                "time_on_task_seconds": float(drawn.seconds[n]), "recorded_at": voted_at(p),
+                "task_id": p + 1,
+                "pair_id": p + 1,
+                "round_id": 2 * p + round_of(p),
+                "rater_id": 1000 + rater,
+                "rater_login": raters[rater],
+                "rationale": "",
+                "source": "comment",
+                "on_side": "A",
+                "time_on_task_seconds": float(drawn.seconds[n]),
+                "recorded_at": voted_at(p),
             }
             if has_old_version(n):
                 judgment_id, version = judgment_id + 1, version + 1
-                out["judgments"].append(common | {
-                    "id": judgment_id, "verdict": flip[verdict], "strength": strength if verdict in ("A", "B") else None,
-                    "comment_id": version, "delivery_id": f"d{version}", "voted_at": voted_at(p) - timedelta(seconds=30),
-                    "superseded_at": voted_at(p), "superseded_reason": "revote", "review_state": "returned",
-                })
-                out["judgment_reviews"].append(_review(judgment_id, rater, "rejected", voted_at(p) - timedelta(seconds=20)))
+                out["judgments"].append(
+                    common
+                    | {
+                        "id": judgment_id,
+                        "verdict": flip[verdict],
+                        "strength": strength if verdict in ("A", "B") else None,
+                        "comment_id": version,
+                        "delivery_id": f"d{version}",
+                        "voted_at": voted_at(p) - timedelta(seconds=30),
+                        "superseded_at": voted_at(p),
+                        "superseded_reason": "revote",
+                        "review_state": "returned",
+                    }
+                )
+                out["judgment_reviews"].append(
+                    _review(judgment_id, rater, "rejected", voted_at(p) - timedelta(seconds=20))
+                )
             judgment_id, version = judgment_id + 1, version + 1
             state = "pending" if is_pending(n) else "approved"
-            out["judgments"].append(common | {
-                "id": judgment_id, "verdict": verdict, "strength": strength, "comment_id": version,
-                "delivery_id": f"d{version}", "voted_at": voted_at(p), "superseded_at": None, "superseded_reason": None,
-                "review_state": state,
-            })
+            out["judgments"].append(
+                common
+                | {
+                    "id": judgment_id,
+                    "verdict": verdict,
+                    "strength": strength,
+                    "comment_id": version,
+                    "delivery_id": f"d{version}",
+                    "voted_at": voted_at(p),
+                    "superseded_at": None,
+                    "superseded_reason": None,
+                    "review_state": state,
+                }
+            )
             if state == "approved":
-                out["judgment_reviews"].append(_review(judgment_id, rater, "approved", voted_at(p) + timedelta(hours=1)))
+                out["judgment_reviews"].append(
+                    _review(judgment_id, rater, "approved", voted_at(p) + timedelta(hours=1))
+                )
             if n % ratings_every == 0:
                 scores = {"A": (4, 2), "B": (2, 4)}.get(verdict, (3, 3))
                 for side, score in zip("AB", scores, strict=True):
                     for axis in AXES:
-                        out["ratings"].append({
-                            "task_id": p + 1, "round_id": 2 * p + round_of(p), "judgment_id": judgment_id,
-                            "rater_id": 1000 + rater, "rater_login": raters[rater], "side": side, "axis": axis,
-                            "score": score, "comment_id": version, "delivery_id": f"d{version}", "created_at": voted_at(p),
-                        })
+                        out["ratings"].append(
+                            {
+                                "task_id": p + 1,
+                                "round_id": 2 * p + round_of(p),
+                                "judgment_id": judgment_id,
+                                "rater_id": 1000 + rater,
+                                "rater_login": raters[rater],
+                                "side": side,
+                                "axis": axis,
+                                "score": score,
+                                "comment_id": version,
+                                "delivery_id": f"d{version}",
+                                "created_at": voted_at(p),
+                            }
+                        )
         yield out
 
 
 def _review(judgment_id: int, rater: int, decision: str, at: datetime) -> dict:
     return {
-        "judgment_id": judgment_id, "reviewer_id": 7 + rater % 2, "reviewer_login": f"reviewer-{rater % 2}",
-        "decision": decision, "reason": "" if decision == "approved" else "say why", "comment_id": 10**9 + judgment_id,
-        "delivery_id": f"r{judgment_id}", "created_at": at,
+        "judgment_id": judgment_id,
+        "reviewer_id": 7 + rater % 2,
+        "reviewer_login": f"reviewer-{rater % 2}",
+        "decision": decision,
+        "reason": "" if decision == "approved" else "say why",
+        "comment_id": 10**9 + judgment_id,
+        "delivery_id": f"r{judgment_id}",
+        "created_at": at,
     }

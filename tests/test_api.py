@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tandem import queue, tokens
-from tandem.models import ApiToken, Installation, Repository
-from tandem.tokens import Scope
+from tandem.infra import queue, tokens
+from tandem.infra.models import ApiToken, Installation, Repository
+from tandem.infra.tokens import Scope
 from tests.support.tokens import new_token
 
 TASK = {
@@ -177,7 +177,8 @@ def test_deeply_nested_json_is_a_400(client):
 
 TASK_JSON_WITH_METADATA = (
     b'{"repo": "evals-org/mlflow", "base": "main", "prompt": "Fix it.", "metadata": {"deep": '
-    + b"[" * 30 + b"]" * 30
+    + b"[" * 30
+    + b"]" * 30
     + b'}, "outputs": [{"model": "model-x", "patch": "diff"}, {"model": "model-y", "files": {"a.py": "x"}}]}'
 )
 
@@ -230,7 +231,7 @@ def test_an_unexpected_failure_is_a_500_in_the_same_shape(services):
     """The database is gone: the client learns that, in the one shape, and nothing of the internals."""
     import dataclasses
 
-    from tandem.db import Storage
+    from tandem.infra.db import Storage
 
     broken = dataclasses.replace(services, storage=Storage.from_url("postgresql+psycopg://postgres@127.0.0.1:1/none"))
     with TestClient(create_app(broken), raise_server_exceptions=False) as test_client:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tandem import job_names
+from tandem.infra import job_names
 
 ROOT = Path(__file__).parent.parent
 
@@ -59,7 +59,7 @@ def test_a_handler_for_an_event_not_in_the_table_is_refused():
 
 
 def test_redis_keys_are_named_only_in_tandem_redis_keys():
-    labels = {"tandem:pending", "tandem:judged", "tandem:approved"}  # GitHub labels (tandem.repo_config)
+    labels = {"tandem:pending", "tandem:judged", "tandem:approved"}  # GitHub labels (tandem.domain.repo_config)
     found = []
     for path in [*(ROOT / "tandem").rglob("*.py"), *(ROOT / "workers").rglob("*.py"), *(ROOT / "app").rglob("*.py")]:
         if path.name == "redis_keys.py" or "sandbox" in path.parts:
@@ -73,16 +73,26 @@ def test_redis_keys_are_named_only_in_tandem_redis_keys():
 
 
 def test_jobs_are_queued_by_name():
-    """Whoever queues a job names it from tandem.job_names, never by the function: that would
+    """Whoever queues a job names it from tandem.infra.job_names, never by the function: that would
     import the workers' modules and scatter the names queued jobs depend on."""
     jobs = {path.rpartition(".")[2] for path in job_names.VERSIONS}
-    queueing = {"enqueue", "enqueue_at", "enqueue_in", "enqueue_call", "enqueue_after_commit", "coalesce", "prepare_data"}
+    queueing = {
+        "enqueue",
+        "enqueue_at",
+        "enqueue_in",
+        "enqueue_call",
+        "enqueue_after_commit",
+        "coalesce",
+        "prepare_data",
+    }
     calls = []
     for path in [*(ROOT / "tandem").rglob("*.py"), *(ROOT / "workers").rglob("*.py"), *(ROOT / "app").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in queueing:
                 for argument in node.args:
                     name = argument.id if isinstance(argument, ast.Name) else getattr(argument, "attr", None)
-                    if name in jobs and not (isinstance(argument, ast.Attribute) and ast.unparse(argument.value) == "job_names"):
+                    if name in jobs and not (
+                        isinstance(argument, ast.Attribute) and ast.unparse(argument.value) == "job_names"
+                    ):
                         calls.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(argument)}")
     assert calls == []

@@ -7,10 +7,10 @@ import time
 import httpx
 import pytest
 
-from tandem.budget import WriteBudget
-from tandem.errors import RateLimited
-from tandem.github import GitHubApp
-from tandem.settings import Settings
+from tandem.infra.budget import WriteBudget
+from tandem.infra.errors import RateLimited
+from tandem.infra.github import GitHubApp
+from tandem.infra.settings import Settings
 from tandem.sandbox.github import SecondaryLimits
 
 

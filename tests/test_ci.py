@@ -1,4 +1,4 @@
-"""CI results per side (tandem.ci) on SQLite and PostgreSQL: states from check runs, suites and
+"""CI results per side (tandem.domain.ci) on SQLite and PostgreSQL: states from check runs, suites and
 statuses, the latest report of each check kept whatever order they arrive in, a side's summary,
 and the payloads checked before any handler runs."""
 
@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tandem import ci
-from tandem.ci import CheckKind, CiState
-from tandem.errors import Unprocessable
-from tandem.models import CiCheck, Pair
-from tandem.webhook_payloads import parse
+from tandem.domain import ci
+from tandem.domain.ci import CheckKind, CiState
+from tandem.domain.webhook_payloads import parse
+from tandem.infra.errors import Unprocessable
+from tandem.infra.models import CiCheck, Pair
 from tests.support.judging import HEAD_A, HEAD_B, T0, new_pair
 
 
@@ -37,14 +37,30 @@ def test_a_checks_state_from_its_status_and_conclusion(status, conclusion, state
 
 
 def report(
-    storage, sha: str, name: str, state: CiState, minutes: int, kind=CheckKind.CHECK_RUN, url=None, source="app:7",
+    storage,
+    sha: str,
+    name: str,
+    state: CiState,
+    minutes: int,
+    kind=CheckKind.CHECK_RUN,
+    url=None,
+    source="app:7",
     order=None,
 ):
     """A report recorded `minutes` after T0; by default the later one is also GitHub's later report."""
     with storage.transaction() as session:
         return ci.record(
-            session, "evals/mirror-1", sha, kind=kind, source=source, name=name, order=order or (minutes, 0),
-            state=state, url=url, reported_at=T0 + timedelta(minutes=minutes), delivery_id=f"d-{name}-{minutes}",
+            session,
+            "evals/mirror-1",
+            sha,
+            kind=kind,
+            source=source,
+            name=name,
+            order=order or (minutes, 0),
+            state=state,
+            url=url,
+            reported_at=T0 + timedelta(minutes=minutes),
+            delivery_id=f"d-{name}-{minutes}",
         )
 
 
@@ -82,7 +98,9 @@ def test_two_apps_checks_of_one_name_are_two_checks_and_neither_hides_the_others
     with storage.transaction() as session:
         kept = session.scalars(select(CiCheck).where(CiCheck.head_sha == HEAD_A).order_by(CiCheck.id)).all()
         assert [(check.source, check.state) for check in kept] == [
-            ("app:7", CiState.FAILURE), ("app:99", CiState.SUCCESS), ("user:99", CiState.SUCCESS)
+            ("app:7", CiState.FAILURE),
+            ("app:99", CiState.SUCCESS),
+            ("user:99", CiState.SUCCESS),
         ]
 
 
@@ -93,14 +111,17 @@ def test_a_sides_summary_names_its_failing_checks_and_a_round_finishes_when_noth
         CiCheck(kind=CheckKind.STATUS, name="build", state=CiState.SUCCESS, url="u2", reported_at=T0),
     ]
     assert ci.summary(checks) == {
-        "state": CiState.FAILURE, "failing": [{"name": "tests", "url": "u1"}], "reported_at": T0
+        "state": CiState.FAILURE,
+        "failing": [{"name": "tests", "url": "u1"}],
+        "reported_at": T0,
     }
     neutral = CiCheck(kind=CheckKind.STATUS, name="docs", state=CiState.NEUTRAL, url=None, reported_at=T0)
     assert ci.summary([neutral])["state"] == CiState.NEUTRAL
     assert ci.summary([])["state"] is None
     later = T0 + timedelta(minutes=3)
     running = {
-        "A": {"state": CiState.SUCCESS, "reported_at": T0}, "B": {"state": CiState.PENDING, "reported_at": later}
+        "A": {"state": CiState.SUCCESS, "reported_at": T0},
+        "B": {"state": CiState.PENDING, "reported_at": later},
     }
     assert ci.finished_at(running) is None
     assert ci.finished_at({"A": running["A"]}) is None

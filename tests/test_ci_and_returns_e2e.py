@@ -15,13 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.main import create_app
-from tandem import ci as ci_results
-from tandem import export, queue, repo_config, rounds, tasks, tokens
-from tandem.models import CiCheck, Judgment, Task
-from tandem.statistics.queries import Filters
-from tandem.statistics.report import statistics
+from tandem.domain import ci as ci_results
+from tandem.domain import export, repo_config, rounds, tasks
+from tandem.domain.rounds import apply
+from tandem.domain.statistics.queries import Filters
+from tandem.domain.statistics.report import statistics
+from tandem.infra import queue, tokens
+from tandem.infra.models import CiCheck, Judgment, Task
 from tests import github_views as views
-from tandem.rounds import apply
 from tests.conftest import MIRROR_CONFIG, run_jobs, settle, tandem_env
 from tests.support.rounds import answers, ask_followup
 
@@ -72,8 +73,11 @@ def test_ci_of_both_sides_reaches_the_task_view_the_export_and_the_statistics(gi
         token = tokens.create_token(session, "lab", team="default", scopes=["read", "export"])
         kinds = {(check.letter, check.kind, check.name) for check in session.scalars(select(CiCheck))}
     assert ("A", "check_run", "Tandem") not in kinds, "Tandem's own check run is not CI"
-    assert kinds == {(letter, kind, name) for letter in "AB"
-                     for kind, name in (("check_run", "tests"), ("status", "ci/build"), ("check_suite", "ci"))}
+    assert kinds == {
+        (letter, kind, name)
+        for letter in "AB"
+        for kind, name in (("check_run", "tests"), ("status", "ci/build"), ("check_suite", "ci"))
+    }
     shown = client.get(f"/api/tasks/{pair['task_id']}", headers={"Authorization": f"Bearer {token}"}).json()
     assert shown["rounds"][0]["ci"] == {
         "A": {"state": "success", "failing": []},
@@ -201,8 +205,14 @@ def test_a_returned_vote_is_resubmitted_reviewed_again_and_approved(github, serv
     assert any("was sent back and has not been resubmitted" in body for body in bot_comments(github, pair["A"]))
 
     env = tandem_env(services, tmp_path)
-    queue = subprocess.run([str(Path(sys.executable).with_name("tandem")), "review", "queue", "--status", "returned",
-                            "--format", "json"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    queue = subprocess.run(
+        [str(Path(sys.executable).with_name("tandem")), "review", "queue", "--status", "returned", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert queue.returncode == 0, queue.stderr
     listed = json.loads(queue.stdout)
     assert [(item["rater"], item["returned_by"]) for item in listed] == [("rater-one", "reviewer-one")]
@@ -223,7 +233,8 @@ def test_a_returned_vote_is_resubmitted_reviewed_again_and_approved(github, serv
     reviewer.comment(REPO, pair["A"], "/approve @rater-one")
     settle(github, services)
     assert {p["number"]: p["state"] for p in views.pulls(github, REPO, state="all")} == {
-        pair["A"]: "closed", pair["B"]: "closed"
+        pair["A"]: "closed",
+        pair["B"]: "closed",
     }
     rows = {(row["rater_login"], row["current"]): row for row in export_rows(services)}
     final = rows[("rater-one", True)]
@@ -239,13 +250,15 @@ def test_a_returned_vote_is_resubmitted_reviewed_again_and_approved(github, serv
 def test_a_notice_is_posted_once_per_occasion_even_when_its_words_come_again(github, services, pair):
     """A vote returned and resubmitted twice in a round asks the reviewers twice, with the same
     words; a job run again for the same resubmission does not post again."""
-    from tandem import pr_notices
-    from tandem.models import Repository
+    from tandem.domain import pr_notices
+    from tandem.infra.models import Repository
 
     with services.storage.transaction() as session:
         installation_id = session.scalars(select(Repository.installation_id).where(Repository.full_name == REPO)).one()
     client = services.github.as_installation(installation_id)
     before = len(bot_comments(github, pair["A"]))
     for occasion in ("resubmitted-1", "resubmitted-1", "resubmitted-2"):
-        pr_notices._comment_once(services, client, REPO, pair["A"], "@reviewer-one: please look again", occasion=occasion)
+        pr_notices._comment_once(
+            services, client, REPO, pair["A"], "@reviewer-one: please look again", occasion=occasion
+        )
     assert bot_comments(github, pair["A"])[before:] == ["@reviewer-one: please look again"] * 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tandem.errors import ConfigError
-from tandem.settings import load_settings
+from tandem.infra.errors import ConfigError
+from tandem.infra.settings import load_settings
 from tests.conftest import make_settings
 from tests.support.cli import one_error_line, run
 
@@ -30,8 +30,12 @@ def test_an_unreachable_redis_is_one_clear_line(tmp_path):
 
 def test_a_missing_private_key_is_named(tmp_path):
     result = run(
-        "doctor", cwd=tmp_path, TANDEM_APP_ID="1", TANDEM_WEBHOOK_SECRET="x",
-        TANDEM_PRIVATE_KEY_PATH=str(tmp_path / "missing.pem"), TANDEM_REDIS_URL="redis://127.0.0.1:1/0",
+        "doctor",
+        cwd=tmp_path,
+        TANDEM_APP_ID="1",
+        TANDEM_WEBHOOK_SECRET="x",
+        TANDEM_PRIVATE_KEY_PATH=str(tmp_path / "missing.pem"),
+        TANDEM_REDIS_URL="redis://127.0.0.1:1/0",
     )
     assert result.returncode == 1
     assert f"FAIL  credentials: TANDEM_PRIVATE_KEY_PATH: no file at {tmp_path / 'missing.pem'}" in result.stdout

@@ -13,7 +13,6 @@ from tests.conftest import run_jobs, settle, small_task, tandem_env
 from tests.support.cli import TANDEM
 
 
-
 @pytest.fixture
 def tandem(github, services, tmp_path):
     """Run `tandem ...` as a maintainer would, configured for this test's GitHub, database and Redis."""
@@ -43,7 +42,7 @@ def test_submit_show_and_export_from_the_command_line(github, services, tandem, 
     assert set(shown["pull_requests"]) == {"A", "B"}
 
     with services.storage.transaction() as session:
-        from tandem.models import Task
+        from tandem.infra.models import Task
 
         number = session.get(Task, task_id).pair.side("A").pr_number
     github.as_user("rater-one").comment("evals-org/mlflow", number, "/prefer A\nShorter.")
@@ -62,7 +61,9 @@ def test_submit_show_and_export_from_the_command_line(github, services, tandem, 
     settle(github, services)
     changed = tandem("export", "-", "--cursor", cursor.read_text().strip())
     assert [(r["verdict"], r["current"]) for r in map(json.loads, changed.stdout.splitlines())] == [
-        ("A", False), ("B", True)]
+        ("A", False),
+        ("B", True),
+    ]
     [token] = [line.removeprefix("cursor: ") for line in changed.stderr.splitlines() if line.startswith("cursor: ")]
     assert tandem("export", "-", "--cursor", token).stdout == ""
     refused = tandem("export", "-", "--cursor", "0.0")
@@ -92,7 +93,10 @@ def test_doctor_reports_an_invalid_mirror_config(github, services, tandem, tmp_p
     github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\nraters_per_task: zero\n"})
     result = tandem("doctor")
     assert result.returncode == 1
-    assert "FAIL  mirrors: evals-org/mlflow/.github/tandem.yml: raters_per_task: Input should be a valid integer" in result.stdout
+    assert (
+        "FAIL  mirrors: evals-org/mlflow/.github/tandem.yml: raters_per_task: Input should be a valid integer"
+        in result.stdout
+    )
     assert "ok    github" in result.stdout
 
 
@@ -117,10 +121,14 @@ def test_installations_lists_the_accounts_and_their_repositories(tandem):
     assert {"\tevals-org/mlflow", "\tevals-org/not-a-mirror"} <= set(lines[1:])
 
 
-def test_an_invalid_mirror_config_is_refused_at_submission_naming_the_field(github, services, tandem, tmp_path, blinding):
+def test_an_invalid_mirror_config_is_refused_at_submission_naming_the_field(
+    github, services, tandem, tmp_path, blinding
+):
     github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\nrubric: {scale: [5, 1]}\n"})
     path = write_task(tmp_path, blinding)
     result = tandem("task", "submit", str(path))
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr.startswith(f"error: {path}: repo: invalid configuration: evals-org/mlflow/.github/tandem.yml: ")
+    assert result.stderr.startswith(
+        f"error: {path}: repo: invalid configuration: evals-org/mlflow/.github/tandem.yml: "
+    )
     assert "rubric.scale: scale must be [lowest, highest]" in result.stderr

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tandem.commands.parser import Invocation, find_invocations
+from tandem.domain.commands.parser import Invocation, find_invocations
 
 NAMES = {"prefer", "followup", "reject", "skip"}
 
@@ -80,9 +80,7 @@ CASES = [
     # quote, and markdown-it (like GitHub) renders "/prefer A" inside the quote.
     pytest.param("> quoted\n/prefer A", [], id="lazy-quote-continuation"),
     pytest.param("> quoted\n\n/prefer A", [("prefer", "A", 3)], id="after-quote-and-blank-line"),
-    pytest.param(
-        "> /prefer A\n\nChanged my mind:\n/prefer B", [("prefer", "B", 4)], id="quoted-older-vote"
-    ),
+    pytest.param("> /prefer A\n\nChanged my mind:\n/prefer B", [("prefer", "B", 4)], id="quoted-older-vote"),
     # List items: deliberately never commands (see the module docstring).
     pytest.param("- /prefer A", [], id="dash-list-item"),
     pytest.param("* /prefer A", [], id="star-list-item"),
@@ -102,7 +100,7 @@ CASES = [
     ),
     pytest.param("a <span\n/prefer='x'>", [], id="inside-inline-html-tag"),
     pytest.param("<div>\n/prefer A\n</div>", [], id="html-block"),
-    pytest.param("[see](\n/prefer \"title\")", [], id="link-destination"),
+    pytest.param('[see](\n/prefer "title")', [], id="link-destination"),
     # Not at the start of a line, or not the slash and a known name.
     pytest.param("I would /prefer A", [], id="mid-line"),
     pytest.param("/preferA", [], id="name-runs-on"),
@@ -207,10 +205,44 @@ MARKDOWNISH = st.lists(
     st.one_of(
         st.sampled_from(
             [
-                "/prefer A", "/PREFER b.", "/followup", "/reject no", "/skip", "/foo", "/preferA",
-                "text", "> ", ">", "```", "~~~", "    ", "   ", "\t", "<!--", "-->", "<div>",
-                "- ", "1. ", "`", "[", "](", ")", "\\", "*", "---", "===", "\u2215prefer A",
-                "\u200b", "\u2003", "\n", "\n", "\n", "\r\n", "\r", "\n\n", "  \n",
+                "/prefer A",
+                "/PREFER b.",
+                "/followup",
+                "/reject no",
+                "/skip",
+                "/foo",
+                "/preferA",
+                "text",
+                "> ",
+                ">",
+                "```",
+                "~~~",
+                "    ",
+                "   ",
+                "\t",
+                "<!--",
+                "-->",
+                "<div>",
+                "- ",
+                "1. ",
+                "`",
+                "[",
+                "](",
+                ")",
+                "\\",
+                "*",
+                "---",
+                "===",
+                "\u2215prefer A",
+                "\u200b",
+                "\u2003",
+                "\n",
+                "\n",
+                "\n",
+                "\r\n",
+                "\r",
+                "\n\n",
+                "  \n",
             ]
         ),
         st.text(max_size=4),

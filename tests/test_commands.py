@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from tandem.commands import (
+from tandem.domain.commands import (
     COMMANDS,
     Command,
     CommandContext,
@@ -24,13 +24,13 @@ from tandem.commands import (
     help_text,
     run,
 )
-from tandem.commands.prefer import parse_prefer
-from tandem.commands.rate import parse_rate
-from tandem.commands.registry import words
-from tandem.commands.review import parse_review
-from tandem.judging import Vote
-from tandem.models import Judgment, Pair, Rating
-from tandem.repo_config import RepoConfig
+from tandem.domain.commands.prefer import parse_prefer
+from tandem.domain.commands.rate import parse_rate
+from tandem.domain.commands.registry import words
+from tandem.domain.commands.review import parse_review
+from tandem.domain.judging import Vote
+from tandem.domain.repo_config import RepoConfig
+from tandem.infra.models import Judgment, Pair, Rating
 from tests.support.judging import deliver, errors, new_pair
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -146,8 +146,11 @@ AXES = "correctness, security, reliability, maintainability"
         ("/rate", "`/rate`: say which side and its scores, e.g. `/rate A correctness=4 security=5`"),
         ("/rate C correctness=4", "`/rate C correctness=4`: the side must be A or B"),
         ("/rate correctness=4", "`/rate correctness=4`: the side must be A or B"),
-        ("/rate A", f"`/rate A`: give at least one score, e.g. `/rate A correctness=4 security=5`; "
-                    f"this repository's axes are {AXES}"),
+        (
+            "/rate A",
+            f"`/rate A`: give at least one score, e.g. `/rate A correctness=4 security=5`; "
+            f"this repository's axes are {AXES}",
+        ),
         ("/rate A speed=4", f"`/rate A speed=4`: unknown axis `speed`; this repository's axes are {AXES}"),
         ("/rate A Speed=4", f"`/rate A Speed=4`: unknown axis `Speed`; this repository's axes are {AXES}"),
         ("/rate A correctness=9", "`/rate A correctness=9`: correctness must be an integer from 1 to 5"),
@@ -227,9 +230,11 @@ def test_roles_are_checked():
     assert error_of("/prefer A", roles=set(), closed=True) == "`/prefer A`: only raters can use `/prefer`"
     assert error_of("/prefer A", closed=True) == "`/prefer A`: this task is closed and takes no more votes"
     assert error_of("/approve @bob", roles={"reviewer"}, closed=True) == (
-        "`/approve @bob`: this task is closed; its votes can no longer be reviewed")
+        "`/approve @bob`: this task is closed; its votes can no longer be reviewed"
+    )
     assert error_of("/reject @bob wrong side", closed=True) == (
-        "`/reject @bob wrong side`: this task is closed; its votes can no longer be reviewed")
+        "`/reject @bob wrong side`: this task is closed; its votes can no longer be reviewed"
+    )
     # /help is for anyone, even on a closed task.
     assert run(offline_context(closed=True), invocation("/help"), roles=set()).reply
 
@@ -241,8 +246,13 @@ def test_every_command_is_registered_with_its_role():
     assert command_names() == ["prefer", "rate", "followup", "undo", "approve", "reject", "help"]
     roles = {name: entry.role for name, entry in COMMANDS.items()}
     assert roles == {
-        "prefer": "rater", "rate": "rater", "followup": "rater", "undo": "rater",
-        "approve": "reviewer", "reject": "reviewer", "help": "anyone",
+        "prefer": "rater",
+        "rate": "rater",
+        "followup": "rater",
+        "undo": "rater",
+        "approve": "reviewer",
+        "reject": "reviewer",
+        "help": "anyone",
     }
 
 
@@ -308,8 +318,9 @@ B keeps the public API; A renames it.
 """
     outcomes = deliver(storage, pair_id, body, comment_id=77)
     assert [o.ok for o in outcomes] == [True, True, False, True]
-    assert errors(outcomes) == [f"`/rate A correctness=2 speed=3`: unknown axis `speed`; this repository's axes are "
-                                f"{AXES}"]
+    assert errors(outcomes) == [
+        f"`/rate A correctness=2 speed=3`: unknown axis `speed`; this repository's axes are {AXES}"
+    ]
     assert outcomes[3].reply and outcomes[3].message == help_text()
     with storage.transaction() as session:
         vote = session.scalars(select(Judgment)).one()
@@ -318,8 +329,9 @@ B keeps the public API; A renames it.
         ratings = session.scalars(select(Rating).order_by(Rating.id)).all()
         assert [(r.side, r.axis, r.score) for r in ratings] == [("B", "correctness", 5), ("B", "security", 4)]
     # The comment is edited to fix the score: the vote is unchanged, /help is not answered again.
-    [edited] = deliver(storage, pair_id, body.replace("speed=3", "security=3"), comment_id=77,
-                       edited_at=T0.replace(hour=14))
+    [edited] = deliver(
+        storage, pair_id, body.replace("speed=3", "security=3"), comment_id=77, edited_at=T0.replace(hour=14)
+    )
     assert edited.message == "Updated @alice's scores: B correctness 5, B security 4, A correctness 2, A security 3."
 
 

@@ -16,9 +16,9 @@ from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from app.main import create_app
-from tandem import budget, dead_letters, tokens
-from tandem.inbox import IncomingDelivery
-from tandem.models import DeadLetterKind, Judgment
+from tandem.infra import budget, dead_letters, tokens
+from tandem.infra.inbox import IncomingDelivery
+from tandem.infra.models import DeadLetterKind, Judgment
 from tests.conftest import make_settings, settle
 from tests.dashboard_fixtures import REPO, TEAM, dashboard  # noqa: F401  (the fixture)
 
@@ -84,8 +84,14 @@ def test_a_rater_who_signs_in_sees_only_their_own_statistics_and_no_model(dashbo
         own = client.get(f"{dashboard.url}/dashboard/raters/rater-one")
         assert own.status_code == 200 and f"Task {dashboard.task_id}" in own.text
         assert not any(model in own.text for model in dashboard.models.values())
-        for path in ("/dashboard/", "/dashboard/leaderboard", f"/dashboard/tasks/{dashboard.task_id}",
-                     "/dashboard/raters", "/dashboard/raters/rater-two", "/dashboard/data/judgments.jsonl"):
+        for path in (
+            "/dashboard/",
+            "/dashboard/leaderboard",
+            f"/dashboard/tasks/{dashboard.task_id}",
+            "/dashboard/raters",
+            "/dashboard/raters/rater-two",
+            "/dashboard/data/judgments.jsonl",
+        ):
             refused = client.get(f"{dashboard.url}{path}")
             assert refused.status_code == 403, path
             assert not any(model in refused.text for model in dashboard.models.values())
@@ -106,7 +112,9 @@ def test_a_rater_is_known_by_their_github_id_not_their_login(dashboard):
     """GitHub lets a login be renamed and taken by someone else: the votes cast under rater-one by
     another account (another id) are not the signed-in rater-one's."""
     with dashboard.services.storage.transaction() as session:
-        session.execute(update(Judgment).where(Judgment.rater_login == "rater-one").values(rater_id=Judgment.rater_id + 10**9))
+        session.execute(
+            update(Judgment).where(Judgment.rater_login == "rater-one").values(rater_id=Judgment.rater_id + 10**9)
+        )
     with httpx.Client(base_url=dashboard.url) as client:
         dashboard.sign_in(client, "rater-one")
         own = client.get("/dashboard/raters/rater-one")
@@ -148,10 +156,13 @@ def test_tokens_read_their_own_team_only_and_see_models_only_with_the_export_sco
 
 def test_the_retry_button_needs_the_session_and_its_csrf_token(dashboard):
     services = dashboard.services
-    dead_letters.park(services, IncomingDelivery("guid-1", "issue_comment", "created", "{}"),
-                      DeadLetterKind.FAILED, "boom")
+    dead_letters.park(
+        services, IncomingDelivery("guid-1", "issue_comment", "created", "{}"), DeadLetterKind.FAILED, "boom"
+    )
     with httpx.Client(base_url=dashboard.url) as client:
-        token_post = client.post("/dashboard/retry", data={"delivery": "guid-1"}, headers=_token(services, "read", "export"))
+        token_post = client.post(
+            "/dashboard/retry", data={"delivery": "guid-1"}, headers=_token(services, "read", "export")
+        )
         assert token_post.status_code == 403, "a token is read-only"
         dashboard.sign_in(client, "ops-lead")
         forged = client.post("/dashboard/retry", data={"delivery": "guid-1", "csrf": "guessed"})
@@ -170,8 +181,9 @@ def test_queue_health_and_retry_are_for_the_operators_only(dashboard):
     """Dead letters and write budgets span every team and installation: a team member who is not
     an operator, or any token, sees the rest of the overview and may not retry."""
     services = dashboard.services
-    dead_letters.park(services, IncomingDelivery("guid-2", "issue_comment", "created", "{}"),
-                      DeadLetterKind.FAILED, "secret reason")
+    dead_letters.park(
+        services, IncomingDelivery("guid-2", "issue_comment", "created", "{}"), DeadLetterKind.FAILED, "secret reason"
+    )
     with httpx.Client(base_url=dashboard.url) as client:
         for_token = client.get("/dashboard/", headers=_token(services, "read", "export"))
         dashboard.sign_in(client, "research-lead")
@@ -242,7 +254,7 @@ def test_a_wheel_ships_the_dashboards_packages_templates_and_stylesheet():
     root = Path(__file__).parents[1]
     config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
     packages = find_packages(root, include=config["packages"]["find"]["include"])
-    assert {"app.dashboard", "tandem.dashboard"} <= set(packages)
+    assert {"app.dashboard", "tandem.domain.dashboard"} <= set(packages)
     patterns = config["package-data"]["app"]
     needed = [path for folder in ("templates", "static") for path in (root / "app" / "dashboard" / folder).iterdir()]
     assert needed and all(any(fnmatch(str(path.relative_to(root / "app")), p) for p in patterns) for path in needed)
@@ -253,18 +265,24 @@ def test_the_emulators_oauth_gives_a_user_token_once_per_code_and_only_to_the_cl
     emulator.create_user("octocat")
     callback = "http://127.0.0.1:1/dashboard/login/callback"
     with httpx.Client(base_url=emulator.url, headers={"Accept": "application/json"}) as client:
-        page = client.get("/login/oauth/authorize", params={"client_id": app.client_id, "redirect_uri": callback, "state": "s1"})
+        page = client.get(
+            "/login/oauth/authorize", params={"client_id": app.client_id, "redirect_uri": callback, "state": "s1"}
+        )
         assert 'id="authorize-octocat"' in page.text
-        granted = client.post("/login/oauth/authorize", data={"client_id": app.client_id, "redirect_uri": callback,
-                                                             "state": "s1", "login": "octocat"})
+        granted = client.post(
+            "/login/oauth/authorize",
+            data={"client_id": app.client_id, "redirect_uri": callback, "state": "s1", "login": "octocat"},
+        )
         code = httpx.URL(granted.headers["location"]).params["code"]
         trade = {"client_id": app.client_id, "client_secret": app.client_secret, "code": code}
-        assert client.post("/login/oauth/access_token", data=trade | {"client_secret": "wrong"}).json()["error"] == "incorrect_client_credentials"
+        assert (
+            client.post("/login/oauth/access_token", data=trade | {"client_secret": "wrong"}).json()["error"]
+            == "incorrect_client_credentials"
+        )
         token = client.post("/login/oauth/access_token", data=trade).json()["access_token"]
         assert client.post("/login/oauth/access_token", data=trade).json()["error"] == "bad_verification_code"
         assert client.get("/user", headers={"Authorization": f"Bearer {token}"}).json()["login"] == "octocat"
         assert client.get("/user", headers={"Authorization": "Bearer ghu_unknown"}).status_code == 401
-
 
 
 def test_the_data_page_downloads_every_export_format_of_the_viewers_team_only(dashboard):
@@ -273,7 +291,7 @@ def test_the_data_page_downloads_every_export_format_of_the_viewers_team_only(da
 
     import pyarrow.parquet as pq
 
-    from tandem.export_formats import FORMATS
+    from tandem.domain.export_formats import FORMATS
 
     with httpx.Client(base_url=dashboard.url) as client:
         research = _token(dashboard.services, "read", "export")

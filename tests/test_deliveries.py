@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from app.main import create_app
-from tandem import delivery_queue, queue, webhook_events
-from tandem.models import DeadLetter, Installation, ProcessedDelivery, Repository
+from tandem.domain import webhook_events
+from tandem.infra import delivery_queue, queue
+from tandem.infra.models import DeadLetter, Installation, ProcessedDelivery, Repository
 from tests.conftest import processed_runs, run_jobs
 from tests.servers import LiveServer
 from tests.support.deliveries import FIXTURES, deliver, example

@@ -9,11 +9,11 @@ import uuid
 import httpx
 
 from app.main import create_app
-from tandem.models import ProcessedDelivery
+from tandem.infra.models import ProcessedDelivery
 from tests.conftest import run_jobs
 from tests.servers import LiveServer
-from tests.support.redis_tools import footprint
 from tests.support.deliveries import deliver, example
+from tests.support.redis_tools import footprint
 
 
 def deliver_comments(services, client, count: int) -> list[str]:
@@ -33,8 +33,12 @@ def test_processed_deliveries_leave_no_job_and_no_bytes_per_delivery_in_redis(se
         second = deliver_comments(services, client, 100)
         after = footprint(services.redis)
         # GitHub's redelivery of a processed GUID is still a no-op, with its job gone.
-        assert deliver(client, "issue_comment", json.dumps(example("issue_comment", "created.payload.json")).encode(),
-                       first[0]).status_code == 202
+        assert (
+            deliver(
+                client, "issue_comment", json.dumps(example("issue_comment", "created.payload.json")).encode(), first[0]
+            ).status_code
+            == 202
+        )
         run_jobs(services)
 
     left = [key for key in after if any(delivery_id in key for delivery_id in first + second)]

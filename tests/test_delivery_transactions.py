@@ -8,7 +8,8 @@ import pytest
 from rq import get_current_job
 from sqlalchemy import event
 
-from tandem import job_names, repo_config, roles
+from tandem.domain import repo_config, roles
+from tandem.infra import job_names
 from tests.conftest import MIRROR_CONFIG, settle
 from tests.test_ci_and_returns_e2e import bot_comments, with_ci
 
@@ -65,8 +66,9 @@ def test_a_slow_config_fetch_holds_no_transaction_open(github, services, pair, m
     assert github.faults.pending == 0
 
 
-def test_a_ci_report_that_may_finish_a_round_asks_for_the_config_first(github, services, pair, monkeypatch,
-                                                                      open_transactions):
+def test_a_ci_report_that_may_finish_a_round_asks_for_the_config_first(
+    github, services, pair, monkeypatch, open_transactions
+):
     ci = with_ci(github)
     github.commit_files(REPO, {".github/tandem.yml": MIRROR_CONFIG + "require_ci: true\n"})
     repo_config.forget(services, REPO)

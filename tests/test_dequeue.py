@@ -8,7 +8,7 @@ from rq.exceptions import DequeueTimeout
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
-from tandem import queue
+from tandem.infra import queue
 from tests.support.tcp_proxy import TcpProxy
 from workers.dequeue import TandemQueue, requeue_stranded
 from workers.worker import TandemWorker
@@ -23,8 +23,9 @@ def test_a_job_whose_dequeue_answer_is_lost_is_queued_again_and_runs(redis_conn)
         through.ping()  # connected: the next answer is the dequeue's
         proxy.drop_next_reply()
         try:
-            result = TandemQueue.dequeue_any([queue.queue(name, through) for name in queue.ALL], 1,
-                                             connection=through, serializer=JSONSerializer)
+            result = TandemQueue.dequeue_any(
+                [queue.queue(name, through) for name in queue.ALL], 1, connection=through, serializer=JSONSerializer
+            )
         except (redis.ConnectionError, DequeueTimeout):
             result = None
         through.close()
@@ -59,7 +60,8 @@ def test_a_dequeue_in_progress_is_left_alone(redis_conn):
 def test_an_idle_worker_takes_a_job_from_any_of_its_queues(redis_conn):
     pairs = queue.queue(queue.PAIRS, redis_conn)
     job = pairs.enqueue(len, "ab")
-    result = TandemQueue.dequeue_any([queue.queue(name, redis_conn) for name in queue.ALL], 2,
-                                     connection=redis_conn, serializer=JSONSerializer)
+    result = TandemQueue.dequeue_any(
+        [queue.queue(name, redis_conn) for name in queue.ALL], 2, connection=redis_conn, serializer=JSONSerializer
+    )
     assert result is not None and (result[0].id, result[1].name) == (job.id, queue.PAIRS)
     assert redis_conn.lrange(pairs.intermediate_queue_key, 0, -1) == [job.id.encode()]

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from typer.main import get_command
 
-from tandem.cli import cli
-from tandem.settings import load_settings
+from cli.main import cli
+from tandem.infra.settings import load_settings
 from tests.processes import start_worker, wait_for, worker_env
 from tests.support.cli import run
 
@@ -115,14 +115,28 @@ def test_the_worker_scales_by_a_number():
     assert "container_name" not in SERVICES["web"] and "ports" not in SERVICES["web"]
 
 
-@pytest.mark.parametrize("path", [".venv/bin/python", ".env", "tandem-private-key.pem", "config/app.pem",
-                                  "tandem.db", "tandem.db-wal", ".tandem-test/redis/dump.rdb", ".git/HEAD"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".venv/bin/python",
+        ".env",
+        "tandem-private-key.pem",
+        "config/app.pem",
+        "tandem.db",
+        "tandem.db-wal",
+        ".tandem-test/redis/dump.rdb",
+        ".git/HEAD",
+    ],
+)
 def test_the_build_context_leaves_out_secrets_and_local_state(path):
     patterns = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     parts = Path(path).parts
     # Docker matches a pattern against the path and, for directories, against each parent.
-    assert any(fnmatch.fnmatch("/".join(parts[:i]), pattern) or fnmatch.fnmatch(parts[i - 1], pattern)
-               for pattern in patterns for i in range(1, len(parts) + 1)), path
+    assert any(
+        fnmatch.fnmatch("/".join(parts[:i]), pattern) or fnmatch.fnmatch(parts[i - 1], pattern)
+        for pattern in patterns
+        for i in range(1, len(parts) + 1)
+    ), path
 
 
 def test_secrets_can_come_from_files(tmp_path, monkeypatch):
@@ -144,8 +158,15 @@ def test_the_worker_healthcheck_fails_without_a_worker_on_this_host_and_passes_w
     assert f"no `tandem worker` on {socket.gethostname()}" in absent.stderr
     worker = start_worker(env, tmp_path, tmp_path / "worker.log")
     try:
-        wait_for(lambda: run("worker", "--check", cwd=tmp_path, **{k: v for k, v in env.items() if k.startswith("TANDEM_")}).returncode == 0,
-                 lambda: (tmp_path / "worker.log").read_text())
+        wait_for(
+            lambda: (
+                run(
+                    "worker", "--check", cwd=tmp_path, **{k: v for k, v in env.items() if k.startswith("TANDEM_")}
+                ).returncode
+                == 0
+            ),
+            lambda: (tmp_path / "worker.log").read_text(),
+        )
     finally:
         worker.terminate()
         worker.wait(timeout=120)

@@ -33,16 +33,30 @@ from tandem.sandbox.github.api import HANDLERS
 from tandem.sandbox.github.receiver import WebhookReceiver
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhook-payloads"
-GIT_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-           "GIT_AUTHOR_NAME": "Octo Cat", "GIT_AUTHOR_EMAIL": "octocat@example.com",
-           "GIT_COMMITTER_NAME": "Octo Cat", "GIT_COMMITTER_EMAIL": "octocat@example.com"}
+GIT_ENV = {
+    **os.environ,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_AUTHOR_NAME": "Octo Cat",
+    "GIT_AUTHOR_EMAIL": "octocat@example.com",
+    "GIT_COMMITTER_NAME": "Octo Cat",
+    "GIT_COMMITTER_EMAIL": "octocat@example.com",
+}
 
 
-PERMISSIONS = {"contents": "write", "pull_requests": "write", "issues": "write", "checks": "write",
-               "members": "read", "administration": "write", "metadata": "read"}
+PERMISSIONS = {
+    "contents": "write",
+    "pull_requests": "write",
+    "issues": "write",
+    "checks": "write",
+    "members": "read",
+    "administration": "write",
+    "metadata": "read",
+}
 
 
 # ============================================================================ schema checking
+
 
 class SchemaChecker:
     """Validates raw response bodies against the description of their API version."""
@@ -74,7 +88,8 @@ class SchemaChecker:
         validator = self.validators[version].validator(schema, formats=True)
         errors = sorted(validator.iter_errors(response.json()), key=lambda e: list(e.absolute_path))
         assert not errors, f"{op.operation_id} ({version}): " + "; ".join(
-            f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in errors[:5])
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in errors[:5]
+        )
 
     def check_webhook(self, event: str, body: bytes) -> dict:
         payload = json.loads(body)
@@ -83,7 +98,8 @@ class SchemaChecker:
         schema = item["post"]["requestBody"]["content"]["application/json"]["schema"]
         errors = list(self.validators["2022-11-28"].validator(schema, formats=True).iter_errors(payload))
         assert not errors, f"{key}: " + "; ".join(
-            f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in errors[:5])
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in errors[:5]
+        )
         parse_webhook(event, body)  # githubkit's typed webhook models
         return payload
 
@@ -106,20 +122,25 @@ def ok(checker: SchemaChecker, response, status: int | None = None):
 
 # ============================================================================ fixtures
 
+
 class World:
     """An emulator with an app installed on an org that has a repository."""
 
     def __init__(self, root: Path, webhook_url: str | None = None):
         self.emu = GitHubEmulator(root=root).start()
         emu = self.emu
-        self.app = emu.register_app(slug="tandem", name="Tandem", webhook_url=webhook_url,
-                                    webhook_secret="s3cret", permissions=PERMISSIONS)
+        self.app = emu.register_app(
+            slug="tandem", name="Tandem", webhook_url=webhook_url, webhook_secret="s3cret", permissions=PERMISSIONS
+        )
         emu.create_user("octocat", name="The Octocat")
         emu.create_user("hubot")
         emu.create_org("evals-org", members=["octocat", "hubot"])
         emu.create_team("evals-org", "raters", members=["octocat"])
-        self.repo = emu.create_repository("evals-org", "mlflow", files={
-            "README.md": "hi\n", "src/app.py": "import os\n\n\ndef main():\n    return os.environ\n"})
+        self.repo = emu.create_repository(
+            "evals-org",
+            "mlflow",
+            files={"README.md": "hi\n", "src/app.py": "import os\n\n\ndef main():\n    return os.environ\n"},
+        )
         emu.create_repository("evals-org", "other", files={"x.txt": "x\n"})
         self.inst = emu.install_app("evals-org", repositories=["mlflow"])
         self.app_gh = self.client(AppAuthStrategy(self.app.id, self.app.private_key_pem))
@@ -135,8 +156,10 @@ class World:
         return jwt.api_jws.encode(json.dumps(claims).encode(), self.app.private_key_pem, algorithm="RS256")
 
     def token(self) -> str:
-        r = httpx.post(f"{self.emu.url}/app/installations/{self.inst.id}/access_tokens",
-                       headers={"Authorization": f"Bearer {self.jwt()}"})
+        r = httpx.post(
+            f"{self.emu.url}/app/installations/{self.inst.id}/access_tokens",
+            headers={"Authorization": f"Bearer {self.jwt()}"},
+        )
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
@@ -160,11 +183,13 @@ def hooks():
 
 
 def git(*args: str, cwd: Path | None = None, env: dict | None = None) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                          env={**GIT_ENV, **(env or {})}).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env={**GIT_ENV, **(env or {})}
+    ).stdout.strip()
 
 
 # ============================================================================ every endpoint
+
 
 def test_every_endpoint_parses_and_matches_its_schema(tmp_path, checker, hooks):
     w = World(tmp_path, webhook_url=hooks.url)
@@ -210,12 +235,31 @@ def test_every_endpoint_parses_and_matches_its_schema(tmp_path, checker, hooks):
     tree = ok(checker, gh.rest.git.get_tree(ORG, R, commit.tree.sha, recursive="1"), 200)
     assert {e.path for e in tree.tree} == {"README.md", "src", "src/app.py"}
     blob = ok(checker, gh.rest.git.create_blob(ORG, R, data={"content": "new\n", "encoding": "utf-8"}), 201)
-    new_tree = ok(checker, gh.rest.git.create_tree(ORG, R, data={"base_tree": commit.tree.sha, "tree": [
-        {"path": "docs/new.md", "mode": "100644", "type": "blob", "sha": blob.sha},
-        {"path": "src/app.py", "mode": "100644", "type": "blob",
-         "content": "import os\n\n\ndef main():\n    return dict(os.environ)\n"}]}), 201)
-    new_commit = ok(checker, gh.rest.git.create_commit(ORG, R, data={
-        "message": "Add docs", "tree": new_tree.sha, "parents": [main]}), 201)
+    new_tree = ok(
+        checker,
+        gh.rest.git.create_tree(
+            ORG,
+            R,
+            data={
+                "base_tree": commit.tree.sha,
+                "tree": [
+                    {"path": "docs/new.md", "mode": "100644", "type": "blob", "sha": blob.sha},
+                    {
+                        "path": "src/app.py",
+                        "mode": "100644",
+                        "type": "blob",
+                        "content": "import os\n\n\ndef main():\n    return dict(os.environ)\n",
+                    },
+                ],
+            },
+        ),
+        201,
+    )
+    new_commit = ok(
+        checker,
+        gh.rest.git.create_commit(ORG, R, data={"message": "Add docs", "tree": new_tree.sha, "parents": [main]}),
+        201,
+    )
     assert new_commit.author.name == "tandem[bot]"
     ref = ok(checker, gh.rest.git.create_ref(ORG, R, data={"ref": "refs/heads/arm-a", "sha": new_commit.sha}), 201)
     assert ref.object_.sha == new_commit.sha
@@ -228,17 +272,47 @@ def test_every_endpoint_parses_and_matches_its_schema(tmp_path, checker, hooks):
     assert base64.b64decode(f.content) == b"import os\n\n\ndef main():\n    return dict(os.environ)\n"
     listing = ok(checker, gh.rest.repos.get_content(ORG, R, "src"), 200)
     assert [e.name for e in listing] == ["app.py"]
-    put = ok(checker, gh.rest.repos.create_or_update_file_contents(ORG, R, "notes/a.md", data={
-        "message": "Add notes", "content": base64.b64encode(b"a\n").decode(), "branch": "arm-a"}), 201)
-    put2 = ok(checker, gh.rest.repos.create_or_update_file_contents(ORG, R, "notes/a.md", data={
-        "message": "Edit notes", "content": base64.b64encode(b"b\n").decode(), "branch": "arm-a",
-        "sha": put.content.sha}), 200)
-    ok(checker, gh.rest.repos.delete_file(ORG, R, "notes/a.md", data={
-        "message": "Remove notes", "sha": put2.content.sha, "branch": "arm-a"}), 200)
+    put = ok(
+        checker,
+        gh.rest.repos.create_or_update_file_contents(
+            ORG,
+            R,
+            "notes/a.md",
+            data={"message": "Add notes", "content": base64.b64encode(b"a\n").decode(), "branch": "arm-a"},
+        ),
+        201,
+    )
+    put2 = ok(
+        checker,
+        gh.rest.repos.create_or_update_file_contents(
+            ORG,
+            R,
+            "notes/a.md",
+            data={
+                "message": "Edit notes",
+                "content": base64.b64encode(b"b\n").decode(),
+                "branch": "arm-a",
+                "sha": put.content.sha,
+            },
+        ),
+        200,
+    )
+    ok(
+        checker,
+        gh.rest.repos.delete_file(
+            ORG, R, "notes/a.md", data={"message": "Remove notes", "sha": put2.content.sha, "branch": "arm-a"}
+        ),
+        200,
+    )
 
     # --- pull requests
-    pr = ok(checker, gh.rest.pulls.create(ORG, R, data={"title": "Arm A", "head": "arm-a", "base": "main",
-                                                     "body": "Candidate A", "draft": True}), 201)
+    pr = ok(
+        checker,
+        gh.rest.pulls.create(
+            ORG, R, data={"title": "Arm A", "head": "arm-a", "base": "main", "body": "Candidate A", "draft": True}
+        ),
+        201,
+    )
     n = pr.number
     assert pr.draft and pr.head.sha == w.repo.git.ref_sha("refs/heads/arm-a") and pr.merged is False
     assert pr.changed_files == 2 and pr.commits == 4
@@ -267,7 +341,10 @@ def test_every_endpoint_parses_and_matches_its_schema(tmp_path, checker, hooks):
     labels = ok(checker, gh.rest.issues.add_labels(ORG, R, n, data={"labels": ["tandem:pair", "needs-rating"]}), 200)
     assert [lb.name for lb in labels] == ["tandem:pair", "needs-rating"]  # unknown label created
     ok(checker, gh.rest.issues.set_labels(ORG, R, n, data={"labels": ["tandem:pair", "rated"]}), 200)
-    assert [lb.name for lb in ok(checker, gh.rest.issues.list_labels_on_issue(ORG, R, n), 200)] == ["tandem:pair", "rated"]
+    assert [lb.name for lb in ok(checker, gh.rest.issues.list_labels_on_issue(ORG, R, n), 200)] == [
+        "tandem:pair",
+        "rated",
+    ]
     assert [lb.name for lb in ok(checker, gh.rest.issues.remove_label(ORG, R, n, "rated"), 200)] == ["tandem:pair"]
     ok(checker, gh.rest.issues.remove_all_labels(ORG, R, n), 204)
     ok(checker, gh.rest.issues.delete_label(ORG, R, "rated"), 204)
@@ -296,8 +373,13 @@ def test_every_endpoint_parses_and_matches_its_schema(tmp_path, checker, hooks):
     assert ok(checker, gh.rest.pulls.get_review(ORG, R, n, pending.id), 200).body == "draft 2"
     ok(checker, gh.rest.pulls.delete_pending_review(ORG, R, n, pending.id), 200)
     assert {r.state for r in ok(checker, gh.rest.pulls.list_reviews(ORG, R, n), 200)} == {"COMMENTED"}
-    rc = ok(checker, gh.rest.pulls.create_review_comment(ORG, R, n, data={
-        "body": "nit", "commit_id": pr.head.sha, "path": "src/app.py", "line": 5, "side": "RIGHT"}), 201)
+    rc = ok(
+        checker,
+        gh.rest.pulls.create_review_comment(
+            ORG, R, n, data={"body": "nit", "commit_id": pr.head.sha, "path": "src/app.py", "line": 5, "side": "RIGHT"}
+        ),
+        201,
+    )
     assert rc.diff_hunk.startswith("@@") and rc.line == 5
     assert {x.id for x in ok(checker, gh.rest.pulls.list_review_comments(ORG, R, n), 200)} == {rc.id, rc_user.id}
     ok(checker, gh.rest.pulls.get_review_comment(ORG, R, rc.id), 200)
@@ -305,12 +387,20 @@ def test_every_endpoint_parses_and_matches_its_schema(tmp_path, checker, hooks):
     ok(checker, gh.rest.pulls.delete_review_comment(ORG, R, rc.id), 204)
 
     # --- check runs
-    run = ok(checker, gh.rest.checks.create(ORG, R, data={"name": "tandem", "head_sha": pr.head.sha,
-                                                        "status": "in_progress"}), 201)
+    run = ok(
+        checker,
+        gh.rest.checks.create(ORG, R, data={"name": "tandem", "head_sha": pr.head.sha, "status": "in_progress"}),
+        201,
+    )
     assert run.pull_requests[0].number == n
     ok(checker, gh.rest.checks.get(ORG, R, run.id), 200)
-    done = ok(checker, gh.rest.checks.update(ORG, R, run.id, data={
-        "conclusion": "success", "output": {"title": "Rated", "summary": "1 judgment"}}), 200)
+    done = ok(
+        checker,
+        gh.rest.checks.update(
+            ORG, R, run.id, data={"conclusion": "success", "output": {"title": "Rated", "summary": "1 judgment"}}
+        ),
+        200,
+    )
     assert done.status == "completed" and done.completed_at is not None
     assert ok(checker, gh.rest.checks.list_for_ref(ORG, R, "arm-a"), 200).total_count == 1
 
@@ -319,12 +409,18 @@ def test_every_endpoint_parses_and_matches_its_schema(tmp_path, checker, hooks):
     assert closed.state == "closed" and closed.merged is False
     emu.create_org("upstream")
     emu.create_repository("upstream", "mlflow", files={"README.md": "upstream\n"})
-    fork = ok(checker, gh.rest.repos.create_fork("upstream", "mlflow", data={
-        "organization": ORG, "name": "mlflow-upstream", "default_branch_only": True}), 202)
+    fork = ok(
+        checker,
+        gh.rest.repos.create_fork(
+            "upstream", "mlflow", data={"organization": ORG, "name": "mlflow-upstream", "default_branch_only": True}
+        ),
+        202,
+    )
     assert fork.fork and fork.parent.full_name == "upstream/mlflow"
     assert git("--git-dir", str(emu.repo(f"{ORG}/mlflow-upstream").git_dir), "log", "--format=%s") == "Initial commit"
-    assert [f.full_name for f in ok(checker, gh.rest.repos.list_forks("upstream", "mlflow"), 200)] == \
-        [f"{ORG}/mlflow-upstream"]
+    assert [f.full_name for f in ok(checker, gh.rest.repos.list_forks("upstream", "mlflow"), 200)] == [
+        f"{ORG}/mlflow-upstream"
+    ]
 
     # --- webhook deliveries (JWT)
     assert emu.drain(10)
@@ -346,9 +442,15 @@ def test_every_endpoint_parses_and_matches_its_schema(tmp_path, checker, hooks):
     ok(checker, app_gh.rest.apps.delete_installation(w.inst.id), 202)  # 2026-03-10: 202 (2022-11-28: 204)
 
     # --- manifest conversion (no auth)
-    code = emu.manifest_code({"name": "Tandem Staging", "url": "https://example.com",
-                              "hook_attributes": {"url": hooks.url}, "default_events": ["pull_request"],
-                              "default_permissions": {"pull_requests": "write"}})
+    code = emu.manifest_code(
+        {
+            "name": "Tandem Staging",
+            "url": "https://example.com",
+            "hook_attributes": {"url": hooks.url},
+            "default_events": ["pull_request"],
+            "default_permissions": {"pull_requests": "write"},
+        }
+    )
     anon = GitHub(base_url=emu.url, http_cache=False, auto_retry=False)
     conv = ok(checker, anon.rest.apps.create_from_manifest(code), 201)
     assert conv.slug == "tandem-staging" and conv.pem.startswith("-----BEGIN RSA PRIVATE KEY-----")
@@ -377,8 +479,15 @@ def replay_gets_as_2022(w: World, checker: SchemaChecker) -> None:
                 continue
             seen.add((r.path, str(r.query)))
             auth = f"Bearer {app_jwt}" if r.token_kind == "jwt" else f"token {token}"
-            resp = client.get(r.path, params=r.query, headers={
-                "Authorization": auth, "X-GitHub-Api-Version": "2022-11-28", "Accept": "application/vnd.github+json"})
+            resp = client.get(
+                r.path,
+                params=r.query,
+                headers={
+                    "Authorization": auth,
+                    "X-GitHub-Api-Version": "2022-11-28",
+                    "Accept": "application/vnd.github+json",
+                },
+            )
             if resp.status_code == 200:  # some objects were deleted since
                 checker.check(resp)
 
@@ -386,8 +495,9 @@ def replay_gets_as_2022(w: World, checker: SchemaChecker) -> None:
 def _token_for_replay(self: World) -> str:
     """A token on a new installation (the tour deleted the first one)."""
     inst = self.emu.install_app("evals-org", repositories="all", app=self.app)
-    r = httpx.post(f"{self.emu.url}/app/installations/{inst.id}/access_tokens",
-                   headers={"Authorization": f"Bearer {self.jwt()}"})
+    r = httpx.post(
+        f"{self.emu.url}/app/installations/{inst.id}/access_tokens", headers={"Authorization": f"Bearer {self.jwt()}"}
+    )
     return r.json()["token"]
 
 
@@ -395,6 +505,7 @@ World.token_for_replay = _token_for_replay
 
 
 # ============================================================================ git
+
 
 def test_push_through_clone_url_is_visible_through_the_api(world, tmp_path, checker, hooks):
     emu, gh = world.emu, world.gh
@@ -408,8 +519,13 @@ def test_push_through_clone_url_is_visible_through_the_api(world, tmp_path, chec
     pushed = git("rev-parse", "HEAD", cwd=work)
     ref = ok(checker, gh.rest.git.get_ref("evals-org", "mlflow", "heads/arm-b"), 200)
     assert ref.object_.sha == pushed
-    pr = ok(checker, gh.rest.pulls.create("evals-org", "mlflow", data={
-        "title": "Arm B", "head": "arm-b", "base": "main", "draft": True}), 201)
+    pr = ok(
+        checker,
+        gh.rest.pulls.create(
+            "evals-org", "mlflow", data={"title": "Arm B", "head": "arm-b", "base": "main", "draft": True}
+        ),
+        201,
+    )
     assert (pr.head.sha, pr.commits, pr.additions, pr.deletions) == (pushed, 1, 1, 1)
 
     # A second push to the PR's head: head sha read from git, "synchronize" sent.
@@ -432,14 +548,34 @@ def test_commit_made_through_rest_is_visible_to_git(world, tmp_path, checker):
     gh = world.gh
     main = gh.rest.git.get_ref("evals-org", "mlflow", "heads/main").parsed_data.object_.sha
     base_tree = gh.rest.git.get_commit("evals-org", "mlflow", main).parsed_data.tree.sha
-    blob = gh.rest.git.create_blob("evals-org", "mlflow", data={
-        "content": base64.b64encode(b"\x00binary\xff").decode(), "encoding": "base64"}).parsed_data
-    tree = gh.rest.git.create_tree("evals-org", "mlflow", data={"base_tree": base_tree, "tree": [
-        {"path": "data/blob.bin", "mode": "100644", "type": "blob", "sha": blob.sha},
-        {"path": "README.md", "mode": "100644", "type": "blob", "sha": None}]}).parsed_data
-    commit = ok(checker, gh.rest.git.create_commit("evals-org", "mlflow", data={
-        "message": "Binary data\n\nBody.", "tree": tree.sha, "parents": [main],
-        "author": {"name": "Ada", "email": "ada@example.com", "date": "2026-01-02T03:04:05Z"}}), 201)
+    blob = gh.rest.git.create_blob(
+        "evals-org", "mlflow", data={"content": base64.b64encode(b"\x00binary\xff").decode(), "encoding": "base64"}
+    ).parsed_data
+    tree = gh.rest.git.create_tree(
+        "evals-org",
+        "mlflow",
+        data={
+            "base_tree": base_tree,
+            "tree": [
+                {"path": "data/blob.bin", "mode": "100644", "type": "blob", "sha": blob.sha},
+                {"path": "README.md", "mode": "100644", "type": "blob", "sha": None},
+            ],
+        },
+    ).parsed_data
+    commit = ok(
+        checker,
+        gh.rest.git.create_commit(
+            "evals-org",
+            "mlflow",
+            data={
+                "message": "Binary data\n\nBody.",
+                "tree": tree.sha,
+                "parents": [main],
+                "author": {"name": "Ada", "email": "ada@example.com", "date": "2026-01-02T03:04:05Z"},
+            },
+        ),
+        201,
+    )
     assert commit.author.date.isoformat().startswith("2026-01-02T03:04:05")
     gh.rest.git.update_ref("evals-org", "mlflow", "heads/main", data={"sha": commit.sha})
     with pytest.raises(RequestFailed) as info:  # not a fast-forward
@@ -456,6 +592,7 @@ def test_commit_made_through_rest_is_visible_to_git(world, tmp_path, checker):
 
 
 # ============================================================================ webhooks
+
 
 def _example_keys(event: str, action: str) -> set[str]:
     """Top-level keys of GitHub's real example, preferring one sent to an app
@@ -494,15 +631,24 @@ def test_webhooks_are_signed_complete_and_shaped_like_githubs(world, checker, ho
 
     got = hooks.events()
     assert got == [
-        ("pull_request", "opened"), ("pull_request", "labeled"), ("issue_comment", "created"),
-        ("issue_comment", "created"), ("issue_comment", "edited"), ("issue_comment", "deleted"),
+        ("pull_request", "opened"),
+        ("pull_request", "labeled"),
+        ("issue_comment", "created"),
+        ("issue_comment", "created"),
+        ("issue_comment", "edited"),
+        ("issue_comment", "deleted"),
         ("pull_request_review", "submitted"),
-        ("pull_request_review_comment", "created"), ("pull_request_review", "submitted"),
-        ("pull_request_review_comment", "edited"), ("pull_request_review_comment", "deleted"),
-        ("pull_request", "closed"), ("installation_repositories", "added"),
+        ("pull_request_review_comment", "created"),
+        ("pull_request_review", "submitted"),
+        ("pull_request_review_comment", "edited"),
+        ("pull_request_review_comment", "deleted"),
+        ("pull_request", "closed"),
+        ("installation_repositories", "added"),
     ]
     guids = set()
-    for hook, delivery in zip(hooks.received, emu.deliveries[1:], strict=False):  # [0]: installation created, no URL yet
+    for hook, delivery in zip(
+        hooks.received, emu.deliveries[1:], strict=False
+    ):  # [0]: installation created, no URL yet
         h = hook.headers
         assert h["content-type"] == "application/json"
         assert h["user-agent"].startswith("GitHub-Hookshot/")
@@ -571,6 +717,7 @@ def test_failed_deliveries_are_recorded_not_retried(tmp_path):
 
 # ============================================================================ faults, auth
 
+
 def test_fault_modes(world):
     emu, url = world.emu, world.emu.url
     token = world.token()
@@ -632,10 +779,12 @@ def test_secondary_limits_are_enforced_per_caller_like_githubs(world):
     """Writes over the minute's or the hour's count, or points over the minute's, are refused
     with retry-after until the window has room; refused requests do not count; reads go on."""
     emu, path = world.emu, "/repos/evals-org/mlflow"
-    emu.secondary_limits = SecondaryLimits(writes_per_minute=3, writes_per_hour=4, points_per_minute=100,
-                                           minute=30.0, hour=100.0)
+    emu.secondary_limits = SecondaryLimits(
+        writes_per_minute=3, writes_per_hour=4, points_per_minute=100, minute=30.0, hour=100.0
+    )
     headers = {"Authorization": f"token {world.token()}", "Accept": "application/vnd.github+json"}
     with httpx.Client(base_url=emu.url, headers=headers) as client:
+
         def write(n):
             return client.post(f"{path}/labels", json={"name": f"l{n}", "color": "ededed"})
 
@@ -671,8 +820,13 @@ def test_revoked_tokens_get_401_and_refresh_works(world):
     assert info.value.response.json()["message"] == "Bad credentials"
     # githubkit caches installation tokens process-wide (DEFAULT_CACHE_STRATEGY);
     # a client with its own cache fetches a new token.
-    fresh = GitHub(AppInstallationAuthStrategy(world.app.id, world.app.private_key_pem, world.inst.id),
-                   base_url=world.emu.url, http_cache=False, auto_retry=False, cache_strategy=MemCacheStrategy())
+    fresh = GitHub(
+        AppInstallationAuthStrategy(world.app.id, world.app.private_key_pem, world.inst.id),
+        base_url=world.emu.url,
+        http_cache=False,
+        auto_retry=False,
+        cache_strategy=MemCacheStrategy(),
+    )
     assert fresh.rest.repos.get("evals-org", "mlflow").status_code == 200
     kinds = [(r.token_kind, r.status) for r in world.emu.requests]
     assert ("installation", 401) in kinds and ("jwt", 201) in kinds
@@ -687,8 +841,8 @@ def test_jwt_checks(world):
         return r.status_code, r.json().get("message", "")
 
     assert status(world.jwt())[0] == 200
-    assert status(world.jwt(iss=world.app.id))[0] == 200                 # integer iss
-    assert status(world.jwt(iss=world.app.client_id))[0] == 200          # client id
+    assert status(world.jwt(iss=world.app.id))[0] == 200  # integer iss
+    assert status(world.jwt(iss=world.app.client_id))[0] == 200  # client id
     code, message = status(world.jwt(iat=now - 700, exp=now - 10))
     assert code == 401 and "'Expiration time' claim ('exp') must be" in message
     code, message = status(world.jwt(iat=now - 10, exp=now + 700))
@@ -696,6 +850,7 @@ def test_jwt_checks(world):
     code, message = status(world.jwt(iat=now + 120, exp=now + 300))
     assert code == 401 and "'Issued at' claim ('iat')" in message
     from tandem.sandbox.github.auth import generate_private_key
+
     other_pem, _ = generate_private_key()
     forged = jwt.encode({"iat": now - 60, "exp": now + 500, "iss": str(world.app.id)}, other_pem, algorithm="RS256")
     assert status(forged) == (401, "A JSON web token could not be decoded")
@@ -730,8 +885,11 @@ def test_access_rules_permissions_and_validation(world):
     assert info.value.response.status_code == 403
     assert info.value.response.headers["x-accepted-github-permissions"] == "pull_requests=read"
     # request bodies are validated like GitHub does
-    r = httpx.post(f"{emu.url}/repos/evals-org/mlflow/pulls", json={"title": 5, "head": "x", "base": "main"},
-                   headers={"Authorization": f"token {world.token()}"})
+    r = httpx.post(
+        f"{emu.url}/repos/evals-org/mlflow/pulls",
+        json={"title": 5, "head": "x", "base": "main"},
+        headers={"Authorization": f"token {world.token()}"},
+    )
     assert r.status_code == 422 and r.json()["message"].startswith("Invalid request.")
     with pytest.raises(RequestFailed) as info:
         gh.rest.pulls.create("evals-org", "mlflow", data={"title": "T", "head": "main", "base": "main"})
@@ -748,12 +906,20 @@ def test_headers_versions_pagination_and_caching(world, checker):
     for i in range(5):
         world.gh.rest.issues.create_label("evals-org", "mlflow", data={"name": f"l{i}"})
     with httpx.Client(base_url=emu.url, headers={"Authorization": f"token {token}"}) as client:
-        r = client.get("/repos/evals-org/mlflow/labels", params={"per_page": 2},
-                       headers={"X-GitHub-Api-Version": "2022-11-28"})
+        r = client.get(
+            "/repos/evals-org/mlflow/labels", params={"per_page": 2}, headers={"X-GitHub-Api-Version": "2022-11-28"}
+        )
         checker.check(r)
         assert r.headers["x-github-api-version-selected"] == "2022-11-28"
-        for h in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-ratelimit-used",
-                  "x-ratelimit-resource", "x-github-request-id", "etag"):
+        for h in (
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "x-ratelimit-used",
+            "x-ratelimit-resource",
+            "x-github-request-id",
+            "etag",
+        ):
             assert h in r.headers
         assert [lb["name"] for lb in r.json()] == ["l0", "l1"]
         assert 'rel="next"' in r.headers["link"] and 'rel="last"' in r.headers["link"]
@@ -761,13 +927,18 @@ def test_headers_versions_pagination_and_caching(world, checker):
         assert [lb["name"] for lb in r3.json()] == ["l4"] and 'rel="prev"' in r3.headers["link"]
         # conditional request: 304, free
         used = int(r3.headers["x-ratelimit-used"])
-        r304 = client.get("/repos/evals-org/mlflow/labels", params={"per_page": 2},
-                          headers={"If-None-Match": r.headers["etag"], "X-GitHub-Api-Version": "2022-11-28"})
+        r304 = client.get(
+            "/repos/evals-org/mlflow/labels",
+            params={"per_page": 2},
+            headers={"If-None-Match": r.headers["etag"], "X-GitHub-Api-Version": "2022-11-28"},
+        )
         assert r304.status_code == 304 and int(r304.headers["x-ratelimit-used"]) == used
         # 2022-11-28 vs 2026-03-10: DELETE installation answers 204 / 202; PR fields differ
         assert client.get("/repos/evals-org/mlflow", headers={"X-GitHub-Api-Version": "2021-01-01"}).status_code == 400
     emu.commit_files("evals-org/mlflow", {"f": "1"}, branch="b")
-    n = world.gh.rest.pulls.create("evals-org", "mlflow", data={"title": "T", "head": "b", "base": "main"}).parsed_data.number
+    n = world.gh.rest.pulls.create(
+        "evals-org", "mlflow", data={"title": "T", "head": "b", "base": "main"}
+    ).parsed_data.number
     old = httpx.get(f"{emu.url}/repos/evals-org/mlflow/pulls/{n}", headers={"X-GitHub-Api-Version": "2022-11-28"})
     new = httpx.get(f"{emu.url}/repos/evals-org/mlflow/pulls/{n}", headers={"X-GitHub-Api-Version": "2026-03-10"})
     checker.check(old)
@@ -776,21 +947,33 @@ def test_headers_versions_pagination_and_caching(world, checker):
     assert "merge_commit_sha" not in new.json() and "assignee" not in new.json()
     inst = emu.install_app("evals-org", repositories="all", app=emu.register_app(slug="x", name="X"))
     app_x = emu.core.state.apps_by_slug["x"]
-    bearer = jwt.encode({"iat": int(time.time()) - 30, "exp": int(time.time()) + 300, "iss": str(app_x.id)},
-                        app_x.private_key_pem, algorithm="RS256")
-    r = httpx.delete(f"{emu.url}/app/installations/{inst.id}",
-                     headers={"Authorization": f"Bearer {bearer}", "X-GitHub-Api-Version": "2022-11-28"})
+    bearer = jwt.encode(
+        {"iat": int(time.time()) - 30, "exp": int(time.time()) + 300, "iss": str(app_x.id)},
+        app_x.private_key_pem,
+        algorithm="RS256",
+    )
+    r = httpx.delete(
+        f"{emu.url}/app/installations/{inst.id}",
+        headers={"Authorization": f"Bearer {bearer}", "X-GitHub-Api-Version": "2022-11-28"},
+    )
     assert r.status_code == 204
 
 
 def test_manifest_flow(world, checker):
     emu = world.emu
-    manifest = {"name": "Tandem Dev", "url": "https://tandem.example", "redirect_url": "https://tandem.example/setup?x=1",
-                "hook_attributes": {"url": "https://tandem.example/webhooks/github"},
-                "default_events": ["issue_comment", "pull_request"],
-                "default_permissions": {"issues": "write", "pull_requests": "write", "contents": "write"}}
-    r = httpx.post(f"{emu.url}/organizations/evals-org/settings/apps/new",
-                   data={"manifest": json.dumps(manifest), "state": "abc123"}, follow_redirects=False)
+    manifest = {
+        "name": "Tandem Dev",
+        "url": "https://tandem.example",
+        "redirect_url": "https://tandem.example/setup?x=1",
+        "hook_attributes": {"url": "https://tandem.example/webhooks/github"},
+        "default_events": ["issue_comment", "pull_request"],
+        "default_permissions": {"issues": "write", "pull_requests": "write", "contents": "write"},
+    }
+    r = httpx.post(
+        f"{emu.url}/organizations/evals-org/settings/apps/new",
+        data={"manifest": json.dumps(manifest), "state": "abc123"},
+        follow_redirects=False,
+    )
     assert r.status_code == 302
     location = httpx.URL(r.headers["location"])
     assert str(location).startswith("https://tandem.example/setup?x=1&code=")
@@ -866,11 +1049,21 @@ def test_more_events_parse_and_match_their_schemas(tmp_path, checker, hooks):
     emu.uninstall_app(w.inst.id)
     assert emu.drain(10)
     assert hooks.events() == [
-        ("installation", "created"), ("pull_request", "opened"), ("pull_request", "ready_for_review"),
-        ("pull_request", "converted_to_draft"), ("pull_request", "closed"), ("pull_request", "reopened"),
-        ("pull_request", "review_requested"), ("pull_request", "synchronize"), ("check_run", "created"),
-        ("check_run", "completed"), ("pull_request_review", "submitted"), ("installation", "suspend"),
-        ("installation", "unsuspend"), ("installation", "deleted")]
+        ("installation", "created"),
+        ("pull_request", "opened"),
+        ("pull_request", "ready_for_review"),
+        ("pull_request", "converted_to_draft"),
+        ("pull_request", "closed"),
+        ("pull_request", "reopened"),
+        ("pull_request", "review_requested"),
+        ("pull_request", "synchronize"),
+        ("check_run", "created"),
+        ("check_run", "completed"),
+        ("pull_request_review", "submitted"),
+        ("installation", "suspend"),
+        ("installation", "unsuspend"),
+        ("installation", "deleted"),
+    ]
     for hook in hooks.received:
         checker.check_webhook(hook.event, hook.body)
     assert hooks.received[6].json["requested_team"]["slug"] == "raters"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tandem import repo_config
-from tandem.task_spec import load_task_file
+from tandem.domain import repo_config
+from tandem.domain.task_spec import load_task_file
 
 ROOT = Path(__file__).parents[1]
 TASK = (ROOT / "examples" / "task.yml").read_text()

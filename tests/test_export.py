@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import event, insert
 
-from tandem import judging
-from tandem.db import utcnow
-from tandem.export import BATCH_SIZE, export_judgments, judgments_for_task
-from tandem.models import Judgment, Pair, Rating
+from tandem.domain import judging
+from tandem.domain.export import BATCH_SIZE, export_judgments, judgments_for_task
+from tandem.infra.db import utcnow
+from tandem.infra.models import Judgment, Pair, Rating
 from tests.support.judging import HEAD_A, HEAD_B, T0, USERS, deliver, make_pair, new_pair
 
 
@@ -26,17 +26,33 @@ def exported(storage, **filters) -> list[dict]:
 
 def build(storage) -> dict:
     """Two tasks on two repositories; returns the pair ids and a moment between the events."""
-    first = new_pair(storage, models=("model-x", "model-y"), a_is_first=False, prompt="Fix the pager",
-                     metadata={"batch": "b7", "difficulty": "hard"})
+    first = new_pair(
+        storage,
+        models=("model-x", "model-y"),
+        a_is_first=False,
+        prompt="Fix the pager",
+        metadata={"batch": "b7", "difficulty": "hard"},
+    )
     second = new_pair(storage, repo="evals/mirror-2", models=("model-p", "model-q"))
     deliver(storage, first, "/prefer A\nA is shorter.", comment_id=1)
     deliver(storage, first, "/prefer tie", "bob", comment_id=2)
     deliver(storage, second, "/prefer A", "carol", comment_id=3)
     with storage.transaction() as session:
         judging.record_line_comment(
-            session, session.get(Pair, first), "A", comment_id=77, url="https://github.com/x/y/pull/2#discussion_r77",
-            delivery_id="d-77", author_id=USERS["alice"], author_login="alice", path="pager.py", body="crashes on 0",
-            line=3, diff_side="RIGHT", commit_sha=HEAD_A, created_at=T0,
+            session,
+            session.get(Pair, first),
+            "A",
+            comment_id=77,
+            url="https://github.com/x/y/pull/2#discussion_r77",
+            delivery_id="d-77",
+            author_id=USERS["alice"],
+            author_login="alice",
+            path="pager.py",
+            body="crashes on 0",
+            line=3,
+            diff_side="RIGHT",
+            commit_sha=HEAD_A,
+            created_at=T0,
         )
     cutoff = utcnow()
     deliver(storage, first, "/prefer B much\nA crashes on page 0.", comment_id=4)
@@ -49,7 +65,11 @@ def test_the_export_holds_the_full_history_de_blinded(storage):
     built = build(storage)
     rows = exported(storage)
     assert [(r["rater_login"], r["verdict"], r["current"]) for r in rows] == [
-        ("alice", "A", False), ("bob", "tie", True), ("carol", "A", True), ("alice", "B", True)]
+        ("alice", "A", False),
+        ("bob", "tie", True),
+        ("carol", "A", True),
+        ("alice", "B", True),
+    ]
     old, bob, carol, new = rows
 
     assert old["superseded_reason"] == "revote" and old["superseded_by_id"] == new["id"]
@@ -87,10 +107,17 @@ def test_the_export_holds_the_full_history_de_blinded(storage):
         "ci_at_vote": {"A": None, "B": None},
         "line_comments": [
             {
-                "side": "A", "path": "pager.py", "line": 3, "start_line": None, "diff_side": "RIGHT",
-                "commit_sha": HEAD_A, "body": "crashes on 0", "comment_id": 77,
+                "side": "A",
+                "path": "pager.py",
+                "line": 3,
+                "start_line": None,
+                "diff_side": "RIGHT",
+                "commit_sha": HEAD_A,
+                "body": "crashes on 0",
+                "comment_id": 77,
                 "comment_url": "https://github.com/x/y/pull/2#discussion_r77",
-                "created_at": "2026-05-01T12:00:00.000000Z", "updated_at": "2026-05-01T12:00:00.000000Z",
+                "created_at": "2026-05-01T12:00:00.000000Z",
+                "updated_at": "2026-05-01T12:00:00.000000Z",
             }
         ],
         "model_a": "model-y",
@@ -123,7 +150,12 @@ def test_the_export_holds_the_full_history_de_blinded(storage):
     assert bob["review_state"] == "approved"
     [review] = bob["reviews"]
     assert {k: review[k] for k in ("reviewer_login", "reviewer_id", "decision", "reason", "comment_id")} == {
-        "reviewer_login": "rev", "reviewer_id": USERS["rev"], "decision": "approved", "reason": "", "comment_id": 6}
+        "reviewer_login": "rev",
+        "reviewer_id": USERS["rev"],
+        "decision": "approved",
+        "reason": "",
+        "comment_id": 6,
+    }
     assert review["withdrawn_at"] is None
 
 
@@ -152,15 +184,22 @@ def test_deleted_and_withdrawn_records_stay_in_the_export(storage):
         judging.comment_deleted(session, 10)
     [row] = exported(storage)
     assert (row["current"], row["superseded_reason"], row["review_state"], row["ratings"]) == (
-        False, "deleted", "pending", {})
+        False,
+        "deleted",
+        "pending",
+        {},
+    )
     assert row["reviews"][0]["withdrawn_at"] is not None
 
 
 def test_votes_processed_out_of_order_export_as_if_processed_in_order(storage):
     """Redelivered newest first: the export says what the comments' times say, and an
     incremental export taken before the late deliveries picks up every row they touched."""
-    comments = [(21, "/prefer A", T0 + timedelta(minutes=10)), (22, "/prefer B much", T0 + timedelta(minutes=20)),
-                (23, "/prefer tie", T0 + timedelta(minutes=30))]
+    comments = [
+        (21, "/prefer A", T0 + timedelta(minutes=10)),
+        (22, "/prefer B much", T0 + timedelta(minutes=20)),
+        (23, "/prefer tie", T0 + timedelta(minutes=30)),
+    ]
 
     def export_after(order) -> list[tuple]:
         pair_id = new_pair(storage)
@@ -170,16 +209,25 @@ def test_votes_processed_out_of_order_export_as_if_processed_in_order(storage):
         task_id = exported(storage)[-1]["task_id"]
         by_id = {r["id"]: r for r in exported(storage, task_id=task_id)}
         return sorted(
-            (r["voted_at"], r["verdict"], r["current"], r["superseded_reason"],
-             by_id[r["superseded_by_id"]]["verdict"] if r["superseded_by_id"] else None)
+            (
+                r["voted_at"],
+                r["verdict"],
+                r["current"],
+                r["superseded_reason"],
+                by_id[r["superseded_by_id"]]["verdict"] if r["superseded_by_id"] else None,
+            )
             for r in by_id.values()
         )
 
-    assert export_after(comments[::-1]) == export_after(comments) == [
-        ("2026-05-01T12:10:00.000000Z", "A", False, "revote", "B"),
-        ("2026-05-01T12:20:00.000000Z", "B", False, "revote", "tie"),
-        ("2026-05-01T12:30:00.000000Z", "tie", True, None, None),
-    ]
+    assert (
+        export_after(comments[::-1])
+        == export_after(comments)
+        == [
+            ("2026-05-01T12:10:00.000000Z", "A", False, "revote", "B"),
+            ("2026-05-01T12:20:00.000000Z", "B", False, "revote", "tie"),
+            ("2026-05-01T12:30:00.000000Z", "tie", True, None, None),
+        ]
+    )
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer tie", comment_id=31, at=T0 + timedelta(minutes=30))
     cutoff = utcnow()
@@ -199,7 +247,10 @@ def test_scores_without_a_vote_are_exported_and_marked(storage):
         judging.comment_deleted(session, 44)
     rows = exported(storage)
     assert [(r["kind"], r["rater_login"], r["verdict"], r["current"]) for r in rows] == [
-        ("judgment", "alice", "A", True), ("ratings", "bob", None, True), ("ratings", "carol", None, False)]
+        ("judgment", "alice", "A", True),
+        ("ratings", "bob", None, True),
+        ("ratings", "carol", None, False),
+    ]
     bob = rows[1]
     assert bob["ratings"] == {"A": {"correctness": 5, "security": 2}, "B": {"correctness": 3}}
     assert (bob["model_a"], bob["model_b"], bob["round"], bob["rater_id"]) == ("model-x", "model-y", 1, USERS["bob"])
@@ -219,17 +270,42 @@ def test_the_export_streams(storage):
         pair = make_pair(session)
         round_id = judging.current_round(session, pair.task).id
         rows = [
-            dict(task_id=pair.task_id, pair_id=pair.id, round_id=round_id, rater_id=i, rater_login=f"r{i}",
-                 verdict="AB"[i % 2], strength="clearly", rationale=f"reason {i}", source="comment",
-                 comment_id=i, on_side="A", delivery_id=f"d{i}", voted_at=T0, review_state="pending")
+            dict(
+                task_id=pair.task_id,
+                pair_id=pair.id,
+                round_id=round_id,
+                rater_id=i,
+                rater_login=f"r{i}",
+                verdict="AB"[i % 2],
+                strength="clearly",
+                rationale=f"reason {i}",
+                source="comment",
+                comment_id=i,
+                on_side="A",
+                delivery_id=f"d{i}",
+                voted_at=T0,
+                review_state="pending",
+            )
             for i in range(total)
         ]
         session.execute(insert(Judgment), rows)
-        session.execute(insert(Rating), [
-            dict(task_id=pair.task_id, round_id=round_id, rater_id=i, rater_login=f"r{i}", side="A",
-                 axis="correctness", score=1 + i % 5, comment_id=i, delivery_id=f"d{i}")
-            for i in range(0, total, 7)
-        ])
+        session.execute(
+            insert(Rating),
+            [
+                dict(
+                    task_id=pair.task_id,
+                    round_id=round_id,
+                    rater_id=i,
+                    rater_login=f"r{i}",
+                    side="A",
+                    axis="correctness",
+                    score=1 + i % 5,
+                    comment_id=i,
+                    delivery_id=f"d{i}",
+                )
+                for i in range(0, total, 7)
+            ],
+        )
 
     statements: list[tuple[str, dict, object]] = []
 

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tandem.export_formats import FORMATS
-from tandem.tokens import Scope
-from tests.support.export_data import build
+from tandem.domain.export_formats import FORMATS
+from tandem.infra.tokens import Scope
 from tests.support.cli import one_error_line, run
+from tests.support.export_data import build
 from tests.support.tokens import new_token
 
 
@@ -42,7 +42,7 @@ def test_each_team_exports_only_its_own_tasks(api, services):
         for token, _own, other in ((ours, {"model-x", "model-y"}, "model-p"), (theirs, {"model-p"}, "model-x")):
             response = get(client, token, format=name, include_unapproved="true")
             assert other not in response.text
-            assert lines(response) or name == "ratings" and token == theirs
+            assert lines(response) or (name == "ratings" and token == theirs)
     battles = lines(get(client, theirs, format="battles"))
     assert [(row["task_id"], row["model_a"]) for row in battles] == [(tasks["theirs"], "model-p")]
 
@@ -60,8 +60,12 @@ def test_the_filters_and_parquet(api, services):
 
 @pytest.mark.parametrize(
     "params, status, problem",
-    [({"format": "csv"}, 400, "format 'csv'"), ({"ties": "maybe"}, 400, "ties 'maybe'"),
-     ({"metadata": "suite"}, 400, "metadata 'suite'"), ({"round": 0}, 400, "round 0")],
+    [
+        ({"format": "csv"}, 400, "format 'csv'"),
+        ({"ties": "maybe"}, 400, "ties 'maybe'"),
+        ({"metadata": "suite"}, 400, "metadata 'suite'"),
+        ({"round": 0}, 400, "round 0"),
+    ],
 )
 def test_bad_options_are_400_naming_them(api, services, params, status, problem):
     client, _tasks = api
@@ -83,7 +87,10 @@ def test_the_readme_commands_give_a_dpo_file_and_a_leaderboard(api, services, se
     # The CLI exports every team's tasks, then prints the token of the next incremental export.
     assert result.stderr.splitlines()[0] == "exported 5 rows (trl)" and "cursor: " in result.stderr
     rows = [json.loads(line) for line in (tmp_path / "dpo.jsonl").read_text().splitlines()]
-    assert {(row["task_id"], row["chosen_model"]) for row in rows} >= {(tasks["multi"], "model-y"), (tasks["theirs"], "model-p")}
+    assert {(row["task_id"], row["chosen_model"]) for row in rows} >= {
+        (tasks["multi"], "model-y"),
+        (tasks["theirs"], "model-p"),
+    }
     token = new_token(services, scopes=(Scope.EXPORT,))
     assert lines(get(client, token, format="trl")) == [row for row in rows if row["task_id"] != tasks["theirs"]]
 

@@ -10,10 +10,10 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from tandem import changes, judging
-from tandem.commands import CommandContext, command_names, find_invocations, run_comment
-from tandem.export import export_judgments
-from tandem.models import ExportChange, Judgment, Pair
+from tandem.domain import changes, judging
+from tandem.domain.commands import CommandContext, command_names, find_invocations, run_comment
+from tandem.domain.export import export_judgments
+from tandem.infra.models import ExportChange, Judgment, Pair
 from tests.support.judging import HEAD_A, T0, USERS, comment_ref, deliver, new_pair, open_round
 
 
@@ -32,15 +32,28 @@ class Feed:
             export_judgments(session, out, cursor=self.token, until=until, **filters)
         self.token = until
         rows = [json.loads(line) for line in out.getvalue().splitlines()]
-        return [(r["kind"], r["rater_login"] if r["kind"] != "round" else r["round"], r.get("verdict"),
-                 r.get("current")) for r in rows]
+        return [
+            (r["kind"], r["rater_login"] if r["kind"] != "round" else r["round"], r.get("verdict"), r.get("current"))
+            for r in rows
+        ]
 
 
 def line_comment(session, pair_id: int, comment_id: int, who: str = "alice"):
     return judging.record_line_comment(
-        session, session.get(Pair, pair_id), "A", comment_id=comment_id, url=None, delivery_id=f"d-{comment_id}",
-        author_id=USERS[who], author_login=who, path="pager.py", body="crashes on 0", line=3, diff_side="RIGHT",
-        commit_sha=HEAD_A, created_at=T0,
+        session,
+        session.get(Pair, pair_id),
+        "A",
+        comment_id=comment_id,
+        url=None,
+        delivery_id=f"d-{comment_id}",
+        author_id=USERS[who],
+        author_login=who,
+        path="pager.py",
+        body="crashes on 0",
+        line=3,
+        diff_side="RIGHT",
+        commit_sha=HEAD_A,
+        created_at=T0,
     )
 
 
@@ -92,9 +105,8 @@ def test_an_incremental_export_keeps_to_its_repository(storage):
 
 
 def test_a_cursor_is_refused_on_another_kind_of_database(storage):
-    with storage.transaction() as session:
-        with pytest.raises(Exception, match="not a cursor"):
-            export_judgments(session, io.StringIO(), cursor="oracle.12")
+    with storage.transaction() as session, pytest.raises(Exception, match="not a cursor"):
+        export_judgments(session, io.StringIO(), cursor="oracle.12")
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -111,8 +123,11 @@ def test_a_change_committed_after_a_later_one_is_not_skipped(storage):
         assert feed.next() == [("judgment", "alice", "A", True)]
     with storage.transaction() as session:
         slow_txid, fast_txid = (
-            session.scalar(select(func.max(ExportChange.txid)).join(Judgment, Judgment.id == ExportChange.judgment_id)
-                           .where(Judgment.pair_id == pair_id))
+            session.scalar(
+                select(func.max(ExportChange.txid))
+                .join(Judgment, Judgment.id == ExportChange.judgment_id)
+                .where(Judgment.pair_id == pair_id)
+            )
             for pair_id in (slow_pair, fast_pair)
         )
     assert slow_txid < fast_txid
@@ -121,7 +136,7 @@ def test_a_change_committed_after_a_later_one_is_not_skipped(storage):
 
 
 def test_a_ci_report_reaches_the_next_incremental_export_with_the_votes_of_its_task(storage):
-    from tandem import ci
+    from tandem.domain import ci
 
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer A", comment_id=1)
@@ -129,9 +144,17 @@ def test_a_ci_report_reaches_the_next_incremental_export_with_the_votes_of_its_t
     with storage.transaction() as session:
         repo = session.get(Pair, pair_id).task.repo_full_name
         ci.record(
-            session, repo, HEAD_A, kind="check_run", source="app:7", name="tests", order=(1, 2),
-            state=ci.CiState.FAILURE, url=None,
-            reported_at=T0, delivery_id="ci-1",
+            session,
+            repo,
+            HEAD_A,
+            kind="check_run",
+            source="app:7",
+            name="tests",
+            order=(1, 2),
+            state=ci.CiState.FAILURE,
+            url=None,
+            reported_at=T0,
+            delivery_id="ci-1",
         )
     # The vote's object carries its round's CI, which just changed.
     assert feed.next() == [("judgment", "alice", "A", True)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tandem.export_formats import FORMATS, Selection, write
+from tandem.domain.export_formats import FORMATS, Selection, write
 from tests.support.export_data import DIFF, build
 
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -25,7 +25,10 @@ def tasks(storage) -> dict[str, int]:
 def load(storage, tmp_path: Path, name: str, *, parquet: bool = False, team: str | None = "default", **options):
     """The format's file, loaded by `datasets` (the team's tasks only, as the API exports)."""
     path = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.{'parquet' if parquet else 'jsonl'}"
-    with storage.transaction() as session, open(path, "wb" if parquet else "w", encoding=None if parquet else "utf-8") as out:
+    with (
+        storage.transaction() as session,
+        open(path, "wb" if parquet else "w", encoding=None if parquet else "utf-8") as out,
+    ):
         count = write(session, name, Selection(team=team, **options), out, parquet=parquet)
     if count == 0:
         return []
@@ -46,8 +49,21 @@ def keyed(rows: list[dict], tasks: dict[str, int]) -> dict[tuple[str, int, str],
     return found
 
 
-PROVENANCE = {"task_id", "round", "rater_login", "rater_id", "judgment_id", "head_sha_a", "head_sha_b",
-              "round_head_sha_a", "round_head_sha_b", "blind", "gold", "review_state", "task_metadata"}
+PROVENANCE = {
+    "task_id",
+    "round",
+    "rater_login",
+    "rater_id",
+    "judgment_id",
+    "head_sha_a",
+    "head_sha_b",
+    "round_head_sha_a",
+    "round_head_sha_b",
+    "blind",
+    "gold",
+    "review_state",
+    "task_metadata",
+}
 SINGLE_A, SINGLE_B = "patch of model-y\n", "patch of model-x\n"  # A showed the second model
 
 
@@ -60,8 +76,17 @@ def test_trl_has_prompt_chosen_rejected_and_a_margin_for_approved_current_votes(
     assert set(rows) == {("single", 1, "alice"), ("single", 1, "bob"), ("multi", 1, "alice"), ("multi", 2, "alice")}
     assert PROVENANCE | {"prompt", "chosen", "rejected", "margin"} <= set(rows["single", 1, "alice"])
     alice = rows["single", 1, "alice"]
-    assert (alice["prompt"], alice["chosen"], alice["rejected"], alice["margin"]) == ("Fix the pager", SINGLE_B, SINGLE_A, 3.0)
-    assert (alice["chosen_model"], alice["rejected_model"], alice["responses_recorded"]) == ("model-x", "model-y", False)
+    assert (alice["prompt"], alice["chosen"], alice["rejected"], alice["margin"]) == (
+        "Fix the pager",
+        SINGLE_B,
+        SINGLE_A,
+        3.0,
+    )
+    assert (alice["chosen_model"], alice["rejected_model"], alice["responses_recorded"]) == (
+        "model-x",
+        "model-y",
+        False,
+    )
     assert (rows["single", 1, "bob"]["chosen"], rows["single", 1, "bob"]["margin"]) == (SINGLE_A, 1.0)
     second = rows["multi", 2, "alice"]
     assert second["prompt"] == "Fix the pager\n\nFollow-up 1:\nAdd a test."
@@ -71,7 +96,9 @@ def test_trl_has_prompt_chosen_rejected_and_a_margin_for_approved_current_votes(
 
     unapproved = keyed(load(storage, tmp_path, "trl", include_unapproved=True), tasks)
     assert set(unapproved) - set(rows) == {("single", 1, "dave")}
-    assert set(keyed(load(storage, tmp_path, "trl", round=2, metadata={"suite": "s2"}), tasks)) == {("multi", 2, "alice")}
+    assert set(keyed(load(storage, tmp_path, "trl", round=2, metadata={"suite": "s2"}), tasks)) == {
+        ("multi", 2, "alice")
+    }
     assert load(storage, tmp_path, "trl", metadata={"suite": "nowhere"}) == []
 
 
@@ -93,11 +120,13 @@ def test_openai_dpo_has_input_messages_and_one_assistant_message_per_output(stor
     assert set(rows) == {("single", 1, "alice"), ("single", 1, "bob"), ("multi", 1, "alice"), ("multi", 2, "alice")}
     second = rows["multi", 2, "alice"]
     assert set(second) == {"input", "preferred_output", "non_preferred_output", "metadata"}
-    assert second["input"]["messages"] == [{"role": "user", "content": "Fix the pager"},
-                                           {"role": "user", "content": "Add a test."}]
+    assert second["input"]["messages"] == [
+        {"role": "user", "content": "Fix the pager"},
+        {"role": "user", "content": "Add a test."},
+    ]
     assert second["preferred_output"] == [{"role": "assistant", "content": DIFF[(2, "B")]}]
     assert second["non_preferred_output"] == [{"role": "assistant", "content": DIFF[(2, "A")]}]
-    assert PROVENANCE <= set(second["metadata"])
+    assert set(second["metadata"]) >= PROVENANCE
     assert (second["metadata"]["preferred_model"], second["metadata"]["margin"]) == ("model-y", 2)
 
 
@@ -110,7 +139,10 @@ def test_helpsteer3_orders_responses_by_model_and_scores_each_rater(storage, tas
     assert (single["model1"], single["response1"], single["response2"]) == ("model-x", SINGLE_B, SINGLE_A)
     assert single["context"] == [{"role": "user", "content": "Fix the pager"}]
     assert [(p["rater_login"], p["score"], p["reasoning"]) for p in single["individual_preference"]] == [
-        ("alice", -3, "A crashes on page 0."), ("bob", 1, "A is shorter."), ("carol", 0, "")]
+        ("alice", -3, "A crashes on page 0."),
+        ("bob", 1, "A is shorter."),
+        ("carol", 0, ""),
+    ]
     assert single["overall_preference"] == -1  # the mean, -2/3, rounded
     multi = rows["multi", 1, None]
     assert [p["score"] for p in multi["individual_preference"]] == [-2, 0] and multi["overall_preference"] == -1
@@ -143,9 +175,15 @@ def test_battles_follow_the_arena_convention(storage, tasks, tmp_path):
 
 def test_ratings_are_one_row_per_score_with_the_sides_model(storage, tasks, tmp_path):
     [score] = load(storage, tmp_path, "ratings")
-    assert PROVENANCE <= set(score)
+    assert set(score) >= PROVENANCE
     assert (score["kind"], score["side"], score["model"], score["axis"], score["score"], score["verdict"]) == (
-        "judgment", "B", "model-x", "correctness", 5, "B")
+        "judgment",
+        "B",
+        "model-x",
+        "correctness",
+        5,
+        "B",
+    )
     scores = load(storage, tmp_path, "ratings", include_unapproved=True)
     standalone = [(s["kind"], s["rater_login"], s["model"], s["score"]) for s in scores if s["kind"] == "ratings"]
     assert standalone == [("ratings", "eve", "model-y", 2)]
@@ -165,7 +203,10 @@ def test_jsonl_is_the_raw_export_with_standalone_scores_and_unvoted_follow_ups(s
 @pytest.mark.parametrize("name", sorted(FORMATS))
 def test_every_format_loads_as_parquet_with_the_same_rows(storage, tasks, tmp_path, name):
     options = {"include_unapproved": True}
-    as_json, as_parquet = load(storage, tmp_path, name, **options), load(storage, tmp_path, name, parquet=True, **options)
+    as_json, as_parquet = (
+        load(storage, tmp_path, name, **options),
+        load(storage, tmp_path, name, parquet=True, **options),
+    )
     assert len(as_parquet) == len(as_json) > 0
     assert [without_nulls(row) for row in as_parquet] == [without_nulls(row) for row in as_json]
 

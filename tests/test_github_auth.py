@@ -11,9 +11,9 @@ import httpx
 import jwt
 import pytest
 
-from tandem import queue
-from tandem.github import GitHubApp
-from tandem.settings import Settings
+from tandem.infra import queue
+from tandem.infra.github import GitHubApp
+from tandem.infra.settings import Settings
 from tests.conftest import make_settings
 from tests.servers import LiveServer
 from tests.support.http_proxy import LoopbackProxy
@@ -29,7 +29,11 @@ def world(emulator, redis_conn, redis_url):
     emulator.create_repository("evals-org", "mlflow", files={"README.md": "hi\n"})
     installation = emulator.install_app("evals-org", repositories="all")
     settings = make_settings(
-        app_id=app.id, private_key=app.private_key_pem, webhook_secret="s", github_api_url=emulator.url, redis_url=redis_url
+        app_id=app.id,
+        private_key=app.private_key_pem,
+        webhook_secret="s",
+        github_api_url=emulator.url,
+        redis_url=redis_url,
     )
     yield type("World", (), {"emu": emulator, "app": app, "installation": installation, "settings": settings})
     assert not emulator.server_errors
@@ -154,7 +158,7 @@ def test_the_retry_after_a_401_is_immediate(world, redis_conn):
     from githubkit import GitHub
     from githubkit.exception import RequestFailed
 
-    from tandem.github import RetryPolicy
+    from tandem.infra.github import RetryPolicy
 
     github = GitHubApp(world.settings, redis_conn)
     token = github.installation_token(world.installation.id)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from tandem.gitops import MirrorClone, OutputDoesNotApply
+from tandem.infra.gitops import MirrorClone, OutputDoesNotApply
 
 
 @pytest.fixture
@@ -21,7 +20,9 @@ def clone(tmp_path) -> MirrorClone:
     (source / "link").symlink_to("a.txt")
     (source / "dlink").symlink_to("d")
     subprocess.run(["git", "add", "."], cwd=source, check=True)
-    subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "init"], cwd=source, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "init"], cwd=source, check=True
+    )
     subprocess.run(["git", "clone", "-q", "--bare", str(source), str(bare)], check=True)
     subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
     mirror = MirrorClone(tmp_path / "cache", "1", bare.as_uri(), token="ghs_never-in-argv")
@@ -108,8 +109,11 @@ def test_a_file_map_may_delete_a_link(clone):
         ({"A.TXT": "x\n"}, None, "A.TXT and a.txt differ only in case"),
         ({"D/g.txt": "x\n"}, None, "D and d differ only in case"),
         ({"Link": "x\n"}, None, "Link and link differ only in case"),
-        (None, "diff --git a/A.txt b/A.txt\nnew file mode 100644\n--- /dev/null\n+++ b/A.txt\n@@ -0,0 +1 @@\n+x\n",
-         "A.txt and a.txt differ only in case"),
+        (
+            None,
+            "diff --git a/A.txt b/A.txt\nnew file mode 100644\n--- /dev/null\n+++ b/A.txt\n@@ -0,0 +1 @@\n+x\n",
+            "A.txt and a.txt differ only in case",
+        ),
     ],
 )
 def test_an_added_path_that_differs_only_in_case_from_another_is_refused(clone, files, patch, problem):
@@ -138,7 +142,7 @@ def test_the_worker_users_own_git_setup_changes_nothing(clone, tmp_path, monkeyp
     home = tmp_path / "hostile-home"
     (home / ".config" / "git").mkdir(parents=True)
     (home / ".gitconfig").write_text(
-        f"[core]\n\tautocrlf = true\n[url \"{decoy.as_uri()}\"]\n\tinsteadOf = {clone.clone_url}\n"
+        f'[core]\n\tautocrlf = true\n[url "{decoy.as_uri()}"]\n\tinsteadOf = {clone.clone_url}\n'
     )
     (home / ".config" / "git" / "attributes").write_text("* text eol=lf\n")
     monkeypatch.setenv("HOME", str(home))
@@ -156,7 +160,10 @@ def test_a_change_is_the_diff_and_the_text_of_the_files_it_changed(clone):
     base, _branch = clone.resolve("main")
     when = datetime(2026, 11, 1, tzinfo=UTC)
     head = clone.build_commit(
-        base, patch=None, message="m", when=when,
+        base,
+        patch=None,
+        message="m",
+        when=when,
         files={"a.txt": "one \ntwo  \n", "d/f.txt": None, "new.bin": "x\0y", "n.txt": "ünïcode\n"},
     )
     diff, files = clone.change(base, head)
@@ -175,7 +182,7 @@ def test_git_refused_its_token_asks_once_for_a_fresh_one(tmp_path):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from tandem.gitops import GitError
+    from tandem.infra.gitops import GitError
 
     seen: list[str] = []
 
@@ -196,8 +203,9 @@ def test_git_refused_its_token_asks_once_for_a_fresh_one(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     refreshed = []
     url = f"http://127.0.0.1:{server.server_address[1]}/evals-org/mlflow.git"
-    clone = MirrorClone(tmp_path / "cache", "1", url, token="ghs_revoked",
-                        refresh=lambda: refreshed.append(1) or "ghs_fresh")
+    clone = MirrorClone(
+        tmp_path / "cache", "1", url, token="ghs_revoked", refresh=lambda: refreshed.append(1) or "ghs_fresh"
+    )
     try:
         with pytest.raises(GitError) as failed:
             clone.fetch()

@@ -11,11 +11,11 @@ import subprocess
 
 import pytest
 
-from tandem import export
-from tandem.models import Task
-from tandem.statistics.queries import Filters
-from tandem.statistics.report import statistics
-from tandem.task_spec import InvalidTask, parse_task
+from tandem.domain import export
+from tandem.domain.statistics.queries import Filters
+from tandem.domain.statistics.report import statistics
+from tandem.domain.task_spec import InvalidTask, parse_task
+from tandem.infra.models import Task
 from tests import github_views as views
 from tests.conftest import settle, small_task, submit_task
 
@@ -32,8 +32,11 @@ def test_gold_prefers_one_of_the_tasks_models_a_tie_or_neither(blinding, preferr
 
 @pytest.mark.parametrize(
     "gold, field",
-    [({"preferred": "model-z"}, "gold.preferred"), ({"note": "no answer"}, "gold.preferred"),
-     ({"preferred": "tie", "secret": 1}, "gold.secret")],
+    [
+        ({"preferred": "model-z"}, "gold.preferred"),
+        ({"note": "no answer"}, "gold.preferred"),
+        ({"preferred": "tie", "secret": 1}, "gold.secret"),
+    ],
 )
 def test_a_gold_answer_that_names_no_model_is_refused_by_field(blinding, gold, field):
     with pytest.raises(InvalidTask) as refused:
@@ -62,9 +65,15 @@ def everything_stored(emu) -> str:
             parts += [issue.title, issue.body or "", *(label.name for label in issue.labels)]
             if issue.pr is not None:
                 parts += [issue.pr.head_ref, issue.pr.base_ref]
-        for args in (["for-each-ref", "--format=%(refname) %(objectname)"], ["log", "--all", "-p", "--format=%H %an %ae%n%B"]):
-            parts.append(subprocess.run(["git", "--git-dir", str(repo.git_dir), *args], capture_output=True,
-                                        text=True, check=True).stdout)
+        for args in (
+            ["for-each-ref", "--format=%(refname) %(objectname)"],
+            ["log", "--all", "-p", "--format=%H %an %ae%n%B"],
+        ):
+            parts.append(
+                subprocess.run(
+                    ["git", "--git-dir", str(repo.git_dir), *args], capture_output=True, text=True, check=True
+                ).stdout
+            )
     parts += [comment.body for comment in state.issue_comments.values()]
     parts += [review.body for review in state.reviews.values()]
     parts += [f"{c.path} {c.body}" for c in state.review_comments.values()]
@@ -75,6 +84,7 @@ def everything_stored(emu) -> str:
 
 def rater_view(github, pair: dict) -> list:
     """What a rater sees of a pair, with the numbers that differ between any two tasks masked."""
+
     def masked(text: str) -> str:
         return re.sub(r"[0-9a-f]{7,40}|\d+", "#", text)
 
@@ -84,8 +94,16 @@ def rater_view(github, pair: dict) -> list:
         pull = pulls[pair[letter][0]]
         [check] = views.check_runs(github, REPO, pull["head_sha"])
         comments = [masked(c["body"]) for c in views.comments(github, REPO, pull["number"])]
-        seen.append((masked(pull["title"]), masked(pull["body"]), sorted(pull["labels"]), pull["draft"],
-                     masked(json.dumps([check["name"], check["output"]])), comments))
+        seen.append(
+            (
+                masked(pull["title"]),
+                masked(pull["body"]),
+                sorted(pull["labels"]),
+                pull["draft"],
+                masked(json.dumps([check["name"], check["output"]])),
+                comments,
+            )
+        )
     return seen
 
 
@@ -127,5 +145,7 @@ def test_a_gold_task_leaves_no_trace_on_github_and_scores_its_raters(github, ser
 
     everything = rows()
     assert {(r["task_id"], r["gold"], json.dumps(r["gold_answer"])) for r in everything} == {
-        (gold["task_id"], True, json.dumps(GOLD)), (plain["task_id"], False, "null")}
+        (gold["task_id"], True, json.dumps(GOLD)),
+        (plain["task_id"], False, "null"),
+    }
     assert {r["task_id"] for r in rows(include_gold=False)} == {plain["task_id"]}

@@ -1,4 +1,4 @@
-"""The rule that derives a rater's vote from the versions of their comments (tandem.history.runs),
+"""The rule that derives a rater's vote from the versions of their comments (tandem.domain.history.runs),
 on plain records: no database, so hypothesis can try many logs."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tandem.history import UNDO, VOTE, Slot, Version, runs
+from tandem.domain.history import UNDO, VOTE, Slot, Version, runs
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 VOTES = ({"verdict": "A"}, {"verdict": "B"}, {"verdict": "tie"}, None)  # None: a version without /prefer

@@ -62,8 +62,11 @@ def serve(tmp_path: Path, redis_url: str, request_timeout: float) -> Iterator[Se
         "TANDEM_LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(
-        [TANDEM, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [TANDEM, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         with httpx.Client(transport=httpx.HTTPTransport(retries=50)) as client:

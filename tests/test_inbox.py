@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from tandem import inbox, job_names, queue
-from tandem.inbox import IncomingDelivery
-from tandem.delivery_queue import accept_deliveries, relay_inbox
+from tandem.infra import inbox, job_names, queue
+from tandem.infra.delivery_queue import accept_deliveries, relay_inbox
+from tandem.infra.inbox import IncomingDelivery
 
 
 def delivery(action: str | None = "created") -> IncomingDelivery:
@@ -53,4 +53,3 @@ def test_entries_accepted_before_any_relay_existed_are_relayed(services):
     accept_deliveries(services, [delivery()])
     assert services.redis.xinfo_groups(inbox.STREAM) == []
     assert relay_inbox(services, "first-ever-relay") == 1
-

@@ -9,8 +9,8 @@ import uuid
 
 from sqlalchemy import select
 
-from tandem import dead_letters, delivery_queue, job_names, queue
-from tandem.models import DeadLetter, DeadLetterKind, Repository
+from tandem.infra import dead_letters, delivery_queue, job_names, queue
+from tandem.infra.models import DeadLetter, DeadLetterKind, Repository
 from tests.conftest import run_jobs
 from tests.test_outages import INSTALLATION, repositories_added
 
@@ -27,8 +27,13 @@ def _letters(services) -> list[DeadLetter]:
 def test_a_delivery_job_queued_positionally_by_the_release_before_still_runs(services):
     delivery_id = str(uuid.uuid4())
     services.enqueue(
-        queue.WEBHOOKS, job_names.PROCESS_DELIVERY, delivery_id, "installation_repositories", "added",
-        repositories_added(1).decode(), job_id=f"delivery-{delivery_id}",
+        queue.WEBHOOKS,
+        job_names.PROCESS_DELIVERY,
+        delivery_id,
+        "installation_repositories",
+        "added",
+        repositories_added(1).decode(),
+        job_id=f"delivery-{delivery_id}",
     )
     run_jobs(services)
     assert _repositories(services) == ["evals-org/r1"]
@@ -38,8 +43,11 @@ def test_a_delivery_job_queued_positionally_by_the_release_before_still_runs(ser
 def test_a_job_of_an_unknown_payload_version_is_parked_not_run_and_replays_as_it_was(services):
     kwargs = {
         **job_names.payload(
-            job_names.PROCESS_DELIVERY, delivery_id=str(uuid.uuid4()), event="installation_repositories",
-            action="added", body=repositories_added(1).decode(),
+            job_names.PROCESS_DELIVERY,
+            delivery_id=str(uuid.uuid4()),
+            event="installation_repositories",
+            action="added",
+            body=repositories_added(1).decode(),
         ),
         job_names.VERSION: 99,
     }
@@ -48,11 +56,12 @@ def test_a_job_of_an_unknown_payload_version_is_parked_not_run_and_replays_as_it
     assert _repositories(services) == [], "not run"
     [letter] = _letters(services)
     assert (letter.delivery_id, letter.kind) == (job.id, DeadLetterKind.UNPROCESSABLE)
-    assert letter.reason == (
-        "payload version 99 of workers.deliveries.process_delivery: this release reads version 1"
-    )
+    assert letter.reason == ("payload version 99 of workers.deliveries.process_delivery: this release reads version 1")
     assert json.loads(letter.body) == {
-        "queue": queue.WEBHOOKS, "func": job_names.PROCESS_DELIVERY, "args": [], "kwargs": kwargs,
+        "queue": queue.WEBHOOKS,
+        "func": job_names.PROCESS_DELIVERY,
+        "args": [],
+        "kwargs": kwargs,
     }
 
     # Replayed (say, after a rollback to the release that queued it), it is queued as it was.
@@ -74,7 +83,10 @@ def test_a_job_with_arguments_it_does_not_take_is_parked_saying_which(services):
 
 def test_a_versioned_job_given_positional_arguments_is_parked(services):
     job = services.enqueue(
-        queue.PAIRS, job_names.OPEN_PAIR, INSTALLATION, kwargs={job_names.VERSION: job_names.VERSIONS[job_names.OPEN_PAIR]}
+        queue.PAIRS,
+        job_names.OPEN_PAIR,
+        INSTALLATION,
+        kwargs={job_names.VERSION: job_names.VERSIONS[job_names.OPEN_PAIR]},
     )
     run_jobs(services)
     [letter] = _letters(services)

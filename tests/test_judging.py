@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tandem import judging
-from tandem.commands import CommandContext, Rubric, command_names, find_invocations, run_comment
-from tandem.judging import Refused, ReviewRules, Vote
-from tandem.models import Judgment, JudgmentReview, LineComment, Pair, Rating, Round
+from tandem.domain import judging
+from tandem.domain.commands import CommandContext, Rubric, command_names, find_invocations, run_comment
+from tandem.domain.judging import Refused, ReviewRules, Vote
+from tandem.infra.models import Judgment, JudgmentReview, LineComment, Pair, Rating, Round
 from tests.support.judging import (
     HEAD_A,
     HEAD_B,
@@ -42,8 +42,14 @@ from tests.support.judging import (
 
 def test_a_vote_is_recorded_with_its_provenance(storage):
     pair_id = new_pair(storage)
-    [outcome] = deliver(storage, pair_id, "/prefer A slightly\n\nA handles the empty page.\nB crashes.",
-                        comment_id=42, side="B", at=T0 + timedelta(minutes=25))
+    [outcome] = deliver(
+        storage,
+        pair_id,
+        "/prefer A slightly\n\nA handles the empty page.\nB crashes.",
+        comment_id=42,
+        side="B",
+        at=T0 + timedelta(minutes=25),
+    )
     assert outcome.ok and outcome.changed
     assert outcome.message == "Recorded @alice's vote in round 1: **A** (slightly)."
     [j] = judgments(storage, pair_id)
@@ -152,17 +158,27 @@ def test_an_edit_that_changes_the_vote_is_the_raters_latest_word(storage):
     deliver(storage, pair_id, "/prefer A\n/rate A correctness=3", comment_id=13, at=at)
     deliver(storage, pair_id, "/prefer B", comment_id=14, at=T0 + timedelta(minutes=20))
     # Fixing the score under the old vote leaves that vote as it was: the newer vote stays.
-    [outcome] = deliver(storage, pair_id, "/prefer A\n/rate A correctness=4", comment_id=13, at=at,
-                        edited_at=T0 + timedelta(minutes=30))
+    [outcome] = deliver(
+        storage, pair_id, "/prefer A\n/rate A correctness=4", comment_id=13, at=at, edited_at=T0 + timedelta(minutes=30)
+    )
     assert outcome.message == "Updated @alice's scores: A correctness 4."
     assert current(storage, pair_id) == [("alice", "B", "clearly")]
     # Changing the old comment's vote is the last thing the rater wrote: it is their vote now.
-    [outcome] = deliver(storage, pair_id, "/prefer tie\n/rate A correctness=4", comment_id=13, at=at,
-                        edited_at=T0 + timedelta(minutes=40))
+    [outcome] = deliver(
+        storage,
+        pair_id,
+        "/prefer tie\n/rate A correctness=4",
+        comment_id=13,
+        at=at,
+        edited_at=T0 + timedelta(minutes=40),
+    )
     assert outcome.message == "Updated @alice's vote: a **tie** (A and B are equally good)."
     _first, second, third = judgments(storage, pair_id)
     assert history(storage, pair_id) == [
-        ("alice", "A", "revote", second.id), ("alice", "B", "revote", third.id), ("alice", "tie", None, None)]
+        ("alice", "A", "revote", second.id),
+        ("alice", "B", "revote", third.id),
+        ("alice", "tie", None, None),
+    ]
 
 
 def test_an_invalid_edit_keeps_the_vote_and_says_why(storage):
@@ -226,9 +242,11 @@ def test_undo_retracts_the_current_vote(storage):
     assert history(storage, pair_id)[0][2] == "undo"
     assert judgments(storage, pair_id)[0].superseded_by_comment_id == 40
     assert errors(deliver(storage, pair_id, "/undo", at=T0 + timedelta(minutes=3))) == [
-        "`/undo`: you have no vote to undo in round 1"]
+        "`/undo`: you have no vote to undo in round 1"
+    ]
     assert [o.changed for o in deliver(storage, pair_id, "/undo", comment_id=40, at=T0 + timedelta(minutes=2))] == [
-        False]
+        False
+    ]
 
 
 # Out of order -----------------------------------------------------------------------------
@@ -278,10 +296,16 @@ def test_edits_processed_out_of_order_end_with_the_last_one_written(storage):
     # An edit that removed the vote, written before the last edit, retracted the first vote then:
     # the history becomes the one processing in order gives.
     [removed] = deliver(storage, pair_id, "no vote after all", comment_id=4, at=minutes(10), edited_at=minutes(30))
-    assert removed.message == "Retracted @alice's vote: the edited comment has no `/prefer`. A vote written after it stands."
+    assert (
+        removed.message
+        == "Retracted @alice's vote: the edited comment has no `/prefer`. A vote written after it stands."
+    )
     assert current(storage, pair_id) == [("alice", "tie", None)] and len(judgments(storage, pair_id)) == 3
     assert [(j.verdict, j.superseded_reason, j.superseded_by_id) for j in judgments(storage, pair_id)] == [
-        ("A", "edited", None), ("tie", None, None), ("B", "edited", last.id)]
+        ("A", "edited", None),
+        ("tie", None, None),
+        ("B", "edited", last.id),
+    ]
 
 
 def test_a_vote_removed_by_an_edit_and_put_back_by_a_later_one_in_any_order(storage):
@@ -306,7 +330,9 @@ def test_scores_processed_out_of_order_end_with_the_last_ones_written(storage):
     with storage.transaction() as session:
         round_id = session.scalars(select(Round)).one().id
         assert judging.current_ratings(session, round_id, USERS["alice"]) == {
-            "A": {"correctness": 2, "security": 3}, "B": {"correctness": 4}}
+            "A": {"correctness": 2, "security": 3},
+            "B": {"correctness": 4},
+        }
         rows = session.scalars(select(Rating).order_by(Rating.id)).all()
         assert [(r.comment_id, r.side, r.axis, r.score, r.created_at, r.superseded_reason) for r in rows] == [
             (5, "A", "correctness", 2, minutes(20), None),
@@ -324,7 +350,8 @@ def test_an_undo_never_retracts_a_vote_written_after_it(storage):
     deliver(storage, pair_id, "/prefer B", comment_id=10, at=minutes(30))
     [outcome] = deliver(storage, pair_id, "/undo", comment_id=9, at=minutes(20))
     assert outcome.changed and outcome.message == (
-        "Retracted @alice's vote in round 1: **A** (clearly). Your vote written after it, **B** (clearly), stands.")
+        "Retracted @alice's vote in round 1: **A** (clearly). Your vote written after it, **B** (clearly), stands."
+    )
     assert current(storage, pair_id) == [("alice", "B", "clearly")]
     # The history is the one processing in order gives: A undone by the /undo, B current.
     assert history(storage, pair_id) == [("alice", "A", "undo", None), ("alice", "B", None, None)]
@@ -332,7 +359,8 @@ def test_an_undo_never_retracts_a_vote_written_after_it(storage):
     assert not deliver(storage, pair_id, "/undo", comment_id=9, at=minutes(20))[0].changed
     # An /undo written before any vote has nothing to undo, whenever it is processed.
     assert errors(deliver(storage, pair_id, "/undo", comment_id=7, at=minutes(5))) == [
-        "`/undo`: you have no vote to undo in round 1"]
+        "`/undo`: you have no vote to undo in round 1"
+    ]
     assert current(storage, pair_id) == [("alice", "B", "clearly")]
 
 
@@ -342,8 +370,9 @@ def test_versions_of_a_deleted_comment_processed_after_the_deletion_stay_deleted
     with storage.transaction() as session:
         assert judging.comment_deleted(session, 11) == 2
     # An edit made before the deletion, delivered after it (a retry).
-    [outcome, _] = deliver(storage, pair_id, "/prefer B\n/rate A correctness=4", comment_id=11, at=minutes(10),
-                           edited_at=minutes(12))
+    [outcome, _] = deliver(
+        storage, pair_id, "/prefer B\n/rate A correctness=4", comment_id=11, at=minutes(10), edited_at=minutes(12)
+    )
     assert outcome.message == "Updated @alice's vote: **B** (clearly). It has been retracted since."
     assert current(storage, pair_id) == []
     # As in order: the edit replaced the first version, the deletion ended the edited one.
@@ -362,7 +391,9 @@ def test_a_review_is_of_the_vote_as_it_stood_when_the_review_was_written(storage
     [outcome] = deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",), comment_id=13, at=minutes(20))
     assert outcome.message == "@rev approved @alice's vote in round 1 (@alice has voted again since)"
     assert [(j.verdict, j.review_state, j.superseded_at is None) for j in judgments(storage, pair_id)] == [
-        ("A", "approved", False), ("B", "pending", True)]
+        ("A", "approved", False),
+        ("B", "pending", True),
+    ]
 
 
 def test_a_vote_racing_a_followup_goes_into_the_round_it_was_written_in(storage):
@@ -385,10 +416,14 @@ def test_a_vote_racing_a_followup_goes_into_the_round_it_was_written_in(storage)
 
 def votes_and_rounds(storage, pair_id: int) -> list:
     with storage.transaction() as session:
-        return list(session.execute(
-            select(Judgment.rater_login, Round.number).join(Round, Round.id == Judgment.round_id)
-            .where(Judgment.pair_id == pair_id).order_by(Judgment.id)
-        ))
+        return list(
+            session.execute(
+                select(Judgment.rater_login, Round.number)
+                .join(Round, Round.id == Judgment.round_id)
+                .where(Judgment.pair_id == pair_id)
+                .order_by(Judgment.id)
+            )
+        )
 
 
 # The property: any order of a rater's comments, edits, deletions and /undos ends as processing
@@ -408,8 +443,10 @@ def comment_events(draw) -> list[tuple[int, datetime, datetime | None, str | Non
             comments.append((["/undo"], draw(st.booleans())))
             continue
         count = draw(st.integers(1, 3))
-        held = [st.lists(st.sampled_from([*values, None]), min_size=count, max_size=count)
-                for values in (VOTE_BODIES, range(1, 6), range(1, 6))]
+        held = [
+            st.lists(st.sampled_from([*values, None]), min_size=count, max_size=count)
+            for values in (VOTE_BODIES, range(1, 6), range(1, 6))
+        ]
         versions = []
         for vote, a, b in zip(*(draw(strategy) for strategy in held), strict=False):
             lines = [vote] if vote else []
@@ -436,18 +473,43 @@ def final_state(storage, pair_id: int, comment_ids: list[int]) -> tuple:
     with storage.transaction() as session:
         rows = session.scalars(select(Judgment).where(Judgment.pair_id == pair_id)).all()
         by_id = {j.id: (index[j.comment_id], j.voted_at) for j in rows}
-        votes = sorted((j.verdict, j.strength, j.rationale, index[j.comment_id], j.voted_at, j.superseded_at is None,
-                        j.superseded_reason, by_id.get(j.superseded_by_id),
-                        index.get(j.superseded_by_comment_id)) for j in rows)
+        votes = sorted(
+            (
+                j.verdict,
+                j.strength,
+                j.rationale,
+                index[j.comment_id],
+                j.voted_at,
+                j.superseded_at is None,
+                j.superseded_reason,
+                by_id.get(j.superseded_by_id),
+                index.get(j.superseded_by_comment_id),
+            )
+            for j in rows
+        )
         task_id = session.get(Pair, pair_id).task_id
-        scores = sorted((r.side, r.axis, r.score, index[r.comment_id], r.created_at, r.superseded_at is None,
-                         r.superseded_reason, by_id.get(r.judgment_id))
-                        for r in session.scalars(select(Rating).where(Rating.task_id == task_id)))
+        scores = sorted(
+            (
+                r.side,
+                r.axis,
+                r.score,
+                index[r.comment_id],
+                r.created_at,
+                r.superseded_at is None,
+                r.superseded_reason,
+                by_id.get(r.judgment_id),
+            )
+            for r in session.scalars(select(Rating).where(Rating.task_id == task_id))
+        )
     return votes, scores
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(events=comment_events(), data=st.data())
 def test_any_processing_order_ends_as_the_time_order(storage, events, data):
     order = data.draw(st.permutations(events))
@@ -481,7 +543,8 @@ def test_a_deletion_or_undo_processed_before_the_vote_it_ends_still_ends_it(stor
     assert current(storage, pair_id) == [] and history(storage, pair_id) == [("alice", "A", "deleted", None)]
     # An /undo processed before the vote it undoes: told there is nothing yet, but it holds.
     assert errors(deliver(storage, pair_id, "/undo", "bob", comment_id=23, at=minutes(30))) == [
-        "`/undo`: you have no vote to undo in round 1"]
+        "`/undo`: you have no vote to undo in round 1"
+    ]
     deliver(storage, pair_id, "/prefer B", "bob", comment_id=22, at=minutes(20))
     assert current(storage, pair_id) == []
     # An edit removing the vote, processed before the vote.
@@ -542,7 +605,9 @@ def test_editing_a_comment_edits_its_ratings(storage):
     # comment written in between is not undone by an edit that leaves the old score as it was.
     deliver(storage, pair_id, "/rate A reliability=5", comment_id=60, edited_at=edit + timedelta(minutes=1))
     deliver(storage, pair_id, "/rate A reliability=2", comment_id=61, at=edit + timedelta(minutes=2))
-    deliver(storage, pair_id, "/rate A reliability=5 correctness=4", comment_id=60, edited_at=edit + timedelta(minutes=3))
+    deliver(
+        storage, pair_id, "/rate A reliability=5 correctness=4", comment_id=60, edited_at=edit + timedelta(minutes=3)
+    )
     with storage.transaction() as session:
         round_id = session.scalars(select(Round)).one().id
         assert judging.current_ratings(session, round_id, USERS["alice"]) == {"A": {"reliability": 2, "correctness": 4}}
@@ -592,13 +657,18 @@ def test_a_followup_starts_the_next_round(storage):
         first, second = session.scalars(select(Round).order_by(Round.number)).all()
         assert (first.number, first.prompt, first.comment_id) == (1, "Fix the pager", None)
         assert (second.prompt, second.author_login, second.author_id) == (
-            "Now handle negative pages\nand add a test.\n\n  Keep the API.", "bob", USERS["bob"])
+            "Now handle negative pages\nand add a test.\n\n  Keep the API.",
+            "bob",
+            USERS["bob"],
+        )
         assert (second.comment_id, second.delivery_id) == (70, "delivery-70-0")
         assert second.comment_url.endswith("70")
         votes = session.scalars(select(Judgment).order_by(Judgment.id)).all()
         # A vote in a new round does not supersede the one in the old round.
         assert [(v.round_id, v.verdict, v.superseded_at) for v in votes] == [
-            (first.id, "A", None), (second.id, "B", None)]
+            (first.id, "A", None),
+            (second.id, "B", None),
+        ]
     assert errors(deliver(storage, pair_id, "/followup")) == [
         "`/followup`: write the follow-up prompt after `/followup`, on the same line or on the lines below"
     ]
@@ -627,7 +697,11 @@ def test_a_reviewer_approves_the_only_pending_vote(storage):
     with storage.transaction() as session:
         [review] = session.scalars(select(JudgmentReview)).all()
         assert (review.judgment_id, review.reviewer_login, review.decision, review.comment_id) == (
-            j.id, "rev", "approved", 80)
+            j.id,
+            "rev",
+            "approved",
+            80,
+        )
     # Replayed: recorded once.
     [again] = deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",), comment_id=80)
     assert not again.changed
@@ -646,11 +720,13 @@ def test_an_ambiguous_review_asks_for_a_login(storage):
         "`/reject not convincing`: 2 raters have votes waiting for review in round 1 (@alice, @bob); "
         "name one, e.g. `/reject @alice <reason>`"
     ]
-    [outcome] = deliver(storage, pair_id, "/reject @Bob. The rationale ignores\nthe failing test.", "rev",
-                        roles=("reviewer",))
+    [outcome] = deliver(
+        storage, pair_id, "/reject @Bob. The rationale ignores\nthe failing test.", "rev", roles=("reviewer",)
+    )
     assert outcome.message == (
         "@rev sent back @bob's vote in round 1: `The rationale ignores the failing test.`. "
-        "@bob, vote again with `/prefer` (or edit your vote) to resubmit it for review.")
+        "@bob, vote again with `/prefer` (or edit your vote) to resubmit it for review."
+    )
     assert outcome.reply, "the rater is told on the PR, mentioned"
     assert errors(deliver(storage, pair_id, "/approve @carol", "rev", roles=("reviewer",))) == [
         "`/approve @carol`: `@carol` has no vote in round 1"
@@ -661,7 +737,10 @@ def test_an_ambiguous_review_asks_for_a_login(storage):
     [outcome] = deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",))
     assert outcome.message == "@rev approved @bob's vote in round 1"
     assert [(j.rater_login, j.review_state, j.superseded_reason) for j in judgments(storage, pair_id)] == [
-        ("alice", "approved", None), ("bob", "returned", "revote"), ("bob", "approved", None)]
+        ("alice", "approved", None),
+        ("bob", "returned", "revote"),
+        ("bob", "approved", None),
+    ]
 
 
 def test_reviews_are_refused_for_ones_own_vote_and_without_a_reason(storage):
@@ -709,7 +788,8 @@ def test_a_closed_task_takes_no_more_votes(storage):
     with storage.transaction() as session:
         session.get(Pair, pair_id).closed_at = T0
     assert errors(deliver(storage, pair_id, "/prefer A\n/help")) == [
-        "`/prefer A`: this task is closed and takes no more votes"]
+        "`/prefer A`: this task is closed and takes no more votes"
+    ]
     assert judgments(storage, pair_id) == []
 
 
@@ -721,9 +801,11 @@ def test_a_closed_tasks_record_is_final(storage):
         session.get(Pair, pair_id).closed_at = T0 + timedelta(hours=1)
     # Reviewers can no longer change a decision, nor raters their votes.
     assert errors(deliver(storage, pair_id, "/reject @alice not convincing", "rev2", roles=("reviewer",))) == [
-        "`/reject @alice not convincing`: this task is closed; its votes can no longer be reviewed"]
+        "`/reject @alice not convincing`: this task is closed; its votes can no longer be reviewed"
+    ]
     assert errors(deliver(storage, pair_id, "/approve @alice", "rev2", roles=("reviewer",))) == [
-        "`/approve @alice`: this task is closed; its votes can no longer be reviewed"]
+        "`/approve @alice`: this task is closed; its votes can no longer be reviewed"
+    ]
     assert deliver(storage, pair_id, "no vote", comment_id=90, edited_at=T0 + timedelta(hours=2)) == []
     # Deleting a comment retracts nothing either: not the vote, its scores, nor the review.
     with storage.transaction() as session:
@@ -741,15 +823,32 @@ def test_a_closed_tasks_record_is_final(storage):
 
 def test_line_comments_are_recorded_edited_and_deleted(storage):
     pair_id = new_pair(storage)
-    fields = dict(comment_id=900, url="https://github.com/x/y/pull/2#discussion_r900", delivery_id="d-900",
-                  author_id=USERS["alice"], author_login="alice", path="src/pager.py", body="off by one here",
-                  line=12, start_line=10, diff_side="RIGHT", commit_sha=HEAD_B, created_at=T0)
+    fields = dict(
+        comment_id=900,
+        url="https://github.com/x/y/pull/2#discussion_r900",
+        delivery_id="d-900",
+        author_id=USERS["alice"],
+        author_login="alice",
+        path="src/pager.py",
+        body="off by one here",
+        line=12,
+        start_line=10,
+        diff_side="RIGHT",
+        commit_sha=HEAD_B,
+        created_at=T0,
+    )
     with storage.transaction() as session:
         pair = session.get(Pair, pair_id)
         row = judging.record_line_comment(session, pair, "b", **fields)
         assert judging.record_line_comment(session, pair, "B", **fields) is row
         assert (row.side, row.path, row.line, row.start_line, row.diff_side, row.commit_sha) == (
-            "B", "src/pager.py", 12, 10, "RIGHT", HEAD_B)
+            "B",
+            "src/pager.py",
+            12,
+            10,
+            "RIGHT",
+            HEAD_B,
+        )
         assert row.round_id == judging.current_round(session, pair.task).id
         edited = dict(fields, body="off by one here; see line 14", updated_at=T0 + timedelta(minutes=5))
         judging.record_line_comment(session, pair, "B", **edited)
@@ -757,13 +856,17 @@ def test_line_comments_are_recorded_edited_and_deleted(storage):
         judging.record_line_comment(session, pair, "B", **stale)
     with storage.transaction() as session:
         [row] = session.scalars(select(LineComment)).all()
-        assert (row.body, row.updated_at, row.deleted_at) == ("off by one here; see line 14", T0 + timedelta(minutes=5),
-                                                              None)
+        assert (row.body, row.updated_at, row.deleted_at) == (
+            "off by one here; see line 14",
+            T0 + timedelta(minutes=5),
+            None,
+        )
         assert judging.delete_line_comment(session, 900, T0 + timedelta(hours=1)).deleted_at == T0 + timedelta(hours=1)
         assert judging.delete_line_comment(session, 901) is None
         late = dict(fields, body="after delete", updated_at=T0 + timedelta(hours=2))
         assert judging.record_line_comment(session, session.get(Pair, pair_id), "B", **late).body == (
-            "off by one here; see line 14")
+            "off by one here; see line 14"
+        )
 
 
 def test_a_vote_value_object_normalizes():
@@ -789,14 +892,16 @@ def test_a_followup_or_review_processed_after_its_deletion_stays_withdrawn(stora
     deliver(storage, pair_id, "/approve", "rev", roles=("reviewer",), comment_id=52, at=minutes(11))
     with storage.transaction() as session:
         assert [(r.number, r.withdrawn_reason) for r in session.scalars(select(Round).order_by(Round.number))] == [
-            (1, None), (2, "deleted")]
+            (1, None),
+            (2, "deleted"),
+        ]
         assert session.scalars(select(JudgmentReview)).one().withdrawn_at is not None
     assert [j.review_state for j in judgments(storage, pair_id)] == ["pending"]
 
 
 def test_who_may_start_a_round_and_how_many_rounds_follow_the_repository_settings(storage):
-    from tandem.commands import help_text
-    from tandem.repo_config import RepoConfig
+    from tandem.domain.commands import help_text
+    from tandem.domain.repo_config import RepoConfig
 
     pair_id = new_pair(storage)
     two_rounds = RepoConfig(followups={"max_rounds": 2})
@@ -835,6 +940,9 @@ def test_each_vote_judges_the_heads_of_the_round_it_was_written_in(storage):
     waited = deliver(storage, pair_id, "/prefer A", "alice", comment_id=16, at=minutes(20))
     deliver(storage, pair_id, "/prefer A", "alice", comment_id=17, at=minutes(31))
     assert errors(waited) == [
-        "`/prefer A`: round 2 is waiting for the models' answers: votes count once it is ready on the PRs"]
+        "`/prefer A`: round 2 is waiting for the models' answers: votes count once it is ready on the PRs"
+    ]
     assert [(j.rater_login, j.head_sha_a, j.head_sha_b) for j in judgments(storage, pair_id)] == [
-        ("carol", HEAD_A, HEAD_B), ("alice", round_2["A"], round_2["B"])]
+        ("carol", HEAD_A, HEAD_B),
+        ("alice", round_2["A"], round_2["B"]),
+    ]

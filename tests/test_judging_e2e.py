@@ -8,8 +8,8 @@ import json
 
 from sqlalchemy import select
 
-from tandem import export, rounds
-from tandem.models import Judgment, JudgmentReview, LineComment, Pair, Rating, Round, Task
+from tandem.domain import export, rounds
+from tandem.infra.models import Judgment, JudgmentReview, LineComment, Pair, Rating, Round, Task
 from tests import github_views as views
 from tests.conftest import settle
 
@@ -21,7 +21,9 @@ def snapshot(services) -> dict:
     with services.storage.transaction() as session:
         return {
             model.__tablename__: sorted(
-                tuple(str(getattr(row, column.key)) for column in model.__table__.columns if column.key != "recorded_at")
+                tuple(
+                    str(getattr(row, column.key)) for column in model.__table__.columns if column.key != "recorded_at"
+                )
                 for row in session.scalars(select(model))
             )
             for model in (Judgment, Rating, Round, JudgmentReview, LineComment, Pair)
@@ -140,7 +142,8 @@ def test_a_followup_prompt_starts_a_round_awaiting_the_models_answers(github, se
         assert session.get(Task, pair["task_id"]).status == "awaiting_outputs"
     assert (waiting.task_id, waiting.round) == (pair["task_id"], 2)
     assert [(turn.round, turn.prompt, turn.author) for turn in waiting.conversation][1:] == [
-        (2, "Now add a regression test.", "rater-one")]
+        (2, "Now add a regression test.", "rater-one")
+    ]
     # Keyed by model, never by letter: each model's head is its own side's.
     heads = {pair["models"][letter]: sha for letter, sha in pair["heads"].items()}
     assert waiting.heads == heads and sorted(waiting.models) == sorted(heads)
@@ -174,7 +177,9 @@ def test_an_edit_by_someone_else_never_changes_a_vote(github, services, pair):
     settle(github, services)
     # On github.com a maintainer (or another app) may edit anyone's comment; the emulator's users
     # may not, so this is the webhook GitHub sends then: the author's comment, another sender.
-    [created] = [d for d in github.deliveries if d.event == "issue_comment" and d.payload["comment"]["id"] == comment.id]
+    [created] = [
+        d for d in github.deliveries if d.event == "issue_comment" and d.payload["comment"]["id"] == comment.id
+    ]
     edited = json.loads(created.body)
     edited["action"] = "edited"
     edited["changes"] = {"body": {"from": edited["comment"]["body"]}}
@@ -198,8 +203,8 @@ def test_an_outsider_is_told_why_once_not_on_every_comment(github, services, pai
 def test_follow_up_jobs_left_behind_by_a_crash_are_queued_by_the_sweep(github, services, pair, monkeypatch):
     from datetime import timedelta
 
-    from tandem import outbox
-    from tandem.models import OutboxEntry
+    from tandem.infra import outbox
+    from tandem.infra.models import OutboxEntry
 
     def crash(current, ids):
         raise ConnectionError("the worker died right after the commit")

@@ -10,10 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tandem import export, leaks, rounds, tasks, tokens
-from tandem.models import Task
-from tandem.task_spec import InvalidTask, LeakSettings, OutputSpec, parse_task
-from tandem.tokens import Scope
+from tandem.domain import export, leaks, rounds, tasks
+from tandem.domain.task_spec import InvalidTask, LeakSettings, OutputSpec, parse_task
+from tandem.infra import tokens
+from tandem.infra.models import Task
+from tandem.infra.tokens import Scope
 from tests.conftest import MIRROR_CONFIG, settle, small_task
 
 REPO = "evals-org/mlflow"
@@ -30,8 +31,11 @@ def found(*outputs: OutputSpec, metadata=None, words=WORDS) -> set[tuple[str, st
 
 def test_model_names_metadata_values_and_identity_words_are_found_in_either_output():
     x = OutputSpec(model=X, files={"src/app.py": "# Written by MODEL-Y-2026-09 for suite-alpha\nX = 1\n"})
-    y = OutputSpec(model=Y, patch="From: bot\nSubject: fix it, as an AI\n   language model would\n\n"
-                   "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n-x\n+y  # Claude\n")
+    y = OutputSpec(
+        model=Y,
+        patch="From: bot\nSubject: fix it, as an AI\n   language model would\n\n"
+        "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n-x\n+y  # Claude\n",
+    )
     assert found(x, y, metadata={"suite": "suite-alpha", "n": 12345, "tag": "ab"}) == {
         (X, "outputs.0.files.src/app.py", Y, "model name"),
         (X, "outputs.0.files.src/app.py", "suite-alpha", "metadata value"),
@@ -41,18 +45,23 @@ def test_model_names_metadata_values_and_identity_words_are_found_in_either_outp
 
 
 def test_paths_count_but_what_the_repository_already_had_does_not():
-    patch = ("diff --git a/notes.md b/gemini/notes.md\n--- a/notes.md\n+++ b/gemini/notes.md\n"
-             "@@ -1,2 +1,2 @@ def openai_client():\n import openai\n-# GPT helper\n+# helper\n")
+    patch = (
+        "diff --git a/notes.md b/gemini/notes.md\n--- a/notes.md\n+++ b/gemini/notes.md\n"
+        "@@ -1,2 +1,2 @@ def openai_client():\n import openai\n-# GPT helper\n+# helper\n"
+    )
     assert found(OutputSpec(model=X, patch=patch)) == {(X, "outputs.0.patch", "Gemini", "identity word")}
 
 
-@pytest.mark.parametrize("text", [
-    "gpt_tokenizer = load()",  # part of an identifier
-    "chatgptish = 1",
-    "x = 'ab'  # a metadata value under three characters",
-    "step = 12345",  # a number in the metadata
-    "claudette = True",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gpt_tokenizer = load()",  # part of an identifier
+        "chatgptish = 1",
+        "x = 'ab'  # a metadata value under three characters",
+        "step = 12345",  # a number in the metadata
+        "claudette = True",
+    ],
+)
 def test_whole_words_only_and_short_or_numeric_values_are_ignored(text):
     assert found(OutputSpec(model=X, files={"a.py": text}), metadata={"tag": "ab", "n": 12345}) == set()
 
@@ -87,14 +96,23 @@ def test_a_flagged_task_records_what_was_found_and_is_not_blind_in_the_export(gi
         token = tokens.create_token(session, "lab", team="default", scopes=[Scope.READ, Scope.EXPORT])
         reader = tokens.create_token(session, "embed", team="default", scopes=[Scope.READ])
     with TestClient(create_app(services)) as client:
-        flagged, clean = (client.get(f"/api/tasks/{i}", headers={"Authorization": f"Bearer {token}"}).json()
-                          for i in (task_id, clean_id))
+        flagged, clean = (
+            client.get(f"/api/tasks/{i}", headers={"Authorization": f"Bearer {token}"}).json()
+            for i in (task_id, clean_id)
+        )
         # The findings name a model: a token that may not export sees only how many there are.
         read_only = client.get(f"/api/tasks/{task_id}", headers={"Authorization": f"Bearer {reader}"}).json()
         listed = client.get("/api/tasks", headers={"Authorization": f"Bearer {reader}"}).json()["tasks"]
     assert flagged["status"] == "open" and flagged["blind"] is False
-    assert flagged["leaks"] == [{"round": 1, "model": X, "field": "outputs.0.files.src/app.py",
-                                 "found": "as an AI language model", "kind": "identity word"}]
+    assert flagged["leaks"] == [
+        {
+            "round": 1,
+            "model": X,
+            "field": "outputs.0.files.src/app.py",
+            "found": "as an AI language model",
+            "kind": "identity word",
+        }
+    ]
     assert clean["blind"] is True and clean["leaks"] == []
     assert (read_only["blind"], read_only["leaks"]) == (False, 1)
     assert X not in json.dumps(read_only) and X not in json.dumps(listed)
@@ -118,8 +136,11 @@ def test_a_task_that_says_refuse_is_rejected_by_field_through_the_api(github, se
     with services.storage.transaction() as session:
         token = tokens.create_token(session, "lab", team="lab", scopes=[Scope.SUBMIT])
     with TestClient(create_app(services)) as client:
-        response = client.post("/api/tasks", json=leaky_task(blinding, leaks={"on_leak": "refuse"}),
-                               headers={"Authorization": f"Bearer {token}"})
+        response = client.post(
+            "/api/tasks",
+            json=leaky_task(blinding, leaks={"on_leak": "refuse"}),
+            headers={"Authorization": f"Bearer {token}"},
+        )
     assert response.status_code == 400
     [error] = response.json()["errors"]
     assert error["field"] == "outputs.0.files.src/app.py"
@@ -133,15 +154,35 @@ def test_the_repositorys_config_chooses_refuse_and_its_words(github, services, b
     github.commit_files(REPO, {".github/tandem.yml": MIRROR_CONFIG + "leaks:\n  on_leak: refuse\n  words: [AcmeLM]\n"})
     settle(github, services)
     with pytest.raises(InvalidTask) as refused:
-        tasks.submit(services, parse_task(small_task(blinding, prompt="Fix it. Written by AcmeLM?") | {
-            "outputs": [{"model": X, "files": {"src/app.py": "# AcmeLM\n"}}, {"model": Y, "files": {"src/app.py": "Y = 2\n"}}]
-        }), "test")
+        tasks.submit(
+            services,
+            parse_task(
+                small_task(blinding, prompt="Fix it. Written by AcmeLM?")
+                | {
+                    "outputs": [
+                        {"model": X, "files": {"src/app.py": "# AcmeLM\n"}},
+                        {"model": Y, "files": {"src/app.py": "Y = 2\n"}},
+                    ]
+                }
+            ),
+            "test",
+        )
     assert [e["field"] for e in refused.value.errors] == ["outputs.0.files.src/app.py"]
     # Its words replace the defaults: an "AI language model" now passes; the task can still say flag.
     assert tasks.submit(services, parse_task(leaky_task(blinding)), "test")
-    task_id = tasks.submit(services, parse_task(small_task(blinding, leaks={"on_leak": "flag"}) | {
-        "outputs": [{"model": X, "files": {"src/app.py": "# AcmeLM\n"}}, {"model": Y, "files": {"src/app.py": "Y = 2\n"}}]
-    }), "test")
+    task_id = tasks.submit(
+        services,
+        parse_task(
+            small_task(blinding, leaks={"on_leak": "flag"})
+            | {
+                "outputs": [
+                    {"model": X, "files": {"src/app.py": "# AcmeLM\n"}},
+                    {"model": Y, "files": {"src/app.py": "Y = 2\n"}},
+                ]
+            }
+        ),
+        "test",
+    )
     with services.storage.transaction() as session:
         assert [f["found"] for f in session.get(Task, task_id).leaks] == ["AcmeLM"]
 
@@ -151,12 +192,17 @@ def test_a_rounds_outputs_from_the_runner_are_scanned_too(github, services, blin
     del data["outputs"]
     task_id = tasks.submit(services, parse_task(data), "test")
     settle(github, services)
-    leaky = [OutputSpec(model=Y, files={"src/app.py": "Y = 2\n"}),
-             OutputSpec(model=X, files={"src/app.py": f"X = 1  # {Y} would do it differently\n"})]
+    leaky = [
+        OutputSpec(model=Y, files={"src/app.py": "Y = 2\n"}),
+        OutputSpec(model=X, files={"src/app.py": f"X = 1  # {Y} would do it differently\n"}),
+    ]
     with pytest.raises(InvalidTask) as refused:
         rounds.submit_outputs(services, task_id, 1, leaky, submitted_by="runner")
     [error] = refused.value.errors
-    assert error["field"] == "outputs.1.files.src/app.py" and f"outputs[1] ({X}) names '{Y}' (model name)" in error["problem"]
+    assert (
+        error["field"] == "outputs.1.files.src/app.py"
+        and f"outputs[1] ({X}) names '{Y}' (model name)" in error["problem"]
+    )
     with services.storage.transaction() as session:
         task = session.get(Task, task_id)
         assert (task.status, task.leaks) == ("awaiting_outputs", [])
@@ -166,4 +212,5 @@ def test_a_rounds_outputs_from_the_runner_are_scanned_too(github, services, blin
     assert rounds.submit_outputs(services, task_id, 1, leaky, submitted_by="runner") == "accepted"
     with services.storage.transaction() as session:
         assert session.get(Task, task_id).leaks == [
-            {"round": 1, "model": X, "field": "outputs.1.files.src/app.py", "found": Y, "kind": "model name"}]
+            {"round": 1, "model": X, "field": "outputs.1.files.src/app.py", "found": Y, "kind": "model name"}
+        ]

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tandem import pairs, tasks
-from tandem.gitops import MirrorClone
-from tandem.models import Task
-from tandem.services import Services
-from tandem.settings import Settings
-from tandem.task_spec import parse_task
+from tandem.domain import pairs, tasks
+from tandem.domain.task_spec import parse_task
+from tandem.infra.gitops import MirrorClone
+from tandem.infra.models import Task
+from tandem.infra.services import Services
+from tandem.infra.settings import Settings
 from tests import github_views as views
 
 REPO = "evals-org/mlflow"
@@ -120,7 +120,10 @@ def test_a_worker_killed_at_any_git_step_of_a_first_opening_leaves_a_cache_that_
     calls = spy.calls()
     assert calls[0] == "clone" and "push" in calls, calls
     kills = [
-        (n, when) for n, name in enumerate(calls, 1) for when in ("transfer", "end") if when == "end" or name in TRANSFERS
+        (n, when)
+        for n, name in enumerate(calls, 1)
+        for when in ("transfer", "end")
+        if when == "end" or name in TRANSFERS
     ]
 
     for number, (at, when) in enumerate(kills, 1):

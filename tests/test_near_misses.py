@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tandem import acknowledgments
-from tandem.commands import command_names, help_text
-from tandem.commands.near_misses import answers, find_near_misses
+from tandem.domain import acknowledgments
+from tandem.domain.commands import command_names, help_text
+from tandem.domain.commands.near_misses import answers, find_near_misses
 
 
 def told(body: str) -> list[str]:
@@ -19,15 +19,34 @@ def told(body: str) -> list[str]:
         ("/prefre A", ["`/prefre A`: there is no such command; did you mean `/prefer`?"]),
         ("I read both.\n/undoo", ["`/undoo`: there is no such command; did you mean `/undo`?"]),
         ("/frobnicate", ["`/frobnicate`: there is no such command; `/help` lists them"]),
-        ("- /prefer A", ["`/prefer A`: a command in a list item is not read; write it at the start of a line, "
-                         "outside lists and quotes"]),
-        ("1. /rate A correctness=4", ["`/rate A correctness=4`: a command in a list item is not read; write it at "
-                                      "the start of a line, outside lists and quotes"]),
-        ("* /prefr B", ["`/prefr B`: a command in a list item is not read; write it at the start of a line, "
-                        "outside lists and quotes (and did you mean `/prefer`?)"]),
-        ("> I agree with this:\n/prefer A", [
-            "`/prefer A`: this line continues the quote above it (no blank line between), so it was not read; "
-            "leave a blank line after a quote before a command"]),
+        (
+            "- /prefer A",
+            [
+                "`/prefer A`: a command in a list item is not read; write it at the start of a line, "
+                "outside lists and quotes"
+            ],
+        ),
+        (
+            "1. /rate A correctness=4",
+            [
+                "`/rate A correctness=4`: a command in a list item is not read; write it at "
+                "the start of a line, outside lists and quotes"
+            ],
+        ),
+        (
+            "* /prefr B",
+            [
+                "`/prefr B`: a command in a list item is not read; write it at the start of a line, "
+                "outside lists and quotes (and did you mean `/prefer`?)"
+            ],
+        ),
+        (
+            "> I agree with this:\n/prefer A",
+            [
+                "`/prefer A`: this line continues the quote above it (no blank line between), so it was not read; "
+                "leave a blank line after a quote before a command"
+            ],
+        ),
     ],
 )
 def test_an_attempted_command_that_is_not_read_is_answered(body, expected):
@@ -63,7 +82,12 @@ def test_the_rule_is_in_help():
 
 
 def test_a_review_body_is_acknowledged_in_words_once():
-    recorded = {"ok": True, "reply": False, "changed": True, "message": "Recorded @r's vote in round 1: **A** (clearly)."}
+    recorded = {
+        "ok": True,
+        "reply": False,
+        "changed": True,
+        "message": "Recorded @r's vote in round 1: **A** (clearly).",
+    }
     assert acknowledgments._reply_text("r", [recorded], "review") == "@r\n\n" + recorded["message"]
     # A comment gets a +1 instead; a review processed again was acknowledged already.
     assert acknowledgments._reply_text("r", [recorded], "comment") is None

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
-from tandem import logs
+from tandem.infra import logs
 from tests.conftest import relay, run_jobs, settle, submit_task
 from tests.test_webhook_intake import installation_created, post
 
@@ -27,7 +27,7 @@ REPO = "evals-org/mlflow"
 
 @contextlib.contextmanager
 def log_lines(fmt: str, level: int = logging.INFO, *loggers: str) -> Iterator[io.StringIO]:
-    """What Tandem's configured handler (tandem.logs) would print, for the duration."""
+    """What Tandem's configured handler (tandem.infra.logs) would print, for the duration."""
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(logs.FORMATTERS[fmt]())
@@ -77,7 +77,11 @@ def test_a_delivery_s_log_lines_carry_its_ids_as_parseable_json(client, services
     assert processed["delivery_id"] == delivery
     assert processed["job_id"] == f"delivery-{delivery}"
     assert processed["installation_id"] == payload["installation"]["id"]
-    assert (processed["event"], processed["level"], processed["logger"]) == ("installation", "INFO", "workers.deliveries")
+    assert (processed["event"], processed["level"], processed["logger"]) == (
+        "installation",
+        "INFO",
+        "workers.deliveries",
+    )
     # Bound for the job only: nothing logged after it carries them.
     logging.getLogger("workers.deliveries").warning("after")
     assert logs.current() == {}
@@ -91,13 +95,15 @@ def test_key_value_lines_quote_values_keep_tracebacks_and_mask_tokens():
         except RuntimeError:
             logging.getLogger("tests.kv").exception("push of task %s failed", 7)
     [line] = out.getvalue().splitlines()
-    assert line.split(" ", 1)[1].startswith('level=ERROR logger=tests.kv msg="push of task 7 failed" delivery_id=d-1 task_id=7')
+    assert line.split(" ", 1)[1].startswith(
+        'level=ERROR logger=tests.kv msg="push of task 7 failed" delivery_id=d-1 task_id=7'
+    )
     assert 'traceback="Traceback (most recent call last):\\n' in line and "RuntimeError: git said" in line
     assert token not in line and "[redacted]" in line
 
 
 def test_github_requests_are_logged_at_debug_without_tokens(github, services):
-    with log_lines("kv", logging.DEBUG, "tandem.github") as out:
+    with log_lines("kv", logging.DEBUG, "tandem.infra.github") as out:
         token = services.github.installation_token(github.installation.id)
         client = services.github.as_installation(github.installation.id)
         client.rest.repos.get("evals-org", "mlflow")
@@ -118,7 +124,7 @@ def test_metrics_move_for_a_delivery_a_job_and_a_judgment(github, services, blin
         before = scrape(client)
         task_id = submit_task(services, blinding)
         settle(github, services)
-        from tandem.models import Task
+        from tandem.infra.models import Task
 
         with services.storage.transaction() as session:
             number = session.get(Task, task_id).pair.sides[0].pr_number
@@ -163,7 +169,7 @@ def test_refused_and_duplicate_deliveries_are_counted_apart(client, services):
 
 
 def test_a_rate_limit_slept_through_is_counted(github, services):
-    from tandem import metrics
+    from tandem.infra import metrics
 
     client = services.github.as_installation(github.installation.id)
     client.rest.repos.get("evals-org", "mlflow")  # (a token first: the fault is for the next request)
@@ -174,7 +180,7 @@ def test_a_rate_limit_slept_through_is_counted(github, services):
 
 
 def test_a_rolled_back_transaction_counts_nothing(storage):
-    from tandem import metrics
+    from tandem.infra import metrics
 
     before = metrics.JUDGMENTS._value.get()
     with pytest.raises(RuntimeError), storage.transaction() as session:
@@ -189,11 +195,11 @@ def test_a_rolled_back_transaction_counts_nothing(storage):
 def test_several_processes_add_up_in_one_scrape(tmp_path, redis_url):
     """PROMETHEUS_MULTIPROC_DIR: what a worker process counted shows in a web process's scrape."""
     env = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    count = "from tandem import metrics; metrics.JUDGMENTS.inc(); metrics.JUDGMENTS.inc()"
+    count = "from tandem.infra import metrics; metrics.JUDGMENTS.inc(); metrics.JUDGMENTS.inc()"
     for _ in range(2):
         subprocess.run([sys.executable, "-c", count], env=env, check=True)
     read = (
-        "import redis, sys; from tandem import metrics; "
+        "import redis, sys; from tandem.infra import metrics; "
         f"sys.stdout.write(metrics.exposition(redis.Redis.from_url({redis_url!r}))[0].decode())"
     )
     text = subprocess.run([sys.executable, "-c", read], env=env, check=True, capture_output=True, text=True).stdout

@@ -5,9 +5,9 @@ long it lasts, spending none of its retries, and is processed exactly once after
 from __future__ import annotations
 
 import contextlib
-import os
 import json
 import logging
+import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -22,14 +22,14 @@ from rq.serializers import JSONSerializer
 from sqlalchemy.engine import make_url
 
 from app.main import create_app
-from tandem import delivery_queue, outages, queue, readiness
-from tandem.db import Storage
-from tandem.models import DeadLetter, ProcessedDelivery, Repository
+from tandem.infra import delivery_queue, outages, queue, readiness
+from tandem.infra.db import Storage
+from tandem.infra.models import DeadLetter, ProcessedDelivery, Repository
 from tests.conftest import processed_runs, relay, run_jobs
 from tests.servers import LiveServer
-from tests.support.tcp_proxy import TcpProxy
 from tests.support.deliveries import deliver
 from tests.support.scheduled import scheduled_jobs, time_passes
+from tests.support.tcp_proxy import TcpProxy
 from workers import deliveries
 
 INSTALLATION = 4242
@@ -38,12 +38,14 @@ HOUR = 3600
 
 def repositories_added(number: int) -> bytes:
     """A delivery whose effect is one new repository row: lost or doubled, it shows."""
-    return json.dumps({
-        "action": "added",
-        "installation": {"id": INSTALLATION, "account": {"login": "evals-org", "id": 7, "type": "Organization"}},
-        "repositories_added": [{"id": 100_000 + number, "full_name": f"evals-org/r{number}", "private": False}],
-        "repositories_removed": [],
-    }).encode()
+    return json.dumps(
+        {
+            "action": "added",
+            "installation": {"id": INSTALLATION, "account": {"login": "evals-org", "id": 7, "type": "Organization"}},
+            "repositories_added": [{"id": 100_000 + number, "full_name": f"evals-org/r{number}", "private": False}],
+            "repositories_removed": [],
+        }
+    ).encode()
 
 
 @contextlib.contextmanager
@@ -84,8 +86,11 @@ def test_deliveries_accepted_during_an_hour_long_database_outage_are_each_proces
     retries = len(services.settings.job_retry_intervals)
     sent: list[str] = []
     accepted = 0
-    with database_outage(services, database_url) as down, LiveServer(create_app(services)) as server, \
-            httpx.Client(base_url=server.url) as client:
+    with (
+        database_outage(services, database_url) as down,
+        LiveServer(create_app(services)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
         down(True)
         simulated = 0.0  # seconds of outage: the clock jumps to when the last waiting job is due
         rounds = 0
@@ -117,10 +122,12 @@ def test_deliveries_accepted_during_an_hour_long_database_outage_are_each_proces
         parked = session.query(DeadLetter).count()
     lost = set(sent) - processed
     duplicated = sum(count - 1 for count in runs.values() if count > 1)
-    print(f"\n{make_url(database_url[0]).get_backend_name()} outage of {simulated / 60:.0f} simulated minutes "
-          f"({rounds} rounds): "
-          f"delivered {len(sent)}, accepted {accepted}, processed {len(processed & set(sent))}, "
-          f"lost {len(lost)}, duplicated {duplicated}")
+    print(
+        f"\n{make_url(database_url[0]).get_backend_name()} outage of {simulated / 60:.0f} simulated minutes "
+        f"({rounds} rounds): "
+        f"delivered {len(sent)}, accepted {accepted}, processed {len(processed & set(sent))}, "
+        f"lost {len(lost)}, duplicated {duplicated}"
+    )
     assert accepted == len(sent) == total
     assert not lost and processed == set(sent)
     assert duplicated == 0 and set(runs) == set(sent)
@@ -136,7 +143,9 @@ def test_a_redis_outage_inside_a_job_is_waited_out(services, redis_url, caplog):
     caplog.set_level(logging.INFO, logger="workers.deliveries")
     services.settings.outage_wait_seconds = 0.001
     delivery_id = str(uuid.uuid4())
-    delivery_queue.accept_delivery(services, delivery_id, "installation_repositories", "added", json.loads(repositories_added(1)))
+    delivery_queue.accept_delivery(
+        services, delivery_id, "installation_repositories", "added", json.loads(repositories_added(1))
+    )
     relay(services)
     direct = services.redis
     with TcpProxy("127.0.0.1", direct.connection_pool.connection_kwargs["port"]) as proxy:
@@ -204,7 +213,9 @@ def test_the_sweep_queues_again_a_delivery_job_that_failed_unprocessed(services,
         StartedJobRegistry(queue=services.queue(queue.WEBHOOKS)).cleanup(time.time() + 10 * HOUR)
 
     delivery_id = str(uuid.uuid4())
-    delivery_queue.accept_delivery(services, delivery_id, "installation_repositories", "added", json.loads(repositories_added(1)))
+    delivery_queue.accept_delivery(
+        services, delivery_id, "installation_repositories", "added", json.loads(repositories_added(1))
+    )
     relay(services)
     killed_under(delivery_id)
     assert services.queue(queue.WEBHOOKS).failed_job_registry.get_job_ids() == [f"delivery-{delivery_id}"]
@@ -220,7 +231,9 @@ def test_the_sweep_queues_again_a_delivery_job_that_failed_unprocessed(services,
 
     # One that keeps failing is parked, with its error, after the sweep tried it MAX_SWEEPS times.
     stubborn = str(uuid.uuid4())
-    delivery_queue.accept_delivery(services, stubborn, "installation_repositories", "added", json.loads(repositories_added(2)))
+    delivery_queue.accept_delivery(
+        services, stubborn, "installation_repositories", "added", json.loads(repositories_added(2))
+    )
     relay(services)
     for _sweep in range(deliveries.MAX_SWEEPS):
         killed_under(stubborn)

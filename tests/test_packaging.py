@@ -11,18 +11,27 @@ import re
 import shlex
 from pathlib import Path
 
-import pytest
 import yaml
 from typer.main import get_command
 
-from tandem.cli import cli
+from cli.main import cli
 
 ROOT = Path(__file__).parents[1]
 REFERENCE = json.loads((ROOT / "tests" / "fixtures" / "manifest-reference.json").read_text())
 # https://docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-from-a-manifest#github-app-manifest-parameters
 MANIFEST_PARAMETERS = {
-    "name", "url", "hook_attributes", "redirect_url", "callback_urls", "setup_url", "description",
-    "public", "default_events", "default_permissions", "request_oauth_on_install", "setup_on_update",
+    "name",
+    "url",
+    "hook_attributes",
+    "redirect_url",
+    "callback_urls",
+    "setup_url",
+    "description",
+    "public",
+    "default_events",
+    "default_permissions",
+    "request_oauth_on_install",
+    "setup_on_update",
 }
 
 
@@ -89,9 +98,19 @@ def test_manifest_uses_only_documented_parameters_and_least_privilege():
         "statuses": "read",
     }
     assert set(manifest["default_events"]) <= set(REFERENCE["events"])
-    assert {"issue_comment", "pull_request", "pull_request_review", "pull_request_review_comment",
-            "installation_repositories", "membership", "team", "organization",
-            "check_run", "check_suite", "status"} <= set(manifest["default_events"])
+    assert {
+        "issue_comment",
+        "pull_request",
+        "pull_request_review",
+        "pull_request_review_comment",
+        "installation_repositories",
+        "membership",
+        "team",
+        "organization",
+        "check_run",
+        "check_suite",
+        "status",
+    } <= set(manifest["default_events"])
     assert manifest["public"] is False
 
 
@@ -119,7 +138,7 @@ def test_scripts_call_only_existing_tandem_commands():
     }
     # The scripts that run Tandem are read (the others have nothing to check).
     assert {"demo", "start"} <= {script for script, _call in calls}
-    for script, call in sorted(calls):
+    for _script, call in sorted(calls):
         argv = [word for word in shlex.split(call.split("#")[0]) if not word.startswith("$")]
         assert_runs_tandem(argv)
 

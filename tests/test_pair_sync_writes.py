@@ -1,4 +1,4 @@
-"""A pair's labels and check runs show every vote of a window in one update (tandem.outbox), and
+"""A pair's labels and check runs show every vote of a window in one update (tandem.infra.outbox), and
 never lose the final state: counted on the emulator's request log, not timed."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
-from tandem import outbox, queue
-from tandem.models import OutboxEntry
+from tandem.infra import outbox, queue
+from tandem.infra.models import OutboxEntry
 from tests import github_views as views
-from tests.conftest import run_jobs, settle, windows_end
+from tests.conftest import run_jobs, settle
 
 REPO = "evals-org/mlflow"
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
@@ -25,13 +25,20 @@ def long_window(services):
 
 
 def writes(github) -> list[str]:
-    return [f"{r.method} {r.path}" for r in github.requests
-            if r.method in WRITES and r.installation_id == github.installation.id]
+    return [
+        f"{r.method} {r.path}"
+        for r in github.requests
+        if r.method in WRITES and r.installation_id == github.installation.id
+    ]
 
 
 def shown(github, pair) -> tuple[set, set]:
     pulls = {p["number"]: p for p in views.pulls(github, REPO, state="all")}
-    titles = {run["output"]["title"] for letter in ("A", "B") for run in views.check_runs(github, REPO, pulls[pair[letter]]["head_sha"])}
+    titles = {
+        run["output"]["title"]
+        for letter in ("A", "B")
+        for run in views.check_runs(github, REPO, pulls[pair[letter]]["head_sha"])
+    }
     labels = {frozenset(pulls[pair[letter]]["labels"]) for letter in ("A", "B")}
     return titles, labels
 
@@ -46,9 +53,17 @@ def vote_one_by_one(github, services, pair, votes) -> None:
 
 def test_a_burst_of_votes_costs_one_reaction_each_and_one_update_of_the_pair(github, services, pair, long_window):
     github.reset_requests()
-    vote_one_by_one(github, services, pair, [
-        ("rater-one", "/prefer A"), ("rater-two", "/prefer B"), ("rater-three", "/prefer tie"), ("rater-two", "/prefer A"),
-    ])
+    vote_one_by_one(
+        github,
+        services,
+        pair,
+        [
+            ("rater-one", "/prefer A"),
+            ("rater-two", "/prefer B"),
+            ("rater-three", "/prefer tie"),
+            ("rater-two", "/prefer A"),
+        ],
+    )
     assert shown(github, pair) == ({"Awaiting judgment"}, {frozenset({"tandem", "tandem:pending"})})
 
     settle(github, services)  # the window ends

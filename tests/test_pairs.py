@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tandem import pairs, redis_keys, tasks
-from tandem.models import Task
-from tandem.task_spec import InvalidTask, parse_task
+from tandem.domain import pairs, tasks
+from tandem.domain.task_spec import InvalidTask, parse_task
+from tandem.infra import redis_keys
+from tandem.infra.models import Task
 from tests import github_views as views
 from tests.conftest import run_jobs
 from tests.support.tasks import failure
@@ -127,10 +128,17 @@ def test_a_task_opens_exactly_two_blinded_draft_prs_with_the_applied_changes(git
 
 
 def test_re_running_the_job_changes_nothing(github, services, blinding):
-    task_id = submit(services, blinding, task_data(None, outputs=[
-        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
-        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
-    ]))
+    task_id = submit(
+        services,
+        blinding,
+        task_data(
+            None,
+            outputs=[
+                {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+                {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+            ],
+        ),
+    )
     run_jobs(services)
     github.reset_requests()
     with services.storage.transaction() as session:
@@ -152,10 +160,13 @@ def steps_of_a_clean_run(github, services, blinding) -> list[str]:
 
 def recorded_task(services, blinding, number: int = 0) -> int:
     """A task recorded (not queued), whose pair the test opens itself."""
-    data = task_data(None, outputs=[
-        {"model": "model-x-2026-10", "files": {"a.txt": f"a{number}\n"}},
-        {"model": "model-y-2026-09", "files": {"b.txt": f"b{number}\n"}},
-    ])
+    data = task_data(
+        None,
+        outputs=[
+            {"model": "model-x-2026-10", "files": {"a.txt": f"a{number}\n"}},
+            {"model": "model-y-2026-09", "files": {"b.txt": f"b{number}\n"}},
+        ],
+    )
     blinding.add_task(data)
     with services.storage.transaction() as session:
         return tasks.create_task(session, parse_task(data), "test").id
@@ -163,6 +174,7 @@ def recorded_task(services, blinding, number: int = 0) -> int:
 
 def open_pair_killed_after(services, task_id: int, step: str) -> None:
     """Run the opening until `step` is done, and die there."""
+
     def kill(name):
         if name == step:
             raise Killed(step)
@@ -192,7 +204,9 @@ def test_a_job_killed_after_any_step_and_run_again_leaves_exactly_one_pair(githu
 def test_a_repo_where_tandem_is_not_installed_is_refused_at_submission(github, services):
     with pytest.raises(InvalidTask) as error:
         tasks.submit(services, parse_task(task_data("x", repo="someone/else")), "test")
-    assert error.value.errors == [{"field": "repo", "problem": "Tandem is not installed on someone/else (or it is suspended)"}]
+    assert error.value.errors == [
+        {"field": "repo", "problem": "Tandem is not installed on someone/else (or it is suspended)"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -200,24 +214,59 @@ def test_a_repo_where_tandem_is_not_installed_is_refused_at_submission(github, s
     [
         ({"outputs": [{"model": "m1", "patch": "x"}] * 3}, "outputs", "exactly two outputs are compared; got 3"),
         ({"prompt": "  \n"}, "prompt", "is empty"),
-        ({"outputs": [{"model": "m1", "patch": "x" * (50 * 2**20)}, {"model": "m2", "patch": "y"}]},
-         "outputs.0", "output is 52.4 MB; the limit is 10 MB"),
-        ({"outputs": [{"model": "m1"}, {"model": "m2", "patch": "y"}]}, "outputs.0", "give exactly one of patch or files"),
+        (
+            {"outputs": [{"model": "m1", "patch": "x" * (50 * 2**20)}, {"model": "m2", "patch": "y"}]},
+            "outputs.0",
+            "output is 52.4 MB; the limit is 10 MB",
+        ),
+        (
+            {"outputs": [{"model": "m1"}, {"model": "m2", "patch": "y"}]},
+            "outputs.0",
+            "give exactly one of patch or files",
+        ),
         ({"repo": "no-slash"}, "repo", "must be owner/name"),
-        ({"outputs": [{"model": "m1", "files": {"../etc/passwd": "x"}}, {"model": "m2", "patch": "y"}]},
-         "outputs.0.files", "'../etc/passwd' is not a relative path inside the repository"),
-        ({"outputs": [{"model": "m1", "patch": "y"}, {"model": "m2", "files": {"README.md": "x", "readme.md": "y"}}]},
-         "outputs.1.files", "README.md and readme.md differ only in case, so checkouts on macOS and Windows break"),
-        ({"outputs": [{"model": "m1", "files": {"Src/a.py": "x", "src/b.py": "y"}}, {"model": "m2", "patch": "y"}]},
-         "outputs.0.files", "Src and src differ only in case, so checkouts on macOS and Windows break"),
-        ({"outputs": [{"model": "m1", "patch": "same"}, {"model": "m2", "patch": "same"}]}, "outputs",
-         "outputs[0] (m1) and outputs[1] (m2) make the same change (identical text); the two PRs would be identical"),
-        ({"outputs": [{"model": "m1", "files": {"a": "x", "b": None}}, {"model": "m2", "files": {"b": None, "a": "x"}}]},
-         "outputs",
-         "outputs[0] (m1) and outputs[1] (m2) make the same change (identical text); the two PRs would be identical"),
-    ] + [
-        ({"outputs": [{"model": "m1", "files": {path: "x"}}, {"model": "m2", "patch": "y"}]},
-         "outputs.0.files", f"{path!r} is not a relative path inside the repository")
+        (
+            {"outputs": [{"model": "m1", "files": {"../etc/passwd": "x"}}, {"model": "m2", "patch": "y"}]},
+            "outputs.0.files",
+            "'../etc/passwd' is not a relative path inside the repository",
+        ),
+        (
+            {
+                "outputs": [
+                    {"model": "m1", "patch": "y"},
+                    {"model": "m2", "files": {"README.md": "x", "readme.md": "y"}},
+                ]
+            },
+            "outputs.1.files",
+            "README.md and readme.md differ only in case, so checkouts on macOS and Windows break",
+        ),
+        (
+            {"outputs": [{"model": "m1", "files": {"Src/a.py": "x", "src/b.py": "y"}}, {"model": "m2", "patch": "y"}]},
+            "outputs.0.files",
+            "Src and src differ only in case, so checkouts on macOS and Windows break",
+        ),
+        (
+            {"outputs": [{"model": "m1", "patch": "same"}, {"model": "m2", "patch": "same"}]},
+            "outputs",
+            "outputs[0] (m1) and outputs[1] (m2) make the same change (identical text); the two PRs would be identical",
+        ),
+        (
+            {
+                "outputs": [
+                    {"model": "m1", "files": {"a": "x", "b": None}},
+                    {"model": "m2", "files": {"b": None, "a": "x"}},
+                ]
+            },
+            "outputs",
+            "outputs[0] (m1) and outputs[1] (m2) make the same change (identical text); the two PRs would be identical",
+        ),
+    ]
+    + [
+        (
+            {"outputs": [{"model": "m1", "files": {path: "x"}}, {"model": "m2", "patch": "y"}]},
+            "outputs.0.files",
+            f"{path!r} is not a relative path inside the repository",
+        )
         for path in ("src/./x.py", "./x.py", "src//x.py", "src/", "/abs.py", ".GIT/config", "a/.git/hooks/x", "")
     ],
 )
@@ -228,7 +277,7 @@ def test_bad_task_files_name_the_field_and_the_problem(change, field, problem):
 
 
 def test_position_draws_are_recorded_and_balanced(storage):
-    from tandem.models import Installation, Repository
+    from tandem.infra.models import Installation, Repository
 
     with storage.transaction() as session:
         session.add(Installation(id=1, account_login="evals-org", account_id=1, account_type="Organization"))
@@ -236,18 +285,36 @@ def test_position_draws_are_recorded_and_balanced(storage):
     draws = []
     with storage.transaction() as session:
         for _ in range(400):
-            task = tasks.create_task(session, parse_task(task_data("x", outputs=[
-                {"model": "model-x-2026-10", "patch": "x"}, {"model": "model-y-2026-09", "patch": "y"}])), "t")
+            task = tasks.create_task(
+                session,
+                parse_task(
+                    task_data(
+                        "x",
+                        outputs=[
+                            {"model": "model-x-2026-10", "patch": "x"},
+                            {"model": "model-y-2026-09", "patch": "y"},
+                        ],
+                    )
+                ),
+                "t",
+            )
             draws.append(pairs.ensure_pair(session, task).a_is_first_output)
     # 400 fair coin flips land within 120..280 heads with probability 1 - 1e-15.
     assert 120 < sum(draws) < 280
 
 
 def test_a_task_whose_repository_went_away_fails_at_once(github, services, blinding):
-    task_id = submit(services, blinding, task_data(None, outputs=[
-        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
-        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
-    ]))
+    task_id = submit(
+        services,
+        blinding,
+        task_data(
+            None,
+            outputs=[
+                {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+                {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+            ],
+        ),
+    )
     github.uninstall_app(github.installation.id)
     github.drain()
     run_jobs(services)
@@ -257,10 +324,17 @@ def test_a_task_whose_repository_went_away_fails_at_once(github, services, blind
 def test_a_stuck_task_is_queued_again_and_opens(github, services, blinding):
     from datetime import timedelta
 
-    task_id = submit(services, blinding, task_data(None, outputs=[
-        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
-        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
-    ]))
+    task_id = submit(
+        services,
+        blinding,
+        task_data(
+            None,
+            outputs=[
+                {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+                {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+            ],
+        ),
+    )
     services.queue("pairs").empty()  # the job is lost
     assert tasks.requeue_stuck(services, timedelta(minutes=30)) == [], "not stuck yet"
     assert tasks.requeue_stuck(services, timedelta(0)) == [task_id]
@@ -277,8 +351,11 @@ def test_a_run_killed_after_its_push_builds_on_the_same_base_even_if_the_base_mo
     task_id = recorded_task(services, blinding)
 
     def heads() -> dict[str, str]:
-        return {ref.removeprefix("refs/heads/"): sha for ref, sha in github.repo(REPO).git.refs().items()
-                if ref.startswith("refs/heads/")}
+        return {
+            ref.removeprefix("refs/heads/"): sha
+            for ref, sha in github.repo(REPO).git.refs().items()
+            if ref.startswith("refs/heads/")
+        }
 
     first_main = heads()["main"]
     open_pair_killed_after(services, task_id, "branches pushed")
@@ -296,13 +373,20 @@ def test_a_run_killed_after_its_push_builds_on_the_same_base_even_if_the_base_mo
 def test_a_task_whose_job_was_lost_is_swept_up_within_minutes_once_across_workers(github, services, blinding):
     from datetime import timedelta
 
-    from tandem.db import utcnow
+    from tandem.infra.db import utcnow
     from workers import schedule
 
-    task_id = submit(services, blinding, task_data(None, outputs=[
-        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
-        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
-    ]))
+    task_id = submit(
+        services,
+        blinding,
+        task_data(
+            None,
+            outputs=[
+                {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+                {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+            ],
+        ),
+    )
     pairs = services.queue("pairs")
     pairs.empty()  # the job is lost
     with services.storage.transaction() as session:
@@ -315,4 +399,4 @@ def test_a_task_whose_job_was_lost_is_swept_up_within_minutes_once_across_worker
     assert schedule.sweep_left_behind(services) == [f"requeued stuck task {task_id}"]
     pairs.empty()
     assert schedule.sweep_left_behind(services) == [], "one sweep per period, however many workers"
-    assert schedule.STUCK_AFTER <= timedelta(minutes=1) and schedule.SWEEP_EVERY <= timedelta(seconds=30)
+    assert timedelta(minutes=1) >= schedule.STUCK_AFTER and timedelta(seconds=30) >= schedule.SWEEP_EVERY

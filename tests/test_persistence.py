@@ -13,9 +13,9 @@ import redis
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tandem import readiness
-from tests.support.redis_tools import RedisServer
+from tandem.infra import readiness
 from tests.support.cli import run
+from tests.support.redis_tools import RedisServer
 
 ROOT = Path(__file__).parents[1]
 
@@ -36,7 +36,9 @@ def test_doctor_and_readyz_warn_when_redis_does_not_persist(services, tmp_path, 
         found = readiness.persistence_warnings(services)
         with TestClient(create_app(services)) as client:
             answer = client.get("/readyz").json()
-        doctor = run("doctor", cwd=tmp_path, TANDEM_REDIS_URL=server.url, TANDEM_DATABASE_URL=services.settings.database_url)
+        doctor = run(
+            "doctor", cwd=tmp_path, TANDEM_REDIS_URL=server.url, TANDEM_DATABASE_URL=services.settings.database_url
+        )
         services.redis.close()
     if warning is None:
         assert found == [] and "warnings" not in answer and "persistence" not in doctor.stdout
@@ -49,10 +51,12 @@ def test_doctor_and_readyz_warn_when_redis_does_not_persist(services, tmp_path, 
 
 def services_script(port: int) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")} | {
-        "REDIS_PORT": str(port), "REDIS_APPENDONLY": "yes",
+        "REDIS_PORT": str(port),
+        "REDIS_APPENDONLY": "yes",
     }
-    return subprocess.run([str(ROOT / "scripts" / "services"), "redis"], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [str(ROOT / "scripts" / "services"), "redis"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def appendonly(port: int) -> str:
@@ -61,7 +65,7 @@ def appendonly(port: int) -> str:
 
 def test_scripts_turn_on_append_only_in_a_running_redis(tmp_path):
     config = tmp_path / "redis.conf"
-    config.write_text("appendonly no\nsave \"\"\n")
+    config.write_text('appendonly no\nsave ""\n')
     with RedisServer(tmp_path) as server:  # no config file: the change cannot be saved in one
         result = services_script(server.port)
         assert result.returncode == 0, result.stderr

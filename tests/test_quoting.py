@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from tandem import acknowledgments, pr_text
-from tandem.judging import Rubric
-from tandem.quoting import code_block, code_span
-from tandem.rounds import Turn
+from tandem.domain import acknowledgments, pr_text
+from tandem.domain.judging import Rubric
+from tandem.domain.quoting import code_block, code_span
+from tandem.domain.rounds import Turn
 from tests.support.judging import T0, deliver, errors, new_pair
 
 _MARKDOWN = MarkdownIt("commonmark")
@@ -83,8 +83,9 @@ def test_a_hostile_command_puts_no_mention_or_reference_in_the_reply(storage):
 def test_a_rejection_reason_is_quoted(storage):
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer A")
-    [outcome] = deliver(storage, pair_id, "/reject see #4, ask @evals/leads\n` and `@evals/raters`", "rev",
-                        roles=("reviewer",))
+    [outcome] = deliver(
+        storage, pair_id, "/reject see #4, ask @evals/leads\n` and `@evals/raters`", "rev", roles=("reviewer",)
+    )
     # The reason is quoted; the reply mentions only the reviewer and the rater (twice: "@alice, vote again").
     assert outcome.ok and linked_outside_code(outcome.message) == ["@rev", "@alice", "@alice"]
 

@@ -20,12 +20,12 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from tandem import queue, redelivery
-from tandem.cli import cli
-from tandem.db import Storage
-from tandem.github import GitHubApp
-from tandem.models import Judgment, ProcessedDelivery
-from tandem.services import Services
+from cli.main import cli
+from tandem.infra import queue, redelivery
+from tandem.infra.db import Storage
+from tandem.infra.github import GitHubApp
+from tandem.infra.models import Judgment, ProcessedDelivery
+from tandem.infra.services import Services
 from tests.conftest import run_jobs, settle
 from workers import schedule
 
@@ -201,8 +201,11 @@ def test_github_unreachable_is_one_clear_line(tmp_path):
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
-        "TANDEM_APP_ID": "1", "TANDEM_PRIVATE_KEY": key.decode(), "TANDEM_WEBHOOK_SECRET": "s",
-        "TANDEM_GITHUB_API_URL": "http://127.0.0.1:9", "TANDEM_REDIS_URL": "redis://127.0.0.1:9/0",
+        "TANDEM_APP_ID": "1",
+        "TANDEM_PRIVATE_KEY": key.decode(),
+        "TANDEM_WEBHOOK_SECRET": "s",
+        "TANDEM_GITHUB_API_URL": "http://127.0.0.1:9",
+        "TANDEM_REDIS_URL": "redis://127.0.0.1:9/0",
     }
     result = subprocess.run(
         [TANDEM, "redeliver"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
@@ -221,8 +224,12 @@ def scheduled(services) -> list[str]:
 def worker_services(services) -> Services:
     """What another `tandem worker` process has: its own Redis connection, same Redis."""
     connection = queue.connect(services.settings.redis_url)
-    return Services(services.settings, Storage.from_url(services.settings.database_url), connection,
-                    GitHubApp(services.settings, connection))
+    return Services(
+        services.settings,
+        Storage.from_url(services.settings.database_url),
+        connection,
+        GitHubApp(services.settings, connection),
+    )
 
 
 def test_the_periodic_job_is_scheduled_once_however_many_workers_start(github, services):
@@ -287,10 +294,16 @@ def test_a_delivery_tandem_answered_but_github_recorded_as_failed_is_not_redeliv
     github.drain()
     github.set_webhook(up)
     failed = github.deliveries[-1]
-    answer = httpx.post(up, content=failed.body, headers={
-        "X-GitHub-Event": failed.event, "X-GitHub-Delivery": failed.guid,
-        "X-Hub-Signature-256": _sign(failed.body, "test-webhook-secret"), "Content-Type": "application/json",
-    })
+    answer = httpx.post(
+        up,
+        content=failed.body,
+        headers={
+            "X-GitHub-Event": failed.event,
+            "X-GitHub-Delivery": failed.guid,
+            "X-Hub-Signature-256": _sign(failed.body, "test-webhook-secret"),
+            "Content-Type": "application/json",
+        },
+    )
     assert answer.status_code == 202
     settle(github, services)
 

@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
-from tandem import delivery_queue, repo_config
-from tandem.repo_config import RepoConfigError
+from tandem.domain import repo_config
+from tandem.domain.repo_config import RepoConfigError
+from tandem.infra import delivery_queue
 from tests.conftest import run_jobs
 
 
@@ -35,7 +36,9 @@ def test_the_repository_overrides_the_organization_key_by_key():
 )
 def test_an_invalid_config_is_a_clear_error(text, message):
     with pytest.raises(RepoConfigError) as error:
-        repo_config.validate(repo_config.parse(text, "evals-org/mlflow/.github/tandem.yml"), "evals-org/mlflow/.github/tandem.yml")
+        repo_config.validate(
+            repo_config.parse(text, "evals-org/mlflow/.github/tandem.yml"), "evals-org/mlflow/.github/tandem.yml"
+        )
     assert message in str(error.value)
     assert str(error.value).startswith("evals-org/mlflow/.github/tandem.yml: ")
 
@@ -131,7 +134,7 @@ def test_the_cache_holds_the_checked_text_and_never_an_invalid_file(github, serv
 def test_the_round_timeout_reads_as_people_write_it():
     from datetime import timedelta
 
-    from tandem.repo_config import Followups
+    from tandem.domain.repo_config import Followups
 
     assert Followups(round_timeout="90m").round_timeout == timedelta(minutes=90)
     assert Followups(round_timeout="2d").round_timeout == timedelta(days=2)

@@ -13,15 +13,15 @@ from githubkit.exception import RequestFailed
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from tandem import queue
-from tandem.errors import RateLimited
-from tandem.github import RetryPolicy
-from tandem.models import Judgment, Task
+from tandem.infra import queue
+from tandem.infra.errors import RateLimited
+from tandem.infra.github import RetryPolicy
+from tandem.infra.models import Judgment, Task
 from tests import github_views as views
 from tests.conftest import settle, submit_task
 from tests.servers import LiveServer
-from tests.support.scheduled import run_scheduled, scheduled_jobs, time_passes
 from tests.support.http_proxy import LoopbackProxy
+from tests.support.scheduled import run_scheduled, scheduled_jobs, time_passes
 
 REPO = "evals-org/mlflow"
 LONG = 600  # seconds: far more than max_inline_wait_seconds (3 in tests)
@@ -79,9 +79,15 @@ def test_a_long_rate_limit_reschedules_the_job_for_when_it_is_over_without_spend
     github, services, blinding, kind
 ):
     inject = {
-        "primary": lambda: github.faults.primary_rate_limit(times=2, reset_in=LONG, method="POST", path_contains="/pulls"),
-        "secondary": lambda: github.faults.secondary_rate_limit(times=2, retry_after=LONG, method="POST", path_contains="/pulls"),
-        "too_many": lambda: github.faults.too_many_requests(times=2, retry_after=LONG, method="POST", path_contains="/pulls"),
+        "primary": lambda: github.faults.primary_rate_limit(
+            times=2, reset_in=LONG, method="POST", path_contains="/pulls"
+        ),
+        "secondary": lambda: github.faults.secondary_rate_limit(
+            times=2, retry_after=LONG, method="POST", path_contains="/pulls"
+        ),
+        "too_many": lambda: github.faults.too_many_requests(
+            times=2, retry_after=LONG, method="POST", path_contains="/pulls"
+        ),
     }
     inject[kind]()
     task_id = submit_task(services, blinding)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tandem import judging, migrate
-from tandem.db import Storage
-from tandem.models import CommandVersion, DeletedComment, Judgment, Pair, Rating
+from tandem.domain import judging
+from tandem.infra import migrate
+from tandem.infra.db import Storage
+from tandem.infra.models import CommandVersion, DeletedComment, Judgment, Pair, Rating
 from tests.support.judging import deliver, minutes, new_pair
 
 COMMENTS = [  # (body, who, comment id, written at, edited at)
@@ -27,10 +28,22 @@ COMMENTS = [  # (body, who, comment id, written at, edited at)
 
 def records(storage) -> list[tuple]:
     with storage.transaction() as session:
-        votes = [(j.rater_login, j.comment_id, j.verdict, j.voted_at, j.superseded_reason, j.superseded_by_id,
-                  j.superseded_by_comment_id) for j in session.scalars(select(Judgment).order_by(Judgment.id))]
-        scores = [(r.rater_login, r.comment_id, r.side, r.axis, r.score, r.superseded_reason, r.judgment_id)
-                  for r in session.scalars(select(Rating).order_by(Rating.id))]
+        votes = [
+            (
+                j.rater_login,
+                j.comment_id,
+                j.verdict,
+                j.voted_at,
+                j.superseded_reason,
+                j.superseded_by_id,
+                j.superseded_by_comment_id,
+            )
+            for j in session.scalars(select(Judgment).order_by(Judgment.id))
+        ]
+        scores = [
+            (r.rater_login, r.comment_id, r.side, r.axis, r.score, r.superseded_reason, r.judgment_id)
+            for r in session.scalars(select(Rating).order_by(Rating.id))
+        ]
     return votes + scores
 
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tandem import judging, review_history, review_queue
-from tandem.commands.registry import Resubmitted
-from tandem.models import Judgment, Pair
-from tandem.repo_config import RepoConfig
+from tandem.domain import judging, review_history, review_queue
+from tandem.domain.commands.registry import Resubmitted
+from tandem.domain.repo_config import RepoConfig
+from tandem.infra.models import Judgment, Pair
 from tests.support.judging import T0, deliver, errors, judgments, new_pair
 
 REVIEWER = {"roles": ("reviewer",)}
@@ -68,8 +68,14 @@ def test_an_edit_of_a_returned_vote_resubmits_it(storage):
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer B\nok", comment_id=70, **at(10))
     deliver(storage, pair_id, "/reject @alice No rationale.", "rev", **REVIEWER, **at(20))
-    [edited] = deliver(storage, pair_id, "/prefer B\nB keeps the old behaviour.", comment_id=70,
-                       edited_at=T0 + timedelta(minutes=30), **at(10))
+    [edited] = deliver(
+        storage,
+        pair_id,
+        "/prefer B\nB keeps the old behaviour.",
+        comment_id=70,
+        edited_at=T0 + timedelta(minutes=30),
+        **at(10),
+    )
     assert edited.message.endswith("Resubmitted for review.") and edited.resubmitted.reviewers == ("rev",)
     assert states(storage, pair_id) == [("alice", "returned", "edited"), ("alice", "pending", None)]
 
@@ -108,8 +114,10 @@ def test_a_reviewer_who_approved_first_cannot_vote_or_score_on_the_task_afterwar
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer A", **at(10))
     deliver(storage, pair_id, "/approve @alice", "rev", **REVIEWER, **at(20))
-    why = "you reviewed votes on this task, so you cannot vote on it or score it too " \
-          "(`review.reviewers_may_rate` is off in this repository)"
+    why = (
+        "you reviewed votes on this task, so you cannot vote on it or score it too "
+        "(`review.reviewers_may_rate` is off in this repository)"
+    )
     assert errors(deliver(storage, pair_id, "/prefer B", "rev", **at(30))) == [f"`/prefer B`: {why}"]
     assert errors(deliver(storage, pair_id, "/rate A correctness=1", "rev", **at(31))) == [
         f"`/rate A correctness=1`: {why}"

@@ -11,17 +11,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tandem import export, rounds, tasks
-from tandem.db import utcnow
-from tandem.errors import NotFound
-from tandem.models import Judgment, Round, Task
-from tandem.rounds import apply
-from tandem.task_spec import InvalidTask, OutputSpec, parse_task
+from tandem.domain import export, rounds, tasks
+from tandem.domain.rounds import apply
+from tandem.domain.task_spec import InvalidTask, OutputSpec, parse_task
+from tandem.infra.db import utcnow
+from tandem.infra.errors import NotFound
+from tandem.infra.models import Judgment, Round, Task
 from tests import github_views as views
 from tests.conftest import settle, small_task
 from tests.support.rounds import FOLLOWUP, REPO, X, Y, answers, ask_followup
 from workers import rounds as round_jobs
-
 
 
 class Killed(BaseException):
@@ -76,14 +75,16 @@ def test_a_round_goes_from_followup_to_one_new_commit_per_pr_and_is_judged_on_it
         assert "@rater-one" in ready["body"]
     stamps = {git(github, "log", "-1", "--format=%an %ae %at %cn %ce %ct %s", sha) for sha in new_heads.values()}
     assert len(stamps) == 1
-    files = git(github, "show", f"{new_heads[pair['models']['A'] == X and 'A' or 'B']}:tests/test_app.py")
+    files = git(github, "show", f"{new_heads[(pair['models']['A'] == X and 'A') or 'B']}:tests/test_app.py")
     assert files == "def test(): pass\n"
 
     github.as_user("rater-two").comment(REPO, pair["B"], "/prefer B\nThe test helps.")
     settle(github, services)
     with services.storage.transaction() as session:
-        votes = {(j.rater_login, number): (j.head_sha_a, j.head_sha_b) for j, number in session.execute(
-            select(Judgment, Round.number).join(Round, Round.id == Judgment.round_id))}
+        votes = {
+            (j.rater_login, number): (j.head_sha_a, j.head_sha_b)
+            for j, number in session.execute(select(Judgment, Round.number).join(Round, Round.id == Judgment.round_id))
+        }
     assert votes == {
         ("rater-one", 1): (pair["heads"]["A"], pair["heads"]["B"]),
         ("rater-two", 2): (new_heads["A"], new_heads["B"]),
@@ -95,10 +96,15 @@ def test_a_round_goes_from_followup_to_one_new_commit_per_pr_and_is_judged_on_it
         view = tasks.describe(session.get(Task, task_id))
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(r["kind"], r["round"], r["round_prompt"]) for r in rows] == [
-        ("judgment", 1, "Fix the command injection."), ("judgment", 2, FOLLOWUP), ("round", 2, FOLLOWUP)]
+        ("judgment", 1, "Fix the command injection."),
+        ("judgment", 2, FOLLOWUP),
+        ("round", 2, FOLLOWUP),
+    ]
     assert (rows[1]["round_head_sha_a"], rows[1]["round_head_sha_b"]) == (new_heads["A"], new_heads["B"])
     assert [(r["number"], r["status"], r["author"], r["head_shas"]) for r in view["rounds"]] == [
-        (1, "closed", "test", pair["heads"]), (2, "open", "rater-one", new_heads)]
+        (1, "closed", "test", pair["heads"]),
+        (2, "open", "rater-one", new_heads),
+    ]
 
     # The same submission again is the same round; a different one is refused.
     assert rounds.submit_outputs(services, task_id, 2, answers(), submitted_by="runner") == "duplicate"
@@ -171,7 +177,9 @@ def test_a_round_whose_outputs_never_come_expires_on_both_prs(github, services, 
     ask_followup(github, services, pair, body="Try once more.")
     assert state(services, task_id)[1][-1] == (3, "awaiting_outputs", None)
     with services.storage.transaction() as session:
-        assert [n for (n,) in session.execute(select(Round.number).join(Judgment, Judgment.round_id == Round.id))] == [1]
+        assert [n for (n,) in session.execute(select(Round.number).join(Judgment, Judgment.round_id == Round.id))] == [
+            1
+        ]
 
 
 def test_a_push_to_a_side_during_a_round_fails_it_and_overwrites_nothing(github, services, pair):
@@ -187,7 +195,10 @@ def test_a_push_to_a_side_during_a_round_fails_it_and_overwrites_nothing(github,
     assert refs == {"A": pair["heads"]["A"], "B": pushed}
     with services.storage.transaction() as session:
         [_, failed] = tasks.describe(session.get(Task, task_id))["rounds"]
-    assert "Option B changed on GitHub" in failed["failure_reason"] and "nothing was overwritten" in failed["failure_reason"]
+    assert (
+        "Option B changed on GitHub" in failed["failure_reason"]
+        and "nothing was overwritten" in failed["failure_reason"]
+    )
     for letter in ("A", "B"):
         [notice] = bot_comments(github, pair[letter], "round 2 failed")
         assert "Option B changed on GitHub" in notice["body"]
@@ -271,7 +282,7 @@ def test_a_models_patch_rebuilds_its_head_from_the_base(github, services, pair, 
 def test_outputs_accepted_as_the_round_expires_are_not_closed_over(github, services, pair, monkeypatch):
     """The expiry sweep reads a round as awaiting; the runner's submission commits before the sweep
     writes. The sweep must see that and leave the accepted round alone."""
-    from tandem.rounds import apply
+    from tandem.domain.rounds import apply
 
     task_id = pair["task_id"]
     ask_followup(github, services, pair)

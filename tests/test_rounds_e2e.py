@@ -19,9 +19,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tandem import export, tokens
-from tandem.models import Judgment, Round, RoundSide, Task
-from tandem.tokens import Scope
+from tandem.domain import export
+from tandem.infra import tokens
+from tandem.infra.models import Judgment, Round, RoundSide, Task
+from tandem.infra.tokens import Scope
 from tests.conftest import small_task, tandem_env
 
 TANDEM = str(Path(sys.executable).with_name("tandem"))
@@ -68,7 +69,9 @@ class Tandem:
 
     def start(self, *args: str, env: dict | None = None) -> subprocess.Popen:
         log = open(self.tmp_path / f"{args[0]}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen([TANDEM, *args], cwd=self.tmp_path, env=self.env | (env or {}), stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [TANDEM, *args], cwd=self.tmp_path, env=self.env | (env or {}), stdout=log, stderr=log
+        )
         self.processes.append(process)
         return process
 
@@ -195,7 +198,9 @@ def test_a_task_from_prompts_alone(tandem, github, services, blinding):
         assert branch_head == second[letter]["head"]
         notes = file_at(github, second[letter]["head"], "NOTES.md")
         before = file_at(github, first[letter]["head"], "NOTES.md")
-        assert notes.startswith(before) and notes[len(before):].startswith("\n## Round 2 (2 prompts so far), by agent ")
+        assert notes.startswith(before) and notes[len(before) :].startswith(
+            "\n## Round 2 (2 prompts so far), by agent "
+        )
         assert notes.endswith("\n\nNow add a test for the fix.\n")
         assert [f["filename"] for f in git.diff_files(first[letter]["head"], second[letter]["head"])] == ["NOTES.md"]
 
@@ -223,7 +228,8 @@ def test_a_task_from_prompts_alone(tandem, github, services, blinding):
             (number, letter): (diff, files)
             for number, letter, diff, files in session.execute(
                 select(Round.number, RoundSide.letter, RoundSide.diff, RoundSide.files)
-                .join(Round, Round.id == RoundSide.round_id).where(Round.task_id == task_id)
+                .join(Round, Round.id == RoundSide.round_id)
+                .where(Round.task_id == task_id)
             )
         }
     for letter in "AB":

@@ -17,9 +17,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from tandem import runner_events
-from tandem.models import OutboxEntry
-from tandem.runner import EventListener
+from cli.reference_runner import EventListener
+from tandem.domain import runner_events
+from tandem.infra.models import OutboxEntry
 from tests.conftest import run_jobs
 from tests.servers import LiveServer
 
@@ -156,7 +156,10 @@ def test_a_delivery_failing_every_try_is_listed_and_redelivered_with_its_id(serv
 
 def test_a_signed_event_the_runner_cannot_read_is_answered_400(listener):
     body = b'{"event": "round.awaiting_outputs"}'
-    headers = {"X-Tandem-Event": "round.awaiting_outputs", "X-Tandem-Signature-256": runner_events.signature(SECRET.encode(), body)}
+    headers = {
+        "X-Tandem-Event": "round.awaiting_outputs",
+        "X-Tandem-Signature-256": runner_events.signature(SECRET.encode(), body),
+    }
     assert httpx.post(f"http://{listener.address}/", content=body, headers=headers).status_code == 400
     assert announced(listener) == []
 
@@ -180,7 +183,10 @@ def test_failed_deliveries_from_the_command_line(services, tmp_path):
     assert listed[:2] == [failed["delivery"], "round.closed"] and "ConnectError" in listed[3]
     assert tandem("redeliver").stderr == "error: give delivery ids, or --failed\n"
     assert tandem("redeliver", "nope").stderr.startswith("error: no failed runner delivery nope")
-    assert tandem("redeliver", "--failed").stdout.splitlines() == [f"queued {failed['delivery']}", "1 deliveries queued again"]
+    assert tandem("redeliver", "--failed").stdout.splitlines() == [
+        f"queued {failed['delivery']}",
+        "1 deliveries queued again",
+    ]
     assert tandem("failed").stdout == "no failed runner deliveries\n"
 
 

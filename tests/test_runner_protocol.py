@@ -12,11 +12,12 @@ import httpx
 import pytest
 import yaml
 
-from tandem import tasks, tokens
-from tandem.models import Task
-from tandem.runner import Runner, TandemClient
-from tandem.task_spec import parse_task
-from tandem.tokens import Scope
+from cli.reference_runner import Runner, TandemClient
+from tandem.domain import tasks
+from tandem.domain.task_spec import parse_task
+from tandem.infra import tokens
+from tandem.infra.models import Task
+from tandem.infra.tokens import Scope
 from tests.conftest import run_jobs, small_task, tandem_env
 from tests.servers import LiveServer
 
@@ -77,7 +78,9 @@ def test_pages_follow_the_cursor(api, services, blinding):
     ids = [models_only_task(services, blinding) for _ in range(3)]
     seen, after = [], None
     while True:
-        page = api.get("/api/rounds", params={"status": "awaiting_outputs", "limit": 2} | ({"after": after} if after else {}))
+        page = api.get(
+            "/api/rounds", params={"status": "awaiting_outputs", "limit": 2} | ({"after": after} if after else {})
+        )
         seen += [item["task_id"] for item in page.json()["rounds"]]
         after = page.json()["next"]
         if after is None:
@@ -88,8 +91,11 @@ def test_pages_follow_the_cursor(api, services, blinding):
 def test_a_token_sees_only_its_teams_rounds_and_needs_the_runner_scope(api, services, blinding):
     task_id = models_only_task(services, blinding, team="other-lab")
     assert api.get("/api/rounds", params={"status": "awaiting_outputs"}).json()["rounds"] == []
-    for path in (f"/api/tasks/{task_id}/rounds/1", f"/api/tasks/{task_id}/base.tar",
-                 f"/api/tasks/{task_id}/rounds/1/models/{MODELS[0]}/patch"):
+    for path in (
+        f"/api/tasks/{task_id}/rounds/1",
+        f"/api/tasks/{task_id}/base.tar",
+        f"/api/tasks/{task_id}/rounds/1/models/{MODELS[0]}/patch",
+    ):
         assert api.get(path).status_code == 404, path
     refused = api.post(f"/api/tasks/{task_id}/rounds/1/outputs", json={"outputs": []})
     assert refused.status_code == 404
@@ -101,7 +107,9 @@ def test_a_token_sees_only_its_teams_rounds_and_needs_the_runner_scope(api, serv
 
 
 def outputs(x: str, y: str) -> dict:
-    return {"outputs": [{"model": MODELS[0], "files": {"src/app.py": x}}, {"model": MODELS[1], "files": {"src/app.py": y}}]}
+    return {
+        "outputs": [{"model": MODELS[0], "files": {"src/app.py": x}}, {"model": MODELS[1], "files": {"src/app.py": y}}]
+    }
 
 
 def test_submitting_is_idempotent_and_a_different_second_submission_conflicts(api, services, blinding):
@@ -122,15 +130,24 @@ def test_bad_outputs_are_refused_naming_the_field(api, services, blinding):
     answer = api.post(url, json={"outputs": [{"model": MODELS[0], "patch": ""}, {"model": MODELS[1]}]})
     assert answer.status_code == 400
     assert [e["field"] for e in answer.json()["errors"]] == ["outputs.0", "outputs.1"]
-    wrong = api.post(url, json={"outputs": [{"model": "model-z", "files": {"a": "1"}}, {"model": MODELS[1], "files": {"a": "2"}}]})
+    wrong = api.post(
+        url, json={"outputs": [{"model": "model-z", "files": {"a": "1"}}, {"model": MODELS[1], "files": {"a": "2"}}]}
+    )
     assert wrong.status_code == 400, wrong.text
-    unapplied = api.post(url, json={"outputs": [
-        {"model": MODELS[0], "patch": "--- a/src/nope.py\n+++ b/src/nope.py\n@@ -1 +1 @@\n-a\n+b\n"},
-        {"model": MODELS[1], "files": {"src/app.py": "Y\n"}},
-    ]})
+    unapplied = api.post(
+        url,
+        json={
+            "outputs": [
+                {"model": MODELS[0], "patch": "--- a/src/nope.py\n+++ b/src/nope.py\n@@ -1 +1 @@\n-a\n+b\n"},
+                {"model": MODELS[1], "files": {"src/app.py": "Y\n"}},
+            ]
+        },
+    )
     assert unapplied.status_code == 400 and "src/nope.py" in unapplied.text
     assert api.post(url, content=b"{", headers={"Content-Type": "application/json"}).status_code == 400
-    failure = api.post(f"/api/tasks/{task_id}/rounds/1/failures", json={"model": MODELS[0], "reason": "GPU out of memory"})
+    failure = api.post(
+        f"/api/tasks/{task_id}/rounds/1/failures", json={"model": MODELS[0], "reason": "GPU out of memory"}
+    )
     assert failure.status_code == 202
     [item] = api.get("/api/rounds", params={"status": "awaiting_outputs"}).json()["rounds"]
     assert [(f["model"], f["reason"]) for f in item["runner_failures"]] == [(MODELS[0], "GPU out of memory")]
@@ -168,7 +185,9 @@ def test_the_reference_runner_answers_round_one_and_the_pair_opens(api, github, 
 )
 def test_an_agent_that_fails_is_reported_with_its_reason(api, services, blinding, script, timeout, reason):
     task_id = models_only_task(services, blinding)
-    runner = Runner(TandemClient(api.server_url, token(services, name="runner-3")), [sys.executable, "-c", script], timeout)
+    runner = Runner(
+        TandemClient(api.server_url, token(services, name="runner-3")), [sys.executable, "-c", script], timeout
+    )
     assert runner.poll_once() == {f"{task_id}/1": "failed"}
     assert runner.poll_once() == {}  # not again at the next poll: later, or when a webhook says so
     [item] = api.get("/api/rounds", params={"status": "awaiting_outputs"}).json()["rounds"]
@@ -187,13 +206,15 @@ def test_round_submit_from_the_command_line(github, services, blinding, tmp_path
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
     bad = submit("bad.yml", {"outputs": [{"model": MODELS[0]}]})
-    assert (bad.returncode, bad.stderr) == (1, f"error: {tmp_path / 'bad.yml'}: outputs.0: give exactly one of patch or files\n")
+    assert (bad.returncode, bad.stderr) == (
+        1,
+        f"error: {tmp_path / 'bad.yml'}: outputs.0: give exactly one of patch or files\n",
+    )
     first = submit("outputs.yml", outputs("X = 1\n", "Y = 2\n"))
     assert (first.returncode, first.stdout, first.stderr) == (0, "accepted\n", "")
     assert submit("again.json", outputs("X = 1\n", "Y = 2\n")).stdout == "duplicate\n"
     other = submit("other.yml", outputs("X = 3\n", "Y = 4\n"))
     assert other.returncode == 1 and other.stderr.startswith("error: ") and "round 1" in other.stderr
-
 
 
 CHECKING_AGENT = """
@@ -211,7 +232,9 @@ def test_the_agent_gets_the_round_but_not_the_runners_credentials(api, services,
     monkeypatch.setenv("TANDEM_RUNNER_TOKEN", "tandem_not-for-the-agent")
     monkeypatch.setenv("TANDEM_RUNNER_SECRET", "not-for-the-agent-either")
     task_id = models_only_task(services, blinding)
-    runner = Runner(TandemClient(api.server_url, token(services, name="runner-5")), [sys.executable, "-c", CHECKING_AGENT], 60)
+    runner = Runner(
+        TandemClient(api.server_url, token(services, name="runner-5")), [sys.executable, "-c", CHECKING_AGENT], 60
+    )
     [item] = runner.client.awaiting_rounds()
     patch = runner._answer_for(item, MODELS[0], runner.client.base_archive(task_id), tmp_path / "worktree")
     seen = repr([str(task_id), "1", "Fix the command injection.", "Fix the command injection."]) + str(len(MODELS[0]))

@@ -44,7 +44,7 @@ def processes_under(directory: Path) -> list[str]:
 
 
 def test_demo_runs_the_whole_loop_prints_judgments_and_leaves_the_checkout_clean(tmp_path):
-    project = tmp_path / "project"   # where a user runs it: a git checkout
+    project = tmp_path / "project"  # where a user runs it: a git checkout
     project.mkdir()
     git(project, "init", "-q")
     (project / "README.md").write_text("a project\n")
@@ -63,13 +63,22 @@ def test_demo_runs_the_whole_loop_prints_judgments_and_leaves_the_checkout_clean
     # Both PRs exist on the sandbox's GitHub: its mirror keeps refs/pull/N/head, as GitHub does.
     [mirror] = (sandbox / "github").rglob("mlflow.git")
     assert git(mirror, "for-each-ref", "--format=%(refname)", "refs/pull").split() == [
-        "refs/pull/1/head", "refs/pull/2/head"]
+        "refs/pull/1/head",
+        "refs/pull/2/head",
+    ]
     records = [json.loads(line) for line in (sandbox / "demo" / "judgments.jsonl").read_text().splitlines()]
     judgments = [r for r in records if r["kind"] == "judgment"]
     assert sorted((j["round"], j["rater_login"]) for j in judgments) == [
-        (1, "alice"), (1, "bob"), (2, "alice"), (2, "bob")]
+        (1, "alice"),
+        (1, "bob"),
+        (2, "alice"),
+        (2, "bob"),
+    ]
     assert {j["review_state"] for j in judgments if j["round"] == 2} == {"approved"}
-    assert {j["model_a"] for j in judgments} | {j["model_b"] for j in judgments} == {"model-x-2026-10", "model-y-2026-09"}
+    assert {j["model_a"] for j in judgments} | {j["model_b"] for j in judgments} == {
+        "model-x-2026-10",
+        "model-y-2026-09",
+    }
     # The better output (the one that keeps the package from pip's options) won every vote.
     assert {j["model_a"] if j["verdict"] == "A" else j["model_b"] for j in judgments} == {"model-x-2026-10"}
     # All its state is in its directory, which git ignores; nothing it started still runs.
@@ -83,11 +92,15 @@ def test_sandbox_runs_until_sigterm_and_takes_raters_actions_from_the_cli(tmp_pa
     directory = tmp_path / "sandbox"
     log = tmp_path / "sandbox.log"
     with open(log, "wb") as output:
-        process = subprocess.Popen([TANDEM, "sandbox", "--dir", str(directory)], cwd=tmp_path, env=ENV,
-                                   stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [TANDEM, "sandbox", "--dir", str(directory)], cwd=tmp_path, env=ENV, stdout=output, stderr=subprocess.STDOUT
+        )
     try:
-        wait_for(lambda: (directory / "sandbox.json").exists() or process.poll() is not None,
-                 lambda: f"the sandbox to start: {log.read_text()}", timeout=300)
+        wait_for(
+            lambda: (directory / "sandbox.json").exists() or process.poll() is not None,
+            lambda: f"the sandbox to start: {log.read_text()}",
+            timeout=300,
+        )
         assert process.poll() is None, log.read_text()
         assert "tandem sandbox comment 1 A" in log.read_text()
         env = ENV | {"TANDEM_ENV_FILE": str(directory / ".env")}
@@ -98,8 +111,10 @@ def test_sandbox_runs_until_sigterm_and_takes_raters_actions_from_the_cli(tmp_pa
         task_file = tmp_path / "task.yml"
         task_file.write_text(yaml.safe_dump(scenario.DEMO_TASK))
         assert tandem("task", "submit", str(task_file)).stdout.strip() == "1"
-        wait_for(lambda: len(json.loads(tandem("task", "show", "1").stdout).get("pull_requests") or {}) == 2,
-                 "both PRs to open")
+        wait_for(
+            lambda: len(json.loads(tandem("task", "show", "1").stdout).get("pull_requests") or {}) == 2,
+            "both PRs to open",
+        )
 
         comment = tandem("sandbox", "comment", "1", "A", "/prefer A clearly", "--as", "alice", "--dir", str(directory))
         assert comment.returncode == 0, comment.stderr
@@ -107,13 +122,27 @@ def test_sandbox_runs_until_sigterm_and_takes_raters_actions_from_the_cli(tmp_pa
 
         def alices_vote() -> list[tuple]:
             exported = tandem("export", "--format", "jsonl", "-").stdout.splitlines()
-            return [(r["verdict"], r["strength"]) for r in map(json.loads, exported)
-                    if r["kind"] == "judgment" and r["rater_login"] == "alice"]
+            return [
+                (r["verdict"], r["strength"])
+                for r in map(json.loads, exported)
+                if r["kind"] == "judgment" and r["rater_login"] == "alice"
+            ]
 
         assert wait_for(alices_vote, "alice's vote to be recorded") == [("A", "clearly")]
 
-        line = tandem("sandbox", "line-comment", "1", "B", "src/app.py", "1", "Still a shell here.",
-                      "--as", "bob", "--dir", str(directory))
+        line = tandem(
+            "sandbox",
+            "line-comment",
+            "1",
+            "B",
+            "src/app.py",
+            "1",
+            "Still a shell here.",
+            "--as",
+            "bob",
+            "--dir",
+            str(directory),
+        )
         assert line.returncode == 0, line.stderr
         (tmp_path / "src").mkdir()
         (tmp_path / "src" / "app.py").write_text("print('edited by a rater')\n")
@@ -137,10 +166,17 @@ def test_sandbox_runs_until_sigterm_and_takes_raters_actions_from_the_cli(tmp_pa
 
 
 def test_the_wheel_ships_the_sandboxs_description_and_its_notice(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     [wheel] = tmp_path.glob("tandem-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"tandem/sandbox/github/openapi.json.gz", "tandem/sandbox/github/NOTICE",
-            "tandem/sandbox/github/handlers/pulls.py"} <= names
+    assert {
+        "tandem/sandbox/github/openapi.json.gz",
+        "tandem/sandbox/github/NOTICE",
+        "tandem/sandbox/github/handlers/pulls.py",
+    } <= names
     assert not any(name.startswith("tests/") for name in names)

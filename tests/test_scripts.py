@@ -5,8 +5,8 @@ scripts/install says what to install where Python cannot make a venv."""
 from __future__ import annotations
 
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tandem.settings import Settings
+from tandem.infra.settings import Settings
 from tests.processes import free_port, wait_for
 
 ROOT = Path(__file__).parents[1]
@@ -63,9 +63,13 @@ def started(tmp_path, redis_url):
         "TANDEM_GIT_CACHE_DIR": str(tmp_path / "git"),
     }
     with open(tmp_path / "start.log", "w+") as log:
-        script = subprocess.Popen([ROOT / "scripts" / "start"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        script = subprocess.Popen(
+            [ROOT / "scripts" / "start"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
-            wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") or script.poll() is not None, "the app to answer")
+            wait_for(
+                lambda: answers(f"http://127.0.0.1:{port}/healthz") or script.poll() is not None, "the app to answer"
+            )
             assert script.poll() is None, (tmp_path / "start.log").read_text()
             yield script, port, tmp_path / "start.log"
         finally:
@@ -101,8 +105,13 @@ def test_install_names_the_package_that_gives_python_its_venv(tmp_path):
     python = tmp_path / "python3"
     python.write_text(f'#!/bin/sh\ncase "$*" in *ensurepip*) exit 1 ;; esac\nexec {sys.executable} "$@"\n')
     python.chmod(0o755)
-    done = subprocess.run([tmp_path / "scripts" / "install"], env=os.environ | {"PYTHON": str(python)},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [tmp_path / "scripts" / "install"],
+        env=os.environ | {"PYTHON": str(python)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     assert done.returncode == 1
     assert f"sudo apt-get install python{version}-venv" in done.stderr
@@ -122,11 +131,14 @@ def test_the_test_script_stops_on_a_lint_finding(tmp_path):
     assert done.stdout == "the gate ran\n"
 
 
-@pytest.mark.parametrize("source", [
-    "import os\n",  # ruff check: an unused import
-    "x = ( 1 )\n",  # ruff format: not as the formatter writes it
-    "x: int = 'one'\n",  # mypy: a type error
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import os\n",  # ruff check: an unused import
+        "x = ( 1 )\n",  # ruff format: not as the formatter writes it
+        "x: int = 'one'\n",  # mypy: a type error
+    ],
+)
 def test_lint_fails_on_a_lint_format_or_type_error(tmp_path, source):
     shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")

@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 from app.main import create_app
-from tandem import app_registration, queue
-from tandem.db import Storage
-from tandem.github import GitHubApp
-from tandem.services import Services
+from tandem.infra import app_registration, queue
+from tandem.infra.db import Storage
+from tandem.infra.github import GitHubApp
+from tandem.infra.services import Services
+from tandem.infra.settings import Settings
 from tandem.sandbox.registration import Forms
-from tandem.settings import Settings
 from tests.conftest import make_settings
 from tests.servers import LiveServer
 
@@ -68,7 +68,6 @@ class Setup:
     def post_to_github(self, github_form: dict) -> httpx.Response:
         """What the page's script does: post the manifest to GitHub (no redirect followed)."""
         return httpx.post(github_form["action"], data=github_form["fields"], follow_redirects=False, timeout=30)
-
 
 
 @pytest.fixture
@@ -154,7 +153,17 @@ def test_registering_for_an_organization(setup):
 
 @pytest.mark.parametrize(
     "name",
-    ["", "evals/../org", "evals org", "-evals", "evals-", "evals--org", "x" * 40, "<script>alert(1)</script>", "ev%2Fals"],
+    [
+        "",
+        "evals/../org",
+        "evals org",
+        "-evals",
+        "evals-",
+        "evals--org",
+        "x" * 40,
+        "<script>alert(1)</script>",
+        "ev%2Fals",
+    ],
 )
 def test_an_organization_name_github_would_not_allow_is_refused(setup, name):
     page = setup.register(owner="organization", organization=name)
@@ -355,6 +364,10 @@ def test_the_cli_says_when_there_is_nothing_to_set_up(setup, redis_url):
     from tests.support.cli import run
 
     setup.settings.env_file.write_text("TANDEM_APP_ID=1\nTANDEM_WEBHOOK_SECRET=x\n")
-    printed = run("setup", cwd=setup.settings.env_file.parent, TANDEM_REDIS_URL=redis_url,
-                  TANDEM_ENV_FILE=str(setup.settings.env_file))
+    printed = run(
+        "setup",
+        cwd=setup.settings.env_file.parent,
+        TANDEM_REDIS_URL=redis_url,
+        TANDEM_ENV_FILE=str(setup.settings.env_file),
+    )
     assert printed.returncode == 0 and "registered already" in printed.stdout and "key=" not in printed.stdout

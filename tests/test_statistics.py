@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tandem.statistics import agreement, fit, raters, report
-from tandem.statistics.bias import position_bias
-from tandem.statistics.queries import Records
-from tandem.statistics.records import Judgments, Ratings, Reviews
+from tandem.domain.statistics import agreement, fit, raters, report
+from tandem.domain.statistics.bias import position_bias
+from tandem.domain.statistics.queries import Records
+from tandem.domain.statistics.records import Judgments, Ratings, Reviews
 from tests.stats_synthetic import Plan, rows
-
 
 NO_REVIEWS = Reviews.from_rows([], {})
 
@@ -56,8 +55,12 @@ def test_rank_ub_counts_the_models_statistically_ahead():
 
 
 def test_ties_and_neither_count_half_a_win_each_way():
-    rows_ = [(1, 1, "r1", "x", "y", "tie", None, None), (2, 1, "r1", "y", "x", "neither", None, None),
-             (3, 1, "r1", "x", "y", "A", "much", None), (4, 1, "r2", "x", "y", "B", "slightly", None)]
+    rows_ = [
+        (1, 1, "r1", "x", "y", "tie", None, None),
+        (2, 1, "r1", "y", "x", "neither", None, None),
+        (3, 1, "r1", "x", "y", "A", "much", None),
+        (4, 1, "r2", "x", "y", "B", "slightly", None),
+    ]
     ranking = fit.rank(fit.judgment_battles(Judgments.from_rows(rows_)), bootstrap=0)
     table = ranking.as_dict()
     assert table["win_rate"]["x"]["y"] == 0.5 and table["battles"]["x"]["y"] == 4
@@ -106,8 +109,7 @@ def test_a_rater_far_below_the_others_agreement_and_one_with_one_strength_are_fl
 
 
 def test_agreement_with_the_majority_of_the_others():
-    rows_ = [(1, 1, r, "x", "y", v, None, None) for r, v in
-             [("r1", "A"), ("r2", "A"), ("r3", "B"), ("r4", "tie")]]
+    rows_ = [(1, 1, r, "x", "y", v, None, None) for r, v in [("r1", "A"), ("r2", "A"), ("r3", "B"), ("r4", "tie")]]
     j = Judgments.from_rows(rows_)
     defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))
     # r1's and r2's others split one vote each: no majority. r3's and r4's others: A.
@@ -116,8 +118,10 @@ def test_agreement_with_the_majority_of_the_others():
 
 
 def test_gold_accuracy_is_na_without_gold_and_counted_with_it():
-    rows_ = [(t, 1, "r1", "x", "y", v, "clearly", 60.0, g) for t, v, g in
-             [(1, "A", "A"), (2, "B", "A"), (3, "tie", "tie"), (4, "A", None)]]
+    rows_ = [
+        (t, 1, "r1", "x", "y", v, "clearly", 60.0, g)
+        for t, v, g in [(1, "A", "A"), (2, "B", "A"), (3, "tie", "tie"), (4, "A", None)]
+    ]
     j = Judgments.from_rows(rows_)
     defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))
     (entry,) = raters.per_rater(j, defined, agrees, NO_REVIEWS)
@@ -128,13 +132,27 @@ def test_gold_accuracy_is_na_without_gold_and_counted_with_it():
 
 
 def test_approval_rates_and_reviewer_turnaround():
-    reviews = Reviews.from_rows([("rev1", "r1", "approved", 1), ("rev1", "r1", "rejected", 1),
-                                 ("rev1", "r2", "approved", 1), ("rev2", "r1", "approved", 1)],
-                                {"rev1": 60.0, "rev2": 600.0})
-    j = Judgments.from_rows([(1, 1, "r1", "x", "y", "A", "clearly", None), (1, 1, "r2", "x", "y", "A", "clearly", None),
-                             (2, 1, "r3", "x", "y", "B", "much", None)])
+    reviews = Reviews.from_rows(
+        [
+            ("rev1", "r1", "approved", 1),
+            ("rev1", "r1", "rejected", 1),
+            ("rev1", "r2", "approved", 1),
+            ("rev2", "r1", "approved", 1),
+        ],
+        {"rev1": 60.0, "rev2": 600.0},
+    )
+    j = Judgments.from_rows(
+        [
+            (1, 1, "r1", "x", "y", "A", "clearly", None),
+            (1, 1, "r2", "x", "y", "A", "clearly", None),
+            (2, 1, "r3", "x", "y", "B", "much", None),
+        ]
+    )
     defined, agrees = agreement.with_majority_of_others(j, agreement.verdict_counts(j))
-    shown = {r["rater"]: (r["reviewed"], r["approval_rate"], r["rejection_rate"]) for r in raters.per_rater(j, defined, agrees, reviews)}
+    shown = {
+        r["rater"]: (r["reviewed"], r["approval_rate"], r["rejection_rate"])
+        for r in raters.per_rater(j, defined, agrees, reviews)
+    }
     assert shown == {"r1": (3, 0.6667, 0.3333), "r2": (1, 1.0, 0.0), "r3": (0, None, None)}
     assert raters.per_reviewer(reviews) == [
         {"reviewer": "rev1", "decisions": 3, "approved": 2, "rejected": 1, "median_turnaround_seconds": 60.0},
@@ -147,13 +165,17 @@ def test_approval_rates_and_reviewer_turnaround():
 # missing values, nominal 0.691358 and interval 0.810845; and the 4-coder 12-unit example
 # (Krippendorff 2011, "Computing Krippendorff's alpha-reliability", p. 8), ordinal 0.815.
 NAN = np.nan
-THREE_CODERS = [[NAN, NAN, NAN, NAN, NAN, 3, 4, 1, 2, 1, 1, 3, 3, NAN, 3],
-                [1, NAN, 2, 1, 3, 3, 4, 3, NAN, NAN, NAN, NAN, NAN, NAN, NAN],
-                [NAN, NAN, 2, 1, 3, 4, 4, NAN, 2, 1, 1, 3, 3, NAN, 4]]
-FOUR_CODERS = [[1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
-               [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
-               [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
-               [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN]]
+THREE_CODERS = [
+    [NAN, NAN, NAN, NAN, NAN, 3, 4, 1, 2, 1, 1, 3, 3, NAN, 3],
+    [1, NAN, 2, 1, 3, 3, 4, 3, NAN, NAN, NAN, NAN, NAN, NAN, NAN],
+    [NAN, NAN, 2, 1, 3, 4, 4, NAN, 2, 1, 1, 3, 3, NAN, 4],
+]
+FOUR_CODERS = [
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
+    [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
+]
 
 
 def as_records(reliability_data) -> tuple[np.ndarray, np.ndarray]:
@@ -177,8 +199,17 @@ def test_alpha_is_none_when_undefined():
 
 
 def test_percent_and_per_pair_agreement():
-    rows_ = [(t, 1, r, "x", "y", v, None, None) for t, r, v in
-             [(1, "r1", "A"), (1, "r2", "A"), (1, "r3", "B"), (2, "r1", "tie"), (2, "r2", "tie"), (3, "r1", "A")]]
+    rows_ = [
+        (t, 1, r, "x", "y", v, None, None)
+        for t, r, v in [
+            (1, "r1", "A"),
+            (1, "r2", "A"),
+            (1, "r3", "B"),
+            (2, "r1", "tie"),
+            (2, "r2", "tie"),
+            (3, "r1", "A"),
+        ]
+    ]
     summary = agreement.summary(Judgments.from_rows(rows_), per_pair=True)
     # Task 1: 1 of 3 rater pairs agree; task 2: 1 of 1; task 3 has one rater and is left out.
     assert summary["percent_agreement"] == 0.5
@@ -190,10 +221,15 @@ def test_percent_and_per_pair_agreement():
 
 
 def test_per_axis_battles_compare_the_two_sides_scores_of_each_rater():
-    rows_ = [(1, 1, "r1", "A", "correctness", 5, "x", "y"), (1, 1, "r1", "B", "correctness", 3, "x", "y"),
-             (1, 1, "r2", "A", "correctness", 4, "x", "y"), (1, 1, "r2", "B", "correctness", 4, "x", "y"),
-             (2, 1, "r1", "A", "correctness", 2, "y", "x"), (2, 1, "r1", "B", "correctness", 1, "y", "x"),
-             (2, 1, "r2", "A", "correctness", 5, "y", "x")]  # r2 scored one side only: no battle
+    rows_ = [
+        (1, 1, "r1", "A", "correctness", 5, "x", "y"),
+        (1, 1, "r1", "B", "correctness", 3, "x", "y"),
+        (1, 1, "r2", "A", "correctness", 4, "x", "y"),
+        (1, 1, "r2", "B", "correctness", 4, "x", "y"),
+        (2, 1, "r1", "A", "correctness", 2, "y", "x"),
+        (2, 1, "r1", "B", "correctness", 1, "y", "x"),
+        (2, 1, "r2", "A", "correctness", 5, "y", "x"),
+    ]  # r2 scored one side only: no battle
     ratings = Ratings.from_rows(rows_)
     battles = fit.axis_battles(ratings, ratings.axes.index("correctness"))
     ranking = fit.rank(battles, bootstrap=0).as_dict()

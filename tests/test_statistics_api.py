@@ -8,11 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tandem.tokens import Scope
+from tandem.infra.tokens import Scope
 from tests.stats_synthetic import Plan
 from tests.support.cli import run
-from tests.support.tokens import new_token
 from tests.support.statistics import store, truth
+from tests.support.tokens import new_token
 
 PLAN = Plan(models=4, pairs=40, raters=4, raters_per_pair=3, tie_share=0.1, always_a=("rater-02",), seed=11)
 
@@ -33,18 +33,32 @@ def test_the_api_reports_on_the_filtered_judgments(client):
     assert [r["rater"] for r in report["raters"] if r["position_bias"]["p_a"] == 1.0] == ["rater-02"]
     assert "pairs" not in report["agreement"]
 
-    params = [("repo", "evals/mirror-0"), ("metadata", "suite=s1"), ("model", "model-00"), ("model", "model-01"),
-              ("model", "model-02"), ("bootstrap", "0"), ("pairs", "true")]
+    params = [
+        ("repo", "evals/mirror-0"),
+        ("metadata", "suite=s1"),
+        ("model", "model-00"),
+        ("model", "model-01"),
+        ("model", "model-02"),
+        ("bootstrap", "0"),
+        ("pairs", "true"),
+    ]
     filtered = client.get("/api/stats", params=params).json()
-    expected = [row for row in truth(PLAN, keep=lambda p: p % 2 == 0 and p % 3 == 1)
-                if {row[3], row[4]} <= {"model-00", "model-01", "model-02"}]
+    expected = [
+        row
+        for row in truth(PLAN, keep=lambda p: p % 2 == 0 and p % 3 == 1)
+        if {row[3], row[4]} <= {"model-00", "model-01", "model-02"}
+    ]
     assert filtered["judgments"] == len(expected) > 0
     assert {(p["task_id"], p["round"]) for p in filtered["agreement"]["pairs"]} <= {row[:2] for row in expected}
 
 
 @pytest.mark.parametrize(
     "params, problem",
-    [({"since": "yesterday"}, "since 'yesterday'"), ({"metadata": "suite"}, "metadata 'suite'"), ({"round": 0}, "round 0")],
+    [
+        ({"since": "yesterday"}, "since 'yesterday'"),
+        ({"metadata": "suite"}, "metadata 'suite'"),
+        ({"round": 0}, "round 0"),
+    ],
 )
 def test_bad_filters_are_400_naming_them(client, params, problem):
     response = client.get("/api/stats", params=params)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from tandem.models import JudgmentReview, Task
-from tandem.statistics.queries import Filters, load
-from tandem.statistics.report import statistics
+from tandem.domain.statistics.queries import Filters, load
+from tandem.domain.statistics.report import statistics
+from tandem.infra.models import JudgmentReview, Task
 from tests.stats_synthetic import AXES, Plan, draw, has_old_version, round_of, voted_at
 from tests.support.statistics import store, truth
 
@@ -93,8 +93,13 @@ def test_scores_of_an_unapproved_vote_count_only_when_asked(storage):
     assert len(approved.score) == 4 * len(truth(PLAN))
 
 
-@pytest.mark.parametrize("filters, keep", [({"models": frozenset({"model-00", "model-01", "model-02"})}, None),
-                                           ({"repo": "evals/mirror-0"}, lambda p: p % 2 == 0)])
+@pytest.mark.parametrize(
+    "filters, keep",
+    [
+        ({"models": frozenset({"model-00", "model-01", "model-02"})}, None),
+        ({"repo": "evals/mirror-0"}, lambda p: p % 2 == 0),
+    ],
+)
 def test_reviews_follow_the_filters(storage, filters, keep):
     store(storage, PLAN)
     with storage.transaction() as session:

@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
-from tandem import migrate
-from tandem.db import Base, Storage, utcnow
-from tandem.models import Installation, ProcessedDelivery
+from tandem.infra import migrate
+from tandem.infra.db import Base, Storage, utcnow
+from tandem.infra.models import Installation, ProcessedDelivery
 
 
 def test_migrations_build_exactly_the_models(database_url):
@@ -17,7 +17,7 @@ def test_migrations_build_exactly_the_models(database_url):
     assert migrate.current_revision(storage.engine) == migrate.head_revision()
     with storage.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    assert differences == [], "models changed without a migration: run tandem.migrate.revision()"
+    assert differences == [], "models changed without a migration: run tandem.infra.migrate.revision()"
     storage.engine.dispose()
 
 
@@ -39,20 +39,23 @@ def test_tasks_and_tokens_from_before_teams_belong_to_the_default_team(database_
 
     from sqlalchemy import text
 
-    from tandem import tokens
-    from tandem.models import ApiToken, Task
+    from tandem.infra import tokens
+    from tandem.infra.models import ApiToken, Task
 
     storage = Storage.from_url(database_url[0])
     migrate.upgrade(storage.engine, "0001")
     with storage.engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ('old', :hash, CURRENT_TIMESTAMP)"
-        ), {"hash": hashlib.sha256(b"tandem_old").hexdigest()})
-        connection.execute(text(
-            "INSERT INTO tasks (repo_full_name, base, prompt, raters, metadata, status, created_at, updated_at) "
-            "VALUES ('evals-org/mlflow', 'main', 'Fix it.', '[]', '{}', 'queued', "
-            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-        ))
+        connection.execute(
+            text("INSERT INTO api_tokens (name, token_hash, created_at) VALUES ('old', :hash, CURRENT_TIMESTAMP)"),
+            {"hash": hashlib.sha256(b"tandem_old").hexdigest()},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO tasks (repo_full_name, base, prompt, raters, metadata, status, created_at, updated_at) "
+                "VALUES ('evals-org/mlflow', 'main', 'Fix it.', '[]', '{}', 'queued', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
     migrate.upgrade(storage.engine)
     with storage.transaction() as session:
         assert session.scalars(select(Task.team)).one() == "default"

@@ -7,9 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tandem import queue, tasks, tokens
-from tandem.models import Task
-from tandem.task_spec import InvalidTask, parse_task
+from tandem.domain import tasks
+from tandem.domain.task_spec import InvalidTask, parse_task
+from tandem.infra import queue, tokens
+from tandem.infra.models import Task
 from tests import github_views as views
 from tests.conftest import run_jobs, settle
 from tests.support.tasks import failure
@@ -76,10 +77,16 @@ def assert_nothing_on_github(github, task_id: int) -> None:
 def cloned(github, services, blinding):
     """The mirror after a worker on this machine opened a pair on it, so its clone is here."""
     settle(github, services)
-    task_id = submit(services, blinding, task(outputs=[
-        {"model": "model-x-2026-10", "files": {"first.txt": "1\n"}},
-        {"model": "model-y-2026-09", "files": {"first.txt": "2\n"}},
-    ]))
+    task_id = submit(
+        services,
+        blinding,
+        task(
+            outputs=[
+                {"model": "model-x-2026-10", "files": {"first.txt": "1\n"}},
+                {"model": "model-y-2026-09", "files": {"first.txt": "2\n"}},
+            ]
+        ),
+    )
     run_jobs(services)
     with services.storage.transaction() as session:
         assert session.get(Task, task_id).status == "open"
@@ -91,11 +98,13 @@ def cloned(github, services, blinding):
 
 def test_a_repository_not_marked_as_a_mirror_is_refused_at_submission(github, services, blinding):
     problems = refused(services, blinding, task(repo="evals-org/not-a-mirror"))
-    assert problems == [{
-        "field": "repo",
-        "problem": "evals-org/not-a-mirror is not marked as a mirror: "
-        "add `mirror: true` to .github/tandem.yml on its default branch",
-    }]
+    assert problems == [
+        {
+            "field": "repo",
+            "problem": "evals-org/not-a-mirror is not marked as a mirror: "
+            "add `mirror: true` to .github/tandem.yml on its default branch",
+        }
+    ]
 
 
 def test_a_malformed_tandem_yml_is_refused_at_submission(github, services, blinding):
@@ -121,7 +130,9 @@ def test_an_existing_branch_or_commit_is_accepted(github, services, blinding):
 
 
 def test_every_problem_is_listed(github, services, blinding):
-    fields = {problem["field"] for problem in refused(services, blinding, task(repo="evals-org/not-a-mirror", base="gone"))}
+    fields = {
+        problem["field"] for problem in refused(services, blinding, task(repo="evals-org/not-a-mirror", base="gone"))
+    }
     assert fields == {"repo", "base"}
 
 
@@ -133,7 +144,10 @@ def test_the_api_answers_400_naming_the_field(github, services, blinding):
     with TestClient(create_app(services)) as client:
         response = client.post("/api/tasks", json=data, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 400
-    assert {"field": "base", "problem": f"'no-such-branch' is neither a branch nor a commit of {REPO}"} in response.json()["errors"]
+    assert {
+        "field": "base",
+        "problem": f"'no-such-branch' is neither a branch nor a commit of {REPO}",
+    } in response.json()["errors"]
     assert services.queue(queue.PAIRS).count == 0
 
 
@@ -150,43 +164,71 @@ def test_when_github_cannot_answer_the_task_is_queued_and_the_worker_checks(gith
 
 
 def test_a_patch_that_does_not_apply_is_refused_at_submission_when_the_clone_is_here(cloned, services, blinding):
-    problems = refused(services, blinding, task(outputs=[
-        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
-        {"model": "model-y-2026-09", "patch": STALE_PATCH},
-    ]))
-    assert problems == [{
-        "field": "outputs.1.patch",
-        "problem": "outputs[1] (model-y-2026-09) does not apply to main: "
-        "patch failed: src/app.py:1; src/app.py: patch does not apply",
-    }]
+    problems = refused(
+        services,
+        blinding,
+        task(
+            outputs=[
+                {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+                {"model": "model-y-2026-09", "patch": STALE_PATCH},
+            ]
+        ),
+    )
+    assert problems == [
+        {
+            "field": "outputs.1.patch",
+            "problem": "outputs[1] (model-y-2026-09) does not apply to main: "
+            "patch failed: src/app.py:1; src/app.py: patch does not apply",
+        }
+    ]
 
 
 def test_a_file_map_that_cannot_be_written_is_refused_at_submission_when_the_clone_is_here(cloned, services, blinding):
-    problems = refused(services, blinding, task(outputs=[
-        {"model": "model-x-2026-10", "files": {"README.MD": "a\n"}},
-        {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
-    ]))
+    problems = refused(
+        services,
+        blinding,
+        task(
+            outputs=[
+                {"model": "model-x-2026-10", "files": {"README.MD": "a\n"}},
+                {"model": "model-y-2026-09", "files": {"b.txt": "b\n"}},
+            ]
+        ),
+    )
     assert [problem["field"] for problem in problems] == ["outputs.0.files"]
     assert "README.MD and README.md differ only in case" in problems[0]["problem"]
 
 
 def test_a_patch_and_a_file_map_making_the_same_tree_are_refused_at_submission(cloned, services, blinding):
-    problems = refused(services, blinding, task(outputs=[
-        {"model": "model-x-2026-10", "patch": SAFE_PATCH},
-        {"model": "model-y-2026-09", "files": {"src/app.py": SAFE}},
-    ]))
-    assert problems == [{
-        "field": "outputs",
-        "problem": "outputs[0] (model-x-2026-10) and outputs[1] (model-y-2026-09) make the same change on main; "
-        "the two PRs would be identical",
-    }]
+    problems = refused(
+        services,
+        blinding,
+        task(
+            outputs=[
+                {"model": "model-x-2026-10", "patch": SAFE_PATCH},
+                {"model": "model-y-2026-09", "files": {"src/app.py": SAFE}},
+            ]
+        ),
+    )
+    assert problems == [
+        {
+            "field": "outputs",
+            "problem": "outputs[0] (model-x-2026-10) and outputs[1] (model-y-2026-09) make the same change on main; "
+            "the two PRs would be identical",
+        }
+    ]
 
 
 def test_good_outputs_pass_the_clone_checks_and_open(cloned, services, blinding):
-    task_id = submit(services, blinding, task(outputs=[
-        {"model": "model-x-2026-10", "patch": SAFE_PATCH},
-        {"model": "model-y-2026-09", "files": {"src/app.py": "Y = 2\n"}},
-    ]))
+    task_id = submit(
+        services,
+        blinding,
+        task(
+            outputs=[
+                {"model": "model-x-2026-10", "patch": SAFE_PATCH},
+                {"model": "model-y-2026-09", "files": {"src/app.py": "Y = 2\n"}},
+            ]
+        ),
+    )
     run_jobs(services)
     with services.storage.transaction() as session:
         assert session.get(Task, task_id).status == "open"
@@ -196,10 +238,16 @@ def test_good_outputs_pass_the_clone_checks_and_open(cloned, services, blinding)
 
 
 def test_the_worker_names_the_output_that_does_not_apply_by_index_and_model(github, services, blinding):
-    task_id = record(services, blinding, task(outputs=[
-        {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
-        {"model": "model-y-2026-09", "patch": STALE_PATCH},
-    ]))
+    task_id = record(
+        services,
+        blinding,
+        task(
+            outputs=[
+                {"model": "model-x-2026-10", "files": {"a.txt": "a\n"}},
+                {"model": "model-y-2026-09", "patch": STALE_PATCH},
+            ]
+        ),
+    )
     run_jobs(services)
     reason = failure(services, task_id)
     assert reason == (
@@ -210,10 +258,16 @@ def test_the_worker_names_the_output_that_does_not_apply_by_index_and_model(gith
 
 
 def test_the_worker_refuses_two_outputs_making_the_same_tree(github, services, blinding):
-    task_id = record(services, blinding, task(outputs=[
-        {"model": "model-x-2026-10", "patch": SAFE_PATCH},
-        {"model": "model-y-2026-09", "files": {"src/app.py": SAFE}},
-    ]))
+    task_id = record(
+        services,
+        blinding,
+        task(
+            outputs=[
+                {"model": "model-x-2026-10", "patch": SAFE_PATCH},
+                {"model": "model-y-2026-09", "files": {"src/app.py": SAFE}},
+            ]
+        ),
+    )
     run_jobs(services)
     assert failure(services, task_id) == (
         "outputs[0] (model-x-2026-10) and outputs[1] (model-y-2026-09) make the same change on main; "

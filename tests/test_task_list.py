@@ -6,20 +6,25 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tandem import tasks, tokens
-from tandem.models import Installation, Repository
-from tandem.task_spec import parse_task
-from tandem.tokens import Scope
+from tandem.domain import tasks
+from tandem.domain.task_spec import parse_task
+from tandem.infra import tokens
+from tandem.infra.models import Installation, Repository
+from tandem.infra.tokens import Scope
 from tests.support.cli import run
 
 REPOS = ("evals-org/mlflow", "evals-org/flask")
 
 
 def add_task(services, repo: str, team: str, status: str) -> int:
-    spec = parse_task({
-        "repo": repo, "base": "main", "prompt": "Fix it.",
-        "outputs": [{"model": "model-x", "files": {"a.py": "x"}}, {"model": "model-y", "files": {"a.py": "y"}}],
-    })
+    spec = parse_task(
+        {
+            "repo": repo,
+            "base": "main",
+            "prompt": "Fix it.",
+            "outputs": [{"model": "model-x", "files": {"a.py": "x"}}, {"model": "model-y", "files": {"a.py": "y"}}],
+        }
+    )
     with services.storage.transaction() as session:
         task = tasks.create_task(session, spec, "cli:test", team=team)
         task.status = status
@@ -36,8 +41,12 @@ def recorded(services):
             session.add(Repository(id=number, installation_id=1, full_name=repo))
     made = {}
     for repo, team, status in [
-        (REPOS[0], "lab", "open"), (REPOS[1], "lab", "closed"), (REPOS[0], "other-lab", "open"),
-        (REPOS[0], "lab", "failed"), (REPOS[1], "lab", "open"), (REPOS[0], "lab", "open"),
+        (REPOS[0], "lab", "open"),
+        (REPOS[1], "lab", "closed"),
+        (REPOS[0], "other-lab", "open"),
+        (REPOS[0], "lab", "failed"),
+        (REPOS[1], "lab", "open"),
+        (REPOS[0], "lab", "open"),
     ]:
         made[add_task(services, repo, team, status)] = (repo, team, status)
     return made
@@ -88,7 +97,9 @@ def test_an_unknown_status_is_refused_naming_the_field(client):
 
 def test_listing_needs_the_read_scope(client, services):
     with services.storage.transaction() as session:
-        client.headers["Authorization"] = f"Bearer {tokens.create_token(session, 'submitter', team='lab', scopes=[Scope.SUBMIT])}"
+        client.headers["Authorization"] = (
+            f"Bearer {tokens.create_token(session, 'submitter', team='lab', scopes=[Scope.SUBMIT])}"
+        )
     assert client.get("/api/tasks").status_code == 403
 
 
@@ -100,4 +111,6 @@ def test_the_cli_lists_tasks_with_filters(services, recorded, tmp_path):
     chosen = run("task", "list", "--status", "open", "--repo", REPOS[0], "--team", "lab", cwd=tmp_path, **env)
     lines = chosen.stdout.splitlines()
     assert len(lines) == 2 and all("\topen\tevals-org/mlflow\tteam lab\t" in line for line in lines)
-    assert run("task", "list", "--status", "done", cwd=tmp_path, **env).stderr.startswith("error: --status done: one of")
+    assert run("task", "list", "--status", "done", cwd=tmp_path, **env).stderr.startswith(
+        "error: --status done: one of"
+    )

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tandem import roles
-from tandem.models import Judgment
+from tandem.domain import roles
+from tandem.infra.models import Judgment
 from tests import github_views as views
 from tests.conftest import settle
 
@@ -18,7 +18,9 @@ PAYLOADS = Path(__file__).parent / "fixtures" / "webhook-payloads"
 
 def votes(services) -> dict[str, str]:
     with services.storage.transaction() as session:
-        return {j.rater_login: j.verdict for j in session.scalars(select(Judgment).where(Judgment.superseded_at.is_(None)))}
+        return {
+            j.rater_login: j.verdict for j in session.scalars(select(Judgment).where(Judgment.superseded_at.is_(None)))
+        }
 
 
 def team_event(github, services, event: str, name: str, **changes) -> None:

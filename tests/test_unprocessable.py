@@ -16,8 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from app.main import create_app
-from tandem import migrate, queue
-from tandem.models import DeadLetter, ProcessedDelivery
+from tandem.infra import migrate, queue
+from tandem.infra.models import DeadLetter, ProcessedDelivery
 from tests.conftest import processed_runs, run_jobs
 from tests.servers import LiveServer
 from tests.support.cli import run
@@ -55,12 +55,24 @@ MALFORMED = {
         "repositories_added.0.id: Field required",
     ),
     "id out of range": (
-        "installation", installation(installation=installation()["installation"] | {"id": 2**70}), "installation.id: Input should be less than",
+        "installation",
+        installation(installation=installation()["installation"] | {"id": 2**70}),
+        "installation.id: Input should be less than",
     ),
-    "comment author is a string": ("issue_comment", comment_on_a_pull_request(user="octocat"), "comment.user: Input should be"),
-    "comment id is text": ("issue_comment", comment_on_a_pull_request(id="one"), "comment.id: Input should be a valid integer"),
+    "comment author is a string": (
+        "issue_comment",
+        comment_on_a_pull_request(user="octocat"),
+        "comment.user: Input should be",
+    ),
+    "comment id is text": (
+        "issue_comment",
+        comment_on_a_pull_request(id="one"),
+        "comment.id: Input should be a valid integer",
+    ),
     "time without a zone": (
-        "issue_comment", comment_on_a_pull_request(created_at="2026-11-29T10:00:00"), "comment.created_at: Input should have timezone info",
+        "issue_comment",
+        comment_on_a_pull_request(created_at="2026-11-29T10:00:00"),
+        "comment.created_at: Input should have timezone info",
     ),
 }
 

@@ -1,4 +1,4 @@
-"""One vocabulary (tandem.vocabulary): the database refuses any other value, a database migrated
+"""One vocabulary (tandem.domain.vocabulary): the database refuses any other value, a database migrated
 with rows keeps them, and a task file and a repository's config agree on what a rubric axis is."""
 
 from __future__ import annotations
@@ -7,12 +7,10 @@ import pytest
 from sqlalchemy import CheckConstraint, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from tandem import migrate, repo_config
-from tandem.db import Base, Storage, utcnow
-from tandem.models import Judgment, JudgmentReview, OutboxEntry, Pair, Rating, Round, Task
-from tandem.repo_config import RepoConfigError, Rubric
-from tandem.task_spec import InvalidTask, parse_task
-from tandem.vocabulary import (
+from tandem.domain import repo_config
+from tandem.domain.repo_config import RepoConfigError, Rubric
+from tandem.domain.task_spec import InvalidTask, parse_task
+from tandem.domain.vocabulary import (
     ClosedReason,
     ReviewDecision,
     ReviewState,
@@ -22,6 +20,9 @@ from tandem.vocabulary import (
     TaskStatus,
     Verdict,
 )
+from tandem.infra import migrate
+from tandem.infra.db import Base, Storage, utcnow
+from tandem.infra.models import Judgment, JudgmentReview, OutboxEntry, Pair, Rating, Round, Task
 
 CONSTRAINED = [
     ("tasks", "status"),
@@ -60,22 +61,50 @@ def record_every_value(storage: Storage) -> None:
         session.flush()
         judgments = [
             Judgment(
-                task_id=tasks[0].id, pair_id=pair.id, round_id=rounds[0].id, rater_id=i, rater_login=f"r{i}",
-                verdict=verdict, strength=strength, source="comment", comment_id=i, on_side="A", delivery_id="d",
-                voted_at=now, review_state=state, superseded_reason=reason,
+                task_id=tasks[0].id,
+                pair_id=pair.id,
+                round_id=rounds[0].id,
+                rater_id=i,
+                rater_login=f"r{i}",
+                verdict=verdict,
+                strength=strength,
+                source="comment",
+                comment_id=i,
+                on_side="A",
+                delivery_id="d",
+                voted_at=now,
+                review_state=state,
+                superseded_reason=reason,
             )
             for i, (verdict, strength, state, reason) in enumerate(VOTES)
         ]
         session.add_all(judgments)
         session.flush()
         session.add_all(
-            Rating(task_id=tasks[0].id, round_id=rounds[0].id, judgment_id=judgment.id, rater_id=i, rater_login="r",
-                   side="A", axis="correctness", score=3, comment_id=i, delivery_id="d", superseded_reason=reason)
+            Rating(
+                task_id=tasks[0].id,
+                round_id=rounds[0].id,
+                judgment_id=judgment.id,
+                rater_id=i,
+                rater_login="r",
+                side="A",
+                axis="correctness",
+                score=3,
+                comment_id=i,
+                delivery_id="d",
+                superseded_reason=reason,
+            )
             for i, (judgment, (*_, reason)) in enumerate(zip(judgments, VOTES, strict=True))
         )
         session.add_all(
-            JudgmentReview(judgment_id=judgments[0].id, reviewer_id=9, reviewer_login="rev", decision=decision,
-                           comment_id=90 + i, delivery_id="d")
+            JudgmentReview(
+                judgment_id=judgments[0].id,
+                reviewer_id=9,
+                reviewer_login="rev",
+                decision=decision,
+                comment_id=90 + i,
+                delivery_id="d",
+            )
             for i, decision in enumerate(ReviewDecision)
         )
 
@@ -85,10 +114,13 @@ def test_a_database_with_rows_of_every_value_migrates_and_then_refuses_others(da
     migrate.upgrade(storage.engine, "0009_ci_and_returns")
     record_every_value(storage)
     with storage.engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO follow_ups (job_id, queue, func, args, created_at) "
-            "VALUES ('follow-up-1', 'pairs', 'workers.pairs.sync_pair', '[7]', :now)"
-        ), {"now": utcnow()})
+        connection.execute(
+            text(
+                "INSERT INTO follow_ups (job_id, queue, func, args, created_at) "
+                "VALUES ('follow-up-1', 'pairs', 'workers.pairs.sync_pair', '[7]', :now)"
+            ),
+            {"now": utcnow()},
+        )
 
     migrate.upgrade(storage.engine)
 
@@ -118,9 +150,11 @@ def test_a_database_with_rows_of_every_value_migrates_and_then_refuses_others(da
 
 
 def test_the_database_refuses_a_value_outside_the_vocabulary(storage):
-    with pytest.raises(IntegrityError, match="ck_tasks_status|CHECK constraint failed"):
-        with storage.transaction() as session:
-            session.add(Task(repo_full_name="evals-org/mlflow", base="main", prompt="Fix it.", status="done"))
+    with (
+        pytest.raises(IntegrityError, match=r"ck_tasks_status|CHECK constraint failed"),
+        storage.transaction() as session,
+    ):
+        session.add(Task(repo_full_name="evals-org/mlflow", base="main", prompt="Fix it.", status="done"))
     with storage.transaction() as session:
         assert session.scalars(select(Task)).all() == []
 

@@ -15,8 +15,8 @@ from rq.serializers import JSONSerializer
 
 from app import signatures
 from app.main import create_app
-from tandem import queue
-from tandem.models import ProcessedDelivery
+from tandem.infra import queue
+from tandem.infra.models import ProcessedDelivery
 from tests.conftest import processed_runs, relay, run_jobs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhook-payloads"
@@ -142,7 +142,11 @@ def test_handled_event_is_queued_as_json_with_the_delivery_id(client, services):
     assert response.status_code == 202
     [job] = queued_jobs(services)
     assert job.id == f"delivery-{delivery}"
-    assert (job.kwargs["delivery_id"], job.kwargs["event"], job.kwargs["action"]) == (delivery, "installation", "created")
+    assert (job.kwargs["delivery_id"], job.kwargs["event"], job.kwargs["action"]) == (
+        delivery,
+        "installation",
+        "created",
+    )
     # Plain JSON in Redis, not a pickle: a job survives a redeploy of the code.
     # (RQ compresses the serialized call with zlib.)
     func, _instance, _args, kwargs = JSONSerializer.loads(zlib.decompress(services.redis.hget(job.key, "data")))

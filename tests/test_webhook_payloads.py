@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tandem import webhook_events
-from tandem.webhook_payloads import EVENTS, InstallationEvent, IssueCommentEvent, parse
+from tandem.domain import webhook_events
+from tandem.domain.webhook_payloads import EVENTS, InstallationEvent, IssueCommentEvent, parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhook-payloads"
 HANDLED_EXAMPLES = sorted(
-    path for path in FIXTURES.glob("*/*.json")
+    path
+    for path in FIXTURES.glob("*/*.json")
     if webhook_events.handles(path.parent.name, json.loads(path.read_text()).get("action"))
 )
 

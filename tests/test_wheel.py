@@ -47,7 +47,10 @@ def installed(tmp_path_factory) -> Path:
 
 def clean_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "PYTHON"))}
-    return env | {"TANDEM_DATABASE_URL": f"sqlite:///{tmp_path / 'tandem.db'}", "TANDEM_ENV_FILE": str(tmp_path / ".env")}
+    return env | {
+        "TANDEM_DATABASE_URL": f"sqlite:///{tmp_path / 'tandem.db'}",
+        "TANDEM_ENV_FILE": str(tmp_path / ".env"),
+    }
 
 
 def test_the_installed_cli_runs_and_creates_its_database(installed, tmp_path):
@@ -60,7 +63,7 @@ def test_the_installed_cli_runs_and_creates_its_database(installed, tmp_path):
 
 def test_the_installed_package_loads_the_manifest_from_itself(installed, tmp_path):
     probe = (
-        "import tandem, json; from tandem import app_registration; from tandem.settings import Settings; "
+        "import tandem, json; from tandem.infra import app_registration; from tandem.infra.settings import Settings; "
         "m = app_registration.manifest("
         "Settings(_env_file=None, public_url='https://tandem.example'), 'https://tandem.example'); "
         "print(json.dumps([tandem.__file__, m['name'], m['hook_attributes']['url']]))"

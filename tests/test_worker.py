@@ -13,11 +13,11 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from tandem import inbox, migrate, queue
-from tandem.db import Storage
-from tandem.inbox import IncomingDelivery
-from tandem.liveness import worker_beats
-from tandem.models import Judgment, ProcessedDelivery, Task
+from tandem.infra import inbox, migrate, queue
+from tandem.infra.db import Storage
+from tandem.infra.inbox import IncomingDelivery
+from tandem.infra.liveness import worker_beats
+from tandem.infra.models import Judgment, ProcessedDelivery, Task
 from tests import github_views as views
 from tests.conftest import make_settings, submit_task
 from tests.processes import RedisServer, kill, start_worker, stop, wait_for, worker_env
@@ -50,10 +50,15 @@ def processed(storage: Storage, guids: list[str]) -> int:
 def waiting(storage: Storage, url: str, guids: list[str]) -> dict[str, str]:
     """The unprocessed deliveries and their jobs' status, to explain a failure."""
     with storage.transaction() as session:
-        done = set(session.scalars(select(ProcessedDelivery.delivery_id).where(ProcessedDelivery.delivery_id.in_(guids))))
+        done = set(
+            session.scalars(select(ProcessedDelivery.delivery_id).where(ProcessedDelivery.delivery_id.in_(guids)))
+        )
     webhooks = queue.queue(queue.WEBHOOKS, queue.connect(url))
-    return {guid: str(job.get_status() if (job := webhooks.fetch_job(f"delivery-{guid}")) else "no job")
-            for guid in guids if guid not in done}
+    return {
+        guid: str(job.get_status() if (job := webhooks.fetch_job(f"delivery-{guid}")) else "no job")
+        for guid in guids
+        if guid not in done
+    }
 
 
 class Feeder(threading.Thread):
@@ -68,8 +73,10 @@ class Feeder(threading.Thread):
 
     def run(self) -> None:
         for start in range(0, len(self.guids), 10):
-            batch = [IncomingDelivery(guid, "ping", None, '{"zen": "Keep it logically awesome."}')
-                     for guid in self.guids[start:start + 10]]
+            batch = [
+                IncomingDelivery(guid, "ping", None, '{"zen": "Keep it logically awesome."}')
+                for guid in self.guids[start : start + 10]
+            ]
             while True:
                 try:
                     inbox.accept(self.connection, batch)
@@ -83,8 +90,11 @@ class Feeder(threading.Thread):
 def test_the_worker_rides_out_redis_restarts_and_processes_every_delivery(tmp_path):
     server = RedisServer(tmp_path / "redis").start()
     settings = make_settings(
-        redis_url=server.url, database_url=f"sqlite:///{tmp_path / 'tandem.db'}", env_file=tmp_path / ".env",
-        git_cache_dir=tmp_path / "git", job_retry_intervals=[1, 1, 1, 1, 1, 1],
+        redis_url=server.url,
+        database_url=f"sqlite:///{tmp_path / 'tandem.db'}",
+        env_file=tmp_path / ".env",
+        git_cache_dir=tmp_path / "git",
+        job_retry_intervals=[1, 1, 1, 1, 1, 1],
     )
     storage = Storage.from_url(settings.database_url)
     migrate.upgrade(storage.engine)
@@ -104,8 +114,10 @@ def test_the_worker_rides_out_redis_restarts_and_processes_every_delivery(tmp_pa
             timedelta(seconds=1), process_delivery, scheduled, "ping", None, "{}", job_id=f"delivery-{scheduled}"
         )
         everything = [*feeder.guids, scheduled]
-        wait_for(lambda: processed(storage, everything) == len(everything),
-                 lambda: f"every delivery to be processed; waiting: {waiting(storage, server.url, everything)}")
+        wait_for(
+            lambda: processed(storage, everything) == len(everything),
+            lambda: f"every delivery to be processed; waiting: {waiting(storage, server.url, everything)}",
+        )
         assert worker.poll() is None
         # And it is seen alive.
         assert [beat.alive for beat in worker_beats(queue.connect(server.url))] == [True]
@@ -120,7 +132,7 @@ def test_doctor_and_readyz_report_the_workers_heartbeat(services):
     from fastapi.testclient import TestClient
 
     from app.main import create_app
-    from tandem import readiness
+    from tandem.infra import readiness
     from workers.worker import TandemWorker
 
     [problem] = readiness.worker_problems(services)
@@ -129,7 +141,10 @@ def test_doctor_and_readyz_report_the_workers_heartbeat(services):
     worker.register_birth()
     assert readiness.worker_problems(services) == []
     with TestClient(create_app(services)) as client:
-        assert client.get("/readyz").json()["worker"] == {"alive": 1, "last_heartbeat_seconds_ago": pytest.approx(0, abs=5)}
+        assert client.get("/readyz").json()["worker"] == {
+            "alive": 1,
+            "last_heartbeat_seconds_ago": pytest.approx(0, abs=5),
+        }
     services.redis.hset(worker.key, "last_heartbeat", "2020-01-01T00:00:00.000000Z")  # silent since
     [problem] = readiness.worker_problems(services)
     assert "no `tandem worker` has sent a heartbeat in the last 20 s" in problem
@@ -138,7 +153,7 @@ def test_doctor_and_readyz_report_the_workers_heartbeat(services):
 
 
 def test_a_lease_lapses_soon_after_its_holder_dies_but_never_while_it_beats(services):
-    from tandem import liveness
+    from tandem.infra import liveness
 
     key = "tandem:pair:1:sync"
     with liveness.lease(services.redis, key, blocking_timeout=1):
@@ -163,8 +178,10 @@ def test_a_worker_killed_while_opening_a_pair_is_replaced_and_the_pair_opens_onc
     task_id = submit_task(services, blinding)
     worker = start_worker(env, tmp_path, tmp_path / "worker.log")
     try:
-        wait_for(lambda: any(r.method == "POST" and r.path.endswith("/pulls") for r in github.requests),
-                 "the first pull request to be created")
+        wait_for(
+            lambda: any(r.method == "POST" and r.path.endswith("/pulls") for r in github.requests),
+            "the first pull request to be created",
+        )
         kill(worker)
         killed = time.monotonic()
         worker = start_worker(env, tmp_path, tmp_path / "worker.log")
@@ -172,7 +189,10 @@ def test_a_worker_killed_while_opening_a_pair_is_replaced_and_the_pair_opens_onc
         print(f"opening resumed and finished {time.monotonic() - killed:.1f} s after the kill")
     finally:
         stop(worker)
-    assert [pull["title"] for pull in views.pulls(github, REPO)] == [f"Task {task_id} · Option A", f"Task {task_id} · Option B"]
+    assert [pull["title"] for pull in views.pulls(github, REPO)] == [
+        f"Task {task_id} · Option A",
+        f"Task {task_id} · Option B",
+    ]
 
 
 def test_a_worker_killed_while_processing_a_delivery_is_replaced_and_it_counts_once(github, services, pair, tmp_path):
@@ -186,8 +206,10 @@ def test_a_worker_killed_while_processing_a_delivery_is_replaced_and_it_counts_o
     job_id = f"delivery-{guid}"
     worker = start_worker(env, tmp_path, tmp_path / "worker.log")
     try:
-        wait_for(lambda: job_id in services.queue(queue.WEBHOOKS).started_job_registry.get_job_ids(cleanup=False),
-                 "the delivery's job to start")
+        wait_for(
+            lambda: job_id in services.queue(queue.WEBHOOKS).started_job_registry.get_job_ids(cleanup=False),
+            "the delivery's job to start",
+        )
         kill(worker)
         killed = time.monotonic()
         assert services.queue(queue.WEBHOOKS).fetch_job(job_id).get_status() == "started"

@@ -1,5 +1,5 @@
 """check_run, check_suite and status webhooks: the mirror's CI reporting on the heads of a
-task's PRs (tandem.ci). Tandem's own check run and suite are not CI. When both sides' CI has
+task's PRs (tandem.domain.ci). Tandem's own check run and suite are not CI. When both sides' CI has
 first finished in a task's open round and the repository has `require_ci`, the raters are told
 on both PRs that the round takes votes."""
 
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tandem import ci, ci_notice, repo_config
-from tandem.db import utcnow
-from tandem.models import Round, Task
-from tandem.rounds import lifecycle
-from tandem.services import Services
-from tandem.webhook_payloads import App, CheckRunEvent, CheckSuiteEvent, Event, StatusEvent
+from tandem.domain import ci, ci_notice, repo_config
+from tandem.domain.rounds import lifecycle
+from tandem.domain.webhook_payloads import App, CheckRunEvent, CheckSuiteEvent, Event, StatusEvent
+from tandem.infra.db import utcnow
+from tandem.infra.models import Round, Task
+from tandem.infra.services import Services
 from workers.router import Delivery, Router
 
 router = Router()
@@ -33,9 +33,13 @@ def _resolve(services: Services, action: str | None, payload: Event) -> repo_con
         return None
     with services.storage.transaction() as session:
         waiting = session.scalar(
-            select(Round.id).join(Task, Round.task_id == Task.id)
-            .where(Task.repo_full_name == payload.repo, Round.status == lifecycle.RoundStatus.OPEN,
-                   Round.ci_finished_at.is_(None))
+            select(Round.id)
+            .join(Task, Round.task_id == Task.id)
+            .where(
+                Task.repo_full_name == payload.repo,
+                Round.status == lifecycle.RoundStatus.OPEN,
+                Round.ci_finished_at.is_(None),
+            )
             .limit(1)
         )
     return _config(services, payload, payload.repo) if waiting is not None else None
@@ -47,8 +51,14 @@ def check_run(delivery: Delivery) -> None:
     run, app = payload.check_run, payload.check_run.app or App()
     if not _ours(delivery, app):
         _record(
-            delivery, run.head_sha, ci.CheckKind.CHECK_RUN, f"app:{app.id}", run.name,
-            (run.id, ci.progress(run.status)), ci.state_of(run.status, run.conclusion), run.html_url or run.details_url,
+            delivery,
+            run.head_sha,
+            ci.CheckKind.CHECK_RUN,
+            f"app:{app.id}",
+            run.name,
+            (run.id, ci.progress(run.status)),
+            ci.state_of(run.status, run.conclusion),
+            run.html_url or run.details_url,
         )
 
 
@@ -58,8 +68,14 @@ def check_suite(delivery: Delivery) -> None:
     suite, app = payload.check_suite, payload.check_suite.app or App()
     if not _ours(delivery, app):
         _record(
-            delivery, suite.head_sha, ci.CheckKind.CHECK_SUITE, f"app:{app.id}", app.slug or str(app.id),
-            (suite.id, ci.progress(suite.status)), ci.state_of(suite.status, suite.conclusion), None,
+            delivery,
+            suite.head_sha,
+            ci.CheckKind.CHECK_SUITE,
+            f"app:{app.id}",
+            app.slug or str(app.id),
+            (suite.id, ci.progress(suite.status)),
+            ci.state_of(suite.status, suite.conclusion),
+            None,
         )
 
 
@@ -68,24 +84,44 @@ def status(delivery: Delivery) -> None:
     payload: StatusEvent = delivery.payload
     state = payload.state
     _record(
-        delivery, payload.sha, ci.CheckKind.STATUS, f"user:{payload.sender.id if payload.sender else None}",
-        payload.context, (payload.id, 0), ci.state_of("completed" if state != "pending" else state, state),
+        delivery,
+        payload.sha,
+        ci.CheckKind.STATUS,
+        f"user:{payload.sender.id if payload.sender else None}",
+        payload.context,
+        (payload.id, 0),
+        ci.state_of("completed" if state != "pending" else state, state),
         payload.target_url,
     )
 
 
 def _record(
-    delivery: Delivery, head_sha: str, kind: ci.CheckKind, source: str, name: str, order: tuple[int, int],
-    state: ci.CiState, url: str | None,
+    delivery: Delivery,
+    head_sha: str,
+    kind: ci.CheckKind,
+    source: str,
+    name: str,
+    order: tuple[int, int],
+    state: ci.CiState,
+    url: str | None,
 ) -> None:
     repo = delivery.payload.repo
     if not repo:
         return
     task_ids = ci.record(
-        delivery.session, repo, head_sha, kind=kind, source=source, name=name, order=order, state=state, url=url,
+        delivery.session,
+        repo,
+        head_sha,
+        kind=kind,
+        source=source,
+        name=name,
+        order=order,
+        state=state,
+        url=url,
         # Tandem's clock, not the payload's; to the second, as GitHub writes the times of comments,
-        # so a vote written in the second CI finished counts (tandem.judging.votes).
-        reported_at=utcnow().replace(microsecond=0), delivery_id=delivery.id,
+        # so a vote written in the second CI finished counts (tandem.domain.judging.votes).
+        reported_at=utcnow().replace(microsecond=0),
+        delivery_id=delivery.id,
     )
     for task_id in sorted(task_ids):
         _note_finished(delivery, repo, task_id)
@@ -107,4 +143,3 @@ def _note_finished(delivery: Delivery, repo: str, task_id: int) -> None:
     config = delivery.resolved or _config(delivery.services, delivery.payload, repo)
     if config.require_ci:
         delivery.outbox_entries.append(ci_notice.tell(session, round_, installation_id, repo))
-

@@ -8,15 +8,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from tandem import job_names, judging, logs, pairs, queue, redis_keys, repo_config, roles
-from tandem.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
-from tandem.commands.near_misses import answers as near_miss_answers
-from tandem.commands.near_misses import find_near_misses
-from tandem.errors import Unprocessable
-from tandem.models import Side
-from tandem.services import Services
-from tandem.vocabulary import Role
-from tandem.webhook_payloads import Comment, Event, IssueCommentEvent, LineCommentEvent, ReviewEvent, User
+from tandem.domain import judging, pairs, repo_config, roles
+from tandem.domain.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
+from tandem.domain.commands.near_misses import answers as near_miss_answers
+from tandem.domain.commands.near_misses import find_near_misses
+from tandem.domain.vocabulary import Role
+from tandem.domain.webhook_payloads import Comment, Event, IssueCommentEvent, LineCommentEvent, ReviewEvent, User
+from tandem.infra import job_names, logs, queue, redis_keys
+from tandem.infra.errors import Unprocessable
+from tandem.infra.models import Side
+from tandem.infra.services import Services
 from workers.router import Delivery, Router
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,6 @@ def _commands(delivery: Delivery, side: Side, author: User, item: Comment, sourc
     near_misses = find_near_misses(item.body, command_names())
     if not invocations and not near_misses and not edited:
         return
-    created_at = _time(item.get("created_at") or item.get("submitted_at"))
-    if created_at is None:
-        raise Unprocessable(f"{delivery.event} payload: created_at: Field required")
     repo = side.repo_full_name
     asked = _asked(delivery, side, author.login)
     installation_id, config, author_roles = asked.installation_id, asked.config, asked.author_roles
@@ -102,8 +100,16 @@ def _commands(delivery: Delivery, side: Side, author: User, item: Comment, sourc
     results = [{"ok": o.ok, "reply": o.reply, "changed": o.changed, "message": o.message} for o in outcomes]
     outsider = author_roles == {Role.ANYONE}
     delivery.enqueue_after_commit(
-        queue.PAIRS, job_names.ACKNOWLEDGE, installation_id=installation_id, repo=repo, pr_number=side.pr_number,
-        source=source, source_id=item.id, author=author.login, outsider=outsider, results=results,
+        queue.PAIRS,
+        job_names.ACKNOWLEDGE,
+        installation_id=installation_id,
+        repo=repo,
+        pr_number=side.pr_number,
+        source=source,
+        source_id=item.id,
+        author=author.login,
+        outsider=outsider,
+        results=results,
     )
     if any(o.changed for o in outcomes):
         delivery.enqueue_after_commit(
@@ -111,9 +117,15 @@ def _commands(delivery: Delivery, side: Side, author: User, item: Comment, sourc
         )
     for again in {o.resubmitted for o in outcomes if o.changed and o.resubmitted is not None}:
         delivery.enqueue_after_commit(
-            queue.PAIRS, job_names.ASK_REVIEWERS_AGAIN, installation_id=installation_id, repo=repo,
-            pr_number=side.pr_number, reviewers=list(again.reviewers), rater=again.rater_login,
-            round_number=again.round_number, judgment_id=again.judgment_id,
+            queue.PAIRS,
+            job_names.ASK_REVIEWERS_AGAIN,
+            installation_id=installation_id,
+            repo=repo,
+            pr_number=side.pr_number,
+            reviewers=list(again.reviewers),
+            rater=again.rater_login,
+            round_number=again.round_number,
+            judgment_id=again.judgment_id,
         )
 
 
@@ -181,7 +193,10 @@ def issue_comment_deleted(delivery: Delivery) -> None:
     payload: IssueCommentEvent = delivery.payload
     side = _side_of(delivery, payload.issue.number if payload.issue else None)
     deleted = side is not None and judging.comment_deleted(
-        delivery.session, payload.comment.id, task_id=side.pair.task_id, delivery_id=delivery.id,
+        delivery.session,
+        payload.comment.id,
+        task_id=side.pair.task_id,
+        delivery_id=delivery.id,
         approvals=_asked(delivery, side).config.review.approvals,
     )
     if side is not None and deleted:

@@ -7,7 +7,7 @@ redelivery of a processed one changes nothing.
 
 Nothing answered 202 is lost: an outage of Redis or the database makes the job wait (workers.jobs);
 a payload that cannot be processed is parked at once, and one that fails on every try is parked
-after its last, both with the reason (tandem.dead_letters); and the periodic sweep queues again
+after its last, both with the reason (tandem.infra.dead_letters); and the periodic sweep queues again
 a delivery job that failed some other way (a worker killed, a timeout) and was never processed.
 """
 
@@ -17,11 +17,12 @@ import logging
 
 from sqlalchemy.exc import DataError, IntegrityError
 
-from tandem import dead_letters, job_names, logs, metrics, outages, outbox, queue, redis_keys, services, webhook_events
-from tandem.errors import Unprocessable
-from tandem.inbox import IncomingDelivery
-from tandem.models import DeadLetter, DeadLetterKind, ProcessedDelivery
-from tandem.webhook_payloads import Event, parse
+from tandem.domain import webhook_events
+from tandem.domain.webhook_payloads import Event, parse
+from tandem.infra import dead_letters, job_names, logs, metrics, outages, outbox, queue, redis_keys, services
+from tandem.infra.errors import Unprocessable
+from tandem.infra.inbox import IncomingDelivery
+from tandem.infra.models import DeadLetter, DeadLetterKind, ProcessedDelivery
 from workers import ci, comments, installations, pull_requests, repositories, teams
 from workers.jobs import is_last_try, runs_on
 from workers.router import Delivery, Router
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 ROUTER = Router(
     installations.router, repositories.router, pull_requests.router, comments.router, teams.router, ci.router
 )
-ROUTER.check_covers(webhook_events.keys())
+ROUTER.check_covers(webhook_events.event_actions())
 
 # A failed delivery job the sweep has queued again this many times is parked instead.
 MAX_SWEEPS = 3
@@ -52,7 +53,9 @@ def process_delivery(*, delivery_id: str, event: str, action: str | None, body: 
     except Unprocessable as exc:
         return _park(current, incoming, DeadLetterKind.UNPROCESSABLE, str(exc))
     except DataError as exc:  # a value out of the column's range: it would be, every time
-        return _park(current, incoming, DeadLetterKind.UNPROCESSABLE, f"the database refused a value: {_first_line(exc.orig)}")
+        return _park(
+            current, incoming, DeadLetterKind.UNPROCESSABLE, f"the database refused a value: {_first_line(exc.orig)}"
+        )
     except Exception as exc:
         if not is_last_try():
             raise
@@ -66,7 +69,9 @@ def process_delivery(*, delivery_id: str, event: str, action: str | None, body: 
     except Exception as exc:  # they are recorded: the periodic sweep queues them once Redis is back
         if not outages.is_unavailable(exc):
             raise
-        log.warning("outbox entries of delivery %s left to the sweep: %s", delivery_id, type(exc).__name__, exc_info=True)
+        log.warning(
+            "outbox entries of delivery %s left to the sweep: %s", delivery_id, type(exc).__name__, exc_info=True
+        )
     log.info("delivery %s processed by %d handler(s)", delivery_id, count)
     _ended(event, "processed")
     return f"processed by {count} handler(s)"
@@ -104,7 +109,10 @@ def _handle(current: services.Services, incoming: IncomingDelivery, payload: Eve
 
 
 def _park(
-    current: services.Services, incoming: IncomingDelivery, kind: DeadLetterKind, reason: str,
+    current: services.Services,
+    incoming: IncomingDelivery,
+    kind: DeadLetterKind,
+    reason: str,
     error: BaseException | None = None,
 ) -> str:
     dead_letters.park(current, incoming, kind, reason)
@@ -158,7 +166,12 @@ def requeue_failed(current: services.Services) -> list[str]:
         if sweeps >= MAX_SWEEPS:
             result = job.latest_result()
             error = (result.exc_string or "").strip().splitlines()[-1:] if result is not None else []
-            _park(current, incoming, DeadLetterKind.FAILED, f"failed {sweeps + 1} times: {''.join(error) or 'no error recorded'}")
+            _park(
+                current,
+                incoming,
+                DeadLetterKind.FAILED,
+                f"failed {sweeps + 1} times: {''.join(error) or 'no error recorded'}",
+            )
             registry.remove(job, delete_job=True)
             lines.append(f"parked delivery {incoming.id}: it kept failing")
             continue

@@ -19,7 +19,7 @@ from rq.exceptions import DequeueTimeout
 from rq.job import JobStatus
 from rq.utils import as_text
 
-from tandem import redis_keys
+from tandem.infra import redis_keys
 
 # BLMOVE blocks on one list only: an idle worker blocks on its first queue this long at a time,
 # then looks at every queue again. The others wait at most this long when the worker is idle.
@@ -81,8 +81,11 @@ def requeue_stranded(rq_queue: Queue, after: float = STRANDED_AFTER) -> list[str
     seen = {as_text(job_id): float(at) for job_id, at in connection.hgetall(key).items()}
     clock = time.time()
     sightings = {job_id: seen.get(job_id, clock) for job_id in present}
-    stranded = [job_id for job_id in sightings  # seen by an earlier call, long enough ago
-                if job_id in seen and clock - seen[job_id] >= after and job_id not in rq_queue.started_job_registry]
+    stranded = [
+        job_id
+        for job_id in sightings  # seen by an earlier call, long enough ago
+        if job_id in seen and clock - seen[job_id] >= after and job_id not in rq_queue.started_job_registry
+    ]
     requeued = []
     for job_id in stranded:
         job = rq_queue.fetch_job(job_id)

@@ -1,7 +1,7 @@
 """installation and installation_repositories webhooks keep the installations table current."""
 
-from tandem import installations
-from tandem.webhook_payloads import InstallationEvent, InstallationRepositoriesEvent
+from tandem.domain.webhook_payloads import InstallationEvent, InstallationRepositoriesEvent
+from tandem.infra import installations
 from workers.router import Delivery, Router
 
 router = Router()

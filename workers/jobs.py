@@ -3,11 +3,11 @@ without spending one of its retries (those are for failures, not for waiting). A
 job shows while it runs: its ids on each log line, its duration and failures in the metrics.
 
 Two things say "wait": GitHub's rate limits (for as long as GitHub says), and an outage of Redis
-or the database (tandem.outages: with a capped, doubling wait, for as long as it lasts).
+or the database (tandem.infra.outages: with a capped, doubling wait, for as long as it lasts).
 
 And what every job checks first (`job`): its arguments are keyword-only and of the payload version
-this release reads (tandem.job_names); a job that does not fit, queued by another release, is
-parked (tandem.dead_letters) with the reason, never run with arguments it would misread.
+this release reads (tandem.infra.job_names); a job that does not fit, queued by another release, is
+parked (tandem.infra.dead_letters) with the reason, never run with arguments it would misread.
 """
 
 from __future__ import annotations
@@ -15,20 +15,20 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import uuid
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
 from rq import Retry, get_current_job
 
-from tandem import dead_letters, job_names, logs, metrics, outages, services
-from tandem.errors import RateLimited
+from tandem.infra import dead_letters, job_names, logs, metrics, outages, services
+from tandem.infra.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
-# The job arguments that name what it works on, bound to its log lines (tandem.logs).
+# The job arguments that name what it works on, bound to its log lines (tandem.infra.logs).
 LOGGED_IDS = ("delivery_id", "task_id", "installation_id", "pair_id")
 # How many times in a row the job has waited for an outage (in its meta): the next wait doubles.
 OUTAGE_WAITS = "outage_waits"
@@ -56,13 +56,22 @@ def checks_payload(queue_name: str) -> Callable:
                 # (this release kept it). Accepted for this release only.
                 names = list(signature.parameters)
                 if len(args) > len(names):
-                    return _park(queue_name, name, args, kwargs, f"{len(args)} arguments given, {name} takes {len(names)}")
+                    return _park(
+                        queue_name, name, args, kwargs, f"{len(args)} arguments given, {name} takes {len(names)}"
+                    )
                 arguments.update(zip(names, args, strict=False))
             elif queued_version != version or args:
-                return _park(queue_name, name, args, kwargs, (
-                    f"payload version {queued_version!r} of {name}: this release reads version {version}"
-                    if queued_version != version else f"{name} takes keyword arguments only"
-                ))
+                return _park(
+                    queue_name,
+                    name,
+                    args,
+                    kwargs,
+                    (
+                        f"payload version {queued_version!r} of {name}: this release reads version {version}"
+                        if queued_version != version
+                        else f"{name} takes keyword arguments only"
+                    ),
+                )
             try:
                 signature.bind(**arguments)
             except TypeError as exc:
@@ -99,7 +108,9 @@ def waits_out_rate_limits(queue_name: str) -> Callable:
 def _ids(signature: inspect.Signature, args: tuple, kwargs: dict) -> dict:
     """The ids every line the job logs carries: its own, and those among its arguments."""
     running = get_current_job()
-    arguments = dict(zip(signature.parameters, args, strict=False)) | kwargs  # (positional: a job queued before versions)
+    arguments = (
+        dict(zip(signature.parameters, args, strict=False)) | kwargs
+    )  # (positional: a job queued before versions)
     return {"job_id": running.id if running else None} | {name: arguments.get(name) for name in LOGGED_IDS}
 
 
@@ -143,7 +154,13 @@ def _wait_out_outage(queue_name: str, func: Callable, args: tuple, kwargs: dict)
 
 
 def reschedule(
-    queue_name: str, func: Callable, args: tuple, seconds: float, meta: dict | None = None, *, kwargs: dict | None = None
+    queue_name: str,
+    func: Callable,
+    args: tuple,
+    seconds: float,
+    meta: dict | None = None,
+    *,
+    kwargs: dict | None = None,
 ) -> timedelta:
     """Queue func(*args, **kwargs) again in `seconds`, keeping the retries the current job has left, and
     its other options (how long its result and failure are kept, its timeout)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tandem import pairs, queue, services
+from tandem.domain import pairs
+from tandem.infra import queue, services
 from workers.jobs import is_last_try, runs_on
 
 

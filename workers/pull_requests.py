@@ -1,8 +1,8 @@
 """pull_request webhooks: someone pushed to a side's branch, so its head commit moved. Votes
 record the head SHAs they were cast on, so the side must know its current head."""
 
-from tandem import pairs
-from tandem.webhook_payloads import PullRequestEvent
+from tandem.domain import pairs
+from tandem.domain.webhook_payloads import PullRequestEvent
 from workers.router import Delivery, Router
 
 router = Router()

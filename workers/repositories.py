@@ -1,7 +1,7 @@
 """push webhooks: a change on a default branch may change `.github/tandem.yml`; drop the cache."""
 
-from tandem import repo_config
-from tandem.webhook_payloads import PushEvent
+from tandem.domain import repo_config
+from tandem.domain.webhook_payloads import PushEvent
 from workers.router import Delivery, Router
 
 router = Router()

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from tandem import acknowledgments, job_names, metrics, outbox, pair_sync, pr_notices, queue, redis_keys, services
-from tandem.errors import RateLimited
+from tandem.domain import acknowledgments, pair_sync, pr_notices
+from tandem.infra import job_names, metrics, outbox, queue, redis_keys, services
+from tandem.infra.errors import RateLimited
 from workers.jobs import runs_on
 
 
 @runs_on(queue.PAIRS)
 def acknowledge(
-    *, installation_id: int, repo: str, pr_number: int, source: str, source_id: int, author: str, outsider: bool,
+    *,
+    installation_id: int,
+    repo: str,
+    pr_number: int,
+    source: str,
+    source_id: int,
+    author: str,
+    outsider: bool,
     results: list[dict],
 ) -> None:
     acknowledgments.acknowledge(
@@ -19,7 +27,13 @@ def acknowledge(
 
 @runs_on(queue.PAIRS)
 def ask_reviewers_again(
-    *, installation_id: int, repo: str, pr_number: int, reviewers: list[str], rater: str, round_number: int,
+    *,
+    installation_id: int,
+    repo: str,
+    pr_number: int,
+    reviewers: list[str],
+    rater: str,
+    round_number: int,
     judgment_id: int,
 ) -> None:
     pr_notices.ask_again(
@@ -42,8 +56,13 @@ def sync_pair(*, pair_id: int) -> str:
     except RateLimited as exc:
         # One job for when the wait is over, joined by every change meanwhile (its rows stay).
         outbox.coalesce(
-            current, queue.PAIRS, job_names.SYNC_PAIR, [], key,
-            kwargs=job_names.payload(job_names.SYNC_PAIR, pair_id=pair_id), not_before=exc.seconds,
+            current,
+            queue.PAIRS,
+            job_names.SYNC_PAIR,
+            [],
+            key,
+            kwargs=job_names.payload(job_names.SYNC_PAIR, pair_id=pair_id),
+            not_before=exc.seconds,
         )
         metrics.JOB_RESCHEDULES.labels("sync_pair", "rate_limit").inc()
         return f"rescheduled: {exc}"

@@ -3,8 +3,8 @@ PRs of a round that expired."""
 
 from __future__ import annotations
 
-from tandem import job_names, queue, services
-from tandem.rounds import apply
+from tandem.domain.rounds import apply
+from tandem.infra import job_names, queue, services
 from workers.jobs import is_last_try, runs_on
 
 
@@ -28,8 +28,11 @@ def expire_rounds(current: services.Services) -> list[str]:
     """Close the rounds whose outputs did not come in time, and queue telling both PRs."""
     lines = []
     for task_id, number in apply.expire(current):
-        current.enqueue(queue.PAIRS, job_names.ANNOUNCE_ROUND,
-                        kwargs=job_names.payload(job_names.ANNOUNCE_ROUND, task_id=task_id, number=number),
-                        job_id=f"announce-round-{task_id}-{number}")
+        current.enqueue(
+            queue.PAIRS,
+            job_names.ANNOUNCE_ROUND,
+            kwargs=job_names.payload(job_names.ANNOUNCE_ROUND, task_id=task_id, number=number),
+            job_id=f"announce-round-{task_id}-{number}",
+        )
         lines.append(f"task {task_id} round {number} expired: its outputs did not come in time")
     return lines

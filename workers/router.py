@@ -1,7 +1,7 @@
 """One small router: (event, action) -> handlers, in the spirit of gidgethub's.
 
 Each handler module keeps its own Router; workers.deliveries joins them. Which events are handled
-is said once, in tandem.webhook_events: a handler may register only for those, and the joined
+is said once, in tandem.domain.webhook_events: a handler may register only for those, and the joined
 router must cover them all.
 """
 
@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tandem import job_names, webhook_events
-from tandem.models import OutboxEntry
-from tandem.services import Services
-from tandem.webhook_payloads import Event
+from tandem.domain import webhook_events
+from tandem.domain.webhook_payloads import Event
+from tandem.infra import job_names
+from tandem.infra.models import OutboxEntry
+from tandem.infra.services import Services
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Delivery:
     id: str
     event: str
     action: str | None
-    payload: Event  # of the event's model in tandem.webhook_payloads
+    payload: Event  # of the event's model in tandem.domain.webhook_payloads
     session: Session
     services: Services
     # What the handler's resolver asked of GitHub before the transaction opened (Router.register).
@@ -37,7 +38,7 @@ class Delivery:
     outbox_entries: list[OutboxEntry] = field(default_factory=list)
 
     def enqueue_after_commit(self, queue_name: str, job: str, *, coalesce: str | None = None, **arguments) -> None:
-        """Queue the job (named in tandem.job_names) after the commit; recorded in the transaction,
+        """Queue the job (named in tandem.infra.job_names) after the commit; recorded in the transaction,
         so nothing is lost."""
         entry = OutboxEntry(
             queue=queue_name, func=job, args=[], kwargs=job_names.payload(job, **arguments), coalesce_key=coalesce
@@ -66,8 +67,8 @@ class Router:
         before the delivery's transaction, gives what the handler reads as `delivery.resolved`."""
 
         for action in actions or (None,):
-            if (event, action) not in webhook_events.keys():
-                raise ValueError(f"{event}.{action or '*'} is not in tandem.webhook_events.HANDLED")
+            if (event, action) not in webhook_events.event_actions():
+                raise ValueError(f"{event}.{action or '*'} is not in tandem.domain.webhook_events.HANDLED")
 
         def decorator(handler: Handler) -> Handler:
             for action in actions or (None,):
@@ -90,4 +91,4 @@ class Router:
     def check_covers(self, handled: set[tuple[str, str | None]]) -> None:
         """Raise unless every handled (event, action) has a handler."""
         if missing := handled - {key for key, handlers in self._handlers.items() if handlers}:
-            raise ValueError(f"no handler for {sorted(missing, key=str)} of tandem.webhook_events.HANDLED")
+            raise ValueError(f"no handler for {sorted(missing, key=str)} of tandem.domain.webhook_events.HANDLED")

@@ -1,4 +1,4 @@
-"""The delivery job of an outgoing webhook to the team's model runner (tandem.runner_events)."""
+"""The delivery job of an outgoing webhook to the team's model runner (tandem.domain.runner_events)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import logging
 
 import httpx
 
-from tandem import queue, services
-from tandem.runner_events import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature
+from tandem.domain.runner_events import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature
+from tandem.infra import queue, services
 from workers.jobs import runs_on
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,9 @@ from datetime import UTC, datetime, timedelta
 from rq import get_current_job
 from rq.exceptions import DuplicateJobError
 
-from tandem import job_names, outbox, queue, redelivery, redis_keys, services, tasks
-from tandem.services import Services
+from tandem.domain import tasks
+from tandem.infra import job_names, outbox, queue, redelivery, redis_keys, services
+from tandem.infra.services import Services
 from workers import deliveries, rounds
 from workers.jobs import checks_payload
 
@@ -70,9 +71,9 @@ def _schedule_redelivery(current: Services, after: int | None = None) -> str | N
 def _own_period() -> int | None:
     job = get_current_job()
     prefix = REDELIVERY_JOB.format(period="")
-    if job is None or not job.id.startswith(prefix) or not job.id[len(prefix):].isdigit():
+    if job is None or not job.id.startswith(prefix) or not job.id[len(prefix) :].isdigit():
         return None
-    return int(job.id[len(prefix):])
+    return int(job.id[len(prefix) :])
 
 
 @checks_payload(queue.DEFAULT)

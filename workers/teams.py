@@ -1,8 +1,8 @@
 """membership, team and organization webhooks: who is in a team changed, so the roles cached for
-that organization are dropped (tandem.roles) and the next command is judged by GitHub's answer."""
+that organization are dropped (tandem.domain.roles) and the next command is judged by GitHub's answer."""
 
-from tandem import roles
-from tandem.webhook_payloads import OrganizationEvent
+from tandem.domain import roles
+from tandem.domain.webhook_payloads import OrganizationEvent
 from workers.router import Delivery, Router
 
 router = Router()

@@ -4,8 +4,8 @@ out Redis restarts and whose crash delays its job by seconds, not minutes.
 Jobs run in the main thread (RQ's SimpleWorker: no fork per job, so the database pool and the
 GitHub clients stay warm). Beside it run threads that each outlive any one failure (`Loop`):
 
-- the inbox relay (tandem/inbox.py);
-- the heartbeat (tandem/liveness.py): every HEARTBEAT_EVERY seconds, RQ's worker hash and the
+- the inbox relay (tandem/infra/inbox.py);
+- the heartbeat (tandem/infra/liveness.py): every HEARTBEAT_EVERY seconds, RQ's worker hash and the
   started-registry entry of the running job. RQ keeps that entry for the job's timeout + 60 s,
   so a killed worker's job waited minutes; here it lapses HEARTBEAT_TTL seconds after the last
   beat;
@@ -29,26 +29,24 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker, worker_registration
-from rq.worker import WorkerStatus
 from rq.executions import Execution
-from rq.job import Job, JobStatus
-from rq.serializers import Serializer
-from rq.timeouts import BaseDeathPenalty
+from rq.job import JobStatus
 from rq.registry import clean_registries
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
 from rq.serializers import JSONSerializer
 from rq.utils import as_text, current_timestamp, now, parse_composite_key
+from rq.worker import WorkerStatus
 
-from tandem import queue, services as services_module
-from tandem.delivery_queue import relay_inbox
-from tandem.errors import ServiceUnavailable
-from tandem.liveness import HEARTBEAT_EVERY, HEARTBEAT_TTL, renew_leases
-from tandem.services import Services
+from tandem.infra import queue
+from tandem.infra import services as services_module
+from tandem.infra.delivery_queue import relay_inbox
+from tandem.infra.errors import ServiceUnavailable
+from tandem.infra.liveness import HEARTBEAT_EVERY, HEARTBEAT_TTL, renew_leases
+from tandem.infra.services import Services
 from workers import schedule
 from workers.dequeue import TandemQueue, put_back, requeue_stranded
 
@@ -307,7 +305,9 @@ class WorkerProcess:
             Loop("heartbeat", self._beat, every=HEARTBEAT_EVERY, max_backoff=1),
             Loop("maintenance", lambda: self.worker and self.worker.run_maintenance_tasks(), every=MAINTAIN_EVERY),
             Loop("scheduler", scheduler.step, every=SCHEDULER_EVERY, max_backoff=5),
-            Loop("sweep", lambda: schedule.sweep_left_behind(self.services), every=schedule.SWEEP_EVERY.total_seconds()),
+            Loop(
+                "sweep", lambda: schedule.sweep_left_behind(self.services), every=schedule.SWEEP_EVERY.total_seconds()
+            ),
         ]
         for loop in loops:
             loop.start()
@@ -392,4 +392,6 @@ def run(services: Services, queue_names: Sequence[str], *, burst: bool = False) 
     while relay_inbox(services, consumer):
         pass
     # RQ's own TTLs: no heartbeat thread renews this worker's entries.
-    SimpleWorker(queue_names, connection=services.redis, serializer=JSONSerializer).work(burst=True, with_scheduler=True)
+    SimpleWorker(queue_names, connection=services.redis, serializer=JSONSerializer).work(
+        burst=True, with_scheduler=True
+    )

@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from app.dashboard import access, data, leaderboard, login, overview, raters, tasks
 from app.dashboard.render import page
-from tandem.services import Services
+from tandem.infra.services import Services
 
 STATIC = Path(__file__).parent / "static"
 
@@ -46,7 +46,14 @@ def create(services: Services) -> FastAPI:
 
     @dashboard.exception_handler(HTTPException)
     async def refused(request: Request, exc: HTTPException):
-        return page(request, "message.html", None, status_code=exc.status_code, headers=exc.headers,
-                    title=f"Error {exc.status_code}", message=exc.detail)
+        return page(
+            request,
+            "message.html",
+            None,
+            status_code=exc.status_code,
+            headers=exc.headers,
+            title=f"Error {exc.status_code}",
+            message=exc.detail,
+        )
 
     return dashboard

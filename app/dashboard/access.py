@@ -25,10 +25,10 @@ from fastapi import HTTPException, Request
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import ColumnElement
 
-from tandem import tokens
-from tandem.models import Task
-from tandem.settings import Settings
-from tandem.tokens import Scope
+from tandem.infra import tokens
+from tandem.infra.models import Task
+from tandem.infra.settings import Settings
+from tandem.infra.tokens import Scope
 
 SESSION_COOKIE = "tandem_dashboard"
 SESSION_SECONDS = 8 * 3600
@@ -73,8 +73,9 @@ def session_key(settings: Settings) -> str:
 
 def start_session(request: Request, login: str, user_id: int, role: Role, team: str | None) -> None:
     request.session.clear()
-    request.session.update({"login": login, "user_id": user_id, "role": role.value, "team": team,
-                            "csrf": secrets.token_urlsafe(24)})
+    request.session.update(
+        {"login": login, "user_id": user_id, "role": role.value, "team": team, "csrf": secrets.token_urlsafe(24)}
+    )
 
 
 def viewer(request: Request) -> Viewer:

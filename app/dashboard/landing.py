@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.dashboard.render import page
-from tandem import app_registration
+from tandem.infra import app_registration
 
 router = APIRouter()
 

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from app.dashboard import access, plots
 from app.dashboard.access import Viewer
 from app.dashboard.render import page
-from tandem.dashboard import report, tasks
-from tandem.errors import TandemError
-from tandem.statistics.queries import Filters
+from tandem.domain.dashboard import report, tasks
+from tandem.domain.statistics.queries import Filters
+from tandem.infra.errors import TandemError
 
 router = APIRouter()
 
@@ -41,8 +41,14 @@ def form_values(
     repo: str = "", since: str = "", until: str = "", round: str = "", metadata: str = "", include_unapproved: str = ""
 ) -> dict:
     """The filter form's fields, as the page's query string gives them (empty: not filtered)."""
-    return {"repo": repo, "since": since, "until": until, "round": round, "metadata": metadata,
-            "include_unapproved": include_unapproved}
+    return {
+        "repo": repo,
+        "since": since,
+        "until": until,
+        "round": round,
+        "metadata": metadata,
+        "include_unapproved": include_unapproved,
+    }
 
 
 FilterForm = Annotated[dict, Depends(form_values)]
@@ -51,7 +57,9 @@ FilterForm = Annotated[dict, Depends(form_values)]
 @router.get("/leaderboard")
 def leaderboard(request: Request, viewer: Annotated[Viewer, Depends(access.team_viewer)], values: FilterForm):
     if not viewer.sees_models:
-        raise HTTPException(403, "the leaderboard names the models: it is for the research role (a token with the export scope)")
+        raise HTTPException(
+            403, "the leaderboard names the models: it is for the research role (a token with the export scope)"
+        )
     services = request.app.state.services
     stats = report.report(services, filters_from(viewer, values), scope_name=f"team:{viewer.team}")
     with services.storage.transaction() as session:
@@ -59,10 +67,17 @@ def leaderboard(request: Request, viewer: Annotated[Viewer, Depends(access.team_
     ranking = stats["ranking"]
     names = [m["model"] for m in ranking["models"]]
     return page(
-        request, "leaderboard.html", viewer, title="Leaderboard", stats=stats, values=values,
-        repositories=repositories, strengths_plot=plots.strengths(ranking["models"]),
+        request,
+        "leaderboard.html",
+        viewer,
+        title="Leaderboard",
+        stats=stats,
+        values=values,
+        repositories=repositories,
+        strengths_plot=plots.strengths(ranking["models"]),
         heatmap_plot=plots.heatmap(names, ranking["win_rate"], ranking["battles"]),
-        axis_plots={axis: plots.strengths(figures["ranking"]["models"], f"{axis}: rating with 95% interval")
-                    for axis, figures in stats["axes"].items()},
+        axis_plots={
+            axis: plots.strengths(figures["ranking"]["models"], f"{axis}: rating with 95% interval")
+            for axis, figures in stats["axes"].items()
+        },
     )
-

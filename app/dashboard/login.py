@@ -12,8 +12,8 @@ from fastapi.responses import RedirectResponse
 from app.dashboard import access
 from app.dashboard.access import Role, Viewer
 from app.dashboard.render import page
-from tandem.dashboard import github_login
-from tandem.errors import ServiceUnavailable, TandemError
+from tandem.domain.dashboard import github_login
+from tandem.infra.errors import ServiceUnavailable, TandemError
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,14 @@ def to_github(request: Request):
 def callback(request: Request, code: str = "", state: str = ""):
     expected = request.session.pop("oauth_state", None)
     if not code or not expected or not secrets.compare_digest(expected, state):
-        return page(request, "message.html", None, status_code=400, title="Sign-in refused",
-                    message="This sign-in was not started in this browser, or was used already. Sign in again.")
+        return page(
+            request,
+            "message.html",
+            None,
+            status_code=400,
+            title="Sign-in refused",
+            message="This sign-in was not started in this browser, or was used already. Sign in again.",
+        )
     try:
         who = github_login.sign_in(request.app.state.services, code)
     except ServiceUnavailable as exc:

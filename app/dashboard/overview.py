@@ -10,9 +10,9 @@ from fastapi.responses import RedirectResponse
 from app.dashboard import access, plots
 from app.dashboard.access import Viewer
 from app.dashboard.render import page
-from tandem.dashboard import overview
-from tandem.delivery_queue import replay
-from tandem.errors import TandemError
+from tandem.domain.dashboard import overview
+from tandem.infra.delivery_queue import replay
+from tandem.infra.errors import TandemError
 
 router = APIRouter()
 
@@ -26,9 +26,17 @@ def overview_page(request: Request, viewer: Annotated[Viewer, Depends(access.tea
     days = figures["days"]
     operator = access.is_operator(viewer, services.settings)
     return page(
-        request, "overview.html", viewer, title="Overview", statuses=statuses, days=days,
-        judgments_plot=plots.daily_bars(days), judgments_30d=sum(n for _, n in days), waits=figures["waits"],
-        health=overview.queue_health(services) if operator else None, retried=request.query_params.get("retried"),
+        request,
+        "overview.html",
+        viewer,
+        title="Overview",
+        statuses=statuses,
+        days=days,
+        judgments_plot=plots.daily_bars(days),
+        judgments_30d=sum(n for _, n in days),
+        waits=figures["waits"],
+        health=overview.queue_health(services) if operator else None,
+        retried=request.query_params.get("retried"),
         settings=services.settings,
     )
 

@@ -80,7 +80,9 @@ def strengths(models: Sequence[dict], title: str = "Bradley–Terry rating with 
 
     body = [
         f'<line x1="{x(1000):.1f}" y1="{top}" x2="{x(1000):.1f}" y2="{height - 26}" stroke="currentColor" '
-        f'stroke-dasharray="3 3" opacity=".5"/>' if low < 1000 < high else "",
+        f'stroke-dasharray="3 3" opacity=".5"/>'
+        if low < 1000 < high
+        else "",
         f'<text x="{left}" y="{height - 8}" fill="currentColor">{low:.0f}</text>',
         f'<text x="{WIDTH - right}" y="{height - 8}" text-anchor="end" fill="currentColor">{high:.0f}</text>',
     ]
@@ -115,7 +117,9 @@ def heatmap(names: Sequence[str], win_rate: dict, battles: dict, title: str = "W
         )
     for i, row in enumerate(names):
         y = top + cell * i
-        body.append(f'<text x="{left - 8}" y="{y + cell / 2 + 4}" text-anchor="end" fill="currentColor">{escape(row)}</text>')
+        body.append(
+            f'<text x="{left - 8}" y="{y + cell / 2 + 4}" text-anchor="end" fill="currentColor">{escape(row)}</text>'
+        )
         for j, column in enumerate(names):
             rate = None if row == column else win_rate[row][column]
             if rate is None:

@@ -12,8 +12,8 @@ from app.dashboard import access
 from app.dashboard.access import Role, Viewer
 from app.dashboard.leaderboard import FilterForm, filters_from, form_values
 from app.dashboard.render import page
-from tandem.dashboard import report, tasks
-from tandem.models import Judgment
+from tandem.domain.dashboard import report, tasks
+from tandem.infra.models import Judgment
 
 router = APIRouter()
 
@@ -21,8 +21,15 @@ router = APIRouter()
 @router.get("/raters")
 def raters(request: Request, viewer: Annotated[Viewer, Depends(access.team_viewer)], values: FilterForm):
     stats = report.report(request.app.state.services, filters_from(viewer, values), scope_name=f"team:{viewer.team}")
-    return page(request, "raters.html", viewer, title="Raters", raters=stats["raters"],
-                reviewers=stats["reviewers"], values=values)
+    return page(
+        request,
+        "raters.html",
+        viewer,
+        title="Raters",
+        raters=stats["raters"],
+        reviewers=stats["reviewers"],
+        values=values,
+    )
 
 
 @router.get("/raters/{login}")
@@ -50,5 +57,6 @@ def rater(request: Request, login: str, viewer: Annotated[Viewer, Depends(access
         else:
             votes, name = tasks.rater_votes(session, Judgment.rater_login == login, viewer.scope), login
     entry = next((r for r in stats["raters"] if r["rater"].lower() == name.lower()), None)
-    return page(request, "rater.html", viewer, title=f"Rater {login}", login=login, entry=entry, votes=votes,
-                values=values)
+    return page(
+        request, "rater.html", viewer, title=f"Rater {login}", login=login, entry=entry, votes=votes, values=values
+    )

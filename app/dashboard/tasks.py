@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from app.dashboard import access
 from app.dashboard.access import Viewer
 from app.dashboard.render import page
-from tandem.dashboard import tasks
-from tandem.errors import NotFound
+from tandem.domain.dashboard import tasks
+from tandem.infra.errors import NotFound
 
 router = APIRouter()
 
@@ -28,7 +28,13 @@ def task_list(
         repositories = tasks.repositories(session, viewer.scope)
     # An empty page says whether the filters or the team have no tasks: the repositories tell.
     return page(
-        request, "tasks.html", viewer, title="Tasks", found=found, any_tasks=bool(repositories), repositories=repositories,
+        request,
+        "tasks.html",
+        viewer,
+        title="Tasks",
+        found=found,
+        any_tasks=bool(repositories),
+        repositories=repositories,
         filters={"status": status, "repo": repo},
     )
 

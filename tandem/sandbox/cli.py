@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from tandem.cli import plain_errors
-from tandem.errors import TandemError
+from cli.main import plain_errors
+from tandem.infra.errors import TandemError
 from tandem.sandbox import control, scenario
 from tandem.sandbox.processes import interrupt_on_sigterm, run_tandem
 from tandem.sandbox.runtime import DEFAULT_DIR, Sandbox, load_state
@@ -64,8 +64,8 @@ Next, in another shell:
   tandem sandbox push 1 A src/app.py --as {scenario.RATERS[0]}{where}
   {env} tandem export --format jsonl judgments.jsonl
 
-Raters: {', '.join(scenario.RATERS)} (team {scenario.TEAM}); reviewer: {scenario.REVIEWER}.
-Logs: {sandbox.dir / 'logs'}. Ctrl-C stops everything.""")
+Raters: {", ".join(scenario.RATERS)} (team {scenario.TEAM}); reviewer: {scenario.REVIEWER}.
+Logs: {sandbox.dir / "logs"}. Ctrl-C stops everything.""")
 
 
 def _act(directory: Path, task: int, side: str, login: str, action: dict) -> dict:
@@ -97,17 +97,23 @@ AS_OPTION = typer.Option(..., "--as", help="The user who acts (a rater or review
 
 @sandbox_cli.command("comment")
 @plain_errors
-def comment(task: int, side: str = SIDE, body: str = typer.Argument(...), login: str = AS_OPTION,
-            directory: Path = DIR_OPTION) -> None:
+def comment(
+    task: int, side: str = SIDE, body: str = typer.Argument(...), login: str = AS_OPTION, directory: Path = DIR_OPTION
+) -> None:
     """Comment on a task's PR as a user: votes, scores, follow-ups (`/help` lists them)."""
     _done(_act(directory, task, side, login, {"action": "comment", "body": body}))
 
 
 @sandbox_cli.command("review")
 @plain_errors
-def review(task: int, side: str = SIDE,
-           event: str = typer.Argument(..., help="approve, request-changes or comment."),
-           body: str = typer.Argument(""), login: str = AS_OPTION, directory: Path = DIR_OPTION) -> None:
+def review(
+    task: int,
+    side: str = SIDE,
+    event: str = typer.Argument(..., help="approve, request-changes or comment."),
+    body: str = typer.Argument(""),
+    login: str = AS_OPTION,
+    directory: Path = DIR_OPTION,
+) -> None:
     """Submit a review on a task's PR as a user."""
     if event not in control.REVIEW_EVENTS:
         raise TandemError(f"review {event!r}: say one of {', '.join(control.REVIEW_EVENTS)}")
@@ -116,20 +122,29 @@ def review(task: int, side: str = SIDE,
 
 @sandbox_cli.command("line-comment")
 @plain_errors
-def line_comment(task: int, side: str = SIDE, path: str = typer.Argument(..., help="A file of the diff."),
-                 line: int = typer.Argument(..., help="A line of the new file, in the diff."),
-                 body: str = typer.Argument(...), login: str = AS_OPTION, directory: Path = DIR_OPTION) -> None:
+def line_comment(
+    task: int,
+    side: str = SIDE,
+    path: str = typer.Argument(..., help="A file of the diff."),
+    line: int = typer.Argument(..., help="A line of the new file, in the diff."),
+    body: str = typer.Argument(...),
+    login: str = AS_OPTION,
+    directory: Path = DIR_OPTION,
+) -> None:
     """Comment on a line of a task's PR diff as a user (a critique of that side)."""
-    _done(_act(directory, task, side, login,
-               {"action": "line-comment", "path": path, "line": line, "body": body}))
+    _done(_act(directory, task, side, login, {"action": "line-comment", "path": path, "line": line, "body": body}))
 
 
 @sandbox_cli.command("push")
 @plain_errors
-def push(task: int, side: str = SIDE,
-         files: list[Path] = typer.Argument(..., help="Local files, pushed at the same paths."),
-         login: str = AS_OPTION, message: str = typer.Option("Update files", help="The commit message."),
-         directory: Path = DIR_OPTION) -> None:
+def push(
+    task: int,
+    side: str = SIDE,
+    files: list[Path] = typer.Argument(..., help="Local files, pushed at the same paths."),
+    login: str = AS_OPTION,
+    message: str = typer.Option("Update files", help="The commit message."),
+    directory: Path = DIR_OPTION,
+) -> None:
     """Push a commit of local files to a task's PR branch as a user (as a rater who edits it would)."""
     contents = {str(path): path.read_text() for path in files}
     answer = _act(directory, task, side, login, {"action": "push", "files": contents, "message": message})

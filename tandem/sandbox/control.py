@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tandem.errors import TandemError
+from tandem.infra.errors import TandemError
 from tandem.sandbox.github import ApiError, GitHubEmulator
 
 TOKEN_FILE = "control.token"
@@ -37,8 +37,9 @@ def perform(emu: GitHubEmulator, action: dict[str, Any]) -> dict[str, Any]:
     elif kind == "review":
         done = user.submit_review(repo, number, str(action.get("body") or ""), REVIEW_EVENTS[action["event"]])
     elif kind == "line-comment":
-        done = user.review_comment(repo, number, path=str(action["path"]), line=int(action["line"]),
-                                   body=str(action["body"]))
+        done = user.review_comment(
+            repo, number, path=str(action["path"]), line=int(action["line"]), body=str(action["body"])
+        )
     elif kind == "push":
         branch = emu.pull(repo, number).pull_request.head_ref
         sha = user.push(repo, dict(action["files"]), branch, str(action.get("message") or "Update files"))
@@ -100,10 +101,13 @@ def send(control_url: str, directory: Path, action: dict[str, Any]) -> dict[str,
     """Ask a running sandbox to perform `action`."""
     token = (directory / TOKEN_FILE).read_text().strip()
     try:
-        answer = httpx.post(f"{control_url}/actions", json=action, headers={"Authorization": f"Bearer {token}"},
-                            timeout=60)
+        answer = httpx.post(
+            f"{control_url}/actions", json=action, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
     except httpx.HTTPError as exc:
-        raise TandemError(f"the sandbox at {directory} does not answer ({type(exc).__name__}): is it running?") from None
+        raise TandemError(
+            f"the sandbox at {directory} does not answer ({type(exc).__name__}): is it running?"
+        ) from None
     if answer.status_code != 200:
         raise TandemError(answer.json().get("message", f"HTTP {answer.status_code}"))
     return answer.json()

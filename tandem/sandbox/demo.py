@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from tandem.errors import TandemError, known
+from tandem.infra.errors import TandemError, known
 from tandem.sandbox import control, scenario
 from tandem.sandbox.processes import interrupt_on_sigterm, run_tandem, wait_for
 from tandem.sandbox.runtime import Sandbox
@@ -67,9 +67,13 @@ class Demo:
         return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
 
     def votes_in_round(self, number: int, count: int) -> None:
-        wait_for(lambda: sum(1 for j in self.judgments() if j["kind"] == "judgment" and j["round"] == number
-                             and j["current"]) >= count,
-                 f"Tandem to record {count} votes in round {number}")
+        wait_for(
+            lambda: (
+                sum(1 for j in self.judgments() if j["kind"] == "judgment" and j["round"] == number and j["current"])
+                >= count
+            ),
+            f"Tandem to record {count} votes in round {number}",
+        )
 
     def round_status(self, number: int, status: str) -> None:
         def reached() -> bool:
@@ -87,8 +91,11 @@ class Demo:
         typer.echo(f"  prompt: {scenario.DEMO_TASK['prompt']}")
         answer = self.tandem("task", "submit", str(task_file), "--team", scenario.DEMO_TEAM)
         self.task_id = int(answer.strip())
-        wait_for(lambda: len(self.task().get("pull_requests") or {}) == 2 and self.task()["status"] == "open",
-                 "both pull requests to open", timeout=120)
+        wait_for(
+            lambda: len(self.task().get("pull_requests") or {}) == 2 and self.task()["status"] == "open",
+            "both pull requests to open",
+            timeout=120,
+        )
         urls = self.task()["pull_requests"]
         self.pulls = {letter: _pull_of(url) for letter, url in urls.items()}
         typer.echo(f"  task {self.task_id} is open: Option A {urls['A']}, Option B {urls['B']}")
@@ -99,12 +106,28 @@ class Demo:
         weak = "A" if "shlex.quote" in self.side_text("A") else "B"
         strong = "B" if weak == "A" else "A"
         alice, bob = scenario.RATERS
-        self.say(alice, strong, f"/prefer {strong} clearly\n/rate {strong} correctness=5 security=5 maintainability=4\n"
-                                f"/rate {weak} correctness=3 security=2 maintainability=4")
-        self.say(bob, weak, f"/prefer {strong} slightly\n/rate {strong} correctness=4 security=5 maintainability=3\n"
-                            f"/rate {weak} correctness=4 security=2 maintainability=5")
-        self.act(bob, weak, {"action": "line-comment", "path": "src/app.py", "line": 6,
-                             "body": "Quoted for the shell, but pip still reads `--index-url=...` as an option."})
+        self.say(
+            alice,
+            strong,
+            f"/prefer {strong} clearly\n/rate {strong} correctness=5 security=5 maintainability=4\n"
+            f"/rate {weak} correctness=3 security=2 maintainability=4",
+        )
+        self.say(
+            bob,
+            weak,
+            f"/prefer {strong} slightly\n/rate {strong} correctness=4 security=5 maintainability=3\n"
+            f"/rate {weak} correctness=4 security=2 maintainability=5",
+        )
+        self.act(
+            bob,
+            weak,
+            {
+                "action": "line-comment",
+                "path": "src/app.py",
+                "line": 6,
+                "body": "Quoted for the shell, but pip still reads `--index-url=...` as an option.",
+            },
+        )
         typer.echo(f"  {bob} commented on line 6 of src/app.py in Option {weak}")
         self.votes_in_round(1, 2)
         typer.echo("  Tandem recorded both votes")
@@ -128,7 +151,9 @@ class Demo:
         self.narrate(f"{scenario.REVIEWER} reviews the raters' work and approves it")
         body = "\n".join(f"/approve @{rater}" for rater in scenario.RATERS)
         self.act(scenario.REVIEWER, strong, {"action": "review", "event": "approve", "body": body})
-        typer.echo(f"  {scenario.REVIEWER}'s review of Option {strong} approves both votes: " + ", ".join(body.splitlines()))
+        typer.echo(
+            f"  {scenario.REVIEWER}'s review of Option {strong} approves both votes: " + ", ".join(body.splitlines())
+        )
         wait_for(lambda: self.task()["status"] == "closed", "the task to be judged and both PRs closed", timeout=120)
         if (reason := self.task()["rounds"][-1]["closed_reason"]) != "judged":
             raise TandemError(f"the task closed with its last round {reason}, not judged")
@@ -143,22 +168,29 @@ class Demo:
     def answer_round(self) -> None:
         token_file = self.work / "runner.token"
         token_file.touch(mode=0o600)
-        token_file.write_text(self.tandem("token", "create", "--name", "demo-runner", "--team",
-                                          scenario.DEMO_TEAM, "--scope", "runner").strip())
+        token_file.write_text(
+            self.tandem(
+                "token", "create", "--name", "demo-runner", "--team", scenario.DEMO_TEAM, "--scope", "runner"
+            ).strip()
+        )
         command = f"{shlex.quote(sys.executable)} -m {ECHO_AGENT}"
-        self.tandem("runner", "--url", self.sandbox.tandem_url, "--token-file", str(token_file),
-                    "--command", command, "--once")
-        typer.echo("  the runner ran the example agent (examples/agents/echo_agent.py) for each model and "
-                   "submitted both outputs")
+        self.tandem(
+            "runner", "--url", self.sandbox.tandem_url, "--token-file", str(token_file), "--command", command, "--once"
+        )
+        typer.echo(
+            "  the runner ran the example agent (examples/agents/echo_agent.py) for each model and "
+            "submitted both outputs"
+        )
 
     def print_judgments(self) -> None:
         records = [j for j in self.judgments() if j["kind"] == "judgment"]
         for j in records:
-            typer.echo(f"  judgment {j['id']}: round {j['round']}, {j['rater_login']} prefers {j['verdict']}"
-                       f" {j['strength'] or ''} ({j['model_a']} as A, {j['model_b']} as B), review: "
-                       f"{j['review_state']}, current: {j['current']}")
-        typer.echo(f"\n{len(records)} judgments recorded. The sandbox stops now; "
-                   "`tandem sandbox` keeps one running.")
+            typer.echo(
+                f"  judgment {j['id']}: round {j['round']}, {j['rater_login']} prefers {j['verdict']}"
+                f" {j['strength'] or ''} ({j['model_a']} as A, {j['model_b']} as B), review: "
+                f"{j['review_state']}, current: {j['current']}"
+            )
+        typer.echo(f"\n{len(records)} judgments recorded. The sandbox stops now; `tandem sandbox` keeps one running.")
 
 
 def _pull_of(url: str) -> tuple[str, int]:
@@ -166,8 +198,9 @@ def _pull_of(url: str) -> tuple[str, int]:
     return f"{owner}/{name}", int(number)
 
 
-def demo(directory: Path = typer.Option(Path(".tandem-demo"), "--dir",
-                                        help="The demo sandbox's directory (emptied first).")) -> None:
+def demo(
+    directory: Path = typer.Option(Path(".tandem-demo"), "--dir", help="The demo sandbox's directory (emptied first)."),
+) -> None:
     """Run the whole loop on a fresh local sandbox, narrated, and print the judgments."""
     typer.echo("Tandem demo: a local GitHub sandbox, Tandem against it, and a task judged end to end.")
     interrupt_on_sigterm()

@@ -28,7 +28,9 @@ def main() -> int:
     number = os.environ["TANDEM_ROUND"]
     notes = Path("NOTES.md")
     text = notes.read_text() if notes.exists() else "# Notes\n"
-    text += f"\n## Round {number} ({len(conversation)} prompts so far), by agent {mark}\n\n{os.environ['TANDEM_PROMPT']}\n"
+    text += (
+        f"\n## Round {number} ({len(conversation)} prompts so far), by agent {mark}\n\n{os.environ['TANDEM_PROMPT']}\n"
+    )
     notes.write_text(text)
     return 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from tandem.errors import TandemError
+from tandem.infra.errors import TandemError
 
 TANDEM = [sys.executable, "-m", "tandem"]
 
@@ -24,6 +24,7 @@ def interrupt_on_sigterm() -> None:
     """SIGTERM (kill, systemd, docker) stops a sandbox as Ctrl-C does, cleanup included. Its
     children run in sessions of their own, so that a terminal's Ctrl-C reaches the sandbox alone,
     which then stops them in order."""
+
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
@@ -55,8 +56,15 @@ def tandem_env(env_file: Path) -> dict[str, str]:
 
 def run_tandem(env_file: Path, *args: str, stdin: str | None = None) -> str:
     """Run `tandem ARGS` against the sandbox; its output, or an error with what it said."""
-    done = subprocess.run([*TANDEM, *args], env=tandem_env(env_file), cwd=env_file.parent, input=stdin,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [*TANDEM, *args],
+        env=tandem_env(env_file),
+        cwd=env_file.parent,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise TandemError(f"`tandem {args[0]}` failed: {(done.stderr or done.stdout).strip()}")
     return done.stdout
@@ -70,8 +78,12 @@ class Child:
         self.log.parent.mkdir(exist_ok=True)
         with open(self.log, "ab") as output:
             self.process = subprocess.Popen(
-                [*TANDEM, *args], env=tandem_env(env_file) | (extra_env or {}), cwd=env_file.parent,
-                stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                [*TANDEM, *args],
+                env=tandem_env(env_file) | (extra_env or {}),
+                cwd=env_file.parent,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def check(self) -> None:
@@ -97,9 +109,21 @@ class PrivateRedis:
         self.directory, self.port = directory, free_port()
         directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
-             "--appendonly", "yes", "--save", ""],
-            stdout=subprocess.DEVNULL, start_new_session=True,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(directory),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
         )
         probe = redis.Redis(port=self.port, socket_connect_timeout=1)
         try:

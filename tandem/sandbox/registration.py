@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tandem.errors import TandemError
+from tandem.infra.errors import TandemError
 from tandem.sandbox.processes import run_tandem
 
 
@@ -52,8 +52,11 @@ def register_app(env_file: Path, tandem_url: str, organization: str) -> None:
     with httpx.Client(timeout=30) as browser:
         opened = browser.get(link.group(1), follow_redirects=True)
         _only_form(opened, "opening the link")
-        page = browser.post(f"{tandem_url}/setup/register", headers=own_origin,
-                            data={"owner": "organization", "organization": organization})
+        page = browser.post(
+            f"{tandem_url}/setup/register",
+            headers=own_origin,
+            data={"owner": "organization", "organization": organization},
+        )
         to_github = _only_form(page, "sending the manifest")
         # GitHub's new-app page (no confirmation step on the sandbox) redirects back with a code.
         github = browser.post(to_github["action"], data=to_github["fields"])

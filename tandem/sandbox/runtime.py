@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tandem.errors import TandemError, known
+from tandem.infra.errors import TandemError, known
 from tandem.sandbox import registration, scenario
 from tandem.sandbox.control import ControlServer
 from tandem.sandbox.github import GitHubEmulator
@@ -59,8 +59,10 @@ class Sandbox:
         run_tandem(self.env_file, "db", "upgrade")
         self._serve()
         registration.register_app(self.env_file, self.tandem_url, scenario.ORG)
-        self.say(f"Registered Tandem's GitHub App for {scenario.ORG} through the manifest flow "
-                 f"(credentials in {self.env_file})")
+        self.say(
+            f"Registered Tandem's GitHub App for {scenario.ORG} through the manifest flow "
+            f"(credentials in {self.env_file})"
+        )
         self._stop_children()  # a server started without credentials loads them on its next start
         self._serve()
         self.children.append(Child("worker", self.env_file, ["worker"]))
@@ -94,8 +96,10 @@ class Sandbox:
             return self.redis.url
         url = os.environ.get("TANDEM_REDIS_URL")
         if not url:
-            raise TandemError("the sandbox needs Redis: install redis-server (apt-get install redis-server), "
-                              "or set TANDEM_REDIS_URL to a Redis database the sandbox may use")
+            raise TandemError(
+                "the sandbox needs Redis: install redis-server (apt-get install redis-server), "
+                "or set TANDEM_REDIS_URL to a Redis database the sandbox may use"
+            )
         self.say("Redis: no redis-server here, so the sandbox uses the database TANDEM_REDIS_URL names")
         return url
 
@@ -106,8 +110,10 @@ class Sandbox:
         emu.create_org(scenario.ORG, members=[*scenario.RATERS, scenario.REVIEWER], admins=[scenario.ADMIN])
         emu.create_team(scenario.ORG, scenario.TEAM, members=scenario.RATERS)
         emu.create_repository(scenario.ORG, scenario.REPO, files=scenario.MIRROR_FILES)
-        self.say(f"Organization {scenario.ORG}: mirror {scenario.FULL_NAME} (with .github/tandem.yml), "
-                 f"team {scenario.TEAM} ({', '.join(scenario.RATERS)}), reviewer {scenario.REVIEWER}")
+        self.say(
+            f"Organization {scenario.ORG}: mirror {scenario.FULL_NAME} (with .github/tandem.yml), "
+            f"team {scenario.TEAM} ({', '.join(scenario.RATERS)}), reviewer {scenario.REVIEWER}"
+        )
 
     def _write_settings(self, redis_url: str) -> None:
         settings = {
@@ -127,6 +133,7 @@ class Sandbox:
         port = self.tandem_url.rsplit(":", 1)[1]
         serve = Child("serve", self.env_file, ["serve", "--port", port])
         self.children.append(serve)
+
         def answers() -> bool:
             serve.check()  # raises if it exited
             return _answers(f"{self.tandem_url}/healthz")
@@ -140,9 +147,14 @@ class Sandbox:
 
     def _write_state(self) -> None:
         state = {
-            "pid": os.getpid(), "github_url": self.github.url, "tandem_url": self.tandem_url,
-            "control_url": known(self.control, "the control server").url, "env_file": str(self.env_file), "repo": scenario.FULL_NAME,
-            "raters": list(scenario.RATERS), "reviewer": scenario.REVIEWER,
+            "pid": os.getpid(),
+            "github_url": self.github.url,
+            "tandem_url": self.tandem_url,
+            "control_url": known(self.control, "the control server").url,
+            "env_file": str(self.env_file),
+            "repo": scenario.FULL_NAME,
+            "raters": list(scenario.RATERS),
+            "reviewer": scenario.REVIEWER,
         }
         (self.dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 ORG = "evals-org"
 REPO = "mlflow"
 FULL_NAME = f"{ORG}/{REPO}"
-ADMIN = "maintainer"        # the organization's owner: registers and installs the app
-RATERS = ("alice", "bob")   # the raters team
+ADMIN = "maintainer"  # the organization's owner: registers and installs the app
+RATERS = ("alice", "bob")  # the raters team
 REVIEWER = "carol"
 TEAM = "raters"
 
@@ -37,7 +37,7 @@ MIRROR_FILES = {
 
 # Two answers to the same prompt: one keeps the package away from both the shell and pip's option
 # parser; the other quotes it for the shell but still lets `--index-url=...` through as an option.
-STRICT = '''\
+STRICT = """\
 import re
 import subprocess
 import sys
@@ -50,7 +50,7 @@ def install(package):
     if not REQUIREMENT.fullmatch(package):
         raise ValueError(f"not a package requirement: {package!r}")
     subprocess.run([sys.executable, "-m", "pip", "install", "--", package], check=True)
-'''
+"""
 
 QUOTED = """\
 import shlex

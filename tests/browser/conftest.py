@@ -11,16 +11,24 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from tandem.db import Base
+from tandem.infra.db import Base
 from tests.dashboard_fixtures import TEAM, dashboard  # noqa: F401  (the fixture)
 from tests.stats_synthetic import START, Plan, database_rows
 
 ROOT = Path(__file__).parents[2]
 FAILURES = ROOT / "var" / "browser-failures"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1280,900")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
 # Synthetic votes (tests/stats_synthetic.py) spread over the last 25 days, with one rater who
 # always answers A: enough for every plot and a flag.
 PLAN = Plan(models=6, pairs=600, raters=8, raters_per_pair=3, always_a=("rater-07",))

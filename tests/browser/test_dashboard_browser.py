@@ -16,9 +16,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tandem import dead_letters
-from tandem.inbox import IncomingDelivery
-from tandem.models import DeadLetterKind
+from tandem.infra import dead_letters
+from tandem.infra.inbox import IncomingDelivery
+from tandem.infra.models import DeadLetterKind
 from tests.browser.conftest import PLAN
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -133,8 +133,12 @@ def test_downloading_the_export(browser, synthetic, dashboard):
 
 def test_retrying_a_failed_delivery(browser, dashboard):
     services = dashboard.services
-    dead_letters.park(services, IncomingDelivery("guid-dead-1", "issue_comment", "created", "{}"),
-                      DeadLetterKind.FAILED, "the handler failed on every try")
+    dead_letters.park(
+        services,
+        IncomingDelivery("guid-dead-1", "issue_comment", "created", "{}"),
+        DeadLetterKind.FAILED,
+        "the handler failed on every try",
+    )
     sign_in(browser, dashboard, "ops-lead")
     open_page(browser, f"{dashboard.url}/dashboard/", "Overview")
     assert "the handler failed on every try" in browser.find_element(By.CSS_SELECTOR, "tr.dead-letter").text

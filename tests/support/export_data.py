@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tandem import rounds
-from tandem.models import Pair
+from tandem.domain import rounds
+from tandem.infra.models import Pair
 from tests.support.judging import deliver, new_pair, open_round
 
 REVIEWER = {"who": "rev", "roles": ("reviewer",)}
@@ -23,8 +23,9 @@ def build(storage) -> dict[str, int]:
       third round asked for that never got a vote;
     - theirs: another team's task, with an approved vote.
     """
-    single = new_pair(storage, models=("model-x", "model-y"), a_is_first=False, prompt="Fix the pager",
-                      metadata={"suite": "s1"})
+    single = new_pair(
+        storage, models=("model-x", "model-y"), a_is_first=False, prompt="Fix the pager", metadata={"suite": "s1"}
+    )
     with storage.transaction() as session:
         for output in session.get(Pair, single).task.outputs:
             output.patch = f"patch of {output.model}\n"
@@ -47,7 +48,9 @@ def build(storage) -> dict[str, int]:
     with storage.transaction() as session:
         for round_ in session.get(Pair, multi).task.rounds:
             for letter in "AB":
-                rounds.record_change(round_, letter, DIFF[(round_.number, letter)], {"pager.py": f"{letter}{round_.number}\n"})
+                rounds.record_change(
+                    round_, letter, DIFF[(round_.number, letter)], {"pager.py": f"{letter}{round_.number}\n"}
+                )
     deliver(storage, multi, "/prefer B clearly\nB's test covers page 0.", comment_id=12)
     deliver(storage, multi, "/approve @alice", **REVIEWER)
     deliver(storage, multi, "/followup Document it.", comment_id=13)
@@ -57,6 +60,8 @@ def build(storage) -> dict[str, int]:
     deliver(storage, theirs, "/approve @alice", **REVIEWER)
     with storage.transaction() as session:
         session.get(Pair, theirs).task.team = "other-team"
-        ids = {name: session.get(Pair, pair_id).task_id for name, pair_id in
-               (("single", single), ("multi", multi), ("theirs", theirs))}
+        ids = {
+            name: session.get(Pair, pair_id).task_id
+            for name, pair_id in (("single", single), ("multi", multi), ("theirs", theirs))
+        }
     return ids

@@ -34,7 +34,7 @@ class LoopbackProxy:
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
         self.seen.append((scope["method"], path))
         if self.strip_prefix and path.startswith(self.strip_prefix):
-            path = path[len(self.strip_prefix):] or "/"
+            path = path[len(self.strip_prefix) :] or "/"
         query = scope.get("query_string", b"").decode("latin-1")
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k.lower() != b"host"]
         async with httpx.AsyncClient(base_url=self.upstream, follow_redirects=False, timeout=30) as client:
@@ -43,7 +43,9 @@ class LoopbackProxy:
             )
         status, content = response.status_code, response.content
         dropped = {"content-length", "transfer-encoding", "connection", "content-encoding"}
-        out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items() if k.lower() not in dropped]
+        out = [
+            (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items() if k.lower() not in dropped
+        ]
         replaced = self.replace(scope["method"], path) if self.replace else None
         if replaced is not None:
             status, content = replaced, b'{"message":"Server Error"}'

@@ -8,9 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from tandem import judging, rounds
-from tandem.commands import CommandContext, CommentRef, Outcome, Rubric, command_names, find_invocations, run_comment
-from tandem.models import Judgment, Output, Pair, Side, Task
+from tandem.domain import judging, rounds
+from tandem.domain.commands import (
+    CommandContext,
+    CommentRef,
+    Outcome,
+    Rubric,
+    command_names,
+    find_invocations,
+    run_comment,
+)
+from tandem.infra.models import Judgment, Output, Pair, Side, Task
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 USERS = {"alice": 101, "bob": 102, "carol": 103, "dave": 104, "eve": 105, "rev": 901, "rev2": 902}
@@ -52,10 +60,24 @@ def make_pair(
     on_a, on_b = outputs if a_is_first else outputs[::-1]
     session.add_all(
         [
-            Side(pair_id=pair.id, letter="A", output_id=on_a.id, repo_full_name=repo, branch=f"t{task.id}-a",
-                 head_sha=HEAD_A, pr_number=2 * task.id),
-            Side(pair_id=pair.id, letter="B", output_id=on_b.id, repo_full_name=repo, branch=f"t{task.id}-b",
-                 head_sha=HEAD_B, pr_number=2 * task.id + 1),
+            Side(
+                pair_id=pair.id,
+                letter="A",
+                output_id=on_a.id,
+                repo_full_name=repo,
+                branch=f"t{task.id}-a",
+                head_sha=HEAD_A,
+                pr_number=2 * task.id,
+            ),
+            Side(
+                pair_id=pair.id,
+                letter="B",
+                output_id=on_b.id,
+                repo_full_name=repo,
+                branch=f"t{task.id}-b",
+                head_sha=HEAD_B,
+                pr_number=2 * task.id + 1,
+            ),
         ]
     )
     session.flush()
@@ -67,8 +89,15 @@ def new_pair(storage, **kwargs) -> int:
         return make_pair(session, **kwargs).id
 
 
-def comment_ref(who: str = "alice", *, comment_id: int | None = None, side: str = "A", at: datetime | None = None,
-                edited_at: datetime | None = None, source: str = "comment") -> CommentRef:
+def comment_ref(
+    who: str = "alice",
+    *,
+    comment_id: int | None = None,
+    side: str = "A",
+    at: datetime | None = None,
+    edited_at: datetime | None = None,
+    source: str = "comment",
+) -> CommentRef:
     comment_id = comment_id if comment_id is not None else new_comment_id()
     return CommentRef(
         comment_id=comment_id,
@@ -83,14 +112,16 @@ def comment_ref(who: str = "alice", *, comment_id: int | None = None, side: str 
     )
 
 
-def deliver(storage, pair_id: int, body: str, who: str = "alice", *, roles=("rater",), rubric: Rubric | None = None,
-            **ref) -> list[Outcome]:
+def deliver(
+    storage, pair_id: int, body: str, who: str = "alice", *, roles=("rater",), rubric: Rubric | None = None, **ref
+) -> list[Outcome]:
     """Process one comment (or, with edited_at=..., its edit) in its own transaction."""
     with storage.transaction() as session:
         pair = session.get(Pair, pair_id)
         ctx = CommandContext.for_pair(session, pair, comment_ref(who, **ref), rubric=rubric, started_at=T0)
-        return run_comment(ctx, find_invocations(body, command_names()), roles=set(roles),
-                           edited=ref.get("edited_at") is not None)
+        return run_comment(
+            ctx, find_invocations(body, command_names()), roles=set(roles), edited=ref.get("edited_at") is not None
+        )
 
 
 def open_round(storage, pair_id: int, number: int, *, at: datetime = T0) -> None:

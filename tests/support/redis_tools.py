@@ -13,10 +13,7 @@ import redis
 
 def footprint(connection: redis.Redis) -> dict[str, int]:
     """Every key of the connection's database, with the bytes it takes (MEMORY USAGE)."""
-    return {
-        key.decode(): connection.memory_usage(key, samples=0) or 0
-        for key in connection.scan_iter(count=1000)
-    }
+    return {key.decode(): connection.memory_usage(key, samples=0) or 0 for key in connection.scan_iter(count=1000)}
 
 
 class RedisServer:
@@ -26,7 +23,16 @@ class RedisServer:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory), *options]
+        self.command = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            *options,
+        ]
         self.process: subprocess.Popen | None = None
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tandem.task_spec import OutputSpec
+from tandem.domain.task_spec import OutputSpec
 from tests.conftest import settle
 
 REPO = "evals-org/mlflow"
@@ -12,7 +12,9 @@ FOLLOWUP = "Use an argument list, not a shell, and add a test."
 
 def answers(tag: str = "") -> list[OutputSpec]:
     return [
-        OutputSpec(model=X, files={"src/app.py": f"X = 1  # round 2{tag}\n", "tests/test_app.py": "def test(): pass\n"}),
+        OutputSpec(
+            model=X, files={"src/app.py": f"X = 1  # round 2{tag}\n", "tests/test_app.py": "def test(): pass\n"}
+        ),
         OutputSpec(model=Y, files={"src/app.py": f"Y = 2  # round 2{tag}\n"}),
     ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Table, insert
 
-from tandem.db import Base
+from tandem.infra.db import Base
 from tests.stats_synthetic import Plan, database_rows, draw, is_pending, round_of
 
 
@@ -21,8 +21,14 @@ def truth(plan: Plan, *, pending: bool = False, keep=lambda pair: True) -> list[
     """(task, round, rater, model A, model B, verdict) of each current judgment, from the draw."""
     drawn = draw(plan)
     return sorted(
-        (int(p) + 1, round_of(int(p)), plan.rater_names[r], plan.model_names[drawn.model_a[p]],
-         plan.model_names[drawn.model_b[p]], drawn.verdict[n])
-        for n, (p, r) in enumerate(zip(drawn.pair, drawn.rater))
+        (
+            int(p) + 1,
+            round_of(int(p)),
+            plan.rater_names[r],
+            plan.model_names[drawn.model_a[p]],
+            plan.model_names[drawn.model_b[p]],
+            drawn.verdict[n],
+        )
+        for n, (p, r) in enumerate(zip(drawn.pair, drawn.rater, strict=True))
         if (pending or not is_pending(n)) and keep(int(p))
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tandem.models import Task
+from tandem.infra.models import Task
 
 
 def failure(services, task_id: int) -> str:

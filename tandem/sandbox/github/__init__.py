@@ -11,5 +11,18 @@ from .secondary import SecondaryLimits
 from .state import Account, App, Delivery, Installation, Repository
 from .webhooks import sign
 
-__all__ = ["GitHubEmulator", "RecordedRequest", "ApiError", "Faults", "UserActions", "Resource", "Account", "App",
-           "Delivery", "Installation", "Repository", "SecondaryLimits", "sign"]
+__all__ = [
+    "Account",
+    "ApiError",
+    "App",
+    "Delivery",
+    "Faults",
+    "GitHubEmulator",
+    "Installation",
+    "RecordedRequest",
+    "Repository",
+    "Resource",
+    "SecondaryLimits",
+    "UserActions",
+    "sign",
+]

@@ -48,7 +48,7 @@ def _wrap(value: Any) -> Any:
 
 
 class UserActions:
-    def __init__(self, core: "Core", login: str):
+    def __init__(self, core: Core, login: str):
         self.core = core
         user = core.state.account(login)
         if user is None:
@@ -69,8 +69,11 @@ class UserActions:
         if repo is None:
             raise errors.not_found()
         login = self.user.login.lower()
-        if repo.private and not (repo.owner is self.user or login in repo.collaborators
-                                 or (repo.owner.is_org and login in repo.owner.members)):
+        if repo.private and not (
+            repo.owner is self.user
+            or login in repo.collaborators
+            or (repo.owner.is_org and login in repo.owner.members)
+        ):
             raise errors.not_found()
         return repo
 
@@ -103,8 +106,11 @@ class UserActions:
     def _own(self, obj) -> None:
         if obj.user is not self.user:
             repo = obj.repo if hasattr(obj, "repo") else obj.issue.repo
-            if not (repo.owner is self.user or self.user.login.lower() in repo.collaborators
-                    or (repo.owner.is_org and repo.owner.members.get(self.user.login.lower()) == "admin")):
+            if not (
+                repo.owner is self.user
+                or self.user.login.lower() in repo.collaborators
+                or (repo.owner.is_org and repo.owner.members.get(self.user.login.lower()) == "admin")
+            ):
                 raise ApiError(403, "You can only edit or delete your own comments")
 
     # ------------------------------------------------------------------ issue comments
@@ -131,30 +137,59 @@ class UserActions:
 
     # ------------------------------------------------------------------ reviews
 
-    def submit_review(self, repo: str, number: int, body: str = "", event: str = "COMMENT",
-                      comments: list[dict] | None = None, commit_id: str | None = None) -> Resource:
+    def submit_review(
+        self,
+        repo: str,
+        number: int,
+        body: str = "",
+        event: str = "COMMENT",
+        comments: list[dict] | None = None,
+        commit_id: str | None = None,
+    ) -> Resource:
         """Submit a review (``pull_request_review`` ``submitted``); ``event`` is
         COMMENT, APPROVE or REQUEST_CHANGES."""
         if event not in ("COMMENT", "APPROVE", "REQUEST_CHANGES"):
             raise ValueError("event must be COMMENT, APPROVE or REQUEST_CHANGES")
-        review = self.core.domain.create_review(self._pull(repo, number), self.user, None, body=body,
-                                                event=event, commit_id=commit_id, comments=comments)
+        review = self.core.domain.create_review(
+            self._pull(repo, number), self.user, None, body=body, event=event, commit_id=commit_id, comments=comments
+        )
         return self._render("pulls/create-review", 200, self.core.views.review(review))
 
-    def review_comment(self, repo: str, number: int, *, path: str, line: int | None = None, body: str,
-                       side: str = "RIGHT", start_line: int | None = None, start_side: str | None = None,
-                       commit_id: str | None = None, subject_type: str = "line") -> Resource:
+    def review_comment(
+        self,
+        repo: str,
+        number: int,
+        *,
+        path: str,
+        line: int | None = None,
+        body: str,
+        side: str = "RIGHT",
+        start_line: int | None = None,
+        start_side: str | None = None,
+        commit_id: str | None = None,
+        subject_type: str = "line",
+    ) -> Resource:
         """A single comment on a line of the diff (``pull_request_review_comment``
         ``created``, inside a COMMENTED review, as on GitHub)."""
-        spec = {"path": path, "line": line, "body": body, "side": side, "start_line": start_line,
-                "start_side": start_side, "commit_id": commit_id, "subject_type": subject_type}
-        comment = self.core.domain.create_review_comment(self._pull(repo, number), self.user, None,
-                                                         {k: v for k, v in spec.items() if v is not None})
+        spec = {
+            "path": path,
+            "line": line,
+            "body": body,
+            "side": side,
+            "start_line": start_line,
+            "start_side": start_side,
+            "commit_id": commit_id,
+            "subject_type": subject_type,
+        }
+        comment = self.core.domain.create_review_comment(
+            self._pull(repo, number), self.user, None, {k: v for k, v in spec.items() if v is not None}
+        )
         return self._render("pulls/create-review-comment", 201, self.core.views.review_comment(comment))
 
     def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> Resource:
-        comment = self.core.domain.create_review_comment(self._pull(repo, number), self.user, None,
-                                                         {"in_reply_to": comment_id, "body": body})
+        comment = self.core.domain.create_review_comment(
+            self._pull(repo, number), self.user, None, {"in_reply_to": comment_id, "body": body}
+        )
         return self._render("pulls/create-review-comment", 201, self.core.views.review_comment(comment))
 
     def edit_review_comment(self, repo: str, comment_id: int, body: str) -> Resource:
@@ -170,10 +205,20 @@ class UserActions:
 
     # ------------------------------------------------------------------ pull requests
 
-    def open_pull_request(self, repo: str, *, head: str, base: str, title: str, body: str | None = None,
-                          draft: bool = False) -> Resource:
-        issue = self.core.domain.create_pull(self._repo(repo), self.user, None, title=title, head=head,
-                                             base=base, body=body, draft=draft, maintainer_can_modify=True)
+    def open_pull_request(
+        self, repo: str, *, head: str, base: str, title: str, body: str | None = None, draft: bool = False
+    ) -> Resource:
+        issue = self.core.domain.create_pull(
+            self._repo(repo),
+            self.user,
+            None,
+            title=title,
+            head=head,
+            base=base,
+            body=body,
+            draft=draft,
+            maintainer_can_modify=True,
+        )
         return self._render("pulls/create", 201, self.core.views.pull(issue))
 
     def close_pull_request(self, repo: str, number: int) -> None:
@@ -182,11 +227,11 @@ class UserActions:
     def reopen_pull_request(self, repo: str, number: int) -> None:
         self.core.domain.update_issue(self._pull(repo, number), self.user, None, state="open")
 
-    def edit_pull_request(self, repo: str, number: int, *, title: str | None = None,
-                          body: str | None = None) -> None:
+    def edit_pull_request(self, repo: str, number: int, *, title: str | None = None, body: str | None = None) -> None:
         # update_issue takes ... for a body left as it is.
-        self.core.domain.update_issue(self._pull(repo, number), self.user, None, title=title,
-                                      body=... if body is None else body)
+        self.core.domain.update_issue(
+            self._pull(repo, number), self.user, None, title=title, body=... if body is None else body
+        )
 
     def mark_ready_for_review(self, repo: str, number: int) -> None:
         """The "Ready for review" button (``pull_request`` ``ready_for_review``)."""
@@ -195,10 +240,10 @@ class UserActions:
     def convert_to_draft(self, repo: str, number: int) -> None:
         self.core.domain.set_draft(self._pull(repo, number), True, self.user)
 
-    def request_review(self, repo: str, number: int, reviewers: Sequence[str] = (),
-                       team_reviewers: Sequence[str] = ()) -> None:
-        self.core.domain.request_reviewers(self._pull(repo, number), self.user, list(reviewers),
-                                           list(team_reviewers))
+    def request_review(
+        self, repo: str, number: int, reviewers: Sequence[str] = (), team_reviewers: Sequence[str] = ()
+    ) -> None:
+        self.core.domain.request_reviewers(self._pull(repo, number), self.user, list(reviewers), list(team_reviewers))
 
     def add_labels(self, repo: str, number: int, labels: list[str]) -> None:
         self.core.domain.add_labels(self._issue(repo, number), labels, self.user, None)
@@ -221,7 +266,7 @@ class AppActions:
     "failure")``; ``.status("evals-org/mlflow", sha, "success", "ci/build")``.
     """
 
-    def __init__(self, core: "Core", app: App):
+    def __init__(self, core: Core, app: App):
         self.core = core
         self.app = app
 
@@ -232,8 +277,16 @@ class AppActions:
             raise errors.not_found()
         return repo
 
-    def check_run(self, repo: str, head_sha: str, name: str, *, status: str = "in_progress",
-                  conclusion: str | None = None, details_url: str | None = None) -> CheckRun:
+    def check_run(
+        self,
+        repo: str,
+        head_sha: str,
+        name: str,
+        *,
+        status: str = "in_progress",
+        conclusion: str | None = None,
+        details_url: str | None = None,
+    ) -> CheckRun:
         fields: dict[str, Any] = {"name": name, "head_sha": head_sha, "status": status}
         if conclusion is not None:
             fields["conclusion"] = conclusion
@@ -244,7 +297,15 @@ class AppActions:
     def complete(self, run: CheckRun, conclusion: str) -> CheckRun:
         return self.core.domain.update_check_run(run, {"status": "completed", "conclusion": conclusion})
 
-    def status(self, repo: str, sha: str, state: str, context: str, target_url: str | None = None,
-               description: str | None = None) -> Resource:
-        return Resource(create_status(self.core.domain, self._repo(repo), self.app, sha, state, context,
-                                      target_url, description))
+    def status(
+        self,
+        repo: str,
+        sha: str,
+        state: str,
+        context: str,
+        target_url: str | None = None,
+        description: str | None = None,
+    ) -> Resource:
+        return Resource(
+            create_status(self.core.domain, self._repo(repo), self.app, sha, state, context, target_url, description)
+        )

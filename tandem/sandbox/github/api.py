@@ -13,8 +13,9 @@ schema for the status (and API version) and adds GitHub's headers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .auth import AuthInfo
@@ -27,7 +28,7 @@ from .views import GitSnapshot
 if TYPE_CHECKING:
     from .core import Core
 
-HANDLERS: dict[str, Callable[["Ctx"], "Reply"]] = {}
+HANDLERS: dict[str, Callable[[Ctx], Reply]] = {}
 
 
 def handler(operation_id: str):
@@ -36,21 +37,22 @@ def handler(operation_id: str):
             raise RuntimeError(f"two handlers for {operation_id}")
         HANDLERS[operation_id] = fn
         return fn
+
     return register
 
 
 @dataclass
 class Reply:
     status: int
-    value: Any = None                 # rendered through the response schema
+    value: Any = None  # rendered through the response schema
     headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None          # sent as is (e.g. a raw file)
+    raw: bytes | None = None  # sent as is (e.g. a raw file)
     content_type: str | None = None
 
 
 @dataclass
 class Ctx:
-    core: "Core"
+    core: Core
     op: Operation
     method: str
     path: str
@@ -102,9 +104,11 @@ class Ctx:
         if self.auth.kind == "installation":
             token = self.auth.token_required
             inst = self.auth.installation_required
-            in_scope = (repo.owner is inst.account
-                        and (inst.repository_selection == "all" or repo.id in inst.repo_ids)
-                        and (token.repo_ids is None or repo.id in token.repo_ids))
+            in_scope = (
+                repo.owner is inst.account
+                and (inst.repository_selection == "all" or repo.id in inst.repo_ids)
+                and (token.repo_ids is None or repo.id in token.repo_ids)
+            )
             return in_scope or not repo.private
         return not repo.private
 
@@ -112,12 +116,15 @@ class Ctx:
         if self.auth.kind != "installation":
             return False
         inst, token = self.auth.installation_required, self.auth.token_required
-        return (repo.owner is inst.account
-                and (inst.repository_selection == "all" or repo.id in inst.repo_ids)
-                and (token.repo_ids is None or repo.id in token.repo_ids))
+        return (
+            repo.owner is inst.account
+            and (inst.repository_selection == "all" or repo.id in inst.repo_ids)
+            and (token.repo_ids is None or repo.id in token.repo_ids)
+        )
 
-    def repo(self, owner: str | None = None, name: str | None = None, write: bool | None = None,
-             allow_archived: bool = False) -> Repository:
+    def repo(
+        self, owner: str | None = None, name: str | None = None, write: bool | None = None, allow_archived: bool = False
+    ) -> Repository:
         """The repository of the path, or 404 when it is absent or hidden from the
         caller. For writes (default: any non-GET), the installation must cover it
         (else 403 on a visible repository, as GitHub does)."""
@@ -175,7 +182,7 @@ class Ctx:
         per_page = min(max(self.q_int("per_page", 30), 1), 100)
         page = max(self.q_int("page", 1), 1)
         start = (page - 1) * per_page
-        chunk = items[start:start + per_page]
+        chunk = items[start : start + per_page]
         query = {k: v for k, v in self.query.items() if k not in ("page", "per_page")}
         link = link_header(self.base, self.path, query, page, per_page, len(items))
         return chunk, ({"link": link} if link else {})

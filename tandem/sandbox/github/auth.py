@@ -32,8 +32,10 @@ from .util import installation_token
 T = TypeVar("T")
 
 JWT_UNDECODABLE = "A JSON web token could not be decoded"
-JWT_EXPIRED = ("'Expiration time' claim ('exp') must be a numeric value representing the future "
-               "time at which the assertion expires")
+JWT_EXPIRED = (
+    "'Expiration time' claim ('exp') must be a numeric value representing the future "
+    "time at which the assertion expires"
+)
 JWT_TOO_LONG = "'Expiration time' claim ('exp') is too far in the future"
 JWT_IAT_FUTURE = "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"
 JWT_ISSUER = "'Issuer' claim ('iss') must be an Integer"
@@ -45,14 +47,15 @@ TOKEN_LIFETIME = 3600
 def generate_private_key() -> tuple[str, object]:
     """A fresh RSA 2048 key: (PEM text as GitHub hands it out, public key)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
     return pem, key.public_key()
 
 
 @dataclass
 class AuthInfo:
-    kind: str                          # "jwt" | "installation" | "none"
+    kind: str  # "jwt" | "installation" | "none"
     app: App | None = None
     installation: Installation | None = None
     token: Token | None = None
@@ -123,9 +126,18 @@ class Authenticator:
         if app is None:
             raise ApiError(401, JWT_UNDECODABLE if iss is None else JWT_ISSUER)
         try:
-            jwt.decode(token, app.public_key, algorithms=["RS256"],
-                       options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-                                "verify_aud": False, "verify_iss": False})
+            jwt.decode(
+                token,
+                app.public_key,
+                algorithms=["RS256"],
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "verify_aud": False,
+                    "verify_iss": False,
+                },
+            )
         except jwt.PyJWTError:
             raise ApiError(401, JWT_UNDECODABLE) from None
         exp, iat = claims.get("exp"), claims.get("iat")
@@ -150,12 +162,14 @@ class Authenticator:
 
     # ------------------------------------------------------------------ tokens
 
-    def issue_token(self, inst: Installation, permissions: dict[str, str] | None,
-                    repo_ids: set[int] | None) -> Token:
-        token = Token(token=installation_token(), installation=inst,
-                      expires_at=time.time() + TOKEN_LIFETIME,
-                      permissions=dict(permissions if permissions is not None else inst.permissions),
-                      repo_ids=repo_ids)
+    def issue_token(self, inst: Installation, permissions: dict[str, str] | None, repo_ids: set[int] | None) -> Token:
+        token = Token(
+            token=installation_token(),
+            installation=inst,
+            expires_at=time.time() + TOKEN_LIFETIME,
+            permissions=dict(permissions if permissions is not None else inst.permissions),
+            repo_ids=repo_ids,
+        )
         with self.state.lock:
             self.state.tokens[token.token] = token
         return token

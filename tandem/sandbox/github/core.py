@@ -19,6 +19,7 @@ Handlers run on the server's worker threads; ``State.lock`` keeps them safe.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -32,9 +33,10 @@ from urllib.parse import parse_qsl
 import jsonschema
 
 from . import handlers as _handlers  # noqa: F401  (registers the handlers)
-from . import oas, spec as spec_module
+from . import oas
+from . import spec as spec_module
 from .api import HANDLERS, Ctx, Reply
-from .auth import ANONYMOUS, AuthInfo, Authenticator, accepted_permissions_header, classify, has_permission
+from .auth import ANONYMOUS, Authenticator, AuthInfo, accepted_permissions_header, classify, has_permission
 from .domain import Domain
 from .errors import ApiError
 from .faults import PRIMARY_DOCS, SECONDARY_DOCS, Faults, secondary_message
@@ -46,14 +48,20 @@ from .state import State
 from .util import iso
 from .views import Views
 from .webhooks import Dispatcher
-import contextlib
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Operations authenticated as the app itself (JWT), per GitHub's docs.
 APP_OPERATIONS = {
-    "apps/get-authenticated", "apps/list-installations", "apps/get-installation", "apps/delete-installation",
-    "apps/create-installation-access-token", "apps/suspend-installation", "apps/unsuspend-installation",
-    "apps/list-webhook-deliveries", "apps/get-webhook-delivery", "apps/redeliver-webhook-delivery",
+    "apps/get-authenticated",
+    "apps/list-installations",
+    "apps/get-installation",
+    "apps/delete-installation",
+    "apps/create-installation-access-token",
+    "apps/suspend-installation",
+    "apps/unsuspend-installation",
+    "apps/list-webhook-deliveries",
+    "apps/get-webhook-delivery",
+    "apps/redeliver-webhook-delivery",
     "apps/get-repo-installation",
 }
 NO_AUTH_OPERATIONS = {"apps/create-from-manifest"}
@@ -62,9 +70,9 @@ NO_AUTH_OPERATIONS = {"apps/create-from-manifest"}
 @dataclass
 class Request:
     method: str
-    path: str                 # raw (percent-encoded) path, without the query string
+    path: str  # raw (percent-encoded) path, without the query string
     query_string: str
-    headers: dict[str, str]   # lower-case names
+    headers: dict[str, str]  # lower-case names
     body: bytes
 
 
@@ -86,12 +94,12 @@ class RecordedRequest:
     body: bytes
     json: Any
     status: int
-    token_kind: str                  # "jwt" | "installation" | "none"
+    token_kind: str  # "jwt" | "installation" | "none"
     installation_id: int | None
     operation_id: str | None = None
     request_id: str = ""
     duration: float = 0.0
-    at: float = 0.0                  # when it was received (time.time())
+    at: float = 0.0  # when it was received (time.time())
     response_headers: dict = field(default_factory=dict)
 
 
@@ -113,9 +121,16 @@ def _request_id() -> str:
 
 
 class Core:
-    def __init__(self, root: Path, base_url: str, *, installation_rate_limit: int = 5000,
-                 webhook_timeout: float = 10.0, cache_headers: bool = True,
-                 secondary_limits: SecondaryLimits | None = None):
+    def __init__(
+        self,
+        root: Path,
+        base_url: str,
+        *,
+        installation_rate_limit: int = 5000,
+        webhook_timeout: float = 10.0,
+        cache_headers: bool = True,
+        secondary_limits: SecondaryLimits | None = None,
+    ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")
@@ -124,8 +139,9 @@ class Core:
         self.specs = {v: spec_module.load(v) for v in spec_module.VERSIONS}
         self.renderer = Renderer(self.base_url, iso)
         self.views = Views(self.base_url, self.state)
-        self.dispatcher = Dispatcher(self.state, self.specs[spec_module.DEFAULT_VERSION], self.renderer,
-                                     timeout=webhook_timeout)
+        self.dispatcher = Dispatcher(
+            self.state, self.specs[spec_module.DEFAULT_VERSION], self.renderer, timeout=webhook_timeout
+        )
         self.url_file = self.root / ".github-emulator-url"
         self.domain = Domain(self.state, self.views, self.dispatcher, self.root, self.url_file)
         self.auth = Authenticator(self.state)
@@ -170,8 +186,7 @@ class Core:
     def handle_api(self, req: Request) -> Response:
         time.sleep(self.faults.arrival_delay(req.method, req.path))
         started, received = time.monotonic(), time.time()
-        trace = _Trace(request_id=_request_id(),
-                       query=dict(parse_qsl(req.query_string, keep_blank_values=True)))
+        trace = _Trace(request_id=_request_id(), query=dict(parse_qsl(req.query_string, keep_blank_values=True)))
         kind, _ = classify(req.headers.get("authorization"))
         trace.token_kind = "installation" if kind == "token" else kind
         try:
@@ -202,31 +217,50 @@ class Core:
             response.headers.setdefault(f"x-ratelimit-{name}", str(rate[name]))
         response.headers.setdefault("x-ratelimit-resource", "core")
         record = RecordedRequest(
-            method=req.method, path=req.path, query=trace.query, headers=dict(req.headers), body=req.body,
-            json=trace.json, status=response.status, token_kind=trace.token_kind,
+            method=req.method,
+            path=req.path,
+            query=trace.query,
+            headers=dict(req.headers),
+            body=req.body,
+            json=trace.json,
+            status=response.status,
+            token_kind=trace.token_kind,
             installation_id=trace.auth.installation_id if trace.auth else None,
-            operation_id=trace.operation_id, request_id=trace.request_id,
-            duration=time.monotonic() - started, at=received, response_headers=dict(response.headers))
+            operation_id=trace.operation_id,
+            request_id=trace.request_id,
+            duration=time.monotonic() - started,
+            at=received,
+            response_headers=dict(response.headers),
+        )
         with self._requests_lock:
             self._requests.append(record)
             if req.method in MUTATING and record.installation_id is not None:
                 self._writes[record.installation_id] = self._writes.get(record.installation_id, 0) + 1
         return response
 
-    def _answer(self, req: Request, version: str, headers: dict[str, str], trace: "_Trace") -> Response:
-        fault = self.faults.take(req.method, req.path, trace.request_id,
-                                 _who(trace.auth) if trace.auth else "127.0.0.1")
+    def _answer(self, req: Request, version: str, headers: dict[str, str], trace: _Trace) -> Response:
+        fault = self.faults.take(
+            req.method, req.path, trace.request_id, _who(trace.auth) if trace.auth else "127.0.0.1"
+        )
         if fault is not None:
             if fault.ratelimit_remaining is not None:
                 rate = self.limits.snapshot(self.identity(trace.auth or ANONYMOUS))
-                headers.update({"x-ratelimit-limit": str(rate["limit"]), "x-ratelimit-remaining": "0",
-                                "x-ratelimit-reset": str(fault.ratelimit_reset),
-                                "x-ratelimit-used": str(rate["limit"])})
+                headers.update(
+                    {
+                        "x-ratelimit-limit": str(rate["limit"]),
+                        "x-ratelimit-remaining": "0",
+                        "x-ratelimit-reset": str(fault.ratelimit_reset),
+                        "x-ratelimit-used": str(rate["limit"]),
+                    }
+                )
             headers.update(fault.headers)
             return Response(fault.status, headers, _dump(fault.body))
         if version not in self.specs:
-            raise ApiError(400, f"Unsupported 'X-GitHub-Api-Version' provided: {version!r}. "
-                                f"Supported versions: {', '.join(spec_module.VERSIONS)}.")
+            raise ApiError(
+                400,
+                f"Unsupported 'X-GitHub-Api-Version' provided: {version!r}. "
+                f"Supported versions: {', '.join(spec_module.VERSIONS)}.",
+            )
         op, params, _ = self.specs[version].match(req.method, req.path)
         if op is None or op.operation_id not in HANDLERS:
             raise ApiError(404, "Not Found")
@@ -239,8 +273,12 @@ class Core:
             else:
                 wait = self.secondary.admit(identity, req.method in MUTATING) if self.secondary else None
                 if wait is not None:
-                    raise ApiError(403, secondary_message(trace.request_id), docs=SECONDARY_DOCS,
-                                   headers={"retry-after": str(wait)})
+                    raise ApiError(
+                        403,
+                        secondary_message(trace.request_id),
+                        docs=SECONDARY_DOCS,
+                        headers={"retry-after": str(wait)},
+                    )
                 allowed, trace.rate = self.limits.hit(identity)
                 if not allowed:
                     raise ApiError(403, f"API rate limit exceeded for {_who(auth)}.", docs=PRIMARY_DOCS)
@@ -250,8 +288,19 @@ class Core:
             if not has_permission(auth, op.operation_id):
                 raise ApiError(403, "Resource not accessible by integration")
             trace.json = self._parse_body(req, op)
-            ctx = Ctx(core=self, op=op, method=req.method, path=req.path, params=params, query=trace.query,
-                      headers=req.headers, body=req.body, json=trace.json, auth=auth, version=version)
+            ctx = Ctx(
+                core=self,
+                op=op,
+                method=req.method,
+                path=req.path,
+                params=params,
+                query=trace.query,
+                headers=req.headers,
+                body=req.body,
+                json=trace.json,
+                auth=auth,
+                version=version,
+            )
             reply = HANDLERS[op.operation_id](ctx)
         except ApiError as err:
             if err.docs is None:
@@ -304,7 +353,7 @@ class Core:
         value = self.renderer.render(schema, reply.value)
         return Response(reply.status, headers, _dump(value))
 
-    def _cache_headers(self, req: Request, response: Response, trace: "_Trace") -> Response:
+    def _cache_headers(self, req: Request, response: Response, trace: _Trace) -> Response:
         """GitHub's HTTP caching: GETs carry an ``ETag`` and
         ``Cache-Control: private, max-age=60``; a matching ``If-None-Match``
         answers 304, which does not count against the rate limit."""

@@ -17,16 +17,30 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from . import errors
 from .errors import ApiError
 from .gitrepo import _ENV as GIT_ENV
 from .gitrepo import ZERO_SHA, GitRepo, Person
-from .state import (Account, App, CheckRun, Installation, Issue, IssueComment, Label, PullRequestData,
-                    Reaction, Repository, Review, ReviewComment, State, Team)
+from .state import (
+    Account,
+    App,
+    CheckRun,
+    Installation,
+    Issue,
+    IssueComment,
+    Label,
+    PullRequestData,
+    Reaction,
+    Repository,
+    Review,
+    ReviewComment,
+    State,
+    Team,
+)
 from .util import iso, node_id
 from .views import GitSnapshot, Views
 from .webhooks import ALWAYS_SENT, Dispatcher
@@ -34,7 +48,7 @@ from .webhooks import ALWAYS_SENT, Dispatcher
 DEFAULT_LABEL_COLOR = "ededed"
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
 
-POST_RECEIVE = '''#!{python}
+POST_RECEIVE = """#!{python}
 # Installed by the GitHub emulator: tell it about pushes, as GitHub's own
 # receive hooks do, so it can send pull_request "synchronize" webhooks.
 import json, os, sys, urllib.request
@@ -52,7 +66,7 @@ try:
     urllib.request.urlopen(request, timeout=60).read()
 except Exception as exc:
     print("github-emulator: push not reported:", exc, file=sys.stderr)
-'''
+"""
 
 
 def noreply_email(acc: Account) -> str:
@@ -83,38 +97,59 @@ class Domain:
         delivery = self.hooks.build(app, event, action, values, inst.id, repo_id)
         self.hooks.enqueue(delivery)
 
-    def emit(self, repo: Repository, event: str, action: str | None, sender: Account,
-             values: dict[str, Any], only_app: App | None = None) -> None:
+    def emit(
+        self,
+        repo: Repository,
+        event: str,
+        action: str | None,
+        sender: Account,
+        values: dict[str, Any],
+        only_app: App | None = None,
+    ) -> None:
         """Send ``event`` to every app installed on ``repo`` that subscribed to it."""
         with self.state.lock:
-            targets = [i for i in self.state.installations.values()
-                       if not i.deleted and i.account is repo.owner
-                       and (i.repository_selection == "all" or repo.id in i.repo_ids)
-                       and (only_app is None or i.app is only_app)]
+            targets = [
+                i
+                for i in self.state.installations.values()
+                if not i.deleted
+                and i.account is repo.owner
+                and (i.repository_selection == "all" or repo.id in i.repo_ids)
+                and (only_app is None or i.app is only_app)
+            ]
             if not targets:
                 return
             # Events without actions (status, push) carry no "action" key, as GitHub's.
-            base = {**({"action": action} if action is not None else {}), **values,
-                    "repository": self.views.repo(repo), "sender": self.views.user(sender)}
+            base = {
+                **({"action": action} if action is not None else {}),
+                **values,
+                "repository": self.views.repo(repo),
+                "sender": self.views.user(sender),
+            }
             if repo.owner.is_org:
                 base["organization"] = self.views.org(repo.owner)
             for inst in targets:
-                self._deliver(inst, event, action,
-                              {**base, "installation": {"id": inst.id, "node_id": inst.node_id}})
+                self._deliver(inst, event, action, {**base, "installation": {"id": inst.id, "node_id": inst.node_id}})
 
-    def emit_installation(self, inst: Installation, event: str, action: str, sender: Account,
-                          values: dict[str, Any]) -> None:
+    def emit_installation(
+        self, inst: Installation, event: str, action: str, sender: Account, values: dict[str, Any]
+    ) -> None:
         with self.state.lock:
-            payload = {"action": action, "installation": self.views.installation(inst),
-                       **values, "requester": None, "sender": self.views.user(sender)}
+            payload = {
+                "action": action,
+                "installation": self.views.installation(inst),
+                **values,
+                "requester": None,
+                "sender": self.views.user(sender),
+            }
             app = inst.app
             delivery = self.hooks.build(app, event, action, payload, inst.id, None)
             self.hooks.enqueue(delivery)
 
     # ================================================================== accounts
 
-    def create_account(self, login: str, type: str = "User", name: str | None = None,
-                       email: str | None = None) -> Account:
+    def create_account(
+        self, login: str, type: str = "User", name: str | None = None, email: str | None = None
+    ) -> Account:
         if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?", login):
             raise ValueError(f"invalid GitHub login: {login!r}")
         with self.state.lock:
@@ -122,8 +157,7 @@ class Domain:
                 raise ValueError(f"login {login!r} is taken")
             ident = self.state.next_id("account")
             kind = {"User": "User", "Bot": "Bot", "Organization": "Organization"}[type]
-            acc = Account(id=ident, login=login, type=kind, node_id=node_id(kind, ident),
-                          name=name, email=email)
+            acc = Account(id=ident, login=login, type=kind, node_id=node_id(kind, ident), name=name, email=email)
             self.state.accounts[login.lower()] = acc
             self.state.accounts_by_id[ident] = acc
             return acc
@@ -134,8 +168,14 @@ class Domain:
         with self.state.lock:
             org.members[user.login.lower()] = role
 
-    def create_team(self, org: Account, name: str, slug: str | None = None,
-                    members: Iterable[Account] = (), maintainers: Iterable[Account] = ()) -> Team:
+    def create_team(
+        self,
+        org: Account,
+        name: str,
+        slug: str | None = None,
+        members: Iterable[Account] = (),
+        maintainers: Iterable[Account] = (),
+    ) -> Team:
         slug = slug or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         with self.state.lock:
             if slug in org.teams:
@@ -156,21 +196,39 @@ class Domain:
     def _install_hook(self, git: GitRepo) -> None:
         hook = git.git_dir / "hooks" / "post-receive"
         hook.parent.mkdir(exist_ok=True)
-        hook.write_text(POST_RECEIVE.format(python=sys.executable, url_file=str(self.url_file),
-                                            git_dir=str(git.git_dir.resolve())))
+        hook.write_text(
+            POST_RECEIVE.format(python=sys.executable, url_file=str(self.url_file), git_dir=str(git.git_dir.resolve()))
+        )
         hook.chmod(0o755)
 
-    def _new_repo_object(self, owner: Account, name: str, git: GitRepo, private: bool,
-                         default_branch: str, **kw) -> Repository:
+    def _new_repo_object(
+        self, owner: Account, name: str, git: GitRepo, private: bool, default_branch: str, **kw
+    ) -> Repository:
         ident = self.state.next_id("repo")
-        repo = Repository(id=ident, node_id=node_id("Repository", ident), owner=owner, name=name,
-                          private=private, default_branch=default_branch, git=git, **kw)
+        repo = Repository(
+            id=ident,
+            node_id=node_id("Repository", ident),
+            owner=owner,
+            name=name,
+            private=private,
+            default_branch=default_branch,
+            git=git,
+            **kw,
+        )
         self.state.repos[repo.full_name.lower()] = repo
         self.state.repos_by_id[ident] = repo
         return repo
 
-    def create_repository(self, owner: Account, name: str, files: Mapping[str, str | bytes] | None, default_branch: str,
-                          private: bool, description: str | None, author: Account | None) -> Repository:
+    def create_repository(
+        self,
+        owner: Account,
+        name: str,
+        files: Mapping[str, str | bytes] | None,
+        default_branch: str,
+        private: bool,
+        description: str | None,
+        author: Account | None,
+    ) -> Repository:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", name) or name in (".", ".."):
             raise ValueError(f"invalid repository name: {name!r}")
         with self.state.lock:
@@ -186,8 +244,16 @@ class Domain:
             self.commit_files(repo, files, default_branch, "Initial commit", author or owner, notify=False)
         return repo
 
-    def commit_files(self, repo: Repository, files: Mapping[str, str | bytes | None], branch: str, message: str,
-                     author: Account, notify: bool = True, sender: Account | None = None) -> str:
+    def commit_files(
+        self,
+        repo: Repository,
+        files: Mapping[str, str | bytes | None],
+        branch: str,
+        message: str,
+        author: Account,
+        notify: bool = True,
+        sender: Account | None = None,
+    ) -> str:
         """Commit ``files`` ({path: str | bytes | None}) on top of ``branch``
         (created from the default branch when missing). Returns the new sha."""
         git = repo.git
@@ -207,8 +273,9 @@ class Domain:
             base_tree = git.tree_of(parent) if parent else None
             tree = git.build_tree(base_tree, changes)
             who = person(author)
-            sha = git.commit_tree(tree, [parent] if parent else [], message if message.endswith("\n") else message + "\n",
-                                  who, who)
+            sha = git.commit_tree(
+                tree, [parent] if parent else [], message if message.endswith("\n") else message + "\n", who, who
+            )
             old = git.ref_sha(ref)
             git.update_ref(ref, sha, old or ZERO_SHA)
         if notify:
@@ -230,25 +297,24 @@ class Domain:
             if default_branch_only:
                 args += ["--single-branch", "--branch", source.default_branch]
             with source.git.lock:
-                subprocess.run([*args, str(source.git_dir), str(git_dir)], check=True,
-                               capture_output=True, env=GIT_ENV)
+                subprocess.run([*args, str(source.git_dir), str(git_dir)], check=True, capture_output=True, env=GIT_ENV)
             git = GitRepo(git_dir)
             git.configure()
             self._install_hook(git)
-            repo = self._new_repo_object(owner, name, git, source.private, source.default_branch,
-                                         description=source.description, fork_of=source)
+            repo = self._new_repo_object(
+                owner, name, git, source.private, source.default_branch, description=source.description, fork_of=source
+            )
             return repo
 
     # ================================================================== refs & pushes
 
-    def on_ref_updated(self, repo: Repository, ref: str, old: str | None, new: str | None,
-                       sender: Account) -> None:
+    def on_ref_updated(self, repo: Repository, ref: str, old: str | None, new: str | None, sender: Account) -> None:
         """After a branch moved (push, REST ref update, contents API): keep
         ``refs/pull/N/head`` current, send ``synchronize``; a deleted head or base
         branch closes its open pull requests, as on GitHub."""
         if not ref.startswith("refs/heads/"):
             return
-        branch = ref[len("refs/heads/"):]
+        branch = ref[len("refs/heads/") :]
         old = None if not old or old == ZERO_SHA else old
         new = None if not new or new == ZERO_SHA else new
         with self.state.lock:
@@ -274,9 +340,13 @@ class Domain:
                 before = issue.pull_request.last_head_sha or old or ZERO_SHA
                 self._sync_pull_ref(issue, new)
                 issue.updated_at = iso()
-                self.emit(issue.repo, "pull_request", "synchronize", sender, {
-                    "number": issue.number, "before": before, "after": new,
-                    "pull_request": self.views.pull(issue)})
+                self.emit(
+                    issue.repo,
+                    "pull_request",
+                    "synchronize",
+                    sender,
+                    {"number": issue.number, "before": before, "after": new, "pull_request": self.views.pull(issue)},
+                )
 
     def _sync_pull_ref(self, issue: Issue, head_sha: str) -> None:
         """Point ``refs/pull/N/head`` of the base repository at ``head_sha``
@@ -293,8 +363,10 @@ class Domain:
 
     def handle_push_report(self, git_dir: str, updates: list[list[str]], pusher: str | None) -> None:
         with self.state.lock:
-            repo = next((r for r in self.state.repos_by_id.values()
-                         if not r.deleted and str(r.git_dir.resolve()) == git_dir), None)
+            repo = next(
+                (r for r in self.state.repos_by_id.values() if not r.deleted and str(r.git_dir.resolve()) == git_dir),
+                None,
+            )
             if repo is None:
                 return
             sender = (self.state.account(pusher) if pusher else None) or repo.owner
@@ -330,9 +402,20 @@ class Domain:
             return None, branch
         return base, head
 
-    def create_pull(self, repo: Repository, actor: Account, via_app: App | None, *, title: str | None,
-                    head: str | None, base: str | None, body: str | None, draft: bool,
-                    maintainer_can_modify: bool, head_repo: str | None = None) -> Issue:
+    def create_pull(
+        self,
+        repo: Repository,
+        actor: Account,
+        via_app: App | None,
+        *,
+        title: str | None,
+        head: str | None,
+        base: str | None,
+        body: str | None,
+        draft: bool,
+        maintainer_can_modify: bool,
+        head_repo: str | None = None,
+    ) -> Issue:
         if not title:
             raise errors.missing_field("PullRequest", "title")
         if not head:
@@ -350,26 +433,58 @@ class Domain:
                 raise errors.invalid_field("PullRequest", "head")
             label = f"{head_repo_obj.owner.login}:{head_ref}"
             for other in repo.issues.values():
-                if (other.pr and other.state == "open" and other.pr.head_repo is head_repo_obj
-                        and other.pr.head_ref == head_ref and other.pr.base_ref == base):
-                    raise errors.validation([{"resource": "PullRequest", "code": "custom",
-                                              "message": f"A pull request already exists for {label}."}])
+                if (
+                    other.pr
+                    and other.state == "open"
+                    and other.pr.head_repo is head_repo_obj
+                    and other.pr.head_ref == head_ref
+                    and other.pr.base_ref == base
+                ):
+                    raise errors.validation(
+                        [
+                            {
+                                "resource": "PullRequest",
+                                "code": "custom",
+                                "message": f"A pull request already exists for {label}.",
+                            }
+                        ]
+                    )
             if head_repo_obj is not repo and repo.git.object_type(head_sha) is None:
                 repo.git.fetch_into(head_repo_obj.git, f"+{head_sha}:refs/emulator/incoming")
             if head_sha == base_sha or repo.git.is_ancestor(head_sha, base_sha):
-                raise errors.validation([{"resource": "PullRequest", "code": "custom",
-                                          "message": f"No commits between {base} and {head_ref}"}])
+                raise errors.validation(
+                    [
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": f"No commits between {base} and {head_ref}",
+                        }
+                    ]
+                )
             number = self._next_number(repo)
             issue_id, pr_id = self.state.next_id("issue"), self.state.next_id("pull")
-            issue = Issue(id=issue_id, node_id=node_id("Issue", issue_id), repo=repo, number=number,
-                          title=title, body=body, user=actor, via_app=via_app)
-            issue.pr = PullRequestData(id=pr_id, node_id=node_id("PullRequest", pr_id), head_repo=head_repo_obj,
-                                       head_ref=head_ref, base_ref=base, draft=draft,
-                                       maintainer_can_modify=maintainer_can_modify)
+            issue = Issue(
+                id=issue_id,
+                node_id=node_id("Issue", issue_id),
+                repo=repo,
+                number=number,
+                title=title,
+                body=body,
+                user=actor,
+                via_app=via_app,
+            )
+            issue.pr = PullRequestData(
+                id=pr_id,
+                node_id=node_id("PullRequest", pr_id),
+                head_repo=head_repo_obj,
+                head_ref=head_ref,
+                base_ref=base,
+                draft=draft,
+                maintainer_can_modify=maintainer_can_modify,
+            )
             repo.issues[number] = issue
             self._sync_pull_ref(issue, head_sha)
-            self.emit(repo, "pull_request", "opened", actor,
-                      {"number": number, "pull_request": self.views.pull(issue)})
+            self.emit(repo, "pull_request", "opened", actor, {"number": number, "pull_request": self.views.pull(issue)})
             return issue
 
     def _close(self, issue: Issue, actor: Account, via_app: App | None) -> None:
@@ -377,13 +492,29 @@ class Domain:
         issue.closed_at = issue.updated_at = iso()
         issue.closed_by = actor
         if issue.pr is not None:
-            self.emit(issue.repo, "pull_request", "closed", actor,
-                      {"number": issue.number, "pull_request": self.views.pull(issue)})
+            self.emit(
+                issue.repo,
+                "pull_request",
+                "closed",
+                actor,
+                {"number": issue.number, "pull_request": self.views.pull(issue)},
+            )
 
-    def update_issue(self, issue: Issue, actor: Account, via_app: App | None, *, title: Any = None,
-                     body: Any = ..., state: str | None = None, state_reason: str | None = None,
-                     base: str | None = None, maintainer_can_modify: bool | None = None,
-                     labels: list | None = None, assignees: list[str] | None = None) -> Issue:
+    def update_issue(
+        self,
+        issue: Issue,
+        actor: Account,
+        via_app: App | None,
+        *,
+        title: Any = None,
+        body: Any = ...,
+        state: str | None = None,
+        state_reason: str | None = None,
+        base: str | None = None,
+        maintainer_can_modify: bool | None = None,
+        labels: list | None = None,
+        assignees: list[str] | None = None,
+    ) -> Issue:
         """PATCH of an issue or pull request (title, body, state, base, ...)."""
         with self.state.lock:
             changes: dict[str, Any] = {}
@@ -413,12 +544,15 @@ class Domain:
             if changes:
                 issue.updated_at = iso()
                 if issue.pr is not None:
-                    self.emit(issue.repo, "pull_request", "edited", actor,
-                              {"number": issue.number, "changes": changes,
-                               "pull_request": self.views.pull(issue)})
+                    self.emit(
+                        issue.repo,
+                        "pull_request",
+                        "edited",
+                        actor,
+                        {"number": issue.number, "changes": changes, "pull_request": self.views.pull(issue)},
+                    )
             if labels is not None:
-                self.set_labels(issue, [lb if isinstance(lb, str) else lb.get("name") for lb in labels],
-                                actor, via_app)
+                self.set_labels(issue, [lb if isinstance(lb, str) else lb.get("name") for lb in labels], actor, via_app)
             if state is not None and state != issue.state:
                 if state == "closed":
                     issue.state_reason = state_reason or "completed" if issue.pr is None else None
@@ -427,9 +561,15 @@ class Domain:
                     if issue.pr is not None:
                         snap = GitSnapshot()
                         if snap.branch_sha(issue.pr.head_repo, issue.pr.head_ref) is None:
-                            raise errors.validation([{"resource": "PullRequest", "code": "custom",
-                                                      "message": "state cannot be changed. The head branch "
-                                                                 "has been deleted."}])
+                            raise errors.validation(
+                                [
+                                    {
+                                        "resource": "PullRequest",
+                                        "code": "custom",
+                                        "message": "state cannot be changed. The head branch has been deleted.",
+                                    }
+                                ]
+                            )
                     issue.state = "open"
                     issue.state_reason = "reopened" if issue.pr is None else None
                     issue.closed_at = None
@@ -439,12 +579,17 @@ class Domain:
                         head, _ = self.views.pr_shas(issue, GitSnapshot())
                         if head:
                             self._sync_pull_ref(issue, head)
-                        self.emit(issue.repo, "pull_request", "reopened", actor,
-                                  {"number": issue.number, "pull_request": self.views.pull(issue)})
+                        self.emit(
+                            issue.repo,
+                            "pull_request",
+                            "reopened",
+                            actor,
+                            {"number": issue.number, "pull_request": self.views.pull(issue)},
+                        )
             return issue
 
     def set_draft(self, issue: Issue, draft: bool, actor: Account) -> None:
-        """"Convert to draft" / "Ready for review" (github.com buttons, GraphQL)."""
+        """ "Convert to draft" / "Ready for review" (github.com buttons, GraphQL)."""
         if issue.pr is None:
             raise ApiError(404)
         with self.state.lock:
@@ -452,8 +597,13 @@ class Domain:
                 return
             issue.pr.draft = draft
             issue.updated_at = iso()
-            self.emit(issue.repo, "pull_request", "converted_to_draft" if draft else "ready_for_review",
-                      actor, {"number": issue.number, "pull_request": self.views.pull(issue)})
+            self.emit(
+                issue.repo,
+                "pull_request",
+                "converted_to_draft" if draft else "ready_for_review",
+                actor,
+                {"number": issue.number, "pull_request": self.views.pull(issue)},
+            )
 
     # ---------------------------------------------------------------- reviewers
 
@@ -472,17 +622,23 @@ class Domain:
                 if acc is not None and acc is issue.user:
                     raise errors.validation(message="Review cannot be requested from pull request author.")
                 if acc is None or acc.is_org or not self._can_review(repo, acc):
-                    raise errors.validation(message=(
-                        "Reviews may only be requested from collaborators. One or more of the users or teams "
-                        f"you specified is not a collaborator of the {repo.full_name} repository."))
+                    raise errors.validation(
+                        message=(
+                            "Reviews may only be requested from collaborators. One or more of the users or teams "
+                            f"you specified is not a collaborator of the {repo.full_name} repository."
+                        )
+                    )
                 users.append(acc)
             teams: list[Team] = []
             for slug in team_slugs:
                 team = repo.owner.teams.get(slug.lower()) if repo.owner.is_org else None
                 if team is None:
-                    raise errors.validation(message=(
-                        "Reviews may only be requested from collaborators. One or more of the users or teams "
-                        f"you specified is not a collaborator of the {repo.full_name} repository."))
+                    raise errors.validation(
+                        message=(
+                            "Reviews may only be requested from collaborators. One or more of the users or teams "
+                            f"you specified is not a collaborator of the {repo.full_name} repository."
+                        )
+                    )
                 teams.append(team)
             pr = issue.pull_request
             for acc in users:
@@ -490,19 +646,36 @@ class Domain:
                     continue
                 pr.requested_reviewers.append(acc)
                 issue.updated_at = iso()
-                self.emit(repo, "pull_request", "review_requested", actor, {
-                    "number": issue.number, "requested_reviewer": self.views.user(acc),
-                    "pull_request": self.views.pull(issue)})
+                self.emit(
+                    repo,
+                    "pull_request",
+                    "review_requested",
+                    actor,
+                    {
+                        "number": issue.number,
+                        "requested_reviewer": self.views.user(acc),
+                        "pull_request": self.views.pull(issue),
+                    },
+                )
             for team in teams:
                 if team in pr.requested_teams:
                     continue
                 pr.requested_teams.append(team)
-                self.emit(repo, "pull_request", "review_requested", actor, {
-                    "number": issue.number, "requested_team": self.views.team(team),
-                    "pull_request": self.views.pull(issue)})
+                self.emit(
+                    repo,
+                    "pull_request",
+                    "review_requested",
+                    actor,
+                    {
+                        "number": issue.number,
+                        "requested_team": self.views.team(team),
+                        "pull_request": self.views.pull(issue),
+                    },
+                )
 
-    def remove_requested_reviewers(self, issue: Issue, actor: Account, logins: list[str],
-                                   team_slugs: list[str]) -> None:
+    def remove_requested_reviewers(
+        self, issue: Issue, actor: Account, logins: list[str], team_slugs: list[str]
+    ) -> None:
         with self.state.lock:
             pr = issue.pull_request
             for login in logins:
@@ -510,29 +683,50 @@ class Domain:
                 if acc is None:
                     continue
                 pr.requested_reviewers.remove(acc)
-                self.emit(issue.repo, "pull_request", "review_request_removed", actor, {
-                    "number": issue.number, "requested_reviewer": self.views.user(acc),
-                    "pull_request": self.views.pull(issue)})
+                self.emit(
+                    issue.repo,
+                    "pull_request",
+                    "review_request_removed",
+                    actor,
+                    {
+                        "number": issue.number,
+                        "requested_reviewer": self.views.user(acc),
+                        "pull_request": self.views.pull(issue),
+                    },
+                )
             for slug in team_slugs:
                 team = next((t for t in pr.requested_teams if t.slug == slug.lower()), None)
                 if team is None:
                     continue
                 pr.requested_teams.remove(team)
-                self.emit(issue.repo, "pull_request", "review_request_removed", actor, {
-                    "number": issue.number, "requested_team": self.views.team(team),
-                    "pull_request": self.views.pull(issue)})
+                self.emit(
+                    issue.repo,
+                    "pull_request",
+                    "review_request_removed",
+                    actor,
+                    {
+                        "number": issue.number,
+                        "requested_team": self.views.team(team),
+                        "pull_request": self.views.pull(issue),
+                    },
+                )
 
     # ---------------------------------------------------------------- labels
 
-    def ensure_label(self, repo: Repository, name: str, color: str | None = None,
-                     description: str | None = None) -> Label:
+    def ensure_label(
+        self, repo: Repository, name: str, color: str | None = None, description: str | None = None
+    ) -> Label:
         with self.state.lock:
             label = repo.labels.get(name.lower())
             if label is None:
                 ident = self.state.next_id("label")
-                label = Label(id=ident, node_id=node_id("Label", ident), name=name,
-                              color=(color or DEFAULT_LABEL_COLOR).lstrip("#").lower(),
-                              description=description)
+                label = Label(
+                    id=ident,
+                    node_id=node_id("Label", ident),
+                    name=name,
+                    color=(color or DEFAULT_LABEL_COLOR).lstrip("#").lower(),
+                    description=description,
+                )
                 repo.labels[name.lower()] = label
             return label
 
@@ -557,12 +751,21 @@ class Domain:
                 issue.labels.append(label)
                 issue.updated_at = iso()
                 if issue.pr is not None:
-                    self.emit(issue.repo, "pull_request", "labeled", actor, {
-                        "number": issue.number, "label": self.views.label(issue.repo, label),
-                        "pull_request": self.views.pull(issue)})
+                    self.emit(
+                        issue.repo,
+                        "pull_request",
+                        "labeled",
+                        actor,
+                        {
+                            "number": issue.number,
+                            "label": self.views.label(issue.repo, label),
+                            "pull_request": self.views.pull(issue),
+                        },
+                    )
 
-    def remove_label(self, issue: Issue, name: str, actor: Account, via_app: App | None,
-                     missing_ok: bool = False) -> None:
+    def remove_label(
+        self, issue: Issue, name: str, actor: Account, via_app: App | None, missing_ok: bool = False
+    ) -> None:
         with self.state.lock:
             label = next((lb for lb in issue.labels if lb.name.lower() == name.lower()), None)
             if label is None:
@@ -572,9 +775,17 @@ class Domain:
             issue.labels.remove(label)
             issue.updated_at = iso()
             if issue.pr is not None:
-                self.emit(issue.repo, "pull_request", "unlabeled", actor, {
-                    "number": issue.number, "label": self.views.label(issue.repo, label),
-                    "pull_request": self.views.pull(issue)})
+                self.emit(
+                    issue.repo,
+                    "pull_request",
+                    "unlabeled",
+                    actor,
+                    {
+                        "number": issue.number,
+                        "label": self.views.label(issue.repo, label),
+                        "pull_request": self.views.pull(issue),
+                    },
+                )
 
     def set_labels(self, issue: Issue, names: list[str], actor: Account, via_app: App | None) -> None:
         with self.state.lock:
@@ -590,19 +801,39 @@ class Domain:
         if not isinstance(body, str) or not body:
             raise errors.missing_field("IssueComment", "body")
         if len(body) > 65536:
-            raise errors.validation([{"resource": "IssueComment", "code": "custom", "field": "body",
-                                      "message": "body is too long (maximum is 65536 characters)"}])
+            raise errors.validation(
+                [
+                    {
+                        "resource": "IssueComment",
+                        "code": "custom",
+                        "field": "body",
+                        "message": "body is too long (maximum is 65536 characters)",
+                    }
+                ]
+            )
         with self.state.lock:
             if issue.locked and actor.type != "Bot":
                 raise ApiError(403, "Unable to create comment because issue is locked.")
             ident = self.state.next_id("comment")
-            comment = IssueComment(id=ident, node_id=node_id("IssueComment", ident), repo=issue.repo,
-                                   issue_number=issue.number, user=actor, body=body, via_app=via_app)
+            comment = IssueComment(
+                id=ident,
+                node_id=node_id("IssueComment", ident),
+                repo=issue.repo,
+                issue_number=issue.number,
+                user=actor,
+                body=body,
+                via_app=via_app,
+            )
             self.state.issue_comments[ident] = comment
             issue.comment_count += 1
             issue.updated_at = comment.created_at
-            self.emit(issue.repo, "issue_comment", "created", actor, {
-                "issue": self.views.issue(issue), "comment": self.views.comment(comment)})
+            self.emit(
+                issue.repo,
+                "issue_comment",
+                "created",
+                actor,
+                {"issue": self.views.issue(issue), "comment": self.views.comment(comment)},
+            )
             return comment
 
     def update_comment(self, comment: IssueComment, actor: Account, body: Any) -> IssueComment:
@@ -615,9 +846,17 @@ class Domain:
             comment.body = body
             comment.updated_at = iso()
             issue = comment.repo.issues[comment.issue_number]
-            self.emit(comment.repo, "issue_comment", "edited", actor, {
-                "changes": {"body": {"from": old}},
-                "issue": self.views.issue(issue), "comment": self.views.comment(comment)})
+            self.emit(
+                comment.repo,
+                "issue_comment",
+                "edited",
+                actor,
+                {
+                    "changes": {"body": {"from": old}},
+                    "issue": self.views.issue(issue),
+                    "comment": self.views.comment(comment),
+                },
+            )
             return comment
 
     def delete_comment(self, comment: IssueComment, actor: Account) -> None:
@@ -626,8 +865,13 @@ class Domain:
                 raise errors.not_found()
             issue = comment.repo.issues[comment.issue_number]
             issue.comment_count -= 1
-            self.emit(comment.repo, "issue_comment", "deleted", actor, {
-                "issue": self.views.issue(issue), "comment": self.views.comment(comment)})
+            self.emit(
+                comment.repo,
+                "issue_comment",
+                "deleted",
+                actor,
+                {"issue": self.views.issue(issue), "comment": self.views.comment(comment)},
+            )
 
     def add_reaction(self, target: IssueComment | ReviewComment, actor: Account, content: str) -> tuple[Reaction, bool]:
         if content not in REACTIONS:
@@ -649,35 +893,59 @@ class Domain:
             raise RuntimeError(f"pull request #{issue.number} has no head commit")
         return head
 
-    def create_review(self, issue: Issue, actor: Account, via_app: App | None, *, body: str | None,
-                      event: str | None, commit_id: str | None, comments: list[dict] | None) -> Review:
-        state_for = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED",
-                     None: "PENDING", "": "PENDING"}
+    def create_review(
+        self,
+        issue: Issue,
+        actor: Account,
+        via_app: App | None,
+        *,
+        body: str | None,
+        event: str | None,
+        commit_id: str | None,
+        comments: list[dict] | None,
+    ) -> Review:
+        state_for = {
+            "APPROVE": "APPROVED",
+            "REQUEST_CHANGES": "CHANGES_REQUESTED",
+            "COMMENT": "COMMENTED",
+            None: "PENDING",
+            "": "PENDING",
+        }
         if event not in state_for:
             raise errors.invalid_field("PullRequestReview", "event")
         body = body or ""
         with self.state.lock:
             if event in ("APPROVE", "REQUEST_CHANGES") and issue.user is actor:
                 verb = "approve" if event == "APPROVE" else "request changes on"
-                raise errors.validation(message="Unprocessable Entity",
-                                        errors=[f"Review Can not {verb} your own pull request"])
+                raise errors.validation(
+                    message="Unprocessable Entity", errors=[f"Review Can not {verb} your own pull request"]
+                )
             if event == "REQUEST_CHANGES" and not body:
-                raise errors.validation(message="Unprocessable Entity",
-                                        errors=["Body is required when using REQUEST_CHANGES"])
+                raise errors.validation(
+                    message="Unprocessable Entity", errors=["Body is required when using REQUEST_CHANGES"]
+                )
             if event == "COMMENT" and not body and not comments:
-                raise errors.validation(message="Unprocessable Entity",
-                                        errors=["Body is required when using COMMENT"])
+                raise errors.validation(message="Unprocessable Entity", errors=["Body is required when using COMMENT"])
             if state_for[event] == "PENDING" and any(
-                    r.issue is issue and r.user is actor and r.state == "PENDING"
-                    for r in self.state.reviews.values()):
-                raise errors.validation(message="Unprocessable Entity",
-                                        errors=["User can only have one pending review per pull request"])
+                r.issue is issue and r.user is actor and r.state == "PENDING" for r in self.state.reviews.values()
+            ):
+                raise errors.validation(
+                    message="Unprocessable Entity", errors=["User can only have one pending review per pull request"]
+                )
             head = self._head_sha(issue)
             ident = self.state.next_id("review")
-            review = Review(id=ident, node_id=node_id("PullRequestReview", ident), issue=issue, user=actor,
-                            body=body, state=state_for[event], commit_id=commit_id or head)
-            new_comments = [self._new_review_comment(issue, actor, review.id, c, review.commit_id)
-                            for c in comments or []]
+            review = Review(
+                id=ident,
+                node_id=node_id("PullRequestReview", ident),
+                issue=issue,
+                user=actor,
+                body=body,
+                state=state_for[event],
+                commit_id=commit_id or head,
+            )
+            new_comments = [
+                self._new_review_comment(issue, actor, review.id, c, review.commit_id) for c in comments or []
+            ]
             self.state.reviews[ident] = review
             for c in new_comments:
                 self.state.review_comments[c.id] = c
@@ -693,18 +961,28 @@ class Domain:
         if actor in issue.pull_request.requested_reviewers:
             issue.pull_request.requested_reviewers.remove(actor)
         for c in comments:
-            self.emit(issue.repo, "pull_request_review_comment", "created", actor, {
-                "comment": self.views.review_comment(c), "pull_request": self.views.pull(issue, full=False)})
-        self.emit(issue.repo, "pull_request_review", "submitted", actor, {
-            "review": self.views.review(review), "pull_request": self.views.pull(issue, full=False)})
+            self.emit(
+                issue.repo,
+                "pull_request_review_comment",
+                "created",
+                actor,
+                {"comment": self.views.review_comment(c), "pull_request": self.views.pull(issue, full=False)},
+            )
+        self.emit(
+            issue.repo,
+            "pull_request_review",
+            "submitted",
+            actor,
+            {"review": self.views.review(review), "pull_request": self.views.pull(issue, full=False)},
+        )
 
     def submit_pending_review(self, review: Review, actor: Account, event: str, body: str | None) -> Review:
         with self.state.lock:
             if review.state != "PENDING":
-                raise errors.validation(message="Unprocessable Entity",
-                                        errors=["Can not submit a non-pending review"])
-            review.state = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
-                            "COMMENT": "COMMENTED"}[event]
+                raise errors.validation(message="Unprocessable Entity", errors=["Can not submit a non-pending review"])
+            review.state = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}[
+                event
+            ]
             if body:
                 review.body = body
             comments = [c for c in self.state.review_comments.values() if c.review_id == review.id]
@@ -716,16 +994,25 @@ class Domain:
             old = review.body
             review.body = body
             if review.state != "PENDING" and old != body:
-                self.emit(review.issue.repo, "pull_request_review", "edited", actor, {
-                    "changes": {"body": {"from": old}}, "review": self.views.review(review),
-                    "pull_request": self.views.pull(review.issue, full=False)})
+                self.emit(
+                    review.issue.repo,
+                    "pull_request_review",
+                    "edited",
+                    actor,
+                    {
+                        "changes": {"body": {"from": old}},
+                        "review": self.views.review(review),
+                        "pull_request": self.views.pull(review.issue, full=False),
+                    },
+                )
             return review
 
     def delete_pending_review(self, review: Review) -> Review:
         with self.state.lock:
             if review.state != "PENDING":
-                raise errors.validation(message="Unprocessable Entity",
-                                        errors=["Can not delete a non-pending pull request review"])
+                raise errors.validation(
+                    message="Unprocessable Entity", errors=["Can not delete a non-pending pull request review"]
+                )
             self.state.reviews.pop(review.id, None)
             for c in [c for c in self.state.review_comments.values() if c.review_id == review.id]:
                 self.state.review_comments.pop(c.id, None)
@@ -734,8 +1021,9 @@ class Domain:
 
     # ---------------------------------------------------------------- review comments
 
-    def _diff_hunk(self, issue: Issue, path: str, line: int | None, side: str, commit: str,
-                   position: int | None = None) -> tuple[str, int, int, str]:
+    def _diff_hunk(
+        self, issue: Issue, path: str, line: int | None, side: str, commit: str, position: int | None = None
+    ) -> tuple[str, int, int, str]:
         """Find a commented line in the file's diff, by ``line``/``side`` or by
         ``position`` (lines below the first ``@@``, the deprecated way).
         Returns (the diff hunk up to that line, as GitHub shows above a review
@@ -744,12 +1032,15 @@ class Domain:
         _, base = self.views.pr_shas(issue, GitSnapshot())
         merge_base = repo.git.merge_base(base, commit) if base else None
         if merge_base is None:
-            raise errors.validation(message="Unprocessable Entity",
-                                    errors=["pull_request_review_thread.path diff not available"])
+            raise errors.validation(
+                message="Unprocessable Entity", errors=["pull_request_review_thread.path diff not available"]
+            )
         diff = repo.git.text("diff", "--no-renames", "--no-color", merge_base, commit, "--", path)
         if not diff:
-            raise errors.validation(message="Unprocessable Entity",
-                                    errors=["pull_request_review_thread.path diff too large or file not changed"])
+            raise errors.validation(
+                message="Unprocessable Entity",
+                errors=["pull_request_review_thread.path diff too large or file not changed"],
+            )
         lines = diff.splitlines()
         first_hunk = next((i for i, t in enumerate(lines) if t.startswith("@@")), 0)
         hunk_start, old_no, new_no = None, 0, 0
@@ -773,12 +1064,14 @@ class Domain:
                 old_no += 1
                 new_no += 1
             if here == (line, side) or (position is not None and i - first_hunk == position):
-                return "\n".join(lines[hunk_start:i + 1]), i - first_hunk, here[0], here[1]
-        raise errors.validation(message="Unprocessable Entity",
-                                errors=["pull_request_review_thread.line must be part of the diff"])
+                return "\n".join(lines[hunk_start : i + 1]), i - first_hunk, here[0], here[1]
+        raise errors.validation(
+            message="Unprocessable Entity", errors=["pull_request_review_thread.line must be part of the diff"]
+        )
 
-    def _new_review_comment(self, issue: Issue, actor: Account, review_id: int | None, spec: dict,
-                            commit_id: str | None) -> ReviewComment:
+    def _new_review_comment(
+        self, issue: Issue, actor: Account, review_id: int | None, spec: dict, commit_id: str | None
+    ) -> ReviewComment:
         path = spec.get("path")
         if not path:
             raise errors.missing_field("PullRequestReviewComment", "path")
@@ -797,15 +1090,27 @@ class Domain:
             if line is None and by_position is None:
                 raise errors.missing_field("PullRequestReviewComment", "line")
             hunk, position, line, side = self._diff_hunk(
-                issue, path, None if line is None else int(line), side, commit, by_position)
+                issue, path, None if line is None else int(line), side, commit, by_position
+            )
         ident = self.state.next_id("review_comment")
-        return ReviewComment(id=ident, node_id=node_id("PullRequestReviewComment", ident), issue=issue,
-                             review_id=review_id, user=actor, body=body, path=path, commit_id=commit,
-                             original_commit_id=commit, diff_hunk=hunk, line=line, side=side,
-                             position=position,
-                             start_line=spec.get("start_line"),
-                             start_side=spec.get("start_side") if spec.get("start_line") else None,
-                             subject_type=subject_type)
+        return ReviewComment(
+            id=ident,
+            node_id=node_id("PullRequestReviewComment", ident),
+            issue=issue,
+            review_id=review_id,
+            user=actor,
+            body=body,
+            path=path,
+            commit_id=commit,
+            original_commit_id=commit,
+            diff_hunk=hunk,
+            line=line,
+            side=side,
+            position=position,
+            start_line=spec.get("start_line"),
+            start_side=spec.get("start_side") if spec.get("start_line") else None,
+            subject_type=subject_type,
+        )
 
     def create_review_comment(self, issue: Issue, actor: Account, via_app: App | None, spec: dict) -> ReviewComment:
         """A single review comment: GitHub wraps it in a submitted COMMENTED review."""
@@ -816,16 +1121,28 @@ class Domain:
                 parent = self.state.review_comments.get(int(reply_to))
                 if parent is None or parent.issue is not issue:
                     raise errors.not_found()
-                spec = {**spec, "path": parent.path, "line": parent.line, "side": parent.side,
-                        "subject_type": parent.subject_type}
+                spec = {
+                    **spec,
+                    "path": parent.path,
+                    "line": parent.line,
+                    "side": parent.side,
+                    "subject_type": parent.subject_type,
+                }
                 commit = parent.commit_id
             else:
                 commit = spec.get("commit_id")
             if commit is not None and issue.repo.git.object_type(commit) != "commit":
                 raise errors.invalid_field("PullRequestReviewComment", "commit_id")
             ident = self.state.next_id("review")
-            review = Review(id=ident, node_id=node_id("PullRequestReview", ident), issue=issue, user=actor,
-                            body="", state="COMMENTED", commit_id=commit or self._head_sha(issue))
+            review = Review(
+                id=ident,
+                node_id=node_id("PullRequestReview", ident),
+                issue=issue,
+                user=actor,
+                body="",
+                state="COMMENTED",
+                commit_id=commit or self._head_sha(issue),
+            )
             comment = self._new_review_comment(issue, actor, review.id, spec, commit)
             if reply_to is not None and parent is not None:
                 comment.in_reply_to_id = int(reply_to)
@@ -845,9 +1162,17 @@ class Domain:
                 return comment
             comment.body = body
             comment.updated_at = iso()
-            self.emit(comment.issue.repo, "pull_request_review_comment", "edited", actor, {
-                "changes": {"body": {"from": old}}, "comment": self.views.review_comment(comment),
-                "pull_request": self.views.pull(comment.issue, full=False)})
+            self.emit(
+                comment.issue.repo,
+                "pull_request_review_comment",
+                "edited",
+                actor,
+                {
+                    "changes": {"body": {"from": old}},
+                    "comment": self.views.review_comment(comment),
+                    "pull_request": self.views.pull(comment.issue, full=False),
+                },
+            )
             return comment
 
     def delete_review_comment(self, comment: ReviewComment, actor: Account) -> None:
@@ -855,9 +1180,16 @@ class Domain:
             if self.state.review_comments.pop(comment.id, None) is None:
                 raise errors.not_found()
             comment.issue.review_comment_count -= 1
-            self.emit(comment.issue.repo, "pull_request_review_comment", "deleted", actor, {
-                "comment": self.views.review_comment(comment),
-                "pull_request": self.views.pull(comment.issue, full=False)})
+            self.emit(
+                comment.issue.repo,
+                "pull_request_review_comment",
+                "deleted",
+                actor,
+                {
+                    "comment": self.views.review_comment(comment),
+                    "pull_request": self.views.pull(comment.issue, full=False),
+                },
+            )
 
     # ================================================================== checks
 
@@ -871,11 +1203,23 @@ class Domain:
             raise errors.validation(message="No commit found for SHA: " + head_sha)
         with self.state.lock:
             ident = self.state.next_id("check_run")
-            suite = next((r.check_suite_id for r in self.state.check_runs.values()
-                          if r.repo is repo and r.app is app and r.head_sha == head_sha), None)
-            run = CheckRun(id=ident, node_id=node_id("CheckRun", ident), repo=repo, app=app,
-                           head_sha=repo.git.resolve(head_sha) or head_sha, name=name,
-                           check_suite_id=suite or self.state.next_id("check_suite"))
+            suite = next(
+                (
+                    r.check_suite_id
+                    for r in self.state.check_runs.values()
+                    if r.repo is repo and r.app is app and r.head_sha == head_sha
+                ),
+                None,
+            )
+            run = CheckRun(
+                id=ident,
+                node_id=node_id("CheckRun", ident),
+                repo=repo,
+                app=app,
+                head_sha=repo.git.resolve(head_sha) or head_sha,
+                name=name,
+                check_suite_id=suite or self.state.next_id("check_suite"),
+            )
             self._apply_check_fields(run, fields)
             self.state.check_runs[ident] = run
             # "created" and "completed" go to every app subscribed to check_run (a CI app's runs
@@ -888,8 +1232,7 @@ class Domain:
             was_completed = run.status == "completed"
             self._apply_check_fields(run, fields)
             if run.status == "completed" and not was_completed:
-                self.emit(run.repo, "check_run", "completed", run.app.bot,
-                          {"check_run": self.views.check_run(run)})
+                self.emit(run.repo, "check_run", "completed", run.app.bot, {"check_run": self.views.check_run(run)})
                 self._suite_completed(run)
             return run
 
@@ -902,10 +1245,17 @@ class Domain:
         conclusions = [r.conclusion for r in runs]
         failing = [c for c in conclusions if c not in ("success", "neutral", "skipped")]
         conclusion = failing[0] if failing else ("success" if "success" in conclusions else "neutral")
-        suite = {"id": run.check_suite_id, "head_sha": run.head_sha, "status": "completed",
-                 "conclusion": conclusion, "app": self.views.integration(run.app),
-                 "created_at": min(r.started_at or iso() for r in runs), "updated_at": iso(),
-                 "latest_check_runs_count": len(runs), "pull_requests": []}
+        suite = {
+            "id": run.check_suite_id,
+            "head_sha": run.head_sha,
+            "status": "completed",
+            "conclusion": conclusion,
+            "app": self.views.integration(run.app),
+            "created_at": min(r.started_at or iso() for r in runs),
+            "updated_at": iso(),
+            "latest_check_runs_count": len(runs),
+            "pull_requests": [],
+        }
         self.emit(run.repo, "check_suite", "completed", run.app.bot, {"check_suite": suite})
 
     @staticmethod
@@ -936,35 +1286,48 @@ class Domain:
 
     # ================================================================== installations
 
-    def install(self, app: App, account: Account, repositories: list[Repository] | None,
-                sender: Account) -> Installation:
+    def install(
+        self, app: App, account: Account, repositories: list[Repository] | None, sender: Account
+    ) -> Installation:
         with self.state.lock:
             for inst in self.state.installations.values():
                 if inst.app is app and inst.account is account and not inst.deleted:
                     raise ValueError(f"{app.slug} is already installed on {account.login}")
             ident = self.state.next_id("installation")
-            inst = Installation(id=ident, app=app, account=account,
-                                repository_selection="all" if repositories is None else "selected",
-                                repo_ids={r.id for r in repositories or []},
-                                permissions=dict(app.permissions), events=list(app.events))
+            inst = Installation(
+                id=ident,
+                app=app,
+                account=account,
+                repository_selection="all" if repositories is None else "selected",
+                repo_ids={r.id for r in repositories or []},
+                permissions=dict(app.permissions),
+                events=list(app.events),
+            )
             self.state.installations[ident] = inst
             repos = self.state.installation_repos(inst)
-            self.emit_installation(inst, "installation", "created", sender, {
-                "repositories": [self._repo_ref(r) for r in repos]})
+            self.emit_installation(
+                inst, "installation", "created", sender, {"repositories": [self._repo_ref(r) for r in repos]}
+            )
             return inst
 
     @staticmethod
     def _repo_ref(repo: Repository) -> dict:
-        return {"id": repo.id, "node_id": repo.node_id, "name": repo.name,
-                "full_name": repo.full_name, "private": repo.private}
+        return {
+            "id": repo.id,
+            "node_id": repo.node_id,
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": repo.private,
+        }
 
     def uninstall(self, inst: Installation, sender: Account) -> None:
         with self.state.lock:
             if inst.deleted:
                 raise errors.not_found()
             repos = self.state.installation_repos(inst)
-            self.emit_installation(inst, "installation", "deleted", sender, {
-                "repositories": [self._repo_ref(r) for r in repos]})
+            self.emit_installation(
+                inst, "installation", "deleted", sender, {"repositories": [self._repo_ref(r) for r in repos]}
+            )
             inst.deleted = True
             for token in self.state.tokens.values():
                 if token.installation is inst:
@@ -979,8 +1342,9 @@ class Domain:
             inst.updated_at = iso()
             self.emit_installation(inst, "installation", "suspend" if suspended else "unsuspend", sender, {})
 
-    def change_installation_repos(self, inst: Installation, add: list[Repository], remove: list[Repository],
-                                  sender: Account) -> None:
+    def change_installation_repos(
+        self, inst: Installation, add: list[Repository], remove: list[Repository], sender: Account
+    ) -> None:
         with self.state.lock:
             if inst.repository_selection == "all":
                 raise ValueError("installation has access to all repositories")
@@ -990,10 +1354,26 @@ class Domain:
             inst.repo_ids -= {r.id for r in removed}
             inst.updated_at = iso()
             if added:
-                self.emit_installation(inst, "installation_repositories", "added", sender, {
-                    "repository_selection": inst.repository_selection,
-                    "repositories_added": [self._repo_ref(r) for r in added], "repositories_removed": []})
+                self.emit_installation(
+                    inst,
+                    "installation_repositories",
+                    "added",
+                    sender,
+                    {
+                        "repository_selection": inst.repository_selection,
+                        "repositories_added": [self._repo_ref(r) for r in added],
+                        "repositories_removed": [],
+                    },
+                )
             if removed:
-                self.emit_installation(inst, "installation_repositories", "removed", sender, {
-                    "repository_selection": inst.repository_selection,
-                    "repositories_added": [], "repositories_removed": [self._repo_ref(r) for r in removed]})
+                self.emit_installation(
+                    inst,
+                    "installation_repositories",
+                    "removed",
+                    sender,
+                    {
+                        "repository_selection": inst.repository_selection,
+                        "repositories_added": [],
+                        "repositories_removed": [self._repo_ref(r) for r in removed],
+                    },
+                )

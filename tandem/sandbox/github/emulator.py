@@ -1,18 +1,19 @@
 """``GitHubEmulator``: the public face of the emulator (see README.md).
 
-    with GitHubEmulator(root=tmp_path) as emu:      # serving on 127.0.0.1
-        app = emu.register_app(slug="tandem", name="Tandem", webhook_secret="s3cret")
-        emu.create_org("evals-org")
-        repo = emu.create_repository("evals-org", "mlflow", files={"README.md": "hi\\n"})
-        inst = emu.install_app("evals-org", repositories=["mlflow"])
-        gh = GitHub(AppAuthStrategy(app.id, app.private_key_pem), base_url=emu.url)
+with GitHubEmulator(root=tmp_path) as emu:      # serving on 127.0.0.1
+    app = emu.register_app(slug="tandem", name="Tandem", webhook_secret="s3cret")
+    emu.create_org("evals-org")
+    repo = emu.create_repository("evals-org", "mlflow", files={"README.md": "hi\\n"})
+    inst = emu.install_app("evals-org", repositories=["mlflow"])
+    gh = GitHub(AppAuthStrategy(app.id, app.private_key_pem), base_url=emu.url)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from pathlib import Path
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from .actions import AppActions, UserActions
 from .core import Core, RecordedRequest
@@ -21,13 +22,19 @@ from .manifests import create_app
 from .secondary import SecondaryLimiter, SecondaryLimits
 from .server import AsgiApp, ServerThread, bind_loopback
 from .state import Account, App, Delivery, Installation, Issue, Repository, Team
-import contextlib
 
 
 class GitHubEmulator:
-    def __init__(self, root: str | Path, *, installation_rate_limit: int = 5000,
-                 webhook_timeout: float = 10.0, workers: int = 32, cache_headers: bool = True,
-                 secondary_limits: SecondaryLimits | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        installation_rate_limit: int = 5000,
+        webhook_timeout: float = 10.0,
+        workers: int = 32,
+        cache_headers: bool = True,
+        secondary_limits: SecondaryLimits | None = None,
+    ):
         """``root``: where the bare git repositories live (e.g. pytest's ``tmp_path``).
         The loopback port is reserved now, so ``url`` is known before ``start()``.
 
@@ -42,15 +49,20 @@ class GitHubEmulator:
         port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.root = Path(root)
-        self.core = Core(self.root, self.url, installation_rate_limit=installation_rate_limit,
-                         webhook_timeout=webhook_timeout, cache_headers=cache_headers,
-                         secondary_limits=secondary_limits)
+        self.core = Core(
+            self.root,
+            self.url,
+            installation_rate_limit=installation_rate_limit,
+            webhook_timeout=webhook_timeout,
+            cache_headers=cache_headers,
+            secondary_limits=secondary_limits,
+        )
         self._asgi = AsgiApp(self.core, workers=workers)
         self._server: ServerThread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "GitHubEmulator":
+    def start(self) -> GitHubEmulator:
         """Serve on 127.0.0.1 in a background thread; returns once serving."""
         if self._server is not None:
             return self
@@ -71,7 +83,7 @@ class GitHubEmulator:
         with contextlib.suppress(FileNotFoundError):
             self.core.url_file.unlink()
 
-    def __enter__(self) -> "GitHubEmulator":
+    def __enter__(self) -> GitHubEmulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -127,10 +139,17 @@ class GitHubEmulator:
 
     # ------------------------------------------------------------------ apps
 
-    def register_app(self, slug: str | None = None, name: str | None = None, webhook_url: str | None = None,
-                     webhook_secret: str | None = None, events: list[str] | None = None,
-                     permissions: dict[str, str] | None = None, owner: str | None = None,
-                     description: str | None = None) -> App:
+    def register_app(
+        self,
+        slug: str | None = None,
+        name: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        events: list[str] | None = None,
+        permissions: dict[str, str] | None = None,
+        owner: str | None = None,
+        description: str | None = None,
+    ) -> App:
         """Register a GitHub App (RSA 2048 key generated). ``events`` defaults to
         issue_comment, pull_request, pull_request_review(_comment); installation
         events are always sent."""
@@ -138,14 +157,22 @@ class GitHubEmulator:
         if name is None:
             raise ValueError("give a slug or a name")
         owner_acc = self._account(owner) if owner else None
-        return create_app(self.core, slug=slug, name=name, owner=owner_acc, webhook_url=webhook_url,
-                          webhook_secret=webhook_secret, events=events, permissions=permissions,
-                          description=description)
+        return create_app(
+            self.core,
+            slug=slug,
+            name=name,
+            owner=owner_acc,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            events=events,
+            permissions=permissions,
+            description=description,
+        )
 
     def set_webhook(self, url: str | None, app: App | int | str | None = None) -> None:
         """Where deliveries go: for ``app`` (object, id or slug), or every registered app."""
         with self.core.state.lock:
-            for a in ([self._app(app)] if app is not None else list(self.core.state.apps.values())):
+            for a in [self._app(app)] if app is not None else list(self.core.state.apps.values()):
                 a.webhook_url = url
 
     def manifest_code(self, manifest: dict, org: str | None = None) -> str:
@@ -156,8 +183,7 @@ class GitHubEmulator:
 
     # ------------------------------------------------------------------ accounts
 
-    def create_user(self, login: str, type: str = "User", name: str | None = None,
-                    email: str | None = None) -> Account:
+    def create_user(self, login: str, type: str = "User", name: str | None = None, email: str | None = None) -> Account:
         return self.core.domain.create_account(login, type, name=name, email=email)
 
     def create_org(self, login: str, members: Iterable[str] = (), admins: Iterable[str] = ()) -> Account:
@@ -171,11 +197,16 @@ class GitHubEmulator:
     def add_org_member(self, org: str, login: str, role: str = "member") -> None:
         self.core.domain.add_org_member(self._account(org), self._account(login), role)
 
-    def create_team(self, org: str, name: str, members: Iterable[str] = (), maintainers: Iterable[str] = (),
-                    slug: str | None = None) -> Team:
-        return self.core.domain.create_team(self._account(org), name, slug=slug,
-                                            members=[self._account(m) for m in members],
-                                            maintainers=[self._account(m) for m in maintainers])
+    def create_team(
+        self, org: str, name: str, members: Iterable[str] = (), maintainers: Iterable[str] = (), slug: str | None = None
+    ) -> Team:
+        return self.core.domain.create_team(
+            self._account(org),
+            name,
+            slug=slug,
+            members=[self._account(m) for m in members],
+            maintainers=[self._account(m) for m in maintainers],
+        )
 
     def add_collaborator(self, repo: str, login: str, permission: str = "write") -> None:
         """Give a user a role on a repository (read, triage, write, maintain, admin)."""
@@ -186,16 +217,29 @@ class GitHubEmulator:
 
     # ------------------------------------------------------------------ repositories
 
-    def create_repository(self, owner: str, name: str, files: Mapping[str, str | bytes] | None = None,
-                          default_branch: str = "main", private: bool = False,
-                          description: str | None = None) -> Repository:
+    def create_repository(
+        self,
+        owner: str,
+        name: str,
+        files: Mapping[str, str | bytes] | None = None,
+        default_branch: str = "main",
+        private: bool = False,
+        description: str | None = None,
+    ) -> Repository:
         """A bare git repository under ``root`` with one commit holding ``files``
         (no commit when ``files`` is empty)."""
-        return self.core.domain.create_repository(self._account(owner), name, files, default_branch, private,
-                                                  description, None)
+        return self.core.domain.create_repository(
+            self._account(owner), name, files, default_branch, private, description, None
+        )
 
-    def commit_files(self, repo: str, files: dict[str, str | bytes | None], branch: str = "main",
-                     message: str = "Update files", author: str | None = None) -> str:
+    def commit_files(
+        self,
+        repo: str,
+        files: dict[str, str | bytes | None],
+        branch: str = "main",
+        message: str = "Update files",
+        author: str | None = None,
+    ) -> str:
         """Commit ``files`` (None deletes a path) on ``branch`` (created from the
         default branch if missing) as ``author`` (default: the owner). Sends
         ``synchronize`` for open pull requests whose head moved. Returns the sha."""
@@ -220,8 +264,13 @@ class GitHubEmulator:
 
     # ------------------------------------------------------------------ installations
 
-    def install_app(self, account: str, repositories: list[str] | str = "all", app: App | int | str | None = None,
-                    sender: str | None = None) -> Installation:
+    def install_app(
+        self,
+        account: str,
+        repositories: list[str] | str = "all",
+        app: App | int | str | None = None,
+        sender: str | None = None,
+    ) -> Installation:
         """Install the app on an org or user (``installation`` ``created``).
         ``repositories``: "all" or a list of repository names."""
         acc = self._account(account)
@@ -242,19 +291,19 @@ class GitHubEmulator:
         inst = self._installation(installation_id)
         self.core.domain.suspend(inst, self._sender(inst.account, sender), False)
 
-    def add_installation_repositories(self, installation_id: int, names: list[str],
-                                      sender: str | None = None) -> None:
+    def add_installation_repositories(self, installation_id: int, names: list[str], sender: str | None = None) -> None:
         inst = self._installation(installation_id)
         self.core.domain.change_installation_repos(
-            inst, [self.repo(f"{inst.account.login}/{n}") for n in names], [],
-            self._sender(inst.account, sender))
+            inst, [self.repo(f"{inst.account.login}/{n}") for n in names], [], self._sender(inst.account, sender)
+        )
 
-    def remove_installation_repositories(self, installation_id: int, names: list[str],
-                                         sender: str | None = None) -> None:
+    def remove_installation_repositories(
+        self, installation_id: int, names: list[str], sender: str | None = None
+    ) -> None:
         inst = self._installation(installation_id)
         self.core.domain.change_installation_repos(
-            inst, [], [self.repo(f"{inst.account.login}/{n}") for n in names],
-            self._sender(inst.account, sender))
+            inst, [], [self.repo(f"{inst.account.login}/{n}") for n in names], self._sender(inst.account, sender)
+        )
 
     def revoke_installation_tokens(self, installation_id: int | None = None) -> int:
         """Outstanding installation tokens (of one installation, or all) now get 401."""
@@ -269,8 +318,9 @@ class GitHubEmulator:
         """Act as another installed app (a CI service): check runs and commit statuses."""
         return AppActions(self.core, self._app(app))
 
-    def deliver(self, event: str, payload: dict | bytes, delivery_id: str | None = None,
-                app: App | int | str | None = None) -> Delivery:
+    def deliver(
+        self, event: str, payload: dict | bytes, delivery_id: str | None = None, app: App | int | str | None = None
+    ) -> Delivery:
         """Send ``payload`` as is (e.g. a fixture file's JSON), signed, to the app's
         webhook URL, after any deliveries already queued."""
         target = self._app(app)
@@ -279,10 +329,15 @@ class GitHubEmulator:
         inst = data.get("installation") if isinstance(data, dict) else None
         repo = data.get("repository") if isinstance(data, dict) else None
         delivery = self.core.dispatcher.build(
-            target, event, data.get("action") if isinstance(data, dict) else None, {},
+            target,
+            event,
+            data.get("action") if isinstance(data, dict) else None,
+            {},
             inst.get("id") if isinstance(inst, dict) else None,
             repo.get("id") if isinstance(repo, dict) else None,
-            delivery_guid=delivery_id, raw_body=body)
+            delivery_guid=delivery_id,
+            raw_body=body,
+        )
         return self.core.dispatcher.enqueue(delivery)
 
     # ------------------------------------------------------------------ internals

@@ -15,8 +15,15 @@ DOCS = "https://docs.github.com/rest"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str | None = None, *, errors: list | None = None,
-                 docs: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        errors: list | None = None,
+        docs: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         self.status = status
         self.message = message or HTTPStatus(status).phrase
         self.errors = errors

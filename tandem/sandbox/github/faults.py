@@ -14,15 +14,16 @@ import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-SECONDARY_DOCS = ("https://docs.github.com/free-pro-team@latest/rest/overview/"
-                  "rate-limits-for-the-rest-api#about-secondary-rate-limits")
-PRIMARY_DOCS = ("https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
-                "#about-rate-limits")
+SECONDARY_DOCS = (
+    "https://docs.github.com/free-pro-team@latest/rest/overview/"
+    "rate-limits-for-the-rest-api#about-secondary-rate-limits"
+)
+PRIMARY_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits"
 
 
 @dataclass
 class FaultRule:
-    kind: str                  # "status" | "secondary" | "too_many" | "primary" | "slow"
+    kind: str  # "status" | "secondary" | "too_many" | "primary" | "slow"
     times: int
     method: str | None = None
     path_contains: str | None = None
@@ -58,29 +59,34 @@ class Faults:
 
     # ------------------------------------------------------------------ public API
 
-    def fail(self, status: int = 502, times: int = 3, method: str | None = None,
-             path_contains: str | None = None) -> FaultRule:
+    def fail(
+        self, status: int = 502, times: int = 3, method: str | None = None, path_contains: str | None = None
+    ) -> FaultRule:
         """The next ``times`` matching requests answer ``status`` (a 5xx usually)."""
         return self._add(FaultRule("status", times, method, path_contains, status=status))
 
-    def secondary_rate_limit(self, times: int = 1, retry_after: int = 1, method: str | None = None,
-                             path_contains: str | None = None) -> FaultRule:
+    def secondary_rate_limit(
+        self, times: int = 1, retry_after: int = 1, method: str | None = None, path_contains: str | None = None
+    ) -> FaultRule:
         """403 "You have exceeded a secondary rate limit" with ``Retry-After``."""
         return self._add(FaultRule("secondary", times, method, path_contains, retry_after=retry_after))
 
-    def too_many_requests(self, times: int = 1, retry_after: int = 1, method: str | None = None,
-                          path_contains: str | None = None) -> FaultRule:
+    def too_many_requests(
+        self, times: int = 1, retry_after: int = 1, method: str | None = None, path_contains: str | None = None
+    ) -> FaultRule:
         """429 with ``Retry-After`` (GitHub's other secondary-limit answer)."""
         return self._add(FaultRule("too_many", times, method, path_contains, retry_after=retry_after))
 
-    def primary_rate_limit(self, times: int = 1, reset_in: int = 2, method: str | None = None,
-                           path_contains: str | None = None) -> FaultRule:
+    def primary_rate_limit(
+        self, times: int = 1, reset_in: int = 2, method: str | None = None, path_contains: str | None = None
+    ) -> FaultRule:
         """403 "API rate limit exceeded" with ``x-ratelimit-remaining: 0`` and
         ``x-ratelimit-reset`` ``reset_in`` seconds from now."""
         return self._add(FaultRule("primary", times, method, path_contains, reset_in=reset_in))
 
-    def slow_requests(self, seconds: float, times: int = 1, method: str | None = None,
-                      path_contains: str | None = None) -> FaultRule:
+    def slow_requests(
+        self, seconds: float, times: int = 1, method: str | None = None, path_contains: str | None = None
+    ) -> FaultRule:
         """The next ``times`` matching requests take ``seconds`` longer to reach GitHub (a slow
         connection): GitHub sees them, and counts them toward its limits, that much later."""
         return self._add(FaultRule("slow", times, method, path_contains, delay=seconds))
@@ -133,24 +139,37 @@ class Faults:
         if rule is None:
             return None
         if rule.kind == "status":
-            return FaultResponse(rule.status, {
-                "message": "Server Error" if rule.status == 500 else HTTPStatus(rule.status).phrase,
-                "documentation_url": "https://docs.github.com/rest",
-                "status": str(rule.status)})
+            return FaultResponse(
+                rule.status,
+                {
+                    "message": "Server Error" if rule.status == 500 else HTTPStatus(rule.status).phrase,
+                    "documentation_url": "https://docs.github.com/rest",
+                    "status": str(rule.status),
+                },
+            )
         if rule.kind in ("secondary", "too_many"):
             status = 403 if rule.kind == "secondary" else 429
-            return FaultResponse(status, {
-                "message": secondary_message(request_id),
-                "documentation_url": SECONDARY_DOCS,
-                "status": str(status)}, headers={"retry-after": str(rule.retry_after)})
+            return FaultResponse(
+                status,
+                {"message": secondary_message(request_id), "documentation_url": SECONDARY_DOCS, "status": str(status)},
+                headers={"retry-after": str(rule.retry_after)},
+            )
         reset = int(time.time()) + rule.reset_in
-        return FaultResponse(403, {
-            "message": f"API rate limit exceeded for {who}. If you reach out to GitHub Support "
-                       f"for help, please include the request ID {request_id}.",
-            "documentation_url": PRIMARY_DOCS,
-            "status": "403"}, ratelimit_remaining=0, ratelimit_reset=reset)
+        return FaultResponse(
+            403,
+            {
+                "message": f"API rate limit exceeded for {who}. If you reach out to GitHub Support "
+                f"for help, please include the request ID {request_id}.",
+                "documentation_url": PRIMARY_DOCS,
+                "status": "403",
+            },
+            ratelimit_remaining=0,
+            ratelimit_reset=reset,
+        )
 
 
 def secondary_message(request_id: str) -> str:
-    return ("You have exceeded a secondary rate limit. Please wait a few minutes before you try "
-            f"again. If you reach out to GitHub Support for help, please include the request ID {request_id}.")
+    return (
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+        f"again. If you reach out to GitHub Support for help, please include the request ID {request_id}."
+    )

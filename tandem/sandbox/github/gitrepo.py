@@ -16,9 +16,9 @@ import os
 import subprocess
 import tempfile
 import threading
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 ZERO_SHA = "0" * 40
@@ -51,7 +51,7 @@ class CommitInfo:
 @dataclass
 class TreeEntry:
     mode: str
-    type: str   # blob | tree | commit
+    type: str  # blob | tree | commit
     sha: str
     size: int | None
     path: str
@@ -59,12 +59,14 @@ class TreeEntry:
 
 def _base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_TERMINAL_PROMPT": "0",
-        "LC_ALL": "C",
-    })
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+            "LC_ALL": "C",
+        }
+    )
     return env
 
 
@@ -93,12 +95,11 @@ class GitRepo:
 
     # ------------------------------------------------------------------ plumbing
 
-    def run(self, *args: str, input: bytes | None = None, env: dict | None = None,
-            check: bool = True) -> bytes:
+    def run(self, *args: str, input: bytes | None = None, env: dict | None = None, check: bool = True) -> bytes:
         full_env = _ENV if env is None else {**_ENV, **env}
         proc = subprocess.run(
-            ["git", "--git-dir", str(self.git_dir), *args],
-            input=input, capture_output=True, env=full_env)
+            ["git", "--git-dir", str(self.git_dir), *args], input=input, capture_output=True, env=full_env
+        )
         if check and proc.returncode != 0:
             raise GitError(list(args), proc.returncode, proc.stderr.decode(errors="replace"))
         return proc.stdout
@@ -107,10 +108,14 @@ class GitRepo:
         return self.run(*args, **kw).decode("utf-8", errors="replace")
 
     @classmethod
-    def init_bare(cls, git_dir: Path, default_branch: str) -> "GitRepo":
+    def init_bare(cls, git_dir: Path, default_branch: str) -> GitRepo:
         git_dir.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "init", "--quiet", "--bare", f"--initial-branch={default_branch}",
-                        str(git_dir)], check=True, env=_ENV, capture_output=True)
+        subprocess.run(
+            ["git", "init", "--quiet", "--bare", f"--initial-branch={default_branch}", str(git_dir)],
+            check=True,
+            env=_ENV,
+            capture_output=True,
+        )
         repo = cls(git_dir)
         repo.configure()
         return repo
@@ -123,8 +128,9 @@ class GitRepo:
         reads them back.
         """
         with open(self.git_dir / "config", "a", encoding="utf-8") as f:
-            f.write("[uploadpack]\n\tallowFilter = true\n\tallowAnySHA1InWant = true\n"
-                    "[core]\n\tlogAllRefUpdates = false\n")
+            f.write(
+                "[uploadpack]\n\tallowFilter = true\n\tallowAnySHA1InWant = true\n[core]\n\tlogAllRefUpdates = false\n"
+            )
 
     # ------------------------------------------------------------------ refs
 
@@ -147,8 +153,11 @@ class GitRepo:
         if not rev or rev.startswith("-"):
             return None
         for candidate in (f"refs/heads/{rev}", f"refs/tags/{rev}", rev):
-            out = self.run("rev-parse", "--verify", "--quiet", "--end-of-options",
-                           candidate + "^{commit}", check=False).decode().strip()
+            out = (
+                self.run("rev-parse", "--verify", "--quiet", "--end-of-options", candidate + "^{commit}", check=False)
+                .decode()
+                .strip()
+            )
             if out:
                 return out
         return None
@@ -259,27 +268,34 @@ class GitRepo:
             for c in changes:
                 if c.get("sha") is not None and c["type"] == "tree":
                     # (--prefix insists on a work tree; it is not touched without -u)
-                    self.run("read-tree", f"--prefix={c['path'].strip('/')}/", c["sha"],
-                             env={**env, "GIT_WORK_TREE": tmp})
+                    self.run(
+                        "read-tree", f"--prefix={c['path'].strip('/')}/", c["sha"], env={**env, "GIT_WORK_TREE": tmp}
+                    )
             return self.text("write-tree", env=env).strip()
 
-    def commit_tree(self, tree: str, parents: list[str], message: str,
-                    author: Person, committer: Person) -> str:
+    def commit_tree(self, tree: str, parents: list[str], message: str, author: Person, committer: Person) -> str:
         args = ["commit-tree", tree]
         for p in parents:
             args += ["-p", p]
         env = {
-            "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+            "GIT_AUTHOR_NAME": author.name,
+            "GIT_AUTHOR_EMAIL": author.email,
             "GIT_AUTHOR_DATE": _git_date(author.date),
-            "GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email,
+            "GIT_COMMITTER_NAME": committer.name,
+            "GIT_COMMITTER_EMAIL": committer.email,
             "GIT_COMMITTER_DATE": _git_date(committer.date),
         }
         return self.text(*args, input=message.encode("utf-8"), env=env).strip()
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        return subprocess.run(
-            ["git", "--git-dir", str(self.git_dir), "merge-base", "--is-ancestor", ancestor, descendant],
-            env=_ENV, capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                ["git", "--git-dir", str(self.git_dir), "merge-base", "--is-ancestor", ancestor, descendant],
+                env=_ENV,
+                capture_output=True,
+            ).returncode
+            == 0
+        )
 
     def merge_base(self, a: str, b: str) -> str | None:
         out = self.run("merge-base", a, b, check=False).decode().strip()
@@ -299,9 +315,14 @@ class GitRepo:
             if not record:
                 continue
             added, deleted, path = record.split("\t", 2)
-            files.append({"filename": path, "status": statuses.get(path, "M"),
-                          "additions": 0 if added == "-" else int(added),
-                          "deletions": 0 if deleted == "-" else int(deleted)})
+            files.append(
+                {
+                    "filename": path,
+                    "status": statuses.get(path, "M"),
+                    "additions": 0 if added == "-" else int(added),
+                    "deletions": 0 if deleted == "-" else int(deleted),
+                }
+            )
         for f in files:
             f["patch"] = self._file_patch(base, head, f["filename"])
         return files
@@ -310,9 +331,9 @@ class GitRepo:
         out = self.text("diff", "--no-renames", "--no-color", base, head, "--", path)
         # GitHub's ``patch`` is the hunks only, without the diff header.
         index = out.find("\n@@")
-        return out[index + 1:] if index >= 0 else ""
+        return out[index + 1 :] if index >= 0 else ""
 
-    def fetch_into(self, source: "GitRepo", refspec: str) -> None:
+    def fetch_into(self, source: GitRepo, refspec: str) -> None:
         """Copy objects and a ref from another bare repository (used for forks and
         for ``refs/pull/N/head`` of cross-repository pull requests)."""
         self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(source.git_dir), refspec)

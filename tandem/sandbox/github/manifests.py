@@ -27,18 +27,33 @@ if TYPE_CHECKING:
 CODE_LIFETIME = 3600
 DEFAULT_OWNER = "app-developer"
 DEFAULT_EVENTS = ["issue_comment", "pull_request", "pull_request_review", "pull_request_review_comment"]
-DEFAULT_PERMISSIONS = {"metadata": "read", "contents": "write", "pull_requests": "write", "issues": "write",
-                       "checks": "write", "members": "read"}
+DEFAULT_PERMISSIONS = {
+    "metadata": "read",
+    "contents": "write",
+    "pull_requests": "write",
+    "issues": "write",
+    "checks": "write",
+    "members": "read",
+}
 
 
 def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def create_app(core: "Core", *, slug: str | None, name: str, owner: Account | None,
-               webhook_url: str | None, webhook_secret: str | None, events: list[str] | None,
-               permissions: dict[str, str] | None, description: str | None = None,
-               external_url: str | None = None) -> App:
+def create_app(
+    core: Core,
+    *,
+    slug: str | None,
+    name: str,
+    owner: Account | None,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    events: list[str] | None,
+    permissions: dict[str, str] | None,
+    description: str | None = None,
+    external_url: str | None = None,
+) -> App:
     state = core.state
     slug = slug or slugify(name)
     if not slug:
@@ -53,12 +68,25 @@ def create_app(core: "Core", *, slug: str | None, name: str, owner: Account | No
         bot = core.domain.create_account(f"{slug}[bot]", "Bot")
         perms = dict(DEFAULT_PERMISSIONS if permissions is None else permissions)
         perms.setdefault("metadata", "read")
-        app = App(id=app_id, slug=slug, name=name, node_id=node_id("Integration", app_id), owner=owner,
-                  client_id="Iv23li" + random_alnum(14), client_secret=secrets.token_hex(20),
-                  webhook_secret=webhook_secret, webhook_url=webhook_url, private_key_pem=pem,
-                  public_key=public_key, events=list(DEFAULT_EVENTS if events is None else events),
-                  permissions=perms, bot=bot, hook_id=state.next_id("hook"), description=description,
-                  external_url=external_url or "")
+        app = App(
+            id=app_id,
+            slug=slug,
+            name=name,
+            node_id=node_id("Integration", app_id),
+            owner=owner,
+            client_id="Iv23li" + random_alnum(14),
+            client_secret=secrets.token_hex(20),
+            webhook_secret=webhook_secret,
+            webhook_url=webhook_url,
+            private_key_pem=pem,
+            public_key=public_key,
+            events=list(DEFAULT_EVENTS if events is None else events),
+            permissions=perms,
+            bot=bot,
+            hook_id=state.next_id("hook"),
+            description=description,
+            external_url=external_url or "",
+        )
         bot.app = app
         state.apps[app_id] = app
         state.apps_by_slug[slug] = app
@@ -66,7 +94,7 @@ def create_app(core: "Core", *, slug: str | None, name: str, owner: Account | No
 
 
 class Manifests:
-    def __init__(self, core: "Core"):
+    def __init__(self, core: Core):
         self.core = core
         self._lock = threading.Lock()
         self._codes: dict[str, tuple[App, float]] = {}
@@ -86,11 +114,18 @@ class Manifests:
             owner_acc = state.account(owner)
         hook = manifest.get("hook_attributes") or {}
         webhook_url = hook.get("url") if hook.get("active", True) else None
-        app = create_app(self.core, slug=None, name=name.strip(), owner=owner_acc, webhook_url=webhook_url,
-                         webhook_secret=secrets.token_hex(20),
-                         events=list(manifest.get("default_events") or []),
-                         permissions=dict(manifest.get("default_permissions") or {}),
-                         description=manifest.get("description"), external_url=manifest.get("url"))
+        app = create_app(
+            self.core,
+            slug=None,
+            name=name.strip(),
+            owner=owner_acc,
+            webhook_url=webhook_url,
+            webhook_secret=secrets.token_hex(20),
+            events=list(manifest.get("default_events") or []),
+            permissions=dict(manifest.get("default_permissions") or {}),
+            description=manifest.get("description"),
+            external_url=manifest.get("url"),
+        )
         code = secrets.token_hex(20)
         with self._lock:
             self._codes[code] = (app, time.time() + CODE_LIFETIME)
@@ -98,12 +133,18 @@ class Manifests:
 
     def convert(self, code: str) -> dict:
         with self._lock:
-            entry = self._codes.pop(code, None)   # a code works once
+            entry = self._codes.pop(code, None)  # a code works once
         if entry is None or entry[1] < time.time():
             raise errors.not_found()
         app = entry[0]
         value = self.core.views.integration(app)
-        value.update({"client_id": app.client_id, "client_secret": app.client_secret,
-                      "webhook_secret": app.webhook_secret, "pem": app.private_key_pem,
-                      "created_at": app.created_at or iso()})
+        value.update(
+            {
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "webhook_secret": app.webhook_secret,
+                "pem": app.private_key_pem,
+                "created_at": app.created_at or iso(),
+            }
+        )
         return value

@@ -23,8 +23,20 @@ from referencing.jsonschema import DRAFT4
 
 SPEC_URI = "urn:github-openapi"
 
-_DROP = {"discriminator", "example", "examples", "readOnly", "writeOnly", "xml", "externalDocs",
-         "deprecated", "nullable", "description", "title", "default"}
+_DROP = {
+    "discriminator",
+    "example",
+    "examples",
+    "readOnly",
+    "writeOnly",
+    "xml",
+    "externalDocs",
+    "deprecated",
+    "nullable",
+    "description",
+    "title",
+    "default",
+}
 _SCHEMA_MAPS = ("properties", "patternProperties", "definitions")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 _SCHEMA_ONE = ("items", "not", "additionalProperties")
@@ -113,7 +125,8 @@ class Validators:
         key = (id(schema), formats)
         v = self._cache.get(key)
         if v is None:
-            v = jsonschema.Draft4Validator(convert(schema), registry=self.registry,
-                                           format_checker=FORMATS if formats else None)
+            v = jsonschema.Draft4Validator(
+                convert(schema), registry=self.registry, format_checker=FORMATS if formats else None
+            )
             self._cache[key] = v
         return v

@@ -95,8 +95,10 @@ class OAuth:
         app = self._app(core, str(form.get("client_id", "")))
         if app is None or not secrets.compare_digest(str(form.get("client_secret", "")), app.client_secret):
             # The code is not spent: only its own client can spend it.
-            return {"error": "incorrect_client_credentials",
-                    "error_description": "The client_id and/or client_secret passed are incorrect."}
+            return {
+                "error": "incorrect_client_credentials",
+                "error_description": "The client_id and/or client_secret passed are incorrect.",
+            }
         with self._lock:
             grant = self._codes.pop(str(form.get("code", "")), None)
         if grant is None or grant.client_id != app.client_id or grant.expires_at < time.time():
@@ -110,7 +112,10 @@ class OAuth:
         _, credential = classify(req.headers.get("authorization"))
         login = self.user_tokens.get(credential or "")
         if login is None:
-            body = {"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user"}
+            body = {
+                "message": "Requires authentication",
+                "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+            }
             return Response(401, {"content-type": "application/json; charset=utf-8"}, json.dumps(body).encode())
         user = core.views.user(core.state.account(login))
         return Response(200, {"content-type": "application/json; charset=utf-8"}, json.dumps(user).encode())

@@ -19,7 +19,7 @@ class RateLimits:
         self.anonymous_limit = anonymous_limit
         self.window = window
         self._lock = threading.Lock()
-        self._buckets: dict[tuple, list[int]] = {}   # identity -> [used, reset]
+        self._buckets: dict[tuple, list[int]] = {}  # identity -> [used, reset]
 
     def _limit(self, identity: tuple) -> int:
         return self.anonymous_limit if identity[0] == "anonymous" else self.installation_limit
@@ -39,8 +39,12 @@ class RateLimits:
             allowed = bucket[0] < limit
             if allowed:
                 bucket[0] += 1
-            return allowed, {"limit": limit, "remaining": max(0, limit - bucket[0]),
-                             "reset": bucket[1], "used": bucket[0]}
+            return allowed, {
+                "limit": limit,
+                "remaining": max(0, limit - bucket[0]),
+                "reset": bucket[1],
+                "used": bucket[0],
+            }
 
     def refund(self, identity: tuple) -> dict:
         """Give back one request (a 304 answer to a conditional request is free)."""
@@ -54,8 +58,7 @@ class RateLimits:
         with self._lock:
             bucket = self._bucket(identity, now)
             limit = self._limit(identity)
-            return {"limit": limit, "remaining": max(0, limit - bucket[0]), "reset": bucket[1],
-                    "used": bucket[0]}
+            return {"limit": limit, "remaining": max(0, limit - bucket[0]), "reset": bucket[1], "used": bucket[0]}
 
     def reset(self) -> None:
         with self._lock:

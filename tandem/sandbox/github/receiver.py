@@ -22,7 +22,7 @@ from typing import Any
 @dataclass
 class ReceivedHook:
     path: str
-    headers: dict[str, str]     # lower-case names
+    headers: dict[str, str]  # lower-case names
     body: bytes
 
     @property
@@ -42,12 +42,13 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self):
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 with receiver._lock:
-                    receiver.received.append(ReceivedHook(
-                        self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.received.append(
+                        ReceivedHook(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
                 self.send_response(receiver.status)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -58,10 +59,11 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/github"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="webhook-receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="webhook-receiver", daemon=True
+        )
 
-    def start(self) -> "WebhookReceiver":
+    def start(self) -> WebhookReceiver:
         self._thread.start()
         return self
 
@@ -69,7 +71,7 @@ class WebhookReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "WebhookReceiver":
+    def __enter__(self) -> WebhookReceiver:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -22,11 +22,12 @@ thin, and every value that does not fit its schema in ``Renderer.problems``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
-from datetime import datetime, timezone
-from typing import Any, Callable
-import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 MISSING: Any = object()
 
@@ -93,7 +94,7 @@ class Renderer:
         self._merged: dict[int, dict] = {}
         self._merged_lock = threading.Lock()
         self.defaults_used: Counter[str] = Counter()
-        self.problems: list[str] = []   # capped: see _problem
+        self.problems: list[str] = []  # capped: see _problem
 
     def _problem(self, text: str) -> None:
         if len(self.problems) < 1000:
@@ -285,12 +286,12 @@ class Renderer:
         if stype == "integer" and isinstance(value, str) and schema.get("format") != "date-time":
             # A few webhook schemas give timestamps as Unix seconds.
             with contextlib.suppress(ValueError):
-                value = int(datetime.fromisoformat(value.replace("Z", "+00:00"))
-                            .replace(tzinfo=timezone.utc).timestamp())
+                value = int(datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp())
         if stype == "number" and isinstance(value, int) and not isinstance(value, bool):
             return value
-        if stype in _SCALAR_TYPES and not isinstance(value, _SCALAR_TYPES[stype]) or (
-                stype in ("integer", "number") and isinstance(value, bool)):
+        if (stype in _SCALAR_TYPES and not isinstance(value, _SCALAR_TYPES[stype])) or (
+            stype in ("integer", "number") and isinstance(value, bool)
+        ):
             self._problem(f"{path}: expected {stype}, got {_type_of(value)} {value!r:.40}")
         enum = schema.get("enum")
         if enum is not None and value not in enum:

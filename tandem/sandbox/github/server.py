@@ -37,7 +37,7 @@ class AsgiApp:
     def __init__(self, core: Core, workers: int = 32):
         self.core = core
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="github-emulator")
-        self.errors: list[str] = []   # tracebacks of emulator bugs (answered 500)
+        self.errors: list[str] = []  # tracebacks of emulator bugs (answered 500)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -64,16 +64,25 @@ class AsgiApp:
             key = name.decode("latin-1").lower()
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        request = Request(method=scope["method"], path=raw_path.decode("latin-1").split("?", 1)[0],
-                          query_string=scope.get("query_string", b"").decode("latin-1"),
-                          headers=headers, body=b"".join(chunks))
+        request = Request(
+            method=scope["method"],
+            path=raw_path.decode("latin-1").split("?", 1)[0],
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=b"".join(chunks),
+        )
         delay = self.core.faults.delay
         if delay:
             await asyncio.sleep(delay)
         loop = asyncio.get_running_loop()
         response = await loop.run_in_executor(self.executor, self._dispatch, request)
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()],
+            }
+        )
         await send({"type": "http.response.body", "body": response.body})
 
     def _dispatch(self, request: Request) -> Response:
@@ -85,10 +94,14 @@ class AsgiApp:
         except Exception:
             text = traceback.format_exc()
             self.errors.append(f"{request.method} {request.path}\n{text}")
-            print(f"github-emulator: internal error on {request.method} {request.path}\n{text}",
-                  file=sys.stderr)
-            body = json.dumps({"message": "GitHub emulator internal error (see emu.server_errors)",
-                               "documentation_url": "https://docs.github.com/rest", "status": "500"})
+            print(f"github-emulator: internal error on {request.method} {request.path}\n{text}", file=sys.stderr)
+            body = json.dumps(
+                {
+                    "message": "GitHub emulator internal error (see emu.server_errors)",
+                    "documentation_url": "https://docs.github.com/rest",
+                    "status": "500",
+                }
+            )
             return Response(500, {"content-type": "application/json; charset=utf-8"}, body.encode())
 
 
@@ -96,14 +109,22 @@ class ServerThread:
     def __init__(self, app: AsgiApp, sock: socket.socket):
         self.app = app
         self.sock = sock
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                server_header=False, timeout_keep_alive=30, timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> None:
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       name="github-emulator-http", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, name="github-emulator-http", daemon=True
+        )
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:

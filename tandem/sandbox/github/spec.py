@@ -36,6 +36,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
 # --------------------------------------------------------------------------- patches
 
+
 def _merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: ``null`` deletes, objects merge, the rest replaces."""
     if not isinstance(patch, dict):
@@ -134,12 +135,13 @@ def _resolve_refs(doc: dict) -> dict:
 
 # --------------------------------------------------------------------------- routing
 
+
 @dataclass
 class Operation:
     operation_id: str
-    method: str            # upper case
-    path: str              # template, e.g. /repos/{owner}/{repo}
-    op: dict               # the resolved operation object
+    method: str  # upper case
+    path: str  # template, e.g. /repos/{owner}/{repo}
+    op: dict  # the resolved operation object
     int_params: frozenset[str]
     docs_url: str
 
@@ -185,12 +187,16 @@ class Spec:
                 op = item[method]
                 params = [p for p in op.get("parameters", []) + item.get("parameters", [])]
                 int_params = frozenset(
-                    p["name"] for p in params
-                    if p.get("in") == "path" and p.get("schema", {}).get("type") == "integer")
+                    p["name"] for p in params if p.get("in") == "path" and p.get("schema", {}).get("type") == "integer"
+                )
                 operation = Operation(
-                    operation_id=op["operationId"], method=method.upper(), path=template, op=op,
+                    operation_id=op["operationId"],
+                    method=method.upper(),
+                    path=template,
+                    op=op,
                     int_params=int_params,
-                    docs_url=op.get("externalDocs", {}).get("url", "https://docs.github.com/rest"))
+                    docs_url=op.get("externalDocs", {}).get("url", "https://docs.github.com/rest"),
+                )
                 route.operations[method.upper()] = operation
                 self.operations[operation.operation_id] = operation
         # Most literal segments first, so /pulls/comments/{id} wins over /pulls/{n}.

@@ -26,17 +26,17 @@ class Account:
 
     id: int
     login: str
-    type: str                  # "User" | "Bot" | "Organization"
+    type: str  # "User" | "Bot" | "Organization"
     node_id: str
     name: str | None = None
     email: str | None = None
     created_at: str = field(default_factory=iso)
     site_admin: bool = False
     # organizations only
-    members: dict[str, str] = field(default_factory=dict)   # login.lower() -> "admin" | "member"
-    teams: dict[str, "Team"] = field(default_factory=dict)  # slug -> team
+    members: dict[str, str] = field(default_factory=dict)  # login.lower() -> "admin" | "member"
+    teams: dict[str, Team] = field(default_factory=dict)  # slug -> team
     # bots only: the app behind the bot user
-    app: "App | None" = None
+    app: App | None = None
 
     @property
     def is_org(self) -> bool:
@@ -53,7 +53,7 @@ class Team:
     description: str | None = None
     privacy: str = "closed"
     permission: str = "pull"
-    members: dict[str, str] = field(default_factory=dict)   # login.lower() -> "member" | "maintainer"
+    members: dict[str, str] = field(default_factory=dict)  # login.lower() -> "member" | "maintainer"
 
 
 @dataclass(eq=False)
@@ -92,8 +92,8 @@ class Installation:
     id: int
     app: App
     account: Account
-    repository_selection: str            # "all" | "selected"
-    repo_ids: set[int]                   # when "selected"
+    repository_selection: str  # "all" | "selected"
+    repo_ids: set[int]  # when "selected"
     permissions: dict[str, str]
     events: list[str]
     created_at: str = field(default_factory=iso)
@@ -113,7 +113,7 @@ class Token:
     installation: Installation
     expires_at: float
     permissions: dict[str, str]
-    repo_ids: set[int] | None            # None: every repository of the installation
+    repo_ids: set[int] | None  # None: every repository of the installation
     revoked: bool = False
 
 
@@ -140,7 +140,7 @@ class Reaction:
 class IssueComment:
     id: int
     node_id: str
-    repo: "Repository"
+    repo: Repository
     issue_number: int
     user: Account
     body: str
@@ -156,14 +156,14 @@ class PullRequestData:
 
     id: int
     node_id: str
-    head_repo: "Repository"
+    head_repo: Repository
     head_ref: str
     base_ref: str
     draft: bool
     maintainer_can_modify: bool = False
     requested_reviewers: list[Account] = field(default_factory=list)
     requested_teams: list[Team] = field(default_factory=list)
-    last_head_sha: str | None = None     # to notice pushes (``synchronize``)
+    last_head_sha: str | None = None  # to notice pushes (``synchronize``)
 
 
 @dataclass(eq=False)
@@ -172,7 +172,7 @@ class Issue:
 
     id: int
     node_id: str
-    repo: "Repository"
+    repo: Repository
     number: int
     title: str
     body: str | None
@@ -206,7 +206,7 @@ class Review:
     issue: Issue
     user: Account
     body: str
-    state: str            # PENDING | COMMENTED | APPROVED | CHANGES_REQUESTED | DISMISSED
+    state: str  # PENDING | COMMENTED | APPROVED | CHANGES_REQUESTED | DISMISSED
     commit_id: str | None
     submitted_at: str | None = None
 
@@ -225,7 +225,7 @@ class ReviewComment:
     diff_hunk: str
     line: int | None
     side: str
-    position: int | None = None          # line index in the file's diff (deprecated API field)
+    position: int | None = None  # line index in the file's diff (deprecated API field)
     start_line: int | None = None
     start_side: str | None = None
     subject_type: str = "line"
@@ -239,7 +239,7 @@ class ReviewComment:
 class CheckRun:
     id: int
     node_id: str
-    repo: "Repository"
+    repo: Repository
     app: App
     head_sha: str
     name: str
@@ -264,7 +264,7 @@ class Repository:
     git: GitRepo
     description: str | None = None
     homepage: str | None = None
-    fork_of: "Repository | None" = None
+    fork_of: Repository | None = None
     created_at: str = field(default_factory=iso)
     updated_at: str = field(default_factory=iso)
     pushed_at: str = field(default_factory=iso)
@@ -276,8 +276,8 @@ class Repository:
     has_discussions: bool = False
     allow_forking: bool = True
     is_template: bool = False
-    labels: dict[str, Label] = field(default_factory=dict)       # name.lower() -> label
-    issues: dict[int, Issue] = field(default_factory=dict)       # number -> issue or PR
+    labels: dict[str, Label] = field(default_factory=dict)  # name.lower() -> label
+    issues: dict[int, Issue] = field(default_factory=dict)  # number -> issue or PR
     collaborators: dict[str, str] = field(default_factory=dict)  # login.lower() -> permission
     deleted: bool = False
 
@@ -363,13 +363,13 @@ class State:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.accounts: dict[str, Account] = {}          # login.lower()
+        self.accounts: dict[str, Account] = {}  # login.lower()
         self.accounts_by_id: dict[int, Account] = {}
         self.apps: dict[int, App] = {}
         self.apps_by_slug: dict[str, App] = {}
         self.installations: dict[int, Installation] = {}
         self.tokens: dict[str, Token] = {}
-        self.repos: dict[str, Repository] = {}          # full_name.lower()
+        self.repos: dict[str, Repository] = {}  # full_name.lower()
         self.repos_by_id: dict[int, Repository] = {}
         self.issue_comments: dict[int, IssueComment] = {}
         self.reviews: dict[int, Review] = {}
@@ -378,6 +378,7 @@ class State:
         self.commit_statuses: list[dict] = []  # as the status webhook shows them, oldest first
         self.deliveries: list[Delivery] = []
         self.deliveries_by_id: dict[int, Delivery] = {}
+
     def next_id(self, kind: str) -> int:
         return next_id(kind)
 
@@ -399,8 +400,7 @@ class State:
         return None
 
     def installation_repos(self, inst: Installation) -> list[Repository]:
-        repos = [r for r in self.repos_by_id.values()
-                 if r.owner is inst.account and not r.deleted]
+        repos = [r for r in self.repos_by_id.values() if r.owner is inst.account and not r.deleted]
         if inst.repository_selection == "selected":
             repos = [r for r in repos if r.id in inst.repo_ids]
         return sorted(repos, key=lambda r: r.id)

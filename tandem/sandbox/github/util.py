@@ -7,7 +7,7 @@ import secrets
 import string
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 _ALNUM = string.ascii_letters + string.digits
@@ -17,7 +17,7 @@ def iso(ts: float | None = None) -> str:
     """GitHub's timestamp format: ``2026-03-10T12:34:56Z`` (UTC, whole seconds)."""
     if ts is None:
         ts = time.time()
-    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(text: str) -> float:

@@ -22,8 +22,21 @@ from typing import Any, overload
 from urllib.parse import quote
 
 from .render import Fit
-from .state import (Account, App, CheckRun, Installation, Issue, IssueComment, Label, Reaction,
-                    Repository, Review, ReviewComment, State, Team)
+from .state import (
+    Account,
+    App,
+    CheckRun,
+    Installation,
+    Issue,
+    IssueComment,
+    Label,
+    Reaction,
+    Repository,
+    Review,
+    ReviewComment,
+    State,
+    Team,
+)
 
 REACTION_KEYS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
 
@@ -69,8 +82,7 @@ class Views:
         if acc is None:
             return None
         api = f"{self.base}/users/{q(acc.login)}"
-        html = (f"{self.base}/apps/{acc.app.slug}" if acc.app is not None
-                else f"{self.base}/{q(acc.login)}")
+        html = f"{self.base}/apps/{acc.app.slug}" if acc.app is not None else f"{self.base}/{q(acc.login)}"
         return {
             "login": acc.login,
             "id": acc.id,
@@ -96,14 +108,25 @@ class Views:
     def user_full(self, acc: Account) -> dict:
         """``public-user`` (GET /users/{username})."""
         v = self.user(acc)
-        n_repos = sum(1 for r in self.state.repos_by_id.values()
-                      if r.owner is acc and not r.private and not r.deleted)
-        v.update({
-            "name": acc.name, "company": None, "blog": "", "location": None, "email": acc.email,
-            "hireable": None, "bio": None, "twitter_username": None,
-            "public_repos": n_repos, "public_gists": 0, "followers": 0, "following": 0,
-            "created_at": acc.created_at, "updated_at": acc.created_at,
-        })
+        n_repos = sum(1 for r in self.state.repos_by_id.values() if r.owner is acc and not r.private and not r.deleted)
+        v.update(
+            {
+                "name": acc.name,
+                "company": None,
+                "blog": "",
+                "location": None,
+                "email": acc.email,
+                "hireable": None,
+                "bio": None,
+                "twitter_username": None,
+                "public_repos": n_repos,
+                "public_gists": 0,
+                "followers": 0,
+                "following": 0,
+                "created_at": acc.created_at,
+                "updated_at": acc.created_at,
+            }
+        )
         return v
 
     def org(self, acc: Account | None) -> dict | None:
@@ -174,8 +197,11 @@ class Views:
 
     def installation(self, inst: Installation) -> dict:
         acc = inst.account
-        html = (f"{self.base}/organizations/{q(acc.login)}/settings/installations/{inst.id}"
-                if acc.is_org else f"{self.base}/settings/installations/{inst.id}")
+        html = (
+            f"{self.base}/organizations/{q(acc.login)}/settings/installations/{inst.id}"
+            if acc.is_org
+            else f"{self.base}/settings/installations/{inst.id}"
+        )
         return {
             "id": inst.id,
             "node_id": inst.node_id,
@@ -359,8 +385,12 @@ class Views:
         full = f"{q(repo.owner.login)}/{q(repo.name)}"
         api = f"{self.base}/repos/{full}/issues/{issue.number}"
         kind = "pull" if issue.pr is not None else "issues"
-        return {"api": api, "html": f"{self.base}/{full}/{kind}/{issue.number}",
-                "repo_api": f"{self.base}/repos/{full}", "pull_api": f"{self.base}/repos/{full}/pulls/{issue.number}"}
+        return {
+            "api": api,
+            "html": f"{self.base}/{full}/{kind}/{issue.number}",
+            "repo_api": f"{self.base}/repos/{full}",
+            "pull_api": f"{self.base}/repos/{full}/pulls/{issue.number}",
+        }
 
     def issue(self, issue: Issue) -> dict:
         u = self.issue_urls(issue)
@@ -434,8 +464,12 @@ class Views:
                 a, d, _ = line.split("\t", 2)
                 adds += 0 if a == "-" else int(a)
                 dels += 0 if d == "-" else int(d)
-            stats = {"commits": git.count_commits(merge_base, head), "additions": adds,
-                     "deletions": dels, "changed_files": len(files)}
+            stats = {
+                "commits": git.count_commits(merge_base, head),
+                "additions": adds,
+                "deletions": dels,
+                "changed_files": len(files),
+            }
         except Exception:  # objects not fetched yet (fork head): report nothing rather than fail
             stats = {"commits": 0, "additions": 0, "deletions": 0, "changed_files": 0}
         with self._stats_lock:
@@ -508,38 +542,48 @@ class Views:
         }
         if full:
             stats = self.pr_stats(issue, head_sha, base_sha)
-            v.update({
-                "merged": False,
-                "mergeable": True if issue.state == "open" else None,
-                "rebaseable": True if issue.state == "open" else None,
-                "mergeable_state": ("draft" if pr.draft else "clean") if issue.state == "open" else "unknown",
-                "merged_by": None,
-                "comments": issue.comment_count,
-                "review_comments": issue.review_comment_count,
-                "maintainer_can_modify": pr.maintainer_can_modify,
-                **stats,
-            })
+            v.update(
+                {
+                    "merged": False,
+                    "mergeable": True if issue.state == "open" else None,
+                    "rebaseable": True if issue.state == "open" else None,
+                    "mergeable_state": ("draft" if pr.draft else "clean") if issue.state == "open" else "unknown",
+                    "merged_by": None,
+                    "comments": issue.comment_count,
+                    "review_comments": issue.review_comment_count,
+                    "maintainer_can_modify": pr.maintainer_can_modify,
+                    **stats,
+                }
+            )
         return v
 
     def pull_minimal(self, issue: Issue, snap: GitSnapshot) -> dict:
         head_sha, base_sha = self.pr_shas(issue, snap)
 
         def side(repo: Repository, ref: str, sha: str | None) -> dict:
-            return {"ref": ref, "sha": sha or "",
-                    "repo": {"id": repo.id, "url": f"{self.base}/repos/{q(repo.owner.login)}/{q(repo.name)}",
-                             "name": repo.name}}
+            return {
+                "ref": ref,
+                "sha": sha or "",
+                "repo": {
+                    "id": repo.id,
+                    "url": f"{self.base}/repos/{q(repo.owner.login)}/{q(repo.name)}",
+                    "name": repo.name,
+                },
+            }
 
-        return {"id": issue.pull_request.id, "number": issue.number,
-                "url": self.issue_urls(issue)["pull_api"],
-                "head": side(issue.pull_request.head_repo, issue.pull_request.head_ref, head_sha),
-                "base": side(issue.repo, issue.pull_request.base_ref, base_sha)}
+        return {
+            "id": issue.pull_request.id,
+            "number": issue.number,
+            "url": self.issue_urls(issue)["pull_api"],
+            "head": side(issue.pull_request.head_repo, issue.pull_request.head_ref, head_sha),
+            "base": side(issue.repo, issue.pull_request.base_ref, base_sha),
+        }
 
     def comment(self, c: IssueComment) -> dict:
         repo = c.repo
         full = f"{q(repo.owner.login)}/{q(repo.name)}"
         issue = repo.issues.get(c.issue_number)
-        html = (self.issue_urls(issue)["html"] if issue is not None
-                else f"{self.base}/{full}/issues/{c.issue_number}")
+        html = self.issue_urls(issue)["html"] if issue is not None else f"{self.base}/{full}/issues/{c.issue_number}"
         api = f"{self.base}/repos/{full}/issues/comments/{c.id}"
         return {
             "id": c.id,
@@ -559,8 +603,13 @@ class Views:
         }
 
     def reaction(self, r: Reaction) -> dict:
-        return {"id": r.id, "node_id": r.node_id, "user": self.user(r.user),
-                "content": r.content, "created_at": r.created_at}
+        return {
+            "id": r.id,
+            "node_id": r.node_id,
+            "user": self.user(r.user),
+            "content": r.content,
+            "created_at": r.created_at,
+        }
 
     def review(self, r: Review) -> dict:
         u = self.issue_urls(r.issue)
@@ -601,8 +650,7 @@ class Views:
             "html_url": html,
             "pull_request_url": u["pull_api"],
             "author_association": self.author_association(c.user, c.issue.repo),
-            "_links": {"self": {"href": api}, "html": {"href": html},
-                       "pull_request": {"href": u["pull_api"]}},
+            "_links": {"self": {"href": api}, "html": {"href": html}, "pull_request": {"href": u["pull_api"]}},
             "position": c.position,
             "original_position": c.position,
             "start_line": c.start_line,

@@ -33,8 +33,11 @@ def handle(core: Core, req: Request) -> Response | None:
         report = json.loads(req.body or b"{}")
         core.domain.handle_push_report(report.get("git_dir", ""), report.get("updates", []), report.get("pusher"))
         return Response(204)
-    if req.method == "POST" and parts[-3:] == ["settings", "apps", "new"] and (
-            len(parts) == 3 or (len(parts) == 5 and parts[0] == "organizations")):
+    if (
+        req.method == "POST"
+        and parts[-3:] == ["settings", "apps", "new"]
+        and (len(parts) == 3 or (len(parts) == 5 and parts[0] == "organizations"))
+    ):
         return _manifest_form(core, req, org=parts[1] if len(parts) == 5 else None)
     if req.method == "GET" and parts[:1] == ["_raw"] and len(parts) >= 5:
         return _raw_file(core, parts[1], parts[2], parts[3], "/".join(parts[4:]))
@@ -70,9 +73,11 @@ def _manifest_form(core: Core, req: Request, org: str | None) -> Response:
     parts = urlsplit(redirect)
     joined = f"{parts.query}&{urlencode(query)}" if parts.query else urlencode(query)
     location = urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
-    return Response(302, {"location": location, "content-type": "text/html; charset=utf-8"},
-                    f'<html><body>You are being <a href="{html.escape(location)}">redirected</a>.</body></html>'
-                    .encode())
+    return Response(
+        302,
+        {"location": location, "content-type": "text/html; charset=utf-8"},
+        f'<html><body>You are being <a href="{html.escape(location)}">redirected</a>.</body></html>'.encode(),
+    )
 
 
 def _raw_file(core: Core, owner: str, name: str, ref: str, path: str) -> Response:
@@ -104,8 +109,13 @@ def _page(core: Core, parts: list[str]) -> Response:
                 if issue is None or (parts[2] == "pull") != (issue.pr is not None):
                     title = None
                 else:
-                    title = f"{issue.title} · {'Pull Request' if issue.pr else 'Issue'} #{issue.number} · {repo.full_name}"
+                    title = (
+                        f"{issue.title} · {'Pull Request' if issue.pr else 'Issue'} #{issue.number} · {repo.full_name}"
+                    )
     if not title:
         return _text(404, "<html><title>Page not found · GitHub</title></html>", "text/html; charset=utf-8")
-    return _text(200, f"<html><head><title>{html.escape(title)}</title></head>"
-                      f"<body><h1>{html.escape(title)}</h1></body></html>", "text/html; charset=utf-8")
+    return _text(
+        200,
+        f"<html><head><title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1></body></html>",
+        "text/html; charset=utf-8",
+    )

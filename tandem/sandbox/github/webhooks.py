@@ -41,17 +41,19 @@ ALWAYS_SENT = {"installation", "installation_repositories", "github_app_authoriz
 def sign(secret: str, body: bytes) -> tuple[str, str]:
     """(X-Hub-Signature-256, X-Hub-Signature) for ``body``."""
     key = secret.encode()
-    return ("sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
-            "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest())
+    return (
+        "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
+        "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest(),
+    )
 
 
 class Dispatcher:
-    def __init__(self, state: State, spec: "Spec", renderer: "Renderer", timeout: float = 10.0):
+    def __init__(self, state: State, spec: Spec, renderer: Renderer, timeout: float = 10.0):
         self.state = state
         self.spec = spec
         self.renderer = renderer
         self.timeout = timeout
-        self._queue: "queue.Queue[Delivery | None]" = queue.Queue()
+        self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._pending = 0
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -81,10 +83,18 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ building
 
-    def build(self, app: App, event: str, action: str | None, values: dict[str, Any],
-              installation_id: int | None, repository_id: int | None,
-              delivery_guid: str | None = None, redelivery: bool = False,
-              raw_body: bytes | None = None) -> Delivery:
+    def build(
+        self,
+        app: App,
+        event: str,
+        action: str | None,
+        values: dict[str, Any],
+        installation_id: int | None,
+        repository_id: int | None,
+        delivery_guid: str | None = None,
+        redelivery: bool = False,
+        raw_body: bytes | None = None,
+    ) -> Delivery:
         """Render (unless ``raw_body`` is given), sign and record a delivery."""
         if raw_body is None:
             schema = self.spec.webhook_schema(event, action)
@@ -109,10 +119,19 @@ class Dispatcher:
             headers["X-Hub-Signature"] = sig1
             headers["X-Hub-Signature-256"] = sig256
         delivery = Delivery(
-            id=self.state.next_id("delivery"), guid=delivery_guid, app=app, event=event,
-            action=action, installation_id=installation_id, repository_id=repository_id,
-            payload=payload, body=body, request_headers=headers, url=app.webhook_url,
-            redelivery=redelivery)
+            id=self.state.next_id("delivery"),
+            guid=delivery_guid,
+            app=app,
+            event=event,
+            action=action,
+            installation_id=installation_id,
+            repository_id=repository_id,
+            payload=payload,
+            body=body,
+            request_headers=headers,
+            url=app.webhook_url,
+            redelivery=redelivery,
+        )
         with self.state.lock:
             self.state.deliveries.append(delivery)
             self.state.deliveries_by_id[delivery.id] = delivery
@@ -170,12 +189,12 @@ class Dispatcher:
             self._finish(d, 0, "timed out", {}, "", time.monotonic() - start)
             return
         except httpx.HTTPError as exc:
-            self._finish(d, 0, f"failed to connect to host ({type(exc).__name__})", {}, "",
-                         time.monotonic() - start)
+            self._finish(d, 0, f"failed to connect to host ({type(exc).__name__})", {}, "", time.monotonic() - start)
             return
         status = "OK" if 200 <= response.status_code < 300 else f"Invalid HTTP Response: {response.status_code}"
-        self._finish(d, response.status_code, status, dict(response.headers),
-                     response.text[:10_000], time.monotonic() - start)
+        self._finish(
+            d, response.status_code, status, dict(response.headers), response.text[:10_000], time.monotonic() - start
+        )
 
     def _finish(self, d: Delivery, code: int, status: str, headers: dict, body: str, duration: float) -> None:
         with self.state.lock:

@@ -79,21 +79,24 @@ def create_token(ctx: Ctx) -> Reply:
             for name in names or []:
                 repo = by_name.get(str(name).lower())
                 if repo is None:
-                    raise errors.validation(message="There is at least one repository that does not exist "
-                                                    "or is not accessible to the parent installation.")
+                    raise errors.validation(
+                        message="There is at least one repository that does not exist "
+                        "or is not accessible to the parent installation."
+                    )
                 repo_ids.add(repo.id)
             for rid in ids or []:
                 if rid not in available:
-                    raise errors.validation(message="There is at least one repository that does not exist "
-                                                    "or is not accessible to the parent installation.")
+                    raise errors.validation(
+                        message="There is at least one repository that does not exist "
+                        "or is not accessible to the parent installation."
+                    )
                 repo_ids.add(rid)
         permissions = body.get("permissions")
         if permissions:
             for name, level in permissions.items():
                 granted = inst.permissions.get(name)
                 if granted is None or (granted == "read" and level in ("write", "admin")):
-                    raise errors.validation(message="The permissions requested are not granted to this "
-                                                    "installation.")
+                    raise errors.validation(message="The permissions requested are not granted to this installation.")
         token = ctx.core.auth.issue_token(inst, permissions or None, repo_ids)
         value = {
             "token": token.token,
@@ -118,19 +121,27 @@ def get_repo_installation(ctx: Ctx) -> Reply:
 @handler("apps/list-repos-accessible-to-installation")
 def list_installation_repos(ctx: Ctx) -> Reply:
     if ctx.auth.kind != "installation":
-        raise ApiError(403, "You must authenticate with an installation access token in order to list "
-                            "repositories for an installation.")
+        raise ApiError(
+            403,
+            "You must authenticate with an installation access token in order to list "
+            "repositories for an installation.",
+        )
     with ctx.state.lock:
         repos = [r for r in ctx.state.installation_repos(ctx.auth.installation) if ctx.in_scope(r)]
         page, headers = ctx.paginate(repos)
-        return Reply(200, {
-            "total_count": len(repos),
-            "repositories": [ctx.views.repo(r) for r in page],
-            "repository_selection": ctx.auth.installation_required.repository_selection,
-        }, headers)
+        return Reply(
+            200,
+            {
+                "total_count": len(repos),
+                "repositories": [ctx.views.repo(r) for r in page],
+                "repository_selection": ctx.auth.installation_required.repository_selection,
+            },
+            headers,
+        )
 
 
 # ---------------------------------------------------------------------- webhook deliveries
+
 
 def _delivery_item(d: Delivery) -> dict:
     return {
@@ -194,8 +205,17 @@ def get_delivery(ctx: Ctx) -> Reply:
 @handler("apps/redeliver-webhook-delivery")
 def redeliver(ctx: Ctx) -> Reply:
     d = _delivery(ctx)
-    again = ctx.core.dispatcher.build(d.app, d.event, d.action, {}, d.installation_id, d.repository_id,
-                                      delivery_guid=d.guid, redelivery=True, raw_body=d.body)
+    again = ctx.core.dispatcher.build(
+        d.app,
+        d.event,
+        d.action,
+        {},
+        d.installation_id,
+        d.repository_id,
+        delivery_guid=d.guid,
+        redelivery=True,
+        raw_body=d.body,
+    )
     ctx.core.dispatcher.enqueue(again)
     return Reply(202, {})
 
@@ -207,6 +227,7 @@ def convert_manifest(ctx: Ctx) -> Reply:
 
 # ---------------------------------------------------------------------- misc
 
+
 @handler("rate-limit/get")
 def rate_limit(ctx: Ctx) -> Reply:
     core = ctx.core.limits.snapshot(ctx.core.identity(ctx.auth))
@@ -215,16 +236,25 @@ def rate_limit(ctx: Ctx) -> Reply:
     def other(limit: int) -> dict:
         return {"limit": limit, "remaining": limit, "reset": reset, "used": 0}
 
-    return Reply(200, {
-        "resources": {
-            "core": core, "search": other(30), "graphql": other(5000), "code_search": other(10),
-            "integration_manifest": other(5000), "source_import": other(100),
-            "actions_runner_registration": other(10000), "scim": other(15000),
-            "dependency_snapshots": other(100), "dependency_sbom": other(100),
-            "code_scanning_autofix": other(10),
+    return Reply(
+        200,
+        {
+            "resources": {
+                "core": core,
+                "search": other(30),
+                "graphql": other(5000),
+                "code_search": other(10),
+                "integration_manifest": other(5000),
+                "source_import": other(100),
+                "actions_runner_registration": other(10000),
+                "scim": other(15000),
+                "dependency_snapshots": other(100),
+                "dependency_sbom": other(100),
+                "code_scanning_autofix": other(10),
+            },
+            "rate": core,
         },
-        "rate": core,
-    })
+    )
 
 
 @handler("users/get-by-username")
@@ -253,8 +283,11 @@ def team_membership(ctx: Ctx) -> Reply:
     if team is None or login.lower() not in team.members:
         raise errors.not_found()
     acc = ctx.state.account(login)
-    return Reply(200, {
-        "url": f"{ctx.base}/organizations/{org.id}/team/{team.id}/memberships/{acc.login}",
-        "role": team.members[login.lower()],
-        "state": "active",
-    })
+    return Reply(
+        200,
+        {
+            "url": f"{ctx.base}/organizations/{org.id}/team/{team.id}/memberships/{acc.login}",
+            "role": team.members[login.lower()],
+            "state": "active",
+        },
+    )

@@ -52,9 +52,15 @@ def list_for_ref(ctx: Ctx) -> Reply:
     name, status = ctx.query.get("check_name"), ctx.query.get("status")
     app_id = ctx.query.get("app_id")
     with ctx.state.lock:
-        runs = [r for r in ctx.state.check_runs.values() if r.repo is repo and r.head_sha == sha
-                and (not name or r.name == name) and (not status or r.status == status)
-                and (not app_id or str(r.app.id) == app_id)]
+        runs = [
+            r
+            for r in ctx.state.check_runs.values()
+            if r.repo is repo
+            and r.head_sha == sha
+            and (not name or r.name == name)
+            and (not status or r.status == status)
+            and (not app_id or str(r.app.id) == app_id)
+        ]
         if ctx.query.get("filter", "latest") == "latest":
             latest: dict[tuple, CheckRun] = {}
             for r in sorted(runs, key=lambda r: r.id):
@@ -62,5 +68,6 @@ def list_for_ref(ctx: Ctx) -> Reply:
             runs = list(latest.values())
         runs.sort(key=lambda r: r.id, reverse=True)
         page, headers = ctx.paginate(runs)
-        return Reply(200, {"total_count": len(runs),
-                           "check_runs": [ctx.views.check_run(r, ctx.snap) for r in page]}, headers)
+        return Reply(
+            200, {"total_count": len(runs), "check_runs": [ctx.views.check_run(r, ctx.snap) for r in page]}, headers
+        )

@@ -49,6 +49,7 @@ def _full_ref(ref: str) -> str:
 
 # ---------------------------------------------------------------------- refs
 
+
 @handler("git/get-ref")
 def get_ref(ctx: Ctx) -> Reply:
     repo = ctx.repo()
@@ -63,8 +64,11 @@ def get_ref(ctx: Ctx) -> Reply:
 def matching_refs(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     prefix = _full_ref(ctx.params["ref"]) if ctx.params["ref"] else "refs/"
-    refs = sorted((r, s) for r, s in ctx.snap.refs(repo).items()
-                  if r.startswith(prefix) and not r.startswith(("refs/pull/", "refs/emulator/")))
+    refs = sorted(
+        (r, s)
+        for r, s in ctx.snap.refs(repo).items()
+        if r.startswith(prefix) and not r.startswith(("refs/pull/", "refs/emulator/"))
+    )
     return Reply(200, [_ref_value(ctx, repo, r, s) for r, s in refs])
 
 
@@ -85,8 +89,7 @@ def create_ref(ctx: Ctx) -> Reply:
         repo.git.update_ref(ref, sha, ZERO_SHA)
     ctx.domain.on_ref_updated(repo, ref, None, sha, ctx.actor)
     ctx.snap.invalidate(repo)
-    return Reply(201, _ref_value(ctx, repo, ref, sha),
-                 {"location": f"{_api(ctx, repo)}/git/{ref}"})
+    return Reply(201, _ref_value(ctx, repo, ref, sha), {"location": f"{_api(ctx, repo)}/git/{ref}"})
 
 
 def _valid_ref_name(ref: str) -> bool:
@@ -128,6 +131,7 @@ def delete_ref(ctx: Ctx) -> Reply:
 
 # ---------------------------------------------------------------------- blobs & trees
 
+
 @handler("git/create-blob")
 def create_blob(ctx: Ctx) -> Reply:
     repo = ctx.repo()
@@ -146,8 +150,11 @@ def create_blob(ctx: Ctx) -> Reply:
     else:
         raise errors.validation(message="encoding must be either 'utf-8' or 'base64'")
     sha = repo.git.write_blob(data)
-    return Reply(201, {"url": f"{_api(ctx, repo)}/git/blobs/{sha}", "sha": sha},
-                 {"location": f"{_api(ctx, repo)}/git/blobs/{sha}"})
+    return Reply(
+        201,
+        {"url": f"{_api(ctx, repo)}/git/blobs/{sha}", "sha": sha},
+        {"location": f"{_api(ctx, repo)}/git/blobs/{sha}"},
+    )
 
 
 def _tree_value(ctx: Ctx, repo: Repository, sha: str, recursive: bool) -> dict:
@@ -173,8 +180,9 @@ def create_tree(ctx: Ctx) -> Reply:
     base_tree = body.get("base_tree")
     git = repo.git
     if base_tree is not None and git.object_type(base_tree) != "tree":
-        raise errors.validation(message="Invalid tree info", errors=[{"resource": "Tree",
-                                "field": "base_tree", "code": "invalid"}])
+        raise errors.validation(
+            message="Invalid tree info", errors=[{"resource": "Tree", "field": "base_tree", "code": "invalid"}]
+        )
     changes = []
     for i, item in enumerate(items):
         path, mode, otype = item.get("path"), item.get("mode"), item.get("type")
@@ -191,8 +199,9 @@ def create_tree(ctx: Ctx) -> Reply:
         changes.append({"path": path, "mode": mode, "type": otype, "sha": sha})
     with git.lock:
         tree = git.build_tree(base_tree, changes)
-    return Reply(201, _tree_value(ctx, repo, tree, recursive=False),
-                 {"location": f"{_api(ctx, repo)}/git/trees/{tree}"})
+    return Reply(
+        201, _tree_value(ctx, repo, tree, recursive=False), {"location": f"{_api(ctx, repo)}/git/trees/{tree}"}
+    )
 
 
 @handler("git/get-tree")
@@ -215,6 +224,7 @@ def get_tree(ctx: Ctx) -> Reply:
 
 # ---------------------------------------------------------------------- commits
 
+
 def _person_value(p: Person) -> dict:
     return {"name": p.name, "email": p.email, "date": p.date}
 
@@ -234,10 +244,16 @@ def commit_value(ctx: Ctx, repo: Repository, sha: str) -> dict:
         "committer": _person_value(info.committer),
         "tree": {"sha": info.tree, "url": f"{api}/git/trees/{info.tree}"},
         "message": info.message[:-1] if info.message.endswith("\n") else info.message,
-        "parents": [{"sha": p, "url": f"{api}/git/commits/{p}", "html_url": f"{html}/commit/{p}"}
-                    for p in info.parents],
-        "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
-                         "verified_at": None},
+        "parents": [
+            {"sha": p, "url": f"{api}/git/commits/{p}", "html_url": f"{html}/commit/{p}"} for p in info.parents
+        ],
+        "verification": {
+            "verified": False,
+            "reason": "unsigned",
+            "signature": None,
+            "payload": None,
+            "verified_at": None,
+        },
     }
 
 
@@ -246,7 +262,7 @@ def _person_from(body_person, default: Person) -> Person:
         return default
     name, email = body_person.get("name"), body_person.get("email")
     if not name or not email:
-        raise errors.validation(message="Invalid request.\n\n\"name\" and \"email\" are required.")
+        raise errors.validation(message='Invalid request.\n\n"name" and "email" are required.')
     return Person(name=name, email=email, date=body_person.get("date") or default.date)
 
 
@@ -281,6 +297,7 @@ def get_commit(ctx: Ctx) -> Reply:
 
 # ---------------------------------------------------------------------- contents
 
+
 def _content_urls(ctx: Ctx, repo: Repository, path: str, sha: str, ref: str, otype: str) -> dict:
     api = _api(ctx, repo)
     qpath = quote(path)
@@ -289,9 +306,14 @@ def _content_urls(ctx: Ctx, repo: Repository, path: str, sha: str, ref: str, oty
     html = f"{ctx.base}/{q(repo.owner.login)}/{q(repo.name)}/{kind}/{quote(ref, safe='')}/{qpath}"
     git_url = f"{api}/git/{'trees' if otype == 'dir' else 'blobs'}/{sha}"
     return {
-        "url": self_url, "html_url": html, "git_url": git_url,
-        "download_url": (f"{ctx.base}/_raw/{q(repo.owner.login)}/{q(repo.name)}/{quote(ref, safe='')}/{qpath}"
-                         if otype == "file" else None),
+        "url": self_url,
+        "html_url": html,
+        "git_url": git_url,
+        "download_url": (
+            f"{ctx.base}/_raw/{q(repo.owner.login)}/{q(repo.name)}/{quote(ref, safe='')}/{qpath}"
+            if otype == "file"
+            else None
+        ),
         "_links": {"self": self_url, "git": git_url, "html": html},
     }
 
@@ -300,8 +322,13 @@ def _entry_value(ctx: Ctx, repo: Repository, entry, ref: str) -> dict:
     otype = {"blob": "file", "tree": "dir", "commit": "submodule"}[entry.type]
     if entry.mode == "120000":
         otype = "symlink"
-    v = {"type": otype, "size": entry.size or 0, "name": entry.path.rsplit("/", 1)[-1],
-         "path": entry.path, "sha": entry.sha}
+    v = {
+        "type": otype,
+        "size": entry.size or 0,
+        "name": entry.path.rsplit("/", 1)[-1],
+        "path": entry.path,
+        "sha": entry.sha,
+    }
     v.update(_content_urls(ctx, repo, entry.path, entry.sha, ref, otype))
     return v
 
@@ -309,7 +336,7 @@ def _entry_value(ctx: Ctx, repo: Repository, entry, ref: str) -> dict:
 def _b64_lines(data: bytes) -> str:
     """Base64 in 60-column lines, each ending with a newline, as GitHub sends it."""
     text = base64.b64encode(data).decode()
-    return "".join(text[i:i + 60] + "\n" for i in range(0, len(text), 60))
+    return "".join(text[i : i + 60] + "\n" for i in range(0, len(text), 60))
 
 
 @handler("repos/get-content")
@@ -333,8 +360,15 @@ def get_content(ctx: Ctx) -> Reply:
             c["path"] = f"{path}/{c['name']}" if path else c["name"]
             c.update(_content_urls(ctx, repo, c["path"], c["sha"], ref, c["type"]))
         if "object" in accept:
-            value = {"type": "dir", "size": 0, "name": path.rsplit("/", 1)[-1], "path": path, "sha": entry.sha,
-                     "entries": children, **_content_urls(ctx, repo, path, entry.sha, ref, "dir")}
+            value = {
+                "type": "dir",
+                "size": 0,
+                "name": path.rsplit("/", 1)[-1],
+                "path": path,
+                "sha": entry.sha,
+                "entries": children,
+                **_content_urls(ctx, repo, path, entry.sha, ref, "dir"),
+            }
             return Reply(200, value)
         return Reply(200, children)
     data = git.read_blob(entry.sha) if entry.type == "blob" else b""
@@ -393,8 +427,9 @@ def put_content(ctx: Ctx) -> Reply:
             if body["sha"] != existing.sha:
                 raise ApiError(409, f"{path} does not match {body['sha']}")
         blob = git.write_blob(data)
-        tree = git.build_tree(git.tree_of(parent) if parent else None,
-                              [{"path": path, "mode": "100644", "type": "blob", "sha": blob}])
+        tree = git.build_tree(
+            git.tree_of(parent) if parent else None, [{"path": path, "mode": "100644", "type": "blob", "sha": blob}]
+        )
         default = person(ctx.actor)
         committer = _person_from(body.get("committer"), default)
         author = _person_from(body.get("author"), committer)

@@ -26,15 +26,23 @@ def update_issue(ctx: Ctx) -> Reply:
         assignees = [body["assignee"]]
     if body.get("state") not in (None, "open", "closed"):
         raise errors.invalid_field("Issue", "state")
-    ctx.domain.update_issue(issue, ctx.actor, ctx.via_app, title=body.get("title"),
-                            body=body.get("body", ...),
-                            state=body.get("state"), state_reason=body.get("state_reason"),
-                            labels=body.get("labels"), assignees=assignees)
+    ctx.domain.update_issue(
+        issue,
+        ctx.actor,
+        ctx.via_app,
+        title=body.get("title"),
+        body=body.get("body", ...),
+        state=body.get("state"),
+        state_reason=body.get("state_reason"),
+        labels=body.get("labels"),
+        assignees=assignees,
+    )
     with ctx.state.lock:
         return Reply(200, ctx.views.issue(issue))
 
 
 # ---------------------------------------------------------------------- comments
+
 
 def _comment(ctx: Ctx, repo: Repository) -> IssueComment:
     comment = ctx.state.issue_comments.get(ctx.params["comment_id"])
@@ -49,9 +57,14 @@ def list_comments(ctx: Ctx) -> Reply:
     issue = ctx.issue(repo, ctx.params["issue_number"])
     since = ctx.query.get("since")
     with ctx.state.lock:
-        comments = sorted((c for c in ctx.state.issue_comments.values()
-                           if c.repo is repo and c.issue_number == issue.number
-                           and (not since or c.updated_at >= since)), key=lambda c: c.id)
+        comments = sorted(
+            (
+                c
+                for c in ctx.state.issue_comments.values()
+                if c.repo is repo and c.issue_number == issue.number and (not since or c.updated_at >= since)
+            ),
+            key=lambda c: c.id,
+        )
         page, headers = ctx.paginate(comments)
         return Reply(200, [ctx.views.comment(c) for c in page], headers)
 
@@ -110,6 +123,7 @@ def create_reaction(ctx: Ctx) -> Reply:
 
 
 # ---------------------------------------------------------------------- labels on an issue
+
 
 def _label_names(json_body) -> list[str]:
     """The label names of a POST/PUT body: ``{"labels": [...]}``, a bare array,

@@ -18,20 +18,26 @@ def list_pulls(ctx: Ctx) -> Reply:
     sort = ctx.query.get("sort", "created")
     direction = ctx.query.get("direction") or ("desc" if sort == "created" else "asc")
     with ctx.state.lock:
-        pulls = [i for i in repo.issues.values() if i.pr is not None
-                 and (state == "all" or i.state == state)]
+        pulls = [i for i in repo.issues.values() if i.pr is not None and (state == "all" or i.state == state)]
         if head:
             owner, _, branch = head.partition(":")
             if not branch:  # GitHub wants user:ref-name; a bare name matches nothing
                 pulls = []
             else:
-                pulls = [i for i in pulls if i.pull_request.head_repo.owner.login.lower() == owner.lower()
-                         and i.pull_request.head_ref == branch]
+                pulls = [
+                    i
+                    for i in pulls
+                    if i.pull_request.head_repo.owner.login.lower() == owner.lower()
+                    and i.pull_request.head_ref == branch
+                ]
         if base:
             pulls = [i for i in pulls if i.pull_request.base_ref == base]
-        key = {"created": lambda i: (i.created_at, i.number), "updated": lambda i: (i.updated_at, i.number),
-               "popularity": lambda i: (i.comment_count, i.number),
-               "long-running": lambda i: (i.created_at, i.number)}.get(sort, lambda i: i.number)
+        key = {
+            "created": lambda i: (i.created_at, i.number),
+            "updated": lambda i: (i.updated_at, i.number),
+            "popularity": lambda i: (i.comment_count, i.number),
+            "long-running": lambda i: (i.created_at, i.number),
+        }.get(sort, lambda i: i.number)
         pulls.sort(key=key, reverse=direction == "desc")
         page, headers = ctx.paginate(pulls)
         return Reply(200, [ctx.views.pull(i, ctx.snap, full=False) for i in page], headers)
@@ -42,12 +48,21 @@ def create_pull(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     body = ctx.body_dict
     if body.get("issue") is not None:
-        raise errors.validation(message="Converting an issue into a pull request is not supported by the "
-                                        "GitHub emulator")
+        raise errors.validation(
+            message="Converting an issue into a pull request is not supported by the GitHub emulator"
+        )
     issue = ctx.domain.create_pull(
-        repo, ctx.actor, ctx.via_app, title=body.get("title"), head=body.get("head"), base=body.get("base"),
-        body=body.get("body"), draft=bool(body.get("draft", False)),
-        maintainer_can_modify=bool(body.get("maintainer_can_modify", True)), head_repo=body.get("head_repo"))
+        repo,
+        ctx.actor,
+        ctx.via_app,
+        title=body.get("title"),
+        head=body.get("head"),
+        base=body.get("base"),
+        body=body.get("body"),
+        draft=bool(body.get("draft", False)),
+        maintainer_can_modify=bool(body.get("maintainer_can_modify", True)),
+        head_repo=body.get("head_repo"),
+    )
     with ctx.state.lock:
         value = ctx.views.pull(issue, ctx.snap)
     return Reply(201, value, {"location": value["url"]})
@@ -70,10 +85,16 @@ def update_pull(ctx: Ctx) -> Reply:
         raise errors.missing_field("PullRequest", "title")
     # ``draft`` is not a field of this endpoint on GitHub (it is ignored there
     # too); use UserActions.mark_ready_for_review / convert_to_draft.
-    ctx.domain.update_issue(issue, ctx.actor, ctx.via_app, title=body.get("title"),
-                            body=body.get("body", ...),
-                            state=body.get("state"), base=body.get("base"),
-                            maintainer_can_modify=body.get("maintainer_can_modify"))
+    ctx.domain.update_issue(
+        issue,
+        ctx.actor,
+        ctx.via_app,
+        title=body.get("title"),
+        body=body.get("body", ...),
+        state=body.get("state"),
+        base=body.get("base"),
+        maintainer_can_modify=body.get("maintainer_can_modify"),
+    )
     with ctx.state.lock:
         return Reply(200, ctx.views.pull(issue, ctx.snap))
 
@@ -93,30 +114,39 @@ def list_files(ctx: Ctx) -> Reply:
             removed = f["status"] == "D"
             sha_commit = merge_base if removed else head
             entry = repo.git.entry_at(sha_commit, f["filename"])
-            files.append({
-                "sha": entry.sha if entry else None,
-                "filename": f["filename"],
-                "status": status_names.get(f["status"][0], "modified"),
-                "additions": f["additions"], "deletions": f["deletions"],
-                "changes": f["additions"] + f["deletions"],
-                "blob_url": f"{html}/blob/{sha_commit}/{f['filename']}",
-                "raw_url": f"{html}/raw/{sha_commit}/{f['filename']}",
-                "contents_url": f"{api}/contents/{f['filename']}?ref={sha_commit}",
-                "patch": f["patch"],
-            })
+            files.append(
+                {
+                    "sha": entry.sha if entry else None,
+                    "filename": f["filename"],
+                    "status": status_names.get(f["status"][0], "modified"),
+                    "additions": f["additions"],
+                    "deletions": f["deletions"],
+                    "changes": f["additions"] + f["deletions"],
+                    "blob_url": f"{html}/blob/{sha_commit}/{f['filename']}",
+                    "raw_url": f"{html}/raw/{sha_commit}/{f['filename']}",
+                    "contents_url": f"{api}/contents/{f['filename']}?ref={sha_commit}",
+                    "patch": f["patch"],
+                }
+            )
     page, headers = ctx.paginate(files)
     return Reply(200, page, headers)
 
 
 # ---------------------------------------------------------------------- requested reviewers
 
+
 @handler("pulls/list-requested-reviewers")
 def list_requested(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     with ctx.state.lock:
         pr = ctx.pull(repo, ctx.params["pull_number"]).pull_request
-        return Reply(200, {"users": [ctx.views.user(u) for u in pr.requested_reviewers],
-                           "teams": [ctx.views.team(t) for t in pr.requested_teams]})
+        return Reply(
+            200,
+            {
+                "users": [ctx.views.user(u) for u in pr.requested_reviewers],
+                "teams": [ctx.views.team(t) for t in pr.requested_teams],
+            },
+        )
 
 
 @handler("pulls/request-reviewers")
@@ -124,8 +154,9 @@ def request_reviewers(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     issue = ctx.pull(repo, ctx.params["pull_number"])
     body = ctx.body_dict
-    ctx.domain.request_reviewers(issue, ctx.actor, list(body.get("reviewers") or []),
-                                 list(body.get("team_reviewers") or []))
+    ctx.domain.request_reviewers(
+        issue, ctx.actor, list(body.get("reviewers") or []), list(body.get("team_reviewers") or [])
+    )
     with ctx.state.lock:
         return Reply(201, ctx.views.pull(issue, ctx.snap, full=False))
 
@@ -137,13 +168,15 @@ def remove_requested(ctx: Ctx) -> Reply:
     body = ctx.body_dict
     if "reviewers" not in body:
         raise errors.missing_field("PullRequest", "reviewers")
-    ctx.domain.remove_requested_reviewers(issue, ctx.actor, list(body.get("reviewers") or []),
-                                          list(body.get("team_reviewers") or []))
+    ctx.domain.remove_requested_reviewers(
+        issue, ctx.actor, list(body.get("reviewers") or []), list(body.get("team_reviewers") or [])
+    )
     with ctx.state.lock:
         return Reply(200, ctx.views.pull(issue, ctx.snap, full=False))
 
 
 # ---------------------------------------------------------------------- reviews
+
 
 def _review(ctx: Ctx, issue: Issue) -> Review:
     review = ctx.state.reviews.get(ctx.params["review_id"])
@@ -155,8 +188,10 @@ def _review(ctx: Ctx, issue: Issue) -> Review:
 def _visible_reviews(ctx: Ctx, issue: Issue) -> list[Review]:
     """Submitted reviews, plus the caller's own pending one (others' are private)."""
     me = ctx.auth.app_required.bot if ctx.auth.kind == "installation" else None
-    return sorted((r for r in ctx.state.reviews.values() if r.issue is issue
-                   and (r.state != "PENDING" or r.user is me)), key=lambda r: r.id)
+    return sorted(
+        (r for r in ctx.state.reviews.values() if r.issue is issue and (r.state != "PENDING" or r.user is me)),
+        key=lambda r: r.id,
+    )
 
 
 @handler("pulls/list-reviews")
@@ -173,9 +208,15 @@ def create_review(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     issue = ctx.pull(repo, ctx.params["pull_number"])
     body = ctx.body_dict
-    review = ctx.domain.create_review(issue, ctx.actor, ctx.via_app, body=body.get("body"),
-                                      event=body.get("event"), commit_id=body.get("commit_id"),
-                                      comments=body.get("comments"))
+    review = ctx.domain.create_review(
+        issue,
+        ctx.actor,
+        ctx.via_app,
+        body=body.get("body"),
+        event=body.get("event"),
+        commit_id=body.get("commit_id"),
+        comments=body.get("comments"),
+    )
     with ctx.state.lock:
         return Reply(200, ctx.views.review(review))
 
@@ -217,13 +258,17 @@ def delete_pending_review(ctx: Ctx) -> Reply:
 
 # ---------------------------------------------------------------------- review comments
 
+
 def _review_comment(ctx: Ctx, repo: Repository) -> ReviewComment:
     comment = ctx.state.review_comments.get(ctx.params["comment_id"])
     if comment is None or comment.issue.repo is not repo:
         raise errors.not_found()
     review = ctx.state.reviews.get(comment.review_id) if comment.review_id else None
-    if review is not None and review.state == "PENDING" and (
-            ctx.auth.kind != "installation" or review.user is not ctx.auth.app_required.bot):
+    if (
+        review is not None
+        and review.state == "PENDING"
+        and (ctx.auth.kind != "installation" or review.user is not ctx.auth.app_required.bot)
+    ):
         raise errors.not_found()
     return comment
 
@@ -234,9 +279,14 @@ def list_review_comments(ctx: Ctx) -> Reply:
     with ctx.state.lock:
         issue = ctx.pull(repo, ctx.params["pull_number"])
         visible = {r.id for r in _visible_reviews(ctx, issue)}
-        comments = sorted((c for c in ctx.state.review_comments.values()
-                           if c.issue is issue and (c.review_id is None or c.review_id in visible)),
-                          key=lambda c: c.id)
+        comments = sorted(
+            (
+                c
+                for c in ctx.state.review_comments.values()
+                if c.issue is issue and (c.review_id is None or c.review_id in visible)
+            ),
+            key=lambda c: c.id,
+        )
         page, headers = ctx.paginate(comments)
         return Reply(200, [ctx.views.review_comment(c) for c in page], headers)
 

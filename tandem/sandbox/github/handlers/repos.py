@@ -8,8 +8,14 @@ from ..errors import ApiError
 from ..state import Account, Repository
 from ..util import iso
 
-LEGACY_PERMISSION = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read",
-                     "read": "read", "none": "none"}
+LEGACY_PERMISSION = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+    "none": "none",
+}
 
 
 def role_of(repo: Repository, acc: Account) -> str:
@@ -31,8 +37,13 @@ def _permissions(ctx: Ctx) -> dict | None:
         return None
     perms = ctx.auth.token_required.permissions
     push = perms.get("contents") == "write"
-    return {"admin": perms.get("administration") == "write", "maintain": False, "push": push,
-            "triage": push or perms.get("issues") == "write", "pull": True}
+    return {
+        "admin": perms.get("administration") == "write",
+        "maintain": False,
+        "push": push,
+        "triage": push or perms.get("issues") == "write",
+        "pull": True,
+    }
 
 
 @handler("repos/get")
@@ -49,8 +60,11 @@ def update_repo(ctx: Ctx) -> Reply:
     with ctx.state.lock:
         if "default_branch" in body:
             if ctx.snap.branch_sha(repo, body["default_branch"]) is None:
-                raise errors.custom("Repository", "default_branch",
-                                    f"Cannot update default branch for this repository to {body['default_branch']}")
+                raise errors.custom(
+                    "Repository",
+                    "default_branch",
+                    f"Cannot update default branch for this repository to {body['default_branch']}",
+                )
             repo.default_branch = body["default_branch"]
         if "name" in body and body["name"] != repo.name:
             other = ctx.state.repo(repo.owner.login, body["name"])
@@ -59,8 +73,17 @@ def update_repo(ctx: Ctx) -> Reply:
             del ctx.state.repos[repo.full_name.lower()]
             repo.name = body["name"]
             ctx.state.repos[repo.full_name.lower()] = repo
-        for key in ("description", "homepage", "has_issues", "has_projects", "has_wiki", "has_discussions",
-                    "is_template", "allow_forking", "archived"):
+        for key in (
+            "description",
+            "homepage",
+            "has_issues",
+            "has_projects",
+            "has_wiki",
+            "has_discussions",
+            "is_template",
+            "allow_forking",
+            "archived",
+        ):
             if key in body:
                 setattr(repo, key, body[key])
         if "private" in body:
@@ -80,10 +103,13 @@ def collaborator_permission(ctx: Ctx) -> Reply:
     with ctx.state.lock:
         role = role_of(repo, acc)
         user = ctx.views.user(acc)
-        user["permissions"] = {"admin": role == "admin", "maintain": role in ("admin", "maintain"),
-                               "push": role in ("admin", "maintain", "write"),
-                               "triage": role in ("admin", "maintain", "write", "triage"),
-                               "pull": role != "none"}
+        user["permissions"] = {
+            "admin": role == "admin",
+            "maintain": role in ("admin", "maintain"),
+            "push": role in ("admin", "maintain", "write"),
+            "triage": role in ("admin", "maintain", "write", "triage"),
+            "pull": role != "none",
+        }
         user["role_name"] = role
         return Reply(200, {"permission": LEGACY_PERMISSION[role], "role_name": role, "user": user})
 
@@ -92,8 +118,7 @@ def collaborator_permission(ctx: Ctx) -> Reply:
 def list_forks(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     with ctx.state.lock:
-        forks = [r for r in ctx.state.repos_by_id.values()
-                 if r.fork_of is repo and not r.deleted and ctx.can_read(r)]
+        forks = [r for r in ctx.state.repos_by_id.values() if r.fork_of is repo and not r.deleted and ctx.can_read(r)]
         sort = ctx.query.get("sort", "newest")
         forks.sort(key=lambda r: r.id, reverse=sort != "oldest")
         page, headers = ctx.paginate(forks)
@@ -124,6 +149,7 @@ def create_fork(ctx: Ctx) -> Reply:
 
 
 # ---------------------------------------------------------------------- repository labels
+
 
 def _label(ctx: Ctx, repo: Repository):
     label = repo.labels.get(ctx.params["name"].lower())
@@ -169,7 +195,7 @@ def update_label(ctx: Ctx) -> Reply:
             repo.labels[new_name.lower()] = label
         if new_name:
             label.name = new_name
-        if "color" in body and body["color"]:
+        if body.get("color"):
             label.color = body["color"].lstrip("#").lower()
         if "description" in body:
             label.description = body["description"]

@@ -1,0 +1,1 @@
+"""The `tandem` command line: an entry point beside app/ (HTTP) and workers/ (jobs)."""

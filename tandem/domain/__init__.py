@@ -1,0 +1,1 @@
+"""The domain: tasks, pairs, commands, judging, rounds, export and statistics."""

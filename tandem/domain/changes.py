@@ -1,0 +1,144 @@
+"""The export's change feed: every flush that writes a judgment, a review, a score, a line comment,
+a round or a CI report adds an ``export_changes`` row saying which export objects it changed, so that an
+incremental export (``--since``, ``--cursor``) reads only those.
+
+It is kept by a session listener rather than by each writer, so no write path can forget it (all
+of them go through the ORM; a bulk ``insert()``/``update()`` of these tables would bypass it).
+
+Cursors. An id from a sequence is not a safe resume point on PostgreSQL: transactions commit out
+of order, so a reader that saw change 12 may not yet see change 11, which commits a moment later;
+resuming after 12 would lose it. Each change therefore carries its transaction's id
+(``pg_current_xact_id()``), and a run reads up to its snapshot's horizon: below the snapshot's
+*xmax* (every later transaction has a larger id), leaving out the transactions still in progress
+then (its *xip* list), which the token carries so that the next run picks them up once they have
+committed. Consecutive runs thus read every committed change exactly once, whatever the order of
+commits, and an unrelated long transaction delays nothing. On SQLite writers are serialized (one
+write transaction at a time, holding the lock until it commits), so ids commit in order and the
+largest committed id is a safe horizon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, event, func, insert, literal, or_, select, text
+from sqlalchemy.orm import Session
+
+from tandem.infra.db import UTCDateTime, utcnow
+from tandem.infra.errors import TandemError
+from tandem.infra.models import CiCheck, ExportChange, Judgment, JudgmentReview, LineComment, Rating, Round, RoundSide
+
+_PG_TXID = text("pg_current_xact_id()::text::bigint")
+
+
+@event.listens_for(Session, "after_flush")
+def _record(session: Session, _flush_context) -> None:
+    """Add the change rows for what this flush wrote (ids of new rows are known by now)."""
+    rows: set[tuple[int, int | None, int | None]] = set()
+    reviewed: set[int] = set()
+    ci_tasks: set[int] = set()
+    for obj in (*session.new, *(o for o in session.dirty if session.is_modified(o, include_collections=False))):
+        if isinstance(obj, Judgment):
+            rows.add((obj.round_id, obj.rater_id, obj.id))
+        elif isinstance(obj, Rating):
+            rows.add((obj.round_id, obj.rater_id, None))
+        elif isinstance(obj, LineComment):
+            rows.add((obj.round_id, obj.author_id, None))
+        elif isinstance(obj, JudgmentReview):
+            reviewed.add(obj.judgment_id)
+        elif isinstance(obj, Round | RoundSide):
+            rows.add((obj.id if isinstance(obj, Round) else obj.round_id, None, None))
+        elif isinstance(obj, CiCheck):
+            ci_tasks.add(obj.task_id)
+    if ci_tasks:
+        # A CI report changes round_ci: the round objects and current votes of its task (a head
+        # is a round's, or, in round 1, the PR's: re-sending the task's few objects is simpler).
+        rows.update(
+            (round_id, None, None)
+            for round_id in session.connection().scalars(select(Round.id).where(Round.task_id.in_(ci_tasks)))
+        )
+    if not rows and not reviewed:
+        return
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    now = literal(utcnow(), UTCDateTime)
+    txid = [_PG_TXID] if postgres else []
+    targets = ["round_id", "rater_id", "judgment_id", "changed_at", *(["txid"] if postgres else [])]
+    if rows:
+        statement = insert(ExportChange).values(changed_at=now, **({"txid": _PG_TXID} if postgres else {}))
+        connection.execute(statement, [{"round_id": r, "rater_id": u, "judgment_id": j} for r, u, j in rows])
+    if reviewed or ci_tasks:
+        # A review changes its judgment's object, a CI report the current votes of its task; the
+        # judgment rows may not be in this session.
+        connection.execute(
+            insert(ExportChange).from_select(
+                targets,
+                select(Judgment.round_id, Judgment.rater_id, Judgment.id, now, *txid).where(
+                    or_(
+                        Judgment.id.in_(reviewed),
+                        and_(Judgment.task_id.in_(ci_tasks), Judgment.superseded_at.is_(None)),
+                    )
+                ),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """Where a run of the feed stops and the next one starts: every change below ``below`` is
+    settled except those of the transactions still ``pending`` then (read by a later run)."""
+
+    below: int
+    pending: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which changes an incremental export reads: since a time, and/or between two horizons."""
+
+    since: datetime | None = None
+    start: Horizon | None = None  # from a cursor: the previous run's horizon
+    end: Horizon | None = None  # this run's horizon
+
+    def conditions(self, postgres: bool) -> list[ColumnElement[bool]]:
+        order = ExportChange.txid if postgres else ExportChange.id
+        found: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            found.append(ExportChange.changed_at >= self.since)
+        if self.start is not None:
+            later = order >= self.start.below
+            found.append(or_(later, order.in_(self.start.pending)) if self.start.pending else later)
+        if self.end is not None:
+            found.append(order < self.end.below)
+            if self.end.pending:
+                found.append(order.not_in(self.end.pending))
+        return found
+
+
+def horizon(session: Session) -> Horizon:
+    """On PostgreSQL, the current snapshot's xmax and the transactions in progress below it
+    (whose changes may commit later); on SQLite, just past the largest committed id."""
+    if session.get_bind().dialect.name == "postgresql":
+        below, pending = session.execute(
+            text(
+                "SELECT pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) x) "
+                "FROM pg_current_snapshot() s"
+            )
+        ).one()
+        return Horizon(below, tuple(sorted(pending)))
+    return Horizon(session.execute(select(func.coalesce(func.max(ExportChange.id), 0) + 1)).scalar_one())
+
+
+def token(session: Session) -> str:
+    """The resume token for the changes from now on (opaque to users)."""
+    found = horizon(session)
+    return ".".join([session.get_bind().dialect.name, str(found.below), *map(str, found.pending)])
+
+
+def parse_token(session: Session, value: str) -> Horizon:
+    """The horizon in a token that ``token`` made on this kind of database."""
+    kind, *numbers = value.split(".")
+    if kind != session.get_bind().dialect.name or not numbers or not all(n.isdigit() for n in numbers):
+        raise TandemError(f"--cursor {value!r}: not a cursor from an export of this database")
+    return Horizon(int(numbers[0]), tuple(int(n) for n in numbers[1:]))

@@ -1,0 +1,475 @@
+"""Export judgments as JSON Lines: one object per judgment row, the full history, de-blinded.
+
+Each object carries the judgment and its provenance, the round's prompt, the rater's current
+ratings and line comments in that round, the reviews, the task's metadata, and which model was
+A and which was B (``model_a``, ``model_b``), which GitHub never shows. Its ``kind`` is
+"judgment". A rater who scored with /rate in a round but never voted in it gets one object of
+``kind`` "ratings" for that round, after the judgments: the same fields, with the judgment's own
+(verdict, rationale, review, provenance of the vote) null or empty and their scores in
+``ratings``.
+
+Every object carries its round: number, prompt, who asked for it, and the head SHAs the round put
+on the PRs (``round_head_sha_a``, ``round_head_sha_b``; a vote's own ``head_sha_*`` say what the
+PRs showed when it was cast). Each follow-up round also gets one object of ``kind`` "round", last,
+with its prompt, author, status and times, whether or not anyone voted in it yet.
+
+Every object says whether its task is gold (``gold``, and the expected answer in ``gold_answer``;
+``include_gold=False`` leaves gold tasks out) and whether it is blind (``blind``: false when the
+identity-leak scan flagged the task's outputs, tandem.domain.leaks).
+
+The judgments are read through one streaming query (``yield_per``: a server-side cursor on
+PostgreSQL), and what goes with them is fetched per batch of rows, by index, for exactly the
+batch's (round, rater) pairs, so memory stays flat however many rows there are.
+
+An incremental export (``since``, ``cursor``) reads the change feed (tandem.domain.changes) and gives
+the objects that changed: a changed judgment (new, superseded, reviewed), every judgment of a
+rater in a round whose scores or line comments changed (they carry them), and a changed round.
+Each object is given whole, as it is now; its cost follows the number of changes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import orjson
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    any_,
+    exists,
+    func,
+    literal,
+    select,
+    tuple_,
+    union,
+)
+from sqlalchemy.orm import Session
+
+from tandem.domain import changes, ci, review_history
+from tandem.infra.models import (
+    ExportChange,
+    Judgment,
+    JudgmentReview,
+    LineComment,
+    Output,
+    Pair,
+    Rating,
+    Round,
+    RoundSide,
+    Side,
+    Task,
+)
+
+BATCH_SIZE = 500
+
+_JUDGMENT_COLUMNS = list(Judgment.__table__.columns)
+_ROUND_AND_TASK = (
+    Round.number.label("round_number"),
+    Round.prompt.label("round_prompt"),
+    Task.repo_full_name.label("repo"),
+    Task.base.label("task_base"),
+    Task.base_sha.label("task_base_sha"),
+    Task.metadata_.label("task_metadata"),
+    Task.gold.label("task_gold"),
+    Task.leaks.label("task_leaks"),
+)
+
+
+def export_judgments(
+    session: Session,
+    out: TextIO,
+    *,
+    since: datetime | None = None,
+    repo: str | None = None,
+    task_id: int | None = None,
+    include_gold: bool = True,
+    cursor: str | None = None,
+    until: str | None = None,
+) -> int:
+    """Write one JSON object per line to ``out`` for each judgment row; return how many.
+
+    ``since``: only the objects a write changed at or after it (for incremental exports).
+    ``cursor``: only those changed since the export that gave this token (``changes.token``)
+    and, with ``until`` (a token taken before this export starts), not after it; the caller
+    hands ``until`` to the next run. ``repo``: only tasks on this repository (owner/name).
+    ``task_id``: only this task. ``include_gold``: also the rows of gold tasks (each marked ``gold``).
+    """
+    count = 0
+    for record in iter_judgment_records(
+        session, since=since, repo=repo, task_id=task_id, include_gold=include_gold, cursor=cursor, until=until
+    ):
+        out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE).decode())
+        count += 1
+    return count
+
+
+def judgments_for_task(session: Session, task_id: int) -> list[dict[str, Any]]:
+    """The export's objects for one task, oldest first."""
+    return list(iter_judgment_records(session, task_id=task_id))
+
+
+def iter_judgment_records(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    repo: str | None = None,
+    task_id: int | None = None,
+    include_gold: bool = True,
+    batch_size: int = BATCH_SIZE,
+    cursor: str | None = None,
+    until: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield the export's objects, in the order the judgments were recorded, then the scores
+    of raters who did not vote, by round and rater, then the follow-up rounds."""
+    window = None
+    if since is not None or cursor is not None:
+        window = changes.Window(
+            since=since,
+            start=changes.parse_token(session, cursor) if cursor is not None else None,
+            end=changes.parse_token(session, until or changes.token(session)) if cursor is not None else None,
+        ).conditions(session.get_bind().dialect.name == "postgresql")
+    for query, records in (
+        (_judgments_query(window), _records),
+        (_ratings_only_query(window), _ratings_only_records),
+        (_followups_query(window), _round_records),
+    ):
+        query = _scoped(query, repo=repo, task_id=task_id)
+        if not include_gold:
+            query = query.where(Task.gold.is_(None))
+        result = session.execute(query, execution_options={"yield_per": batch_size})
+        try:
+            for rows in result.partitions():
+                yield from records(session, rows)
+        finally:
+            result.close()
+
+
+def _ratings_only_query(window: list | None) -> Select:
+    """(round, rater) of the scores given in rounds the rater never voted in."""
+    voted = exists().where(Judgment.round_id == Rating.round_id, Judgment.rater_id == Rating.rater_id)
+    scored = select(
+        Rating.round_id,
+        Rating.rater_id,
+        func.max(Rating.rater_login).label("rater_login"),
+        func.max(Rating.created_at).label("rated_at"),
+    ).where(~voted)
+    if window is not None:
+        changed = select(ExportChange.round_id, ExportChange.rater_id).where(
+            *window, ExportChange.rater_id.is_not(None), ExportChange.judgment_id.is_(None)
+        )
+        scored = scored.where(tuple_(Rating.round_id, Rating.rater_id).in_(changed))
+    rows = scored.group_by(Rating.round_id, Rating.rater_id).subquery()
+    return (
+        select(rows, Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
+        .join(Round, Round.id == rows.c.round_id)
+        .join(Task, Task.id == Round.task_id)
+        .join(Pair, Pair.task_id == Task.id)
+        .order_by(rows.c.round_id, rows.c.rater_id)
+    )
+
+
+def _scoped(query: Select, *, repo: str | None, task_id: int | None) -> Select:
+    """One repository's or one task's rows of a query that joins Task."""
+    if repo is not None:
+        query = query.where(Task.repo_full_name == repo)
+    if task_id is not None:
+        query = query.where(Task.id == task_id)
+    return query
+
+
+def _followups_query(window: list | None) -> Select:
+    """The follow-up rounds (round 1's prompt is the task's), in order."""
+    query = (
+        select(Round.id.label("round_id"), Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
+        .join(Task, Task.id == Round.task_id)
+        .join(Pair, Pair.task_id == Task.id)
+        .where(Round.number > 1)
+        .order_by(Round.task_id, Round.number)
+    )
+    if window is not None:
+        query = query.where(Round.id.in_(select(ExportChange.round_id).where(*window, ExportChange.rater_id.is_(None))))
+    return query
+
+
+def _round_records(session: Session, rows) -> Iterator[dict[str, Any]]:
+    rounds = _rounds(session, {row.round_id for row in rows})
+    for row in rows:
+        yield {
+            "kind": "round",
+            "task_id": row.task_id,
+            "pair_id": row.pair_id,
+            "repo": row.repo,
+            "round": row.round_number,
+            "round_prompt": row.round_prompt,
+            **rounds[row.round_id],
+            "task_base": row.task_base,
+            "task_base_sha": row.task_base_sha,
+            "task_metadata": row.task_metadata or {},
+            **_gold_and_blind(row),
+        }
+
+
+def _rounds(session: Session, round_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """Who asked for each round, its state and times, and the heads it put on the PRs."""
+    found: dict[int, dict[str, Any]] = {}
+    for row in session.execute(select(*Round.__table__.columns).where(_among(session, Round.id, round_ids))):
+        found[row.id] = {
+            "round_author": row.author_login,
+            "round_status": row.status,
+            "round_closed_reason": row.closed_reason,
+            "round_started_at": _iso(row.created_at),
+            "round_opened_at": _iso(row.opened_at),
+            "round_closed_at": _iso(row.closed_at),
+            "round_head_sha_a": None,
+            "round_head_sha_b": None,
+        }
+    for round_id, sides in ci.rounds_ci(session, round_ids).items():
+        found[round_id]["round_ci"] = ci.view(sides)
+    for round_id in found:
+        found[round_id].setdefault("round_ci", ci.view({}))
+    for round_id, letter, head_sha in session.execute(
+        select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(
+            _among(session, RoundSide.round_id, round_ids)
+        )
+    ):
+        found[round_id][f"round_head_sha_{letter.lower()}"] = head_sha
+    return found
+
+
+def _judgments_query(window: list | None) -> Select:
+    query = (
+        select(*_JUDGMENT_COLUMNS, *_ROUND_AND_TASK)
+        .join(Round, Round.id == Judgment.round_id)
+        .join(Task, Task.id == Judgment.task_id)
+        .order_by(Judgment.id)
+    )
+    if window is not None:
+        # A change names one judgment, or all of a rater's in a round (their scores or line
+        # comments, which every one of those objects carries).
+        named = select(ExportChange.judgment_id).where(*window, ExportChange.judgment_id.is_not(None))
+        of_rater = (
+            select(Judgment.id)
+            .join(
+                ExportChange,
+                and_(ExportChange.round_id == Judgment.round_id, ExportChange.rater_id == Judgment.rater_id),
+            )
+            .where(*window, ExportChange.judgment_id.is_(None))
+        )
+        query = query.where(Judgment.id.in_(union(named, of_rater)))
+    return query
+
+
+def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
+    """The objects for one batch of judgment rows, with what goes with them fetched in bulk."""
+    models, ratings, line_comments, rounds = _context(session, rows)
+    reviews: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # Columns, not ORM objects: nothing of the export stays in the session's identity map.
+    for review in session.execute(
+        select(*JudgmentReview.__table__.columns)
+        .where(_among(session, JudgmentReview.judgment_id, [row.id for row in rows]))
+        .order_by(JudgmentReview.id)
+    ):
+        reviews[review.judgment_id].append(
+            {
+                "reviewer_id": review.reviewer_id,
+                "reviewer_login": review.reviewer_login,
+                "decision": review.decision,
+                "reason": review.reason,
+                "comment_id": review.comment_id,
+                "delivery_id": review.delivery_id,
+                "created_at": _iso(review.created_at),
+                "withdrawn_at": _iso(review.withdrawn_at),
+            }
+        )
+    steps = review_history.histories(session, rows)
+    for row in rows:
+        history = steps.get(row.id, [])
+        yield {
+            "kind": "judgment",
+            **_shared(row, models, ratings, line_comments, rounds),
+            "id": row.id,
+            "verdict": row.verdict,
+            "strength": row.strength,
+            "rationale": row.rationale,
+            "review_state": row.review_state,
+            "reviews": reviews.get(row.id, []),
+            "review_history": history,
+            "returned_before_approval": any(step["step"] == review_history.Step.RETURNED for step in history),
+            "ci_at_vote": {"A": row.ci_state_a, "B": row.ci_state_b},
+            "head_sha_a": row.head_sha_a,
+            "head_sha_b": row.head_sha_b,
+            "on_side": row.on_side,
+            "source": row.source,
+            "comment_id": row.comment_id,
+            "comment_url": row.comment_url,
+            "delivery_id": row.delivery_id,
+            "voted_at": _iso(row.voted_at),
+            "recorded_at": _iso(row.recorded_at),
+            "time_on_task_seconds": row.time_on_task_seconds,
+            "current": row.superseded_at is None,
+            "superseded_at": _iso(row.superseded_at),
+            "superseded_by_id": row.superseded_by_id,
+            "superseded_reason": row.superseded_reason,
+        }
+
+
+def _ratings_only_records(session: Session, rows) -> Iterator[dict[str, Any]]:
+    """The objects for raters who scored in a round without voting in it: no judgment, so every
+    judgment field is null (or empty), and ``current`` says whether any score still stands."""
+    models, ratings, line_comments, rounds = _context(session, rows)
+    for row in rows:
+        scores = ratings.get((row.round_id, row.rater_id), {})
+        yield {
+            "kind": "ratings",
+            **_shared(row, models, ratings, line_comments, rounds),
+            **dict.fromkeys(_JUDGMENT_ONLY),
+            "rationale": "",
+            "reviews": [],
+            "review_history": [],
+            "rated_at": _iso(row.rated_at),
+            "current": bool(scores),
+        }
+
+
+# Fields of a judgment that an object of kind "ratings" has none of.
+_JUDGMENT_ONLY = (
+    "id",
+    "verdict",
+    "strength",
+    "review_state",
+    "head_sha_a",
+    "head_sha_b",
+    "on_side",
+    "source",
+    "comment_id",
+    "comment_url",
+    "delivery_id",
+    "voted_at",
+    "recorded_at",
+    "time_on_task_seconds",
+    "superseded_at",
+    "superseded_by_id",
+    "superseded_reason",
+    "returned_before_approval",
+    "ci_at_vote",
+)
+
+
+def _shared(row, models: dict, ratings: dict, line_comments: dict, rounds: dict) -> dict[str, Any]:
+    """The fields every object has: the task, round and rater, their scores and line comments."""
+    key = (row.round_id, row.rater_id)
+    return {
+        "task_id": row.task_id,
+        "pair_id": row.pair_id,
+        "repo": row.repo,
+        "round": row.round_number,
+        "round_prompt": row.round_prompt,
+        "round_author": rounds[row.round_id]["round_author"],
+        "round_head_sha_a": rounds[row.round_id]["round_head_sha_a"],
+        "round_head_sha_b": rounds[row.round_id]["round_head_sha_b"],
+        "round_ci": rounds[row.round_id]["round_ci"],
+        "rater_id": row.rater_id,
+        "rater_login": row.rater_login,
+        "ratings": ratings.get(key, {}),
+        "line_comments": line_comments.get(key, []),
+        "model_a": models.get((row.pair_id, "A")),
+        "model_b": models.get((row.pair_id, "B")),
+        "task_base": row.task_base,
+        "task_base_sha": row.task_base_sha,
+        "task_metadata": row.task_metadata or {},
+        **_gold_and_blind(row),
+    }
+
+
+def _gold_and_blind(row) -> dict[str, Any]:
+    """Whether the task is gold (and its answer), and whether it is blind: the leak scan found
+    nothing in its outputs that could tell raters which model wrote them (tandem.domain.leaks)."""
+    return {"gold": row.task_gold is not None, "gold_answer": row.task_gold, "blind": not row.task_leaks}
+
+
+def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
+    """For a batch of rows with pair_id, round_id and rater_id: the models of the pairs, the
+    raters' current scores and their line comments in the rounds, and the rounds, fetched in bulk."""
+    round_ids = {row.round_id for row in rows}
+    keys = {(row.round_id, row.rater_id) for row in rows}
+    models: dict[tuple[int, str], str] = {
+        (pair_id, letter): model
+        for pair_id, letter, model in session.execute(
+            select(Side.pair_id, Side.letter, Output.model)
+            .join(Output, Output.id == Side.output_id)
+            .where(_among(session, Side.pair_id, {row.pair_id for row in rows}))
+        )
+    }
+    ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
+    for round_id, rater_id, side, axis, score in session.execute(
+        _of_raters(
+            session,
+            select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score),
+            Rating.round_id,
+            Rating.rater_id,
+            keys,
+        )
+        .where(Rating.superseded_at.is_(None))
+        .order_by(Rating.id)
+    ):
+        ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
+    line_comments: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for comment in session.execute(
+        _of_raters(session, select(*LineComment.__table__.columns), LineComment.round_id, LineComment.author_id, keys)
+        .where(LineComment.deleted_at.is_(None))
+        .order_by(LineComment.id)
+    ):
+        line_comments[(comment.round_id, comment.author_id)].append(
+            {
+                "side": comment.side,
+                "path": comment.path,
+                "line": comment.line,
+                "start_line": comment.start_line,
+                "diff_side": comment.diff_side,
+                "commit_sha": comment.commit_sha,
+                "body": comment.body,
+                "comment_id": comment.comment_id,
+                "comment_url": comment.comment_url,
+                "created_at": _iso(comment.created_at),
+                "updated_at": _iso(comment.updated_at),
+            }
+        )
+    return models, ratings, line_comments, _rounds(session, round_ids)
+
+
+def _among(session: Session, column, values) -> ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL as ``= ANY(array)``: one parameter, so the statement
+    has the same text for every batch (parsed once by the driver, planned quickly by the server),
+    not a parameter per value."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _of_raters(session: Session, query: Select, round_column, rater_column, keys: set[tuple[int, int]]) -> Select:
+    """``query`` narrowed to the exact (round, rater) pairs of a batch, not every round of the
+    batch with every rater of it; each pair is one probe of a (round, rater) index."""
+    if session.get_bind().dialect.name == "postgresql":
+        rounds, raters = zip(*keys, strict=True)
+        wanted = select(
+            func.unnest(literal(list(rounds), ARRAY(Integer))).label("round_id"),
+            func.unnest(literal(list(raters), ARRAY(BigInteger))).label("rater_id"),
+        ).subquery()
+        return query.join(wanted, and_(round_column == wanted.c.round_id, rater_column == wanted.c.rater_id))
+    return query.where(
+        round_column.in_({round_id for round_id, _ in keys}), tuple_(round_column, rater_column).in_(keys)
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with microseconds and a Z: 2026-05-09T07:35:25.000000Z."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -1,0 +1,60 @@
+"""Creating a mirror: a fork of the upstream repository in an organization Tandem is installed on."""
+
+from __future__ import annotations
+
+from githubkit.exception import RequestFailed
+from sqlalchemy import func, select
+
+from tandem.infra import gitops, installations
+from tandem.infra.errors import TandemError
+from tandem.infra.models import Installation, Repository
+from tandem.infra.services import Services
+
+
+def create_mirror(services: Services, upstream: str, org: str) -> str:
+    if upstream.count("/") != 1:
+        raise TandemError(f"{upstream!r}: give the upstream as owner/name")
+    with services.storage.transaction() as session:
+        installation = session.scalars(
+            select(Installation).where(
+                func.lower(Installation.account_login) == org.lower(), Installation.deleted_at.is_(None)
+            )
+        ).first()
+        if installation is None:
+            raise TandemError(f"Tandem is not installed on {org}: install the app there first")
+        installation_id = installation.id
+    owner, name = upstream.split("/")
+    client = services.github.as_installation(installation_id)
+    try:
+        fork = client.rest.repos.create_fork(owner, name, organization=org, default_branch_only=True).parsed_data
+    except RequestFailed as exc:
+        if exc.response.status_code == 403:
+            raise TandemError(
+                f"GitHub refused to fork {upstream} into {org}: forking needs the Administration (write) "
+                "permission, which Tandem does not ask for; fork it on github.com (default branch only) "
+                f"and add the fork to the installation on {org}"
+            ) from None
+        raise TandemError(f"GitHub refused to fork {upstream} into {org}: HTTP {exc.response.status_code}") from None
+    return fork.full_name
+
+
+def clone_of(services: Services, repo: str) -> gitops.MirrorClone:
+    """The workers' clone of an installed mirror (made on its first fetch)."""
+    with services.storage.transaction() as session:
+        repository = installations.active_repository(session, repo)
+        if repository is None:
+            raise TandemError(f"Tandem is not installed on {repo} (or it is suspended)")
+        repository_id, installation_id, clone_url = repository.id, repository.installation_id, repository.clone_url
+    if clone_url is None:
+        owner, name = repo.split("/", 1)
+        client = services.github.as_installation(installation_id)  # held: its namespaces refer to it weakly
+        clone_url = client.rest.repos.get(owner, name).parsed_data.clone_url
+        with services.storage.transaction() as session:
+            session.get_one(Repository, repository_id).clone_url = clone_url
+    return gitops.MirrorClone(
+        services.settings.git_cache_dir,
+        str(repository_id),
+        clone_url,
+        services.github.installation_token(installation_id),
+        refresh=lambda: services.github.installation_token(installation_id, fresh=True),
+    )

@@ -1,0 +1,1 @@
+"""Infrastructure: storage, queues, the inbox and outbox, GitHub and git, settings."""

@@ -1,0 +1,121 @@
+"""Queueing the jobs a committed delivery recorded in the outbox (models.OutboxEntry), exactly once.
+
+Right after the commit the delivery dispatches its own; the periodic sweep dispatches any a
+crash or a Redis outage left behind. A dispatched row is deleted; a job already queued for a
+row (a dispatch that died before deleting it) is not queued twice.
+
+Coalesced entries (those with a coalesce_key, such as a pair's sync) are one job per key and
+window: each is scheduled for the end of the window it was dispatched in, under an id made of
+the key and that window, with RQ's atomic unique scheduling, so every entry of a burst joins
+the one job, which starts after all of them committed and so sees all of them. Their rows are
+the durable "wanted" marker: the job deletes the rows it has seen (``waiting`` before it reads,
+``forget`` once it is done), so a job lost or killed before it finished leaves rows that the
+sweep dispatches again.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from rq.exceptions import DuplicateJobError
+from rq.job import Job
+from sqlalchemy import delete, select
+
+from tandem.infra.db import utcnow
+from tandem.infra.models import OutboxEntry
+from tandem.infra.services import Services
+
+COALESCED = "coalesced"  # in a coalesced job's meta: its key
+
+# RQ's job ids are letters, digits, '_' and '-'.
+_JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def job_path(func) -> str:
+    return func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+
+
+def dispatch(services: Services, ids: list[int]) -> int:
+    """Queue the entries with these ids (those still waiting); returns how many were queued."""
+    if not ids:
+        return 0
+    with services.storage.transaction() as session:
+        rows = [
+            (r.id, r.job_id, r.queue, r.func, list(r.args), r.kwargs, r.coalesce_key)
+            for r in session.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(ids)).order_by(OutboxEntry.id))
+        ]
+    queued, done, coalesced = 0, [], set()
+    try:
+        for row_id, job_id, queue_name, func, args, kwargs, coalesce_key in rows:
+            if coalesce_key is not None:  # its job deletes the row
+                if coalesce_key not in coalesced:
+                    queued += coalesce(services, queue_name, func, args, coalesce_key, kwargs=kwargs)
+                    coalesced.add(coalesce_key)
+                continue
+            if not Job.exists(job_id, connection=services.redis):
+                services.enqueue(queue_name, func, *args, kwargs=kwargs, job_id=job_id)
+                queued += 1
+            done.append(row_id)
+    finally:  # those queued are done, even if a later one failed
+        if done:
+            with services.storage.transaction() as session:
+                session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(done)))
+    return queued
+
+
+def coalesce(
+    services: Services,
+    queue_name: str,
+    func: Callable | str,
+    args: list,
+    key: str,
+    *,
+    kwargs: dict | None = None,
+    not_before: float = 0,
+) -> bool:
+    """Schedule func(*args) for the end of the current window (or of the window `not_before`
+    seconds from now falls in), unless that window's job for `key` is scheduled already.
+    Returns whether a job was scheduled. (RQ's scheduler starts it by its own clock: hosts'
+    clocks must agree to well within a window.)"""
+    window = services.settings.pair_sync_window_seconds
+    # Strictly after now: the job must start after the commit that called for it.
+    slot = math.floor((time.time() + not_before) / window) + 1
+    try:
+        services.queue(queue_name).enqueue_at(
+            datetime.fromtimestamp(slot * window, UTC),
+            job_path(func),
+            args=args,
+            kwargs=kwargs or {},
+            job_id=f"{_JOB_ID_UNSAFE.sub('-', key)}-{slot}",
+            unique=True,
+            retry=services.retry(),
+            result_ttl=0,
+            meta={COALESCED: key},
+        )
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def waiting(services: Services, key: str) -> list[int]:
+    """The entries of `key` committed so far: read them before reading what they call for."""
+    with services.storage.transaction() as session:
+        return list(session.scalars(select(OutboxEntry.id).where(OutboxEntry.coalesce_key == key)))
+
+
+def forget(services: Services, ids: list[int]) -> None:
+    """The coalesced job has done what these entries called for."""
+    if ids:
+        with services.storage.transaction() as session:
+            session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(ids)))
+
+
+def sweep(services: Services, older_than: timedelta) -> int:
+    """Dispatch entries left waiting longer than older_than."""
+    with services.storage.transaction() as session:
+        ids = list(session.scalars(select(OutboxEntry.id).where(OutboxEntry.created_at < utcnow() - older_than)))
+    return dispatch(services, ids)
