@@ -255,12 +255,12 @@ def settle(
     for slot in slots:
         row = found[id(slot)]
         if slot.fate is None:
-            wanted: tuple[str | None, int | None, int | None] = (None, None, None)
+            wanted: tuple[SupersededReason | None, int | None, int | None] = (None, None, None)
         else:
             reason, by, by_comment = slot.fate
             wanted = (reason, found[id(by)].id if by is not None else None, by_comment)
         if model is Rating:  # a rating keeps only the reason
-            wanted = (*wanted[:1], None, None)
+            wanted = (wanted[0], None, None)
         if _supersession(row) != wanted or (slot.fate is None) != (row.superseded_at is None):
             _supersede(row, *wanted)
             if row not in changed:

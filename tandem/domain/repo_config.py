@@ -79,12 +79,13 @@ class Rubric:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "axes", _checked_axes(tuple(str(axis).strip().lower() for axis in self.axes)))
-        object.__setattr__(self, "scale", _checked_scale(tuple(int(bound) for bound in self.scale)))
+        low, high = self.scale
+        object.__setattr__(self, "scale", _checked_scale((int(low), int(high))))
 
     @classmethod
     def of(cls, config: RepoConfig | Rubric | None = None) -> Rubric:
         """The rubric of a repository's config, a rubric itself, or the default one for None."""
-        if hasattr(config, "rubric"):
+        if isinstance(config, RepoConfig):
             return config.rubric
         return config or cls()
 

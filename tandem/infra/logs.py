@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-# (never mutated: bind() sets a new dict, so the shared default stays empty)
+# (read-only: bind() sets a new mapping, so the shared default stays empty)
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "tandem_log_context", default=MappingProxyType({})
 )
@@ -40,7 +40,7 @@ _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", 
 @contextlib.contextmanager
 def bound(**fields: Any) -> Iterator[None]:
     """Every line logged inside (in this thread or task) carries these fields."""
-    token = _context.set(_context.get() | _present(fields))
+    token = _context.set({**_context.get(), **_present(fields)})
     try:
         yield
     finally:
@@ -49,7 +49,7 @@ def bound(**fields: Any) -> Iterator[None]:
 
 def bind(**fields: Any) -> None:
     """Add fields to the current context, until the enclosing `bound` ends (the job does)."""
-    _context.set(_context.get() | _present(fields))
+    _context.set({**_context.get(), **_present(fields)})
 
 
 def current() -> dict[str, Any]:

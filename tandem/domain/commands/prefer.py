@@ -39,7 +39,7 @@ def parse_prefer(invocation: Invocation) -> Vote:
             f"write the side and the strength only, e.g. `/prefer {verdict} {rest[0]}`; "
             "put your reasons on the lines below"
         )
-    return Vote(verdict, rest[0] if rest else None, invocation.text)
+    return Vote(verdict, Strength(rest[0]) if rest else None, invocation.text)
 
 
 def handle_edit(ctx: CommandContext, invocations: list[Invocation]) -> Outcome | None:

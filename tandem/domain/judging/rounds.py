@@ -152,8 +152,8 @@ def refuse_unless_open(round_: Round, written_at: datetime) -> None:
 
 def round_heads(round_: Round) -> tuple[str | None, str | None] | None:
     """(A, B) head SHAs the round's votes judge, if recorded."""
-    heads = tuple(side.head_sha if (side := round_.side(letter)) else None for letter in SIDES)
-    return heads if all(heads) else None
+    a, b = (side.head_sha if (side := round_.side(letter)) else None for letter in SIDES)
+    return (a, b) if a and b else None
 
 
 def _latest_round(session: Session, task_id: int) -> Round | None:

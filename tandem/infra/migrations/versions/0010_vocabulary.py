@@ -19,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 SUPERSEDED_REASONS = ("revote", "edited", "undo", "deleted")
-CHECKS = {
+CHECKS: dict[str, dict[str, tuple[str, ...]]] = {
     "tasks": {
         "status": ("queued", "opening", "awaiting_outputs", "applying", "open", "closed", "failed"),
     },
