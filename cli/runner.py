@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from cli.main import _services, cli_user, fail, plain_errors, requeue, submit_file
+from cli.common import cli_user, fail, load_services, plain_errors, requeue, submit_file
 
 round_cli = typer.Typer(help="Rounds of a task: the models' answers to each prompt.", no_args_is_help=True)
 events_cli = typer.Typer(help="Outgoing webhooks to the model runner (TANDEM_RUNNER_URL).", no_args_is_help=True)
@@ -33,7 +33,7 @@ def round_submit(
     submit_file(
         path,
         lambda text: rounds.submit_outputs(
-            _services(), task_id, number, load_outputs_file(text), submitted_by=cli_user()
+            load_services(), task_id, number, load_outputs_file(text), submitted_by=cli_user()
         ),
     )
 
@@ -136,7 +136,7 @@ def events_failed() -> None:
     """List the deliveries to the runner that failed on every try."""
     from tandem.domain import runner_events
 
-    failed = runner_events.failed_deliveries(_services())
+    failed = runner_events.failed_deliveries(load_services())
     if not failed:
         typer.echo("no failed runner deliveries")
     for item in failed:
@@ -154,7 +154,7 @@ def events_redeliver(
     from tandem.domain import runner_events
 
     requeue(
-        lambda chosen: runner_events.redeliver(_services(), chosen),
+        lambda chosen: runner_events.redeliver(load_services(), chosen),
         ids,
         every=failed,
         which="delivery ids, or --failed",

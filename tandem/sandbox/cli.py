@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from cli.main import plain_errors
+from cli.common import plain_errors
 from tandem.infra.errors import TandemError
 from tandem.sandbox import control, scenario
 from tandem.sandbox.processes import interrupt_on_sigterm, run_tandem

@@ -1,0 +1,112 @@
+"""`tandem export` and `tandem stats`: the data products, from the command line."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from cli.common import load_services, plain_errors
+from tandem.infra.errors import TandemError
+
+
+def export_command(
+    out: Path = typer.Argument(..., help="File to write (.parquet: Parquet), or - for standard output."),
+    format: str = typer.Option(
+        "jsonl", "--format", help="jsonl (raw rows), trl, openai-dpo, helpsteer3, battles or ratings."
+    ),
+    parquet: bool = typer.Option(False, "--parquet", help="Write Parquet rather than JSON Lines."),
+    since: str | None = typer.Option(None, help="Only judgments recorded or changed since this date (ISO 8601)."),
+    repo: str | None = typer.Option(None, help="Only tasks on this repository (owner/name)."),
+    round: int | None = typer.Option(None, "--round", help="Only this round (1 is the task's prompt)."),
+    metadata: list[str] = typer.Option([], "--metadata", help="Only tasks whose metadata has KEY=VALUE (repeatable)."),
+    include_unapproved: bool = typer.Option(False, help="Take votes not (yet) approved by a reviewer."),
+    include_gold: bool = typer.Option(False, help="Take gold tasks' votes into training formats."),
+    ties: str = typer.Option("keep", help="keep or drop votes for tie or neither."),
+    with_files: bool = typer.Option(False, help="Add the full text of the files each side changed."),
+    conversational: bool = typer.Option(False, help="trl: role/content messages rather than text."),
+    cursor: str | None = typer.Option(None, help="Only what changed since the export that printed this token."),
+    cursor_out: Path | None = typer.Option(None, help="Write the token for the next --cursor here (not stderr)."),
+) -> None:
+    """Write the judgments for training or a leaderboard: raw rows with their history, or a
+    trainer's preference format, with the de-blinded models and the code of both sides.
+
+    Prints a resume token (on stderr, or to --cursor-out): the next run with --cursor TOKEN gets
+    exactly what changed in between."""
+    from tandem.domain import changes
+    from tandem.domain.export_formats import Selection, format_rows, write
+
+    format_rows(format)  # an unknown format is refused before the file is made
+    selection = Selection.parse(
+        since=since,
+        repo=repo,
+        round=round,
+        metadata=metadata,
+        ties=ties,
+        include_unapproved=include_unapproved,
+        include_gold=include_gold,
+        with_files=with_files,
+        conversational=conversational,
+        cursor=cursor,
+    )
+    parquet = parquet or out.suffix == ".parquet"
+    if parquet and str(out) == "-":
+        raise TandemError("Parquet is written to a file, not to standard output")
+    with contextlib.ExitStack() as stack:
+        if str(out) == "-":
+            stream = sys.stdout
+        elif parquet:
+            stream = stack.enter_context(open(out, "wb"))
+        else:
+            stream = stack.enter_context(open(out, "w", encoding="utf-8"))
+        with load_services().storage.transaction() as session:
+            # Taken first: whatever commits from here on is the next run's.
+            until = changes.token(session)
+            count = write(session, format, dataclasses.replace(selection, until=until), stream, parquet=parquet)
+    typer.echo(f"exported {count} rows ({format})", err=True)
+    if cursor_out is not None:
+        cursor_out.write_text(until + "\n", encoding="utf-8")
+    else:
+        typer.echo(f"cursor: {until}", err=True)
+
+
+def stats_command(
+    repo: str | None = typer.Option(None, help="Only tasks on this repository (owner/name)."),
+    since: str | None = typer.Option(None, help="Only votes written at or after this time (ISO 8601)."),
+    until: str | None = typer.Option(None, help="Only votes written before this time (ISO 8601)."),
+    round: int | None = typer.Option(None, "--round", help="Only this round (1 is the task's prompt)."),
+    metadata: list[str] = typer.Option([], "--metadata", help="Only tasks whose metadata has KEY=VALUE (repeatable)."),
+    model: list[str] = typer.Option([], "--model", help="Only pairs of two of these models (repeatable)."),
+    include_unapproved: bool = typer.Option(False, help="Count votes not (yet) approved by a reviewer."),
+    bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples for the confidence intervals."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap, for reproducible intervals."),
+    pairs: bool = typer.Option(False, "--pairs", help="List the agreement of every pair with several raters."),
+    format: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Model rankings with confidence intervals, position bias, agreement, raters and reviewers."""
+    from tandem.domain.statistics.queries import Filters
+    from tandem.domain.statistics.report import as_text, statistics
+
+    if format not in ("table", "json"):
+        raise TandemError(f"--format {format}: use table or json")
+    filters = Filters.parse(
+        repo=repo,
+        since=since,
+        until=until,
+        round=round,
+        metadata=metadata,
+        models=model,
+        include_unapproved=include_unapproved,
+    )
+    with load_services().storage.transaction() as session:
+        report = statistics(session, filters, bootstrap=bootstrap, seed=seed, per_pair=pairs)
+    typer.echo(json.dumps(report, indent=2) if format == "json" else as_text(report), nl=format == "json")
+
+
+def register(cli: typer.Typer) -> None:
+    cli.command("export")(plain_errors(export_command))
+    cli.command("stats")(plain_errors(stats_command))
