@@ -24,19 +24,10 @@ from tandem.infra import queue, tokens
 from tandem.infra.models import CiCheck, Judgment, Task
 from tests import github_views as views
 from tests.conftest import MIRROR_CONFIG, run_jobs, settle, tandem_env
+from tests.support.ci import CI_EVENTS, bot_comments, with_ci
 from tests.support.rounds import answers, ask_followup
 
 REPO = "evals-org/mlflow"
-CI_EVENTS = ["check_run", "check_suite", "status"]
-
-
-def with_ci(github):
-    """Tandem subscribed to CI events (as app.yml asks), and a CI app installed on the mirror."""
-    tandem_app = github.core.state.apps_by_slug["tandem"]
-    tandem_app.events = sorted(set(tandem_app.events) | set(CI_EVENTS))
-    github.register_app(slug="ci", name="CI", events=[])
-    github.install_app("evals-org", repositories="all", app="ci")
-    return github.as_app("ci")
 
 
 def export_rows(services) -> list[dict]:
@@ -44,10 +35,6 @@ def export_rows(services) -> list[dict]:
     with services.storage.transaction() as session:
         export.export_judgments(session, out, repo=REPO)
     return [json.loads(line) for line in out.getvalue().splitlines()]
-
-
-def bot_comments(github, number: int) -> list[str]:
-    return [c["body"] for c in views.comments(github, REPO, number) if c["user"] == "tandem[bot]"]
 
 
 def test_ci_of_both_sides_reaches_the_task_view_the_export_and_the_statistics(github, services, pair):

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from tandem.domain import repo_config, roles
 from tandem.infra import job_names
 from tests.conftest import MIRROR_CONFIG, settle
-from tests.test_ci_and_returns_e2e import bot_comments, with_ci
+from tests.support.ci import bot_comments, with_ci
 
 REPO = "evals-org/mlflow"
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tandem.infra import dead_letters, delivery_queue, job_names, queue
 from tandem.infra.models import DeadLetter, DeadLetterKind, Repository
 from tests.conftest import run_jobs
-from tests.test_outages import INSTALLATION, repositories_added
+from tests.support.deliveries import INSTALLATION, repositories_added
 
 
 def _repositories(services) -> list[str]:

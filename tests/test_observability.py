@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.main import create_app
 from tandem.infra import logs
 from tests.conftest import relay, run_jobs, settle, submit_task
-from tests.test_webhook_intake import installation_created, post
+from tests.support.deliveries import installation_created, post
 
 REPO = "evals-org/mlflow"
 

@@ -27,25 +27,12 @@ from tandem.infra.db import Storage
 from tandem.infra.models import DeadLetter, ProcessedDelivery, Repository
 from tests.conftest import processed_runs, relay, run_jobs
 from tests.servers import LiveServer
-from tests.support.deliveries import deliver
+from tests.support.deliveries import INSTALLATION, deliver, repositories_added
 from tests.support.scheduled import scheduled_jobs, time_passes
 from tests.support.tcp_proxy import TcpProxy
 from workers import deliveries
 
-INSTALLATION = 4242
 HOUR = 3600
-
-
-def repositories_added(number: int) -> bytes:
-    """A delivery whose effect is one new repository row: lost or doubled, it shows."""
-    return json.dumps(
-        {
-            "action": "added",
-            "installation": {"id": INSTALLATION, "account": {"login": "evals-org", "id": 7, "type": "Organization"}},
-            "repositories_added": [{"id": 100_000 + number, "full_name": f"evals-org/r{number}", "private": False}],
-            "repositories_removed": [],
-        }
-    ).encode()
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ import json
 import logging
 import uuid
 import zlib
-from pathlib import Path
 
 import pytest
 import redis
@@ -18,9 +17,7 @@ from app.main import create_app
 from tandem.infra import queue
 from tandem.infra.models import ProcessedDelivery
 from tests.conftest import processed_runs, relay, run_jobs
-
-FIXTURES = Path(__file__).parent / "fixtures" / "webhook-payloads"
-SECRET = b"test-webhook-secret"
+from tests.support.deliveries import FIXTURES, headers_for, installation_created, post
 
 
 def test_github_documented_signature_vector():
@@ -43,28 +40,10 @@ def test_github_documented_signature_vector():
     assert not verified([payload], None)
 
 
-def headers_for(body: bytes, event: str, delivery: str | None = None, secret: bytes = SECRET) -> dict[str, str]:
-    return {
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-        "X-Hub-Signature-256": signatures.sign(secret, body),
-        "Content-Type": "application/json",
-    }
-
-
 @pytest.fixture
 def client(services):
     with TestClient(create_app(services)) as test_client:
         yield test_client
-
-
-def post(client, event: str, payload, delivery: str | None = None, secret: bytes = SECRET):
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return client.post("/webhooks/github", content=body, headers=headers_for(body, event, delivery, secret))
-
-
-def installation_created() -> dict:
-    return json.loads((FIXTURES / "installation" / "created.payload.json").read_text())
 
 
 def queued_jobs(services) -> list:
