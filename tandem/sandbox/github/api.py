@@ -23,7 +23,7 @@ from .errors import ApiError
 from .spec import Operation
 from .state import Account, App, Issue, Repository
 from .util import link_header
-from .views import GitSnapshot
+from .views.snapshot import GitSnapshot
 
 if TYPE_CHECKING:
     from .core import Core

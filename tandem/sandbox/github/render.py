@@ -1,7 +1,7 @@
 """Render a JSON body from an OpenAPI schema and the values the emulator knows.
 
 Handlers and webhook builders produce *values*: plain dicts with everything the
-emulator's state says about a resource (``views.py``). The renderer walks the
+emulator's state says about a resource (``views/``). The renderer walks the
 response schema alongside them:
 
 * a property the schema lists and the values hold is rendered recursively;

@@ -2,7 +2,7 @@
 
 Plain dataclasses, held by ``State``. One re-entrant lock (``State.lock``)
 guards every mutation and every multi-object read; handlers take it, copy what
-they need into values (``views.py``) and render outside it. Git data is not
+they need into values (``views/``) and render outside it. Git data is not
 here: it lives in each repository's bare git directory (``gitrepo.py``).
 
 Logins, org names and repository names are case-insensitive on GitHub, so the

@@ -1,4 +1,4 @@
-"""Small helpers: timestamps, node ids, tokens, GUIDs, pagination links."""
+"""Small helpers: timestamps, node ids, tokens, GUIDs, URL segments, pagination links."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import string
 import time
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -46,6 +46,11 @@ def random_hex(n: int) -> str:
 
 def guid() -> str:
     return str(uuid.uuid4())
+
+
+def q(segment: str) -> str:
+    """Quote one URL path segment (``tandem[bot]`` -> ``tandem%5Bbot%5D``)."""
+    return quote(segment, safe="")
 
 
 def link_header(base: str, path: str, query: dict, page: int, per_page: int, total: int) -> str | None:

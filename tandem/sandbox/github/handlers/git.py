@@ -15,13 +15,12 @@ from urllib.parse import quote
 
 from .. import errors
 from ..api import Ctx, Reply, handler
-from ..domain import person
+from ..domain.base import person
 from ..errors import ApiError
 from ..gitrepo import _ENV as GIT_ENV
 from ..gitrepo import ZERO_SHA, Person
 from ..state import Repository
-from ..util import node_id
-from ..views import q
+from ..util import node_id, q
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 VALID_MODES = {"100644", "100755", "040000", "160000", "120000"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import errors
 from ..api import Ctx, Reply, handler
 from ..state import Issue, Repository, Review, ReviewComment
-from ..views import q
+from ..util import q
 
 
 @handler("pulls/list")
