@@ -13,6 +13,7 @@ COPY pyproject.toml README.md /tmp/tandem/
 COPY tandem /tmp/tandem/tandem
 COPY app /tmp/tandem/app
 COPY workers /tmp/tandem/workers
+COPY cli /tmp/tandem/cli
 RUN pip install --no-cache-dir /tmp/tandem && rm -rf /tmp/tandem \
     && mkdir -p /srv/tandem/var /srv/tandem/config /srv/tandem/metrics \
     && chown tandem:tandem /srv/tandem/var /srv/tandem/config /srv/tandem/metrics

@@ -143,7 +143,7 @@ def test_lint_fails_on_a_lint_format_or_type_error(tmp_path, source):
     shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
-    for package in ("app", "workers", "tandem", "tests"):
+    for package in ("app", "workers", "cli", "tandem", "tests"):
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
     lint = [tmp_path / "scripts" / "lint"]
