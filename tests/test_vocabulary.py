@@ -187,3 +187,29 @@ def test_a_task_file_and_a_repository_config_agree_on_rubric_axes(axes, problem)
         assert outcomes[0] is None and Rubric(tuple(axes)).axes == tuple(axes)
     else:
         assert outcomes[0].startswith(problem)
+
+
+def test_a_migration_that_fails_leaves_the_database_as_it_was(database_url):
+    """SQLite's driver commits schema changes as they come unless told otherwise: a 0010 that failed
+    on a value outside the vocabulary had renamed the outbox already, and could not be run again."""
+    storage = Storage.from_url(database_url[0])
+    migrate.upgrade(storage.engine, "0009_ci_and_returns")
+    with storage.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO tasks (repo_full_name, base, prompt, status, raters, leaks, metadata, team, created_at, updated_at) "
+                "VALUES ('evals-org/mlflow', 'main', 'Fix it.', 'bogus', '[]', '[]', '{}', 'default', :now, :now)"
+            ),
+            {"now": utcnow()},
+        )
+    before = sorted(inspect(storage.engine).get_table_names())
+    with pytest.raises(IntegrityError):
+        migrate.upgrade(storage.engine)
+    storage.engine.dispose()
+    assert sorted(inspect(storage.engine).get_table_names()) == before
+    assert migrate.current_revision(storage.engine) == "0009_ci_and_returns"
+    with storage.engine.begin() as connection:
+        connection.execute(text("UPDATE tasks SET status = 'failed'"))
+    migrate.upgrade(storage.engine)  # once the value is mended, the same migration runs through
+    assert migrate.current_revision(storage.engine) == migrate.head_revision()
+    storage.engine.dispose()

@@ -27,19 +27,27 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
     """A connection in the transaction a migration runs in."""
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
+        driver = connection.connection.driver_connection
         if sqlite:
             # A migration that copies a table others refer to (batch mode) must drop it: with foreign
             # keys on, that fails. SQLite's own procedure: keys off outside the transaction, then a
             # foreign_key_check before the commit (https://sqlite.org/lang_altertable.html).
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()  # SQLAlchemy's autobegun transaction; SQLite began none
+            # Python's sqlite3 begins a transaction only before a data change, so a migration's schema
+            # changes were committed one by one, and a migration that failed halfway stayed halfway.
+            # The driver leaves transactions alone now, and the migration runs in one, begun here.
+            isolation, driver.isolation_level = driver.isolation_level, None
         try:
             with connection.begin():
+                if sqlite:
+                    connection.exec_driver_sql("BEGIN")
                 yield connection
                 if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").first()):
                     raise RuntimeError(f"the migration broke a foreign key: {tuple(broken)}")
         finally:
             if sqlite:
+                driver.isolation_level = isolation
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                 connection.commit()
 
