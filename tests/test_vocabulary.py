@@ -197,7 +197,8 @@ def test_a_migration_that_fails_leaves_the_database_as_it_was(database_url):
     with storage.engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO tasks (repo_full_name, base, prompt, status, raters, leaks, metadata, team, created_at, updated_at) "
+                "INSERT INTO tasks (repo_full_name, base, prompt, status, raters, leaks, metadata, team, "
+                "created_at, updated_at) "
                 "VALUES ('evals-org/mlflow', 'main', 'Fix it.', 'bogus', '[]', '[]', '{}', 'default', :now, :now)"
             ),
             {"now": utcnow()},
