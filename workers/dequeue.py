@@ -16,7 +16,9 @@ from collections.abc import Iterable
 import redis
 from rq import Queue
 from rq.exceptions import DequeueTimeout
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
+from rq.serializers import Serializer
+from rq.timeouts import BaseDeathPenalty
 from rq.utils import as_text
 
 from tandem.infra import redis_keys
@@ -31,12 +33,20 @@ STRANDED_AFTER = 10
 
 class TandemQueue(Queue):
     @classmethod
-    def dequeue_any(cls, queues: Iterable[Queue], timeout: int | None, connection: redis.Redis, **fetch_options):
+    def dequeue_any(
+        cls,
+        queues: Iterable[Queue],
+        timeout: int | None,
+        connection: redis.Redis,
+        job_class: type[Job] | None = None,
+        serializer: Serializer | str | None = None,
+        death_penalty_class: type[BaseDeathPenalty] | None = None,
+    ) -> tuple[Job, Queue] | None:
         queues = list(queues)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             for rq_queue in queues:
-                if (job_id := connection.lmove(rq_queue.key, rq_queue.intermediate_queue_key)) is not None:
+                if (moved := connection.lmove(rq_queue.key, rq_queue.intermediate_queue_key)) is not None:
                     break
             else:
                 if deadline is None:
@@ -45,20 +55,36 @@ class TandemQueue(Queue):
                 if left <= 0:
                     raise DequeueTimeout(timeout, [rq_queue.key for rq_queue in queues])
                 rq_queue = queues[0]
-                job_id = connection.blmove(rq_queue.key, rq_queue.intermediate_queue_key, min(IDLE_POLL, left))
-                if job_id is None:
+                # Redis takes a fraction of a second, which redis-py's blmove() is typed to refuse.
+                moved = connection.execute_command(
+                    "BLMOVE", rq_queue.key, rq_queue.intermediate_queue_key, "LEFT", "RIGHT", min(IDLE_POLL, left)
+                )
+                if moved is None:
                     continue
-            result = cls._fetch_dequeued_job(connection, rq_queue.key, as_text(job_id), **fetch_options)
+            job_id = as_text(moved)
+            result = cls._fetch_dequeued_job(
+                connection, rq_queue.key, job_id, job_class, serializer, death_penalty_class
+            )
             if result is not None:
                 return result
             connection.lrem(rq_queue.intermediate_queue_key, 1, job_id)  # its job is gone
 
     @classmethod
-    def _fetch_dequeued_job(cls, connection, queue_key, job_id, **kwargs):
+    def _fetch_dequeued_job(
+        cls,
+        connection: redis.Redis,
+        queue_key: str,
+        job_id: str,
+        job_class: type[Job] | None = None,
+        serializer: Serializer | str | None = None,
+        death_penalty_class: type[BaseDeathPenalty] | None = None,
+    ) -> tuple[Job, Queue] | None:
         # Moved, not yet read: wait for Redis rather than give up (RQ raised, ending the worker).
         while True:
             try:
-                return super()._fetch_dequeued_job(connection, queue_key, job_id, **kwargs)
+                return super()._fetch_dequeued_job(
+                    connection, queue_key, job_id, job_class, serializer, death_penalty_class
+                )
             except redis.RedisError:
                 time.sleep(1)
 
@@ -98,7 +124,8 @@ def requeue_stranded(rq_queue: Queue, after: float = STRANDED_AFTER) -> list[str
     with connection.pipeline() as pipe:
         pipe.delete(key)
         if sightings:
-            pipe.hset(key, mapping=sightings)
+            # (a copy: redis-py types the mapping's keys as any field, and a dict's keys are invariant)
+            pipe.hset(key, mapping={job_id: at for job_id, at in sightings.items()})
             pipe.expire(key, 3600)
         pipe.execute()
     return requeued
