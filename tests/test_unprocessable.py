@@ -69,6 +69,26 @@ MALFORMED = {
         comment_on_a_pull_request(id="one"),
         "comment.id: Input should be a valid integer",
     ),
+    "comment without its author": (
+        "issue_comment",
+        comment_on_a_pull_request(user=None),
+        "comment.user: Input should be",
+    ),
+    "comment on no issue": (
+        "issue_comment",
+        without(comment_on_a_pull_request(), "issue"),
+        "issue: Field required",
+    ),
+    "review on no pull request": (
+        "pull_request_review",
+        without(example("pull_request_review", "submitted.payload.json"), "pull_request"),
+        "pull_request: Field required",
+    ),
+    "push without its head": (
+        "pull_request",
+        example("pull_request", "synchronize.payload.json") | {"pull_request": {"number": 1}},
+        "pull_request.head: Field required",
+    ),
     "time without a zone": (
         "issue_comment",
         comment_on_a_pull_request(created_at="2026-11-29T10:00:00"),

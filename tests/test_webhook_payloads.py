@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tandem.domain import webhook_events
-from tandem.domain.webhook_payloads import EVENTS, InstallationEvent, IssueCommentEvent, parse
+from tandem.domain.webhook_payloads import EVENTS, InstallationEvent, IssueCommentEvent, PushEvent, narrow, parse
+from tandem.infra.errors import Unprocessable
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhook-payloads"
 HANDLED_EXAMPLES = sorted(
@@ -32,8 +33,16 @@ def test_the_examples_cover_most_handled_events():
 
 
 def test_unknown_fields_are_ignored_and_fields_github_leaves_out_are_optional():
-    payload = parse("issue_comment", json.dumps({"comment": {"id": 7, "reactions": {"+1": 1}}, "zen": "yes"}))
+    comment = {"id": 7, "user": {"id": 1, "login": "o"}, "created_at": "2026-11-29T10:00:00Z", "reactions": {"+1": 1}}
+    payload = parse("issue_comment", json.dumps({"comment": comment, "issue": {"number": 3}, "zen": "yes"}))
     assert isinstance(payload, IssueCommentEvent)
-    assert (payload.comment.id, payload.comment.user, payload.issue, payload.repo) == (7, None, None, None)
+    assert (payload.comment.id, payload.comment.body, payload.issue.pull_request, payload.repo) == (7, None, None, None)
     added = parse("installation_repositories", json.dumps({"installation": {"id": 1}, "repositories_added": None}))
     assert isinstance(added, InstallationEvent) is False and added.repositories_added == []
+
+
+def test_a_payload_read_as_another_events_model_is_unprocessable():
+    payload = parse("push", json.dumps({"ref": "refs/heads/main"}))
+    assert narrow(payload, PushEvent) is payload
+    with pytest.raises(Unprocessable, match="a PushEvent, not the IssueCommentEvent its handler reads"):
+        narrow(payload, IssueCommentEvent)

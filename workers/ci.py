@@ -22,8 +22,8 @@ def _ours(delivery: Delivery, app: App) -> bool:
     return app.id == delivery.services.settings.app_id
 
 
-def _config(services: Services, payload: Event, repo: str) -> repo_config.RepoConfig:
-    return repo_config.load(services, services.github.as_installation(payload.installation.id), repo)
+def _config(services: Services, installation_id: int, repo: str) -> repo_config.RepoConfig:
+    return repo_config.load(services, services.github.as_installation(installation_id), repo)
 
 
 def _resolve(services: Services, action: str | None, payload: Event) -> repo_config.RepoConfig | None:
@@ -42,12 +42,12 @@ def _resolve(services: Services, action: str | None, payload: Event) -> repo_con
             )
             .limit(1)
         )
-    return _config(services, payload, payload.repo) if waiting is not None else None
+    return _config(services, payload.installation.id, payload.repo) if waiting is not None else None
 
 
 @router.register("check_run", resolve=_resolve)
 def check_run(delivery: Delivery) -> None:
-    payload: CheckRunEvent = delivery.payload
+    payload = delivery.payload_as(CheckRunEvent)
     run, app = payload.check_run, payload.check_run.app or App()
     if not _ours(delivery, app):
         _record(
@@ -64,7 +64,7 @@ def check_run(delivery: Delivery) -> None:
 
 @router.register("check_suite", resolve=_resolve)
 def check_suite(delivery: Delivery) -> None:
-    payload: CheckSuiteEvent = delivery.payload
+    payload = delivery.payload_as(CheckSuiteEvent)
     suite, app = payload.check_suite, payload.check_suite.app or App()
     if not _ours(delivery, app):
         _record(
@@ -81,7 +81,7 @@ def check_suite(delivery: Delivery) -> None:
 
 @router.register("status", resolve=_resolve)
 def status(delivery: Delivery) -> None:
-    payload: StatusEvent = delivery.payload
+    payload = delivery.payload_as(StatusEvent)
     state = payload.state
     _record(
         delivery,
@@ -140,6 +140,6 @@ def _note_finished(delivery: Delivery, repo: str, task_id: int) -> None:
         return
     installation_id = delivery.payload.installation.id
     # Asked before the transaction (_resolve); asked now only if the round began waiting since.
-    config = delivery.resolved or _config(delivery.services, delivery.payload, repo)
+    config = delivery.resolved or _config(delivery.services, installation_id, repo)
     if config.require_ci:
         delivery.outbox_entries.append(ci_notice.tell(session, round_, installation_id, repo))

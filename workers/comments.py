@@ -13,7 +13,16 @@ from tandem.domain.commands import CommandContext, CommentRef, command_names, fi
 from tandem.domain.commands.near_misses import answers as near_miss_answers
 from tandem.domain.commands.near_misses import find_near_misses
 from tandem.domain.vocabulary import Role
-from tandem.domain.webhook_payloads import Comment, Event, IssueCommentEvent, LineCommentEvent, ReviewEvent, User
+from tandem.domain.webhook_payloads import (
+    Comment,
+    Event,
+    IssueCommentEvent,
+    LineCommentEvent,
+    Review,
+    ReviewEvent,
+    User,
+    narrow,
+)
 from tandem.infra import job_names, logs, queue, redis_keys
 from tandem.infra.errors import Unprocessable
 from tandem.infra.models import Side
@@ -31,11 +40,11 @@ class Asked:
 
     installation_id: int
     config: repo_config.RepoConfig
-    author_roles: set[str] | None = None  # (for a comment's commands)
+    author_roles: set[Role] | None = None  # (for a comment's commands)
 
 
-def _side_of(delivery: Delivery, number: int | None) -> Side | None:
-    if number is None or not delivery.payload.repo:
+def _side_of(delivery: Delivery, number: int) -> Side | None:
+    if not delivery.payload.repo:
         return None
     side = pairs.side_for_pull_request(delivery.session, delivery.payload.repo, number)
     if side is not None:
@@ -43,10 +52,10 @@ def _side_of(delivery: Delivery, number: int | None) -> Side | None:
     return side
 
 
-def _ask(services: Services, payload: Event, number: int | None, author: str | None = None) -> Asked | None:
+def _ask(services: Services, payload: Event, number: int, author: str | None = None) -> Asked | None:
     """The config of the repository of a side's PR (and the roles of `author` in it), asked of
     GitHub; None if the PR is no side's (a short transaction of its own looks)."""
-    if number is None or not payload.repo:
+    if not payload.repo:
         return None
     with services.storage.transaction() as session:
         side = pairs.side_for_pull_request(session, payload.repo, number)
@@ -68,17 +77,21 @@ def _asked(delivery: Delivery, side: Side, author: str | None = None) -> Asked:
     return delivery.resolved or _ask_repo(delivery.services, delivery.payload, side.repo_full_name, author)
 
 
-def _has_commands(item: Comment, edited: bool) -> bool:
+def _has_commands(item: Comment | Review, edited: bool) -> bool:
     """Whether _commands has anything to do (and so to ask GitHub)."""
     return edited or bool(find_invocations(item.body, command_names()) or find_near_misses(item.body, command_names()))
 
 
-def _commands(delivery: Delivery, side: Side, author: User, item: Comment, source: str, edited: bool) -> None:
+def _commands(delivery: Delivery, side: Side, item: Comment | Review, source: str, edited: bool) -> None:
     """Run the commands of a comment or review body, then answer and sync after commit."""
     invocations = find_invocations(item.body, command_names())
     near_misses = find_near_misses(item.body, command_names())
     if not invocations and not near_misses and not edited:
         return
+    written_at = item.written_at
+    if written_at is None:  # only a pending review has none, and GitHub tells no one of those
+        raise Unprocessable("malformed pull_request_review payload: review.submitted_at: Field required")
+    author = item.user
     repo = side.repo_full_name
     asked = _asked(delivery, side, author.login)
     installation_id, config, author_roles = asked.installation_id, asked.config, asked.author_roles
@@ -89,7 +102,7 @@ def _commands(delivery: Delivery, side: Side, author: User, item: Comment, sourc
         source=source,
         author_id=author.id,
         author_login=author.login,
-        created_at=item.written_at,
+        created_at=written_at,
         on_side=side.letter,
         edited_at=item.updated_at if edited else None,
     )
@@ -129,8 +142,8 @@ def _commands(delivery: Delivery, side: Side, author: User, item: Comment, sourc
         )
 
 
-def _human(user: User | None) -> bool:
-    return user is not None and not user.is_bot
+def _human(user: User) -> bool:
+    return not user.is_bot
 
 
 def _edited_by_someone_else(action: str | None, payload: Event, author: User) -> bool:
@@ -143,7 +156,7 @@ def _edited_by_someone_else(action: str | None, payload: Event, author: User) ->
 def _heard_comment(action: str | None, payload: IssueCommentEvent, say: bool = False) -> Comment | None:
     """The comment, if it is a human's on a PR, and no one else's edit of it."""
     issue, comment = payload.issue, payload.comment
-    if issue is None or "pull_request" not in issue.model_fields_set or not _human(comment.user):
+    if "pull_request" not in issue.model_fields_set or not _human(comment.user):
         return None
     if _edited_by_someone_else(action, payload, comment.user):
         if say:
@@ -152,46 +165,44 @@ def _heard_comment(action: str | None, payload: IssueCommentEvent, say: bool = F
     return comment
 
 
-def _heard_review(action: str | None, payload: ReviewEvent) -> Comment | None:
+def _heard_review(action: str | None, payload: ReviewEvent) -> Review | None:
     review = payload.review
     return review if _human(review.user) and not _edited_by_someone_else(action, payload, review.user) else None
 
 
-def _pr_number(payload: ReviewEvent | LineCommentEvent) -> int | None:
-    return payload.pull_request.number if payload.pull_request is not None else None
-
-
-def _resolve_comment(services: Services, action: str | None, payload: IssueCommentEvent) -> Asked | None:
-    comment = _heard_comment(action, payload)
+def _resolve_comment(services: Services, action: str | None, payload: Event) -> Asked | None:
+    event = narrow(payload, IssueCommentEvent)
+    comment = _heard_comment(action, event)
     if comment is None or not _has_commands(comment, action == "edited"):
         return None
-    return _ask(services, payload, payload.issue.number, comment.user.login)
+    return _ask(services, event, event.issue.number, comment.user.login)
 
 
-def _resolve_deleted(services: Services, action: str | None, payload: IssueCommentEvent) -> Asked | None:
-    return _ask(services, payload, payload.issue.number if payload.issue is not None else None)
+def _resolve_deleted(services: Services, action: str | None, payload: Event) -> Asked | None:
+    return _ask(services, payload, narrow(payload, IssueCommentEvent).issue.number)
 
 
-def _resolve_review(services: Services, action: str | None, payload: ReviewEvent) -> Asked | None:
-    review = _heard_review(action, payload)
+def _resolve_review(services: Services, action: str | None, payload: Event) -> Asked | None:
+    event = narrow(payload, ReviewEvent)
+    review = _heard_review(action, event)
     if review is None or not _has_commands(review, action == "edited"):
         return None
-    return _ask(services, payload, _pr_number(payload), review.user.login)
+    return _ask(services, event, event.pull_request.number, review.user.login)
 
 
 @router.register("issue_comment", "created", "edited", resolve=_resolve_comment)
 def issue_comment(delivery: Delivery) -> None:
-    payload: IssueCommentEvent = delivery.payload
+    payload = delivery.payload_as(IssueCommentEvent)
     comment = _heard_comment(delivery.action, payload, say=True)
     side = _side_of(delivery, payload.issue.number) if comment is not None else None
-    if side is not None:
-        _commands(delivery, side, comment.user, comment, "comment", delivery.action == "edited")
+    if comment is not None and side is not None:
+        _commands(delivery, side, comment, "comment", delivery.action == "edited")
 
 
 @router.register("issue_comment", "deleted", resolve=_resolve_deleted)
 def issue_comment_deleted(delivery: Delivery) -> None:
-    payload: IssueCommentEvent = delivery.payload
-    side = _side_of(delivery, payload.issue.number if payload.issue else None)
+    payload = delivery.payload_as(IssueCommentEvent)
+    side = _side_of(delivery, payload.issue.number)
     deleted = side is not None and judging.comment_deleted(
         delivery.session,
         payload.comment.id,
@@ -207,19 +218,20 @@ def issue_comment_deleted(delivery: Delivery) -> None:
 
 @router.register("pull_request_review", "submitted", "edited", resolve=_resolve_review)
 def review_submitted(delivery: Delivery) -> None:
-    review = _heard_review(delivery.action, delivery.payload)
-    side = _side_of(delivery, _pr_number(delivery.payload)) if review is not None else None
-    if side is not None:
-        _commands(delivery, side, review.user, review, "review", delivery.action == "edited")
+    payload = delivery.payload_as(ReviewEvent)
+    review = _heard_review(delivery.action, payload)
+    side = _side_of(delivery, payload.pull_request.number) if review is not None else None
+    if review is not None and side is not None:
+        _commands(delivery, side, review, "review", delivery.action == "edited")
 
 
 @router.register("pull_request_review_comment", "created", "edited")
 def line_comment(delivery: Delivery) -> None:
-    payload: LineCommentEvent = delivery.payload
+    payload = delivery.payload_as(LineCommentEvent)
     comment = payload.comment
     if not _human(comment.user) or _edited_by_someone_else(delivery.action, payload, comment.user):
         return
-    side = _side_of(delivery, _pr_number(payload))
+    side = _side_of(delivery, payload.pull_request.number)
     if side is None:
         return
     judging.record_line_comment(
@@ -244,6 +256,6 @@ def line_comment(delivery: Delivery) -> None:
 
 @router.register("pull_request_review_comment", "deleted")
 def line_comment_deleted(delivery: Delivery) -> None:
-    payload: LineCommentEvent = delivery.payload
-    if _side_of(delivery, _pr_number(payload)) is not None:
+    payload = delivery.payload_as(LineCommentEvent)
+    if _side_of(delivery, payload.pull_request.number) is not None:
         judging.delete_line_comment(delivery.session, payload.comment.id)

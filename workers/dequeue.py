@@ -46,7 +46,7 @@ class TandemQueue(Queue):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             for rq_queue in queues:
-                if (job_id := connection.lmove(rq_queue.key, rq_queue.intermediate_queue_key)) is not None:
+                if (moved := connection.lmove(rq_queue.key, rq_queue.intermediate_queue_key)) is not None:
                     break
             else:
                 if deadline is None:

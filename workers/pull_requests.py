@@ -10,12 +10,11 @@ router = Router()
 
 @router.register("pull_request", "synchronize")
 def head_moved(delivery: Delivery) -> None:
-    payload: PullRequestEvent = delivery.payload
+    payload = delivery.payload_as(PullRequestEvent)
     pull_request = payload.pull_request
-    head_sha = pull_request and pull_request.head and pull_request.head.sha
-    if not head_sha or not payload.repo or pull_request.number is None:
+    if not payload.repo or not pull_request.head.sha:
         return
     side = pairs.side_for_pull_request(delivery.session, payload.repo, pull_request.number)
     # Only a push from the head we know: a late delivery of an older push must not move it back.
     if side is not None and side.head_sha == payload.before:
-        side.head_sha = head_sha
+        side.head_sha = pull_request.head.sha

@@ -9,7 +9,7 @@ router = Router()
 
 @router.register("push")
 def default_branch_pushed(delivery: Delivery) -> None:
-    payload: PushEvent = delivery.payload
+    payload = delivery.payload_as(PushEvent)
     repository = payload.repository
     default = repository and (repository.default_branch or repository.master_branch)
     if default and payload.ref == f"refs/heads/{default}" and payload.repo:

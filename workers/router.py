@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tandem.domain import webhook_events
-from tandem.domain.webhook_payloads import Event
+from tandem.domain.webhook_payloads import E, Event, narrow
 from tandem.infra import job_names
 from tandem.infra.models import OutboxEntry
 from tandem.infra.services import Services
@@ -37,6 +37,10 @@ class Delivery:
     # inside the transaction, so a rolled-back delivery leaves nothing behind on GitHub).
     outbox_entries: list[OutboxEntry] = field(default_factory=list)
 
+    def payload_as(self, model: type[E]) -> E:
+        """The payload as the event's model, which the handler reads (or Unprocessable)."""
+        return narrow(self.payload, model)
+
     def enqueue_after_commit(self, queue_name: str, job: str, *, coalesce: str | None = None, **arguments) -> None:
         """Queue the job (named in tandem.infra.job_names) after the commit; recorded in the transaction,
         so nothing is lost."""
@@ -50,6 +54,7 @@ class Delivery:
 Handler = Callable[[Delivery], None]
 # Asks GitHub what a handler will need (services, action, payload), with no transaction open: an
 # answer may wait seconds on a rate limit, and a database transaction must not wait with it.
+# It reads the payload as its event's model with tandem.domain.webhook_payloads.narrow.
 Resolver = Callable[[Services, str | None, Event], Any]
 
 

@@ -12,6 +12,6 @@ router = Router()
 @router.register("team", "created", "deleted", "edited")
 @router.register("organization", "member_added", "member_removed")
 def team_changed(delivery: Delivery) -> None:
-    payload: OrganizationEvent = delivery.payload
+    payload = delivery.payload_as(OrganizationEvent)
     if payload.organization is not None and payload.organization.login:
         roles.forget_teams(delivery.services, payload.organization.login)

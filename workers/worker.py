@@ -98,10 +98,10 @@ class TandemWorker(SimpleWorker):
     # Redis unreachable while dequeueing: try again at least every 5 s (RQ backs off to a minute).
     max_connection_wait_time = 5.0
 
-    def __init__(self, *args, stopping: threading.Event | None = None, **kwargs):
+    def __init__(self, queues: Sequence[str], *, stopping: threading.Event | None = None, **kwargs):
         # RQ blocks in each dequeue for worker_ttl - 15 s: 5 s, within the 10 s socket timeout of
         # the connections Tandem opened before (a longer block timed out, then backed off).
-        super().__init__(*args, worker_ttl=20, **kwargs)
+        super().__init__(queues, worker_ttl=20, **kwargs)
         self.process_stopping = stopping or threading.Event()
         self.running = False  # registered and not torn down: the heartbeat speaks for it
         self.stop_requested = False

@@ -12,7 +12,7 @@ store, and times must say their time zone (GitHub's do).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -76,32 +76,38 @@ class Repository(_Tolerant):  # the repository an event happened in
 
 
 class PullRequestRef(_Tolerant):
-    number: Number | None = None
+    number: Number
 
 
 class Head(_Tolerant):
-    sha: str | None = None
+    sha: str
 
 
 class PullRequest(PullRequestRef):
-    head: Head | None = None
+    head: Head
 
 
 class Issue(_Tolerant):
-    number: Number | None = None
+    number: Number
     pull_request: dict[str, Any] | None = None  # present: the issue is a pull request
 
 
-class Comment(_Tolerant):
+class Writing(_Tolerant):
+    """What comments and reviews share. GitHub always names the author (its `ghost` account for a
+    deleted one)."""
+
     id: Id
-    user: User | None = None
+    user: User
     body: str | None = None
     html_url: str | None = None
-    created_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
 
+
+class Comment(Writing):
+    created_at: AwareDatetime
+
     @property
-    def written_at(self) -> datetime | None:
+    def written_at(self) -> datetime:
         return self.created_at
 
 
@@ -114,12 +120,12 @@ class LineComment(Comment):
     commit_id: str | None = None
 
 
-class Review(Comment):
-    submitted_at: AwareDatetime | None = None
+class Review(Writing):
+    submitted_at: AwareDatetime | None = None  # none while the review is pending
 
     @property
     def written_at(self) -> datetime | None:
-        return self.created_at or self.submitted_at
+        return self.submitted_at
 
 
 class Event(_Tolerant):
@@ -151,22 +157,22 @@ class PushEvent(Event):
 
 
 class PullRequestEvent(Event):
-    pull_request: PullRequest | None = None
-    before: str | None = None
+    pull_request: PullRequest
+    before: str | None = None  # only when the head moved (synchronize)
 
 
 class IssueCommentEvent(Event):
-    issue: Issue | None = None
+    issue: Issue
     comment: Comment
 
 
 class ReviewEvent(Event):
-    pull_request: PullRequestRef | None = None
+    pull_request: PullRequestRef
     review: Review
 
 
 class LineCommentEvent(Event):
-    pull_request: PullRequestRef | None = None
+    pull_request: PullRequestRef
     comment: LineComment
 
 
@@ -214,6 +220,8 @@ class StatusEvent(Event):
     target_url: str | None = None
 
 
+E = TypeVar("E", bound=Event)
+
 EVENTS: dict[str, type[Event]] = {
     "installation": InstallationEvent,
     "installation_repositories": InstallationRepositoriesEvent,
@@ -241,3 +249,11 @@ def parse(event: str, body: str) -> Event:
             for error in exc.errors(include_url=False, include_input=False)
         ]
         raise Unprocessable(f"malformed {event} payload: {'; '.join(problems[:5])}") from None
+
+
+def narrow(payload: Event, model: type[E]) -> E:
+    """The payload as the model its handler reads, or Unprocessable if it was parsed as another
+    (a handler registered for an event whose model is not the one it reads)."""
+    if not isinstance(payload, model):
+        raise Unprocessable(f"payload: a {type(payload).__name__}, not the {model.__name__} its handler reads")
+    return payload
