@@ -56,12 +56,12 @@ class TandemQueue(Queue):
                     raise DequeueTimeout(timeout, [rq_queue.key for rq_queue in queues])
                 rq_queue = queues[0]
                 # (redis-py types BLMOVE's timeout as whole seconds; Redis takes fractions since 6.0)
-                job_id = connection.execute_command(
+                moved = connection.execute_command(
                     "BLMOVE", rq_queue.key, rq_queue.intermediate_queue_key, "LEFT", "RIGHT", min(IDLE_POLL, left)
                 )
-                if job_id is None:
+                if moved is None:
                     continue
-            job_id = as_text(job_id)
+            job_id = as_text(moved)
             result = cls._fetch_dequeued_job(
                 connection, rq_queue.key, job_id, job_class, serializer, death_penalty_class
             )

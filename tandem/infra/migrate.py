@@ -28,6 +28,7 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         driver = connection.connection.driver_connection
+        assert driver is not None  # (a connection just checked out of the pool has its driver's)
         if sqlite:
             # A migration that copies a table others refer to (batch mode) must drop it: with foreign
             # keys on, that fails. SQLite's own procedure: keys off outside the transaction, then a
