@@ -21,7 +21,7 @@ from tandem.domain.rounds import apply
 from tandem.domain.statistics.queries import Filters
 from tandem.domain.statistics.report import statistics
 from tandem.infra import queue, tokens
-from tandem.infra.models import CiCheck, Judgment, Task
+from tandem.infra.models import CiCheck, DeadLetter, Judgment, Task
 from tests import github_views as views
 from tests.conftest import MIRROR_CONFIG, run_jobs, settle, tandem_env
 from tests.support.ci import CI_EVENTS, bot_comments, with_ci
@@ -249,3 +249,33 @@ def test_a_notice_is_posted_once_per_occasion_even_when_its_words_come_again(git
             services, client, REPO, pair["A"], "@reviewer-one: please look again", occasion=occasion
         )
     assert bot_comments(github, pair["A"])[before:] == ["@reviewer-one: please look again"] * 2
+
+
+def test_reviewers_are_not_asked_again_about_a_vote_withdrawn_in_the_same_comment(github, services, pair):
+    one, reviewer = github.as_user("rater-one"), github.as_user("reviewer-one")
+    one.comment(REPO, pair["A"], "/prefer A")
+    settle(github, services)
+    reviewer.comment(REPO, pair["A"], "/reject @rater-one Say why.")
+    settle(github, services)
+    # The /prefer resubmits the returned vote, and the /undo below it withdraws it again.
+    one.comment(REPO, pair["A"], "/prefer B\n/undo")
+    settle(github, services)
+    pulls = {p["number"]: p for p in views.pulls(github, REPO)}
+    assert "reviewer-one" not in pulls[pair["A"]]["requested_reviewers"]
+    assert not [body for body in bot_comments(github, pair["A"]) if "resubmitted" in body.lower()]
+    with services.storage.transaction() as session:  # the vote is withdrawn: none of rater-one's stands
+        standing = select(Judgment).where(Judgment.rater_login == "rater-one", Judgment.superseded_at.is_(None))
+        assert session.scalars(standing).all() == []
+
+
+def test_a_broken_tandem_yml_does_not_keep_ci_reports_from_being_recorded(github, services, pair):
+    """A round waiting for CI has the report's config read before the transaction; a config that
+    does not parse must not fail (and at last park) every CI report of the repository."""
+    ci = with_ci(github)
+    github.commit_files(REPO, {".github/tandem.yml": "mirror: true\nrubric: {scale: [5, 1]}\n"})
+    repo_config.forget(services, REPO)
+    ci.status(REPO, pair["heads"]["A"], "pending", "ci/build")
+    settle(github, services)
+    with services.storage.transaction() as session:
+        assert [(c.letter, c.name) for c in session.scalars(select(CiCheck))] == [("A", "ci/build")]
+        assert session.scalars(select(DeadLetter)).all() == []

@@ -42,7 +42,14 @@ def _resolve(services: Services, action: str | None, payload: Event) -> repo_con
             )
             .limit(1)
         )
-    return _config(services, payload.installation.id, payload.repo) if waiting is not None else None
+    if waiting is None:
+        return None
+    try:
+        return _config(services, payload.installation.id, payload.repo)
+    except repo_config.RepoConfigError:
+        # Read again, in the transaction, only by the report that finishes a round's CI: a broken
+        # tandem.yml must not keep every CI report of the repository from being recorded.
+        return None
 
 
 @router.register("check_run", resolve=_resolve)

@@ -25,7 +25,7 @@ from tandem.domain.webhook_payloads import (
 )
 from tandem.infra import job_names, logs, queue, redis_keys
 from tandem.infra.errors import Unprocessable
-from tandem.infra.models import Side
+from tandem.infra.models import Judgment, Side
 from tandem.infra.services import Services
 from workers.router import Delivery, Router
 
@@ -128,7 +128,13 @@ def _commands(delivery: Delivery, side: Side, item: Comment | Review, source: st
         delivery.enqueue_after_commit(
             queue.PAIRS, job_names.SYNC_PAIR, pair_id=pair.id, coalesce=redis_keys.pair_sync(pair.id)
         )
-    for again in {o.resubmitted for o in outcomes if o.changed and o.resubmitted is not None}:
+    resubmitted = {o.resubmitted for o in outcomes if o.changed and o.resubmitted is not None}
+    # Only a vote that still stands once the whole comment is read (a later /undo or /prefer in the
+    # same comment supersedes it): reviewers are not asked about a vote that is gone.
+    standing = {
+        again for again in resubmitted if delivery.session.get_one(Judgment, again.judgment_id).superseded_at is None
+    }
+    for again in standing:
         delivery.enqueue_after_commit(
             queue.PAIRS,
             job_names.ASK_REVIEWERS_AGAIN,
