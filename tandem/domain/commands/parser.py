@@ -109,6 +109,8 @@ def find_invocations(body: str | None, names: Collection[str]) -> list[Invocatio
     if not commands:
         return []
     found = [i for i in _text_line_starts(source, lines, sorted(commands)) if i in commands]
+    if not found:  # every line that looked like a command is code, a quote's continuation, HTML...
+        return []
     ends = [*found[1:], len(lines)]
     return [
         Invocation(*commands[index], text=_rationale(lines[index + 1 : end]), line=index + 1)
