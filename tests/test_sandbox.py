@@ -12,6 +12,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tandem.sandbox import scenario
@@ -180,3 +181,23 @@ def test_the_wheel_ships_the_sandboxs_description_and_its_notice(tmp_path):
         "tandem/sandbox/github/handlers/pulls.py",
     } <= names
     assert not any(name.startswith("tests/") for name in names)
+
+
+def test_the_sandboxs_redis_refuses_whoever_lacks_its_password(tmp_path):
+    """Whoever can queue a job runs code as the worker's user (a job names its function): the
+    sandbox's Redis, on loopback where every local user reaches it, asks for a password that is
+    in no process's arguments."""
+    import redis
+
+    from tandem.sandbox.processes import PrivateRedis
+
+    private = PrivateRedis(tmp_path / "redis")
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=private.port).ping()
+        assert redis.Redis.from_url(private.url).ping()
+        arguments = Path(f"/proc/{private.process.pid}/cmdline").read_bytes().decode()
+        assert private.password not in arguments and private.password not in private.address
+        assert oct((tmp_path / "redis" / "redis.conf").stat().st_mode & 0o777) == "0o600"
+    finally:
+        private.stop()

@@ -4,6 +4,7 @@ runs (`tandem` commands), all configured by the sandbox's own env file and nothi
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -103,14 +104,24 @@ class Child:
 
 class PrivateRedis:
     """A redis-server of the sandbox's own, on a free loopback port, its data in the sandbox
-    directory: the sandbox never reads or writes the developer's Redis."""
+    directory: the sandbox never reads or writes the developer's Redis.
+
+    It asks for a password: a job names the function it runs, so whoever can queue one on a
+    worker's Redis runs code as the worker's user; loopback alone lets every local user in. The
+    password is in a 0600 config file and in the sandbox's 0600 settings, never in an argument."""
 
     def __init__(self, directory: Path):
         self.directory, self.port = directory, free_port()
         directory.mkdir(parents=True, exist_ok=True)
+        self.password = secrets.token_urlsafe(24)
+        config = directory / "redis.conf"
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(f"requirepass {self.password}\n")
         self.process = subprocess.Popen(
             [
                 "redis-server",
+                str(config),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -125,7 +136,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             start_new_session=True,
         )
-        probe = redis.Redis(port=self.port, socket_connect_timeout=1)
+        probe = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=1)
         try:
             wait_for(lambda: self._answers(probe), "the sandbox's redis-server to start", timeout=30)
         finally:
@@ -137,7 +148,12 @@ class PrivateRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """With the password: for the sandbox's settings file only, never to print."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
     def _answers(self, probe: redis.Redis) -> bool:
         if self.process.poll() is not None:

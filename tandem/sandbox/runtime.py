@@ -92,7 +92,10 @@ class Sandbox:
     def _redis(self) -> str:
         if PrivateRedis.available():
             self.redis = PrivateRedis(self.dir / "redis")
-            self.say(f"Redis: a private redis-server on {self.redis.url}, data in {self.dir / 'redis'}")
+            self.say(
+                f"Redis: a private redis-server on {self.redis.address} (password in the sandbox's settings), "
+                f"data in {self.dir / 'redis'}"
+            )
             return self.redis.url
         url = os.environ.get("TANDEM_REDIS_URL")
         if not url:
