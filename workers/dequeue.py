@@ -11,7 +11,8 @@ maintenance queues again, at the front, an id that stays there with its job stil
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import redis
 from rq import Queue
@@ -22,6 +23,8 @@ from rq.timeouts import BaseDeathPenalty
 from rq.utils import as_text
 
 from tandem.infra import redis_keys
+
+T = TypeVar("T")
 
 # BLMOVE blocks on one list only: an idle worker blocks on its first queue this long at a time,
 # then looks at every queue again. The others wait at most this long when the worker is idle.
@@ -80,13 +83,20 @@ class TandemQueue(Queue):
         death_penalty_class: type[BaseDeathPenalty] | None = None,
     ) -> tuple[Job, Queue] | None:
         # Moved, not yet read: wait for Redis rather than give up (RQ raised, ending the worker).
-        while True:
-            try:
-                return super()._fetch_dequeued_job(
-                    connection, queue_key, job_id, job_class, serializer, death_penalty_class
-                )
-            except redis.RedisError:
-                time.sleep(1)
+        fetch = super()._fetch_dequeued_job
+        return when_redis_answers(
+            lambda: fetch(connection, queue_key, job_id, job_class, serializer, death_penalty_class)
+        )
+
+
+def when_redis_answers(call: Callable[[], T]) -> T:
+    """call(), tried again every second while Redis is away: for a job only this process knows of,
+    which giving up would lose."""
+    while True:
+        try:
+            return call()
+        except redis.RedisError:
+            time.sleep(1)
 
 
 def put_back(rq_queue: Queue, job_id: str) -> None:

@@ -21,7 +21,15 @@ def acknowledge(
     results: list[dict],
 ) -> None:
     acknowledgments.acknowledge(
-        services.current(), installation_id, repo, pr_number, source, source_id, author, outsider, results
+        services.current(),
+        installation_id=installation_id,
+        repo=repo,
+        pr_number=pr_number,
+        source=source,
+        source_id=source_id,
+        author=author,
+        outsider=outsider,
+        results=results,
     )
 
 
@@ -37,13 +45,22 @@ def ask_reviewers_again(
     judgment_id: int,
 ) -> None:
     pr_notices.ask_again(
-        services.current(), installation_id, repo, pr_number, reviewers, rater, round_number, judgment_id=judgment_id
+        services.current(),
+        installation_id=installation_id,
+        repo=repo,
+        pr_number=pr_number,
+        reviewers=reviewers,
+        rater=rater,
+        round_number=round_number,
+        judgment_id=judgment_id,
     )
 
 
 @runs_on(queue.PAIRS)
 def tell_ci_finished(*, installation_id: int, repo: str, pr_numbers: list[int], round_number: int) -> None:
-    pr_notices.ci_finished(services.current(), installation_id, repo, pr_numbers, round_number)
+    pr_notices.ci_finished(
+        services.current(), installation_id=installation_id, repo=repo, pr_numbers=pr_numbers, round_number=round_number
+    )
 
 
 @runs_on(queue.PAIRS)

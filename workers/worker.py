@@ -48,7 +48,7 @@ from tandem.infra.errors import ServiceUnavailable
 from tandem.infra.liveness import HEARTBEAT_EVERY, HEARTBEAT_TTL, renew_leases
 from tandem.infra.services import Services
 from workers import schedule
-from workers.dequeue import TandemQueue, put_back, requeue_stranded
+from workers.dequeue import TandemQueue, put_back, requeue_stranded, when_redis_answers
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +136,9 @@ class TandemWorker(SimpleWorker):
         except redis.RedisError:
             # Dequeued, not yet in the started registry: back to its queue as soon as Redis
             # takes it, rather than wait for the maintenance to find it stranded.
-            while True:
-                try:
-                    put_back(rq_queue, job.id)
-                except redis.RedisError:
-                    time.sleep(1)
-                    continue
-                log.warning("job %s: Redis failed as it started; queued again", job.id)
-                return
+            when_redis_answers(lambda: put_back(rq_queue, job.id))
+            log.warning("job %s: Redis failed as it started; queued again", job.id)
+            return
         self.perform_job(job, rq_queue, execution)
         self.set_state(WorkerStatus.IDLE)
 
