@@ -21,10 +21,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from tandem.domain.vocabulary import SIDES
+from tandem.infra import bulk
 from tandem.infra.models import CiCheck, Pair, Round, RoundSide, Side, Task
 
 
@@ -134,14 +135,17 @@ def summary(checks: Iterable[CiCheck]) -> dict[str, Any]:
 
 
 # Keyed by (task, letter, head); a side with no head (None) has no checks.
-Checks = dict[tuple[int, str, str | None], list[CiCheck]]
+Checks = dict[tuple[int, str, str | None], list]  # CiCheck rows
 
 
-def _checks(session: Session, task_ids: set[int], head_shas: set[str]) -> Checks:
+def _checks(bind: Session | Connection, task_ids: set[int], head_shas: set[str]) -> Checks:
+    """The checks on these heads, as rows (not objects: the export reads them a batch at a time)."""
     found: Checks = defaultdict(list)
     if task_ids and head_shas:
-        for check in session.scalars(
-            select(CiCheck).where(CiCheck.task_id.in_(task_ids), CiCheck.head_sha.in_(head_shas))
+        for check in bind.execute(
+            select(*CiCheck.__table__.columns).where(
+                bulk.among(bind, CiCheck.task_id, task_ids), bulk.among(bind, CiCheck.head_sha, head_shas)
+            )
         ):
             found[(check.task_id, check.letter, check.head_sha)].append(check)
     return found
@@ -154,14 +158,14 @@ def heads_state(session: Session, task_id: int, head_sha_a: str | None, head_sha
     return tuple(summary(found.get((task_id, letter, heads[letter]), []))["state"] for letter in SIDES)
 
 
-def rounds_ci(session: Session, round_ids: Iterable[int]) -> dict[int, dict[str, dict[str, Any]]]:
+def rounds_ci(bind: Session | Connection, round_ids: Iterable[int]) -> dict[int, dict[str, dict[str, Any]]]:
     """Each round's CI per side, on the heads the round put on the PRs: {round: {letter: summary}}."""
-    heads = session.execute(
+    heads = bind.execute(
         select(RoundSide.round_id, Round.task_id, RoundSide.letter, RoundSide.head_sha)
         .join(Round, Round.id == RoundSide.round_id)
-        .where(RoundSide.round_id.in_(set(round_ids)), RoundSide.head_sha.is_not(None))
+        .where(bulk.among(bind, RoundSide.round_id, set(round_ids)), RoundSide.head_sha.is_not(None))
     ).all()
-    found = _checks(session, {task_id for _r, task_id, _l, _s in heads}, {sha for *_rest, sha in heads if sha})
+    found = _checks(bind, {task_id for _r, task_id, _l, _s in heads}, {sha for *_rest, sha in heads if sha})
     result: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
     for round_id, task_id, letter, sha in heads:
         result[round_id][letter] = summary(found.get((task_id, letter, sha), []))

@@ -18,8 +18,11 @@ Every object says whether its task is gold (``gold``, and the expected answer in
 identity-leak scan flagged the task's outputs, tandem.domain.leaks).
 
 The judgments are read through one streaming query (``yield_per``: a server-side cursor on
-PostgreSQL), and what goes with them is fetched per batch of rows, by index, for exactly the
-batch's (round, rater) pairs, so memory stays flat however many rows there are.
+PostgreSQL), and what goes with them (their tasks and rounds, scores, line comments, reviews and
+the rater's other versions) is fetched per batch of rows, by index, for exactly the batch's
+(round, rater) pairs, so memory stays flat however many rows there are. A task's or a round's
+fields are read once per batch, not once per row. The first batch is small, so that a stream
+starts at once.
 
 An incremental export (``since``, ``cursor``) reads the change feed (tandem.domain.changes) and gives
 the objects that changed: a changed judgment (new, superseded, reviewed), every judgment of a
@@ -31,32 +34,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TextIO
 
 import orjson
-from sqlalchemy import (
-    ARRAY,
-    BigInteger,
-    ColumnElement,
-    Integer,
-    Select,
-    and_,
-    any_,
-    exists,
-    func,
-    literal,
-    select,
-    tuple_,
-    union,
-)
+from sqlalchemy import Connection, Select, and_, exists, func, select, tuple_, union
 from sqlalchemy.orm import Session
 
 from tandem.domain import changes, ci, review_history
+from tandem.infra import bulk
+from tandem.infra.db import iso_z
 from tandem.infra.models import (
     ExportChange,
     Judgment,
-    JudgmentReview,
     LineComment,
     Output,
     Pair,
@@ -67,19 +58,10 @@ from tandem.infra.models import (
     Task,
 )
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
+FIRST_BATCH_SIZE = 100
 
 _JUDGMENT_COLUMNS = list(Judgment.__table__.columns)
-_ROUND_AND_TASK = (
-    Round.number.label("round_number"),
-    Round.prompt.label("round_prompt"),
-    Task.repo_full_name.label("repo"),
-    Task.base.label("task_base"),
-    Task.base_sha.label("task_base_sha"),
-    Task.metadata_.label("task_metadata"),
-    Task.gold.label("task_gold"),
-    Task.leaks.label("task_leaks"),
-)
 
 
 def export_judgments(
@@ -135,18 +117,20 @@ def iter_judgment_records(
             start=changes.parse_token(session, cursor) if cursor is not None else None,
             end=changes.parse_token(session, until or changes.token(session)) if cursor is not None else None,
         ).conditions(session.get_bind().dialect.name == "postgresql")
-    for query, records in (
-        (_judgments_query(window), _records),
-        (_ratings_only_query(window), _ratings_only_records),
-        (_followups_query(window), _round_records),
+    # Core, not the ORM: plain rows, and nothing of the export kept in the session.
+    connection = session.connection()
+    for query, task_column, records in (
+        (_judgments_query(window), Judgment.task_id, _records),
+        (_ratings_only_query(window), Round.task_id, _ratings_only_records),
+        (_followups_query(window), Round.task_id, _round_records),
     ):
-        query = _scoped(query, repo=repo, task_id=task_id)
-        if not include_gold:
-            query = query.where(Task.gold.is_(None))
-        result = session.execute(query, execution_options={"yield_per": batch_size})
+        query = _scoped(query, task_column, repo=repo, task_id=task_id, include_gold=include_gold)
+        result = connection.execute(query, execution_options={"yield_per": batch_size})
         try:
-            for rows in result.partitions():
-                yield from records(session, rows)
+            size = min(FIRST_BATCH_SIZE, batch_size)
+            while rows := result.fetchmany(size):
+                yield from records(connection, rows)
+                size = batch_size
         finally:
             result.close()
 
@@ -167,29 +151,30 @@ def _ratings_only_query(window: list | None) -> Select:
         scored = scored.where(tuple_(Rating.round_id, Rating.rater_id).in_(changed))
     rows = scored.group_by(Rating.round_id, Rating.rater_id).subquery()
     return (
-        select(rows, Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
+        select(rows, Round.task_id, Pair.id.label("pair_id"))
         .join(Round, Round.id == rows.c.round_id)
-        .join(Task, Task.id == Round.task_id)
-        .join(Pair, Pair.task_id == Task.id)
+        .join(Pair, Pair.task_id == Round.task_id)
         .order_by(rows.c.round_id, rows.c.rater_id)
     )
 
 
-def _scoped(query: Select, *, repo: str | None, task_id: int | None) -> Select:
-    """One repository's or one task's rows of a query that joins Task."""
+def _scoped(query: Select, task_column, *, repo: str | None, task_id: int | None, include_gold: bool) -> Select:
+    """One repository's or one task's rows of a query whose rows' task is ``task_column``, and
+    without gold tasks unless ``include_gold``."""
     if repo is not None:
-        query = query.where(Task.repo_full_name == repo)
+        query = query.where(task_column.in_(select(Task.id).where(Task.repo_full_name == repo)))
     if task_id is not None:
-        query = query.where(Task.id == task_id)
+        query = query.where(task_column == task_id)
+    if not include_gold:
+        query = query.where(task_column.not_in(select(Task.id).where(Task.gold.is_not(None))))
     return query
 
 
 def _followups_query(window: list | None) -> Select:
     """The follow-up rounds (round 1's prompt is the task's), in order."""
     query = (
-        select(Round.id.label("round_id"), Round.task_id, Pair.id.label("pair_id"), *_ROUND_AND_TASK)
-        .join(Task, Task.id == Round.task_id)
-        .join(Pair, Pair.task_id == Task.id)
+        select(Round.id.label("round_id"), Round.task_id, Pair.id.label("pair_id"))
+        .join(Pair, Pair.task_id == Round.task_id)
         .where(Round.number > 1)
         .order_by(Round.task_id, Round.number)
     )
@@ -198,29 +183,52 @@ def _followups_query(window: list | None) -> Select:
     return query
 
 
-def _round_records(session: Session, rows) -> Iterator[dict[str, Any]]:
-    rounds = _rounds(session, {row.round_id for row in rows})
+def _round_records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
+    rounds = _rounds(connection, {row.round_id for row in rows})
+    tasks = _tasks(connection, {row.task_id for row in rows})
     for row in rows:
+        task = tasks[row.task_id]
         yield {
             "kind": "round",
             "task_id": row.task_id,
             "pair_id": row.pair_id,
-            "repo": row.repo,
-            "round": row.round_number,
-            "round_prompt": row.round_prompt,
+            "repo": task["repo"],
             **rounds[row.round_id],
-            "task_base": row.task_base,
-            "task_base_sha": row.task_base_sha,
-            "task_metadata": row.task_metadata or {},
-            **_gold_and_blind(row),
+            **task["context"],
         }
 
 
-def _rounds(session: Session, round_ids: set[int]) -> dict[int, dict[str, Any]]:
-    """Who asked for each round, its state and times, and the heads it put on the PRs."""
+def _tasks(connection: Connection, task_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """Each task's repository, and the fields every object of the task ends with: its base, its
+    metadata, whether it is gold (and its answer), and whether it is blind: the leak scan found
+    nothing in its outputs that could tell raters which model wrote them (tandem.domain.leaks)."""
     found: dict[int, dict[str, Any]] = {}
-    for row in session.execute(select(*Round.__table__.columns).where(_among(session, Round.id, round_ids))):
+    columns = (Task.id, Task.repo_full_name, Task.base, Task.base_sha, Task.metadata_, Task.gold, Task.leaks)
+    for task_id, repo, base, base_sha, metadata, gold, leaks in connection.execute(
+        select(*columns).where(bulk.among(connection, Task.id, task_ids))
+    ):
+        found[task_id] = {
+            "repo": repo,
+            "context": {
+                "task_base": base,
+                "task_base_sha": base_sha,
+                "task_metadata": metadata or {},
+                "gold": gold is not None,
+                "gold_answer": gold,
+                "blind": not leaks,
+            },
+        }
+    return found
+
+
+def _rounds(connection: Connection, round_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """Each round's number and prompt, who asked for it, its state and times, and the heads it
+    put on the PRs."""
+    found: dict[int, dict[str, Any]] = {}
+    for row in connection.execute(select(*Round.__table__.columns).where(bulk.among(connection, Round.id, round_ids))):
         found[row.id] = {
+            "round": row.number,
+            "round_prompt": row.prompt,
             "round_author": row.author_login,
             "round_status": row.status,
             "round_closed_reason": row.closed_reason,
@@ -230,13 +238,13 @@ def _rounds(session: Session, round_ids: set[int]) -> dict[int, dict[str, Any]]:
             "round_head_sha_a": None,
             "round_head_sha_b": None,
         }
-    for round_id, sides in ci.rounds_ci(session, round_ids).items():
+    for round_id, sides in ci.rounds_ci(connection, round_ids).items():
         found[round_id]["round_ci"] = ci.view(sides)
     for round_id in found:
         found[round_id].setdefault("round_ci", ci.view({}))
-    for round_id, letter, head_sha in session.execute(
+    for round_id, letter, head_sha in connection.execute(
         select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(
-            _among(session, RoundSide.round_id, round_ids)
+            bulk.among(connection, RoundSide.round_id, round_ids)
         )
     ):
         found[round_id][f"round_head_sha_{letter.lower()}"] = head_sha
@@ -244,12 +252,7 @@ def _rounds(session: Session, round_ids: set[int]) -> dict[int, dict[str, Any]]:
 
 
 def _judgments_query(window: list | None) -> Select:
-    query = (
-        select(*_JUDGMENT_COLUMNS, *_ROUND_AND_TASK)
-        .join(Round, Round.id == Judgment.round_id)
-        .join(Task, Task.id == Judgment.task_id)
-        .order_by(Judgment.id)
-    )
+    query = select(*_JUDGMENT_COLUMNS).order_by(Judgment.id)
     if window is not None:
         # A change names one judgment, or all of a rater's in a round (their scores or line
         # comments, which every one of those objects carries).
@@ -266,40 +269,25 @@ def _judgments_query(window: list | None) -> Select:
     return query
 
 
-def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
+def _records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
     """The objects for one batch of judgment rows, with what goes with them fetched in bulk."""
-    models, ratings, line_comments, rounds = _context(session, rows)
-    reviews: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    # Columns, not ORM objects: nothing of the export stays in the session's identity map.
-    for review in session.execute(
-        select(*JudgmentReview.__table__.columns)
-        .where(_among(session, JudgmentReview.judgment_id, [row.id for row in rows]))
-        .order_by(JudgmentReview.id)
-    ):
-        reviews[review.judgment_id].append(
-            {
-                "reviewer_id": review.reviewer_id,
-                "reviewer_login": review.reviewer_login,
-                "decision": review.decision,
-                "reason": review.reason,
-                "comment_id": review.comment_id,
-                "delivery_id": review.delivery_id,
-                "created_at": _iso(review.created_at),
-                "withdrawn_at": _iso(review.withdrawn_at),
-            }
-        )
-    steps = review_history.histories(session, rows)
+    context = _context(connection, rows)
+    # The rater's other versions of the vote and all their reviews: one read for the reviews
+    # each object lists and for its review history.
+    versions = review_history.versions(connection, {(row.round_id, row.rater_id) for row in rows})
+    reviews = review_history.reviews(connection, [version.id for chain in versions.values() for version in chain])
+    steps = review_history.steps(versions, reviews, {row.id for row in rows})
     for row in rows:
         history = steps.get(row.id, [])
         yield {
             "kind": "judgment",
-            **_shared(row, models, ratings, line_comments, rounds),
+            **_shared(row, context),
             "id": row.id,
             "verdict": row.verdict,
             "strength": row.strength,
             "rationale": row.rationale,
             "review_state": row.review_state,
-            "reviews": reviews.get(row.id, []),
+            "reviews": [_review(review) for review in reviews.get(row.id, ())],
             "review_history": history,
             "returned_before_approval": any(step["step"] == review_history.Step.RETURNED for step in history),
             "ci_at_vote": {"A": row.ci_state_a, "B": row.ci_state_b},
@@ -320,15 +308,28 @@ def _records(session: Session, rows) -> Iterator[dict[str, Any]]:
         }
 
 
-def _ratings_only_records(session: Session, rows) -> Iterator[dict[str, Any]]:
+def _review(review) -> dict[str, Any]:
+    return {
+        "reviewer_id": review.reviewer_id,
+        "reviewer_login": review.reviewer_login,
+        "decision": review.decision,
+        "reason": review.reason,
+        "comment_id": review.comment_id,
+        "delivery_id": review.delivery_id,
+        "created_at": _iso(review.created_at),
+        "withdrawn_at": _iso(review.withdrawn_at),
+    }
+
+
+def _ratings_only_records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
     """The objects for raters who scored in a round without voting in it: no judgment, so every
     judgment field is null (or empty), and ``current`` says whether any score still stands."""
-    models, ratings, line_comments, rounds = _context(session, rows)
+    context = _context(connection, rows)
     for row in rows:
-        scores = ratings.get((row.round_id, row.rater_id), {})
+        scores = context.ratings.get((row.round_id, row.rater_id), {})
         yield {
             "kind": "ratings",
-            **_shared(row, models, ratings, line_comments, rounds),
+            **_shared(row, context),
             **dict.fromkeys(_JUDGMENT_ONLY),
             "rationale": "",
             "reviews": [],
@@ -362,55 +363,57 @@ _JUDGMENT_ONLY = (
 )
 
 
-def _shared(row, models: dict, ratings: dict, line_comments: dict, rounds: dict) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Context:
+    """What a batch's objects carry besides their own row, read in bulk."""
+
+    tasks: dict[int, dict[str, Any]]
+    rounds: dict[int, dict[str, Any]]
+    models: dict[tuple[int, str], str]
+    ratings: dict[tuple[int, int], dict[str, dict[str, int]]]
+    line_comments: dict[tuple[int, int], list[dict[str, Any]]]
+
+
+def _shared(row, context: _Context) -> dict[str, Any]:
     """The fields every object has: the task, round and rater, their scores and line comments."""
     key = (row.round_id, row.rater_id)
+    task, round_ = context.tasks[row.task_id], context.rounds[row.round_id]
     return {
         "task_id": row.task_id,
         "pair_id": row.pair_id,
-        "repo": row.repo,
-        "round": row.round_number,
-        "round_prompt": row.round_prompt,
-        "round_author": rounds[row.round_id]["round_author"],
-        "round_head_sha_a": rounds[row.round_id]["round_head_sha_a"],
-        "round_head_sha_b": rounds[row.round_id]["round_head_sha_b"],
-        "round_ci": rounds[row.round_id]["round_ci"],
+        "repo": task["repo"],
+        "round": round_["round"],
+        "round_prompt": round_["round_prompt"],
+        "round_author": round_["round_author"],
+        "round_head_sha_a": round_["round_head_sha_a"],
+        "round_head_sha_b": round_["round_head_sha_b"],
+        "round_ci": round_["round_ci"],
         "rater_id": row.rater_id,
         "rater_login": row.rater_login,
-        "ratings": ratings.get(key, {}),
-        "line_comments": line_comments.get(key, []),
-        "model_a": models.get((row.pair_id, "A")),
-        "model_b": models.get((row.pair_id, "B")),
-        "task_base": row.task_base,
-        "task_base_sha": row.task_base_sha,
-        "task_metadata": row.task_metadata or {},
-        **_gold_and_blind(row),
+        "ratings": context.ratings.get(key, {}),
+        "line_comments": context.line_comments.get(key, []),
+        "model_a": context.models.get((row.pair_id, "A")),
+        "model_b": context.models.get((row.pair_id, "B")),
+        **task["context"],
     }
 
 
-def _gold_and_blind(row) -> dict[str, Any]:
-    """Whether the task is gold (and its answer), and whether it is blind: the leak scan found
-    nothing in its outputs that could tell raters which model wrote them (tandem.domain.leaks)."""
-    return {"gold": row.task_gold is not None, "gold_answer": row.task_gold, "blind": not row.task_leaks}
-
-
-def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
-    """For a batch of rows with pair_id, round_id and rater_id: the models of the pairs, the
-    raters' current scores and their line comments in the rounds, and the rounds, fetched in bulk."""
-    round_ids = {row.round_id for row in rows}
+def _context(connection: Connection, rows) -> _Context:
+    """For a batch of rows with task_id, pair_id, round_id and rater_id: the tasks and rounds,
+    the models of the pairs, and the raters' current scores and their line comments in the rounds."""
     keys = {(row.round_id, row.rater_id) for row in rows}
     models: dict[tuple[int, str], str] = {
         (pair_id, letter): model
-        for pair_id, letter, model in session.execute(
+        for pair_id, letter, model in connection.execute(
             select(Side.pair_id, Side.letter, Output.model)
             .join(Output, Output.id == Side.output_id)
-            .where(_among(session, Side.pair_id, {row.pair_id for row in rows}))
+            .where(bulk.among(connection, Side.pair_id, {row.pair_id for row in rows}))
         )
     }
     ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
-    for round_id, rater_id, side, axis, score in session.execute(
-        _of_raters(
-            session,
+    for round_id, rater_id, side, axis, score in connection.execute(
+        bulk.of_pairs(
+            connection,
             select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score),
             Rating.round_id,
             Rating.rater_id,
@@ -421,8 +424,10 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
     ):
         ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
     line_comments: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
-    for comment in session.execute(
-        _of_raters(session, select(*LineComment.__table__.columns), LineComment.round_id, LineComment.author_id, keys)
+    for comment in connection.execute(
+        bulk.of_pairs(
+            connection, select(*LineComment.__table__.columns), LineComment.round_id, LineComment.author_id, keys
+        )
         .where(LineComment.deleted_at.is_(None))
         .order_by(LineComment.id)
     ):
@@ -441,35 +446,14 @@ def _context(session: Session, rows) -> tuple[dict, dict, dict, dict]:
                 "updated_at": _iso(comment.updated_at),
             }
         )
-    return models, ratings, line_comments, _rounds(session, round_ids)
-
-
-def _among(session: Session, column, values) -> ColumnElement[bool]:
-    """``column IN values``. On PostgreSQL as ``= ANY(array)``: one parameter, so the statement
-    has the same text for every batch (parsed once by the driver, planned quickly by the server),
-    not a parameter per value."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(list(values), ARRAY(column.type)))
-    return column.in_(values)
-
-
-def _of_raters(session: Session, query: Select, round_column, rater_column, keys: set[tuple[int, int]]) -> Select:
-    """``query`` narrowed to the exact (round, rater) pairs of a batch, not every round of the
-    batch with every rater of it; each pair is one probe of a (round, rater) index."""
-    if session.get_bind().dialect.name == "postgresql":
-        rounds, raters = zip(*keys, strict=True)
-        wanted = select(
-            func.unnest(literal(list(rounds), ARRAY(Integer))).label("round_id"),
-            func.unnest(literal(list(raters), ARRAY(BigInteger))).label("rater_id"),
-        ).subquery()
-        return query.join(wanted, and_(round_column == wanted.c.round_id, rater_column == wanted.c.rater_id))
-    return query.where(
-        round_column.in_({round_id for round_id, _ in keys}), tuple_(round_column, rater_column).in_(keys)
+    return _Context(
+        tasks=_tasks(connection, {row.task_id for row in rows}),
+        rounds=_rounds(connection, {row.round_id for row in rows}),
+        models=models,
+        ratings=ratings,
+        line_comments=line_comments,
     )
 
 
 def _iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with microseconds and a Z: 2026-05-09T07:35:25.000000Z."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return None if moment is None else iso_z(moment)

@@ -10,14 +10,16 @@ holds the steps up to it: what came before it, and its own reviews.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from tandem.domain.judging import ReviewDecision, ReviewState
+from tandem.infra import bulk
+from tandem.infra.db import iso_z
 from tandem.infra.models import Judgment, JudgmentReview
 
 
@@ -28,56 +30,69 @@ class Step(StrEnum):
     RETURNED = "returned"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+Key = tuple[int, int]  # (round, rater)
 
 
-def histories(session: Session, rows) -> dict[int, list[dict[str, Any]]]:
-    """For rows with id, round_id and rater_id (judgments): {judgment id: its steps}."""
-    keys = {(row.round_id, row.rater_id) for row in rows}
-    if not keys:
-        return {}
-    versions: dict[tuple[int, int], list] = defaultdict(list)
-    for version in session.execute(
-        select(Judgment.id, Judgment.round_id, Judgment.rater_id, Judgment.voted_at, Judgment.review_state)
-        .where(tuple_(Judgment.round_id, Judgment.rater_id).in_(keys))
-        .order_by(Judgment.voted_at, Judgment.comment_id, Judgment.id)
-    ):
-        versions[(version.round_id, version.rater_id)].append(version)
-    reviews: dict[int, list] = defaultdict(list)
-    ids = [version.id for chain in versions.values() for version in chain]
-    for review in session.execute(
-        select(
-            JudgmentReview.judgment_id,
-            JudgmentReview.decision,
-            JudgmentReview.reviewer_login,
-            JudgmentReview.reason,
-            JudgmentReview.created_at,
-        )
-        .where(JudgmentReview.judgment_id.in_(ids), JudgmentReview.withdrawn_at.is_(None))
-        .order_by(JudgmentReview.id)
-    ):
-        reviews[review.judgment_id].append(review)
-    wanted = {row.id for row in rows}
+def versions(bind: Session | Connection, keys: Collection[Key]) -> dict[Key, list]:
+    """Every version of each rater's vote in each round, in the order they were written."""
+    found: dict[Key, list] = defaultdict(list)
+    if keys:
+        query = select(Judgment.id, Judgment.round_id, Judgment.rater_id, Judgment.voted_at, Judgment.review_state)
+        for version in bind.execute(
+            bulk.of_pairs(bind, query, Judgment.round_id, Judgment.rater_id, keys).order_by(
+                Judgment.voted_at, Judgment.comment_id, Judgment.id
+            )
+        ):
+            found[(version.round_id, version.rater_id)].append(version)
+    return found
+
+
+def reviews(bind: Session | Connection, judgment_ids: Collection[int]) -> dict[int, list]:
+    """The reviews of these judgments, withdrawn or not, in the order they were written."""
+    found: dict[int, list] = defaultdict(list)
+    if judgment_ids:
+        for review in bind.execute(
+            select(*JudgmentReview.__table__.columns)
+            .where(bulk.among(bind, JudgmentReview.judgment_id, judgment_ids))
+            .order_by(JudgmentReview.id)
+        ):
+            found[review.judgment_id].append(review)
+    return found
+
+
+def steps(
+    chains: dict[Key, list], reviews_of: dict[int, list], wanted: Collection[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """{judgment id: its steps} for the ``wanted`` versions among ``chains`` (from ``versions``),
+    with ``reviews_of`` their reviews (from ``reviews``; those withdrawn are left out)."""
     found: dict[int, list[dict[str, Any]]] = {}
-    for chain in versions.values():
-        steps: list[dict[str, Any]] = []
+    for chain in chains.values():
+        taken: list[dict[str, Any]] = []
         previous = None
         for version in chain:
             returned = previous is not None and previous.review_state == ReviewState.RETURNED
             step = Step.RESUBMITTED if returned else Step.SUBMITTED
-            steps.append({"step": step, "judgment_id": version.id, "at": _iso(version.voted_at)})
-            for review in reviews[version.id]:
-                steps.append(
+            taken.append({"step": step, "judgment_id": version.id, "at": iso_z(version.voted_at)})
+            for review in reviews_of.get(version.id, ()):
+                if review.withdrawn_at is not None:
+                    continue
+                taken.append(
                     {
                         "step": Step.APPROVED if review.decision == ReviewDecision.APPROVED else Step.RETURNED,
                         "judgment_id": version.id,
-                        "at": _iso(review.created_at),
+                        "at": iso_z(review.created_at),
                         "reviewer": review.reviewer_login,
                         "reason": review.reason,
                     }
                 )
             if version.id in wanted:
-                found[version.id] = list(steps)
+                found[version.id] = list(taken)
             previous = version
     return found
+
+
+def histories(bind: Session | Connection, rows) -> dict[int, list[dict[str, Any]]]:
+    """For rows with id, round_id and rater_id (judgments): {judgment id: its steps}."""
+    chains = versions(bind, {(row.round_id, row.rater_id) for row in rows})
+    every = [version.id for chain in chains.values() for version in chain]
+    return steps(chains, reviews(bind, every), {row.id for row in rows})

@@ -20,6 +20,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_z(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds and a Z, as exports write times: 2026-05-09T07:35:25.000000Z.
+    (A stored time comes back in UTC already; converting it again is most of the cost.)"""
+    text = moment.isoformat(timespec="microseconds")
+    if text.endswith("+00:00"):
+        return text[:-6] + "Z"
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every backend (SQLite drops the offset)."""
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import IO, Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -21,7 +22,10 @@ ROWS_PER_GROUP = 1000
 
 
 def line(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+    try:
+        return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE).decode()
+    except TypeError:  # an integer beyond 64 bits (a task's metadata may hold one), which orjson refuses
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
