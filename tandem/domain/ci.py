@@ -146,7 +146,7 @@ def _checks(bind: Session | Connection, task_ids: set[int], head_shas: set[str])
             select(*CiCheck.__table__.columns).where(
                 bulk.among(bind, CiCheck.task_id, task_ids), bulk.among(bind, CiCheck.head_sha, head_shas)
             )
-        ):
+        ).all():
             found[(check.task_id, check.letter, check.head_sha)].append(check)
     return found
 

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from tandem.domain import changes, ci, review_history
 from tandem.infra import bulk
-from tandem.infra.db import iso_z
+from tandem.infra.db import iso_text
 from tandem.infra.models import (
     ExportChange,
     Judgment,
@@ -61,7 +61,7 @@ from tandem.infra.models import (
 BATCH_SIZE = 2000
 FIRST_BATCH_SIZE = 100
 
-_JUDGMENT_COLUMNS = list(Judgment.__table__.columns)
+_JUDGMENT_COLUMNS = bulk.plain(*Judgment.__table__.columns)
 
 
 def export_judgments(
@@ -142,7 +142,7 @@ def _ratings_only_query(window: list | None) -> Select:
         Rating.round_id,
         Rating.rater_id,
         func.max(Rating.rater_login).label("rater_login"),
-        func.max(Rating.created_at).label("rated_at"),
+        iso_text(func.max(Rating.created_at)).label("rated_at"),
     ).where(~voted)
     if window is not None:
         changed = select(ExportChange.round_id, ExportChange.rater_id).where(
@@ -206,7 +206,7 @@ def _tasks(connection: Connection, task_ids: set[int]) -> dict[int, dict[str, An
     columns = (Task.id, Task.repo_full_name, Task.base, Task.base_sha, Task.metadata_, Task.gold, Task.leaks)
     for task_id, repo, base, base_sha, metadata, gold, leaks in connection.execute(
         select(*columns).where(bulk.among(connection, Task.id, task_ids))
-    ):
+    ).all():
         found[task_id] = {
             "repo": repo,
             "context": {
@@ -225,16 +225,18 @@ def _rounds(connection: Connection, round_ids: set[int]) -> dict[int, dict[str, 
     """Each round's number and prompt, who asked for it, its state and times, and the heads it
     put on the PRs."""
     found: dict[int, dict[str, Any]] = {}
-    for row in connection.execute(select(*Round.__table__.columns).where(bulk.among(connection, Round.id, round_ids))):
+    for row in connection.execute(
+        select(*bulk.plain(*Round.__table__.columns)).where(bulk.among(connection, Round.id, round_ids))
+    ).all():
         found[row.id] = {
             "round": row.number,
             "round_prompt": row.prompt,
             "round_author": row.author_login,
             "round_status": row.status,
             "round_closed_reason": row.closed_reason,
-            "round_started_at": _iso(row.created_at),
-            "round_opened_at": _iso(row.opened_at),
-            "round_closed_at": _iso(row.closed_at),
+            "round_started_at": row.created_at,
+            "round_opened_at": row.opened_at,
+            "round_closed_at": row.closed_at,
             "round_head_sha_a": None,
             "round_head_sha_b": None,
         }
@@ -246,7 +248,7 @@ def _rounds(connection: Connection, round_ids: set[int]) -> dict[int, dict[str, 
         select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(
             bulk.among(connection, RoundSide.round_id, round_ids)
         )
-    ):
+    ).all():
         found[round_id][f"round_head_sha_{letter.lower()}"] = head_sha
     return found
 
@@ -298,11 +300,11 @@ def _records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
             "comment_id": row.comment_id,
             "comment_url": row.comment_url,
             "delivery_id": row.delivery_id,
-            "voted_at": _iso(row.voted_at),
-            "recorded_at": _iso(row.recorded_at),
+            "voted_at": row.voted_at,
+            "recorded_at": row.recorded_at,
             "time_on_task_seconds": row.time_on_task_seconds,
             "current": row.superseded_at is None,
-            "superseded_at": _iso(row.superseded_at),
+            "superseded_at": row.superseded_at,
             "superseded_by_id": row.superseded_by_id,
             "superseded_reason": row.superseded_reason,
         }
@@ -316,8 +318,8 @@ def _review(review) -> dict[str, Any]:
         "reason": review.reason,
         "comment_id": review.comment_id,
         "delivery_id": review.delivery_id,
-        "created_at": _iso(review.created_at),
-        "withdrawn_at": _iso(review.withdrawn_at),
+        "created_at": review.created_at,
+        "withdrawn_at": review.withdrawn_at,
     }
 
 
@@ -334,7 +336,7 @@ def _ratings_only_records(connection: Connection, rows) -> Iterator[dict[str, An
             "rationale": "",
             "reviews": [],
             "review_history": [],
-            "rated_at": _iso(row.rated_at),
+            "rated_at": row.rated_at,
             "current": bool(scores),
         }
 
@@ -408,7 +410,7 @@ def _context(connection: Connection, rows) -> _Context:
             select(Side.pair_id, Side.letter, Output.model)
             .join(Output, Output.id == Side.output_id)
             .where(bulk.among(connection, Side.pair_id, {row.pair_id for row in rows}))
-        )
+        ).all()
     }
     ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
     for round_id, rater_id, side, axis, score in connection.execute(
@@ -421,16 +423,20 @@ def _context(connection: Connection, rows) -> _Context:
         )
         .where(Rating.superseded_at.is_(None))
         .order_by(Rating.id)
-    ):
+    ).all():
         ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
     line_comments: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for comment in connection.execute(
         bulk.of_pairs(
-            connection, select(*LineComment.__table__.columns), LineComment.round_id, LineComment.author_id, keys
+            connection,
+            select(*bulk.plain(*LineComment.__table__.columns)),
+            LineComment.round_id,
+            LineComment.author_id,
+            keys,
         )
         .where(LineComment.deleted_at.is_(None))
         .order_by(LineComment.id)
-    ):
+    ).all():
         line_comments[(comment.round_id, comment.author_id)].append(
             {
                 "side": comment.side,
@@ -442,8 +448,8 @@ def _context(connection: Connection, rows) -> _Context:
                 "body": comment.body,
                 "comment_id": comment.comment_id,
                 "comment_url": comment.comment_url,
-                "created_at": _iso(comment.created_at),
-                "updated_at": _iso(comment.updated_at),
+                "created_at": comment.created_at,
+                "updated_at": comment.updated_at,
             }
         )
     return _Context(
@@ -453,7 +459,3 @@ def _context(connection: Connection, rows) -> _Context:
         ratings=ratings,
         line_comments=line_comments,
     )
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else iso_z(moment)

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from tandem.domain.judging import ReviewDecision, ReviewState
 from tandem.infra import bulk
-from tandem.infra.db import iso_z
 from tandem.infra.models import Judgment, JudgmentReview
 
 
@@ -34,28 +33,32 @@ Key = tuple[int, int]  # (round, rater)
 
 
 def versions(bind: Session | Connection, keys: Collection[Key]) -> dict[Key, list]:
-    """Every version of each rater's vote in each round, in the order they were written."""
+    """Every version of each rater's vote in each round, in the order they were written (times
+    as ISO text, tandem.infra.bulk.plain)."""
     found: dict[Key, list] = defaultdict(list)
     if keys:
-        query = select(Judgment.id, Judgment.round_id, Judgment.rater_id, Judgment.voted_at, Judgment.review_state)
+        query = select(
+            *bulk.plain(Judgment.id, Judgment.round_id, Judgment.rater_id, Judgment.voted_at, Judgment.review_state)
+        )
         for version in bind.execute(
             bulk.of_pairs(bind, query, Judgment.round_id, Judgment.rater_id, keys).order_by(
                 Judgment.voted_at, Judgment.comment_id, Judgment.id
             )
-        ):
+        ).all():
             found[(version.round_id, version.rater_id)].append(version)
     return found
 
 
 def reviews(bind: Session | Connection, judgment_ids: Collection[int]) -> dict[int, list]:
-    """The reviews of these judgments, withdrawn or not, in the order they were written."""
+    """The reviews of these judgments, withdrawn or not, in the order they were written (times as
+    ISO text)."""
     found: dict[int, list] = defaultdict(list)
     if judgment_ids:
         for review in bind.execute(
-            select(*JudgmentReview.__table__.columns)
+            select(*bulk.plain(*JudgmentReview.__table__.columns))
             .where(bulk.among(bind, JudgmentReview.judgment_id, judgment_ids))
             .order_by(JudgmentReview.id)
-        ):
+        ).all():
             found[review.judgment_id].append(review)
     return found
 
@@ -72,7 +75,7 @@ def steps(
         for version in chain:
             returned = previous is not None and previous.review_state == ReviewState.RETURNED
             step = Step.RESUBMITTED if returned else Step.SUBMITTED
-            taken.append({"step": step, "judgment_id": version.id, "at": iso_z(version.voted_at)})
+            taken.append({"step": step, "judgment_id": version.id, "at": version.voted_at})
             for review in reviews_of.get(version.id, ()):
                 if review.withdrawn_at is not None:
                     continue
@@ -80,7 +83,7 @@ def steps(
                     {
                         "step": Step.APPROVED if review.decision == ReviewDecision.APPROVED else Step.RETURNED,
                         "judgment_id": version.id,
-                        "at": iso_z(review.created_at),
+                        "at": review.created_at,
                         "reviewer": review.reviewer_login,
                         "reason": review.reason,
                     }

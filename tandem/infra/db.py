@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Engine, Enum, create_engine, event, text
+from sqlalchemy import DateTime, Engine, Enum, String, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from tandem.infra.errors import ConfigError, ServiceUnavailable
@@ -27,6 +29,26 @@ def iso_z(moment: datetime) -> str:
     if text.endswith("+00:00"):
         return text[:-6] + "Z"
     return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+class iso_text(FunctionElement):
+    """``iso_z`` in SQL, for a UTCDateTime column: the database writes the text, so a reader of
+    many rows (the export) builds no datetime objects."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(iso_text, "postgresql")
+def _iso_text_postgresql(element, compiler, **kw) -> str:
+    moment = compiler.process(element.clauses, **kw)
+    return f"to_char({moment} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
+@compiles(iso_text, "sqlite")
+def _iso_text_sqlite(element, compiler, **kw) -> str:
+    # SQLAlchemy stores a SQLite datetime as UTC text, always with microseconds: 2026-05-09 07:35:25.000000.
+    return f"replace({compiler.process(element.clauses, **kw)}, ' ', 'T') || 'Z'"
 
 
 class UTCDateTime(TypeDecorator):
