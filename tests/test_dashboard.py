@@ -4,6 +4,7 @@ session's cookie and CSRF, and the landing page. tests/browser/ drives it in Chr
 from __future__ import annotations
 
 import tomllib
+import uuid
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from app.main import create_app
-from tandem.infra import budget, dead_letters, queue, tokens
+from tandem.infra import budget, dead_letters, delivery_queue, queue, tokens
 from tandem.infra.inbox import IncomingDelivery
 from tandem.infra.models import DeadLetterKind, Judgment
 from tests.conftest import make_settings, run_jobs, settle
@@ -314,3 +315,50 @@ def test_the_data_page_downloads_every_export_format_of_the_viewers_team_only(da
         rows = client.get("/dashboard/data/export?format=battles", headers=research).text.splitlines()
         assert rows and all(json.loads(row)["task_id"] == dashboard.task_id for row in rows)
         assert client.get("/dashboard/data/export?format=nope", headers=research).status_code == 400
+
+
+def _organization_config(dashboard, text: str) -> None:
+    """The organization's `.github/tandem.yml`, pushed: the push webhook (which the emulator does
+    not send: its fields, as tests/test_repo_config.py gives them) drops the cached file."""
+    dashboard.emu.create_repository("evals-org", ".github", files={".github/tandem.yml": text})
+    push = {
+        "ref": "refs/heads/main",
+        "repository": {"full_name": "evals-org/.github", "default_branch": "main"},
+        "installation": {"id": dashboard.emu.installation.id},
+    }
+    delivery_queue.accept_delivery(dashboard.services, str(uuid.uuid4()), "push", None, push)
+    settle(dashboard.emu, dashboard.services)
+
+
+def _signed_in_as(dashboard, login: str) -> str:
+    """Where the sign-in sends ``login``: the overview for a team member, their own page for a rater."""
+    with httpx.Client() as client:
+        answer = dashboard.sign_in(client, login)
+        assert answer.status_code == 303, answer.text
+        return answer.headers["location"]
+
+
+def test_the_teams_in_the_organizations_config_let_their_members_in(dashboard):
+    dashboard.services.settings.dashboard_teams = []
+    assert _signed_in_as(dashboard, "research-lead") == "/dashboard/raters/research-lead", "no team yet"
+    _organization_config(dashboard, f"dashboard:\n  teams: [{TEAM}]\n")
+    assert _signed_in_as(dashboard, "research-lead") == "/dashboard/"
+    assert _signed_in_as(dashboard, "rater-one") == "/dashboard/raters/rater-one", "an org member outside the team"
+
+
+def test_the_setting_and_the_organizations_config_both_grant_the_dashboard(dashboard):
+    dashboard.emu.create_user("ml-lead")
+    dashboard.emu.add_org_member("evals-org", "ml-lead")
+    dashboard.emu.create_team("evals-org", "ml-evals", members=["ml-lead"])
+    _organization_config(dashboard, "dashboard:\n  teams: [ml-evals]\n")
+    with httpx.Client(base_url=dashboard.url) as client:
+        assert dashboard.sign_in(client, "ml-lead").headers["location"] == "/dashboard/"
+        assert "team ml-evals" in client.get("/dashboard/").text, "the team's slug names the Tandem team"
+    assert _signed_in_as(dashboard, "research-lead") == "/dashboard/", "TANDEM_DASHBOARD_TEAMS still counts"
+    assert _signed_in_as(dashboard, "outsider") == "/dashboard/raters/outsider"
+
+
+def test_an_invalid_organization_config_leaves_the_settings_teams(dashboard):
+    _organization_config(dashboard, "dashboard:\n  team: [ml-evals]\n")
+    assert _signed_in_as(dashboard, "research-lead") == "/dashboard/"
+    assert _signed_in_as(dashboard, "outsider") == "/dashboard/raters/outsider"
