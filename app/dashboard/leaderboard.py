@@ -4,7 +4,7 @@ model names."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
@@ -63,7 +63,7 @@ def leaderboard(request: Request, viewer: Annotated[Viewer, Depends(access.team_
     kept = report.kept(services, report.Figures.report(filters_from(values), viewer.team))
     with services.storage.transaction() as session:
         repositories = tasks.repositories(session, viewer.scope)
-    common = {"title": "Leaderboard", "kept": kept, "values": values, "repositories": repositories}
+    common: dict[str, Any] = {"title": "Leaderboard", "kept": kept, "values": values, "repositories": repositories}
     stats = kept.figures
     if stats is None:
         return page(request, "leaderboard.html", viewer, stats=None, **common)

@@ -111,7 +111,7 @@ def _freshness(session: Session) -> list:
     )
 
 
-def _read(stored: bytes, *, refreshing: bool) -> Kept:
+def _read(stored: bytes | str, *, refreshing: bool) -> Kept:
     data = orjson.loads(stored)
     return Kept(data["figures"], datetime.fromisoformat(data["as_of"]), refreshing)
 
