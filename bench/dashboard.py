@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from app.main import create_app
 from bench.stats import POSTGRES, fill
 from tandem.infra import migrate, queue, tokens
+from tandem.infra import services as current_services
 from tandem.infra.db import Storage
 from tandem.infra.github import GitHubApp
 from tandem.infra.models import DEFAULT_TEAM, CommandVersion, Round
@@ -82,7 +83,9 @@ def run_jobs(services: Services, state: str) -> None:
     """Run the dashboard's queued jobs (as `tandem worker` would) and print each one's duration."""
     dashboard = services.queue(queue.DASHBOARD)
     jobs = dashboard.get_jobs()
-    SimpleWorker([dashboard], connection=services.redis, serializer=JSONSerializer).work(burst=True)
+    SimpleWorker([dashboard], connection=services.redis, serializer=JSONSerializer).work(
+        burst=True, logging_level="WARNING"
+    )
     for job in jobs:
         job.refresh()
         seconds = (job.ended_at - job.started_at).total_seconds()
@@ -144,6 +147,7 @@ def main() -> None:
         connection = queue.connect(args.redis_url)
         connection.flushdb()
         services = Services(settings, storage, connection, GitHubApp(settings, connection))
+        current_services.use(services)  # the jobs' services
         with storage.transaction() as session:
             name = f"bench-{uuid.uuid4().hex[:8]}"
             token = tokens.create_token(
