@@ -18,9 +18,10 @@ from pydantic import SecretStr
 from app.main import create_app
 from tandem.domain import tasks
 from tandem.domain.task_spec import parse_task
+from tandem.infra import queue
 from tandem.infra.models import Task
 from tandem.infra.services import Services
-from tests.conftest import settle, small_task
+from tests.conftest import run_jobs, settle, small_task
 from tests.servers import LiveServer
 
 TEAM = "lab"
@@ -44,6 +45,16 @@ class Dashboard:
         granted = client.post(f"{self.emu.url}/login/oauth/authorize", data={**query, "login": login})
         assert granted.status_code == 302, granted.text
         return client.get(granted.headers["location"])
+
+    def computed(self, client: httpx.Client, path: str, **options) -> httpx.Response:
+        """The page at ``path`` with its figures computed: if they were being computed, the
+        dashboard's queued jobs run (as a worker would), and the page is asked again."""
+        answer = client.get(path, **options)
+        if 'id="computing"' in answer.text:
+            run_jobs(self.services, [queue.DASHBOARD])
+            answer = client.get(path, **options)
+        assert 'id="computing"' not in answer.text, "the figures were computed"
+        return answer
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ session's cookie and CSRF, and the landing page. tests/browser/ drives it in Chr
 from __future__ import annotations
 
 import tomllib
+import uuid
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -16,10 +17,10 @@ from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from app.main import create_app
-from tandem.infra import budget, dead_letters, tokens
+from tandem.infra import budget, dead_letters, delivery_queue, queue, tokens
 from tandem.infra.inbox import IncomingDelivery
 from tandem.infra.models import DeadLetterKind, Judgment
-from tests.conftest import make_settings, settle
+from tests.conftest import make_settings, run_jobs, settle
 from tests.dashboard_fixtures import REPO, TEAM, dashboard  # noqa: F401  (the fixture)
 
 
@@ -61,7 +62,7 @@ def test_a_team_member_signs_in_with_github_and_sees_the_models(dashboard):
         task = client.get(f"{dashboard.url}/dashboard/tasks/{dashboard.task_id}")
         assert all(model in task.text for model in dashboard.models.values())
         assert "Cleaner fix." in task.text and "approved by reviewer-one" in task.text
-        board = client.get(f"{dashboard.url}/dashboard/leaderboard")
+        board = dashboard.computed(client, f"{dashboard.url}/dashboard/leaderboard")
         assert board.status_code == 200 and dashboard.models["A"] in board.text
 
 
@@ -102,7 +103,7 @@ def test_a_rater_cannot_filter_their_own_statistics(dashboard):
     the others vote?) and start a fresh fit over every team each time: their page ignores them."""
     with httpx.Client(base_url=dashboard.url) as client:
         dashboard.sign_in(client, "rater-one")
-        plain = client.get("/dashboard/raters/rater-one")
+        plain = dashboard.computed(client, "/dashboard/raters/rater-one")
         filtered = client.get("/dashboard/raters/rater-one?include_unapproved=1&round=1&since=2099-01-01&repo=x")
     assert filtered.status_code == 200 and filtered.text == plain.text
     assert "rater-figures" in filtered.text and "2099" not in filtered.text
@@ -117,7 +118,7 @@ def test_a_rater_is_known_by_their_github_id_not_their_login(dashboard):
         )
     with httpx.Client(base_url=dashboard.url) as client:
         dashboard.sign_in(client, "rater-one")
-        own = client.get("/dashboard/raters/rater-one")
+        own = dashboard.computed(client, "/dashboard/raters/rater-one")
     assert own.status_code == 200
     assert f"Task {dashboard.task_id}" not in own.text and "rater-figures" not in own.text
 
@@ -185,7 +186,7 @@ def test_queue_health_and_retry_are_for_the_operators_only(dashboard):
         services, IncomingDelivery("guid-2", "issue_comment", "created", "{}"), DeadLetterKind.FAILED, "secret reason"
     )
     with httpx.Client(base_url=dashboard.url) as client:
-        for_token = client.get("/dashboard/", headers=_token(services, "read", "export"))
+        for_token = dashboard.computed(client, "/dashboard/", headers=_token(services, "read", "export"))
         dashboard.sign_in(client, "research-lead")
         page = client.get("/dashboard/")
         csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
@@ -221,15 +222,21 @@ def test_a_failed_job_is_put_back_on_its_queue(dashboard):
     assert services.queue("default").failed_job_registry.count == 0
 
 
-def test_the_statistics_follow_a_new_review_at_once(dashboard):
-    """The report is kept in Redis; an approval must change what the pages show."""
+def test_the_statistics_follow_a_new_review_once_their_job_has_run(dashboard):
+    """The report is kept in Redis; after an approval the page shows the report before, saying so,
+    until the job it queued has computed the new one."""
     with httpx.Client(base_url=dashboard.url) as client:
         dashboard.sign_in(client, "research-lead")
-        before = client.get("/dashboard/raters").text
-        assert "rater-one" in before and "rater-two" not in before
+        before = dashboard.computed(client, "/dashboard/raters").text
+        assert "rater-one" in before and "rater-two" not in before and 'id="as-of"' not in before
         dashboard.emu.as_user("reviewer-one").comment(REPO, dashboard.prs["B"], "/approve @rater-two")
         settle(dashboard.emu, dashboard.services)
-        assert "rater-two" in client.get("/dashboard/raters").text
+        stale = client.get("/dashboard/raters").text
+        assert 'id="as-of"' in stale and "being refreshed" in stale and "rater-two" not in stale
+        assert len(dashboard.services.queue(queue.DASHBOARD).get_job_ids()) == 1
+        run_jobs(dashboard.services, [queue.DASHBOARD])
+        fresh = client.get("/dashboard/raters").text
+        assert "rater-two" in fresh and 'id="as-of"' not in fresh
 
 
 def test_behind_https_the_session_cookie_is_secure(services):
@@ -308,3 +315,50 @@ def test_the_data_page_downloads_every_export_format_of_the_viewers_team_only(da
         rows = client.get("/dashboard/data/export?format=battles", headers=research).text.splitlines()
         assert rows and all(json.loads(row)["task_id"] == dashboard.task_id for row in rows)
         assert client.get("/dashboard/data/export?format=nope", headers=research).status_code == 400
+
+
+def _organization_config(dashboard, text: str) -> None:
+    """The organization's `.github/tandem.yml`, pushed: the push webhook (which the emulator does
+    not send: its fields, as tests/test_repo_config.py gives them) drops the cached file."""
+    dashboard.emu.create_repository("evals-org", ".github", files={".github/tandem.yml": text})
+    push = {
+        "ref": "refs/heads/main",
+        "repository": {"full_name": "evals-org/.github", "default_branch": "main"},
+        "installation": {"id": dashboard.emu.installation.id},
+    }
+    delivery_queue.accept_delivery(dashboard.services, str(uuid.uuid4()), "push", None, push)
+    settle(dashboard.emu, dashboard.services)
+
+
+def _signed_in_as(dashboard, login: str) -> str:
+    """Where the sign-in sends ``login``: the overview for a team member, their own page for a rater."""
+    with httpx.Client() as client:
+        answer = dashboard.sign_in(client, login)
+        assert answer.status_code == 303, answer.text
+        return answer.headers["location"]
+
+
+def test_the_teams_in_the_organizations_config_let_their_members_in(dashboard):
+    dashboard.services.settings.dashboard_teams = []
+    assert _signed_in_as(dashboard, "research-lead") == "/dashboard/raters/research-lead", "no team yet"
+    _organization_config(dashboard, f"dashboard:\n  teams: [{TEAM}]\n")
+    assert _signed_in_as(dashboard, "research-lead") == "/dashboard/"
+    assert _signed_in_as(dashboard, "rater-one") == "/dashboard/raters/rater-one", "an org member outside the team"
+
+
+def test_the_setting_and_the_organizations_config_both_grant_the_dashboard(dashboard):
+    dashboard.emu.create_user("ml-lead")
+    dashboard.emu.add_org_member("evals-org", "ml-lead")
+    dashboard.emu.create_team("evals-org", "ml-evals", members=["ml-lead"])
+    _organization_config(dashboard, "dashboard:\n  teams: [ml-evals]\n")
+    with httpx.Client(base_url=dashboard.url) as client:
+        assert dashboard.sign_in(client, "ml-lead").headers["location"] == "/dashboard/"
+        assert "team ml-evals" in client.get("/dashboard/").text, "the team's slug names the Tandem team"
+    assert _signed_in_as(dashboard, "research-lead") == "/dashboard/", "TANDEM_DASHBOARD_TEAMS still counts"
+    assert _signed_in_as(dashboard, "outsider") == "/dashboard/raters/outsider"
+
+
+def test_an_invalid_organization_config_leaves_the_settings_teams(dashboard):
+    _organization_config(dashboard, "dashboard:\n  team: [ml-evals]\n")
+    assert _signed_in_as(dashboard, "research-lead") == "/dashboard/"
+    assert _signed_in_as(dashboard, "outsider") == "/dashboard/raters/outsider"

@@ -51,7 +51,7 @@ def download_raw(request: Request, viewer: Researcher, values: FilterForm):
 def download(request: Request, viewer: Researcher, values: FilterForm, format: str = "jsonl", parquet: bool = False):
     if format not in FORMATS:
         raise HTTPException(400, f"format {format!r}: use one of {', '.join(FORMATS)}")
-    filters = filters_from(viewer, values)
+    filters = filters_from(values)
     selection = Selection(
         since=filters.since,
         repo=filters.repo,

@@ -4,8 +4,7 @@ model names."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
@@ -19,10 +18,11 @@ from tandem.infra.errors import TandemError
 router = APIRouter()
 
 
-def filters_from(viewer: Viewer, values: dict) -> Filters:
-    """The statistics filters from the page's form (HTTP 400 naming what is wrong)."""
+def filters_from(values: dict) -> Filters:
+    """The statistics filters from the page's form (HTTP 400 naming what is wrong); whose tasks
+    they are over is the viewer's (their team), added by the page."""
     try:
-        filters = Filters.parse(
+        return Filters.parse(
             repo=values["repo"] or None,
             since=values["since"] or None,
             until=values["until"] or None,
@@ -34,7 +34,6 @@ def filters_from(viewer: Viewer, values: dict) -> Filters:
         raise HTTPException(400, f"round {values['round']!r}: give a round number, like 1") from None
     except TandemError as exc:
         raise HTTPException(400, str(exc)) from None
-    return dataclasses.replace(filters, tasks=viewer.scope)
 
 
 def form_values(
@@ -61,23 +60,25 @@ def leaderboard(request: Request, viewer: Annotated[Viewer, Depends(access.team_
             403, "the leaderboard names the models: it is for the research role (a token with the export scope)"
         )
     services = request.app.state.services
-    stats = report.report(services, filters_from(viewer, values), scope_name=f"team:{viewer.team}")
+    kept = report.kept(services, report.Figures.report(filters_from(values), viewer.team))
     with services.storage.transaction() as session:
         repositories = tasks.repositories(session, viewer.scope)
+    common: dict[str, Any] = {"title": "Leaderboard", "kept": kept, "values": values, "repositories": repositories}
+    stats = kept.figures
+    if stats is None:
+        return page(request, "leaderboard.html", viewer, stats=None, **common)
     ranking = stats["ranking"]
     names = [m["model"] for m in ranking["models"]]
     return page(
         request,
         "leaderboard.html",
         viewer,
-        title="Leaderboard",
         stats=stats,
-        values=values,
-        repositories=repositories,
         strengths_plot=plots.strengths(ranking["models"]),
         heatmap_plot=plots.heatmap(names, ranking["win_rate"], ranking["battles"]),
         axis_plots={
             axis: plots.strengths(figures["ranking"]["models"], f"{axis}: rating with 95% interval")
             for axis, figures in stats["axes"].items()
         },
+        **common,
     )

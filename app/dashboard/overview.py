@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from app.dashboard import access, plots
 from app.dashboard.access import Viewer
 from app.dashboard.render import page
-from tandem.domain.dashboard import overview
+from tandem.domain.dashboard import overview, report
 from tandem.infra.delivery_queue import replay
 from tandem.infra.errors import TandemError
 
@@ -22,8 +22,8 @@ def overview_page(request: Request, viewer: Annotated[Viewer, Depends(access.tea
     services = request.app.state.services
     with services.storage.transaction() as session:
         statuses = overview.tasks_by_status(session, viewer.scope)
-        figures = overview.judgment_figures(services, session, viewer.scope, f"team:{viewer.team}")
-    days = figures["days"]
+    kept = report.kept(services, report.Figures.overview(viewer.team))
+    days, waits = overview.read_figures(kept.figures) if kept.figures is not None else ([], None)
     operator = access.is_operator(viewer, services.settings)
     return page(
         request,
@@ -31,10 +31,11 @@ def overview_page(request: Request, viewer: Annotated[Viewer, Depends(access.tea
         viewer,
         title="Overview",
         statuses=statuses,
+        kept=kept,
         days=days,
         judgments_plot=plots.daily_bars(days),
         judgments_30d=sum(n for _, n in days),
-        waits=figures["waits"],
+        waits=waits,
         health=overview.queue_health(services) if operator else None,
         retried=request.query_params.get("retried"),
         settings=services.settings,

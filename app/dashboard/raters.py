@@ -3,7 +3,6 @@ statistics' flags, and a page per rater. A rater who signs in sees their own pag
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -20,14 +19,16 @@ router = APIRouter()
 
 @router.get("/raters")
 def raters(request: Request, viewer: Annotated[Viewer, Depends(access.team_viewer)], values: FilterForm):
-    stats = report.report(request.app.state.services, filters_from(viewer, values), scope_name=f"team:{viewer.team}")
+    kept = report.kept(request.app.state.services, report.Figures.report(filters_from(values), viewer.team))
+    stats = kept.figures or {}
     return page(
         request,
         "raters.html",
         viewer,
         title="Raters",
-        raters=stats["raters"],
-        reviewers=stats["reviewers"],
+        kept=kept,
+        raters=stats.get("raters"),
+        reviewers=stats.get("reviewers"),
         values=values,
     )
 
@@ -45,10 +46,7 @@ def rater(request: Request, login: str, viewer: Annotated[Viewer, Depends(access
         # narrow to one task and read its gold answer or the others' votes from their figures,
         # and make every new combination a fresh fit over all teams.
         values = form_values()
-    filters = filters_from(viewer, values)
-    if own:
-        filters = dataclasses.replace(filters, tasks=())
-    stats = report.report(services, filters, scope_name="all" if own else f"team:{viewer.team}")
+    kept = report.kept(services, report.Figures.report(filters_from(values), None if own else viewer.team))
     with services.storage.transaction() as session:
         # A rater's own page finds them by GitHub id: their login may have belonged to someone else.
         if own:
@@ -56,7 +54,15 @@ def rater(request: Request, login: str, viewer: Annotated[Viewer, Depends(access
             name = tasks.rater_name(session, viewer.user_id) or ""
         else:
             votes, name = tasks.rater_votes(session, Judgment.rater_login == login, viewer.scope), login
-    entry = next((r for r in stats["raters"] if r["rater"].lower() == name.lower()), None)
+    entry = next((r for r in (kept.figures or {}).get("raters", ()) if r["rater"].lower() == name.lower()), None)
     return page(
-        request, "rater.html", viewer, title=f"Rater {login}", login=login, entry=entry, votes=votes, values=values
+        request,
+        "rater.html",
+        viewer,
+        title=f"Rater {login}",
+        kept=kept,
+        login=login,
+        entry=entry,
+        votes=votes,
+        values=values,
     )

@@ -38,6 +38,8 @@ def _query(values: dict, **changes) -> str:
 templates.env.filters["duration"] = _duration
 templates.env.filters["na"] = _na
 templates.env.globals["query"] = _query
+# A page whose figures are being computed reloads itself this often (a meta refresh: no script).
+templates.env.globals["refresh_seconds"] = 3
 
 
 def page(request: Request, name: str, viewer: Viewer | None, *, status_code: int = 200, headers=None, **context):

@@ -152,6 +152,15 @@ class Review(BaseModel):
     reviewers_may_rate: bool = False
 
 
+class Dashboard(BaseModel):
+    """Who gets the dashboard's research role, beside TANDEM_DASHBOARD_TEAMS: read from the
+    organization's own file (its `.github` repository) only, as it speaks for the organization."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    teams: list[str] = Field(default_factory=list)  # team slugs in the organization
+
+
 class RepoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -166,6 +175,7 @@ class RepoConfig(BaseModel):
     review: Review = Field(default_factory=Review)
     # Votes in a round count only once both sides' CI has finished on the round's heads.
     require_ci: bool = False
+    dashboard: Dashboard = Field(default_factory=Dashboard)
 
     @field_validator("raters", "reviewers", mode="before")
     @classmethod
@@ -269,6 +279,11 @@ def load(services: Services, client: GitHub, full_name: str) -> RepoConfig:
         "" if full_name.lower() == f"{owner}/.github".lower() else _cached_text(services, client, f"{owner}/.github")
     )
     return _config(defaults, _cached_text(services, client, full_name), owner, full_name)
+
+
+def organization(services: Services, client: GitHub, org: str) -> RepoConfig:
+    """The organization's own file, in its `.github` repository (the defaults of its repositories)."""
+    return load(services, client, f"{org}/.github")
 
 
 def forget(services: Services, full_name: str) -> None:

@@ -21,6 +21,7 @@ TELL_CI_FINISHED = "workers.responses.tell_ci_finished"
 SYNC_PAIR = "workers.responses.sync_pair"
 DELIVER_RUNNER_EVENT = "workers.runner_events.deliver_runner_event"
 REDELIVER_MISSED_WEBHOOKS = "workers.schedule.redeliver_missed_webhooks"
+COMPUTE_DASHBOARD_FIGURES = "workers.dashboard.compute_figures"
 
 # In every job's keyword arguments: the version of the rest. Bump a job's version with any change
 # to its arguments' names or meaning (and, for a release, accept the one before in workers.jobs).
@@ -38,6 +39,7 @@ VERSIONS: dict[str, int] = {
         SYNC_PAIR,
         DELIVER_RUNNER_EVENT,
         REDELIVER_MISSED_WEBHOOKS,
+        COMPUTE_DASHBOARD_FIGURES,
     )
 }
 

@@ -11,8 +11,10 @@ from tandem.infra.errors import ServiceUnavailable
 WEBHOOKS = "webhooks"  # one job per webhook delivery
 PAIRS = "pairs"  # opening and syncing pairs of PRs
 DEFAULT = "default"
-# A worker serves them in this order: deliveries first, they are what people wait on.
-ALL = (WEBHOOKS, PAIRS, DEFAULT)
+DASHBOARD = "dashboard"  # the dashboard's figures computed afresh (tandem.domain.dashboard.report)
+# A worker serves them in this order: deliveries first, they are what people wait on; the
+# dashboard's figures last, as its pages show the figures before while they are computed.
+ALL = (WEBHOOKS, PAIRS, DEFAULT, DASHBOARD)
 
 
 def connect(url: str) -> redis.Redis:

@@ -77,8 +77,20 @@ def pair_sync(pair_id: int) -> str:
 
 
 def dashboard_kept(described: str) -> str:
-    """tandem.domain.dashboard.report: a computed report, kept a while."""
-    return "tandem:dashboard:kept:" + _digest(described)
+    """tandem.domain.dashboard.report: figures computed on the data as it was (``described``: what
+    they are and the data's freshness), kept a while."""
+    return "tandem:dashboard:figures:" + _digest(described)
+
+
+def dashboard_latest(what: str) -> str:
+    """tandem.domain.dashboard.report: the figures ``what`` last computed, whatever the data's
+    freshness then (shown while they are computed afresh)."""
+    return "tandem:dashboard:latest:" + _digest(what)
+
+
+def dashboard_computing(described: str) -> str:
+    """tandem.domain.dashboard.report: a job computing these figures is queued (one per ``described``)."""
+    return "tandem:dashboard:computing:" + _digest(described)
 
 
 def teams_generation(org: str) -> str:

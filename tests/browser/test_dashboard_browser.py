@@ -16,10 +16,11 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tandem.infra import dead_letters
+from tandem.infra import dead_letters, queue
 from tandem.infra.inbox import IncomingDelivery
 from tandem.infra.models import DeadLetterKind
 from tests.browser.conftest import PLAN
+from tests.conftest import run_jobs
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -38,9 +39,12 @@ def sign_in(browser, dashboard, login: str) -> None:
     WebDriverWait(browser, WAIT).until(seen.presence_of_element_located((By.CSS_SELECTOR, ".who")))
 
 
-def open_page(browser, url: str, heading: str, shot: str | None = None) -> None:
+def open_page(browser, url: str, heading: str, shot: str | None = None, *, services=None) -> None:
+    """Open the page (with ``services``: with its figures computed, see ``computed``)."""
     browser.get(url)
     WebDriverWait(browser, WAIT).until(seen.text_to_be_present_in_element((By.TAG_NAME, "h1"), heading))
+    if services is not None:
+        computed(browser, services)
     if shot:
         SHOTS.mkdir(parents=True, exist_ok=True)
         # The whole page, not just the window: its height as laid out.
@@ -51,6 +55,17 @@ def open_page(browser, url: str, heading: str, shot: str | None = None) -> None:
         browser.set_window_size(width, 900)
 
 
+def computed(browser, services) -> None:
+    """If the page says its figures are being computed: the dashboard's jobs run (as a worker
+    would), and the page refreshes itself and shows them."""
+    computing = browser.find_elements(By.ID, "computing")
+    if computing:
+        run_jobs(services, [queue.DASHBOARD])
+        WebDriverWait(browser, WAIT).until(seen.staleness_of(computing[0]))
+        WebDriverWait(browser, WAIT).until(seen.presence_of_element_located((By.TAG_NAME, "h1")))
+    assert not browser.find_elements(By.ID, "computing")
+
+
 def values(browser, selector: str) -> list[float]:
     return [float(e.get_attribute("data-value")) for e in browser.find_elements(By.CSS_SELECTOR, selector)]
 
@@ -59,7 +74,7 @@ def test_a_researcher_signs_in_and_every_page_shows_its_data(browser, synthetic,
     open_page(browser, f"{dashboard.url}/", "Tandem", "landing")
     open_page(browser, f"{dashboard.url}/dashboard/login", "Sign in", "sign-in")
     sign_in(browser, dashboard, "research-lead")
-    open_page(browser, f"{dashboard.url}/dashboard/", "Overview", "overview")
+    open_page(browser, f"{dashboard.url}/dashboard/", "Overview", "overview", services=dashboard.services)
     # Keyboard first: the first Tab lands on the link that skips the navigation.
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
     assert browser.switch_to.active_element.text == "Skip to content"
@@ -78,7 +93,9 @@ def test_a_researcher_signs_in_and_every_page_shows_its_data(browser, synthetic,
     assert {e.text for e in browser.find_elements(By.CSS_SELECTOR, "dd .model")} == set(dashboard.models.values())
     assert "Cleaner fix." in browser.find_element(By.ID, "judgments").text
 
-    open_page(browser, f"{dashboard.url}/dashboard/leaderboard", "Leaderboard", "leaderboard")
+    open_page(
+        browser, f"{dashboard.url}/dashboard/leaderboard", "Leaderboard", "leaderboard", services=dashboard.services
+    )
     models = browser.find_elements(By.CSS_SELECTOR, "svg.plot g.model")
     assert {m.get_attribute("data-model") for m in models} >= set(PLAN.model_names)
     assert all(m.find_elements(By.CSS_SELECTOR, "line.interval") for m in models)
@@ -86,13 +103,13 @@ def test_a_researcher_signs_in_and_every_page_shows_its_data(browser, synthetic,
     assert cells and all(0 <= v <= 1 for v in cells)
     assert browser.execute_script(LABELLED), "every filter control has a label"
 
-    open_page(browser, f"{dashboard.url}/dashboard/raters", "Raters", "raters")
+    open_page(browser, f"{dashboard.url}/dashboard/raters", "Raters", "raters", services=dashboard.services)
     flagged = browser.find_elements(By.CSS_SELECTOR, "#raters tr.flagged")
     assert [row.find_element(By.TAG_NAME, "th").text for row in flagged] == ["rater-07"]
     assert "always A" in flagged[0].text
     browser.find_element(By.LINK_TEXT, "rater-07").click()
     WebDriverWait(browser, WAIT).until(seen.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Rater rater-07"))
-    open_page(browser, browser.current_url, "Rater rater-07", "rater")
+    open_page(browser, browser.current_url, "Rater rater-07", "rater", services=dashboard.services)
     assert "always A" in browser.find_element(By.ID, "rater-figures").text
 
     open_page(browser, f"{dashboard.url}/dashboard/data", "Data", "data")
@@ -103,13 +120,14 @@ def test_a_researcher_signs_in_and_every_page_shows_its_data(browser, synthetic,
 
 def test_filtering_the_leaderboard(browser, synthetic, dashboard):
     sign_in(browser, dashboard, "research-lead")
-    open_page(browser, f"{dashboard.url}/dashboard/leaderboard", "Leaderboard")
+    open_page(browser, f"{dashboard.url}/dashboard/leaderboard", "Leaderboard", services=dashboard.services)
     everything = browser.find_element(By.CSS_SELECTOR, "main > p").text
     Select(browser.find_element(By.NAME, "repo")).select_by_visible_text("evals/mirror-0")
     browser.find_element(By.NAME, "round").send_keys("1")
     browser.find_element(By.NAME, "metadata").send_keys("suite=s1")
     browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
     WebDriverWait(browser, WAIT).until(seen.url_contains("repo=evals%2Fmirror-0"))
+    computed(browser, dashboard.services)
     filtered = browser.find_element(By.CSS_SELECTOR, "main > p").text
     assert int(filtered.split()[0]) < int(everything.split()[0])
     assert Select(browser.find_element(By.NAME, "repo")).first_selected_option.text == "evals/mirror-0"
@@ -140,7 +158,7 @@ def test_retrying_a_failed_delivery(browser, dashboard):
         "the handler failed on every try",
     )
     sign_in(browser, dashboard, "ops-lead")
-    open_page(browser, f"{dashboard.url}/dashboard/", "Overview")
+    open_page(browser, f"{dashboard.url}/dashboard/", "Overview", services=services)
     assert "the handler failed on every try" in browser.find_element(By.CSS_SELECTOR, "tr.dead-letter").text
     browser.find_element(By.CSS_SELECTOR, 'button[aria-label="Retry delivery guid-dead-1"]').click()
     WebDriverWait(browser, WAIT).until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), "guid-dead-1"))
@@ -151,7 +169,7 @@ def test_retrying_a_failed_delivery(browser, dashboard):
 def test_a_rater_sees_their_own_statistics_and_no_model_name(browser, synthetic, dashboard):
     sign_in(browser, dashboard, "rater-one")
     WebDriverWait(browser, WAIT).until(seen.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Rater rater-one"))
-    open_page(browser, browser.current_url, "Rater rater-one", "rater-own-view")
+    open_page(browser, browser.current_url, "Rater rater-one", "rater-own-view", services=dashboard.services)
     names = set(PLAN.model_names) | set(dashboard.models.values())
     assert f"Task {dashboard.task_id}" in browser.page_source
     assert not [name for name in names if name in browser.page_source]

@@ -3,22 +3,28 @@
 The browser comes back with a one-time code; we exchange it (with the client id and secret from
 the manifest conversion) for a user token, ask GitHub who that is, and forget the token: the
 dashboard never acts as the user. Team membership is asked with the installation's token, as
-for raters (tandem.domain.roles, cached), so it needs no scope from the user.
+for raters (tandem.domain.roles, cached), so it needs no scope from the user. The teams granted
+the dashboard are TANDEM_DASHBOARD_TEAMS and each organization's `dashboard: {teams: [...]}`.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import select
 
-from tandem.domain import roles
+from tandem.domain import repo_config, roles
+from tandem.domain.repo_config import RepoConfigError
 from tandem.infra.errors import ServiceUnavailable, TandemError, known
 from tandem.infra.models import Installation
 from tandem.infra.services import Services
 from tandem.infra.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/dashboard/login/callback"
 
@@ -67,17 +73,34 @@ def sign_in(services: Services, code: str) -> SignedIn:
 
 
 def dashboard_team(services: Services, login: str) -> str | None:
-    """The first team of TANDEM_DASHBOARD_TEAMS ("org/team") that ``login`` is a member of."""
-    for entry in services.settings.dashboard_teams:
-        org, _, team = entry.partition("/")
-        if not team:
-            continue
-        with services.storage.transaction() as session:
-            installation = session.scalar(
-                select(Installation.id).where(Installation.account_login == org, Installation.deleted_at.is_(None))
-            )
-        if installation is None:
-            continue
+    """The first dashboard team (``dashboard_teams``) that ``login`` is a member of."""
+    for installation, org, team in dashboard_teams(services):
         if roles.team_member(services, services.github.as_installation(installation), org, team, login):
             return team
     return None
+
+
+def dashboard_teams(services: Services) -> Iterator[tuple[int, str, str]]:
+    """(installation, org, team slug) of each team granted the dashboard, in the organizations Tandem
+    is installed on: those of TANDEM_DASHBOARD_TEAMS ("org/team"), then those each organization's own
+    `.github/tandem.yml` lists under `dashboard: {teams: [...]}` (read when the setting's are not
+    enough: sign-ins of raters only read them all)."""
+    with services.storage.transaction() as session:
+        live = select(Installation.account_login, Installation.id).where(Installation.deleted_at.is_(None))
+        installations = {org: installation for org, installation in session.execute(live)}
+    seen = set()
+    for entry in services.settings.dashboard_teams:
+        org, _, team = entry.partition("/")
+        if team and org in installations and (org, team) not in seen:
+            seen.add((org, team))
+            yield installations[org], org, team
+    for org, installation in sorted(installations.items()):
+        try:
+            config = repo_config.organization(services, services.github.as_installation(installation), org)
+        except RepoConfigError as exc:  # the setting's teams still count
+            log.warning("dashboard teams of %s not read: %s", org, exc)
+            continue
+        for team in config.dashboard.teams:
+            if (org, team) not in seen:
+                seen.add((org, team))
+                yield installation, org, team

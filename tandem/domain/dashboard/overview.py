@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from tandem.domain.dashboard.report import kept
 from tandem.domain.statistics.queries import seconds_between
 from tandem.infra import budget, dead_letters, liveness, queue
 from tandem.infra.inbox import STREAM
@@ -86,18 +85,18 @@ def _median(values: list) -> float | None:
     return statistics.median(known) if known else None
 
 
-def judgment_figures(services: Services, session: Session, scope: Scope, scope_name: str) -> dict:
-    """Judgments per day and the waits, kept while no judgment or review changes (each takes a
-    pass over every judgment of the scope)."""
+def judgment_figures(session: Session, scope: Scope) -> dict:
+    """Judgments per day and the waits, JSON-ready: each takes a pass over every judgment of the
+    scope, so tandem.domain.dashboard.report keeps them."""
+    return {
+        "days": [(day.isoformat(), n) for day, n in judgments_per_day(session, scope)],
+        "waits": dataclasses.asdict(median_waits(session, scope)),
+    }
 
-    def compute() -> dict:
-        return {
-            "days": [(day.isoformat(), n) for day, n in judgments_per_day(session, scope)],
-            "waits": dataclasses.asdict(median_waits(session, scope)),
-        }
 
-    figures = kept(services, session, repr(("overview", scope_name, datetime.now(UTC).date())), compute)
-    return {"days": [(date.fromisoformat(day), n) for day, n in figures["days"]], "waits": Waits(**figures["waits"])}
+def read_figures(figures: dict) -> tuple[list[tuple[date, int]], Waits]:
+    """``judgment_figures``' days and waits, as they were before JSON."""
+    return [(date.fromisoformat(day), n) for day, n in figures["days"]], Waits(**figures["waits"])
 
 
 @dataclass(frozen=True)
