@@ -263,6 +263,35 @@ def test_scores_without_a_vote_are_exported_and_marked(storage):
     assert exported(storage, repo="evals/nowhere") == []
 
 
+def test_a_one_task_export_groups_only_that_tasks_scores(storage):
+    """The scores given without a vote are grouped by round and rater; a one-task (or one-repository)
+    export narrows them first. Grouping them all and narrowing after made the API's answer for one
+    task take 1.4 s at a million judgments."""
+    pair_id = new_pair(storage, models=("model-x", "model-y"))
+    other = new_pair(storage, repo="evals/mirror-2")
+    deliver(storage, pair_id, "/rate A correctness=4", "bob", comment_id=51)
+    deliver(storage, other, "/rate A correctness=2", "bob", comment_id=52)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *_):
+        statements.append(statement)
+
+    with storage.transaction() as session:
+        task_id = session.get_one(Pair, pair_id).task_id
+    event.listen(storage.engine, "before_cursor_execute", record)
+    try:
+        with storage.transaction() as session:
+            rows = judgments_for_task(session, task_id)
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", record)
+    [grouping] = [statement for statement in statements if "GROUP BY" in statement]
+    narrowed = grouping[: grouping.index("GROUP BY")]
+    assert "ratings.task_id = " in narrowed
+    assert [(row["kind"], row["rater_login"], row["ratings"]) for row in rows] == [
+        ("ratings", "bob", {"A": {"correctness": 4}})
+    ]
+
+
 def test_the_export_streams(storage):
     """20,000 judgments go out through one yield_per query, written batch by batch."""
     total = 20_000

@@ -32,8 +32,9 @@ Each object is given whole, as it is now; its cost follows the number of changes
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -60,6 +61,7 @@ from tandem.infra.models import (
 
 BATCH_SIZE = 2000
 FIRST_BATCH_SIZE = 100
+_RETURNED = review_history.Step.RETURNED
 
 _JUDGMENT_COLUMNS = bulk.plain(*Judgment.__table__.columns)
 
@@ -119,24 +121,26 @@ def iter_judgment_records(
         ).conditions(session.get_bind().dialect.name == "postgresql")
     # Core, not the ORM: plain rows, and nothing of the export kept in the session.
     connection = session.connection()
-    for query, task_column, records in (
-        (_judgments_query(window), Judgment.task_id, _records),
-        (_ratings_only_query(window), Round.task_id, _ratings_only_records),
-        (_followups_query(window), Round.task_id, _round_records),
+    scope = functools.partial(_scoped, repo=repo, task_id=task_id, include_gold=include_gold)
+    for query, records in (
+        (scope(_judgments_query(window), Judgment.task_id), _records),
+        (_ratings_only_query(window, scope), _ratings_only_records),
+        (scope(_followups_query(window), Round.task_id), _round_records),
     ):
-        query = _scoped(query, task_column, repo=repo, task_id=task_id, include_gold=include_gold)
         result = connection.execute(query, execution_options={"yield_per": batch_size})
         try:
+            keys = list(result.keys())
             size = min(FIRST_BATCH_SIZE, batch_size)
-            while rows := result.fetchmany(size):
-                yield from records(connection, rows)
+            while batch := result.fetchmany(size):
+                yield from records(connection, [dict(zip(keys, row, strict=True)) for row in batch])
                 size = batch_size
         finally:
             result.close()
 
 
-def _ratings_only_query(window: list | None) -> Select:
-    """(round, rater) of the scores given in rounds the rater never voted in."""
+def _ratings_only_query(window: list | None, scope: Callable[[Select, Any], Select]) -> Select:
+    """(round, rater) of the scores given in rounds the rater never voted in; ``scope`` narrows
+    the scores before they are grouped (after, a one-task export would group them all)."""
     voted = exists().where(Judgment.round_id == Rating.round_id, Judgment.rater_id == Rating.rater_id)
     scored = select(
         Rating.round_id,
@@ -149,7 +153,7 @@ def _ratings_only_query(window: list | None) -> Select:
             *window, ExportChange.rater_id.is_not(None), ExportChange.judgment_id.is_(None)
         )
         scored = scored.where(tuple_(Rating.round_id, Rating.rater_id).in_(changed))
-    rows = scored.group_by(Rating.round_id, Rating.rater_id).subquery()
+    rows = scope(scored, Rating.task_id).group_by(Rating.round_id, Rating.rater_id).subquery()
     return (
         select(rows, Round.task_id, Pair.id.label("pair_id"))
         .join(Round, Round.id == rows.c.round_id)
@@ -184,16 +188,16 @@ def _followups_query(window: list | None) -> Select:
 
 
 def _round_records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
-    rounds = _rounds(connection, {row.round_id for row in rows})
-    tasks = _tasks(connection, {row.task_id for row in rows})
+    rounds = _rounds(connection, {row["round_id"] for row in rows})
+    tasks = _tasks(connection, {row["task_id"] for row in rows})
     for row in rows:
-        task = tasks[row.task_id]
+        task = tasks[row["task_id"]]
         yield {
             "kind": "round",
-            "task_id": row.task_id,
-            "pair_id": row.pair_id,
+            "task_id": row["task_id"],
+            "pair_id": row["pair_id"],
             "repo": task["repo"],
-            **rounds[row.round_id],
+            **rounds[row["round_id"]],
             **task["context"],
         }
 
@@ -225,18 +229,20 @@ def _rounds(connection: Connection, round_ids: set[int]) -> dict[int, dict[str, 
     """Each round's number and prompt, who asked for it, its state and times, and the heads it
     put on the PRs."""
     found: dict[int, dict[str, Any]] = {}
-    for row in connection.execute(
-        select(*bulk.plain(*Round.__table__.columns)).where(bulk.among(connection, Round.id, round_ids))
-    ).all():
-        found[row.id] = {
-            "round": row.number,
-            "round_prompt": row.prompt,
-            "round_author": row.author_login,
-            "round_status": row.status,
-            "round_closed_reason": row.closed_reason,
-            "round_started_at": row.created_at,
-            "round_opened_at": row.opened_at,
-            "round_closed_at": row.closed_at,
+    for row in bulk.dicts(
+        connection.execute(
+            select(*bulk.plain(*Round.__table__.columns)).where(bulk.among(connection, Round.id, round_ids))
+        )
+    ):
+        found[row["id"]] = {
+            "round": row["number"],
+            "round_prompt": row["prompt"],
+            "round_author": row["author_login"],
+            "round_status": row["status"],
+            "round_closed_reason": row["closed_reason"],
+            "round_started_at": row["created_at"],
+            "round_opened_at": row["opened_at"],
+            "round_closed_at": row["closed_at"],
             "round_head_sha_a": None,
             "round_head_sha_b": None,
         }
@@ -276,50 +282,50 @@ def _records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
     context = _context(connection, rows)
     # The rater's other versions of the vote and all their reviews: one read for the reviews
     # each object lists and for its review history.
-    versions = review_history.versions(connection, {(row.round_id, row.rater_id) for row in rows})
-    reviews = review_history.reviews(connection, [version.id for chain in versions.values() for version in chain])
-    steps = review_history.steps(versions, reviews, {row.id for row in rows})
+    versions = review_history.versions(connection, {(row["round_id"], row["rater_id"]) for row in rows})
+    reviews = review_history.reviews(connection, [version["id"] for chain in versions.values() for version in chain])
+    steps = review_history.steps(versions, reviews, {row["id"] for row in rows})
     for row in rows:
-        history = steps.get(row.id, [])
+        history = steps.get(row["id"], [])
         yield {
             "kind": "judgment",
             **_shared(row, context),
-            "id": row.id,
-            "verdict": row.verdict,
-            "strength": row.strength,
-            "rationale": row.rationale,
-            "review_state": row.review_state,
-            "reviews": [_review(review) for review in reviews.get(row.id, ())],
+            "id": row["id"],
+            "verdict": row["verdict"],
+            "strength": row["strength"],
+            "rationale": row["rationale"],
+            "review_state": row["review_state"],
+            "reviews": [_review(review) for review in reviews.get(row["id"], ())],
             "review_history": history,
-            "returned_before_approval": any(step["step"] == review_history.Step.RETURNED for step in history),
-            "ci_at_vote": {"A": row.ci_state_a, "B": row.ci_state_b},
-            "head_sha_a": row.head_sha_a,
-            "head_sha_b": row.head_sha_b,
-            "on_side": row.on_side,
-            "source": row.source,
-            "comment_id": row.comment_id,
-            "comment_url": row.comment_url,
-            "delivery_id": row.delivery_id,
-            "voted_at": row.voted_at,
-            "recorded_at": row.recorded_at,
-            "time_on_task_seconds": row.time_on_task_seconds,
-            "current": row.superseded_at is None,
-            "superseded_at": row.superseded_at,
-            "superseded_by_id": row.superseded_by_id,
-            "superseded_reason": row.superseded_reason,
+            "returned_before_approval": any(step["step"] == _RETURNED for step in history),
+            "ci_at_vote": {"A": row["ci_state_a"], "B": row["ci_state_b"]},
+            "head_sha_a": row["head_sha_a"],
+            "head_sha_b": row["head_sha_b"],
+            "on_side": row["on_side"],
+            "source": row["source"],
+            "comment_id": row["comment_id"],
+            "comment_url": row["comment_url"],
+            "delivery_id": row["delivery_id"],
+            "voted_at": row["voted_at"],
+            "recorded_at": row["recorded_at"],
+            "time_on_task_seconds": row["time_on_task_seconds"],
+            "current": row["superseded_at"] is None,
+            "superseded_at": row["superseded_at"],
+            "superseded_by_id": row["superseded_by_id"],
+            "superseded_reason": row["superseded_reason"],
         }
 
 
 def _review(review) -> dict[str, Any]:
     return {
-        "reviewer_id": review.reviewer_id,
-        "reviewer_login": review.reviewer_login,
-        "decision": review.decision,
-        "reason": review.reason,
-        "comment_id": review.comment_id,
-        "delivery_id": review.delivery_id,
-        "created_at": review.created_at,
-        "withdrawn_at": review.withdrawn_at,
+        "reviewer_id": review["reviewer_id"],
+        "reviewer_login": review["reviewer_login"],
+        "decision": review["decision"],
+        "reason": review["reason"],
+        "comment_id": review["comment_id"],
+        "delivery_id": review["delivery_id"],
+        "created_at": review["created_at"],
+        "withdrawn_at": review["withdrawn_at"],
     }
 
 
@@ -328,7 +334,7 @@ def _ratings_only_records(connection: Connection, rows) -> Iterator[dict[str, An
     judgment field is null (or empty), and ``current`` says whether any score still stands."""
     context = _context(connection, rows)
     for row in rows:
-        scores = context.ratings.get((row.round_id, row.rater_id), {})
+        scores = context.ratings.get((row["round_id"], row["rater_id"]), {})
         yield {
             "kind": "ratings",
             **_shared(row, context),
@@ -336,7 +342,7 @@ def _ratings_only_records(connection: Connection, rows) -> Iterator[dict[str, An
             "rationale": "",
             "reviews": [],
             "review_history": [],
-            "rated_at": row.rated_at,
+            "rated_at": row["rated_at"],
             "current": bool(scores),
         }
 
@@ -378,11 +384,11 @@ class _Context:
 
 def _shared(row, context: _Context) -> dict[str, Any]:
     """The fields every object has: the task, round and rater, their scores and line comments."""
-    key = (row.round_id, row.rater_id)
-    task, round_ = context.tasks[row.task_id], context.rounds[row.round_id]
+    key = (row["round_id"], row["rater_id"])
+    task, round_ = context.tasks[row["task_id"]], context.rounds[row["round_id"]]
     return {
-        "task_id": row.task_id,
-        "pair_id": row.pair_id,
+        "task_id": row["task_id"],
+        "pair_id": row["pair_id"],
         "repo": task["repo"],
         "round": round_["round"],
         "round_prompt": round_["round_prompt"],
@@ -390,12 +396,12 @@ def _shared(row, context: _Context) -> dict[str, Any]:
         "round_head_sha_a": round_["round_head_sha_a"],
         "round_head_sha_b": round_["round_head_sha_b"],
         "round_ci": round_["round_ci"],
-        "rater_id": row.rater_id,
-        "rater_login": row.rater_login,
+        "rater_id": row["rater_id"],
+        "rater_login": row["rater_login"],
         "ratings": context.ratings.get(key, {}),
         "line_comments": context.line_comments.get(key, []),
-        "model_a": context.models.get((row.pair_id, "A")),
-        "model_b": context.models.get((row.pair_id, "B")),
+        "model_a": context.models.get((row["pair_id"], "A")),
+        "model_b": context.models.get((row["pair_id"], "B")),
         **task["context"],
     }
 
@@ -403,13 +409,13 @@ def _shared(row, context: _Context) -> dict[str, Any]:
 def _context(connection: Connection, rows) -> _Context:
     """For a batch of rows with task_id, pair_id, round_id and rater_id: the tasks and rounds,
     the models of the pairs, and the raters' current scores and their line comments in the rounds."""
-    keys = {(row.round_id, row.rater_id) for row in rows}
+    keys = {(row["round_id"], row["rater_id"]) for row in rows}
     models: dict[tuple[int, str], str] = {
         (pair_id, letter): model
         for pair_id, letter, model in connection.execute(
             select(Side.pair_id, Side.letter, Output.model)
             .join(Output, Output.id == Side.output_id)
-            .where(bulk.among(connection, Side.pair_id, {row.pair_id for row in rows}))
+            .where(bulk.among(connection, Side.pair_id, {row["pair_id"] for row in rows}))
         ).all()
     }
     ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
@@ -426,35 +432,37 @@ def _context(connection: Connection, rows) -> _Context:
     ).all():
         ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
     line_comments: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
-    for comment in connection.execute(
-        bulk.of_pairs(
-            connection,
-            select(*bulk.plain(*LineComment.__table__.columns)),
-            LineComment.round_id,
-            LineComment.author_id,
-            keys,
+    for comment in bulk.dicts(
+        connection.execute(
+            bulk.of_pairs(
+                connection,
+                select(*bulk.plain(*LineComment.__table__.columns)),
+                LineComment.round_id,
+                LineComment.author_id,
+                keys,
+            )
+            .where(LineComment.deleted_at.is_(None))
+            .order_by(LineComment.id)
         )
-        .where(LineComment.deleted_at.is_(None))
-        .order_by(LineComment.id)
-    ).all():
-        line_comments[(comment.round_id, comment.author_id)].append(
+    ):
+        line_comments[(comment["round_id"], comment["author_id"])].append(
             {
-                "side": comment.side,
-                "path": comment.path,
-                "line": comment.line,
-                "start_line": comment.start_line,
-                "diff_side": comment.diff_side,
-                "commit_sha": comment.commit_sha,
-                "body": comment.body,
-                "comment_id": comment.comment_id,
-                "comment_url": comment.comment_url,
-                "created_at": comment.created_at,
-                "updated_at": comment.updated_at,
+                "side": comment["side"],
+                "path": comment["path"],
+                "line": comment["line"],
+                "start_line": comment["start_line"],
+                "diff_side": comment["diff_side"],
+                "commit_sha": comment["commit_sha"],
+                "body": comment["body"],
+                "comment_id": comment["comment_id"],
+                "comment_url": comment["comment_url"],
+                "created_at": comment["created_at"],
+                "updated_at": comment["updated_at"],
             }
         )
     return _Context(
-        tasks=_tasks(connection, {row.task_id for row in rows}),
-        rounds=_rounds(connection, {row.round_id for row in rows}),
+        tasks=_tasks(connection, {row["task_id"] for row in rows}),
+        rounds=_rounds(connection, {row["round_id"] for row in rows}),
         models=models,
         ratings=ratings,
         line_comments=line_comments,

@@ -33,33 +33,37 @@ Key = tuple[int, int]  # (round, rater)
 
 
 def versions(bind: Session | Connection, keys: Collection[Key]) -> dict[Key, list]:
-    """Every version of each rater's vote in each round, in the order they were written (times
-    as ISO text, tandem.infra.bulk.plain)."""
+    """Every version of each rater's vote in each round, in the order they were written, as dicts
+    (times as ISO text, tandem.infra.bulk.plain)."""
     found: dict[Key, list] = defaultdict(list)
     if keys:
         query = select(
             *bulk.plain(Judgment.id, Judgment.round_id, Judgment.rater_id, Judgment.voted_at, Judgment.review_state)
         )
-        for version in bind.execute(
-            bulk.of_pairs(bind, query, Judgment.round_id, Judgment.rater_id, keys).order_by(
-                Judgment.voted_at, Judgment.comment_id, Judgment.id
+        for version in bulk.dicts(
+            bind.execute(
+                bulk.of_pairs(bind, query, Judgment.round_id, Judgment.rater_id, keys).order_by(
+                    Judgment.voted_at, Judgment.comment_id, Judgment.id
+                )
             )
-        ).all():
-            found[(version.round_id, version.rater_id)].append(version)
+        ):
+            found[(version["round_id"], version["rater_id"])].append(version)
     return found
 
 
 def reviews(bind: Session | Connection, judgment_ids: Collection[int]) -> dict[int, list]:
-    """The reviews of these judgments, withdrawn or not, in the order they were written (times as
-    ISO text)."""
+    """The reviews of these judgments, withdrawn or not, in the order they were written, as dicts
+    (times as ISO text)."""
     found: dict[int, list] = defaultdict(list)
     if judgment_ids:
-        for review in bind.execute(
-            select(*bulk.plain(*JudgmentReview.__table__.columns))
-            .where(bulk.among(bind, JudgmentReview.judgment_id, judgment_ids))
-            .order_by(JudgmentReview.id)
-        ).all():
-            found[review.judgment_id].append(review)
+        for review in bulk.dicts(
+            bind.execute(
+                select(*bulk.plain(*JudgmentReview.__table__.columns))
+                .where(bulk.among(bind, JudgmentReview.judgment_id, judgment_ids))
+                .order_by(JudgmentReview.id)
+            )
+        ):
+            found[review["judgment_id"]].append(review)
     return found
 
 
@@ -73,23 +77,23 @@ def steps(
         taken: list[dict[str, Any]] = []
         previous = None
         for version in chain:
-            returned = previous is not None and previous.review_state == ReviewState.RETURNED
+            returned = previous is not None and previous["review_state"] == ReviewState.RETURNED
             step = Step.RESUBMITTED if returned else Step.SUBMITTED
-            taken.append({"step": step, "judgment_id": version.id, "at": version.voted_at})
-            for review in reviews_of.get(version.id, ()):
-                if review.withdrawn_at is not None:
+            taken.append({"step": step, "judgment_id": version["id"], "at": version["voted_at"]})
+            for review in reviews_of.get(version["id"], ()):
+                if review["withdrawn_at"] is not None:
                     continue
                 taken.append(
                     {
-                        "step": Step.APPROVED if review.decision == ReviewDecision.APPROVED else Step.RETURNED,
-                        "judgment_id": version.id,
-                        "at": review.created_at,
-                        "reviewer": review.reviewer_login,
-                        "reason": review.reason,
+                        "step": Step.APPROVED if review["decision"] == ReviewDecision.APPROVED else Step.RETURNED,
+                        "judgment_id": version["id"],
+                        "at": review["created_at"],
+                        "reviewer": review["reviewer_login"],
+                        "reason": review["reason"],
                     }
                 )
-            if version.id in wanted:
-                found[version.id] = list(taken)
+            if version["id"] in wanted:
+                found[version["id"]] = list(taken)
             previous = version
     return found
 
@@ -97,5 +101,5 @@ def steps(
 def histories(bind: Session | Connection, rows) -> dict[int, list[dict[str, Any]]]:
     """For rows with id, round_id and rater_id (judgments): {judgment id: its steps}."""
     chains = versions(bind, {(row.round_id, row.rater_id) for row in rows})
-    every = [version.id for chain in chains.values() for version in chain]
+    every = [version["id"] for chain in chains.values() for version in chain]
     return steps(chains, reviews(bind, every), {row.id for row in rows})

@@ -7,6 +7,7 @@ batch a new, long statement).
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
+from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
 
 from tandem.infra.db import UTCDateTime, iso_text
@@ -43,6 +45,13 @@ def plain(*columns) -> list:
         else:
             found.append(column)
     return found
+
+
+def dicts(result: Result) -> list[dict[str, Any]]:
+    """The rows of ``result`` as dicts: reading a dict's key costs a tenth of a Row's attribute,
+    which matters for code that reads every field of millions of rows."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 def _postgres(bind: Session | Connection) -> bool:
