@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
-from tandem.infra import outbox, queue
-from tandem.infra.models import OutboxEntry
+from tandem.infra import job_names, outbox, queue, redis_keys
+from tandem.infra.models import OutboxEntry, Task
 from tests import github_views as views
 from tests.conftest import run_jobs, settle
 
@@ -89,3 +90,26 @@ def test_a_sync_job_lost_before_it_ran_is_queued_again_by_the_sweep(github, serv
     with services.storage.transaction() as session:
         assert session.scalar(select(func.count()).select_from(OutboxEntry)) == 0, "the sync said it is done"
     assert outbox.sweep(services, older_than=timedelta(0)) == 0
+
+
+def test_a_sync_held_back_by_the_rate_limit_is_not_scheduled_again_by_every_sweep(github, services, pair):
+    vote_one_by_one(github, services, pair, [("rater-one", "/prefer A")])
+    registry = ScheduledJobRegistry(queue=services.queue(queue.PAIRS))
+    [first] = registry.get_job_ids()
+    registry.remove(first, delete_job=True)
+    with services.storage.transaction() as session:
+        pair_id = session.get_one(Task, pair["task_id"]).pair.id
+    key = redis_keys.pair_sync(pair_id)
+    # What the job does when GitHub's rate limit holds it back: once more, for when the wait is over.
+    kwargs = job_names.payload(job_names.SYNC_PAIR, pair_id=pair_id)
+    assert outbox.coalesce(services, queue.PAIRS, job_names.SYNC_PAIR, [], key, kwargs=kwargs, not_before=3600)
+
+    # The vote's entry still waits for that job; the sweeps leave it to it.
+    for _ in range(3):
+        assert outbox.sweep(services, older_than=timedelta(0)) == 0
+    assert len(registry.get_job_ids()) == 1
+
+    # Once that job has started, a new entry gets a job of its own.
+    [held] = registry.get_job_ids()
+    Job.fetch(held, connection=services.redis).set_status(JobStatus.STARTED)
+    assert outbox.sweep(services, older_than=timedelta(0)) == 1

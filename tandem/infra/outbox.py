@@ -21,10 +21,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from rq.exceptions import DuplicateJobError
-from rq.job import Job
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import delete, select
 
+from tandem.infra import redis_keys
 from tandem.infra.db import utcnow
 from tandem.infra.models import OutboxEntry
 from tandem.infra.services import Services
@@ -81,16 +82,19 @@ def coalesce(
     seconds from now falls in), unless that window's job for `key` is scheduled already.
     Returns whether a job was scheduled. (RQ's scheduler starts it by its own clock: hosts'
     clocks must agree to well within a window.)"""
+    if _not_started(services, key):
+        return False
     window = services.settings.pair_sync_window_seconds
     # Strictly after now: the job must start after the commit that called for it.
     slot = math.floor((time.time() + not_before) / window) + 1
+    job_id = f"{_JOB_ID_UNSAFE.sub('-', key)}-{slot}"
     try:
         services.queue(queue_name).enqueue_at(
             datetime.fromtimestamp(slot * window, UTC),
             job_path(func),
             args=args,
             kwargs=kwargs or {},
-            job_id=f"{_JOB_ID_UNSAFE.sub('-', key)}-{slot}",
+            job_id=job_id,
             unique=True,
             retry=services.retry(),
             result_ttl=0,
@@ -98,7 +102,22 @@ def coalesce(
         )
     except DuplicateJobError:
         return False
+    services.redis.set(redis_keys.coalesced_job(key), job_id, ex=math.ceil(slot * window - time.time()) + 3600)
     return True
+
+
+def _not_started(services: Services, key: str) -> bool:
+    """Whether the job last scheduled for ``key`` is still to start (scheduled, queued or deferred)."""
+    job_id = services.redis.get(redis_keys.coalesced_job(key))
+    if job_id is None:
+        return False
+    try:
+        status = Job.fetch(
+            job_id.decode() if isinstance(job_id, bytes) else job_id, connection=services.redis
+        ).get_status()
+    except NoSuchJobError:
+        return False
+    return status in (JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.DEFERRED)
 
 
 def waiting(services: Services, key: str) -> list[int]:

@@ -76,6 +76,11 @@ def pair_sync(pair_id: int) -> str:
     return f"tandem:pair:{pair_id}:sync"
 
 
+def coalesced_job(key: str) -> str:
+    """tandem.infra.outbox: the id of the job last scheduled for a coalescing ``key``."""
+    return "tandem:coalesced:" + _digest(key)
+
+
 def dashboard_kept(described: str) -> str:
     """tandem.domain.dashboard.report: figures computed on the data as it was (``described``: what
     they are and the data's freshness), kept a while."""
