@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from cli.common import plain_errors
 from tandem.infra.errors import TandemError
-from tandem.sandbox import control, scenario
+from tandem.sandbox import scenario
 from tandem.sandbox.processes import interrupt_on_sigterm, run_tandem
-from tandem.sandbox.runtime import DEFAULT_DIR, Sandbox, load_state
+from tandem.sandbox.scenario import DEFAULT_DIR
+
+if TYPE_CHECKING:
+    from tandem.sandbox.runtime import Sandbox
+
+# The sandbox's runtime and control (its GitHub emulator) are imported by the commands that use
+# them: every other `tandem` command would pay for importing them.
 
 sandbox_cli = typer.Typer(
     help="A local GitHub on loopback with Tandem set up against it; act in it as a rater.",
@@ -33,6 +40,8 @@ def run(ctx: typer.Context, directory: Path = DIR_OPTION) -> None:
     and `tandem worker` running, until Ctrl-C or SIGTERM stops everything it started."""
     if ctx.invoked_subcommand is not None:
         return
+    from tandem.sandbox.runtime import Sandbox
+
     interrupt_on_sigterm()
     sandbox = Sandbox(directory, say)
     try:
@@ -71,6 +80,9 @@ Logs: {sandbox.dir / "logs"}. Ctrl-C stops everything.""")
 def _act(directory: Path, task: int, side: str, login: str, action: dict) -> dict:
     """Perform `action` as `login` on the PR of the task's side, in the sandbox running there."""
     directory = directory.resolve()
+    from tandem.sandbox import control
+    from tandem.sandbox.runtime import load_state
+
     state = load_state(directory)
     letter = side.upper()
     if letter not in ("A", "B"):
@@ -115,6 +127,8 @@ def review(
     directory: Path = DIR_OPTION,
 ) -> None:
     """Submit a review on a task's PR as a user."""
+    from tandem.sandbox import control
+
     if event not in control.REVIEW_EVENTS:
         raise TandemError(f"review {event!r}: say one of {', '.join(control.REVIEW_EVENTS)}")
     _done(_act(directory, task, side, login, {"action": "review", "event": event, "body": body}))

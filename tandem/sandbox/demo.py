@@ -9,13 +9,19 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from tandem.infra.errors import TandemError, known
-from tandem.sandbox import control, scenario
+from tandem.sandbox import scenario
 from tandem.sandbox.processes import interrupt_on_sigterm, run_tandem, wait_for
-from tandem.sandbox.runtime import Sandbox
+
+if TYPE_CHECKING:
+    from tandem.sandbox.runtime import Sandbox
+
+# The runtime and control (the GitHub emulator) are imported by the demo when it runs, not by
+# every `tandem` command that registers it.
 
 STEPS = 8
 # The reference runner's example agent (examples/agents/echo_agent.py), run from the package so that
@@ -41,6 +47,8 @@ class Demo:
 
     def act(self, login: str, letter: str, action: dict) -> dict:
         repo, number = self.pulls[letter]
+        from tandem.sandbox import control
+
         return control.perform(self.sandbox.github, {"login": login, "repo": repo, "number": number, **action})
 
     def say(self, login: str, letter: str, body: str) -> None:
@@ -204,6 +212,8 @@ def demo(
     """Run the whole loop on a fresh local sandbox, narrated, and print the judgments."""
     typer.echo("Tandem demo: a local GitHub sandbox, Tandem against it, and a task judged end to end.")
     interrupt_on_sigterm()
+    from tandem.sandbox.runtime import Sandbox
+
     sandbox = Sandbox(directory, lambda message: typer.echo(f"  {message}"))
     try:
         typer.echo(f"\n[0/{STEPS}] Starting the sandbox in {sandbox.dir}")

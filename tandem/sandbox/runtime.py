@@ -21,7 +21,6 @@ from tandem.sandbox.control import ControlServer
 from tandem.sandbox.github import GitHubEmulator
 from tandem.sandbox.processes import Child, PrivateRedis, free_port, run_tandem, wait_for
 
-DEFAULT_DIR = Path(".tandem-sandbox")
 STATE_FILE = "sandbox.json"
 MARKER = ".tandem-sandbox"  # says a directory is a sandbox's, so starting again may empty it
 

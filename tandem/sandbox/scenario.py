@@ -5,6 +5,9 @@ shell), so the README's sample task and ``.github/tandem.yml`` run against it as
 
 from __future__ import annotations
 
+from pathlib import Path
+
+DEFAULT_DIR = Path(".tandem-sandbox")  # where a sandbox keeps all its state
 ORG = "evals-org"
 REPO = "mlflow"
 FULL_NAME = f"{ORG}/{REPO}"
