@@ -43,6 +43,16 @@ def test_the_web_process_loads_no_worker_module():
     assert out.stdout.strip() == "[]"
 
 
+def test_the_command_line_loads_neither_alembic_nor_the_sandboxs_github_until_a_command_needs_them():
+    """Every `tandem` command paid ~0.7 s to import them, most of them never migrating or sandboxing."""
+    script = (
+        "import sys\nimport cli.main\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic' or m.startswith('tandem.sandbox.github')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_every_job_name_is_a_job_function():
     named = {path for name, path in vars(job_names).items() if isinstance(path, str) and path.startswith("workers.")}
     assert named == set(job_names.VERSIONS)
