@@ -94,6 +94,13 @@ def worker(
         "--check",
         help="Run no worker: exit 0 if one on this host sent a heartbeat lately, else 1 (a healthcheck).",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        min=1,
+        max=65535,
+        help="Also answer Prometheus's scrape at http://HOST:PORT/metrics (a host with no `tandem serve`).",
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", help="Address the --metrics-port scrape listens on."),
 ) -> None:
     """Run an RQ worker on Tandem's queues, with the scheduler (retries, periodic jobs) and the
     relay that turns accepted webhook deliveries into jobs. It rides out Redis restarts."""
@@ -114,6 +121,13 @@ def worker(
         return
     logs.configure(services.settings.log_level, services.settings.log_format)
     queue.check_redis(services.redis)
+    if metrics_port is not None:
+        from tandem.infra import metrics
+
+        try:
+            metrics.serve(services.redis, metrics_host, metrics_port)
+        except OSError as exc:
+            fail(f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: {exc.strerror}")
     worker_process.run(services, queues, burst=burst)
 
 

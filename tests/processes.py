@@ -119,9 +119,9 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def start_worker(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+def start_worker(env: dict[str, str], cwd: Path, log: Path, *options: str) -> subprocess.Popen:
     with open(log, "ab") as output:
-        return subprocess.Popen([TANDEM, "worker"], env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen([TANDEM, "worker", *options], env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
 
 
 def kill(process: subprocess.Popen) -> None:

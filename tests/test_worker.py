@@ -9,6 +9,7 @@ import time
 import uuid
 from datetime import timedelta
 
+import httpx
 import pytest
 import redis
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from tandem.infra.db import Storage
 from tandem.infra.inbox import IncomingDelivery
 from tandem.infra.liveness import worker_beats
 from tandem.infra.models import Judgment, ProcessedDelivery, Task
+from tandem.sandbox.processes import free_port
 from tests import github_views as views
 from tests.conftest import make_settings, submit_task
 from tests.processes import RedisServer, kill, start_worker, stop, wait_for, worker_env
@@ -247,3 +249,41 @@ def test_a_stop_asked_for_while_the_rq_worker_was_being_set_up_is_not_lost(servi
     worker.work(max_jobs=1)
     assert worker.stop_requested
     assert job.get_status(refresh=True) == JobStatus.QUEUED  # a stopping worker takes no new job
+
+
+def test_a_worker_alone_on_its_host_answers_prometheuss_scrape(tmp_path):
+    """`tandem worker --metrics-port`: a host with no web process is scraped too, and the worker's
+    own counts are in the answer."""
+    server = RedisServer(tmp_path / "redis").start()
+    settings = make_settings(
+        redis_url=server.url,
+        database_url=f"sqlite:///{tmp_path / 'tandem.db'}",
+        env_file=tmp_path / ".env",
+        git_cache_dir=tmp_path / "git",
+    )
+    storage = Storage.from_url(settings.database_url)
+    migrate.upgrade(storage.engine)
+    port = free_port()
+    worker = start_worker(worker_env(settings), tmp_path, tmp_path / "worker.log", "--metrics-port", str(port))
+    try:
+        guid = str(uuid.uuid4())
+        inbox.accept(
+            queue.connect(server.url), [IncomingDelivery(guid, "ping", None, '{"zen": "Speak like a human."}')]
+        )
+        wait_for(lambda: processed(storage, [guid]) == 1, "the delivery to be processed")
+
+        def scraped() -> str:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.TransportError:
+                return ""
+
+        counted = 'tandem_deliveries_processed_total{event="ping",outcome="processed"} 1.0'
+        answer = wait_for(lambda: next((text for text in [scraped()] if counted in text), ""), "the scrape to count it")
+        assert 'tandem_queue_jobs{queue="webhooks",state="queued"}' in answer
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 404
+    finally:
+        status = stop(worker)
+        server.kill()
+        storage.engine.dispose()
+    assert status == 0, (tmp_path / "worker.log").read_text()[-3000:]

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import redis
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
@@ -160,6 +161,31 @@ def share_between_processes() -> None:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         path = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tandem-metrics-")
         atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
+def serve(connection: redis.Redis, host: str, port: int) -> ThreadingHTTPServer:
+    """Answer GET /metrics on host:port from a thread of this process: for `tandem worker
+    --metrics-port` on a host with no web process to scrape. Returns the running server."""
+
+    class Scrape(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            body, content_type = exposition(connection)
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args) -> None:
+            pass  # a scrape every 15 s is not worth a log line
+
+    server = ThreadingHTTPServer((host, port), Scrape)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
 
 
 def exposition(connection: redis.Redis) -> tuple[bytes, str]:
