@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cli.main import cli
-from tandem.infra import queue, redelivery
+from tandem.infra import job_names, logs, queue, redelivery
 from tandem.infra.db import Storage
 from tandem.infra.github import GitHubApp
 from tandem.infra.models import Judgment, ProcessedDelivery
@@ -274,6 +275,32 @@ def test_the_periodic_job_redelivers_what_was_missed(github, services, pair):
     assert len(scheduled(services)) == 1
     settle(github, services)
     assert judgments(services) == [("rater-one", "A")]
+
+
+def test_the_periodic_jobs_log_lines_carry_its_job_id(github, services, pair):
+    guid = comment_while_down(github, services, pair)
+    seen: list[tuple[str, dict]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append((record.getMessage(), dict(record.context)))
+
+    handler = Capture()
+    handler.addFilter(logs.ContextFilter())
+    logger, level = logging.getLogger("workers.schedule"), logging.getLogger("workers.schedule").level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        services.queue(queue.DEFAULT).enqueue(
+            job_names.REDELIVER_MISSED_WEBHOOKS,
+            kwargs=job_names.payload(job_names.REDELIVER_MISSED_WEBHOOKS),
+            job_id="redeliver-by-hand",
+        )
+        run_jobs(services, [queue.DEFAULT])
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert (f"redelivered {guid}", {"job_id": "redeliver-by-hand"}) in seen
 
 
 def test_no_credentials_no_periodic_job(services):

@@ -49,6 +49,13 @@ def checks_payload(queue_name: str) -> Callable:
 
         @functools.wraps(function)
         def checked(*args, **kwargs):
+            # Every line a job logs carries its id: the periodic jobs' too, which waits_out_rate_limits
+            # (binding it for the others) does not wrap.
+            running = get_current_job()
+            with logs.bound(job_id=running.id if running else None):
+                return _checked(args, kwargs)
+
+        def _checked(args: tuple, kwargs: dict):
             arguments = dict(kwargs)
             queued_version = arguments.pop(job_names.VERSION, None)
             if queued_version is None:
