@@ -33,24 +33,21 @@ def test_no_module_of_the_web_side_imports_the_workers():
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
+def loaded_by(statement: str, *packages: str) -> list[str]:
+    """The modules of ``packages`` that a fresh interpreter has loaded after ``statement``."""
+    script = f"import sys\n{statement}\nprint(sorted(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    return [name for name in ast.literal_eval(out.stdout) if any(name.startswith(p) for p in packages)]
+
+
 def test_the_web_process_loads_no_worker_module():
     """Not even through the domain: the app, created, has loaded none of workers/."""
-    script = (
-        "import sys\nfrom app.main import create_app\ncreate_app\n"
-        "print(sorted(m for m in sys.modules if m == 'workers' or m.startswith('workers.')))"
-    )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert loaded_by("from app.main import create_app", "workers") == []
 
 
 def test_the_command_line_loads_neither_alembic_nor_the_sandboxs_github_until_a_command_needs_them():
     """Every `tandem` command paid ~0.7 s to import them, most of them never migrating or sandboxing."""
-    script = (
-        "import sys\nimport cli.main\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic' or m.startswith('tandem.sandbox.github')))"
-    )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert loaded_by("import cli.main", "alembic", "tandem.sandbox.github") == []
 
 
 def test_every_job_name_is_a_job_function():

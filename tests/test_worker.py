@@ -19,6 +19,7 @@ from tandem.infra.db import Storage
 from tandem.infra.inbox import IncomingDelivery
 from tandem.infra.liveness import worker_beats
 from tandem.infra.models import Judgment, ProcessedDelivery, Task
+from tandem.infra.settings import Settings
 from tandem.sandbox.processes import free_port
 from tests import github_views as views
 from tests.conftest import make_settings, submit_task
@@ -89,17 +90,23 @@ class Feeder(threading.Thread):
             time.sleep(0.05)
 
 
-def test_the_worker_rides_out_redis_restarts_and_processes_every_delivery(tmp_path):
+def on_its_own(tmp_path, **settings) -> tuple[RedisServer, Settings, Storage]:
+    """A private redis-server, and settings and a migrated SQLite database of a worker's own."""
     server = RedisServer(tmp_path / "redis").start()
-    settings = make_settings(
+    configured = make_settings(
         redis_url=server.url,
         database_url=f"sqlite:///{tmp_path / 'tandem.db'}",
         env_file=tmp_path / ".env",
         git_cache_dir=tmp_path / "git",
-        job_retry_intervals=[1, 1, 1, 1, 1, 1],
+        **settings,
     )
-    storage = Storage.from_url(settings.database_url)
+    storage = Storage.from_url(configured.database_url)
     migrate.upgrade(storage.engine)
+    return server, configured, storage
+
+
+def test_the_worker_rides_out_redis_restarts_and_processes_every_delivery(tmp_path):
+    server, settings, storage = on_its_own(tmp_path, job_retry_intervals=[1, 1, 1, 1, 1, 1])
     worker = start_worker(worker_env(settings), tmp_path, tmp_path / "worker.log")
     try:
         feeder = Feeder(server.url, 400)
@@ -254,15 +261,7 @@ def test_a_stop_asked_for_while_the_rq_worker_was_being_set_up_is_not_lost(servi
 def test_a_worker_alone_on_its_host_answers_prometheuss_scrape(tmp_path):
     """`tandem worker --metrics-port`: a host with no web process is scraped too, and the worker's
     own counts are in the answer."""
-    server = RedisServer(tmp_path / "redis").start()
-    settings = make_settings(
-        redis_url=server.url,
-        database_url=f"sqlite:///{tmp_path / 'tandem.db'}",
-        env_file=tmp_path / ".env",
-        git_cache_dir=tmp_path / "git",
-    )
-    storage = Storage.from_url(settings.database_url)
-    migrate.upgrade(storage.engine)
+    server, settings, storage = on_its_own(tmp_path)
     port = free_port()
     worker = start_worker(worker_env(settings), tmp_path, tmp_path / "worker.log", "--metrics-port", str(port))
     try:
