@@ -9,7 +9,7 @@ PostgreSQL, executemany on SQLite), then runs the real command, `tandem stats --
 
 PostgreSQL at 127.0.0.1:5432, database test, in a schema of its own dropped afterwards:
 
-    .venv/bin/python bench/stats.py [--judgments 100000] [--bootstrap 1000] [--sqlite]
+    .venv/bin/python bench/stats.py [--judgments 100000] [--bootstrap 1000] [--sqlite] [--redis URL]
     .venv/bin/python bench/stats.py --judgments 1000000      # the issue's size
 """
 
@@ -97,11 +97,11 @@ def database(args: argparse.Namespace, scratch: Path, prefix: str) -> Iterator[s
         admin.dispose()
 
 
-def run_command(database_url: str, bootstrap: int, scratch: Path) -> tuple[float, float, dict]:
+def run_command(database_url: str, redis_url: str, bootstrap: int, scratch: Path) -> tuple[float, float, dict]:
     """Run `tandem stats`; return its wall seconds, peak RSS in MB and its report."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
         "TANDEM_DATABASE_URL": database_url,
-        "TANDEM_REDIS_URL": "redis://127.0.0.1:6379/13",
+        "TANDEM_REDIS_URL": redis_url,
     }
     out = scratch / "stats.json"
     started = time.perf_counter()
@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     parser.add_argument("--schema", help="reuse this PostgreSQL schema, built by an earlier --keep run")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema (its name is printed)")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="the Redis the command is configured with")
     args = parser.parse_args()
 
     plan = Plan(models=args.models, pairs=-(-args.judgments // 3), raters=args.raters, raters_per_pair=3,
@@ -147,7 +148,7 @@ def main() -> None:
         computed = time.perf_counter() - started
         print(f"in process: load {len(records.judgments)} judgments {loaded:.2f} s, report {computed:.2f} s")
 
-        seconds, rss, shown = run_command(url, args.bootstrap, scratch)
+        seconds, rss, shown = run_command(url, args.redis, args.bootstrap, scratch)
         top = shown["ranking"]["models"][0]
         print(f"tandem stats --format json --bootstrap {args.bootstrap}: {seconds:.2f} s, peak RSS {rss:.0f} MB "
               f"({shown['judgments']} judgments; first {top['model']} {top['rating']} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import krippendorff
 import numpy as np
 import pytest
 
@@ -191,6 +192,16 @@ def as_records(reliability_data) -> tuple[np.ndarray, np.ndarray]:
 )
 def test_krippendorffs_alpha_matches_the_packages_reference_values(data, level, expected):
     assert agreement.alpha(*as_records(data), level) == pytest.approx(expected, abs=5e-4)
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
+def test_alpha_is_the_krippendorff_packages_on_many_units_with_repeated_profiles(level):
+    # Counted per distinct profile of value counts: the same as the package's unit by unit.
+    rng = np.random.default_rng(3)
+    data = rng.integers(1, 6, size=(4, 300)).astype(float)
+    data[rng.random(data.shape) < 0.3] = np.nan
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    assert agreement.alpha(*as_records(data), level) == round(expected, 4)
 
 
 def test_alpha_is_none_when_undefined():

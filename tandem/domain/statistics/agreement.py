@@ -1,10 +1,13 @@
 """Agreement among raters: Krippendorff's α, raw percent agreement, per-pair agreement, and each
 judgment's agreement with the majority of the other raters of its pair.
 
-Library: ``krippendorff`` (the reference implementation on PyPI; vectorized numpy). It is given
-value counts per unit (units × values) rather than a raters × units matrix: a rater has one
-current vote per pair and round, so the two are the same data, and the counts stay small with
-hundreds of raters and hundreds of thousands of pairs.
+α is computed from the coincidence matrix (Krippendorff 2011, "Computing Krippendorff's
+alpha-reliability"): each unit with m ≥ 2 values adds (c cᵀ − diag c) / (m − 1) for its value
+counts c. Units with the same counts add the same, and with a few raters per unit there are only
+tens of distinct count profiles however many units, so each profile is added once, weighted by
+how many units have it. The ``krippendorff`` package (the reference implementation) takes no
+weights: it materializes units × values × values (300 MB and seconds at a million judgments);
+the tests check these values against it.
 
 A unit is a pair in a round. Verdicts are compared in the letters shown (A, B, tie, neither):
 every rater of a unit saw the same sides under the same letters, so agreement within a unit is the
@@ -22,33 +25,54 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import krippendorff
 import numpy as np
 
-from tandem.domain.statistics.records import VERDICTS, Judgments
+from tandem.domain.statistics.records import VERDICTS, Judgments, numbered
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 
 
 def alpha(unit: np.ndarray, value: np.ndarray, level: Level) -> float | None:
-    """Krippendorff's α of one value per (rater, unit) row; None when no unit has two values or
-    all values are the same (α is undefined)."""
-    domain, codes = np.unique(value, return_inverse=True)
-    units, rows = np.unique(unit, return_inverse=True)
-    counts = np.zeros((len(units), len(domain)))
-    np.add.at(counts, (rows, codes), 1)
+    """Krippendorff's α of one value per (rater, unit) row, units numbered from 0; None when no
+    unit has two values or all values are the same (α is undefined)."""
+    domain, codes = numbered(value)
+    size = len(domain)
+    counts = np.bincount(unit * size + codes, minlength=(int(unit.max()) + 1) * size if len(unit) else 0)
+    counts = counts.reshape(-1, size) if size else counts.reshape(0, 0)
     counts = counts[counts.sum(axis=1) >= 2]
-    if len(counts) == 0 or len(domain) < 2:
+    if len(counts) == 0 or size < 2:
         return None
-    result = krippendorff.alpha(value_counts=counts, value_domain=domain, level_of_measurement=level)
-    return None if np.isnan(result) else round(float(result), 4)
+    profiles, units = np.unique(counts, axis=0, return_counts=True)
+    weight = units / (profiles.sum(axis=1) - 1)
+    coincidences = np.einsum("k,kv,kw->vw", weight, profiles, profiles) - np.diag(weight @ profiles)
+    n_v = coincidences.sum(axis=0)
+    expected = (np.outer(n_v, n_v) - np.diag(n_v)) / (n_v.sum() - 1)
+    distance = _distances(domain.astype(float), n_v, level)
+    disagreement = (expected * distance).sum()
+    if disagreement == 0:
+        return None
+    return round(float(1 - (coincidences * distance).sum() / disagreement), 4)
+
+
+def _distances(domain: np.ndarray, n_v: np.ndarray, level: Level) -> np.ndarray:
+    """δ² between every two values (Krippendorff 2011, section E)."""
+    if level == "nominal":
+        return 1 - np.eye(len(domain))
+    if level == "interval":
+        return np.subtract.outer(domain, domain) ** 2
+    if level == "ratio":
+        total = np.add.outer(domain, domain)
+        return np.divide(np.subtract.outer(domain, domain), total, out=np.zeros_like(total), where=total != 0) ** 2
+    # Ordinal: the values ranked between the two (each end counting half), by how often used.
+    below = np.cumsum(n_v) - n_v / 2  # values used below each one, itself counting half
+    return np.subtract.outer(below, below) ** 2
 
 
 def verdict_counts(judgments: Judgments) -> np.ndarray:
     """Votes per unit and verdict, shape (units, 4)."""
-    counts = np.zeros((len(judgments.units), len(VERDICTS)), dtype=np.int64)
-    np.add.at(counts, (judgments.unit, judgments.verdict), 1)
-    return counts
+    size = len(VERDICTS)
+    cells = judgments.unit * size + judgments.verdict
+    return np.bincount(cells, minlength=len(judgments.units) * size).reshape(-1, size)
 
 
 def percent_agreement(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

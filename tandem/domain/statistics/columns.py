@@ -51,8 +51,10 @@ def _copied(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.n
     aggregated = select(*(func.array_agg(column) for column in rows.c))
     compiled = aggregated.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
     cursor = known(session.connection().connection.driver_connection, "the database connection").cursor()
+    data = bytearray()  # grown in place: never a second copy of the whole result
     with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT BINARY)", compiled.params) as copy:
-        data = b"".join(bytes(block) for block in copy)
+        for block in copy:
+            data += block
     at = _HEADER + int.from_bytes(data[15:19], "big") + 2  # and the row's field count
     found = []
     for kind in kinds:

@@ -7,26 +7,27 @@ current judgment and score. Reviews count unless withdrawn, whichever version th
 
 A million judgments must load in seconds, so no row becomes a Python object: the database codes
 every name as a number (models, verdicts, strengths, axes; raters by id) and the rows arrive as
-numpy columns (``columns``). A pair's models and its task's gold answer are read once per round
-and given to the judgments and scores of that round by numpy.
+numpy columns (``columns``). The filters on rounds, tasks and models are applied once per round
+(``_Rounds``: a pair's models and its task's gold answer come from there too); judgments, scores
+and reviews are read from their own tables, only their times filtered by the database, and kept
+by their round with numpy. A score counts with its rater's vote: matched in numpy too.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from statistics import median
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Float, Select, SQLColumnExpression, and_, case, cast, func, literal, select, text
+from sqlalchemy import ColumnElement, Float, SQLColumnExpression, and_, case, cast, func, literal, select, text
 from sqlalchemy.orm import Session, aliased
 
 from tandem.domain.statistics import columns
 from tandem.domain.statistics.columns import integer, real
 from tandem.domain.statistics.records import (
+    CI_STATES,
     NEITHER,
     NO_GOLD,
     STRENGTHS,
@@ -37,12 +38,11 @@ from tandem.domain.statistics.records import (
     Judgments,
     Ratings,
     Reviews,
+    numbered,
 )
-from tandem.domain.vocabulary import ReviewState
+from tandem.domain.vocabulary import ReviewDecision, ReviewState
 from tandem.infra.errors import TandemError
 from tandem.infra.models import Judgment, JudgmentReview, Output, Pair, Rating, Round, Side, Task
-
-BATCH_SIZE = 50_000
 
 
 @dataclass(frozen=True)
@@ -113,16 +113,19 @@ class Records:
 def load(session: Session, filters: Filters) -> Records:
     """The records the filters select. Names (models, axes, verdicts, logins) are coded as
     numbers by the database, so rows arrive as numeric columns (``columns``)."""
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
         # Each query runs once over many rows: compiling it to machine code (JIT) costs more
         # than it saves.
         session.execute(text("SET LOCAL jit = off"))
     models = sorted(session.scalars(select(Output.model).distinct()))
     rounds = _Rounds.load(session, filters, models)
+    logins = _logins(session)
+    judgments, votes = _judgments(session, filters, rounds, models, logins)
     return Records(
-        judgments=_judgments(session, filters, rounds, models),
-        ratings=_ratings(session, filters, rounds, models),
-        reviews=_reviews(session, filters, session.get_bind().dialect.name == "postgresql"),
+        judgments=judgments,
+        ratings=_ratings(session, filters, rounds, models, votes, logins),
+        reviews=_reviews(session, filters, rounds, logins, postgres),
     )
 
 
@@ -131,6 +134,10 @@ def _coded(column: SQLColumnExpression[Any], names: Sequence[str], missing: int 
     if not names:
         return literal(missing)
     return case({name: code for code, name in enumerate(names)}, value=column, else_=missing)
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
 
 
 def _gold(model_a, model_b) -> ColumnElement[int]:
@@ -146,11 +153,22 @@ def _gold(model_a, model_b) -> ColumnElement[int]:
     )
 
 
+def _in_time(written_at, filters: Filters) -> list[ColumnElement[bool]]:
+    """Conditions that ``written_at`` is within since/until."""
+    conditions = []
+    if filters.since is not None:
+        conditions.append(written_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(written_at < filters.until)
+    return conditions
+
+
 @dataclass(frozen=True)
 class _Rounds:
     """The rounds the filters select, by id: their task, number, models (codes) and the verdict
-    their task's gold expects. Judgments and scores get their models from here, so the joins
-    from a round to its pair's models run once per round, not once per judgment and score."""
+    their task's gold expects. Every filter but the times is on the round, its task or its
+    pair's models, so judgments, scores and reviews are read from their own tables alone and
+    kept by their round here (``select``): the joins run once per round, not once per row."""
 
     id: np.ndarray  # sorted
     task_id: np.ndarray
@@ -161,26 +179,43 @@ class _Rounds:
 
     @classmethod
     def load(cls, session: Session, filters: Filters, models: list[str]) -> _Rounds:
-        # Scoped from an alias of Round: the scope joins Round itself. The times filter votes
-        # and scores, not rounds.
-        round_ = aliased(Round)
-        query, model_a, model_b = _scoped(
-            select().select_from(round_), round_.id, round_.created_at, replace(filters, since=None, until=None)
-        )
-        query = query.add_columns(
-            *map(
-                integer,
-                (
-                    round_.id,
-                    round_.task_id,
-                    round_.number,
-                    _coded(model_a, models),
-                    _coded(model_b, models),
-                    _gold(model_a, model_b),
-                ),
+        output_a, output_b = aliased(Output), aliased(Output)
+        side_a, side_b = aliased(Side), aliased(Side)
+        model_a, model_b = output_a.model, output_b.model
+        query = (
+            select(
+                *map(
+                    integer,
+                    (
+                        Round.id,
+                        Round.task_id,
+                        Round.number,
+                        _coded(model_a, models),
+                        _coded(model_b, models),
+                        _gold(model_a, model_b),
+                    ),
+                )
             )
-        ).order_by(round_.id)
-        return cls(*columns.fetch(session, query, [columns.INT] * 6))
+            .select_from(Round)
+            .join(Task, Task.id == Round.task_id)
+            .join(Pair, Pair.task_id == Task.id)
+            .join(side_a, and_(side_a.pair_id == Pair.id, side_a.letter == "A"))
+            .join(output_a, output_a.id == side_a.output_id)
+            .join(side_b, and_(side_b.pair_id == Pair.id, side_b.letter == "B"))
+            .join(output_b, output_b.id == side_b.output_id)
+            .where(*filters.tasks)
+        )
+        if filters.models is not None:
+            query = query.where(model_a.in_(filters.models), model_b.in_(filters.models))
+        if filters.repo is not None:
+            query = query.where(Task.repo_full_name == filters.repo)
+        if filters.round is not None:
+            query = query.where(Round.number == filters.round)
+        for key, value in filters.metadata.items():
+            query = query.where(Task.metadata_[key].as_string() == value)
+        found = columns.fetch(session, query, [columns.INT] * 6)
+        order = np.argsort(found[0])  # numpy sorts in memory; the database would spill to disk
+        return cls(*(column[order] for column in found))
 
     def select(self, round_ids: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:
         """The rows whose round is here (the others the filters leave out): each one's index
@@ -194,38 +229,69 @@ class _Rounds:
 
 def _units(rounds: _Rounds, index: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
     """Units (task id, round number) numbered by round, and each row's unit."""
-    present, unit = np.unique(index, return_inverse=True)
+    # Round indices are below len(rounds): counted, not sorted.
+    seen = np.bincount(index, minlength=len(rounds.id)) > 0
+    present, unit = np.flatnonzero(seen), (np.cumsum(seen) - 1)[index]
     return list(zip(rounds.task_id[present].tolist(), rounds.number[present].tolist(), strict=True)), unit
 
 
-def _raters(session: Session, table, rater_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Raters numbered by id (their latest login names them), and each row's rater."""
-    ids, rater = np.unique(rater_ids, return_inverse=True)
-    latest = select(func.max(table.id)).group_by(table.rater_id)
-    logins: dict[int, str] = dict(
-        session.execute(select(table.rater_id, table.rater_login).where(table.id.in_(latest))).all()
-    )
+def _logins(session: Session) -> dict[int, str]:
+    """Each rater's login by id: that of their latest vote (the login may have changed)."""
+    latest = select(func.max(Judgment.id)).group_by(Judgment.rater_id)
+    return dict(session.execute(select(Judgment.rater_id, Judgment.rater_login).where(Judgment.id.in_(latest))).all())
+
+
+def _raters(session: Session, logins: dict[int, str], rater_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Raters numbered by id, named by ``logins``, and each row's rater."""
+    ids, rater = numbered(rater_ids)
+    if unnamed := set(ids.tolist()) - set(logins):  # scored without ever voting: named by their latest score
+        latest = select(func.max(Rating.id)).where(Rating.rater_id.in_(unnamed)).group_by(Rating.rater_id)
+        logins |= dict(session.execute(select(Rating.rater_id, Rating.rater_login).where(Rating.id.in_(latest))).all())
     return [logins[i] for i in ids.tolist()], rater
 
 
-def _judgments(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Judgments:
-    # The models are the rounds' (filtered there): no joins to them here.
-    unfiltered = replace(filters, models=None)
-    query, _, _ = _scoped(
-        select().select_from(Judgment), Judgment.round_id, Judgment.voted_at, unfiltered, models=False
+@dataclass(frozen=True)
+class _Votes:
+    """Current votes, whenever cast: each one's round (index in _Rounds) and rater id."""
+
+    round: np.ndarray
+    rater_id: np.ndarray
+
+    def cast(self, round_index: np.ndarray, rater_id: np.ndarray) -> np.ndarray:
+        """Whether each (round index, rater id) is one of these votes."""
+        # Rater ids are coded 0..n first, so a (round, rater) is one integer.
+        ids, codes = numbered(np.concatenate([self.rater_id, rater_id]))
+        ours, theirs = codes[: len(self.rater_id)], codes[len(self.rater_id) :]
+        return np.isin(round_index * len(ids) + theirs, self.round * len(ids) + ours)
+
+
+def _judgments(
+    session: Session, filters: Filters, rounds: _Rounds, models: list[str], logins: dict[int, str]
+) -> tuple[Judgments, _Votes]:
+    """The current judgments the filters select; and the current votes whose scores count
+    (approved, unless unapproved ones count too) whenever cast: the times filter scores by
+    when they were written, not their votes."""
+    in_time = _in_time(Judgment.voted_at, filters)
+    coded = (
+        _coded(Judgment.verdict, VERDICTS),
+        _coded(Judgment.strength, STRENGTHS),
+        _coded(Judgment.ci_state_a, CI_STATES),
+        _coded(Judgment.ci_state_b, CI_STATES),
+        literal(1) if filters.include_unapproved else _flag(Judgment.review_state == ReviewState.APPROVED),
+        _flag(and_(*in_time)) if in_time else literal(1),
     )
-    coded = (_coded(Judgment.verdict, VERDICTS), _coded(Judgment.strength, STRENGTHS))
-    query = query.add_columns(
+    query = select(
         *map(integer, (Judgment.round_id, Judgment.rater_id, *coded)),
         real(func.coalesce(Judgment.time_on_task_seconds, -1)),
     ).where(Judgment.superseded_at.is_(None))
-    if not filters.include_unapproved:
-        query = query.where(Judgment.review_state == ReviewState.APPROVED)
-    round_id, *values = columns.fetch(session, query, [columns.INT] * 4 + [columns.FLOAT])
-    index, rater_id, verdict, strength, seconds = rounds.select(round_id, *values)
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 8 + [columns.FLOAT])
+    index, rater_id, verdict, strength, ci_a, ci_b, counts, written, seconds = rounds.select(round_id, *values)
+    votes = _Votes(round=index[counts == 1], rater_id=rater_id[counts == 1])
+    kept = (counts == 1) & (written == 1)
+    index = index[kept]
     units, unit = _units(rounds, index)
-    raters, rater = _raters(session, Judgment, rater_id)
-    return Judgments(
+    raters, rater = _raters(session, logins, rater_id[kept])
+    judgments = Judgments(
         units=units,
         raters=raters,
         models=models,
@@ -233,31 +299,33 @@ def _judgments(session: Session, filters: Filters, rounds: _Rounds, models: list
         rater=rater,
         model_a=rounds.model_a[index],
         model_b=rounds.model_b[index],
-        verdict=verdict.astype(np.int8),
-        strength=(strength + 1).astype(np.int8),
-        seconds=np.where(seconds < 0, np.nan, seconds),
+        verdict=verdict[kept].astype(np.int8),
+        strength=(strength[kept] + 1).astype(np.int8),
+        seconds=np.where(seconds[kept] < 0, np.nan, seconds[kept]),
         gold=rounds.gold[index].astype(np.int8),
+        ci_a=ci_a[kept].astype(np.int8),
+        ci_b=ci_b[kept].astype(np.int8),
     )
+    return judgments, votes
 
 
-def _ratings(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Ratings:
-    unfiltered = replace(filters, models=None)
-    query, _, _ = _scoped(select().select_from(Rating), Rating.round_id, Rating.created_at, unfiltered, models=False)
+def _ratings(
+    session: Session, filters: Filters, rounds: _Rounds, models: list[str], votes: _Votes, logins: dict[int, str]
+) -> Ratings:
+    """The current scores the filters select, of the votes whose scores count."""
     axes = sorted(session.scalars(select(Rating.axis).distinct()))
-    coded = (case((Rating.side == "B", 1), else_=0), _coded(Rating.axis, axes))
-    query = query.add_columns(
-        *map(integer, (Rating.round_id, Rating.rater_id, *coded, Rating.score)),
-    ).where(Rating.superseded_at.is_(None))
-    if not filters.include_unapproved:
-        vote = aliased(Judgment)
-        its_vote = and_(
-            vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None)
+    query = select(
+        *map(
+            integer,
+            (Rating.round_id, Rating.rater_id, _flag(Rating.side == "B"), _coded(Rating.axis, axes), Rating.score),
         )
-        query = query.join(vote, its_vote).where(vote.review_state == ReviewState.APPROVED)
+    ).where(Rating.superseded_at.is_(None), *_in_time(Rating.created_at, filters))
     round_id, *values = columns.fetch(session, query, [columns.INT] * 5)
     index, rater_id, side, axis, score = rounds.select(round_id, *values)
+    kept = votes.cast(index, rater_id)
+    index, rater_id, side, axis, score = index[kept], rater_id[kept], side[kept], axis[kept], score[kept]
     _, unit = _units(rounds, index)
-    raters, rater = _raters(session, Rating, rater_id)
+    raters, rater = _raters(session, logins, rater_id)
     return Ratings(
         axes=axes,
         raters=raters,
@@ -271,48 +339,6 @@ def _ratings(session: Session, filters: Filters, rounds: _Rounds, models: list[s
     )
 
 
-def _rows(session: Session, query: Select) -> Iterator[tuple]:
-    # Streamed in batches (a server-side cursor on PostgreSQL): tuples only, no ORM objects.
-    result = session.execute(query, execution_options={"yield_per": BATCH_SIZE})
-    try:
-        for rows in result.partitions():
-            yield from rows
-    finally:
-        result.close()
-
-
-def _scoped(query: Select, round_id, written_at, filters: Filters, *, models: bool = True) -> tuple[Select, Any, Any]:
-    """The query joined to the round, its task and (when ``models`` is wanted or filtered on)
-    both sides' models, filtered; returns it and the model columns of side A and side B."""
-    query = query.join(Round, Round.id == round_id).join(Task, Task.id == Round.task_id)
-    conditions = list(filters.tasks)
-    model_a = model_b = None
-    if models or filters.models is not None:
-        output_a, output_b = aliased(Output), aliased(Output)
-        side_a, side_b = aliased(Side), aliased(Side)
-        query = (
-            query.join(Pair, Pair.task_id == Task.id)
-            .join(side_a, and_(side_a.pair_id == Pair.id, side_a.letter == "A"))
-            .join(output_a, output_a.id == side_a.output_id)
-            .join(side_b, and_(side_b.pair_id == Pair.id, side_b.letter == "B"))
-            .join(output_b, output_b.id == side_b.output_id)
-        )
-        model_a, model_b = output_a.model, output_b.model
-        if filters.models is not None:
-            conditions += [model_a.in_(filters.models), model_b.in_(filters.models)]
-    if filters.repo is not None:
-        conditions.append(Task.repo_full_name == filters.repo)
-    if filters.since is not None:
-        conditions.append(written_at >= filters.since)
-    if filters.until is not None:
-        conditions.append(written_at < filters.until)
-    if filters.round is not None:
-        conditions.append(Round.number == filters.round)
-    for key, value in filters.metadata.items():
-        conditions.append(Task.metadata_[key].as_string() == value)
-    return query.where(*conditions), model_a, model_b
-
-
 def seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
     """end - start in seconds, computed by the database (no datetime per row in Python)."""
     if postgres:
@@ -320,37 +346,50 @@ def seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def _reviews(session: Session, filters: Filters, postgres: bool) -> Reviews:
-    """Decisions counted by the database, and each reviewer's median turnaround: computed by
-    PostgreSQL, from the turnarounds in Python on SQLite (which has no percentiles)."""
-    turnaround = seconds_between(Judgment.voted_at, JudgmentReview.created_at, postgres)
-
-    def scoped(*columns) -> Select:
-        query, _, _ = _scoped(
-            select(*columns).select_from(JudgmentReview).join(Judgment, Judgment.id == JudgmentReview.judgment_id),
-            Judgment.round_id,
-            Judgment.voted_at,
-            filters,
-            models=False,
+def _reviews(session: Session, filters: Filters, rounds: _Rounds, logins: dict[int, str], postgres: bool) -> Reviews:
+    """Reviews not withdrawn of any version of the judgments the filters select: decisions per
+    reviewer and rater, and each reviewer's median turnaround from the vote to the review."""
+    query = (
+        select(
+            *map(
+                integer,
+                (
+                    Judgment.round_id,
+                    Judgment.rater_id,
+                    JudgmentReview.reviewer_id,
+                    _flag(JudgmentReview.decision == ReviewDecision.APPROVED),
+                ),
+            ),
+            seconds_between(Judgment.voted_at, JudgmentReview.created_at, postgres),
         )
-        return query.where(JudgmentReview.withdrawn_at.is_(None))
-
-    counts = session.execute(
-        scoped(JudgmentReview.reviewer_login, Judgment.rater_login, JudgmentReview.decision, func.count()).group_by(
-            JudgmentReview.reviewer_login, Judgment.rater_login, JudgmentReview.decision
-        )
-    ).all()
-    if postgres:
-        medians = dict(
-            session.execute(
-                scoped(JudgmentReview.reviewer_login, func.percentile_cont(0.5).within_group(turnaround)).group_by(
-                    JudgmentReview.reviewer_login
-                )
-            ).all()
-        )
-    else:
-        seconds: dict[str, list[float]] = defaultdict(list)
-        for reviewer, value in _rows(session, scoped(JudgmentReview.reviewer_login, turnaround)):
-            seconds[reviewer].append(value)
-        medians = {reviewer: median(values) for reviewer, values in seconds.items()}
-    return Reviews.from_rows(counts, medians)
+        .select_from(JudgmentReview)
+        .join(Judgment, Judgment.id == JudgmentReview.judgment_id)
+        .where(JudgmentReview.withdrawn_at.is_(None), *_in_time(Judgment.voted_at, filters))
+    )
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 4 + [columns.FLOAT])
+    _, rater_id, reviewer_id, approved, turnaround = rounds.select(round_id, *values)
+    raters, rater = _raters(session, logins, rater_id)
+    reviewer_ids, reviewer = numbered(reviewer_id)
+    latest = select(func.max(JudgmentReview.id)).group_by(JudgmentReview.reviewer_id)
+    logins: dict[int, str] = dict(
+        session.execute(
+            select(JudgmentReview.reviewer_id, JudgmentReview.reviewer_login).where(JudgmentReview.id.in_(latest))
+        ).all()
+    )
+    reviewers = [logins[i] for i in reviewer_ids.tolist()]
+    # One row per reviewer, rater and decision, with its count.
+    kinds, count = np.unique((reviewer * len(raters) + rater) * 2 + approved, return_counts=True)
+    order = np.argsort(reviewer, kind="stable")
+    bounds = np.searchsorted(reviewer[order], np.arange(len(reviewers) + 1))
+    return Reviews(
+        reviewers=reviewers,
+        raters=raters,
+        reviewer=kinds // 2 // max(len(raters), 1),
+        rater=kinds // 2 % max(len(raters), 1),
+        approved=kinds % 2 == 1,
+        count=count,
+        turnaround={
+            login: float(np.median(turnaround[order[bounds[code] : bounds[code + 1]]]))
+            for code, login in enumerate(reviewers)
+        },
+    )
