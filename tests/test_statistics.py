@@ -195,10 +195,11 @@ def test_krippendorffs_alpha_matches_the_packages_reference_values(data, level, 
 
 
 @pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
-def test_alpha_is_the_krippendorff_packages_on_many_units_with_repeated_profiles(level):
+@pytest.mark.parametrize("coders, values", [(4, 5), (60, 40)])  # the second's profiles overflow a number
+def test_alpha_is_the_krippendorff_packages_on_many_units_with_repeated_profiles(level, coders, values):
     # Counted per distinct profile of value counts: the same as the package's unit by unit.
     rng = np.random.default_rng(3)
-    data = rng.integers(1, 6, size=(4, 300)).astype(float)
+    data = rng.integers(1, values + 1, size=(coders, 300)).astype(float)
     data[rng.random(data.shape) < 0.3] = np.nan
     expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
     assert agreement.alpha(*as_records(data), level) == round(expected, 4)

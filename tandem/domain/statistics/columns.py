@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from tandem.infra.errors import known
 
-INT, FLOAT = np.dtype(np.int64), np.dtype(np.float64)
+# Kinds of column: all travel as bigints or doubles; SMALL (codes of a few values) is kept in a
+# byte once read.
+INT, FLOAT, SMALL = np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.int8)
 _HEADER = 19  # signature, flags, extension length
 
 
@@ -36,7 +38,8 @@ def real(column: ColumnElement) -> ColumnElement:
 
 
 def fetch(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
-    """The query's columns, of the given kinds (INT or FLOAT; the query casts them so)."""
+    """The query's columns, of the given kinds (INT, SMALL or FLOAT; the query casts them to a
+    bigint or a double)."""
     if session.get_bind().dialect.name == "postgresql":
         return _copied(session, query, kinds)
     rows = session.execute(query).all()
@@ -51,10 +54,10 @@ def _copied(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.n
     aggregated = select(*(func.array_agg(column) for column in rows.c))
     compiled = aggregated.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
     cursor = known(session.connection().connection.driver_connection, "the database connection").cursor()
-    data = bytearray()  # grown in place: never a second copy of the whole result
     with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT BINARY)", compiled.params) as copy:
-        for block in copy:
-            data += block
+        blocks = list(copy)
+    # The one row usually comes in one block: read in place, not copied.
+    data = blocks[0] if len(blocks) == 1 else b"".join(blocks)
     at = _HEADER + int.from_bytes(data[15:19], "big") + 2  # and the row's field count
     found = []
     for kind in kinds:
@@ -69,9 +72,9 @@ def _copied(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.n
         if dimensions != 1 or has_nulls:
             raise ValueError("a statistics query returned a NULL")
         count = int.from_bytes(data[at + 12 : at + 16], "big")
-        element = np.dtype([("size", ">i4"), ("value", kind.newbyteorder(">"))])
+        element = np.dtype([("size", ">i4"), ("value", ">f8" if kind == FLOAT else ">i8")])
         values = np.frombuffer(data, element, count=count, offset=at + 20)
-        if (values["size"] != kind.itemsize).any():
+        if (values["size"] != 8).any():
             raise ValueError("a statistics query returned a column that is not a bigint or a double")
         found.append(values["value"].astype(kind))
         at += size

@@ -284,7 +284,7 @@ def _judgments(
         *map(integer, (Judgment.round_id, Judgment.rater_id, *coded)),
         real(func.coalesce(Judgment.time_on_task_seconds, -1)),
     ).where(Judgment.superseded_at.is_(None))
-    round_id, *values = columns.fetch(session, query, [columns.INT] * 8 + [columns.FLOAT])
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 2 + [columns.SMALL] * 6 + [columns.FLOAT])
     index, rater_id, verdict, strength, ci_a, ci_b, counts, written, seconds = rounds.select(round_id, *values)
     votes = _Votes(round=index[counts == 1], rater_id=rater_id[counts == 1])
     kept = (counts == 1) & (written == 1)
@@ -320,7 +320,8 @@ def _ratings(
             (Rating.round_id, Rating.rater_id, _flag(Rating.side == "B"), _coded(Rating.axis, axes), Rating.score),
         )
     ).where(Rating.superseded_at.is_(None), *_in_time(Rating.created_at, filters))
-    round_id, *values = columns.fetch(session, query, [columns.INT] * 5)
+    kinds = [columns.INT, columns.INT, columns.SMALL, columns.INT, columns.INT]
+    round_id, *values = columns.fetch(session, query, kinds)
     index, rater_id, side, axis, score = rounds.select(round_id, *values)
     kept = votes.cast(index, rater_id)
     index, rater_id, side, axis, score = index[kept], rater_id[kept], side[kept], axis[kept], score[kept]
@@ -366,7 +367,7 @@ def _reviews(session: Session, filters: Filters, rounds: _Rounds, logins: dict[i
         .join(Judgment, Judgment.id == JudgmentReview.judgment_id)
         .where(JudgmentReview.withdrawn_at.is_(None), *_in_time(Judgment.voted_at, filters))
     )
-    round_id, *values = columns.fetch(session, query, [columns.INT] * 4 + [columns.FLOAT])
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 3 + [columns.SMALL, columns.FLOAT])
     _, rater_id, reviewer_id, approved, turnaround = rounds.select(round_id, *values)
     raters, rater = _raters(session, logins, rater_id)
     reviewer_ids, reviewer = numbered(reviewer_id)
