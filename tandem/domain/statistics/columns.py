@@ -27,6 +27,7 @@ from tandem.infra.errors import known
 # byte once read.
 INT, FLOAT, SMALL = np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.int8)
 _HEADER = 19  # signature, flags, extension length
+CHUNK = 1 << 16  # rows per copied row of arrays
 
 
 def integer(column: SQLColumnExpression[Any]) -> ColumnElement[int]:
@@ -47,33 +48,58 @@ def fetch(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.nda
 
 
 def _copied(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
-    # One row of arrays (array_agg), not a row per result: the client reads a copied row at a
-    # time, and a million of them cost seconds in Python alone. The aggregates of one query see
-    # the rows in one order, so the arrays line up.
+    # Rows of arrays (array_agg of CHUNK rows each), not a row per result: the client reads a
+    # copied row at a time, and a million of them cost seconds in Python alone; nor one row of
+    # whole columns, which the client library would hold twice over (its buffer and the row).
+    # The aggregates of one group see its rows in one order, so the arrays line up.
     rows = query.subquery()
-    aggregated = select(*(func.array_agg(column) for column in rows.c))
+    numbered = select(rows, ((func.row_number().over() - 1) // CHUNK).label("chunk")).subquery()
+    aggregated = select(*(func.array_agg(numbered.c[column.name]) for column in rows.c)).group_by(numbered.c.chunk)
     compiled = aggregated.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
     cursor = known(session.connection().connection.driver_connection, "the database connection").cursor()
+    parts: list[list[np.ndarray]] = [[] for _ in kinds]
+    pending = bytearray()
     with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT BINARY)", compiled.params) as copy:
-        blocks = list(copy)
-    # The one row usually comes in one block: read in place, not copied.
-    data = blocks[0] if len(blocks) == 1 else b"".join(blocks)
-    at = _HEADER + int.from_bytes(data[15:19], "big") + 2  # and the row's field count
-    found = []
+        for block in copy:
+            if not parts[0] and not pending:  # the header comes first
+                block = block[_HEADER + int.from_bytes(block[15:19], "big") :]
+            pending += block
+            while (row := _row_size(pending)) is not None:
+                for part, column in zip(parts, _arrays(memoryview(pending)[:row], kinds), strict=True):
+                    part.append(column)
+                del pending[:row]
+    if bytes(pending) != b"\xff\xff":  # the trailer
+        raise ValueError("a statistics query's copy ended early")
+    return [np.concatenate(part) if part else np.zeros(0, kind) for part, kind in zip(parts, kinds, strict=True)]
+
+
+def _row_size(data: bytearray) -> int | None:
+    """The size of the copied row at the start of ``data``, or None while not all of it is there
+    (or at the trailer): a 16-bit field count, then each field's 32-bit size and value."""
+    if len(data) < 2 or data[:2] == b"\xff\xff":
+        return None
+    at = 2
+    for _ in range(int.from_bytes(data[:2], "big")):
+        if len(data) < at + 4:
+            return None
+        at += 4 + max(int.from_bytes(data[at : at + 4], "big", signed=True), 0)
+    return at if len(data) >= at else None
+
+
+def _arrays(row: memoryview, kinds: list[np.dtype]) -> list[np.ndarray]:
+    """The arrays of one copied row, as the given kinds."""
+    at, found = 2, []
     for kind in kinds:
-        size = int.from_bytes(data[at : at + 4], "big", signed=True)
+        size = int.from_bytes(row[at : at + 4], "big", signed=True)
         at += 4
-        if size < 0:  # array_agg of no rows is NULL
-            found.append(np.zeros(0, kind))
-            continue
         # An array: dimensions, a has-NULLs flag, the element type, each dimension's length and
         # lower bound; then each element as a 32-bit length and the value.
-        dimensions, has_nulls = int.from_bytes(data[at : at + 4], "big"), int.from_bytes(data[at + 4 : at + 8], "big")
-        if dimensions != 1 or has_nulls:
+        dimensions, has_nulls = int.from_bytes(row[at : at + 4], "big"), int.from_bytes(row[at + 4 : at + 8], "big")
+        if size < 0 or dimensions != 1 or has_nulls:
             raise ValueError("a statistics query returned a NULL")
-        count = int.from_bytes(data[at + 12 : at + 16], "big")
+        count = int.from_bytes(row[at + 12 : at + 16], "big")
         element = np.dtype([("size", ">i4"), ("value", ">f8" if kind == FLOAT else ">i8")])
-        values = np.frombuffer(data, element, count=count, offset=at + 20)
+        values = np.frombuffer(row, element, count=count, offset=at + 20)
         if (values["size"] != 8).any():
             raise ValueError("a statistics query returned a column that is not a bigint or a double")
         found.append(values["value"].astype(kind))

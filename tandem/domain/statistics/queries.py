@@ -10,7 +10,8 @@ every name as a number (models, verdicts, strengths, axes; raters by id) and the
 numpy columns (``columns``). The filters on rounds, tasks and models are applied once per round
 (``_Rounds``: a pair's models and its task's gold answer come from there too); judgments, scores
 and reviews are read from their own tables, only their times filtered by the database, and kept
-by their round with numpy. A score counts with its rater's vote: matched in numpy too.
+by their round with numpy; a score is matched to its rater's vote, and a review to its judgment,
+by numpy too.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from tandem.domain.statistics.records import (
     Judgments,
     Ratings,
     Reviews,
-    numbered,
 )
 from tandem.domain.vocabulary import ReviewDecision, ReviewState
 from tandem.infra.errors import TandemError
@@ -120,12 +120,16 @@ def load(session: Session, filters: Filters) -> Records:
         session.execute(text("SET LOCAL jit = off"))
     models = sorted(session.scalars(select(Output.model).distinct()))
     rounds = _Rounds.load(session, filters, models)
-    logins = _logins(session)
-    judgments, votes = _judgments(session, filters, rounds, models, logins)
+    raters = _People(
+        session,
+        (Judgment.id, Judgment.rater_id, Judgment.rater_login),
+        (Rating.id, Rating.rater_id, Rating.rater_login),
+    )
+    judgments, votes, versions = _judgments(session, filters, rounds, models, raters, postgres)
     return Records(
         judgments=judgments,
-        ratings=_ratings(session, filters, rounds, models, votes, logins),
-        reviews=_reviews(session, filters, rounds, logins, postgres),
+        ratings=_ratings(session, filters, rounds, models, votes, raters),
+        reviews=_reviews(session, versions, raters, postgres),
     )
 
 
@@ -235,44 +239,92 @@ def _units(rounds: _Rounds, index: np.ndarray) -> tuple[list[tuple[int, int]], n
     return list(zip(rounds.task_id[present].tolist(), rounds.number[present].tolist(), strict=True)), unit
 
 
-def _logins(session: Session) -> dict[int, str]:
-    """Each rater's login by id: that of their latest vote (the login may have changed)."""
-    latest = select(func.max(Judgment.id)).group_by(Judgment.rater_id)
-    return dict(session.execute(select(Judgment.rater_id, Judgment.rater_login).where(Judgment.id.in_(latest))).all())
+class _People:
+    """Raters or reviewers by id, each named by the login of their latest row in the first of
+    ``sources`` that has one (a login may change). Rows are numbered by a binary search in the
+    few ids, not by sorting a million of them (``np.unique``)."""
 
+    def __init__(self, session: Session, *sources: tuple[Any, Any, Any]) -> None:
+        """``sources``: (row id, person id, login) columns, the first read now, the others for
+        anyone not found there (a rater who scored without voting)."""
+        self.session, self.sources = session, sources
+        self.ids, self.logins = np.zeros(0, dtype=np.int64), []
+        self._name(sources[0], None)
 
-def _raters(session: Session, logins: dict[int, str], rater_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Raters numbered by id, named by ``logins``, and each row's rater."""
-    ids, rater = numbered(rater_ids)
-    if unnamed := set(ids.tolist()) - set(logins):  # scored without ever voting: named by their latest score
-        latest = select(func.max(Rating.id)).where(Rating.rater_id.in_(unnamed)).group_by(Rating.rater_id)
-        logins |= dict(session.execute(select(Rating.rater_id, Rating.rater_login).where(Rating.id.in_(latest))).all())
-    return [logins[i] for i in ids.tolist()], rater
+    def _name(self, source: tuple[Any, Any, Any], only: set[int] | None) -> None:
+        row, person, login = source
+        latest = select(func.max(row)).group_by(person)
+        if only is not None:
+            latest = latest.where(person.in_(only))
+        logins = dict(zip(self.ids.tolist(), self.logins, strict=True))
+        logins |= dict(self.session.execute(select(person, login).where(row.in_(latest))).all())
+        self.ids = np.array(sorted(logins), dtype=np.int64)
+        self.logins = [logins[i] for i in self.ids.tolist()]
+
+    def codes(self, ids: np.ndarray) -> np.ndarray:
+        """Each row's index in ``ids``."""
+        if (found := self._found(ids)) is None:
+            unnamed = set(ids.tolist()) - set(self.ids.tolist())
+            for source in self.sources[1:]:
+                self._name(source, unnamed)
+            if (found := self._found(ids)) is None:
+                raise ValueError(f"no login for the ids {sorted(unnamed)}")
+        return found
+
+    def _found(self, ids: np.ndarray) -> np.ndarray | None:
+        found = np.minimum(np.searchsorted(self.ids, ids), max(len(self.ids) - 1, 0))
+        if len(ids) and (len(self.ids) == 0 or (self.ids[found] != ids).any()):
+            return None
+        return found
+
+    def numbered(self, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The people of these rows, numbered from 0, and each row's number."""
+        seen = np.bincount(codes := self.codes(ids), minlength=len(self.ids)) > 0
+        return [self.logins[i] for i in np.flatnonzero(seen)], (np.cumsum(seen) - 1)[codes]
 
 
 @dataclass(frozen=True)
 class _Votes:
-    """Current votes, whenever cast: each one's round (index in _Rounds) and rater id."""
+    """Current votes, whenever cast: each one's round (index in _Rounds) and rater (index in
+    ``ids``)."""
 
+    ids: np.ndarray
     round: np.ndarray
-    rater_id: np.ndarray
+    rater: np.ndarray
 
     def cast(self, round_index: np.ndarray, rater_id: np.ndarray) -> np.ndarray:
         """Whether each (round index, rater id) is one of these votes."""
-        # Rater ids are coded 0..n first, so a (round, rater) is one integer.
-        ids, codes = numbered(np.concatenate([self.rater_id, rater_id]))
-        ours, theirs = codes[: len(self.rater_id)], codes[len(self.rater_id) :]
-        return np.isin(round_index * len(ids) + theirs, self.round * len(ids) + ours)
+        if len(self.round) == 0:
+            return np.zeros(len(rater_id), dtype=bool)
+        rater = np.minimum(np.searchsorted(self.ids, rater_id), len(self.ids) - 1)
+        # A (round, rater) as one number, looked up in the votes' sorted (np.isin sorts both).
+        keys = np.where(self.ids[rater] == rater_id, round_index * len(self.ids) + rater, -1)
+        ours = np.sort(self.round * len(self.ids) + self.rater)
+        return ours[np.minimum(np.searchsorted(ours, keys), len(ours) - 1)] == keys
+
+
+@dataclass(frozen=True)
+class _Versions:
+    """Every version of the judgments in the selected rounds, by id, for their reviews: each
+    one's round (index in _Rounds), rater id, whether the times select it, and when it was cast
+    (seconds since the epoch)."""
+
+    id: np.ndarray  # sorted
+    round: np.ndarray
+    rater_id: np.ndarray
+    written: np.ndarray
+    voted_at: np.ndarray
 
 
 def _judgments(
-    session: Session, filters: Filters, rounds: _Rounds, models: list[str], logins: dict[int, str]
-) -> tuple[Judgments, _Votes]:
-    """The current judgments the filters select; and the current votes whose scores count
-    (approved, unless unapproved ones count too) whenever cast: the times filter scores by
-    when they were written, not their votes."""
+    session: Session, filters: Filters, rounds: _Rounds, models: list[str], raters: _People, postgres: bool
+) -> tuple[Judgments, _Votes, _Versions]:
+    """The current judgments the filters select; the current votes whose scores count
+    (approved, unless unapproved ones count too) whenever cast: the times filter scores by when
+    they were written, not their votes; and every version, for the reviews."""
     in_time = _in_time(Judgment.voted_at, filters)
     coded = (
+        _flag(Judgment.superseded_at.is_(None)),
         _coded(Judgment.verdict, VERDICTS),
         _coded(Judgment.strength, STRENGTHS),
         _coded(Judgment.ci_state_a, CI_STATES),
@@ -281,38 +333,45 @@ def _judgments(
         _flag(and_(*in_time)) if in_time else literal(1),
     )
     query = select(
-        *map(integer, (Judgment.round_id, Judgment.rater_id, *coded)),
+        *map(integer, (Judgment.round_id, Judgment.id, Judgment.rater_id, *coded)),
         real(func.coalesce(Judgment.time_on_task_seconds, -1)),
-    ).where(Judgment.superseded_at.is_(None))
-    round_id, *values = columns.fetch(session, query, [columns.INT] * 2 + [columns.SMALL] * 6 + [columns.FLOAT])
-    index, rater_id, verdict, strength, ci_a, ci_b, counts, written, seconds = rounds.select(round_id, *values)
-    votes = _Votes(round=index[counts == 1], rater_id=rater_id[counts == 1])
-    kept = (counts == 1) & (written == 1)
+        epoch(Judgment.voted_at, postgres),
+    )
+    kinds = [columns.INT] * 3 + [columns.SMALL] * 7 + [columns.FLOAT] * 2
+    round_id, *values = columns.fetch(session, query, kinds)
+    index, id_, rater_id, current, verdict, strength, ci_a, ci_b, counts, written, seconds, voted_at = rounds.select(
+        round_id, *values
+    )
+    order = np.argsort(id_)
+    versions = _Versions(id_[order], index[order], rater_id[order], written[order], voted_at[order])
+    voting = (current == 1) & (counts == 1)
+    votes = _Votes(raters.ids, index[voting], raters.codes(rater_id[voting]))
+    kept = voting & (written == 1)
     index = index[kept]
     units, unit = _units(rounds, index)
-    raters, rater = _raters(session, logins, rater_id[kept])
+    names, rater = raters.numbered(rater_id[kept])
     judgments = Judgments(
         units=units,
-        raters=raters,
+        raters=names,
         models=models,
         unit=unit,
         rater=rater,
         model_a=rounds.model_a[index],
         model_b=rounds.model_b[index],
-        verdict=verdict[kept].astype(np.int8),
-        strength=(strength[kept] + 1).astype(np.int8),
+        verdict=verdict[kept],
+        strength=strength[kept] + 1,
         seconds=np.where(seconds[kept] < 0, np.nan, seconds[kept]),
         gold=rounds.gold[index].astype(np.int8),
-        ci_a=ci_a[kept].astype(np.int8),
-        ci_b=ci_b[kept].astype(np.int8),
+        ci_a=ci_a[kept],
+        ci_b=ci_b[kept],
     )
-    return judgments, votes
+    return judgments, votes, versions
 
 
 def _ratings(
-    session: Session, filters: Filters, rounds: _Rounds, models: list[str], votes: _Votes, logins: dict[int, str]
+    session: Session, filters: Filters, rounds: _Rounds, models: list[str], votes: _Votes, raters: _People
 ) -> Ratings:
-    """The current scores the filters select, of the votes whose scores count."""
+    """The current scores the filters select: of approved votes, unless unapproved ones count."""
     axes = sorted(session.scalars(select(Rating.axis).distinct()))
     query = select(
         *map(
@@ -323,17 +382,18 @@ def _ratings(
     kinds = [columns.INT, columns.INT, columns.SMALL, columns.INT, columns.INT]
     round_id, *values = columns.fetch(session, query, kinds)
     index, rater_id, side, axis, score = rounds.select(round_id, *values)
-    kept = votes.cast(index, rater_id)
+    # Unapproved votes count too: so do scores without any vote.
+    kept = np.ones(len(index), dtype=bool) if filters.include_unapproved else votes.cast(index, rater_id)
     index, rater_id, side, axis, score = index[kept], rater_id[kept], side[kept], axis[kept], score[kept]
     _, unit = _units(rounds, index)
-    raters, rater = _raters(session, logins, rater_id)
+    names, rater = raters.numbered(rater_id)
     return Ratings(
         axes=axes,
-        raters=raters,
+        raters=names,
         models=models,
         unit=unit,
         rater=rater,
-        side=side.astype(np.int8),
+        side=side,
         axis=axis,
         score=score.astype(float),
         model=np.where(side == 0, rounds.model_a[index], rounds.model_b[index]),
@@ -347,46 +407,50 @@ def seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def _reviews(session: Session, filters: Filters, rounds: _Rounds, logins: dict[int, str], postgres: bool) -> Reviews:
+def epoch(moment, postgres: bool) -> ColumnElement[float]:
+    """Seconds since 1970, computed by the database."""
+    if postgres:
+        return func.date_part("epoch", moment)  # a double (EXTRACT gives a slower numeric)
+    return (func.julianday(moment) - 2440587.5) * 86400.0
+
+
+def _reviews(session: Session, versions: _Versions, raters: _People, postgres: bool) -> Reviews:
     """Reviews not withdrawn of any version of the judgments the filters select: decisions per
-    reviewer and rater, and each reviewer's median turnaround from the vote to the review."""
-    query = (
-        select(
-            *map(
-                integer,
-                (
-                    Judgment.round_id,
-                    Judgment.rater_id,
-                    JudgmentReview.reviewer_id,
-                    _flag(JudgmentReview.decision == ReviewDecision.APPROVED),
-                ),
+    reviewer and rater, and each reviewer's median turnaround from the vote to the review.
+    Matched to their judgment by numpy (a hash join of a million rows costs the database more)."""
+    query = select(
+        *map(
+            integer,
+            (
+                JudgmentReview.judgment_id,
+                JudgmentReview.reviewer_id,
+                _flag(JudgmentReview.decision == ReviewDecision.APPROVED),
             ),
-            seconds_between(Judgment.voted_at, JudgmentReview.created_at, postgres),
-        )
-        .select_from(JudgmentReview)
-        .join(Judgment, Judgment.id == JudgmentReview.judgment_id)
-        .where(JudgmentReview.withdrawn_at.is_(None), *_in_time(Judgment.voted_at, filters))
+        ),
+        epoch(JudgmentReview.created_at, postgres),
+    ).where(JudgmentReview.withdrawn_at.is_(None))
+    judgment_id, reviewer_id, approved, created_at = columns.fetch(
+        session, query, [columns.INT, columns.INT, columns.SMALL, columns.FLOAT]
     )
-    round_id, *values = columns.fetch(session, query, [columns.INT] * 3 + [columns.SMALL, columns.FLOAT])
-    _, rater_id, reviewer_id, approved, turnaround = rounds.select(round_id, *values)
-    raters, rater = _raters(session, logins, rater_id)
-    reviewer_ids, reviewer = numbered(reviewer_id)
-    latest = select(func.max(JudgmentReview.id)).group_by(JudgmentReview.reviewer_id)
-    logins: dict[int, str] = dict(
-        session.execute(
-            select(JudgmentReview.reviewer_id, JudgmentReview.reviewer_login).where(JudgmentReview.id.in_(latest))
-        ).all()
-    )
-    reviewers = [logins[i] for i in reviewer_ids.tolist()]
+    version = np.minimum(np.searchsorted(versions.id, judgment_id), max(len(versions.id) - 1, 0))
+    kept = (versions.id[version] == judgment_id) & (versions.written[version] == 1) if len(versions.id) else version < 0
+    version, reviewer_id, approved = version[kept], reviewer_id[kept], approved[kept]
+    turnaround = created_at[kept] - versions.voted_at[version]
+    names, rater = raters.numbered(versions.rater_id[version])
+    reviewers, reviewer = _People(
+        session, (JudgmentReview.id, JudgmentReview.reviewer_id, JudgmentReview.reviewer_login)
+    ).numbered(reviewer_id)
     # One row per reviewer, rater and decision, with its count.
-    kinds, count = np.unique((reviewer * len(raters) + rater) * 2 + approved, return_counts=True)
+    per_kind = np.bincount((reviewer * len(names) + rater) * 2 + approved, minlength=len(reviewers) * len(names) * 2)
+    kinds = np.flatnonzero(per_kind)
+    count = per_kind[kinds]
     order = np.argsort(reviewer, kind="stable")
     bounds = np.searchsorted(reviewer[order], np.arange(len(reviewers) + 1))
     return Reviews(
         reviewers=reviewers,
-        raters=raters,
-        reviewer=kinds // 2 // max(len(raters), 1),
-        rater=kinds // 2 % max(len(raters), 1),
+        raters=names,
+        reviewer=kinds // 2 // max(len(names), 1),
+        rater=kinds // 2 % max(len(names), 1),
         approved=kinds % 2 == 1,
         count=count,
         turnaround={
