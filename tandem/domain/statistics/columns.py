@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, ColumnElement, Float, Select, SQLColumnExpression, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Float, Select, SQLColumnExpression, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from tandem.infra.errors import known
@@ -36,6 +36,19 @@ def integer(column: SQLColumnExpression[Any]) -> ColumnElement[int]:
 
 def real(column: ColumnElement) -> ColumnElement:
     return cast(column, Float)
+
+
+def packed(*codes: ColumnElement[int]) -> ColumnElement[int]:
+    """Small codes (-1 to 126) as one bigint, a byte each: each column copied costs the database
+    an aggregate, and one column of seven codes costs it a seventh. ``unpacked`` reads them."""
+    if len(codes) > 7:
+        raise ValueError("a bigint holds seven codes")
+    return sum(((integer(code) + 1) * (1 << (8 * i)) for i, code in enumerate(codes)), start=integer(literal(0)))
+
+
+def unpacked(column: np.ndarray, count: int) -> list[np.ndarray]:
+    """The ``count`` codes ``packed`` put in each value of ``column``."""
+    return [((column >> (8 * i)) & 0xFF).astype(np.int8) - np.int8(1) for i in range(count)]
 
 
 def fetch(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:

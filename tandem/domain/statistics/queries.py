@@ -333,15 +333,15 @@ def _judgments(
         _flag(and_(*in_time)) if in_time else literal(1),
     )
     query = select(
-        *map(integer, (Judgment.round_id, Judgment.id, Judgment.rater_id, *coded)),
+        *map(integer, (Judgment.round_id, Judgment.id, Judgment.rater_id)),
+        columns.packed(*coded),
         real(func.coalesce(Judgment.time_on_task_seconds, -1)),
         epoch(Judgment.voted_at, postgres),
     )
-    kinds = [columns.INT] * 3 + [columns.SMALL] * 7 + [columns.FLOAT] * 2
+    kinds = [columns.INT] * 4 + [columns.FLOAT] * 2
     round_id, *values = columns.fetch(session, query, kinds)
-    index, id_, rater_id, current, verdict, strength, ci_a, ci_b, counts, written, seconds, voted_at = rounds.select(
-        round_id, *values
-    )
+    index, id_, rater_id, codes, seconds, voted_at = rounds.select(round_id, *values)
+    current, verdict, strength, ci_a, ci_b, counts, written = columns.unpacked(codes, len(coded))
     order = np.argsort(id_)
     versions = _Versions(id_[order], index[order], rater_id[order], written[order], voted_at[order])
     voting = (current == 1) & (counts == 1)
