@@ -71,19 +71,26 @@ def _copied(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.n
     compiled = aggregated.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
     cursor = known(session.connection().connection.driver_connection, "the database connection").cursor()
     parts: list[list[np.ndarray]] = [[] for _ in kinds]
-    pending = bytearray()
+    pending, header = bytearray(), True
     with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT BINARY)", compiled.params) as copy:
         for block in copy:
-            if not parts[0] and not pending:  # the header comes first
-                block = block[_HEADER + int.from_bytes(block[15:19], "big") :]
             pending += block
+            if header and len(pending) >= _HEADER and len(pending) >= (size := _HEADER + _int(pending[15:19])):
+                del pending[:size]
+                header = False
+            if header:
+                continue
             while (row := _row_size(pending)) is not None:
                 for part, column in zip(parts, _arrays(memoryview(pending)[:row], kinds), strict=True):
                     part.append(column)
                 del pending[:row]
-    if bytes(pending) != b"\xff\xff":  # the trailer
+    if header or bytes(pending) != b"\xff\xff":  # the trailer
         raise ValueError("a statistics query's copy ended early")
     return [np.concatenate(part) if part else np.zeros(0, kind) for part, kind in zip(parts, kinds, strict=True)]
+
+
+def _int(data) -> int:
+    return int.from_bytes(data, "big", signed=True)
 
 
 def _row_size(data: bytearray) -> int | None:
@@ -92,10 +99,10 @@ def _row_size(data: bytearray) -> int | None:
     if len(data) < 2 or data[:2] == b"\xff\xff":
         return None
     at = 2
-    for _ in range(int.from_bytes(data[:2], "big")):
+    for _ in range(_int(data[:2])):
         if len(data) < at + 4:
             return None
-        at += 4 + max(int.from_bytes(data[at : at + 4], "big", signed=True), 0)
+        at += 4 + max(_int(data[at : at + 4]), 0)
     return at if len(data) >= at else None
 
 
@@ -103,14 +110,14 @@ def _arrays(row: memoryview, kinds: list[np.dtype]) -> list[np.ndarray]:
     """The arrays of one copied row, as the given kinds."""
     at, found = 2, []
     for kind in kinds:
-        size = int.from_bytes(row[at : at + 4], "big", signed=True)
+        size = _int(row[at : at + 4])
         at += 4
         # An array: dimensions, a has-NULLs flag, the element type, each dimension's length and
         # lower bound; then each element as a 32-bit length and the value.
-        dimensions, has_nulls = int.from_bytes(row[at : at + 4], "big"), int.from_bytes(row[at + 4 : at + 8], "big")
+        dimensions, has_nulls = _int(row[at : at + 4]), _int(row[at + 4 : at + 8])
         if size < 0 or dimensions != 1 or has_nulls:
             raise ValueError("a statistics query returned a NULL")
-        count = int.from_bytes(row[at + 12 : at + 16], "big")
+        count = _int(row[at + 12 : at + 16])
         element = np.dtype([("size", ">i4"), ("value", ">f8" if kind == FLOAT else ">i8")])
         values = np.frombuffer(row, element, count=count, offset=at + 20)
         if (values["size"] != 8).any():
