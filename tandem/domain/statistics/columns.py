@@ -25,7 +25,9 @@ from tandem.infra.errors import known
 
 # Kinds of column: all travel as bigints or doubles; SMALL (codes of a few values) is kept in a
 # byte once read.
-INT, FLOAT, SMALL = np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.int8)
+INT: np.dtype = np.dtype(np.int64)
+FLOAT: np.dtype = np.dtype(np.float64)
+SMALL: np.dtype = np.dtype(np.int8)
 _HEADER = 19  # signature, flags, extension length
 CHUNK = 1 << 16  # rows per copied row of arrays
 

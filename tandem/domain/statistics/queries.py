@@ -248,7 +248,7 @@ class _People:
         """``sources``: (row id, person id, login) columns, the first read now, the others for
         anyone not found there (a rater who scored without voting)."""
         self.session, self.sources = session, sources
-        self.ids, self.logins = np.zeros(0, dtype=np.int64), []
+        self.ids, self.logins = np.zeros(0, dtype=np.int64), list[str]()
         self._name(sources[0], None)
 
     def _name(self, source: tuple[Any, Any, Any], only: set[int] | None) -> None:
@@ -379,8 +379,7 @@ def _ratings(
             (Rating.round_id, Rating.rater_id, _flag(Rating.side == "B"), _coded(Rating.axis, axes), Rating.score),
         )
     ).where(Rating.superseded_at.is_(None), *_in_time(Rating.created_at, filters))
-    kinds = [columns.INT, columns.INT, columns.SMALL, columns.INT, columns.INT]
-    round_id, *values = columns.fetch(session, query, kinds)
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 2 + [columns.SMALL] + [columns.INT] * 2)
     index, rater_id, side, axis, score = rounds.select(round_id, *values)
     # Unapproved votes count too: so do scores without any vote.
     kept = np.ones(len(index), dtype=bool) if filters.include_unapproved else votes.cast(index, rater_id)
