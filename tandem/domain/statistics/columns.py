@@ -2,11 +2,11 @@
 
 The statistics read up to millions of judgments, and building a tuple (and a Python int or str)
 per value is what costs: most of the time of a plain fetch. So the queries select numbers only
-(names are coded by the database, see ``queries``), every column cast to a bigint or a double
-and never NULL, and on PostgreSQL each column comes as one array (``array_agg``) through ``COPY
-... TO STDOUT (FORMAT BINARY)``: fixed-width elements that numpy reads in place
-(``np.frombuffer``). SQLite (the embedded database, for small deployments) is read with a plain
-fetch.
+(names are coded by the database, see ``queries``; small codes several to a bigint, see
+``packed``), every column cast to a bigint or a double and never NULL, and on PostgreSQL the
+columns come as arrays (``array_agg``, a copied row of arrays per span of ids) through ``COPY ...
+TO STDOUT (FORMAT BINARY)``: fixed-width elements that numpy reads in place (``np.frombuffer``).
+SQLite (the embedded database, for small deployments) is read with a plain fetch.
 
 PostgreSQL's binary copy format: an 11-byte signature, a 32-bit flags field and a 32-bit header
 extension length (and the extension), then per row a 16-bit field count and per field a 32-bit
