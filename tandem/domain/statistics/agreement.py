@@ -1,13 +1,9 @@
 """Agreement among raters: Krippendorff's α, raw percent agreement, per-pair agreement, and each
 judgment's agreement with the majority of the other raters of its pair.
 
-α is computed from the coincidence matrix (Krippendorff 2011, "Computing Krippendorff's
-alpha-reliability"): each unit with m ≥ 2 values adds (c cᵀ − diag c) / (m − 1) for its value
-counts c. Units with the same counts add the same, and with a few raters per unit there are only
-tens of distinct count profiles however many units, so each profile is added once, weighted by
-how many units have it. The ``krippendorff`` package (the reference implementation) takes no
-weights: it materializes units × values × values (300 MB and seconds at a million judgments);
-the tests check these values against it.
+α is the ``krippendorff`` package's (the reference implementation), given each unit's counts of
+each value (its ``value_counts`` input), counted here with numpy: a units × values table, not the
+raters × units matrix, which at a million judgments would be mostly empty.
 
 A unit is a pair in a round. Verdicts are compared in the letters shown (A, B, tie, neither):
 every rater of a unit saw the same sides under the same letters, so agreement within a unit is the
@@ -25,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import krippendorff
 import numpy as np
 
 from tandem.domain.statistics.records import VERDICTS, Judgments, numbered
@@ -37,45 +34,15 @@ def alpha(unit: np.ndarray, value: np.ndarray, level: Level) -> float | None:
     unit has two values or all values are the same (α is undefined)."""
     domain, codes = numbered(value)
     size = len(domain)
-    counts = np.bincount(unit * size + codes, minlength=(int(unit.max()) + 1) * size if len(unit) else 0)
-    counts = counts.reshape(-1, size) if size else counts.reshape(0, 0)
-    counts = counts[counts.sum(axis=1) >= 2]
-    if len(counts) == 0 or size < 2:
+    if size < 2:
         return None
-    profiles, units = _profiles(counts)
-    weight = units / (profiles.sum(axis=1) - 1)
-    coincidences = np.einsum("k,kv,kw->vw", weight, profiles, profiles) - np.diag(weight @ profiles)
-    n_v = coincidences.sum(axis=0)
-    expected = (np.outer(n_v, n_v) - np.diag(n_v)) / (n_v.sum() - 1)
-    distance = _distances(domain.astype(float), n_v, level)
-    disagreement = (expected * distance).sum()
-    if disagreement == 0:
+    counts = np.bincount(unit * size + codes, minlength=(int(unit.max()) + 1) * size).reshape(-1, size)
+    counts = counts[counts.sum(axis=1) >= 2]  # a unit with one value tells nothing of agreement
+    if len(counts) == 0:
         return None
-    return round(float(1 - (coincidences * distance).sum() / disagreement), 4)
-
-
-def _profiles(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of ``counts`` and how many units have each. Each row is read as one
-    number (its counts as digits) where that fits: numpy sorts numbers far faster than rows."""
-    digits = counts.max(axis=0) + 1
-    if np.prod(digits.astype(float)) >= 2**62:
-        return np.unique(counts, axis=0, return_counts=True)
-    _, first, units = np.unique(counts @ np.cumprod(np.r_[1, digits[:-1]]), return_index=True, return_counts=True)
-    return counts[first], units
-
-
-def _distances(domain: np.ndarray, n_v: np.ndarray, level: Level) -> np.ndarray:
-    """δ² between every two values (Krippendorff 2011, section E)."""
-    if level == "nominal":
-        return 1 - np.eye(len(domain))
-    if level == "interval":
-        return np.subtract.outer(domain, domain) ** 2
-    if level == "ratio":
-        total = np.add.outer(domain, domain)
-        return np.divide(np.subtract.outer(domain, domain), total, out=np.zeros_like(total), where=total != 0) ** 2
-    # Ordinal: the values ranked between the two (each end counting half), by how often used.
-    below = np.cumsum(n_v) - n_v / 2  # values used below each one, itself counting half
-    return np.subtract.outer(below, below) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        found = krippendorff.alpha(value_counts=counts, value_domain=domain, level_of_measurement=level)
+    return round(float(found), 4) if np.isfinite(found) else None
 
 
 def verdict_counts(judgments: Judgments) -> np.ndarray:
