@@ -4,12 +4,13 @@ Builds judgments over 20 models drawn from known strengths (tests/stats_syntheti
 raters per pair, a tenth of the votes pending review, every seventh vote replacing an earlier
 one, scores on two axes for every fourth vote, a review for each), bulk-inserted (COPY on
 PostgreSQL, executemany on SQLite), then runs the real command, `tandem stats --format json
---bootstrap 1000`, as a process and reports its wall time and peak RSS, and where the time goes
-(loading the records, computing the report) measured in this process.
+--bootstrap 1000`, as a process and reports its wall time and peak RSS (GNU time's, of that
+process alone), and where the time goes (loading the records, computing the report) measured
+in this process.
 
 PostgreSQL at 127.0.0.1:5432, database test, in a schema of its own dropped afterwards:
 
-    .venv/bin/python bench/stats.py [--judgments 100000] [--bootstrap 1000] [--sqlite]
+    .venv/bin/python bench/stats.py [--judgments 100000] [--bootstrap 1000] [--sqlite] [--redis URL]
     .venv/bin/python bench/stats.py --judgments 1000000      # the issue's size
 """
 
@@ -31,11 +32,11 @@ from sqlalchemy import Table, create_engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tandem.infra import migrate  # noqa: E402
-from tandem.infra.db import Base, Storage  # noqa: E402
-from tandem.domain.statistics.queries import Filters, load  # noqa: E402
-from tandem.domain.statistics.report import build  # noqa: E402
-from tests.stats_synthetic import Plan, database_rows  # noqa: E402
+from tandem.domain.statistics.queries import Filters, load
+from tandem.domain.statistics.report import build
+from tandem.infra import migrate
+from tandem.infra.db import Base, Storage
+from tests.stats_synthetic import Plan, database_rows
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TANDEM = str(Path(sys.executable).with_name("tandem"))
@@ -97,23 +98,23 @@ def database(args: argparse.Namespace, scratch: Path, prefix: str) -> Iterator[s
         admin.dispose()
 
 
-def run_command(database_url: str, bootstrap: int, scratch: Path) -> tuple[float, float, dict]:
+def run_command(database_url: str, redis_url: str, bootstrap: int, scratch: Path) -> tuple[float, float, dict]:
     """Run `tandem stats`; return its wall seconds, peak RSS in MB and its report."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
         "TANDEM_DATABASE_URL": database_url,
-        "TANDEM_REDIS_URL": "redis://127.0.0.1:6379/13",
+        "TANDEM_REDIS_URL": redis_url,
     }
-    out = scratch / "stats.json"
+    out, peak = scratch / "stats.json", scratch / "peak"
+    # Through GNU time: a child's own ru_maxrss starts at this process's resident size when it
+    # was forked (Linux keeps the larger of the two across exec), so it would count the bench.
+    command = ["/usr/bin/time", "-f", "%M", "-o", str(peak), TANDEM, "stats", "--format", "json"]
     started = time.perf_counter()
     with open(out, "w") as stdout:
-        process = subprocess.Popen(
-            [TANDEM, "stats", "--format", "json", "--bootstrap", str(bootstrap)], stdout=stdout, env=env, cwd=scratch
-        )
-        _, status, usage = os.wait4(process.pid, 0)
+        status = subprocess.call([*command, "--bootstrap", str(bootstrap)], stdout=stdout, env=env, cwd=scratch)
     seconds = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"tandem stats failed (status {status})")
-    return seconds, usage.ru_maxrss / 1024, json.loads(out.read_text())
+    return seconds, int(peak.read_text().split()[-1]) / 1024, json.loads(out.read_text())
 
 
 def main() -> None:
@@ -125,6 +126,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     parser.add_argument("--schema", help="reuse this PostgreSQL schema, built by an earlier --keep run")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema (its name is printed)")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="the Redis the command is configured with")
     args = parser.parse_args()
 
     plan = Plan(models=args.models, pairs=-(-args.judgments // 3), raters=args.raters, raters_per_pair=3,
@@ -147,7 +149,7 @@ def main() -> None:
         computed = time.perf_counter() - started
         print(f"in process: load {len(records.judgments)} judgments {loaded:.2f} s, report {computed:.2f} s")
 
-        seconds, rss, shown = run_command(url, args.bootstrap, scratch)
+        seconds, rss, shown = run_command(url, args.redis, args.bootstrap, scratch)
         top = shown["ranking"]["models"][0]
         print(f"tandem stats --format json --bootstrap {args.bootstrap}: {seconds:.2f} s, peak RSS {rss:.0f} MB "
               f"({shown['judgments']} judgments; first {top['model']} {top['rating']} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import krippendorff
 import numpy as np
 import pytest
 
@@ -191,6 +192,17 @@ def as_records(reliability_data) -> tuple[np.ndarray, np.ndarray]:
 )
 def test_krippendorffs_alpha_matches_the_packages_reference_values(data, level, expected):
     assert agreement.alpha(*as_records(data), level) == pytest.approx(expected, abs=5e-4)
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
+@pytest.mark.parametrize("coders, values", [(4, 5), (60, 40)])
+def test_alpha_from_each_units_value_counts_is_the_packages_from_the_raters_by_units_matrix(level, coders, values):
+    # Tandem counts each unit's values from its rows; the package's own path builds them from the matrix.
+    rng = np.random.default_rng(3)
+    data = rng.integers(1, values + 1, size=(coders, 300)).astype(float)
+    data[rng.random(data.shape) < 0.3] = np.nan
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    assert agreement.alpha(*as_records(data), level) == round(expected, 4)
 
 
 def test_alpha_is_none_when_undefined():

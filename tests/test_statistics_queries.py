@@ -4,11 +4,11 @@ to the right models, scores and reviews with them, and every filter."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tandem.domain.statistics.queries import Filters, load
 from tandem.domain.statistics.report import statistics
-from tandem.infra.models import JudgmentReview, Task
+from tandem.infra.models import Judgment, JudgmentReview, Rating, Task
 from tests.stats_synthetic import AXES, Plan, draw, has_old_version, round_of, voted_at
 from tests.support.statistics import store, truth
 
@@ -91,6 +91,38 @@ def test_scores_of_an_unapproved_vote_count_only_when_asked(storage):
         everything = load(session, Filters(include_unapproved=True)).ratings
     assert len(everything.score) == 4 * len(truth(PLAN, pending=True))
     assert len(approved.score) == 4 * len(truth(PLAN))
+
+
+def test_scores_without_a_vote_count_only_with_unapproved_votes_named_by_their_latest_score(storage):
+    store(storage, PLAN)
+    score = {"task_id": 1, "round_id": 1, "rater_id": 999, "side": "A", "axis": AXES[0], "score": 5}
+    with storage.transaction() as session:
+        for n, login in enumerate(("scorer-old", "scorer")):
+            session.add(Rating(**score, rater_login=login, comment_id=10**6 + n, delivery_id=f"s{n}"))
+        session.flush()
+        session.execute(update(Rating).where(Rating.rater_login == "scorer-old").values(superseded_at=voted_at(0)))
+        everything = load(session, Filters(include_unapproved=True)).ratings
+        approved = load(session, Filters()).ratings
+    assert "scorer" in everything.raters and "scorer-old" not in everything.raters
+    assert len(everything.score) == 4 * len(truth(PLAN, pending=True)) + 1
+    assert "scorer" not in approved.raters and len(approved.score) == 4 * len(truth(PLAN))
+
+
+def test_a_renamed_rater_is_one_rater_named_by_the_latest_login_with_all_their_reviews(storage):
+    store(storage, PLAN)
+    with storage.transaction() as session:
+        # Their first vote was cast under an earlier login.
+        first = select(Judgment.id).where(Judgment.rater_login == "rater-00").order_by(Judgment.id).limit(1)
+        session.execute(update(Judgment).where(Judgment.id == first.scalar_subquery()).values(rater_login="old"))
+        report = statistics(session, Filters(), bootstrap=0)
+    raters = {r["rater"]: r for r in report["raters"]}
+    assert "old" not in raters
+    judged = [row for row in truth(PLAN) if row[2] == "rater-00"]
+    drawn = draw(PLAN)
+    replaced = sum(has_old_version(n) for n in range(len(drawn.pair)) if drawn.rater[n] == 0)
+    assert raters["rater-00"]["judgments"] == len(judged) > 0
+    # Each approved vote's approval and each replaced version's rejection, whatever the login.
+    assert raters["rater-00"]["reviewed"] == len(judged) + replaced
 
 
 @pytest.mark.parametrize(

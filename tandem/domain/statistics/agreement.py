@@ -1,10 +1,9 @@
 """Agreement among raters: Krippendorff's α, raw percent agreement, per-pair agreement, and each
 judgment's agreement with the majority of the other raters of its pair.
 
-Library: ``krippendorff`` (the reference implementation on PyPI; vectorized numpy). It is given
-value counts per unit (units × values) rather than a raters × units matrix: a rater has one
-current vote per pair and round, so the two are the same data, and the counts stay small with
-hundreds of raters and hundreds of thousands of pairs.
+α is the ``krippendorff`` package's (the reference implementation), given each unit's counts of
+each value (its ``value_counts`` input), counted here with numpy: a units × values table, not the
+raters × units matrix, which at a million judgments would be mostly empty.
 
 A unit is a pair in a round. Verdicts are compared in the letters shown (A, B, tie, neither):
 every rater of a unit saw the same sides under the same letters, so agreement within a unit is the
@@ -25,30 +24,32 @@ from typing import Any, Literal
 import krippendorff
 import numpy as np
 
-from tandem.domain.statistics.records import VERDICTS, Judgments
+from tandem.domain.statistics.records import VERDICTS, Judgments, numbered
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 
 
 def alpha(unit: np.ndarray, value: np.ndarray, level: Level) -> float | None:
-    """Krippendorff's α of one value per (rater, unit) row; None when no unit has two values or
-    all values are the same (α is undefined)."""
-    domain, codes = np.unique(value, return_inverse=True)
-    units, rows = np.unique(unit, return_inverse=True)
-    counts = np.zeros((len(units), len(domain)))
-    np.add.at(counts, (rows, codes), 1)
-    counts = counts[counts.sum(axis=1) >= 2]
-    if len(counts) == 0 or len(domain) < 2:
+    """Krippendorff's α of one value per (rater, unit) row, units numbered from 0; None when no
+    unit has two values or all values are the same (α is undefined)."""
+    domain, codes = numbered(value)
+    size = len(domain)
+    if size < 2:
         return None
-    result = krippendorff.alpha(value_counts=counts, value_domain=domain, level_of_measurement=level)
-    return None if np.isnan(result) else round(float(result), 4)
+    counts = np.bincount(unit * size + codes, minlength=(int(unit.max()) + 1) * size).reshape(-1, size)
+    counts = counts[counts.sum(axis=1) >= 2]  # a unit with one value tells nothing of agreement
+    if len(counts) == 0:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        found = krippendorff.alpha(value_counts=counts, value_domain=domain, level_of_measurement=level)
+    return round(float(found), 4) if np.isfinite(found) else None
 
 
 def verdict_counts(judgments: Judgments) -> np.ndarray:
     """Votes per unit and verdict, shape (units, 4)."""
-    counts = np.zeros((len(judgments.units), len(VERDICTS)), dtype=np.int64)
-    np.add.at(counts, (judgments.unit, judgments.verdict), 1)
-    return counts
+    size = len(VERDICTS)
+    cells = judgments.unit * size + judgments.verdict
+    return np.bincount(cells, minlength=len(judgments.units) * size).reshape(-1, size)
 
 
 def percent_agreement(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,11 +2,11 @@
 
 The statistics read up to millions of judgments, and building a tuple (and a Python int or str)
 per value is what costs: most of the time of a plain fetch. So the queries select numbers only
-(names are coded by the database, see ``queries``), every column cast to a bigint or a double
-and never NULL, and on PostgreSQL each column comes as one array (``array_agg``) through ``COPY
-... TO STDOUT (FORMAT BINARY)``: fixed-width elements that numpy reads in place
-(``np.frombuffer``). SQLite (the embedded database, for small deployments) is read with a plain
-fetch.
+(names are coded by the database, see ``queries``; small codes several to a bigint, see
+``packed``), every column cast to a bigint or a double and never NULL, and on PostgreSQL the
+columns come as arrays (``array_agg``, a copied row of arrays per span of ids) through ``COPY ...
+TO STDOUT (FORMAT BINARY)``: fixed-width elements that numpy reads in place (``np.frombuffer``).
+SQLite (the embedded database, for small deployments) is read with a plain fetch.
 
 PostgreSQL's binary copy format: an 11-byte signature, a 32-bit flags field and a 32-bit header
 extension length (and the extension), then per row a 16-bit field count and per field a 32-bit
@@ -18,13 +18,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, ColumnElement, Float, Select, SQLColumnExpression, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Float, Select, SQLColumnExpression, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from tandem.infra.errors import known
 
-INT, FLOAT = np.dtype(np.int64), np.dtype(np.float64)
+# Kinds of column: all travel as bigints or doubles; SMALL (codes of a few values) is kept in a
+# byte once read.
+INT: np.dtype = np.dtype(np.int64)
+FLOAT: np.dtype = np.dtype(np.float64)
+SMALL: np.dtype = np.dtype(np.int8)
 _HEADER = 19  # signature, flags, extension length
+CHUNK = 1 << 16  # ids per copied row of arrays
 
 
 def integer(column: SQLColumnExpression[Any]) -> ColumnElement[int]:
@@ -35,8 +40,23 @@ def real(column: ColumnElement) -> ColumnElement:
     return cast(column, Float)
 
 
+def packed(*codes: ColumnElement[int]) -> ColumnElement[int]:
+    """Small codes (-1 to 126) as one bigint, a byte each: each column copied costs the database
+    an aggregate, and one column of seven codes costs it a seventh. ``unpacked`` reads them."""
+    if len(codes) > 7:
+        raise ValueError("a bigint holds seven codes")
+    return sum(((integer(code) + 1) * (1 << (8 * i)) for i, code in enumerate(codes)), start=integer(literal(0)))
+
+
+def unpacked(column: np.ndarray, count: int) -> list[np.ndarray]:
+    """The ``count`` codes ``packed`` put in each value of ``column``."""
+    return [((column >> (8 * i)) & 0xFF).astype(np.int8) - np.int8(1) for i in range(count)]
+
+
 def fetch(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
-    """The query's columns, of the given kinds (INT or FLOAT; the query casts them so)."""
+    """The query's columns, of the given kinds (INT, SMALL or FLOAT; the query casts them to a
+    bigint or a double). The first is an id (of the row, its round...), numbered densely by the
+    database: it groups the rows for the copy."""
     if session.get_bind().dialect.name == "postgresql":
         return _copied(session, query, kinds)
     rows = session.execute(query).all()
@@ -44,32 +64,68 @@ def fetch(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.nda
 
 
 def _copied(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
-    # One row of arrays (array_agg), not a row per result: the client reads a copied row at a
-    # time, and a million of them cost seconds in Python alone. The aggregates of one query see
-    # the rows in one order, so the arrays line up.
+    # Rows of arrays (array_agg of the rows whose first column, an id, is in one span of CHUNK
+    # ids), not a row per result: the client reads a copied row at a time, and a million of
+    # them cost seconds in Python alone; nor one row of whole columns, which the client library
+    # would hold twice over (its buffer and the row). Grouped by the id rather than numbered
+    # (row_number()), which costs the database half as much again. The aggregates of one group
+    # see its rows in one order, so the arrays line up.
     rows = query.subquery()
-    aggregated = select(*(func.array_agg(column) for column in rows.c))
+    first = next(iter(rows.c))
+    aggregated = select(*(func.array_agg(column) for column in rows.c)).group_by(first // CHUNK)
     compiled = aggregated.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
     cursor = known(session.connection().connection.driver_connection, "the database connection").cursor()
+    parts: list[list[np.ndarray]] = [[] for _ in kinds]
+    pending, header = bytearray(), True
     with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT BINARY)", compiled.params) as copy:
-        data = b"".join(bytes(block) for block in copy)
-    at = _HEADER + int.from_bytes(data[15:19], "big") + 2  # and the row's field count
-    found = []
+        for block in copy:
+            pending += block
+            if header and len(pending) >= _HEADER and len(pending) >= (size := _HEADER + _int(pending[15:19])):
+                del pending[:size]
+                header = False
+            if header:
+                continue
+            while (row := _row_size(pending)) is not None:
+                for part, column in zip(parts, _arrays(memoryview(pending)[:row], kinds), strict=True):
+                    part.append(column)
+                del pending[:row]
+    if header or bytes(pending) != b"\xff\xff":  # the trailer
+        raise ValueError("a statistics query's copy ended early")
+    return [np.concatenate(part) if part else np.zeros(0, kind) for part, kind in zip(parts, kinds, strict=True)]
+
+
+def _int(data) -> int:
+    return int.from_bytes(data, "big", signed=True)
+
+
+def _row_size(data: bytearray) -> int | None:
+    """The size of the copied row at the start of ``data``, or None while not all of it is there
+    (or at the trailer): a 16-bit field count, then each field's 32-bit size and value."""
+    if len(data) < 2 or data[:2] == b"\xff\xff":
+        return None
+    at = 2
+    for _ in range(_int(data[:2])):
+        if len(data) < at + 4:
+            return None
+        at += 4 + max(_int(data[at : at + 4]), 0)
+    return at if len(data) >= at else None
+
+
+def _arrays(row: memoryview, kinds: list[np.dtype]) -> list[np.ndarray]:
+    """The arrays of one copied row, as the given kinds."""
+    at, found = 2, []
     for kind in kinds:
-        size = int.from_bytes(data[at : at + 4], "big", signed=True)
+        size = _int(row[at : at + 4])
         at += 4
-        if size < 0:  # array_agg of no rows is NULL
-            found.append(np.zeros(0, kind))
-            continue
         # An array: dimensions, a has-NULLs flag, the element type, each dimension's length and
         # lower bound; then each element as a 32-bit length and the value.
-        dimensions, has_nulls = int.from_bytes(data[at : at + 4], "big"), int.from_bytes(data[at + 4 : at + 8], "big")
-        if dimensions != 1 or has_nulls:
+        dimensions, has_nulls = _int(row[at : at + 4]), _int(row[at + 4 : at + 8])
+        if size < 0 or dimensions != 1 or has_nulls:
             raise ValueError("a statistics query returned a NULL")
-        count = int.from_bytes(data[at + 12 : at + 16], "big")
-        element = np.dtype([("size", ">i4"), ("value", kind.newbyteorder(">"))])
-        values = np.frombuffer(data, element, count=count, offset=at + 20)
-        if (values["size"] != kind.itemsize).any():
+        count = _int(row[at + 12 : at + 16])
+        element = np.dtype([("size", ">i4"), ("value", ">f8" if kind == FLOAT else ">i8")])
+        values = np.frombuffer(row, element, count=count, offset=at + 20)
+        if (values["size"] != 8).any():
             raise ValueError("a statistics query returned a column that is not a bigint or a double")
         found.append(values["value"].astype(kind))
         at += size

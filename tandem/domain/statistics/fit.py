@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import choix
 import numpy as np
 
-from tandem.domain.statistics.records import A, B, Judgments, Ratings
+from tandem.domain.statistics.records import A, B, Judgments, Ratings, numbered
 
 ALPHA = 0.01
 SCALE = 400 / math.log(10)
@@ -90,11 +90,13 @@ class Ranking:
         }
 
 
-def judgment_battles(judgments: Judgments) -> Battles:
-    """One battle per judgment: the model shown as A against the one shown as B; a tie and
-    neither (both bad) are ties."""
-    outcome = np.select([judgments.verdict == A, judgments.verdict == B], [WON, LOST], TIED)
-    return _battles(judgments.models, judgments.model_a, judgments.model_b, outcome)
+def judgment_battles(judgments: Judgments, rows: np.ndarray | None = None) -> Battles:
+    """One battle per judgment (of those ``rows`` selects, a mask or indices; all without): the
+    model shown as A against the one shown as B; a tie and neither (both bad) are ties."""
+    picked = slice(None) if rows is None else rows
+    verdict = judgments.verdict[picked]
+    outcome = np.select([verdict == A, verdict == B], [WON, LOST], TIED)
+    return _battles(judgments.models, judgments.model_a[picked], judgments.model_b[picked], outcome)
 
 
 def axis_battles(ratings: Ratings, axis: int) -> Battles:
@@ -111,7 +113,7 @@ def axis_battles(ratings: Ratings, axis: int) -> Battles:
 
 def _battles(models: list[str], first: np.ndarray, second: np.ndarray, outcome: np.ndarray) -> Battles:
     """Battles numbering only the models that took part, so none is ranked on no evidence."""
-    present, codes = np.unique(np.concatenate([first, second]), return_inverse=True)
+    present, codes = numbered(np.concatenate([first, second]))
     return Battles(
         models=[models[i] for i in present],
         first=codes[: len(first)],

@@ -7,26 +7,28 @@ current judgment and score. Reviews count unless withdrawn, whichever version th
 
 A million judgments must load in seconds, so no row becomes a Python object: the database codes
 every name as a number (models, verdicts, strengths, axes; raters by id) and the rows arrive as
-numpy columns (``columns``). A pair's models and its task's gold answer are read once per round
-and given to the judgments and scores of that round by numpy.
+numpy columns (``columns``). The filters on rounds, tasks and models are applied once per round
+(``_Rounds``: a pair's models and its task's gold answer come from there too); judgments, scores
+and reviews are read from their own tables, only their times filtered by the database, and kept
+by their round with numpy; a score is matched to its rater's vote, and a review to its judgment,
+by numpy too.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from statistics import median
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Float, Select, SQLColumnExpression, and_, case, cast, func, literal, select, text
+from sqlalchemy import ColumnElement, Float, SQLColumnExpression, and_, case, cast, func, literal, select, text
 from sqlalchemy.orm import Session, aliased
 
 from tandem.domain.statistics import columns
 from tandem.domain.statistics.columns import integer, real
 from tandem.domain.statistics.records import (
+    CI_STATES,
     NEITHER,
     NO_GOLD,
     STRENGTHS,
@@ -38,11 +40,9 @@ from tandem.domain.statistics.records import (
     Ratings,
     Reviews,
 )
-from tandem.domain.vocabulary import ReviewState
+from tandem.domain.vocabulary import ReviewDecision, ReviewState
 from tandem.infra.errors import TandemError
 from tandem.infra.models import Judgment, JudgmentReview, Output, Pair, Rating, Round, Side, Task
-
-BATCH_SIZE = 50_000
 
 
 @dataclass(frozen=True)
@@ -113,16 +113,23 @@ class Records:
 def load(session: Session, filters: Filters) -> Records:
     """The records the filters select. Names (models, axes, verdicts, logins) are coded as
     numbers by the database, so rows arrive as numeric columns (``columns``)."""
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
         # Each query runs once over many rows: compiling it to machine code (JIT) costs more
         # than it saves.
         session.execute(text("SET LOCAL jit = off"))
     models = sorted(session.scalars(select(Output.model).distinct()))
     rounds = _Rounds.load(session, filters, models)
+    raters = _People(
+        session,
+        (Judgment.id, Judgment.rater_id, Judgment.rater_login),
+        (Rating.id, Rating.rater_id, Rating.rater_login),
+    )
+    judgments, votes, versions = _judgments(session, filters, rounds, models, raters, postgres)
     return Records(
-        judgments=_judgments(session, filters, rounds, models),
-        ratings=_ratings(session, filters, rounds, models),
-        reviews=_reviews(session, filters, session.get_bind().dialect.name == "postgresql"),
+        judgments=judgments,
+        ratings=_ratings(session, filters, rounds, models, votes, raters),
+        reviews=_reviews(session, versions, raters, postgres),
     )
 
 
@@ -131,6 +138,10 @@ def _coded(column: SQLColumnExpression[Any], names: Sequence[str], missing: int 
     if not names:
         return literal(missing)
     return case({name: code for code, name in enumerate(names)}, value=column, else_=missing)
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
 
 
 def _gold(model_a, model_b) -> ColumnElement[int]:
@@ -146,11 +157,22 @@ def _gold(model_a, model_b) -> ColumnElement[int]:
     )
 
 
+def _in_time(written_at, filters: Filters) -> list[ColumnElement[bool]]:
+    """Conditions that ``written_at`` is within since/until."""
+    conditions = []
+    if filters.since is not None:
+        conditions.append(written_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(written_at < filters.until)
+    return conditions
+
+
 @dataclass(frozen=True)
 class _Rounds:
     """The rounds the filters select, by id: their task, number, models (codes) and the verdict
-    their task's gold expects. Judgments and scores get their models from here, so the joins
-    from a round to its pair's models run once per round, not once per judgment and score."""
+    their task's gold expects. Every filter but the times is on the round, its task or its
+    pair's models, so judgments, scores and reviews are read from their own tables alone and
+    kept by their round here (``select``): the joins run once per round, not once per row."""
 
     id: np.ndarray  # sorted
     task_id: np.ndarray
@@ -161,26 +183,43 @@ class _Rounds:
 
     @classmethod
     def load(cls, session: Session, filters: Filters, models: list[str]) -> _Rounds:
-        # Scoped from an alias of Round: the scope joins Round itself. The times filter votes
-        # and scores, not rounds.
-        round_ = aliased(Round)
-        query, model_a, model_b = _scoped(
-            select().select_from(round_), round_.id, round_.created_at, replace(filters, since=None, until=None)
-        )
-        query = query.add_columns(
-            *map(
-                integer,
-                (
-                    round_.id,
-                    round_.task_id,
-                    round_.number,
-                    _coded(model_a, models),
-                    _coded(model_b, models),
-                    _gold(model_a, model_b),
-                ),
+        output_a, output_b = aliased(Output), aliased(Output)
+        side_a, side_b = aliased(Side), aliased(Side)
+        model_a, model_b = output_a.model, output_b.model
+        query = (
+            select(
+                *map(
+                    integer,
+                    (
+                        Round.id,
+                        Round.task_id,
+                        Round.number,
+                        _coded(model_a, models),
+                        _coded(model_b, models),
+                        _gold(model_a, model_b),
+                    ),
+                )
             )
-        ).order_by(round_.id)
-        return cls(*columns.fetch(session, query, [columns.INT] * 6))
+            .select_from(Round)
+            .join(Task, Task.id == Round.task_id)
+            .join(Pair, Pair.task_id == Task.id)
+            .join(side_a, and_(side_a.pair_id == Pair.id, side_a.letter == "A"))
+            .join(output_a, output_a.id == side_a.output_id)
+            .join(side_b, and_(side_b.pair_id == Pair.id, side_b.letter == "B"))
+            .join(output_b, output_b.id == side_b.output_id)
+            .where(*filters.tasks)
+        )
+        if filters.models is not None:
+            query = query.where(model_a.in_(filters.models), model_b.in_(filters.models))
+        if filters.repo is not None:
+            query = query.where(Task.repo_full_name == filters.repo)
+        if filters.round is not None:
+            query = query.where(Round.number == filters.round)
+        for key, value in filters.metadata.items():
+            query = query.where(Task.metadata_[key].as_string() == value)
+        found = columns.fetch(session, query, [columns.INT] * 6)
+        order = np.argsort(found[0])  # numpy sorts in memory; the database would spill to disk
+        return cls(*(column[order] for column in found))
 
     def select(self, round_ids: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:
         """The rows whose round is here (the others the filters leave out): each one's index
@@ -194,123 +233,170 @@ class _Rounds:
 
 def _units(rounds: _Rounds, index: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
     """Units (task id, round number) numbered by round, and each row's unit."""
-    present, unit = np.unique(index, return_inverse=True)
+    # Round indices are below len(rounds): counted, not sorted.
+    seen = np.bincount(index, minlength=len(rounds.id)) > 0
+    present, unit = np.flatnonzero(seen), (np.cumsum(seen) - 1)[index]
     return list(zip(rounds.task_id[present].tolist(), rounds.number[present].tolist(), strict=True)), unit
 
 
-def _raters(session: Session, table, rater_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Raters numbered by id (their latest login names them), and each row's rater."""
-    ids, rater = np.unique(rater_ids, return_inverse=True)
-    latest = select(func.max(table.id)).group_by(table.rater_id)
-    logins: dict[int, str] = dict(
-        session.execute(select(table.rater_id, table.rater_login).where(table.id.in_(latest))).all()
-    )
-    return [logins[i] for i in ids.tolist()], rater
+class _People:
+    """Raters or reviewers by id, each named by the login of their latest row in the first of
+    ``sources`` that has one (a login may change). Rows are numbered by a binary search in the
+    few ids, not by sorting a million of them (``np.unique``)."""
+
+    def __init__(self, session: Session, *sources: tuple[Any, Any, Any]) -> None:
+        """``sources``: (row id, person id, login) columns, the first read now, the others for
+        anyone not found there (a rater who scored without voting)."""
+        self.session, self.sources = session, sources
+        self.ids, self.logins = np.zeros(0, dtype=np.int64), list[str]()
+        self._name(sources[0], None)
+
+    def _name(self, source: tuple[Any, Any, Any], only: set[int] | None) -> None:
+        row, person, login = source
+        latest = select(func.max(row)).group_by(person)
+        if only is not None:
+            latest = latest.where(person.in_(only))
+        logins = dict(zip(self.ids.tolist(), self.logins, strict=True))
+        logins |= dict(self.session.execute(select(person, login).where(row.in_(latest))).all())
+        self.ids = np.array(sorted(logins), dtype=np.int64)
+        self.logins = [logins[i] for i in self.ids.tolist()]
+
+    def codes(self, ids: np.ndarray) -> np.ndarray:
+        """Each row's index in ``ids``."""
+        if (found := self._found(ids)) is None:
+            unnamed = set(ids.tolist()) - set(self.ids.tolist())
+            for source in self.sources[1:]:
+                self._name(source, unnamed)
+            if (found := self._found(ids)) is None:
+                raise ValueError(f"no login for the ids {sorted(unnamed)}")
+        return found
+
+    def _found(self, ids: np.ndarray) -> np.ndarray | None:
+        found = np.minimum(np.searchsorted(self.ids, ids), max(len(self.ids) - 1, 0))
+        if len(ids) and (len(self.ids) == 0 or (self.ids[found] != ids).any()):
+            return None
+        return found
+
+    def numbered(self, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The people of these rows, numbered from 0, and each row's number."""
+        seen = np.bincount(codes := self.codes(ids), minlength=len(self.ids)) > 0
+        return [self.logins[i] for i in np.flatnonzero(seen)], (np.cumsum(seen) - 1)[codes]
 
 
-def _judgments(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Judgments:
-    # The models are the rounds' (filtered there): no joins to them here.
-    unfiltered = replace(filters, models=None)
-    query, _, _ = _scoped(
-        select().select_from(Judgment), Judgment.round_id, Judgment.voted_at, unfiltered, models=False
+@dataclass(frozen=True)
+class _Votes:
+    """Current votes, whenever cast: each one's round (index in _Rounds) and rater (index in
+    ``ids``)."""
+
+    ids: np.ndarray
+    round: np.ndarray
+    rater: np.ndarray
+
+    def cast(self, round_index: np.ndarray, rater_id: np.ndarray) -> np.ndarray:
+        """Whether each (round index, rater id) is one of these votes."""
+        if len(self.round) == 0:
+            return np.zeros(len(rater_id), dtype=bool)
+        rater = np.minimum(np.searchsorted(self.ids, rater_id), len(self.ids) - 1)
+        # A (round, rater) as one number, looked up in the votes' sorted (np.isin sorts both).
+        keys = np.where(self.ids[rater] == rater_id, round_index * len(self.ids) + rater, -1)
+        ours = np.sort(self.round * len(self.ids) + self.rater)
+        return ours[np.minimum(np.searchsorted(ours, keys), len(ours) - 1)] == keys
+
+
+@dataclass(frozen=True)
+class _Versions:
+    """Every version of the judgments in the selected rounds, by id, for their reviews: each
+    one's round (index in _Rounds), rater id, whether the times select it, and when it was cast
+    (seconds since the epoch)."""
+
+    id: np.ndarray  # sorted
+    round: np.ndarray
+    rater_id: np.ndarray
+    written: np.ndarray
+    voted_at: np.ndarray
+
+
+def _judgments(
+    session: Session, filters: Filters, rounds: _Rounds, models: list[str], raters: _People, postgres: bool
+) -> tuple[Judgments, _Votes, _Versions]:
+    """The current judgments the filters select; the current votes whose scores count
+    (approved, unless unapproved ones count too) whenever cast: the times filter scores by when
+    they were written, not their votes; and every version, for the reviews."""
+    in_time = _in_time(Judgment.voted_at, filters)
+    coded = (
+        _flag(Judgment.superseded_at.is_(None)),
+        _coded(Judgment.verdict, VERDICTS),
+        _coded(Judgment.strength, STRENGTHS),
+        _coded(Judgment.ci_state_a, CI_STATES),
+        _coded(Judgment.ci_state_b, CI_STATES),
+        literal(1) if filters.include_unapproved else _flag(Judgment.review_state == ReviewState.APPROVED),
+        _flag(and_(*in_time)) if in_time else literal(1),
     )
-    coded = (_coded(Judgment.verdict, VERDICTS), _coded(Judgment.strength, STRENGTHS))
-    query = query.add_columns(
-        *map(integer, (Judgment.round_id, Judgment.rater_id, *coded)),
+    query = select(
+        *map(integer, (Judgment.round_id, Judgment.id, Judgment.rater_id)),
+        columns.packed(*coded),
         real(func.coalesce(Judgment.time_on_task_seconds, -1)),
-    ).where(Judgment.superseded_at.is_(None))
-    if not filters.include_unapproved:
-        query = query.where(Judgment.review_state == ReviewState.APPROVED)
-    round_id, *values = columns.fetch(session, query, [columns.INT] * 4 + [columns.FLOAT])
-    index, rater_id, verdict, strength, seconds = rounds.select(round_id, *values)
+        epoch(Judgment.voted_at, postgres),
+    )
+    kinds = [columns.INT] * 4 + [columns.FLOAT] * 2
+    round_id, *values = columns.fetch(session, query, kinds)
+    index, id_, rater_id, codes, seconds, voted_at = rounds.select(round_id, *values)
+    current, verdict, strength, ci_a, ci_b, counts, written = columns.unpacked(codes, len(coded))
+    order = np.argsort(id_)
+    versions = _Versions(id_[order], index[order], rater_id[order], written[order], voted_at[order])
+    voting = (current == 1) & (counts == 1)
+    votes = _Votes(raters.ids, index[voting], raters.codes(rater_id[voting]))
+    kept = voting & (written == 1)
+    index = index[kept]
     units, unit = _units(rounds, index)
-    raters, rater = _raters(session, Judgment, rater_id)
-    return Judgments(
+    names, rater = raters.numbered(rater_id[kept])
+    judgments = Judgments(
         units=units,
-        raters=raters,
+        raters=names,
         models=models,
         unit=unit,
         rater=rater,
         model_a=rounds.model_a[index],
         model_b=rounds.model_b[index],
-        verdict=verdict.astype(np.int8),
-        strength=(strength + 1).astype(np.int8),
-        seconds=np.where(seconds < 0, np.nan, seconds),
+        verdict=verdict[kept],
+        strength=strength[kept] + 1,
+        seconds=np.where(seconds[kept] < 0, np.nan, seconds[kept]),
         gold=rounds.gold[index].astype(np.int8),
+        ci_a=ci_a[kept],
+        ci_b=ci_b[kept],
     )
+    return judgments, votes, versions
 
 
-def _ratings(session: Session, filters: Filters, rounds: _Rounds, models: list[str]) -> Ratings:
-    unfiltered = replace(filters, models=None)
-    query, _, _ = _scoped(select().select_from(Rating), Rating.round_id, Rating.created_at, unfiltered, models=False)
+def _ratings(
+    session: Session, filters: Filters, rounds: _Rounds, models: list[str], votes: _Votes, raters: _People
+) -> Ratings:
+    """The current scores the filters select: of approved votes, unless unapproved ones count."""
     axes = sorted(session.scalars(select(Rating.axis).distinct()))
-    coded = (case((Rating.side == "B", 1), else_=0), _coded(Rating.axis, axes))
-    query = query.add_columns(
-        *map(integer, (Rating.round_id, Rating.rater_id, *coded, Rating.score)),
-    ).where(Rating.superseded_at.is_(None))
-    if not filters.include_unapproved:
-        vote = aliased(Judgment)
-        its_vote = and_(
-            vote.round_id == Rating.round_id, vote.rater_id == Rating.rater_id, vote.superseded_at.is_(None)
+    query = select(
+        *map(
+            integer,
+            (Rating.round_id, Rating.rater_id, _flag(Rating.side == "B"), _coded(Rating.axis, axes), Rating.score),
         )
-        query = query.join(vote, its_vote).where(vote.review_state == ReviewState.APPROVED)
-    round_id, *values = columns.fetch(session, query, [columns.INT] * 5)
+    ).where(Rating.superseded_at.is_(None), *_in_time(Rating.created_at, filters))
+    round_id, *values = columns.fetch(session, query, [columns.INT] * 2 + [columns.SMALL] + [columns.INT] * 2)
     index, rater_id, side, axis, score = rounds.select(round_id, *values)
+    # Unapproved votes count too: so do scores without any vote.
+    kept = np.ones(len(index), dtype=bool) if filters.include_unapproved else votes.cast(index, rater_id)
+    index, rater_id, side, axis, score = index[kept], rater_id[kept], side[kept], axis[kept], score[kept]
     _, unit = _units(rounds, index)
-    raters, rater = _raters(session, Rating, rater_id)
+    names, rater = raters.numbered(rater_id)
     return Ratings(
         axes=axes,
-        raters=raters,
+        raters=names,
         models=models,
         unit=unit,
         rater=rater,
-        side=side.astype(np.int8),
+        side=side,
         axis=axis,
         score=score.astype(float),
         model=np.where(side == 0, rounds.model_a[index], rounds.model_b[index]),
     )
-
-
-def _rows(session: Session, query: Select) -> Iterator[tuple]:
-    # Streamed in batches (a server-side cursor on PostgreSQL): tuples only, no ORM objects.
-    result = session.execute(query, execution_options={"yield_per": BATCH_SIZE})
-    try:
-        for rows in result.partitions():
-            yield from rows
-    finally:
-        result.close()
-
-
-def _scoped(query: Select, round_id, written_at, filters: Filters, *, models: bool = True) -> tuple[Select, Any, Any]:
-    """The query joined to the round, its task and (when ``models`` is wanted or filtered on)
-    both sides' models, filtered; returns it and the model columns of side A and side B."""
-    query = query.join(Round, Round.id == round_id).join(Task, Task.id == Round.task_id)
-    conditions = list(filters.tasks)
-    model_a = model_b = None
-    if models or filters.models is not None:
-        output_a, output_b = aliased(Output), aliased(Output)
-        side_a, side_b = aliased(Side), aliased(Side)
-        query = (
-            query.join(Pair, Pair.task_id == Task.id)
-            .join(side_a, and_(side_a.pair_id == Pair.id, side_a.letter == "A"))
-            .join(output_a, output_a.id == side_a.output_id)
-            .join(side_b, and_(side_b.pair_id == Pair.id, side_b.letter == "B"))
-            .join(output_b, output_b.id == side_b.output_id)
-        )
-        model_a, model_b = output_a.model, output_b.model
-        if filters.models is not None:
-            conditions += [model_a.in_(filters.models), model_b.in_(filters.models)]
-    if filters.repo is not None:
-        conditions.append(Task.repo_full_name == filters.repo)
-    if filters.since is not None:
-        conditions.append(written_at >= filters.since)
-    if filters.until is not None:
-        conditions.append(written_at < filters.until)
-    if filters.round is not None:
-        conditions.append(Round.number == filters.round)
-    for key, value in filters.metadata.items():
-        conditions.append(Task.metadata_[key].as_string() == value)
-    return query.where(*conditions), model_a, model_b
 
 
 def seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
@@ -320,37 +406,54 @@ def seconds_between(start, end, postgres: bool) -> ColumnElement[float]:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def _reviews(session: Session, filters: Filters, postgres: bool) -> Reviews:
-    """Decisions counted by the database, and each reviewer's median turnaround: computed by
-    PostgreSQL, from the turnarounds in Python on SQLite (which has no percentiles)."""
-    turnaround = seconds_between(Judgment.voted_at, JudgmentReview.created_at, postgres)
-
-    def scoped(*columns) -> Select:
-        query, _, _ = _scoped(
-            select(*columns).select_from(JudgmentReview).join(Judgment, Judgment.id == JudgmentReview.judgment_id),
-            Judgment.round_id,
-            Judgment.voted_at,
-            filters,
-            models=False,
-        )
-        return query.where(JudgmentReview.withdrawn_at.is_(None))
-
-    counts = session.execute(
-        scoped(JudgmentReview.reviewer_login, Judgment.rater_login, JudgmentReview.decision, func.count()).group_by(
-            JudgmentReview.reviewer_login, Judgment.rater_login, JudgmentReview.decision
-        )
-    ).all()
+def epoch(moment, postgres: bool) -> ColumnElement[float]:
+    """Seconds since 1970, computed by the database."""
     if postgres:
-        medians = dict(
-            session.execute(
-                scoped(JudgmentReview.reviewer_login, func.percentile_cont(0.5).within_group(turnaround)).group_by(
-                    JudgmentReview.reviewer_login
-                )
-            ).all()
-        )
-    else:
-        seconds: dict[str, list[float]] = defaultdict(list)
-        for reviewer, value in _rows(session, scoped(JudgmentReview.reviewer_login, turnaround)):
-            seconds[reviewer].append(value)
-        medians = {reviewer: median(values) for reviewer, values in seconds.items()}
-    return Reviews.from_rows(counts, medians)
+        return func.date_part("epoch", moment)  # a double (EXTRACT gives a slower numeric)
+    return (func.julianday(moment) - 2440587.5) * 86400.0
+
+
+def _reviews(session: Session, versions: _Versions, raters: _People, postgres: bool) -> Reviews:
+    """Reviews not withdrawn of any version of the judgments the filters select: decisions per
+    reviewer and rater, and each reviewer's median turnaround from the vote to the review.
+    Matched to their judgment by numpy (a hash join of a million rows costs the database more)."""
+    query = select(
+        *map(
+            integer,
+            (
+                JudgmentReview.judgment_id,
+                JudgmentReview.reviewer_id,
+                _flag(JudgmentReview.decision == ReviewDecision.APPROVED),
+            ),
+        ),
+        epoch(JudgmentReview.created_at, postgres),
+    ).where(JudgmentReview.withdrawn_at.is_(None))
+    judgment_id, reviewer_id, approved, created_at = columns.fetch(
+        session, query, [columns.INT, columns.INT, columns.SMALL, columns.FLOAT]
+    )
+    version = np.minimum(np.searchsorted(versions.id, judgment_id), max(len(versions.id) - 1, 0))
+    kept = (versions.id[version] == judgment_id) & (versions.written[version] == 1) if len(versions.id) else version < 0
+    version, reviewer_id, approved = version[kept], reviewer_id[kept], approved[kept]
+    turnaround = created_at[kept] - versions.voted_at[version]
+    names, rater = raters.numbered(versions.rater_id[version])
+    reviewers, reviewer = _People(
+        session, (JudgmentReview.id, JudgmentReview.reviewer_id, JudgmentReview.reviewer_login)
+    ).numbered(reviewer_id)
+    # One row per reviewer, rater and decision, with its count.
+    per_kind = np.bincount((reviewer * len(names) + rater) * 2 + approved, minlength=len(reviewers) * len(names) * 2)
+    kinds = np.flatnonzero(per_kind)
+    count = per_kind[kinds]
+    order = np.argsort(reviewer, kind="stable")
+    bounds = np.searchsorted(reviewer[order], np.arange(len(reviewers) + 1))
+    return Reviews(
+        reviewers=reviewers,
+        raters=names,
+        reviewer=kinds // 2 // max(len(names), 1),
+        rater=kinds // 2 % max(len(names), 1),
+        approved=kinds % 2 == 1,
+        count=count,
+        turnaround={
+            login: float(np.median(turnaround[order[bounds[code] : bounds[code + 1]]]))
+            for code, login in enumerate(reviewers)
+        },
+    )

@@ -14,13 +14,23 @@ from itertools import islice
 
 import numpy as np
 
+from tandem.domain.ci import CiState
 from tandem.domain.vocabulary import ReviewDecision, Strength, Verdict
 
 VERDICTS = tuple(Verdict)
 A, B, TIE, NEITHER = range(4)
 STRENGTHS = tuple(Strength)  # 1, 2, 3; 0 is no strength (a tie or neither)
 NO_GOLD = -1
+CI_STATES = tuple(CiState)
+NO_CI = -1  # no CI had reported on the side when the vote was cast
 CHUNK = 50_000
+
+
+def numbered(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, for many values of few kinds: each value's
+    number by a binary search in the distinct values rather than by sorting all the values."""
+    distinct = np.unique(values)
+    return distinct, np.searchsorted(distinct, values)
 
 
 class Names:
@@ -55,18 +65,22 @@ class Judgments:
     seconds: np.ndarray  # time on task; nan where unknown
     # The verdict a gold task expects, in this judgment's letters (index in VERDICTS), or NO_GOLD.
     gold: np.ndarray
+    # Each side's CI state when the vote was cast (index in CI_STATES), or NO_CI.
+    ci_a: np.ndarray
+    ci_b: np.ndarray
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence], models: Names | None = None) -> Judgments:
         """Rows of (task_id, round, rater, model_a, model_b, verdict, strength, seconds[, the gold
-        verdict])."""
+        verdict[, side A's CI state, side B's]])."""
         units, raters, models = Names(), Names(), models or Names()
         verdicts = {name: code for code, name in enumerate(VERDICTS)}
         strengths = {None: 0} | {name: code + 1 for code, name in enumerate(STRENGTHS)}
+        states = {None: NO_CI} | {name: code for code, name in enumerate(CI_STATES)}
 
         def convert(column: list[tuple]) -> dict[str, np.ndarray]:
             n = len(column[0])
-            gold = column[8] if len(column) > 8 else (None,) * n
+            gold, ci_a, ci_b = (column[i] if len(column) > i else (None,) * n for i in (8, 9, 10))
             return {
                 "unit": units.codes(zip(column[0], column[1], strict=True)),
                 "rater": raters.codes(column[2]),
@@ -76,9 +90,11 @@ class Judgments:
                 "strength": np.fromiter((strengths[s] for s in column[6]), dtype=np.int8, count=n),
                 "seconds": np.array([np.nan if s is None else s for s in column[7]], dtype=float),
                 "gold": np.fromiter((NO_GOLD if g is None else verdicts[g] for g in gold), dtype=np.int8, count=n),
+                "ci_a": np.fromiter((states[c] for c in ci_a), dtype=np.int8, count=n),
+                "ci_b": np.fromiter((states[c] for c in ci_b), dtype=np.int8, count=n),
             }
 
-        columns = _columns(rows, convert, width=9)
+        columns = _columns(rows, convert, width=11)
         return cls(units=units.names, raters=raters.names, models=models.names, **columns)
 
     def __len__(self) -> int:

@@ -39,15 +39,13 @@ def build(records: Records, *, bootstrap: int = 1000, seed: int | None = 0, per_
         "axes": axes,
         "raters": raters.per_rater(judgments, defined, agrees, records.reviews),
         "reviewers": raters.per_reviewer(records.reviews),
+        "ci": ci.covariate(judgments, bootstrap=bootstrap, seed=seed),
     }
 
 
 def statistics(session: Session, filters: Filters, **options) -> dict:
-    """The report on the judgments the filters select (options as ``build``), with CI as a covariate."""
-    report = build(load(session, filters), **options)
-    options.pop("per_pair", None)
-    report["ci"] = ci.covariate(session, filters, **options)
-    return report
+    """The report on the judgments the filters select (options as ``build``)."""
+    return build(load(session, filters), **options)
 
 
 def _na(value) -> str:
@@ -97,15 +95,14 @@ def as_text(report: dict) -> str:
     for axis, figures in report["axes"].items():
         lines += ["", f"Axis {axis}: {figures['scores']} scores, α (interval) {_na(figures['alpha_interval'])}"]
         lines += _ranking_lines(figures["ranking"])
-    if "ci" in report:
-        figures = report["ci"]
-        lines += [
-            "",
-            f"CI: the side whose CI passed won {_na(figures['passing_side_win_rate'])} of "
-            f"{figures['votes_one_side_passing']} votes against a side whose CI failed; "
-            f"without the {figures['votes_with_ci_failed']} votes where a side's CI failed:",
-        ]
-        lines += _ranking_lines(figures["ranking_without_ci_failed"])
+    figures = report["ci"]
+    lines += [
+        "",
+        f"CI: the side whose CI passed won {_na(figures['passing_side_win_rate'])} of "
+        f"{figures['votes_one_side_passing']} votes against a side whose CI failed; "
+        f"without the {figures['votes_with_ci_failed']} votes where a side's CI failed:",
+    ]
+    lines += _ranking_lines(figures["ranking_without_ci_failed"])
     lines += ["", "Raters"]
     lines += _table(
         [
