@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -64,6 +65,8 @@ class Server:
     path: str
     status: int
     marker: bytes  # in the answer's body
+    pid: int | None  # a process started here: its CPU time (and its children's) is counted
+    redis: redis.Redis | None = None  # the Redis whose CPU time is counted too (Tandem's inbox)
 
     def took(self, status: int, text: bytes) -> bool:
         return status == self.status and self.marker in text
@@ -109,6 +112,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def cpu_seconds(server: Server) -> float | None:
+    """CPU time used so far by the server's processes (and its Redis), from /proc and INFO."""
+    if server.pid is None:
+        return None
+    total, pids = 0.0, [server.pid]
+    while pids:
+        pid = pids.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+            pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    if server.redis is not None:
+        info = server.redis.info("cpu")
+        total += info["used_cpu_user"] + info["used_cpu_sys"]
+    return total
+
+
 @dataclass
 class Phase:
     count: int
@@ -117,6 +137,7 @@ class Phase:
     p99_ms: float
     max_ms: float
     failures: list
+    cpu_ms: float | None = None  # the server's CPU time per delivery
 
     @classmethod
     def of(cls, count: int, elapsed: float, latencies: list[float], failures: list) -> Phase:
@@ -236,7 +257,7 @@ def report(name: str, phase: Phase) -> None:
     print(
         f"  {name:<22} {phase.count:>7} deliveries in {phase.elapsed:5.1f} s = {phase.rate:8.0f}/s   "
         f"p50 {phase.p50_ms:6.2f} ms   p99 {phase.p99_ms:6.2f} ms   max {phase.max_ms:7.2f} ms   "
-        f"failed {len(phase.failures)}"
+        f"failed {len(phase.failures)}" + (f"   server CPU {phase.cpu_ms:.2f} ms/delivery" if phase.cpu_ms else "")
     )
     if phase.failures:
         print("    first failure:", phase.failures[0])
@@ -305,20 +326,30 @@ def start_probot(folder: Path, port: int) -> subprocess.Popen:
     return server
 
 
+def per_delivery(server: Server, before: float | None, count: int) -> tuple[float | None, float | None]:
+    """(CPU ms per delivery since `before`, the CPU time now)."""
+    now = cpu_seconds(server)
+    return (None if now is None else (now - before) * 1000 / count), now
+
+
 def measure(server: Server, body: bytes, args, directory: str, inbox: redis.Redis | None) -> tuple[Phase, Phase]:
     """One round against one server: the fixed rate, then saturation; for Tandem, checks the inbox."""
     print(server.name)
     if inbox is not None:
         inbox.flushdb()
+    before = cpu_seconds(server)
     fixed = asyncio.run(fixed_rate(server, body, args.rate, args.seconds, args.connections))
+    fixed.cpu_ms, before = per_delivery(server, before, fixed.count)
     report(f"{args.rate:.0f}/s (open loop)", fixed)
     accepted_before = inbox.xlen("tandem:inbox") if inbox is not None else None
     if shutil.which("wrk"):
-        saturated = saturate_with_wrk(server, body, args.seconds, args.connections * 2, directory)
-        report(f"saturation (wrk, {args.connections * 2})", saturated)
+        saturated_connections = args.connections * 2
+        saturated = saturate_with_wrk(server, body, args.seconds, saturated_connections, directory)
     else:
+        saturated_connections = args.connections
         saturated = asyncio.run(saturate(server, body, args.seconds, args.connections))
-        report(f"saturation ({args.connections})", saturated)
+    saturated.cpu_ms, _ = per_delivery(server, before, saturated.count)
+    report(f"saturation ({'wrk, ' if shutil.which('wrk') else ''}{saturated_connections})", saturated)
     if inbox is not None:
         accepted = inbox.xlen("tandem:inbox")
         # wrk counts the requests it saw answered; those in flight when it stopped were accepted too.
@@ -332,15 +363,17 @@ def measure(server: Server, body: bytes, args, directory: str, inbox: redis.Redi
 
 
 def compare(results: dict[str, list[tuple[Phase, Phase]]], rate: float) -> None:
-    def median(name: str, figure) -> float:
-        return statistics.median(figure(fixed, saturated) for fixed, saturated in results[name])
-
-    tandem_rate, probot_rate = (median(name, lambda _f, s: s.rate) for name in ("tandem", "probot"))
-    tandem_p99, probot_p99 = (median(name, lambda f, _s: f.p99_ms) for name in ("tandem", "probot"))
-    rounds = len(results["tandem"])
-    print(f"medians of {rounds} rounds      tandem     probot   tandem/probot")
-    print(f"  saturation deliveries/s {tandem_rate:9.0f}  {probot_rate:9.0f}   {tandem_rate / probot_rate:6.2f}x")
-    print(f"  {rate:.0f}/s p99 ms          {tandem_p99:9.2f}  {probot_p99:9.2f}   {tandem_p99 / probot_p99:6.2f}x")
+    """Medians over the rounds, and the median of each round's ratio (the two servers of a round ran
+    back to back, so a round's ratio is the less disturbed by what else the machine was doing)."""
+    figures = {"saturation deliveries/s": lambda _f, s: s.rate, f"{rate:.0f}/s p99 ms": lambda f, _s: f.p99_ms}
+    if results["tandem"][0][1].cpu_ms is not None:
+        figures["saturation CPU ms/delivery"] = lambda _f, s: s.cpu_ms
+    print(f"{len(results['tandem'])} rounds, medians:           tandem     probot   tandem/probot   of rounds' ratios")
+    for name, figure in figures.items():
+        tandem, probot = ([figure(*phases) for phases in results[server]] for server in ("tandem", "probot"))
+        paired = statistics.median(t / p for t, p in zip(tandem, probot, strict=True))
+        t, p = statistics.median(tandem), statistics.median(probot)
+        print(f"  {name:<27} {t:9.2f}  {p:9.2f}   {t / p:12.2f}x   {paired:16.2f}x")
 
 
 def main() -> None:
@@ -364,10 +397,13 @@ def main() -> None:
         else:
             host, port = "127.0.0.1", 8765
             processes.append(start_tandem(port, args.workers, args.redis_url, directory))
-        servers = [(Server("tandem", host, int(port), "/webhooks/github", 202, b'"queued"'), connection)]
+        pid = processes[0].pid if processes else None
+        tandem = Server("tandem", host, int(port), "/webhooks/github", 202, b'"queued"', pid, connection)
+        servers = [(tandem, connection)]
         if args.probot:
             processes.append(start_probot(probot_install(), 8766))
-            servers.append((Server("probot", "127.0.0.1", 8766, "/api/github/webhooks", 200, b"ok"), None))
+            probot = Server("probot", "127.0.0.1", 8766, "/api/github/webhooks", 200, b"ok", processes[-1].pid)
+            servers.append((probot, None))
         print(
             f"tandem serve --workers {args.workers}; probot: {'run ' + PROBOT if args.probot else 'not run'}; "
             f"body {len(body)} bytes (issue_comment.created)"
