@@ -16,6 +16,8 @@ handler does nothing, so Probot answers 200 once the signature is checked and th
 keeping nothing, where Tandem answers only once the delivery is durably in Redis. The two servers
 take turns over --rounds rounds, with the same payload and load generator, and the medians'
 ratios are printed last (Tandem/Probot: > 1 is Tandem faster for deliveries/s, slower for p99).
+Each phase also tells the server's CPU time per delivery (Tandem's counts its Redis's too): on a
+machine others share, it and the rounds' ratios vary less than rates and latencies.
 
     .venv/bin/python bench/webhooks.py --redis-url redis://127.0.0.1:6379/14 [--rate 500] [--seconds 10]
         [--workers 2] [--probot --rounds 3]
