@@ -1,40 +1,58 @@
-"""Group commit for webhook deliveries: requests that arrive while a batch is being written to
+"""Group commit for webhook deliveries: requests that arrive while batches are being written to
 Redis wait together for the next batch, so one Redis round trip accepts many deliveries.
-No timer: an idle server writes a lone delivery at once, a busy one in batches. A request is
-answered only after its own batch is durably queued, or failed."""
+No timer: an idle server writes a lone delivery at once, a busy one in batches, a few batches in
+flight at once (written from the event loop, no thread in between). A request is answered only
+after its own batch is durably queued, or failed."""
 
 from __future__ import annotations
 
 import asyncio
 
-from starlette.concurrency import run_in_threadpool
+import redis.asyncio
 
-from tandem.infra.delivery_queue import accept_deliveries
+from tandem.infra import inbox, queue
 from tandem.infra.inbox import IncomingDelivery
 from tandem.infra.services import Services
 
 MAX_BATCH = 256
+IN_FLIGHT = 4  # batches written at once: while one waits for Redis the next is being sent
 
 
 class DeliveryIntake:
     def __init__(self, services: Services):
         self.services = services
         self._waiting: list[tuple[IncomingDelivery, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
+        self._writers: set[asyncio.Task] = set()
+        self._client: tuple[asyncio.AbstractEventLoop, object, redis.asyncio.Redis] | None = None
 
     async def queue(self, delivery: IncomingDelivery) -> bool:
         """True once in the inbox; False if the GUID already waits; raises if Redis refused it."""
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((delivery, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
+        if len(self._writers) < IN_FLIGHT:
+            writer = asyncio.create_task(self._write())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await future
+
+    def _redis(self) -> redis.asyncio.Redis:
+        """The event loop's client to Services' Redis (a test's server runs its own loop, and may swap Redis)."""
+        loop, connection = asyncio.get_running_loop(), self.services.redis
+        if self._client is None or self._client[0] is not loop or self._client[1] is not connection:
+            self._client = (loop, connection, queue.async_twin(connection))
+        return self._client[2]
+
+    async def close(self) -> None:
+        """Hang up on Redis (at shutdown, in the loop that served)."""
+        if self._client is not None and self._client[0] is asyncio.get_running_loop():
+            await self._client[2].aclose()
+        self._client = None
 
     async def _write(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
             try:
-                queued = await run_in_threadpool(accept_deliveries, self.services, [d for d, _ in batch])
+                queued = await inbox.accept_async(self._redis(), [d for d, _ in batch])
             except Exception as exc:  # each waiting request answers 503
                 for _, future in batch:
                     if not future.done():  # (a client that hung up cancelled its own)

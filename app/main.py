@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -32,7 +34,10 @@ class TandemApp:
 
     def __init__(self, services: Services):
         self.services = services
-        self.api = FastAPI(title="Tandem", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+        self.intake = DeliveryIntake(services)
+        self.api = FastAPI(
+            title="Tandem", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json", lifespan=self._lifespan
+        )
         self.api.state.services = services
         self.api.state.settings = services.settings
         errors.install(self.api)
@@ -54,7 +59,12 @@ class TandemApp:
             self.api.include_router(router)
         self.api.include_router(landing.router)
         self.api.mount("/dashboard", dashboard.create(services))
-        self.webhooks = webhooks.WebhookReceiver(services.settings, DeliveryIntake(services), budget)
+        self.webhooks = webhooks.WebhookReceiver(services.settings, self.intake, budget)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _api: FastAPI):
+        yield
+        await self.intake.close()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == webhooks.PATH:

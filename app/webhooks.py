@@ -9,12 +9,17 @@ well-formed signature and fits in the process's body budget (app.limits); the HM
 as the body arrives, and its chunks are joined only once it proves genuine.
 
 This is the one hot path of the web side, so it is a plain ASGI app, mounted in front of
-FastAPI (app.main): it pays for no routing, dependency or middleware layers.
+FastAPI (app.main): it pays for no routing, dependency or middleware layers. Nor does it parse a
+whole payload to read its action: GitHub writes "action" as a payload's first key, read from the
+text (`action_of`); any other body is parsed. The worker parses every payload in full anyway
+(tandem.domain.webhook_payloads), and parks a malformed one (it was signed: only GitHub, or whoever
+holds the secret, could send it), so the 400s here are for what is plainly not a JSON object.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 import orjson
 import redis
@@ -35,6 +40,33 @@ MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 # anything, so the event header is not used as a label then.
 REFUSED, IGNORED = "refused", "ignored"
 UNVERIFIED = ("unverified", REFUSED)
+# An object whose first key is "action", with a string value holding no escape (JSON's whitespace
+# only: not the other bytes \s matches). The first key of the outer object is a top-level one.
+_LEADING_ACTION = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"action"[ \t\n\r]*:[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*[,}]')
+_JSON_SPACE = b" \t\n\r"
+
+
+class NotAnObject(ValueError):
+    """The body is not a JSON object."""
+
+
+def action_of(body: bytes) -> str | None:
+    """The payload's top-level "action" (None if it has none, or not a string), reading only its
+    start when "action" comes first, as GitHub writes it; otherwise parsing the whole body.
+
+    Raises NotAnObject for a body that is not a JSON object, UnicodeDecodeError for one not UTF-8
+    (on the fast path, the caller's decoding of the body tells that).
+    """
+    if (leading := _LEADING_ACTION.match(body)) and body.rstrip(_JSON_SPACE).endswith(b"}"):
+        return leading.group(1).decode()
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise NotAnObject("body is not UTF-8 JSON") from None
+    if not isinstance(payload, dict):
+        raise NotAnObject("body is not a JSON object")
+    action = payload.get("action")
+    return action if isinstance(action, str) else None
 
 
 class WebhookReceiver:
@@ -81,20 +113,21 @@ class WebhookReceiver:
             message = "X-GitHub-Event and X-GitHub-Delivery headers are required"
             return 400, {"message": message}, (event or "none", REFUSED)
         try:
-            payload = orjson.loads(body)  # rejects what is not UTF-8 JSON
-        except orjson.JSONDecodeError:
-            return 400, {"message": "body is not UTF-8 JSON"}, (event, REFUSED)
-        if not isinstance(payload, dict):
-            return 400, {"message": "body is not a JSON object"}, (event, REFUSED)
-        if event == "ping":
-            return 200, {"message": "pong", "zen": payload.get("zen")}, (event, IGNORED)
-
-        action = payload.get("action") if isinstance(payload.get("action"), str) else None
+            action, text = action_of(body), body.decode()
+        except (NotAnObject, UnicodeDecodeError) as exc:
+            message = str(exc) if isinstance(exc, NotAnObject) else "body is not UTF-8 JSON"
+            return 400, {"message": message}, (event, REFUSED)
+        if event == "ping":  # rare, so parsed again for its zen (an object, if valid: action_of saw its start)
+            try:
+                zen = orjson.loads(body).get("zen")
+            except orjson.JSONDecodeError:
+                zen = None
+            return 200, {"message": "pong", "zen": zen}, (event, IGNORED)
         if not handles(event, action):
             ignored = {"message": "ignored: Tandem does not handle this event", "event": event, "action": action}
             return 202, ignored, (event, IGNORED)
         try:
-            queued = await self.intake.queue(IncomingDelivery(delivery_id, event, action, body.decode()))
+            queued = await self.intake.queue(IncomingDelivery(delivery_id, event, action, text))
         except redis.RedisError as exc:
             log.error("delivery %s not queued: Redis unavailable (%s)", delivery_id, type(exc).__name__, exc_info=True)
             message = "queue unavailable; the delivery was not accepted, redeliver it later"

@@ -1,4 +1,5 @@
-"""Webhook intake benchmark: signed real `issue_comment` deliveries against a running `tandem serve`.
+"""Webhook intake benchmark: signed real `issue_comment` deliveries against a running `tandem serve`,
+and, with --probot, against Probot's no-op app for comparison.
 
 Starts `tandem serve` (SQLite in a temporary directory, Redis database 14 by default) unless
 --url is given, then, from other processes:
@@ -9,15 +10,27 @@ Starts `tandem serve` (SQLite in a temporary directory, Redis database 14 by def
 Every delivery has its own GUID and must be answered 202 "queued"; the script checks that the
 inbox holds exactly one accepted delivery per delivery sent (no worker runs meanwhile).
 
-    .venv/bin/python bench/webhooks.py [--rate 500] [--seconds 10] [--workers 2]
+--probot compares with the usual way of writing a GitHub App: Probot 14 (installed once with npm
+into ~/.cache/tandem-bench, needs node and npm) running an app whose `issue_comment.created`
+handler does nothing, so Probot answers 200 once the signature is checked and the handler ran,
+keeping nothing, where Tandem answers only once the delivery is durably in Redis. The two servers
+take turns over --rounds rounds, with the same payload and load generator, and the medians'
+ratios are printed last (Tandem/Probot: > 1 is Tandem faster for deliveries/s, slower for p99).
+Each phase also tells the server's CPU time per delivery (Tandem's counts its Redis's too): on a
+machine others share, it and the rounds' ratios vary less than rates and latencies.
+
+    .venv/bin/python bench/webhooks.py --redis-url redis://127.0.0.1:6379/14 [--rate 500] [--seconds 10]
+        [--workers 2] [--probot --rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import json
 import os
 import shutil
 import statistics
@@ -25,14 +38,40 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 ROOT = Path(__file__).parents[1]
 PAYLOAD = ROOT / "tests" / "fixtures" / "webhook-payloads" / "issue_comment" / "created.payload.json"
 SECRET = b"bench-webhook-secret"
+PROBOT = "probot@14"
+PROBOT_APP = """export default (app) => {
+  app.on("issue_comment.created", async () => {});
+};
+"""
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where deliveries go, and how a delivery taken in is answered."""
+
+    name: str
+    host: str
+    port: int
+    path: str
+    status: int
+    marker: bytes  # in the answer's body
+    pid: int | None  # a process started here: its CPU time (and its children's) is counted
+    redis: redis.Redis | None = None  # the Redis whose CPU time is counted too (Tandem's inbox)
+
+    def took(self, status: int, text: bytes) -> bool:
+        return status == self.status and self.marker in text
 
 
 class Connection:
@@ -56,6 +95,9 @@ class Connection:
                 length = int(value)
         return int(status_line.split()[1]), await self.reader.readexactly(length)
 
+    def close(self) -> None:
+        self.writer.close()
+
 
 def delivery_headers(body: bytes) -> dict[str, str]:
     return {
@@ -72,7 +114,44 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def fixed_rate(host: str, port: int, body: bytes, rate: float, seconds: float, connections: int):
+def cpu_seconds(server: Server) -> float | None:
+    """CPU time used so far by the server's processes (and its Redis), from /proc and INFO."""
+    if server.pid is None:
+        return None
+    total, pids = 0.0, [server.pid]
+    while pids:
+        pid = pids.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+            pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    if server.redis is not None:
+        info = server.redis.info("cpu")
+        total += info["used_cpu_user"] + info["used_cpu_sys"]
+    return total
+
+
+@dataclass
+class Phase:
+    count: int
+    elapsed: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    failures: list
+    cpu_ms: float | None = None  # the server's CPU time per delivery
+
+    @classmethod
+    def of(cls, count: int, elapsed: float, latencies: list[float], failures: list) -> Phase:
+        ms = [latency * 1000 for latency in latencies]
+        return cls(count, elapsed, statistics.median(ms), percentile(ms, 0.99), max(ms), failures)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed
+
+
+async def fixed_rate(server: Server, body: bytes, rate: float, seconds: float, connections: int) -> Phase:
     """Open loop: request i is due at start + i/rate, whichever connection is free takes it."""
     total = int(rate * seconds)
     due = asyncio.Queue()
@@ -80,13 +159,14 @@ async def fixed_rate(host: str, port: int, body: bytes, rate: float, seconds: fl
     start = time.perf_counter() + 0.2
 
     async def client():
-        connection = Connection(host, port)
+        connection = Connection(server.host, server.port)
         await connection.open()
         while (scheduled := await due.get()) is not None:
-            status, text = await connection.post("/webhooks/github", body, delivery_headers(body))
+            status, text = await connection.post(server.path, body, delivery_headers(body))
             latencies.append(time.perf_counter() - scheduled)
-            if status != 202 or b'"queued"' not in text:
+            if not server.took(status, text):
                 failures.append((status, text[:200]))
+        connection.close()
 
     workers = [asyncio.create_task(client()) for _ in range(connections)]
     for i in range(total):
@@ -98,28 +178,28 @@ async def fixed_rate(host: str, port: int, body: bytes, rate: float, seconds: fl
     for _ in workers:
         due.put_nowait(None)
     await asyncio.gather(*workers)
-    elapsed = time.perf_counter() - start
-    return total, elapsed, latencies, failures
+    return Phase.of(total, time.perf_counter() - start, latencies, failures)
 
 
-async def saturate(host: str, port: int, body: bytes, seconds: float, connections: int):
+async def saturate(server: Server, body: bytes, seconds: float, connections: int) -> Phase:
     """Closed loop: each connection sends its next delivery as soon as the last is answered."""
     latencies, failures = [], []
     stop = time.perf_counter() + seconds
 
     async def client():
-        connection = Connection(host, port)
+        connection = Connection(server.host, server.port)
         await connection.open()
         while time.perf_counter() < stop:
             sent = time.perf_counter()
-            status, text = await connection.post("/webhooks/github", body, delivery_headers(body))
+            status, text = await connection.post(server.path, body, delivery_headers(body))
             latencies.append(time.perf_counter() - sent)
-            if status != 202 or b'"queued"' not in text:
+            if not server.took(status, text):
                 failures.append((status, text[:200]))
+        connection.close()
 
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(connections)))
-    return len(latencies), time.perf_counter() - began, latencies, failures
+    return Phase.of(len(latencies), time.perf_counter() - began, latencies, failures)
 
 
 WRK_SCRIPT = """
@@ -141,41 +221,65 @@ request = function()
   headers["X-GitHub-Event"] = "issue_comment"
   headers["X-GitHub-Delivery"] = string.format("%08d-0000-4000-8000-%012d", tid, counter)
   headers["X-Hub-Signature-256"] = "{signature}"
-  return wrk.format("POST", "/webhooks/github", headers, body)
+  return wrk.format("POST", "{path}", headers, body)
 end
 done = function(summary, latency, requests)
-  io.write(string.format("WRK %d %f %f %f %d\\n", summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+  io.write(string.format("WRK %d %f %f %f %f %d\\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3, latency.max / 1e3,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout))
 end
 """
 
 
-def saturate_with_wrk(url: str, body: bytes, seconds: float, connections: int, directory: str):
+def saturate_with_wrk(server: Server, body: bytes, seconds: float, connections: int, directory: str) -> Phase:
     signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
     script = Path(directory) / "deliveries.lua"
-    script.write_text(WRK_SCRIPT.format(payload=PAYLOAD, signature=signature))
+    script.write_text(WRK_SCRIPT.format(payload=PAYLOAD, signature=signature, path=server.path))
     result = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds:.0f}s",
+            "-s",
+            str(script),
+            f"http://{server.host}:{server.port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     line = next(line for line in result.stdout.splitlines() if line.startswith("WRK "))
-    requests, elapsed, p50, p99, errors = line.split()[1:]
-    return int(requests), float(elapsed), float(p50), float(p99), int(errors)
+    requests, elapsed, p50, p99, most, errors = line.split()[1:]
+    return Phase(int(requests), float(elapsed), float(p50), float(p99), float(most), [None] * int(errors))
 
 
-def report(name: str, count: int, elapsed: float, latencies: list[float], failures: list) -> None:
-    ms = [latency * 1000 for latency in latencies]
+def report(name: str, phase: Phase) -> None:
     print(
-        f"{name:<12} {count:>7} deliveries in {elapsed:5.1f} s = {count / elapsed:8.0f}/s   "
-        f"p50 {statistics.median(ms):6.2f} ms   p99 {percentile(ms, 0.99):6.2f} ms   "
-        f"max {max(ms):7.2f} ms   failed {len(failures)}"
+        f"  {name:<22} {phase.count:>7} deliveries in {phase.elapsed:5.1f} s = {phase.rate:8.0f}/s   "
+        f"p50 {phase.p50_ms:6.2f} ms   p99 {phase.p99_ms:6.2f} ms   max {phase.max_ms:7.2f} ms   "
+        f"failed {len(phase.failures)}" + (f"   server CPU {phase.cpu_ms:.2f} ms/delivery" if phase.cpu_ms else "")
     )
-    if failures:
-        print("  first failure:", failures[0])
+    if phase.failures:
+        print("    first failure:", phase.failures[0])
 
 
-def start_server(port: int, workers: int, redis_url: str, directory: str) -> subprocess.Popen:
+def wait_until_listening(process: subprocess.Popen, port: int, path: str, what: str) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline and process.poll() is None:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1)
+            return
+        except urllib.error.HTTPError:  # an answer, whichever: it listens
+            return
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{what} did not start")
+
+
+def start_tandem(port: int, workers: int, redis_url: str, directory: str) -> subprocess.Popen:
     env = os.environ | {
         "TANDEM_WEBHOOK_SECRET": SECRET.decode(),
         "TANDEM_REDIS_URL": redis_url,
@@ -184,20 +288,94 @@ def start_server(port: int, workers: int, redis_url: str, directory: str) -> sub
     }
     tandem = str(Path(sys.executable).with_name("tandem"))
     subprocess.run([tandem, "db", "upgrade"], env=env, cwd=directory, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [tandem, "serve", "--port", str(port), "--workers", str(workers)], env=env, cwd=directory
-    )
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            import urllib.request
+    server = subprocess.Popen([tandem, "serve", "--port", str(port), "--workers", str(workers)], env=env, cwd=directory)
+    wait_until_listening(server, port, "/healthz", "tandem serve")
+    return server
 
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("tandem serve did not start")
+
+def probot_install() -> Path:
+    """Probot from the npm registry, once, into a cache folder (never into this repository)."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tandem-bench" / PROBOT.replace("@", "-")
+    if not (folder / "node_modules" / ".bin" / "probot").exists():
+        if not shutil.which("npm"):
+            raise SystemExit("--probot needs node and npm")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "package.json").write_text(json.dumps({"private": True, "type": "module"}))
+        print(f"npm install {PROBOT} into {folder}", flush=True)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", PROBOT], cwd=folder, check=True
+        )
+    (folder / "app.js").write_text(PROBOT_APP)
+    return folder
+
+
+def start_probot(folder: Path, port: int) -> subprocess.Popen:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # never used: the app calls no API
+    env = os.environ | {
+        "APP_ID": "1",
+        "PRIVATE_KEY": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        ).decode(),
+        "WEBHOOK_SECRET": SECRET.decode(),
+        "PORT": str(port),
+        "LOG_LEVEL": "warn",
+        "NODE_ENV": "production",
+    }
+    server = subprocess.Popen(
+        [str(folder / "node_modules" / ".bin" / "probot"), "run", "./app.js"], env=env, cwd=folder
+    )
+    wait_until_listening(server, port, "/", "probot")
+    return server
+
+
+def per_delivery(server: Server, before: float | None, count: int) -> tuple[float | None, float | None]:
+    """(CPU ms per delivery since `before`, the CPU time now)."""
+    now = cpu_seconds(server)
+    return (None if now is None else (now - before) * 1000 / count), now
+
+
+def measure(server: Server, body: bytes, args, directory: str, inbox: redis.Redis | None) -> tuple[Phase, Phase]:
+    """One round against one server: the fixed rate, then saturation; for Tandem, checks the inbox."""
+    print(server.name)
+    if inbox is not None:
+        inbox.flushdb()
+    before = cpu_seconds(server)
+    fixed = asyncio.run(fixed_rate(server, body, args.rate, args.seconds, args.connections))
+    fixed.cpu_ms, before = per_delivery(server, before, fixed.count)
+    report(f"{args.rate:.0f}/s (open loop)", fixed)
+    accepted_before = inbox.xlen("tandem:inbox") if inbox is not None else None
+    if shutil.which("wrk"):
+        saturated_connections = args.connections * 2
+        saturated = saturate_with_wrk(server, body, args.seconds, saturated_connections, directory)
+    else:
+        saturated_connections = args.connections
+        saturated = asyncio.run(saturate(server, body, args.seconds, args.connections))
+    saturated.cpu_ms, _ = per_delivery(server, before, saturated.count)
+    report(f"saturation ({'wrk, ' if shutil.which('wrk') else ''}{saturated_connections})", saturated)
+    if inbox is not None:
+        accepted = inbox.xlen("tandem:inbox")
+        # wrk counts the requests it saw answered; those in flight when it stopped were accepted too.
+        answered = fixed.count + saturated.count
+        print(
+            f"  answered 202: {answered}; in the inbox: {accepted} (after phase 1: {accepted_before} of {fixed.count})"
+        )
+        if accepted_before != fixed.count or accepted < answered:
+            raise SystemExit("a delivery answered 202 is missing from the inbox")
+    return fixed, saturated
+
+
+def compare(results: dict[str, list[tuple[Phase, Phase]]], rate: float) -> None:
+    """Medians over the rounds, and the median of each round's ratio (the two servers of a round ran
+    back to back, so a round's ratio is the less disturbed by what else the machine was doing)."""
+    figures = {"saturation deliveries/s": lambda _f, s: s.rate, f"{rate:.0f}/s p99 ms": lambda f, _s: f.p99_ms}
+    if results["tandem"][0][1].cpu_ms is not None:
+        figures["saturation CPU ms/delivery"] = lambda _f, s: s.cpu_ms
+    print(f"{len(results['tandem'])} rounds, medians:           tandem     probot   tandem/probot   of rounds' ratios")
+    for name, figure in figures.items():
+        tandem, probot = ([figure(*phases) for phases in results[server]] for server in ("tandem", "probot"))
+        paired = statistics.median(t / p for t, p in zip(tandem, probot, strict=True))
+        t, p = statistics.median(tandem), statistics.median(probot)
+        print(f"  {name:<27} {t:9.2f}  {p:9.2f}   {t / p:12.2f}x   {paired:16.2f}x")
 
 
 def main() -> None:
@@ -208,49 +386,43 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="web workers of the server started here")
     parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
+    parser.add_argument("--probot", action="store_true", help=f"compare with {PROBOT}'s no-op app, turn about")
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
 
     connection = redis.Redis.from_url(args.redis_url)
-    connection.flushdb()
     body = PAYLOAD.read_bytes()
-    server = None
+    processes = []
     with tempfile.TemporaryDirectory() as directory:
         if args.url:
             host, port = args.url.removeprefix("http://").split(":")
-            port = int(port)
         else:
             host, port = "127.0.0.1", 8765
-            server = start_server(port, args.workers, args.redis_url, directory)
+            processes.append(start_tandem(port, args.workers, args.redis_url, directory))
+        pid = processes[0].pid if processes else None
+        tandem = Server("tandem", host, int(port), "/webhooks/github", 202, b'"queued"', pid, connection)
+        servers = [(tandem, connection)]
+        if args.probot:
+            processes.append(start_probot(probot_install(), 8766))
+            probot = Server("probot", "127.0.0.1", 8766, "/api/github/webhooks", 200, b"ok", processes[-1].pid)
+            servers.append((probot, None))
+        print(
+            f"tandem serve --workers {args.workers}; probot: {'run ' + PROBOT if args.probot else 'not run'}; "
+            f"body {len(body)} bytes (issue_comment.created)"
+        )
+        results = {server.name: [] for server, _inbox in servers}
         try:
-            print(f"tandem serve --workers {args.workers}; body {len(body)} bytes (issue_comment.created)")
-            count, elapsed, latencies, failures = asyncio.run(
-                fixed_rate(host, port, body, args.rate, args.seconds, args.connections)
-            )
-            report(f"{args.rate:.0f}/s", count, elapsed, latencies, failures)
-            accepted_before = connection.xlen("tandem:inbox")
-            if shutil.which("wrk"):
-                count2, elapsed, p50, p99, errors = saturate_with_wrk(
-                    f"http://{host}:{port}", body, args.seconds, args.connections * 2, directory
-                )
-                print(
-                    f"{'saturation':<12} {count2:>7} deliveries in {elapsed:5.1f} s = {count2 / elapsed:8.0f}/s   "
-                    f"p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   (wrk, {args.connections * 2} connections)   "
-                    f"failed {errors}"
-                )
-            else:
-                count2, elapsed, latencies, failures = asyncio.run(
-                    saturate(host, port, body, args.seconds, args.connections)
-                )
-                report("saturation", count2, elapsed, latencies, failures)
-            accepted = connection.xlen("tandem:inbox")
-            # wrk counts the requests it saw answered; those in flight when it stopped were accepted too.
-            print(f"answered 202: {count + count2}; in the inbox: {accepted} (after phase 1: {accepted_before} of {count})")
-            if accepted_before != count or accepted < count + count2:
-                raise SystemExit("a delivery answered 202 is missing from the inbox")
+            for round_ in range(args.rounds):
+                print(f"round {round_ + 1}")
+                # Turn about, and the other first every other round: neither always runs on a warmer machine.
+                for server, inbox in servers if round_ % 2 == 0 else servers[::-1]:
+                    results[server.name].append(measure(server, body, args, directory, inbox))
+            if args.probot:
+                compare(results, args.rate)
         finally:
-            if server:
-                server.terminate()
-                server.wait(timeout=10)
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=10)
             connection.flushdb()
 
 

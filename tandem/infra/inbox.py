@@ -2,8 +2,9 @@
 
 The web side must answer GitHub fast, and creating an RQ job costs far more than answering (a
 job is serialized, compressed and spread over several keys). So intake does the least that is
-durable: one atomic Lua call per delivery that claims its GUID and appends it to a Redis stream;
-workers relay stream entries into RQ jobs in batches. A relay that dies mid-batch leaves its
+durable: one atomic Lua call per delivery that claims its GUID and appends it to a Redis stream,
+a batch of them pipelined in one round trip (from the web's event loop: `accept_async`); workers
+relay stream entries into RQ jobs in batches. A relay that dies mid-batch leaves its
 entries pending in the stream's consumer group; another relay claims them after 15 s.
 Job ids are `delivery-<GUID>`, and processing is idempotent per GUID, so a relay never loses a delivery
 and a rare double relay does no harm.
@@ -11,11 +12,11 @@ and a rare double relay does no harm.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio
 from rq import Queue
 from rq.queue import EnqueueData
 
@@ -47,9 +48,11 @@ class IncomingDelivery:
     body: str
 
 
-@functools.cache
-def _accept_script(connection: redis.Redis):
-    return connection.register_script(_ACCEPT)
+def _accept_command(d: IncomingDelivery) -> tuple:
+    # EVAL with the script's text, not a registered script's EVALSHA: redis-py checks that a
+    # pipeline's scripts are loaded in a round trip of its own, and Redis caches an EVAL'd script.
+    keys = (redis_keys.delivery_pending(d.id), STREAM)
+    return ("EVAL", _ACCEPT, len(keys), *keys, PENDING_TTL, d.id, d.event, d.action or "", d.body)
 
 
 def accept(connection: redis.Redis, deliveries: Sequence[IncomingDelivery]) -> list[bool]:
@@ -57,15 +60,18 @@ def accept(connection: redis.Redis, deliveries: Sequence[IncomingDelivery]) -> l
 
     Raises redis.RedisError when Redis cannot take them: they must not be acknowledged then.
     """
-    script = _accept_script(connection)
     with connection.pipeline(transaction=False) as pipe:
         for d in deliveries:
-            script(
-                keys=[redis_keys.delivery_pending(d.id), STREAM],
-                args=[PENDING_TTL, d.id, d.event, d.action or "", d.body],
-                client=pipe,
-            )
+            pipe.execute_command(*_accept_command(d))
         return [bool(accepted) for accepted in pipe.execute()]
+
+
+async def accept_async(connection: redis.asyncio.Redis, deliveries: Sequence[IncomingDelivery]) -> list[bool]:
+    """`accept`, from an event loop."""
+    async with connection.pipeline(transaction=False) as pipe:
+        for d in deliveries:
+            pipe.execute_command(*_accept_command(d))
+        return [bool(accepted) for accepted in await pipe.execute()]
 
 
 def _ensure_group(connection: redis.Redis) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis
+import redis.asyncio
 from rq import Queue
 from rq.serializers import JSONSerializer
 
@@ -22,6 +23,16 @@ def connect(url: str) -> redis.Redis:
         return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30)
     except ValueError as exc:
         raise ServiceUnavailable(f"TANDEM_REDIS_URL: {exc}") from None
+
+
+def async_twin(connection: redis.Redis) -> redis.asyncio.Redis:
+    """A client for an event loop, to the same Redis with the same options as a connection made here.
+    Usable only in the loop it is first used in."""
+    pool = connection.connection_pool
+    kind = getattr(redis.asyncio.connection, pool.connection_class.__name__)
+    return redis.asyncio.Redis(
+        connection_pool=redis.asyncio.ConnectionPool(connection_class=kind, **pool.connection_kwargs)
+    )
 
 
 def check_redis(connection: redis.Redis) -> None:
