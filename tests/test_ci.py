@@ -104,6 +104,23 @@ def test_two_apps_checks_of_one_name_are_two_checks_and_neither_hides_the_others
         ]
 
 
+def test_a_re_run_suite_shows_as_running_until_it_reports_again(storage):
+    """GitHub tells only the suite's own app that a suite was re-run; Tandem sees its new check runs."""
+    pair_id = new_pair(storage)
+    report(storage, HEAD_A, "tests", CiState.FAILURE, 10, order=(100, 2))
+    report(storage, HEAD_A, "ci", CiState.FAILURE, 11, kind=CheckKind.CHECK_SUITE, order=(50, 2))
+    assert states(storage, pair_id)[0] == CiState.FAILURE
+    report(storage, HEAD_A, "tests", CiState.PENDING, 12, order=(101, 0))  # the re-run's new check run
+    assert states(storage, pair_id)[0] == CiState.PENDING
+    report(storage, HEAD_A, "tests", CiState.SUCCESS, 13, order=(101, 2))
+    report(storage, HEAD_A, "ci", CiState.SUCCESS, 14, kind=CheckKind.CHECK_SUITE, order=(50, 2))
+    assert states(storage, pair_id)[0] == CiState.SUCCESS
+    # Another app's check runs say nothing of this suite.
+    report(storage, HEAD_A, "ci", CiState.FAILURE, 15, kind=CheckKind.CHECK_SUITE, order=(50, 2))
+    report(storage, HEAD_A, "lint", CiState.PENDING, 16, source="app:99", order=(900, 0))
+    assert states(storage, pair_id)[0] == CiState.FAILURE
+
+
 def test_a_sides_summary_names_its_failing_checks_and_a_round_finishes_when_nothing_runs(storage):
     checks = [
         CiCheck(kind=CheckKind.CHECK_RUN, name="tests", state=CiState.FAILURE, url="u1", reported_at=T0),

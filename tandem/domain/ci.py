@@ -114,9 +114,20 @@ def record(
 
 def summary(checks: Iterable[CiCheck]) -> dict[str, Any]:
     """A side's CI on one head: its state, the failing checks (name and link), and when the
-    latest report came."""
+    latest report came. A check suite says nothing once its app has reported a check run since:
+    the suite was re-run (GitHub tells only the suite's own app that), and its old conclusion
+    stands again only when the suite reports once more."""
     checks = list(checks)
-    states = {check.state for check in checks}
+    latest_run: dict[str, datetime] = {}
+    for check in checks:
+        if check.kind == CheckKind.CHECK_RUN:
+            latest_run[check.source] = max(check.reported_at, latest_run.get(check.source, check.reported_at))
+    standing = [
+        check
+        for check in checks
+        if check.kind != CheckKind.CHECK_SUITE or latest_run.get(check.source, check.reported_at) <= check.reported_at
+    ]
+    states = {check.state for check in standing}
     if not checks:
         state = None
     elif CiState.FAILURE in states:
