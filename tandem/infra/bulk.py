@@ -1,7 +1,9 @@
-"""Conditions for reading rows by a batch of keys, with statement text that is the same for every
-batch: on PostgreSQL the keys go as array parameters, so the driver parses the statement once and
-the server plans it quickly, however many keys there are (a parameter per key would make every
-batch a new, long statement).
+"""Reading many rows cheaply, as the export does.
+
+Conditions for a batch of keys have statement text that is the same for every batch: on
+PostgreSQL the keys go as array parameters, so the driver parses the statement once and the
+server plans it quickly, however many keys there are (a parameter per key would make every batch
+a new, long statement). Columns come as plain values (``plain``) and rows as dicts (``dicts``).
 """
 
 from __future__ import annotations

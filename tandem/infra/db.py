@@ -22,18 +22,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def iso_z(moment: datetime) -> str:
-    """ISO 8601 in UTC with microseconds and a Z, as exports write times: 2026-05-09T07:35:25.000000Z.
-    (A stored time comes back in UTC already; converting it again is most of the cost.)"""
-    text = moment.isoformat(timespec="microseconds")
-    if text.endswith("+00:00"):
-        return text[:-6] + "Z"
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
-
-
 class iso_text(FunctionElement):
-    """``iso_z`` in SQL, for a UTCDateTime column: the database writes the text, so a reader of
-    many rows (the export) builds no datetime objects."""
+    """A UTCDateTime column as exports write times, ISO 8601 in UTC with microseconds and a Z
+    (2026-05-09T07:35:25.000000Z), written by the database: a reader of many rows (the export)
+    builds no datetime objects."""
 
     type = String()
     inherit_cache = True
