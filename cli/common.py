@@ -6,14 +6,17 @@ import functools
 import getpass
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from sqlalchemy.exc import OperationalError
 
+from tandem.infra.db import Storage
 from tandem.infra.errors import TandemError
-from tandem.infra.services import Services
 from tandem.infra.settings import load_settings
+
+if TYPE_CHECKING:
+    from tandem.infra.services import Services
 
 
 def fail(message: str) -> NoReturn:
@@ -38,7 +41,16 @@ def plain_errors(command: Callable) -> Callable:
 
 
 def load_services() -> Services:
+    # Imported here: the services bring GitHub's client and RQ (~0.5 s of start-up), which the
+    # commands that only read the database never use.
+    from tandem.infra.services import Services
+
     return Services.from_settings(load_settings())
+
+
+def load_storage() -> Storage:
+    """The database alone, for the commands that need nothing else."""
+    return Storage.from_url(load_settings().database_url)
 
 
 def cli_user() -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import load_services, plain_errors
+from cli.common import load_storage, plain_errors
 from tandem.infra.errors import TandemError
 
 
@@ -63,7 +63,7 @@ def export_command(
             stream = stack.enter_context(open(out, "wb"))
         else:
             stream = stack.enter_context(open(out, "w", encoding="utf-8"))
-        with load_services().storage.transaction() as session:
+        with load_storage().transaction() as session:
             # Taken first: whatever commits from here on is the next run's.
             until = changes.token(session)
             count = write(session, format, dataclasses.replace(selection, until=until), stream, parquet=parquet)
@@ -102,7 +102,7 @@ def stats_command(
         models=model,
         include_unapproved=include_unapproved,
     )
-    with load_services().storage.transaction() as session:
+    with load_storage().transaction() as session:
         report = statistics(session, filters, bootstrap=bootstrap, seed=seed, per_pair=pairs)
     typer.echo(json.dumps(report, indent=2) if format == "json" else as_text(report), nl=format == "json")
 

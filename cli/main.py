@@ -9,8 +9,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import cli_user, fail, load_services, plain_errors, submit_file
-from tandem.infra import logs, migrate, queue, readiness
+from cli.common import cli_user, fail, load_services, load_storage, plain_errors, submit_file
+from tandem.infra import logs, migrate
 from tandem.infra.errors import ServiceUnavailable, TandemError
 from tandem.infra.models import DEFAULT_TEAM
 from tandem.infra.settings import load_settings
@@ -72,7 +72,7 @@ def serve(
 @plain_errors
 def setup() -> None:
     """Print a one-time link that opens the GitHub App's registration (in one browser, within the hour)."""
-    from tandem.infra import app_registration
+    from tandem.infra import app_registration, queue
 
     services = load_services()
     if app_registration.is_registered(services.settings):
@@ -88,7 +88,9 @@ def setup() -> None:
 @plain_errors
 def worker(
     burst: bool = typer.Option(False, help="Stop when the queues are empty."),
-    queues: list[str] = typer.Option(list(queue.ALL), "--queue", "-q", help="Queues to serve, in order."),
+    queues: list[str] = typer.Option(
+        [], "--queue", "-q", help="Queues to serve, in order (default: all of Tandem's, most urgent first)."
+    ),
     check: bool = typer.Option(
         False,
         "--check",
@@ -104,6 +106,7 @@ def worker(
 ) -> None:
     """Run an RQ worker on Tandem's queues, with the scheduler (retries, periodic jobs) and the
     relay that turns accepted webhook deliveries into jobs. It rides out Redis restarts."""
+    from tandem.infra import queue
     from workers import worker as worker_process
 
     services = load_services()
@@ -128,7 +131,7 @@ def worker(
             metrics.serve(services.redis, metrics_host, metrics_port)
         except OSError as exc:
             fail(f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: {exc.strerror}")
-    worker_process.run(services, queues, burst=burst)
+    worker_process.run(services, queues or list(queue.ALL), burst=burst)
 
 
 @db_cli.command("upgrade")
@@ -148,6 +151,8 @@ def db_upgrade() -> None:
 def doctor() -> None:
     """Check configuration, Redis, a live worker, the database, GitHub credentials and the mirrors'
     config; warn when Redis does not persist, and of parked deliveries and failed jobs."""
+    from tandem.infra import readiness
+
     services = load_services()
     checks = [
         ("credentials", readiness.credential_problems),
@@ -223,7 +228,7 @@ def token_create(
     from tandem.infra import tokens
 
     granted = tokens.parse_scopes(scopes)
-    with load_services().storage.transaction() as session:
+    with load_storage().transaction() as session:
         token = tokens.create_token(session, name, team=team, scopes=granted)
     typer.echo(token)
 
@@ -234,7 +239,7 @@ def token_list() -> None:
     """List the API tokens: name, team, scopes, when last used, whether revoked (never the token)."""
     from tandem.infra import tokens
 
-    with load_services().storage.transaction() as session:
+    with load_storage().transaction() as session:
         rows = tokens.list_tokens(session)
         if not rows:
             typer.echo("no API tokens yet: tandem token create --name NAME --team TEAM --scope submit,read")
@@ -250,7 +255,7 @@ def token_revoke(name: str = typer.Argument(..., help="The token's name (tandem 
     """Revoke an API token: it stops working at once."""
     from tandem.infra import tokens
 
-    with load_services().storage.transaction() as session:
+    with load_storage().transaction() as session:
         tokens.revoke_token(session, name)
     typer.echo(f"revoked {name}")
 
@@ -276,7 +281,7 @@ def task_show(task_id: int) -> None:
     """Show a task's status, its PRs, or why it failed."""
     from tandem.domain import tasks
 
-    with load_services().storage.transaction() as session:
+    with load_storage().transaction() as session:
         view = tasks.describe(tasks.get_task(session, task_id))
     typer.echo(json.dumps(view, indent=2))
 
@@ -293,7 +298,7 @@ def task_list(
 
     if status is not None and status not in tasks.STATUSES:
         raise TandemError(f"--status {status}: one of {', '.join(tasks.STATUSES)}")
-    storage, after, listed = load_services().storage, None, 0
+    storage, after, listed = load_storage(), None, 0
     while True:
         with storage.transaction() as session:
             page = [

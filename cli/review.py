@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from cli.common import load_services, plain_errors
+from cli.common import load_storage, plain_errors
 from tandem.infra.errors import TandemError
 
 review_cli = typer.Typer(help="Reviewers' work.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def queue(
 
     if status not in STATUSES or format not in ("table", "json"):
         raise TandemError("use --status waiting|returned and --format table|json")
-    with load_services().storage.transaction() as session:
+    with load_storage().transaction() as session:
         items = review_queue(session, status, team=team)
     if format == "json":
         typer.echo(json.dumps(items, indent=2))

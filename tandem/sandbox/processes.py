@@ -13,10 +13,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import redis
+from typing import TYPE_CHECKING
 
 from tandem.infra.errors import TandemError
+
+if TYPE_CHECKING:
+    import redis
 
 TANDEM = [sys.executable, "-m", "tandem"]
 
@@ -136,6 +138,8 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             start_new_session=True,
         )
+        import redis  # here: every `tandem` command imports this module, few start a sandbox
+
         probe = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=1)
         try:
             wait_for(lambda: self._answers(probe), "the sandbox's redis-server to start", timeout=30)
@@ -156,6 +160,8 @@ class PrivateRedis:
         return f"127.0.0.1:{self.port}"
 
     def _answers(self, probe: redis.Redis) -> bool:
+        import redis
+
         if self.process.poll() is not None:
             raise TandemError(f"redis-server exited ({self.process.returncode}) on port {self.port}")
         try:
