@@ -4,8 +4,10 @@ to the right models, scores and reviews with them, and every filter."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from tandem.domain.statistics import columns
+from tandem.domain.statistics.columns import integer
 from tandem.domain.statistics.queries import Filters, load
 from tandem.domain.statistics.report import statistics
 from tandem.infra.models import Judgment, JudgmentReview, Rating, Task
@@ -160,3 +162,27 @@ def test_a_selection_of_nothing_gives_empty_records(storage):
     with storage.transaction() as session:
         records = load(session, Filters(repo="evals/no-such-mirror"))
     assert len(records.judgments) == 0 and len(records.ratings.score) == 0 and records.judgments.units == []
+
+
+def test_the_reads_at_once_see_the_database_as_it_was_when_they_began(storage):
+    """On PostgreSQL the big reads run at once on connections of their own, in the snapshot of
+    the session's transaction: what commits meanwhile is in none of them, never in some only."""
+    if storage.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads in order, in the session")
+    store(storage, PLAN)
+    current = select(integer(Judgment.id)).where(Judgment.superseded_at.is_(None))
+    with storage.transaction() as session, columns.Reader(session) as reader:
+        before = session.scalar(select(func.count()).select_from(current.subquery()))
+        with storage.transaction() as other:
+            other.execute(update(Judgment).values(superseded_at=voted_at(0)))
+        # The session itself (read committed) sees the change; the reads do not.
+        assert session.scalar(select(func.count()).select_from(current.subquery())) == 0
+        (ids,) = reader.fetch(current, [columns.INT]).result()
+    assert len(ids) == before > 0
+
+
+def test_a_transaction_that_has_written_reads_its_own_writes(storage):
+    store(storage, PLAN)
+    with storage.transaction() as session:
+        session.execute(update(Judgment).values(superseded_at=voted_at(0)))
+        assert len(load(session, Filters(include_unapproved=True)).judgments) == 0

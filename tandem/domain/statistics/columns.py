@@ -5,8 +5,9 @@ per value is what costs: most of the time of a plain fetch. So the queries selec
 (names are coded by the database, see ``queries``; small codes several to a bigint, see
 ``packed``), every column cast to a bigint or a double and never NULL, and on PostgreSQL the
 columns come as arrays (``array_agg``, a copied row of arrays per span of ids) through ``COPY ...
-TO STDOUT (FORMAT BINARY)``: fixed-width elements that numpy reads in place (``np.frombuffer``).
-SQLite (the embedded database, for small deployments) is read with a plain fetch.
+TO STDOUT (FORMAT BINARY)``: fixed-width elements that numpy reads in place (``np.frombuffer``),
+several queries at once (``Reader``). SQLite (the embedded database, for small deployments) is
+read with a plain fetch.
 
 PostgreSQL's binary copy format: an 11-byte signature, a 32-bit flags field and a 32-bit header
 extension length (and the extension), then per row a 16-bit field count and per field a 32-bit
@@ -15,10 +16,24 @@ length (-1 for NULL) and the value, big-endian (an array's layout is described w
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, ColumnElement, Float, Select, SQLColumnExpression, cast, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Float,
+    Select,
+    SQLColumnExpression,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from tandem.infra.errors import known
@@ -30,6 +45,7 @@ FLOAT: np.dtype = np.dtype(np.float64)
 SMALL: np.dtype = np.dtype(np.int8)
 _HEADER = 19  # signature, flags, extension length
 CHUNK = 1 << 16  # ids per copied row of arrays
+CONNECTIONS = 4  # reads at once: one per query of the statistics
 
 
 def integer(column: SQLColumnExpression[Any]) -> ColumnElement[int]:
@@ -53,17 +69,65 @@ def unpacked(column: np.ndarray, count: int) -> list[np.ndarray]:
     return [((column >> (8 * i)) & 0xFF).astype(np.int8) - np.int8(1) for i in range(count)]
 
 
-def fetch(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
-    """The query's columns, of the given kinds (INT, SMALL or FLOAT; the query casts them to a
-    bigint or a double). The first is an id (of the row, its round...), numbered densely by the
-    database: it groups the rows for the copy."""
-    if session.get_bind().dialect.name == "postgresql":
-        return _copied(session, query, kinds)
-    rows = session.execute(query).all()
-    return [np.fromiter((row[i] for row in rows), kind, count=len(rows)) for i, kind in enumerate(kinds)]
+class Reader:
+    """Reads queries as numpy columns, on PostgreSQL all at once: each query's copy on a
+    connection of its own, in a thread (the client waits on the network, the server works in a
+    process per connection, so the reads share the machine's cores), all of them in one snapshot
+    exported by the session's transaction, as ``pg_dump --jobs`` does, so they see one state of
+    the database. A transaction that has written is read by itself, in order: its own writes are
+    not in the snapshot it exports. Also in order on SQLite.
+
+    ``fetch`` gives a future; its result is the query's columns, of the given kinds (INT, SMALL or
+    FLOAT; the query casts them to a bigint or a double). The first is an id (of the row, its
+    round...), numbered densely by the database: it groups the rows for the copy."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._pool: ThreadPoolExecutor | None = None
+        self._snapshot = ""
+        if session.get_bind().dialect.name == "postgresql":
+            # Each query runs once over many rows: compiling it to machine code (JIT) costs more
+            # than it saves.
+            session.execute(text("SET LOCAL jit = off"))
+            session.flush()
+            written = session.execute(text("SELECT txid_current_if_assigned()")).scalar()
+            if written is None:
+                self._snapshot = session.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+                self._pool = ThreadPoolExecutor(max_workers=CONNECTIONS, thread_name_prefix="statistics")
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def fetch(self, query: Select, kinds: list[np.dtype]) -> Future[list[np.ndarray]]:
+        if self._pool is not None:
+            return self._pool.submit(self._in_snapshot, query, kinds)
+        found: Future[list[np.ndarray]] = Future()
+        if self.session.get_bind().dialect.name == "postgresql":
+            found.set_result(_copied(self.session.connection(), query, kinds))
+        else:
+            rows = self.session.execute(query).all()
+            found.set_result([np.fromiter((row[i] for row in rows), kind, len(rows)) for i, kind in enumerate(kinds)])
+        return found
+
+    def _in_snapshot(self, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
+        bind = self.session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
+            # The first statement of the transaction; the id is the server's, not user text.
+            connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self._snapshot}'")
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            connection.exec_driver_sql("SET LOCAL jit = off")
+            try:
+                return _copied(connection, query, kinds)
+            finally:
+                connection.rollback()
 
 
-def _copied(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
+def _copied(connection: Connection, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
     # Rows of arrays (array_agg of the rows whose first column, an id, is in one span of CHUNK
     # ids), not a row per result: the client reads a copied row at a time, and a million of
     # them cost seconds in Python alone; nor one row of whole columns, which the client library
@@ -73,8 +137,8 @@ def _copied(session: Session, query: Select, kinds: list[np.dtype]) -> list[np.n
     rows = query.subquery()
     first = next(iter(rows.c))
     aggregated = select(*(func.array_agg(column) for column in rows.c)).group_by(first // CHUNK)
-    compiled = aggregated.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
-    cursor = known(session.connection().connection.driver_connection, "the database connection").cursor()
+    compiled = aggregated.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    cursor = known(connection.connection.driver_connection, "the database connection").cursor()
     parts: list[list[np.ndarray]] = [[] for _ in kinds]
     pending, header = bytearray(), True
     with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT BINARY)", compiled.params) as copy:

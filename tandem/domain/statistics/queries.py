@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Float, SQLColumnExpression, and_, case, cast, func, literal, select, text
+from sqlalchemy import ColumnElement, Float, Select, SQLColumnExpression, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from tandem.domain.statistics import columns
@@ -112,25 +112,30 @@ class Records:
 
 def load(session: Session, filters: Filters) -> Records:
     """The records the filters select. Names (models, axes, verdicts, logins) are coded as
-    numbers by the database, so rows arrive as numeric columns (``columns``)."""
+    numbers by the database, so rows arrive as numeric columns (``columns``), the four big reads
+    at once."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        # Each query runs once over many rows: compiling it to machine code (JIT) costs more
-        # than it saves.
-        session.execute(text("SET LOCAL jit = off"))
-    models = sorted(session.scalars(select(Output.model).distinct()))
-    rounds = _Rounds.load(session, filters, models)
-    raters = _People(
-        session,
-        (Judgment.id, Judgment.rater_id, Judgment.rater_login),
-        (Rating.id, Rating.rater_id, Rating.rater_login),
-    )
-    judgments, votes, versions = _judgments(session, filters, rounds, models, raters, postgres)
-    return Records(
-        judgments=judgments,
-        ratings=_ratings(session, filters, rounds, models, votes, raters),
-        reviews=_reviews(session, versions, raters, postgres),
-    )
+    with columns.Reader(session) as reader:
+        # Read after the reader's snapshot is taken, so they know every model, axis and rater in it.
+        models = sorted(session.scalars(select(Output.model).distinct()))
+        axes = sorted(session.scalars(select(Rating.axis).distinct()))
+        coded = _judgment_codes(filters)
+        rounds = reader.fetch(_Rounds.query(filters, models), [columns.INT] * 6)
+        votes = reader.fetch(_judgment_query(filters, coded, postgres), [columns.INT] * 4 + [columns.FLOAT] * 2)
+        scores = reader.fetch(_rating_query(filters, axes), [columns.INT] * 2 + [columns.SMALL] + [columns.INT] * 2)
+        reviews = reader.fetch(_review_query(postgres), [columns.INT, columns.INT, columns.SMALL, columns.FLOAT])
+        raters = _People(
+            session,
+            (Judgment.id, Judgment.rater_id, Judgment.rater_login),
+            (Rating.id, Rating.rater_id, Rating.rater_login),
+        )
+        selected = _Rounds.of(rounds.result())
+        judgments, cast_votes, versions = _judgments(votes.result(), len(coded), selected, models, raters)
+        return Records(
+            judgments=judgments,
+            ratings=_ratings(scores.result(), filters, selected, models, axes, cast_votes, raters),
+            reviews=_reviews(session, reviews.result(), versions, raters),
+        )
 
 
 def _coded(column: SQLColumnExpression[Any], names: Sequence[str], missing: int = -1) -> ColumnElement[int]:
@@ -181,8 +186,8 @@ class _Rounds:
     model_b: np.ndarray
     gold: np.ndarray
 
-    @classmethod
-    def load(cls, session: Session, filters: Filters, models: list[str]) -> _Rounds:
+    @staticmethod
+    def query(filters: Filters, models: list[str]) -> Select:
         output_a, output_b = aliased(Output), aliased(Output)
         side_a, side_b = aliased(Side), aliased(Side)
         model_a, model_b = output_a.model, output_b.model
@@ -217,7 +222,10 @@ class _Rounds:
             query = query.where(Round.number == filters.round)
         for key, value in filters.metadata.items():
             query = query.where(Task.metadata_[key].as_string() == value)
-        found = columns.fetch(session, query, [columns.INT] * 6)
+        return query
+
+    @classmethod
+    def of(cls, found: list[np.ndarray]) -> _Rounds:
         order = np.argsort(found[0])  # numpy sorts in memory; the database would spill to disk
         return cls(*(column[order] for column in found))
 
@@ -316,14 +324,9 @@ class _Versions:
     voted_at: np.ndarray
 
 
-def _judgments(
-    session: Session, filters: Filters, rounds: _Rounds, models: list[str], raters: _People, postgres: bool
-) -> tuple[Judgments, _Votes, _Versions]:
-    """The current judgments the filters select; the current votes whose scores count
-    (approved, unless unapproved ones count too) whenever cast: the times filter scores by when
-    they were written, not their votes; and every version, for the reviews."""
+def _judgment_codes(filters: Filters) -> tuple[ColumnElement[int], ...]:
     in_time = _in_time(Judgment.voted_at, filters)
-    coded = (
+    return (
         _flag(Judgment.superseded_at.is_(None)),
         _coded(Judgment.verdict, VERDICTS),
         _coded(Judgment.strength, STRENGTHS),
@@ -332,16 +335,28 @@ def _judgments(
         literal(1) if filters.include_unapproved else _flag(Judgment.review_state == ReviewState.APPROVED),
         _flag(and_(*in_time)) if in_time else literal(1),
     )
-    query = select(
+
+
+def _judgment_query(filters: Filters, coded: tuple[ColumnElement[int], ...], postgres: bool) -> Select:
+    """Every version of every judgment: its round, id, rater, ``coded`` packed, time on task
+    and when it was cast."""
+    return select(
         *map(integer, (Judgment.round_id, Judgment.id, Judgment.rater_id)),
         columns.packed(*coded),
         real(func.coalesce(Judgment.time_on_task_seconds, -1)),
         epoch(Judgment.voted_at, postgres),
     )
-    kinds = [columns.INT] * 4 + [columns.FLOAT] * 2
-    round_id, *values = columns.fetch(session, query, kinds)
-    index, id_, rater_id, codes, seconds, voted_at = rounds.select(round_id, *values)
-    current, verdict, strength, ci_a, ci_b, counts, written = columns.unpacked(codes, len(coded))
+
+
+def _judgments(
+    found: list[np.ndarray], codes: int, rounds: _Rounds, models: list[str], raters: _People
+) -> tuple[Judgments, _Votes, _Versions]:
+    """The current judgments the filters select; the current votes whose scores count
+    (approved, unless unapproved ones count too) whenever cast: the times filter scores by when
+    they were written, not their votes; and every version, for the reviews."""
+    round_id, *values = found
+    index, id_, rater_id, packed, seconds, voted_at = rounds.select(round_id, *values)
+    current, verdict, strength, ci_a, ci_b, counts, written = columns.unpacked(packed, codes)
     order = np.argsort(id_)
     versions = _Versions(id_[order], index[order], rater_id[order], written[order], voted_at[order])
     voting = (current == 1) & (counts == 1)
@@ -368,18 +383,26 @@ def _judgments(
     return judgments, votes, versions
 
 
-def _ratings(
-    session: Session, filters: Filters, rounds: _Rounds, models: list[str], votes: _Votes, raters: _People
-) -> Ratings:
-    """The current scores the filters select: of approved votes, unless unapproved ones count."""
-    axes = sorted(session.scalars(select(Rating.axis).distinct()))
-    query = select(
+def _rating_query(filters: Filters, axes: list[str]) -> Select:
+    return select(
         *map(
             integer,
             (Rating.round_id, Rating.rater_id, _flag(Rating.side == "B"), _coded(Rating.axis, axes), Rating.score),
         )
     ).where(Rating.superseded_at.is_(None), *_in_time(Rating.created_at, filters))
-    round_id, *values = columns.fetch(session, query, [columns.INT] * 2 + [columns.SMALL] + [columns.INT] * 2)
+
+
+def _ratings(
+    found: list[np.ndarray],
+    filters: Filters,
+    rounds: _Rounds,
+    models: list[str],
+    axes: list[str],
+    votes: _Votes,
+    raters: _People,
+) -> Ratings:
+    """The current scores the filters select: of approved votes, unless unapproved ones count."""
+    round_id, *values = found
     index, rater_id, side, axis, score = rounds.select(round_id, *values)
     # Unapproved votes count too: so do scores without any vote.
     kept = np.ones(len(index), dtype=bool) if filters.include_unapproved else votes.cast(index, rater_id)
@@ -413,11 +436,8 @@ def epoch(moment, postgres: bool) -> ColumnElement[float]:
     return (func.julianday(moment) - 2440587.5) * 86400.0
 
 
-def _reviews(session: Session, versions: _Versions, raters: _People, postgres: bool) -> Reviews:
-    """Reviews not withdrawn of any version of the judgments the filters select: decisions per
-    reviewer and rater, and each reviewer's median turnaround from the vote to the review.
-    Matched to their judgment by numpy (a hash join of a million rows costs the database more)."""
-    query = select(
+def _review_query(postgres: bool) -> Select:
+    return select(
         *map(
             integer,
             (
@@ -428,9 +448,13 @@ def _reviews(session: Session, versions: _Versions, raters: _People, postgres: b
         ),
         epoch(JudgmentReview.created_at, postgres),
     ).where(JudgmentReview.withdrawn_at.is_(None))
-    judgment_id, reviewer_id, approved, created_at = columns.fetch(
-        session, query, [columns.INT, columns.INT, columns.SMALL, columns.FLOAT]
-    )
+
+
+def _reviews(session: Session, found: list[np.ndarray], versions: _Versions, raters: _People) -> Reviews:
+    """Reviews not withdrawn of any version of the judgments the filters select: decisions per
+    reviewer and rater, and each reviewer's median turnaround from the vote to the review.
+    Matched to their judgment by numpy (a hash join of a million rows costs the database more)."""
+    judgment_id, reviewer_id, approved, created_at = found
     version = np.minimum(np.searchsorted(versions.id, judgment_id), max(len(versions.id) - 1, 0))
     kept = (versions.id[version] == judgment_id) & (versions.written[version] == 1) if len(versions.id) else version < 0
     version, reviewer_id, approved = version[kept], reviewer_id[kept], approved[kept]
