@@ -9,6 +9,8 @@ scores across pairs of different difficulty would blur.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from sqlalchemy.orm import Session
 
 from tandem.domain.statistics import agreement, ci, fit, raters
@@ -20,26 +22,39 @@ def build(records: Records, *, bootstrap: int = 1000, seed: int | None = 0, per_
     judgments, ratings = records.judgments, records.ratings
     counts = agreement.verdict_counts(judgments)
     defined, agrees = agreement.with_majority_of_others(judgments, counts)
-    axes = {}
-    for code, axis in enumerate(ratings.axes):
-        on_axis = ratings.axis == code
-        axes[axis] = {
-            "ranking": fit.rank(fit.axis_battles(ratings, code), bootstrap=bootstrap, seed=seed).as_dict(),
-            "alpha_interval": agreement.alpha(
-                ratings.unit[on_axis] * 2 + ratings.side[on_axis], ratings.score[on_axis], "interval"
-            ),
-            "scores": int(on_axis.sum()),
-        }
+    on_axes = [ratings.axis == code for code in range(len(ratings.axes))]
+    # Krippendorff's α works on whole arrays, which numpy does without the interpreter lock: in a
+    # thread, it takes the second core while the rankings' bootstraps take the first.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="agreement") as pool:
+        agreeing = pool.submit(agreement.summary, judgments, per_pair=per_pair)
+        alphas = [
+            pool.submit(agreement.alpha, ratings.unit[on] * 2 + ratings.side[on], ratings.score[on], "interval")
+            for on in on_axes
+        ]
+        ranking = fit.rank(fit.judgment_battles(judgments), bootstrap=bootstrap, seed=seed).as_dict()
+        rankings = [
+            fit.rank(fit.axis_battles(ratings, code), bootstrap=bootstrap, seed=seed).as_dict()
+            for code in range(len(ratings.axes))
+        ]
+        per_rater = raters.per_rater(judgments, defined, agrees, records.reviews)
+        covariate = ci.covariate(judgments, bootstrap=bootstrap, seed=seed)
     return {
         "judgments": len(judgments),
         "bootstrap": bootstrap,
-        "ranking": fit.rank(fit.judgment_battles(judgments), bootstrap=bootstrap, seed=seed).as_dict(),
+        "ranking": ranking,
         "position_bias": position_bias(judgments.verdict),
-        "agreement": agreement.summary(judgments, per_pair=per_pair),
-        "axes": axes,
-        "raters": raters.per_rater(judgments, defined, agrees, records.reviews),
+        "agreement": agreeing.result(),
+        "axes": {
+            axis: {
+                "ranking": rankings[code],
+                "alpha_interval": alphas[code].result(),
+                "scores": int(on_axes[code].sum()),
+            }
+            for code, axis in enumerate(ratings.axes)
+        },
+        "raters": per_rater,
         "reviewers": raters.per_reviewer(records.reviews),
-        "ci": ci.covariate(judgments, bootstrap=bootstrap, seed=seed),
+        "ci": covariate,
     }
 
 
