@@ -4,8 +4,9 @@ Runs the GitHub emulator in this process, a mirror with enough files, and opens 
 outputs change 1, 10, 100 and 1,000 files (one output as a git patch, the other as whole
 files), through the same code a worker runs. Prints, per size: REST requests per pair (all,
 and writes), git's share is not REST and is not counted; seconds per pair. The first pair of a
-run also fetches an installation token and the repository's config; later pairs find both cached,
-so the first pair is shown separately. Each task asks two raters for reviews.
+run also fetches an installation token and the config (the organization's and the repository's
+tandem.yml); later pairs find both cached, so the first pair is shown separately. Git finds the
+mirror at GitHub's web address, so no request asks where it is. Each task asks two raters for reviews.
 
     .venv/bin/python bench/pair_api_calls.py [--sizes 1 10 100 1000] [--pairs 3]
 """

@@ -591,6 +591,61 @@ def test_commit_made_through_rest_is_visible_to_git(world, tmp_path, checker):
     assert f.sha == git("rev-parse", "HEAD:data/blob.bin", cwd=work)
 
 
+def git_as(token: str) -> dict[str, str]:
+    """git's environment for a request carrying token as GitHub takes it (Basic, x-access-token)."""
+    credentials = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {credentials}",
+    }
+
+
+def test_git_over_http_at_the_web_address_with_an_installation_token(world, tmp_path, checker):
+    """As on github.com: {url}/{owner}/{repo}.git, partial clones, and a push the API then shows,
+    made by the app's bot; none of it is a REST request."""
+    emu, gh = world.emu, world.gh
+    url, token = f"{emu.url}/evals-org/mlflow.git", world.token()
+    emu.reset_requests()
+    work = tmp_path / "work"
+    git("clone", "--quiet", "--filter=blob:none", url, str(work), env=git_as(token))
+    git("checkout", "-q", "-b", "arm-a", cwd=work)
+    (work / "src" / "app.py").write_text("def main():\n    return {}\n")
+    git("commit", "-q", "-am", "Arm A", cwd=work)
+    git("push", "-q", "origin", "arm-a", cwd=work, env=git_as(token))
+    assert emu.requests == []
+    ref = ok(checker, gh.rest.git.get_ref("evals-org", "mlflow", "heads/arm-a"), 200)
+    assert ref.object_.sha == git("rev-parse", "HEAD", cwd=work)
+
+
+def test_git_over_http_refuses_as_github_does(world):
+    emu = world.emu
+    emu.create_repository("evals-org", "private", files={"x.txt": "x\n"}, private=True)
+    full = world.token()
+    read_only = httpx.post(
+        f"{emu.url}/app/installations/{world.inst.id}/access_tokens",
+        headers={"Authorization": f"Bearer {world.jwt()}"},
+        json={"permissions": {"contents": "read"}},
+    ).json()["token"]
+
+    def status(repo: str, service: str = "git-upload-pack", token: str | None = None) -> int:
+        auth = {"Authorization": "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()}
+        url = f"{emu.url}/evals-org/{repo}.git/info/refs?service={service}"
+        return httpx.get(url, headers=auth if token else {}).status_code
+
+    assert status("mlflow") == 200  # a public repository, to anyone
+    assert status("mlflow", token=full) == 200
+    assert status("mlflow", token="ghs_not-a-token") == 401
+    assert status("private") == 401  # asks who is asking
+    assert status("private", token=full) == 404  # not the installation's: not found
+    assert status("mlflow", "git-receive-pack") == 401
+    assert status("mlflow", "git-receive-pack", token=full) == 200
+    assert status("mlflow", "git-receive-pack", token=read_only) == 403
+    assert status("other", "git-receive-pack", token=full) == 403  # public, but not the installation's
+    assert status("missing", token=full) == 404
+
+
 # ============================================================================ webhooks
 
 

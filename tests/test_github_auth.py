@@ -144,6 +144,7 @@ def test_a_ghes_api_url_with_a_path_prefix(world, redis_conn):
     ("api_url", "web_url"),
     [
         ("https://api.github.com", "https://github.com"),
+        ("https://api.octocorp.ghe.com", "https://octocorp.ghe.com"),
         ("https://github.example.com/api/v3", "https://github.example.com"),
         ("https://github.example.com/api/v3/", "https://github.example.com"),
     ],

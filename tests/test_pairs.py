@@ -147,6 +147,28 @@ def test_re_running_the_job_changes_nothing(github, services, blinding):
     assert [r for r in github.requests if r.method != "GET" and "access_tokens" not in r.path] == []
 
 
+def test_an_installations_first_pair_reads_only_its_config(github, services, blinding):
+    """Its token, the organization's and the mirror's tandem.yml, and the eight writes: git finds
+    the mirror at GitHub's web address, so nothing asks GitHub for it (GET /repos)."""
+    task_id = recorded_task(services, blinding)
+    github.reset_requests()
+    assert pairs.open_pair(services, task_id) == "open"
+    mirror = f"/repos/{REPO}"
+    assert [f"{r.method} {r.path}" for r in github.requests] == [
+        f"POST /app/installations/{github.installation.id}/access_tokens",
+        "GET /repos/evals-org/.github/contents/.github/tandem.yml",
+        f"GET {mirror}/contents/.github/tandem.yml",
+        f"POST {mirror}/pulls",
+        f"POST {mirror}/pulls",
+        f"PATCH {mirror}/issues/1",
+        f"PATCH {mirror}/issues/2",
+        f"POST {mirror}/pulls/1/requested_reviewers",
+        f"POST {mirror}/pulls/2/requested_reviewers",
+        f"POST {mirror}/check-runs",
+        f"POST {mirror}/check-runs",
+    ]
+
+
 class Killed(BaseException):
     """A worker dying mid-job: not an Exception, so nothing in the job handles it."""
 

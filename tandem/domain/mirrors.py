@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from tandem.infra import gitops, installations
 from tandem.infra.errors import TandemError
-from tandem.infra.models import Installation, Repository
+from tandem.infra.models import Installation
 from tandem.infra.services import Services
 
 
@@ -38,23 +38,23 @@ def create_mirror(services: Services, upstream: str, org: str) -> str:
     return fork.full_name
 
 
+def clone_url(services: Services, repo: str) -> str:
+    """Where git reaches a repository: GitHub serves each one's git at its web address plus `.git`
+    (github.com, Enterprise Server and the emulator alike), so no request has to ask for it."""
+    return f"{services.settings.web_url}/{repo}.git"
+
+
 def clone_of(services: Services, repo: str) -> gitops.MirrorClone:
     """The workers' clone of an installed mirror (made on its first fetch)."""
     with services.storage.transaction() as session:
         repository = installations.active_repository(session, repo)
         if repository is None:
             raise TandemError(f"Tandem is not installed on {repo} (or it is suspended)")
-        repository_id, installation_id, clone_url = repository.id, repository.installation_id, repository.clone_url
-    if clone_url is None:
-        owner, name = repo.split("/", 1)
-        client = services.github.as_installation(installation_id)  # held: its namespaces refer to it weakly
-        clone_url = client.rest.repos.get(owner, name).parsed_data.clone_url
-        with services.storage.transaction() as session:
-            session.get_one(Repository, repository_id).clone_url = clone_url
+        repository_id, installation_id = repository.id, repository.installation_id
     return gitops.MirrorClone(
         services.settings.git_cache_dir,
         str(repository_id),
-        clone_url,
+        clone_url(services, repo),
         services.github.installation_token(installation_id),
         refresh=lambda: services.github.installation_token(installation_id, fresh=True),
     )

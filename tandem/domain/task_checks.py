@@ -43,7 +43,6 @@ class Mirror:
 
     id: int
     installation_id: int
-    clone_url: str | None
 
 
 def check(services: Services, spec: TaskSpec, mirror: Mirror) -> None:
@@ -95,7 +94,7 @@ def _problems(services: Services, spec: TaskSpec, mirror: Mirror) -> list[dict[s
             return problems  # a short SHA that is no branch: only the clone can tell, and the worker will
         problems.append({"field": "base", "problem": f"{spec.base!r} is neither a branch nor a commit of {spec.repo}"})
         return problems
-    clone = _local_clone(services, mirror)
+    clone = _local_clone(services, spec.repo, mirror)
     if clone is not None:
         problems += _output_problems(clone, spec, base_sha)
     return problems
@@ -119,14 +118,14 @@ def _base_on_github(client: GitHub, repo: str, base: str) -> str | None:
     return None
 
 
-def _local_clone(services: Services, mirror: Mirror) -> gitops.MirrorClone | None:
-    cache_dir, key = services.settings.git_cache_dir, str(mirror.id)
-    if mirror.clone_url is None or not (gitops.MirrorClone(cache_dir, key, mirror.clone_url).path / "HEAD").exists():
+def _local_clone(services: Services, repo: str, mirror: Mirror) -> gitops.MirrorClone | None:
+    cache_dir, key, url = services.settings.git_cache_dir, str(mirror.id), mirrors.clone_url(services, repo)
+    if not (gitops.MirrorClone(cache_dir, key, url).path / "HEAD").exists():
         return None
     return gitops.MirrorClone(
         cache_dir,
         key,
-        mirror.clone_url,
+        url,
         services.github.installation_token(mirror.installation_id),
         refresh=lambda: services.github.installation_token(mirror.installation_id, fresh=True),
     )

@@ -166,7 +166,7 @@ def submit(services: Services, spec: TaskSpec, submitted_by: str | None, *, team
     pair; returns the task id without waiting for the pair."""
     with services.storage.transaction() as session:
         repository = _installed(session, spec.repo)
-        mirror = task_checks.Mirror(repository.id, repository.installation_id, repository.clone_url)
+        mirror = task_checks.Mirror(repository.id, repository.installation_id)
     task_checks.check(services, spec, mirror)
     settings = task_checks.settings(services, spec.repo, mirror.installation_id)
     found = []

@@ -86,12 +86,14 @@ class Settings(BaseSettings):
 
     @property
     def web_url(self) -> str:
-        """github.com for api.github.com; https://HOST for a GHES API at https://HOST/api/v3."""
+        """Where GitHub's pages and git are: github.com for api.github.com (an API on a host of its
+        own, api.HOST, as on github.com and GHE.com, is HOST's); https://HOST for a GHES API at
+        https://HOST/api/v3."""
         if self.github_url:
             return self.github_url
         parts = urlsplit(self.github_api_url)
-        if parts.netloc == "api.github.com":
-            return "https://github.com"
+        if parts.path.strip("/") == "" and parts.netloc.startswith("api."):
+            return f"{parts.scheme}://{parts.netloc.removeprefix('api.')}"
         return f"{parts.scheme}://{parts.netloc}"
 
     @property

@@ -55,7 +55,6 @@ class Repository(Base):
     installation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("installations.id"), index=True)
     full_name: Mapped[str] = mapped_column(String(255), index=True)
     private: Mapped[bool] = mapped_column(default=False)
-    clone_url: Mapped[str | None] = mapped_column(String(1024))
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -101,26 +101,10 @@ class Ctx:
     # ------------------------------------------------------------------ lookups with GitHub's access rules
 
     def can_read(self, repo: Repository) -> bool:
-        if self.auth.kind == "installation":
-            token = self.auth.token_required
-            inst = self.auth.installation_required
-            in_scope = (
-                repo.owner is inst.account
-                and (inst.repository_selection == "all" or repo.id in inst.repo_ids)
-                and (token.repo_ids is None or repo.id in token.repo_ids)
-            )
-            return in_scope or not repo.private
-        return not repo.private
+        return self.auth.can_read(repo)
 
     def in_scope(self, repo: Repository) -> bool:
-        if self.auth.kind != "installation":
-            return False
-        inst, token = self.auth.installation_required, self.auth.token_required
-        return (
-            repo.owner is inst.account
-            and (inst.repository_selection == "all" or repo.id in inst.repo_ids)
-            and (token.repo_ids is None or repo.id in token.repo_ids)
-        )
+        return self.auth.covers(repo)
 
     def repo(
         self, owner: str | None = None, name: str | None = None, write: bool | None = None, allow_archived: bool = False

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import ApiError, bad_credentials
-from .state import App, Installation, State, Token
+from .state import App, Installation, Repository, State, Token
 from .util import installation_token
 
 T = TypeVar("T")
@@ -77,6 +77,21 @@ class AuthInfo:
     @property
     def token_required(self) -> Token:
         return _required(self.token)
+
+    def covers(self, repo: Repository) -> bool:
+        """An installation token whose installation (and the token's own repository list) holds repo."""
+        if self.kind != "installation":
+            return False
+        inst, token = self.installation_required, self.token_required
+        return (
+            repo.owner is inst.account
+            and (inst.repository_selection == "all" or repo.id in inst.repo_ids)
+            and (token.repo_ids is None or repo.id in token.repo_ids)
+        )
+
+    def can_read(self, repo: Repository) -> bool:
+        """Public repositories are readable by anyone; private ones by the installations holding them."""
+        return not repo.private or self.covers(repo)
 
     def permission(self, name: str) -> str | None:
         if self.token is None:

@@ -7,6 +7,7 @@
 * ``GET /_raw/{owner}/{repo}/{ref}/{path}``: a file's bytes (``download_url``).
 * ``POST /_emulator/post-receive``: called by the bare repositories'
   post-receive hooks after a ``git push``.
+* Git over HTTP at ``/{owner}/{repo}.git`` (``git_http``).
 * ``GET`` of an ``html_url`` (``/{owner}/{repo}/pull/{n}`` and so on): a tiny
   HTML page, so links in comments can be followed in tests.
 
@@ -19,6 +20,7 @@ import html
 import json
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from . import git_http
 from .core import Core, Request, Response
 
 # First path segments that belong to the REST API on this origin.
@@ -41,6 +43,8 @@ def handle(core: Core, req: Request) -> Response | None:
         return _manifest_form(core, req, org=parts[1] if len(parts) == 5 else None)
     if req.method == "GET" and parts[:1] == ["_raw"] and len(parts) >= 5:
         return _raw_file(core, parts[1], parts[2], parts[3], "/".join(parts[4:]))
+    if parts and parts[0] not in _API_ROOTS and (answer := git_http.handle(core, req, parts)) is not None:
+        return answer
     if req.method == "GET" and parts and parts[0] not in _API_ROOTS:
         return _page(core, parts)
     return None
