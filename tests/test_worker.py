@@ -215,8 +215,12 @@ def test_a_worker_killed_while_processing_a_delivery_is_replaced_and_it_counts_o
     job_id = f"delivery-{guid}"
     worker = start_worker(env, tmp_path, tmp_path / "worker.log")
     try:
+        # RQ 3 puts a job in the started registry before it marks the job started (just before
+        # running it): under load a kill could land in between, before any processing.
+        webhooks = services.queue(queue.WEBHOOKS)
         wait_for(
-            lambda: job_id in services.queue(queue.WEBHOOKS).started_job_registry.get_job_ids(cleanup=False),
+            lambda: job_id in webhooks.started_job_registry.get_job_ids(cleanup=False)
+            and webhooks.fetch_job(job_id).get_status() == "started",
             "the delivery's job to start",
         )
         kill(worker)
