@@ -149,8 +149,9 @@ def db_upgrade() -> None:
 @cli.command()
 @plain_errors
 def doctor() -> None:
-    """Check configuration, Redis, a live worker, the database, GitHub credentials and the mirrors'
-    config; warn when Redis does not persist, and of parked deliveries and failed jobs."""
+    """Check configuration, Redis, a live worker, the database, GitHub credentials, the mirrors'
+    config and that git reaches them; warn when Redis does not persist, and of parked deliveries
+    and failed jobs."""
     from tandem.infra import readiness
 
     services = load_services()
@@ -161,13 +162,13 @@ def doctor() -> None:
         ("database", readiness.database_problems),
         ("github", readiness.github_problems),
         ("mirrors", readiness.mirror_problems),
+        ("git", readiness.git_problems),
     ]
     failed: set[str] = set()
     for name, check in checks:
-        # GitHub needs the credentials; the mirrors need GitHub and the database.
-        needs = {"github": {"credentials"}, "mirrors": {"credentials", "github", "database"}, "worker": {"redis"}}.get(
-            name, set()
-        )
+        # GitHub needs the credentials; the mirrors and their git need GitHub and the database.
+        mirrors = {"credentials", "github", "database"}
+        needs = {"github": {"credentials"}, "mirrors": mirrors, "git": mirrors, "worker": {"redis"}}.get(name, set())
         if needs & failed:
             typer.echo(f"skip  {name}: fix {', '.join(sorted(needs & failed))} first")
             failed.add(name)

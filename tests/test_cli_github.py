@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -132,3 +133,35 @@ def test_an_invalid_mirror_config_is_refused_at_submission_naming_the_field(
         f"error: {path}: repo: invalid configuration: evals-org/mlflow/.github/tandem.yml: "
     )
     assert "rubric.scale: scale must be [lowest, highest]" in result.stderr
+
+
+def test_doctor_finds_git_at_the_mirrors_address_with_the_workers_token(github, tandem, tmp_path, blinding):
+    github.repo("evals-org/mlflow").private = True  # git needs the installation's token to see it
+    before_any_task = tandem("doctor")  # one installed repository stands for the mirrors to come
+    assert "ok    git" in before_any_task.stdout.splitlines(), before_any_task.stdout
+    assert tandem("task", "submit", str(write_task(tmp_path, blinding))).returncode == 0
+    result = tandem("doctor")
+    assert "ok    git" in result.stdout.splitlines(), result.stdout
+
+
+@pytest.mark.parametrize("wrong", ["a port nothing listens on", "a path that is not GitHub's"])
+def test_doctor_names_the_git_address_a_wrong_github_url_gives(github, services, tmp_path, blinding, wrong):
+    with socket.socket() as unused:  # bound, never listening: connections to it are refused
+        unused.bind(("127.0.0.1", 0))
+        # (credentials in the URL, which must not be shown either)
+        port = unused.getsockname()[1]
+        web_url = f"http://doctor:pw-in-the-url@127.0.0.1:{port}" if wrong.startswith("a port") else f"{github.url}/web"
+        shown = web_url.replace("doctor:pw-in-the-url@", "")
+        env = tandem_env(services, tmp_path) | {"TANDEM_GITHUB_URL": web_url}
+        doctor = [TANDEM, "doctor"]
+        submit = [TANDEM, "task", "submit", str(write_task(tmp_path, blinding))]
+        assert subprocess.run(submit, cwd=tmp_path, env=env, capture_output=True, timeout=120).returncode == 0
+        result = subprocess.run(doctor, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    [problem] = [line for line in result.stdout.splitlines() if line.startswith("FAIL  git: ")]
+    assert problem.startswith(f"FAIL  git: evals-org/mlflow: git cannot reach {shown}/evals-org/mlflow.git (")
+    assert "check TANDEM_GITHUB_URL" in problem
+    assert "ok    github" in result.stdout and "ok    mirrors" in result.stdout  # the API is where it was
+    token = services.github.installation_token(github.installation.id)
+    output = result.stdout + result.stderr
+    assert token not in output and "ghs_" not in output and "Basic " not in output and "pw-in-the-url" not in output

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from datetime import UTC, datetime
 
 import pytest
 
-from tandem.infra.gitops import MirrorClone, OutputDoesNotApply
+from tandem.infra.gitops import GitError, MirrorClone, OutputDoesNotApply
 
 
 @pytest.fixture
@@ -55,12 +56,22 @@ def test_the_token_reaches_git_only_through_its_environment(clone, monkeypatch):
     monkeypatch.setattr(subprocess, "run", spy)
     clone.fetch()
     clone.remote_branches(["main"])
+    clone.check_reachable(60)
     assert seen
     for argv, env in seen:
         assert not any("ghs_never-in-argv" in part for part in argv)
         assert "ghs_never-in-argv" not in clone.clone_url
         assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
         assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
+
+
+def test_a_mirror_address_that_never_answers_is_a_git_error_naming_no_token(tmp_path):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel accepts the connection; nothing ever answers on it
+        mirror = MirrorClone(tmp_path / "cache", "1", f"http://127.0.0.1:{silent.getsockname()[1]}/o/r.git", "ghs_x")
+        with pytest.raises(GitError, match=r"^git ls-remote: no answer within 0\.5 s$"):
+            mirror.check_reachable(0.5)
 
 
 def build(clone: MirrorClone, *, files=None, patch=None) -> str:

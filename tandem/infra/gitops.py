@@ -122,25 +122,40 @@ class MirrorClone:
             }
         return env | dict(extra or {})
 
-    def git(self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None, check=True) -> str:
-        result = self._run(args, input, env)
+    def git(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        check=True,
+        timeout: float = 600,
+    ) -> str:
+        result = self._run(args, input, env, timeout)
         if result.returncode != 0 and self._refresh and _REFUSED.search(result.stderr.decode(errors="replace")):
             self._token = self._refresh()
-            result = self._run(args, input, env)
+            result = self._run(args, input, env, timeout)
         if check and result.returncode != 0:
             raise GitError(f"git {args[0]}: {_first_error(result.stderr.decode(errors='replace'))}")
         return result.stdout.decode(errors="replace").strip()
 
-    def _run(self, args: tuple[str, ...], input: bytes | None, env: Mapping[str, str] | None):
+    def _run(self, args: tuple[str, ...], input: bytes | None, env: Mapping[str, str] | None, timeout: float):
         return subprocess.run(
             ["git", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", *args],
             cwd=self.path if self.path.exists() else None,
             input=input,
             capture_output=True,
             env=self._env(env),
-            timeout=600,
+            timeout=timeout,
             check=False,
         )
+
+    def check_reachable(self, timeout: float) -> None:
+        """Raise GitError, with git's reason, unless git reaches the mirror at clone_url with this
+        clone's token (`git ls-remote` of HEAD): what `tandem doctor` asks before a pair finds out."""
+        try:
+            self.git("ls-remote", "--", self.clone_url, "HEAD", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise GitError(f"git ls-remote: no answer within {timeout:g} s") from None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[MirrorClone]:

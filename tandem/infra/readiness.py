@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import redis
 from githubkit.exception import GitHubException
 
-from tandem.infra import liveness, migrate, queue
+from tandem.infra import gitops, liveness, logs, migrate, queue
 from tandem.infra.db import check_database
 from tandem.infra.errors import TandemError
 from tandem.infra.services import Services
+
+# `tandem doctor` asks git whether a mirror answers: it answers at once, or the address is wrong.
+GIT_TIMEOUT = 15
+_USERINFO = re.compile(r"(\w+://)[^/@\s']+@")
 
 
 def credential_problems(services: Services) -> list[str]:
@@ -84,21 +90,32 @@ def github_problems(services: Services) -> list[str]:
     return []
 
 
-def mirror_problems(services: Services) -> list[str]:
-    """Each repository with tasks: is its .github/tandem.yml valid, and is it marked as a mirror?"""
+def _mirrors(services: Services, *, or_any: bool = False) -> list[tuple[str, int]]:
+    """(full name, installation id) of each repository with tasks; with or_any, when there are
+    none, of one repository an active installation holds (git reaches it as it will the first mirror)."""
     from sqlalchemy import select
 
-    from tandem.domain import repo_config
-    from tandem.infra.models import Repository, Task
+    from tandem.infra.models import Installation, Repository, Task
 
+    repositories = select(Repository.full_name, Repository.installation_id).where(Repository.removed_at.is_(None))
     with services.storage.transaction() as session:
         rows = session.execute(
-            select(Repository.full_name, Repository.installation_id)
-            .where(Repository.removed_at.is_(None), Repository.full_name.in_(select(Task.repo_full_name)))
-            .order_by(Repository.full_name)
+            repositories.where(Repository.full_name.in_(select(Task.repo_full_name))).order_by(Repository.full_name)
         ).all()
+        if not rows and or_any:
+            active = Installation.deleted_at.is_(None), Installation.suspended_at.is_(None)
+            rows = session.execute(
+                repositories.join(Installation).where(*active).order_by(Repository.id).limit(1)
+            ).all()
+    return [(full_name, installation_id) for full_name, installation_id in rows]
+
+
+def mirror_problems(services: Services) -> list[str]:
+    """Each repository with tasks: is its .github/tandem.yml valid, and is it marked as a mirror?"""
+    from tandem.domain import repo_config
+
     problems = []
-    for full_name, installation_id in rows:
+    for full_name, installation_id in _mirrors(services):
         repo_config.forget(services, full_name)
         try:
             config = repo_config.load(services, services.github.as_installation(installation_id), full_name)
@@ -113,6 +130,34 @@ def mirror_problems(services: Services) -> list[str]:
                 f"{full_name}: has tasks but is not marked as a mirror (`mirror: true` in {repo_config.PATH})"
             )
     return problems
+
+
+def git_problems(services: Services) -> list[str]:
+    """Does git reach each repository with tasks (or, before the first task, one installed
+    repository) at the address the workers derive from TANDEM_GITHUB_URL, with their token?"""
+    from tandem.domain import mirrors
+
+    problems = []
+    for full_name, _installation_id in _mirrors(services, or_any=True):
+        try:
+            clone = mirrors.clone_of(services, full_name)  # the workers' own address, token and refresh
+            clone.check_reachable(GIT_TIMEOUT)
+        except GitHubException as exc:
+            problems.append(f"{full_name}: cannot get an installation token for git: {_describe(exc)}")
+        except gitops.GitError as exc:
+            problems.append(
+                f"{full_name}: git cannot reach {_redacted(mirrors.clone_url(services, full_name))} "
+                f"({_redacted(str(exc))}); check TANDEM_GITHUB_URL, GitHub's web address (derived from "
+                f"TANDEM_GITHUB_API_URL when unset): the workers find git at URL/OWNER/REPO.git"
+            )
+        except TandemError as exc:  # not installed, or suspended
+            problems.append(str(exc))
+    return problems
+
+
+def _redacted(text: str) -> str:
+    """Without tokens, Authorization values or credentials in URLs (user:password@)."""
+    return logs.redact(_USERINFO.sub(r"\1", text))
 
 
 def _describe(exc: GitHubException) -> str:
