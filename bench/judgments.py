@@ -191,6 +191,14 @@ class Bench:
               f"writes/hour ({budget / per:.0f} within Tandem's budget of {budget})")
         return writes
 
+    def recorded_span(self, last: int) -> tuple[float, float]:
+        """When the first and the last of the `last` judgments recorded last were committed, on this
+        process's perf_counter clock."""
+        with self.storage.transaction() as session:
+            times = session.scalars(select(Judgment.recorded_at).order_by(Judgment.recorded_at.desc()).limit(last)).all()
+        offset = time.perf_counter() - datetime.now(UTC).timestamp()
+        return times[-1].timestamp() + offset, times[0].timestamp() + offset
+
     def judgments(self) -> int:
         with self.storage.transaction() as session:
             return session.scalar(select(func.count()).select_from(Judgment))
@@ -259,8 +267,15 @@ def main() -> None:
             bench.start_worker()
             wait_for(lambda: bench.judgments() >= done + args.burst, "the burst of judgments")
             elapsed = time.perf_counter() - started
+            wait_for(lambda: bench.reactions() >= done + args.burst, "the burst's reactions")
+            answered = time.perf_counter() - started
+            first, last = bench.recorded_span(args.burst)
             print(f"throughput phase: {args.burst} judgments by one worker in {elapsed:.1f} s = "
-                  f"{args.burst / elapsed:.0f} judgments/s (worker start-up included; PostgreSQL)")
+                  f"{args.burst / elapsed:.0f} judgments/s (worker start-up included; PostgreSQL); "
+                  f"every vote's reaction on GitHub after {answered:.1f} s = {args.burst / answered:.0f} votes/s")
+            print(f"throughput phase, steady: first judgment {first - started:.1f} s after the worker was started "
+                  f"(its start-up), then {args.burst - 1} more in {last - first:.2f} s = "
+                  f"{(args.burst - 1) / (last - first):.0f} judgments/s")
             bench.writes_per_judgment("throughput phase", args.burst, done + args.burst, writes)
         finally:
             bench.close()
