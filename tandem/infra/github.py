@@ -25,6 +25,7 @@ import os
 import random
 import re
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -208,15 +209,31 @@ class _SharedTransport(httpx.HTTPTransport):
         pass
 
 
-_shared: tuple[int, _SharedTransport] | None = None
+_shared: tuple[int, dict[str | None, _SharedTransport]] = (0, {})
 
 
-def shared_transport() -> _SharedTransport:
-    """The process's transport; a forked child makes its own (its parent's sockets are not its to use)."""
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY), as
+    httpx reads them for a client it builds a transport for; it ignores them once given one."""
+    target = httpx.URL(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(target.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(target.host):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def shared_transport(url: str) -> _SharedTransport:
+    """The process's transport to `url`, direct or through its proxy; a forked child makes its own
+    (its parent's sockets are not its to use). The environment is read per client, as httpx did."""
     global _shared
-    if _shared is None or _shared[0] != os.getpid():
-        _shared = (os.getpid(), _SharedTransport())
-    return _shared[1]
+    if _shared[0] != os.getpid():
+        _shared = (os.getpid(), {})
+    proxy = environment_proxy(url)
+    transports = _shared[1]
+    if proxy not in transports:
+        transports[proxy] = _SharedTransport(proxy=proxy)
+    return transports[proxy]
 
 
 class RetryPolicy:
@@ -316,7 +333,7 @@ class GitHubApp:
             auto_retry=RetryPolicy(self.settings.max_inline_wait_seconds, drop_token, budget),
             throttler=budget,
             timeout=30,
-            transport=shared_transport(),
+            transport=shared_transport(self.settings.github_api_url),
             event_hooks={"response": [log_response]},
         )
 
