@@ -267,7 +267,7 @@ def test_the_rq_worker_logs_at_the_level_tandem_was_given(services, caplog):
 
     from workers.worker import TandemWorker
 
-    root, before = logging.getLogger(), logging.getLogger().level
+    before = logging.getLogger().level
     job = queue.queue(queue.WEBHOOKS, services.redis).enqueue(len, "four")
     logs.configure("WARNING")  # as `tandem worker` does with TANDEM_LOG_LEVEL=WARNING
     try:
