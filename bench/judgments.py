@@ -12,7 +12,8 @@ bodies), then posted, signed, to the server by this script, which notes when eac
   paced phase:      --paced votes, each posted once the previous one's reaction is on GitHub
                     (the worker keeps up, however slow the machine): no backlog coalesces syncs.
   throughput phase: --burst deliveries accepted while no worker runs, then one worker drains
-                    them: judgments committed per second.
+                    them: judgments committed per second, with and without the worker's start-up,
+                    and the worker's CPU time per vote (its judgment and its reaction).
 
 After each phase, once both check runs show every judgment: the installation's GitHub writes
 (from the emulator's request log) per judgment, and the judgments an hour one installation can
@@ -191,6 +192,19 @@ class Bench:
               f"writes/hour ({budget / per:.0f} within Tandem's budget of {budget})")
         return writes
 
+    def recorded_span(self, last: int) -> tuple[float, float]:
+        """When the first and the last of the `last` judgments recorded last were committed, on this
+        process's perf_counter clock."""
+        with self.storage.transaction() as session:
+            times = session.scalars(select(Judgment.recorded_at).order_by(Judgment.recorded_at.desc()).limit(last)).all()
+        offset = time.perf_counter() - datetime.now(UTC).timestamp()
+        return times[-1].timestamp() + offset, times[0].timestamp() + offset
+
+    def worker_cpu(self) -> float:
+        """CPU seconds (user and system) the running worker has used."""
+        fields = Path(f"/proc/{self.worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def judgments(self) -> int:
         with self.storage.transaction() as session:
             return session.scalar(select(func.count()).select_from(Judgment))
@@ -257,10 +271,23 @@ def main() -> None:
                 bench.post(body)
             started = time.perf_counter()
             bench.start_worker()
+            wait_for(lambda: bench.judgments() > done, "the burst's first judgment")
+            cpu_started = bench.worker_cpu()
             wait_for(lambda: bench.judgments() >= done + args.burst, "the burst of judgments")
             elapsed = time.perf_counter() - started
+            wait_for(lambda: bench.reactions() >= done + args.burst, "the burst's reactions")
+            answered = time.perf_counter() - started
+            cpu = bench.worker_cpu() - cpu_started
+            first, last = bench.recorded_span(args.burst)
             print(f"throughput phase: {args.burst} judgments by one worker in {elapsed:.1f} s = "
-                  f"{args.burst / elapsed:.0f} judgments/s (worker start-up included; PostgreSQL)")
+                  f"{args.burst / elapsed:.0f} judgments/s (worker start-up included; PostgreSQL); "
+                  f"every vote's reaction on GitHub after {answered:.1f} s = {args.burst / answered:.0f} votes/s")
+            print(f"throughput phase, steady: first judgment {first - started:.1f} s after the worker was started "
+                  f"(its start-up), then {args.burst - 1} more in {last - first:.2f} s = "
+                  f"{(args.burst - 1) / (last - first):.0f} judgments/s")
+            print(f"throughput phase, CPU: the worker used {cpu:.2f} s of CPU from the first judgment to the last "
+                  f"reaction = {1000 * cpu / args.burst:.1f} ms per vote, {args.burst / cpu:.0f} votes per CPU-second "
+                  "(less sensitive to a busy machine than the rates above; PostgreSQL's and GitHub's share not counted)")
             bench.writes_per_judgment("throughput phase", args.burst, done + args.burst, writes)
         finally:
             bench.close()

@@ -17,6 +17,7 @@ from tandem.infra.settings import Settings
 from tests.conftest import make_settings
 from tests.servers import LiveServer
 from tests.support.http_proxy import LoopbackProxy
+from tests.support.tcp_proxy import TcpProxy
 
 TOKEN_POST = "apps/create-installation-access-token"
 
@@ -83,6 +84,40 @@ def test_installation_tokens_are_minted_once_for_every_process_and_cached_in_red
     [key] = [k for k in connection.scan_iter("tandem:*installation*") if connection.get(k) == token.encode()]
     ttl = connection.ttl(key)
     assert 3600 - 10 * 60 <= ttl <= 3600 - 3 * 60, ttl
+
+
+def test_the_clients_of_a_process_share_their_connections_to_github(world, redis_url):
+    # A client made per job, and by githubkit per request, each opened a connection (and loaded
+    # an SSL context: a third of a vote's processing time).
+    port = int(world.emu.url.rsplit(":", 1)[1])
+    with TcpProxy("127.0.0.1", port) as proxy:
+        settings = world.settings.model_copy(update={"github_api_url": f"http://127.0.0.1:{proxy.port}"})
+        for _ in range(2):
+            client = GitHubApp(settings, queue.connect(redis_url)).as_installation(world.installation.id)
+            assert client.rest.repos.get("evals-org", "mlflow").status_code == 200
+            assert client.rest.repos.get("evals-org", "mlflow").status_code == 200
+        assert len(token_posts(world.emu)) == 1
+        assert proxy.carried == 1
+
+
+@pytest.mark.parametrize("bypassed", [False, True])
+def test_requests_to_github_go_through_the_environments_proxy_unless_no_proxy_names_it(
+    world, redis_url, monkeypatch, bypassed
+):
+    # A deployment reaching GitHub through an egress proxy: a shared transport made httpx ignore
+    # HTTP(S)_PROXY / ALL_PROXY / NO_PROXY. The proxy forwards the absolute-form request as is
+    # (uvicorn reads its path), so every connection it carried went through it.
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    port = int(world.emu.url.rsplit(":", 1)[1])
+    with TcpProxy("127.0.0.1", port) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        if bypassed:
+            monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.1")
+        client = GitHubApp(world.settings, queue.connect(redis_url)).as_installation(world.installation.id)
+        assert client.rest.repos.get("evals-org", "mlflow").status_code == 200
+        assert (proxy.carried == 0) if bypassed else (proxy.carried >= 1)
 
 
 def test_a_revoked_token_is_replaced_on_401_and_the_new_one_is_shared(world, redis_url):

@@ -206,10 +206,10 @@ def test_follow_up_jobs_left_behind_by_a_crash_are_queued_by_the_sweep(github, s
     from tandem.infra import outbox
     from tandem.infra.models import OutboxEntry
 
-    def crash(current, ids):
+    def crash(current, entries):
         raise ConnectionError("the worker died right after the commit")
 
-    monkeypatch.setattr(outbox, "dispatch", crash)
+    monkeypatch.setattr(outbox, "dispatch_entries", crash)
     github.as_user("rater-one").comment(REPO, pair["A"], "/prefer A")
     github.drain()
     from tests.conftest import run_jobs

@@ -4,6 +4,7 @@ up by its replacement in seconds. Real processes: the worker, a redis-server of 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -14,7 +15,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from tandem.infra import inbox, migrate, queue
+from tandem.infra import inbox, logs, migrate, queue
 from tandem.infra.db import Storage
 from tandem.infra.inbox import IncomingDelivery
 from tandem.infra.liveness import worker_beats
@@ -260,6 +261,26 @@ def test_a_stop_asked_for_while_the_rq_worker_was_being_set_up_is_not_lost(servi
     worker.work(max_jobs=1)
     assert worker.stop_requested
     assert job.get_status(refresh=True) == JobStatus.QUEUED  # a stopping worker takes no new job
+
+
+def test_the_rq_worker_logs_at_the_level_tandem_was_given(services, caplog):
+    """RQ set its loggers to INFO whatever TANDEM_LOG_LEVEL said: three lines a job, at WARNING too
+    (a few per cent of a busy worker's time)."""
+    from rq.job import JobStatus
+    from rq.serializers import JSONSerializer
+
+    from workers.worker import TandemWorker
+
+    before = logging.getLogger().level
+    job = queue.queue(queue.WEBHOOKS, services.redis).enqueue(len, "four")
+    logs.configure("WARNING")  # as `tandem worker` does with TANDEM_LOG_LEVEL=WARNING
+    try:
+        worker = TandemWorker([queue.WEBHOOKS], connection=services.redis, serializer=JSONSerializer)
+        worker.work(burst=True)
+    finally:
+        logs.configure(logging.getLevelName(before))
+    assert job.get_status(refresh=True) == JobStatus.FINISHED
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("rq.") and r.levelno < logging.WARNING] == []
 
 
 def test_a_worker_alone_on_its_host_answers_prometheuss_scrape(tmp_path):

@@ -22,7 +22,7 @@ from tandem.domain.webhook_payloads import Event, parse
 from tandem.infra import dead_letters, job_names, logs, metrics, outages, outbox, queue, redis_keys, services
 from tandem.infra.errors import Unprocessable
 from tandem.infra.inbox import IncomingDelivery
-from tandem.infra.models import DeadLetter, DeadLetterKind, ProcessedDelivery
+from tandem.infra.models import DeadLetter, DeadLetterKind, OutboxEntry, ProcessedDelivery
 from workers import ci, comments, installations, pull_requests, repositories, teams
 from workers.jobs import is_last_try, runs_on
 from workers.router import Delivery, Router
@@ -63,9 +63,9 @@ def process_delivery(*, delivery_id: str, event: str, action: str | None, body: 
         return _park(current, incoming, DeadLetterKind.FAILED, reason, error=exc)
     if handled is None:
         return _ended(event, "duplicate")
-    count, entry_ids = handled
+    count, entries = handled
     try:
-        outbox.dispatch(current, entry_ids)
+        outbox.dispatch_entries(current, entries)
     except Exception as exc:  # they are recorded: the periodic sweep queues them once Redis is back
         if not outages.is_unavailable(exc):
             raise
@@ -82,8 +82,10 @@ def _ended(event: str, outcome: str) -> str:
     return outcome
 
 
-def _handle(current: services.Services, incoming: IncomingDelivery, payload: Event) -> tuple[int, list[int]] | None:
-    """Run the handlers; (how many, the ids of the outbox entries to dispatch), or None if a concurrent run
+def _handle(
+    current: services.Services, incoming: IncomingDelivery, payload: Event
+) -> tuple[int, list[OutboxEntry]] | None:
+    """Run the handlers; (how many, the outbox entries to dispatch), or None if a concurrent run
     of the same delivery got there first."""
     handlers = ROUTER.handlers_for(incoming.event, incoming.action)
     logs.bind(event=incoming.event, installation_id=payload.installation.id if payload.installation else None)
@@ -105,7 +107,7 @@ def _handle(current: services.Services, incoming: IncomingDelivery, payload: Eve
             log.info("delivery %s was already processed", incoming.id)
             return None
         raise
-    return len(handlers), [entry.id for entry in delivery.outbox_entries]
+    return len(handlers), delivery.outbox_entries
 
 
 def _park(

@@ -293,7 +293,12 @@ class WorkerProcess:
         connection = self.services.redis
         self._handle_stop_signals()
         release_dead_schedulers_here(connection, self.queue_names)
-        scheduler = Scheduler(self.queue_names, connection=connection, serializer=JSONSerializer)
+        scheduler = Scheduler(
+            self.queue_names,
+            connection=connection,
+            serializer=JSONSerializer,
+            logging_level=self.services.settings.log_level.upper(),  # (RQ's default: INFO)
+        )
         scheduler.register_birth()
         loops = [
             Loop("inbox relay", lambda: relay_inbox(self.services, self.consumer, 1000)),

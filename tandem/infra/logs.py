@@ -126,3 +126,6 @@ def configure(level: str = "INFO", fmt: str = "kv") -> None:
     root.setLevel(level.upper())
     # httpx logs each request at INFO with its whole URL; tandem.infra.github logs them without queries.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # RQ's worker logger is set to INFO when RQ is imported (if unset by then): three lines a job,
+    # whatever the level asked for.
+    logging.getLogger("rq.worker").setLevel(level.upper())

@@ -45,22 +45,26 @@ def dispatch(services: Services, ids: list[int]) -> int:
     if not ids:
         return 0
     with services.storage.transaction() as session:
-        rows = [
-            (r.id, r.job_id, r.queue, r.func, list(r.args), r.kwargs, r.coalesce_key)
-            for r in session.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(ids)).order_by(OutboxEntry.id))
-        ]
+        entries = list(session.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(ids)).order_by(OutboxEntry.id)))
+    return dispatch_entries(services, entries)
+
+
+def dispatch_entries(services: Services, entries: list[OutboxEntry]) -> int:
+    """Queue these entries, committed and not yet dispatched (a delivery's own, right after its
+    commit, need not be read back); returns how many were queued."""
     queued, done, coalesced = 0, [], set()
     try:
-        for row_id, job_id, queue_name, func, args, kwargs, coalesce_key in rows:
-            if coalesce_key is not None:  # its job deletes the row
-                if coalesce_key not in coalesced:
-                    queued += coalesce(services, queue_name, func, args, coalesce_key, kwargs=kwargs)
-                    coalesced.add(coalesce_key)
+        for entry in sorted(entries, key=lambda e: e.id):
+            key = entry.coalesce_key
+            if key is not None:  # its job deletes the row
+                if key not in coalesced:
+                    queued += coalesce(services, entry.queue, entry.func, list(entry.args), key, kwargs=entry.kwargs)
+                    coalesced.add(key)
                 continue
-            if not Job.exists(job_id, connection=services.redis):
-                services.enqueue(queue_name, func, *args, kwargs=kwargs, job_id=job_id)
+            if not Job.exists(entry.job_id, connection=services.redis):
+                services.enqueue(entry.queue, entry.func, *entry.args, kwargs=entry.kwargs, job_id=entry.job_id)
                 queued += 1
-            done.append(row_id)
+            done.append(entry.id)
     finally:  # those queued are done, even if a later one failed
         if done:
             with services.storage.transaction() as session:

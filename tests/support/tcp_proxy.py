@@ -32,6 +32,7 @@ class TcpProxy:
         self.resets = 0  # connections reset by reset_next()
         self._drops_left = 0
         self.dropped = 0  # replies thrown away by drop_next_reply()
+        self.carried = 0  # connections passed through to the server
 
     def __enter__(self) -> TcpProxy:
         for _ in range(100):
@@ -78,6 +79,7 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._open |= {client, upstream}
+                self.carried += 1
             for source, target in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, target, source is upstream), daemon=True).start()
 
