@@ -33,6 +33,7 @@ Each object is given whole, as it is now; its cost follows the number of changes
 from __future__ import annotations
 
 import functools
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from tandem.infra.models import (
 BATCH_SIZE = 2000
 FIRST_BATCH_SIZE = 100
 _RETURNED = review_history.Step.RETURNED
+_step = operator.itemgetter("step")
 
 _JUDGMENT_COLUMNS = bulk.plain(*Judgment.__table__.columns)
 
@@ -229,10 +231,19 @@ def _rounds(connection: Connection, round_ids: set[int]) -> dict[int, dict[str, 
     """Each round's number and prompt, who asked for it, its state and times, and the heads it
     put on the PRs."""
     found: dict[int, dict[str, Any]] = {}
+    columns = (
+        Round.id,
+        Round.number,
+        Round.prompt,
+        Round.author_login,
+        Round.status,
+        Round.closed_reason,
+        Round.created_at,
+        Round.opened_at,
+        Round.closed_at,
+    )  # not the outputs: JSON, decoded for nothing
     for row in bulk.dicts(
-        connection.execute(
-            select(*bulk.plain(*Round.__table__.columns)).where(bulk.among(connection, Round.id, round_ids))
-        )
+        connection.execute(select(*bulk.plain(*columns)).where(bulk.among(connection, Round.id, round_ids)))
     ):
         found[row["id"]] = {
             "round": row["number"],
@@ -250,11 +261,13 @@ def _rounds(connection: Connection, round_ids: set[int]) -> dict[int, dict[str, 
         found[round_id]["round_ci"] = ci.view(sides)
     for round_id in found:
         found[round_id].setdefault("round_ci", ci.view({}))
-    for round_id, letter, head_sha in connection.execute(
-        select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(
-            bulk.among(connection, RoundSide.round_id, round_ids)
+    for round_id, letter, head_sha in bulk.tuples(
+        connection.execute(
+            select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(
+                bulk.among(connection, RoundSide.round_id, round_ids)
+            )
         )
-    ).all():
+    ):
         found[round_id][f"round_head_sha_{letter.lower()}"] = head_sha
     return found
 
@@ -297,7 +310,7 @@ def _records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
             "review_state": row["review_state"],
             "reviews": [_review(review) for review in reviews.get(row["id"], ())],
             "review_history": history,
-            "returned_before_approval": any(step["step"] == _RETURNED for step in history),
+            "returned_before_approval": _RETURNED in map(_step, history),
             "ci_at_vote": {"A": row["ci_state_a"], "B": row["ci_state_b"]},
             "head_sha_a": row["head_sha_a"],
             "head_sha_b": row["head_sha_b"],
@@ -412,24 +425,28 @@ def _context(connection: Connection, rows) -> _Context:
     keys = {(row["round_id"], row["rater_id"]) for row in rows}
     models: dict[tuple[int, str], str] = {
         (pair_id, letter): model
-        for pair_id, letter, model in connection.execute(
-            select(Side.pair_id, Side.letter, Output.model)
-            .join(Output, Output.id == Side.output_id)
-            .where(bulk.among(connection, Side.pair_id, {row["pair_id"] for row in rows}))
-        ).all()
+        for pair_id, letter, model in bulk.tuples(
+            connection.execute(
+                select(Side.pair_id, Side.letter, Output.model)
+                .join(Output, Output.id == Side.output_id)
+                .where(bulk.among(connection, Side.pair_id, {row["pair_id"] for row in rows}))
+            )
+        )
     }
     ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
-    for round_id, rater_id, side, axis, score in connection.execute(
-        bulk.of_pairs(
-            connection,
-            select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score),
-            Rating.round_id,
-            Rating.rater_id,
-            keys,
+    for round_id, rater_id, side, axis, score in bulk.tuples(
+        connection.execute(
+            bulk.of_pairs(
+                connection,
+                select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score),
+                Rating.round_id,
+                Rating.rater_id,
+                keys,
+            )
+            .where(Rating.superseded_at.is_(None))
+            .order_by(Rating.id)
         )
-        .where(Rating.superseded_at.is_(None))
-        .order_by(Rating.id)
-    ).all():
+    ):
         ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
     line_comments: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for comment in bulk.dicts(
