@@ -125,8 +125,8 @@ def iter_judgment_records(
     connection = session.connection()
     scope = functools.partial(_scoped, repo=repo, task_id=task_id, include_gold=include_gold)
     for query, records in (
-        (scope(_judgments_query(window), Judgment.task_id), _records),
-        (_ratings_only_query(window, scope), _ratings_only_records),
+        (scope(_judgments_query(connection, window), Judgment.task_id), _records),
+        (_ratings_only_query(connection, window, scope), _ratings_only_records),
         (scope(_followups_query(window), Round.task_id), _round_records),
     ):
         result = connection.execute(query, execution_options={"yield_per": batch_size})
@@ -140,7 +140,7 @@ def iter_judgment_records(
             result.close()
 
 
-def _ratings_only_query(window: list | None, scope: Callable[[Select, Any], Select]) -> Select:
+def _ratings_only_query(connection: Connection, window: list | None, scope: Callable[[Select, Any], Select]) -> Select:
     """(round, rater) of the scores given in rounds the rater never voted in; ``scope`` narrows
     the scores before they are grouped (after, a one-task export would group them all)."""
     voted = exists().where(Judgment.round_id == Rating.round_id, Judgment.rater_id == Rating.rater_id)
@@ -154,7 +154,11 @@ def _ratings_only_query(window: list | None, scope: Callable[[Select, Any], Sele
         changed = select(ExportChange.round_id, ExportChange.rater_id).where(
             *window, ExportChange.rater_id.is_not(None), ExportChange.judgment_id.is_(None)
         )
-        scored = scored.where(tuple_(Rating.round_id, Rating.rater_id).in_(changed))
+        # The rounds first, by index: else every score is checked for a vote before the changes narrow them.
+        scored = scored.where(
+            bulk.among_rows(connection, Rating.round_id, changed.with_only_columns(ExportChange.round_id)),
+            tuple_(Rating.round_id, Rating.rater_id).in_(changed),
+        )
     rows = scope(scored, Rating.task_id).group_by(Rating.round_id, Rating.rater_id).subquery()
     return (
         select(rows, Round.task_id, Pair.id.label("pair_id"))
@@ -272,7 +276,7 @@ def _rounds(connection: Connection, round_ids: set[int]) -> dict[int, dict[str, 
     return found
 
 
-def _judgments_query(window: list | None) -> Select:
+def _judgments_query(connection: Connection, window: list | None) -> Select:
     query = select(*_JUDGMENT_COLUMNS).order_by(Judgment.id)
     if window is not None:
         # A change names one judgment, or all of a rater's in a round (their scores or line
@@ -286,7 +290,7 @@ def _judgments_query(window: list | None) -> Select:
             )
             .where(*window, ExportChange.judgment_id.is_(None))
         )
-        query = query.where(Judgment.id.in_(union(named, of_rater)))
+        query = query.where(bulk.among_rows(connection, Judgment.id, union(named, of_rater)))
     return query
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     ColumnElement,
+    CompoundSelect,
     Connection,
     Enum,
     Integer,
@@ -90,6 +91,16 @@ def among(bind: Session | Connection, column, values: Collection) -> ColumnEleme
     if _postgres(bind):
         return column == any_(_array(values, column.type))
     return column.in_(values)
+
+
+def among_rows(bind: Session | Connection, column, query: Select | CompoundSelect) -> ColumnElement[bool]:
+    """``column IN (query)``, for a query of many rows (an incremental export's changes). On
+    PostgreSQL as ``column = ANY(ARRAY(query))``: the query runs once, first, and the column's
+    index is probed for each value, in order. Given the IN, the planner misjudged how many rows
+    it gives and read every row of the column's table to merge them, seconds whatever changed."""
+    if _postgres(bind):
+        return column == any_(func.array(query.scalar_subquery()))
+    return column.in_(query)
 
 
 def of_pairs(
