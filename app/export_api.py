@@ -81,7 +81,7 @@ def streamed(
 def _lines(services: Services, name: str, selection: Selection) -> Iterator[bytes]:
     with services.storage.transaction() as session:
         for row in format_rows(name)(session, selection):
-            yield line(row).encode()
+            yield line(row)
 
 
 def _parquet(services: Services, name: str, selection: Selection) -> Iterator[bytes]:

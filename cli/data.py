@@ -58,11 +58,10 @@ def export_command(
         raise TandemError("Parquet is written to a file, not to standard output")
     with contextlib.ExitStack() as stack:
         if str(out) == "-":
-            stream = sys.stdout
-        elif parquet:
-            stream = stack.enter_context(open(out, "wb"))
+            sys.stdout.flush()
+            stream = sys.stdout.buffer
         else:
-            stream = stack.enter_context(open(out, "w", encoding="utf-8"))
+            stream = stack.enter_context(open(out, "wb"))
         with load_storage().transaction() as session:
             # Taken first: whatever commits from here on is the next run's.
             until = changes.token(session)

@@ -27,7 +27,7 @@ def load(storage, tmp_path: Path, name: str, *, parquet: bool = False, team: str
     path = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.{'parquet' if parquet else 'jsonl'}"
     with (
         storage.transaction() as session,
-        open(path, "wb" if parquet else "w", encoding=None if parquet else "utf-8") as out,
+        open(path, "wb") as out,
     ):
         count = write(session, name, Selection(team=team, **options), out, parquet=parquet)
     if count == 0:
@@ -223,9 +223,9 @@ def without_nulls(value):
 def test_a_team_sees_only_its_tasks_in_every_format(storage, tasks, tmp_path):
     texts = {}
     for name in FORMATS:
-        out = io.StringIO()
+        out = io.BytesIO()
         with storage.transaction() as session:
             write(session, name, Selection(team="other-team", include_unapproved=True), out)
-        texts[name] = out.getvalue()
+        texts[name] = out.getvalue().decode()
     assert all("model-x" not in text and "Fix the pager" not in text for text in texts.values())
     assert "model-p" in texts["battles"] and "Their secret task" in texts["trl"]

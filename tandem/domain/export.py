@@ -33,6 +33,7 @@ Each object is given whole, as it is now; its cost follows the number of changes
 from __future__ import annotations
 
 import functools
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from tandem.infra.models import (
 BATCH_SIZE = 2000
 FIRST_BATCH_SIZE = 100
 _RETURNED = review_history.Step.RETURNED
+_step = operator.itemgetter("step")
 
 _JUDGMENT_COLUMNS = bulk.plain(*Judgment.__table__.columns)
 
@@ -123,8 +125,8 @@ def iter_judgment_records(
     connection = session.connection()
     scope = functools.partial(_scoped, repo=repo, task_id=task_id, include_gold=include_gold)
     for query, records in (
-        (scope(_judgments_query(window), Judgment.task_id), _records),
-        (_ratings_only_query(window, scope), _ratings_only_records),
+        (scope(_judgments_query(connection, window), Judgment.task_id), _records),
+        (_ratings_only_query(connection, window, scope), _ratings_only_records),
         (scope(_followups_query(window), Round.task_id), _round_records),
     ):
         result = connection.execute(query, execution_options={"yield_per": batch_size})
@@ -138,7 +140,7 @@ def iter_judgment_records(
             result.close()
 
 
-def _ratings_only_query(window: list | None, scope: Callable[[Select, Any], Select]) -> Select:
+def _ratings_only_query(connection: Connection, window: list | None, scope: Callable[[Select, Any], Select]) -> Select:
     """(round, rater) of the scores given in rounds the rater never voted in; ``scope`` narrows
     the scores before they are grouped (after, a one-task export would group them all)."""
     voted = exists().where(Judgment.round_id == Rating.round_id, Judgment.rater_id == Rating.rater_id)
@@ -152,7 +154,11 @@ def _ratings_only_query(window: list | None, scope: Callable[[Select, Any], Sele
         changed = select(ExportChange.round_id, ExportChange.rater_id).where(
             *window, ExportChange.rater_id.is_not(None), ExportChange.judgment_id.is_(None)
         )
-        scored = scored.where(tuple_(Rating.round_id, Rating.rater_id).in_(changed))
+        # The rounds first, by index: else every score is checked for a vote before the changes narrow them.
+        scored = scored.where(
+            bulk.among_rows(connection, Rating.round_id, changed.with_only_columns(ExportChange.round_id)),
+            tuple_(Rating.round_id, Rating.rater_id).in_(changed),
+        )
     rows = scope(scored, Rating.task_id).group_by(Rating.round_id, Rating.rater_id).subquery()
     return (
         select(rows, Round.task_id, Pair.id.label("pair_id"))
@@ -229,10 +235,19 @@ def _rounds(connection: Connection, round_ids: set[int]) -> dict[int, dict[str, 
     """Each round's number and prompt, who asked for it, its state and times, and the heads it
     put on the PRs."""
     found: dict[int, dict[str, Any]] = {}
+    columns = (
+        Round.id,
+        Round.number,
+        Round.prompt,
+        Round.author_login,
+        Round.status,
+        Round.closed_reason,
+        Round.created_at,
+        Round.opened_at,
+        Round.closed_at,
+    )  # not the outputs: JSON, decoded for nothing
     for row in bulk.dicts(
-        connection.execute(
-            select(*bulk.plain(*Round.__table__.columns)).where(bulk.among(connection, Round.id, round_ids))
-        )
+        connection.execute(select(*bulk.plain(*columns)).where(bulk.among(connection, Round.id, round_ids)))
     ):
         found[row["id"]] = {
             "round": row["number"],
@@ -250,16 +265,18 @@ def _rounds(connection: Connection, round_ids: set[int]) -> dict[int, dict[str, 
         found[round_id]["round_ci"] = ci.view(sides)
     for round_id in found:
         found[round_id].setdefault("round_ci", ci.view({}))
-    for round_id, letter, head_sha in connection.execute(
-        select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(
-            bulk.among(connection, RoundSide.round_id, round_ids)
+    for round_id, letter, head_sha in bulk.tuples(
+        connection.execute(
+            select(RoundSide.round_id, RoundSide.letter, RoundSide.head_sha).where(
+                bulk.among(connection, RoundSide.round_id, round_ids)
+            )
         )
-    ).all():
+    ):
         found[round_id][f"round_head_sha_{letter.lower()}"] = head_sha
     return found
 
 
-def _judgments_query(window: list | None) -> Select:
+def _judgments_query(connection: Connection, window: list | None) -> Select:
     query = select(*_JUDGMENT_COLUMNS).order_by(Judgment.id)
     if window is not None:
         # A change names one judgment, or all of a rater's in a round (their scores or line
@@ -273,7 +290,7 @@ def _judgments_query(window: list | None) -> Select:
             )
             .where(*window, ExportChange.judgment_id.is_(None))
         )
-        query = query.where(Judgment.id.in_(union(named, of_rater)))
+        query = query.where(bulk.among_rows(connection, Judgment.id, union(named, of_rater)))
     return query
 
 
@@ -297,7 +314,7 @@ def _records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
             "review_state": row["review_state"],
             "reviews": [_review(review) for review in reviews.get(row["id"], ())],
             "review_history": history,
-            "returned_before_approval": any(step["step"] == _RETURNED for step in history),
+            "returned_before_approval": _RETURNED in map(_step, history),
             "ci_at_vote": {"A": row["ci_state_a"], "B": row["ci_state_b"]},
             "head_sha_a": row["head_sha_a"],
             "head_sha_b": row["head_sha_b"],
@@ -412,24 +429,28 @@ def _context(connection: Connection, rows) -> _Context:
     keys = {(row["round_id"], row["rater_id"]) for row in rows}
     models: dict[tuple[int, str], str] = {
         (pair_id, letter): model
-        for pair_id, letter, model in connection.execute(
-            select(Side.pair_id, Side.letter, Output.model)
-            .join(Output, Output.id == Side.output_id)
-            .where(bulk.among(connection, Side.pair_id, {row["pair_id"] for row in rows}))
-        ).all()
+        for pair_id, letter, model in bulk.tuples(
+            connection.execute(
+                select(Side.pair_id, Side.letter, Output.model)
+                .join(Output, Output.id == Side.output_id)
+                .where(bulk.among(connection, Side.pair_id, {row["pair_id"] for row in rows}))
+            )
+        )
     }
     ratings: dict[tuple[int, int], dict[str, dict[str, int]]] = defaultdict(dict)
-    for round_id, rater_id, side, axis, score in connection.execute(
-        bulk.of_pairs(
-            connection,
-            select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score),
-            Rating.round_id,
-            Rating.rater_id,
-            keys,
+    for round_id, rater_id, side, axis, score in bulk.tuples(
+        connection.execute(
+            bulk.of_pairs(
+                connection,
+                select(Rating.round_id, Rating.rater_id, Rating.side, Rating.axis, Rating.score),
+                Rating.round_id,
+                Rating.rater_id,
+                keys,
+            )
+            .where(Rating.superseded_at.is_(None))
+            .order_by(Rating.id)
         )
-        .where(Rating.superseded_at.is_(None))
-        .order_by(Rating.id)
-    ).all():
+    ):
         ratings[(round_id, rater_id)].setdefault(side, {})[axis] = score
     line_comments: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for comment in bulk.dicts(

@@ -32,7 +32,7 @@ class Step(StrEnum):
 Key = tuple[int, int]  # (round, rater)
 
 
-def versions(bind: Session | Connection, keys: Collection[Key]) -> dict[Key, list]:
+def versions(bind: Connection, keys: Collection[Key]) -> dict[Key, list]:
     """Every version of each rater's vote in each round, in the order they were written, as dicts
     (times as ISO text, tandem.infra.bulk.plain)."""
     found: dict[Key, list] = defaultdict(list)
@@ -51,7 +51,7 @@ def versions(bind: Session | Connection, keys: Collection[Key]) -> dict[Key, lis
     return found
 
 
-def reviews(bind: Session | Connection, judgment_ids: Collection[int]) -> dict[int, list]:
+def reviews(bind: Connection, judgment_ids: Collection[int]) -> dict[int, list]:
     """The reviews of these judgments, withdrawn or not, in the order they were written, as dicts
     (times as ISO text)."""
     found: dict[int, list] = defaultdict(list)
@@ -73,33 +73,37 @@ def steps(
     """{judgment id: its steps} for the ``wanted`` versions among ``chains`` (from ``versions``),
     with ``reviews_of`` their reviews (from ``reviews``; those withdrawn are left out)."""
     found: dict[int, list[dict[str, Any]]] = {}
+    # Read for every version of every row an export writes: names bound once, not looked up each time.
+    submitted, resubmitted, approved, returned = Step.SUBMITTED, Step.RESUBMITTED, Step.APPROVED, Step.RETURNED
+    was_returned, approval, no_reviews = ReviewState.RETURNED, ReviewDecision.APPROVED, ()
     for chain in chains.values():
         taken: list[dict[str, Any]] = []
-        previous = None
+        step = submitted
         for version in chain:
-            returned = previous is not None and previous["review_state"] == ReviewState.RETURNED
-            step = Step.RESUBMITTED if returned else Step.SUBMITTED
-            taken.append({"step": step, "judgment_id": version["id"], "at": version["voted_at"]})
-            for review in reviews_of.get(version["id"], ()):
+            version_id = version["id"]
+            taken.append({"step": step, "judgment_id": version_id, "at": version["voted_at"]})
+            for review in reviews_of.get(version_id, no_reviews):
                 if review["withdrawn_at"] is not None:
                     continue
                 taken.append(
                     {
-                        "step": Step.APPROVED if review["decision"] == ReviewDecision.APPROVED else Step.RETURNED,
-                        "judgment_id": version["id"],
+                        "step": approved if review["decision"] == approval else returned,
+                        "judgment_id": version_id,
                         "at": review["created_at"],
                         "reviewer": review["reviewer_login"],
                         "reason": review["reason"],
                     }
                 )
-            if version["id"] in wanted:
-                found[version["id"]] = list(taken)
-            previous = version
+            if version_id in wanted:
+                found[version_id] = list(taken)
+            # A version that replaces one a reviewer returned is resubmitted.
+            step = resubmitted if version["review_state"] == was_returned else submitted
     return found
 
 
 def histories(bind: Session | Connection, rows) -> dict[int, list[dict[str, Any]]]:
     """For rows with id, round_id and rater_id (judgments): {judgment id: its steps}."""
-    chains = versions(bind, {(row.round_id, row.rater_id) for row in rows})
+    connection = bind.connection() if isinstance(bind, Session) else bind
+    chains = versions(connection, {(row.round_id, row.rater_id) for row in rows})
     every = [version["id"] for chain in chains.values() for version in chain]
-    return steps(chains, reviews(bind, every), {row.id for row in rows})
+    return steps(chains, reviews(connection, every), {row.id for row in rows})

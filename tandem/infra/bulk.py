@@ -3,18 +3,20 @@
 Conditions for a batch of keys have statement text that is the same for every batch: on
 PostgreSQL the keys go as array parameters, so the driver parses the statement once and the
 server plans it quickly, however many keys there are (a parameter per key would make every batch
-a new, long statement). Columns come as plain values (``plain``) and rows as dicts (``dicts``).
+a new, long statement). Columns come as plain values (``plain``) and rows as the driver's tuples
+(``tuples``) or as dicts (``dicts``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     BigInteger,
     ColumnElement,
+    CompoundSelect,
     Connection,
     Enum,
     Integer,
@@ -29,7 +31,7 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
-from sqlalchemy.engine import Result
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from tandem.infra.db import UTCDateTime, iso_text
@@ -49,11 +51,22 @@ def plain(*columns) -> list:
     return found
 
 
-def dicts(result: Result) -> list[dict[str, Any]]:
-    """The rows of ``result`` as dicts: reading a dict's key costs a tenth of a Row's attribute,
-    which matters for code that reads every field of millions of rows."""
+def tuples(result: CursorResult) -> Sequence[tuple]:
+    """The rows of ``result`` as the driver gives them, plain tuples, with none of SQLAlchemy's
+    processing: making and unpacking its Row objects cost more than the rest of an export's reads
+    of scores and reviews. Only for columns that need no conversion in Python (``plain`` ones,
+    integers, text; not JSON)."""
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def dicts(result: CursorResult) -> list[dict[str, Any]]:
+    """The rows of ``result`` (as for ``tuples``) as dicts: reading a dict's key costs a tenth of
+    a Row's attribute, which matters for code that reads every field of millions of rows."""
     keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result.all()]
+    return [dict(zip(keys, row, strict=True)) for row in tuples(result)]
 
 
 def _postgres(bind: Session | Connection) -> bool:
@@ -64,9 +77,13 @@ def _postgres(bind: Session | Connection) -> bool:
 def _array(values: Collection, element_type) -> ColumnElement:
     """An array parameter. Integers go as one text literal the server parses: the driver would
     otherwise check each element against a pattern, which costs more than the query."""
-    if all(type(value) is int for value in values):
-        return cast(literal("{" + ",".join(map(str, values)) + "}", String), ARRAY(element_type))
-    return literal(list(values), ARRAY(element_type))
+    try:
+        # int.__repr__ refuses anything but an integer, at C speed: checking each value's type in
+        # Python cost more than the statement.
+        numbers = ",".join(map(int.__repr__, values))
+    except TypeError:
+        return literal(list(values), ARRAY(element_type))
+    return cast(literal("{" + numbers + "}", String), ARRAY(element_type))
 
 
 def among(bind: Session | Connection, column, values: Collection) -> ColumnElement[bool]:
@@ -74,6 +91,16 @@ def among(bind: Session | Connection, column, values: Collection) -> ColumnEleme
     if _postgres(bind):
         return column == any_(_array(values, column.type))
     return column.in_(values)
+
+
+def among_rows(bind: Session | Connection, column, query: Select | CompoundSelect) -> ColumnElement[bool]:
+    """``column IN (query)``, for a query of many rows (an incremental export's changes). On
+    PostgreSQL as ``column = ANY(ARRAY(query))``: the query runs once, first, and the column's
+    index is probed for each value, in order. Given the IN, the planner misjudged how many rows
+    it gives and read every row of the column's table to merge them, seconds whatever changed."""
+    if _postgres(bind):
+        return column == any_(func.array(query.scalar_subquery()))
+    return column.in_(query)
 
 
 def of_pairs(

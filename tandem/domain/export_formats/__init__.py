@@ -36,6 +36,6 @@ def format_rows(name: str) -> Callable[[Session, Selection], Iterator[dict[str, 
 
 
 def write(session: Session, name: str, selection: Selection, out: IO, *, parquet: bool = False) -> int:
-    """Write the format's rows to ``out`` (binary for Parquet, text for JSON Lines); return how many."""
+    """Write the format's rows to ``out`` (binary, for Parquet and for JSON Lines); return how many."""
     rows = format_rows(name)(session, selection)
     return write_parquet(rows, out) if parquet else write_jsonl(rows, out)

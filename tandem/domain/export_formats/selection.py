@@ -57,6 +57,11 @@ class Selection:
             raise TandemError(f"ties {ties!r}: use keep or drop")
         return cls(since=filters.since, repo=repo, round=round, metadata=filters.metadata, ties=ties, **flags)
 
+    @property
+    def narrows(self) -> bool:
+        """Whether ``takes`` leaves any object out."""
+        return self.round is not None or bool(self.metadata)
+
     def takes(self, row: dict) -> bool:
         """Whether a raw export object is in the selection's round and metadata."""
         if self.round is not None and row["round"] != self.round:
