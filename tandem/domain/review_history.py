@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from tandem.domain.judging import ReviewDecision, ReviewState
+from tandem.domain.vocabulary import ReviewDecision, ReviewState
 from tandem.infra import bulk
 from tandem.infra.models import Judgment, JudgmentReview
 

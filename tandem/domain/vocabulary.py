@@ -38,6 +38,10 @@ class ClosedReason(StrEnum):
     WITHDRAWN = "withdrawn"  # its /followup was deleted while it awaited outputs
 
 
+# Rounds that never reached the PRs: no comment acts in them, and they are no task's current round.
+NEVER_OPENED = (ClosedReason.EXPIRED, ClosedReason.FAILED, ClosedReason.WITHDRAWN)
+
+
 class Verdict(StrEnum):
     """What a /prefer says (in this order: the statistics number them so)."""
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tandem.domain.rounds.lifecycle import NEVER_OPENED
+from tandem.domain.vocabulary import NEVER_OPENED
 from tandem.infra.errors import known
 from tandem.infra.models import Output, Pair, Round, RoundSide, Side, Task
 

@@ -22,15 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tandem.domain import runner_events
-from tandem.domain.vocabulary import ClosedReason, RoundStatus, TaskStatus
+from tandem.domain.vocabulary import NEVER_OPENED, ClosedReason, RoundStatus, TaskStatus
 from tandem.infra import metrics
 from tandem.infra.db import utcnow
 from tandem.infra.errors import NotFound, TandemError
 from tandem.infra.models import Round, RoundSide, Task
 from tandem.infra.services import Services
 
-# Rounds that never reached the PRs: no comment acts in them, and they are no task's current round.
-NEVER_OPENED = (ClosedReason.EXPIRED, ClosedReason.FAILED, ClosedReason.WITHDRAWN)
 # Rounds on their way to the PRs: no other may start, and no vote counts in them yet.
 WAITING = (RoundStatus.AWAITING_OUTPUTS, RoundStatus.APPLYING)
 
