@@ -220,8 +220,10 @@ def test_a_worker_killed_while_processing_a_delivery_is_replaced_and_it_counts_o
         # running it): under load a kill could land in between, before any processing.
         webhooks = services.queue(queue.WEBHOOKS)
         wait_for(
-            lambda: job_id in webhooks.started_job_registry.get_job_ids(cleanup=False)
-            and webhooks.fetch_job(job_id).get_status() == "started",
+            lambda: (
+                job_id in webhooks.started_job_registry.get_job_ids(cleanup=False)
+                and webhooks.fetch_job(job_id).get_status() == "started"
+            ),
             "the delivery's job to start",
         )
         kill(worker)
