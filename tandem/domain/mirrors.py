@@ -51,6 +51,12 @@ def clone_of(services: Services, repo: str) -> gitops.MirrorClone:
         if repository is None:
             raise TandemError(f"Tandem is not installed on {repo} (or it is suspended)")
         repository_id, installation_id = repository.id, repository.installation_id
+    return clone(services, repo, repository_id, installation_id)
+
+
+def clone(services: Services, repo: str, repository_id: int, installation_id: int) -> gitops.MirrorClone:
+    """The workers' clone of this repository, with its installation's token (and a fresh one when
+    git is refused)."""
     return gitops.MirrorClone(
         services.settings.git_cache_dir,
         str(repository_id),

@@ -119,16 +119,11 @@ def _base_on_github(client: GitHub, repo: str, base: str) -> str | None:
 
 
 def _local_clone(services: Services, repo: str, mirror: Mirror) -> gitops.MirrorClone | None:
-    cache_dir, key, url = services.settings.git_cache_dir, str(mirror.id), mirrors.clone_url(services, repo)
-    if not (gitops.MirrorClone(cache_dir, key, url).path / "HEAD").exists():
+    # Looked for before a token is asked for: a mirror no worker has fetched yet has no clone.
+    url = mirrors.clone_url(services, repo)
+    if not (gitops.MirrorClone(services.settings.git_cache_dir, str(mirror.id), url).path / "HEAD").exists():
         return None
-    return gitops.MirrorClone(
-        cache_dir,
-        key,
-        url,
-        services.github.installation_token(mirror.installation_id),
-        refresh=lambda: services.github.installation_token(mirror.installation_id, fresh=True),
-    )
+    return mirrors.clone(services, repo, mirror.id, mirror.installation_id)
 
 
 def _output_problems(clone: gitops.MirrorClone, spec: TaskSpec, base_sha: str) -> list[dict[str, str]]:
