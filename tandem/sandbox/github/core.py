@@ -32,8 +32,8 @@ from urllib.parse import parse_qsl
 
 import jsonschema
 
+from . import graphql_api, oas
 from . import handlers as _handlers  # noqa: F401  (registers the handlers)
-from . import oas
 from . import spec as spec_module
 from .api import HANDLERS, Ctx, Reply
 from .auth import ANONYMOUS, Authenticator, AuthInfo, accepted_permissions_header, classify, has_permission
@@ -234,7 +234,7 @@ class Core:
         )
         with self._requests_lock:
             self._requests.append(record)
-            if req.method in MUTATING and record.installation_id is not None:
+            if req.method in MUTATING and record.installation_id is not None and record.operation_id != "graphql":
                 self._writes[record.installation_id] = self._writes.get(record.installation_id, 0) + 1
         return response
 
@@ -255,6 +255,8 @@ class Core:
                 )
             headers.update(fault.headers)
             return Response(fault.status, headers, _dump(fault.body))
+        if req.path == "/graphql" and req.method == "POST":
+            return self._graphql(req, headers, trace)
         if version not in self.specs:
             raise ApiError(
                 400,
@@ -307,6 +309,24 @@ class Core:
                 err.docs = op.docs_url
             raise
         return self._reply(op, reply, headers)
+
+    def _graphql(self, req: Request, headers: dict[str, str], trace: _Trace) -> Response:
+        """GitHub's GraphQL API (graphql_api): its own rate limit, and a query is never a write."""
+        trace.operation_id = "graphql"
+        auth = trace.auth or self.auth.authenticate(req.headers.get("authorization"))
+        identity = self.identity(auth)
+        wait = self.secondary.admit(identity, False) if self.secondary else None
+        if wait is not None:
+            raise ApiError(
+                403, secondary_message(trace.request_id), docs=SECONDARY_DOCS, headers={"retry-after": str(wait)}
+            )
+        allowed, trace.rate = self.limits.hit(("graphql", *identity))
+        headers["x-ratelimit-resource"] = "graphql"
+        if not allowed:
+            raise ApiError(403, f"API rate limit exceeded for {_who(auth)}.", docs=PRIMARY_DOCS)
+        if auth.kind == "installation" and auth.installation_required.suspended_at:
+            raise ApiError(403, "This installation has been suspended")
+        return Response(200, headers, _dump(graphql_api.answer(self, auth, trace.json)))
 
     # ------------------------------------------------------------------ steps
 

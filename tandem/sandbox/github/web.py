@@ -23,8 +23,18 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from . import git_http
 from .core import Core, Request, Response
 
-# First path segments that belong to the REST API on this origin.
-_API_ROOTS = {"app", "app-manifests", "installation", "rate_limit", "orgs", "repos", "users", "organizations"}
+# First path segments that belong to the REST API (and GraphQL's) on this origin.
+_API_ROOTS = {
+    "app",
+    "app-manifests",
+    "graphql",
+    "installation",
+    "rate_limit",
+    "orgs",
+    "repos",
+    "users",
+    "organizations",
+}
 
 
 def handle(core: Core, req: Request) -> Response | None:
