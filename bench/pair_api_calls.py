@@ -1,11 +1,12 @@
-"""How many GitHub REST requests, and how long, it takes to open a pair, by the size of the diff.
+"""How many GitHub API requests, and how long, it takes to open a pair, by the size of the diff.
 
 Runs the GitHub emulator in this process, a mirror with enough files, and opens pairs whose
 outputs change 1, 10, 100 and 1,000 files (one output as a git patch, the other as whole
-files), through the same code a worker runs. Prints, per size: REST requests per pair (all,
-and writes), git's share is not REST and is not counted; seconds per pair. The first pair of a
-run also fetches an installation token and the config (the organization's and the repository's
-tandem.yml); later pairs find both cached, so the first pair is shown separately. Git finds the
+files), through the same code a worker runs. Prints, per size: API requests per pair (REST and
+GraphQL; all, and writes), git's share is not the API's and is not counted; seconds per pair. The
+first pair of a run also fetches an installation token and the config (the organization's and the
+repository's tandem.yml, in one GraphQL query, which is no write); later pairs find both cached, so
+the first pair is shown separately. Git finds the
 mirror at GitHub's web address, so no request asks where it is. Each task asks two raters for reviews.
 
     .venv/bin/python bench/pair_api_calls.py [--sizes 1 10 100 1000] [--pairs 3]
@@ -119,7 +120,7 @@ def main() -> None:
                 assert pairs.open_pair(services, task_id) == "open"
                 elapsed = time.perf_counter() - started
                 requests = emu.requests
-                writes = sum(r.method in WRITES and not r.path.endswith("/access_tokens") for r in requests)
+                writes = sum(r.method in WRITES and not r.path.endswith(("/access_tokens", "/graphql")) for r in requests)
                 label = "first" if first else "warm"
                 print(f"{size:>6} {label:>6} {len(requests):>9} {writes:>7} {elapsed:>8.2f}")
                 if first and args.list:
@@ -134,7 +135,7 @@ def main() -> None:
         for size, counts, seconds in summary:
             if counts:
                 print(
-                    f"  {size:>5} changed files: {statistics.median(c[0] for c in counts):.0f} REST requests "
+                    f"  {size:>5} changed files: {statistics.median(c[0] for c in counts):.0f} requests "
                     f"({statistics.median(c[1] for c in counts):.0f} writes), {statistics.median(seconds):.2f} s"
                 )
         emu.stop()

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from tandem.infra.budget import WriteBudget
+from tandem.infra.budget import WriteBudget, is_write
 from tandem.infra.errors import RateLimited
 from tandem.infra.github import GitHubApp
 from tandem.infra.settings import Settings
@@ -64,10 +64,14 @@ def test_only_content_creating_requests_spend_the_budget(redis_conn):
             pass
     with limited.acquire(httpx.Request("POST", "https://api.github.com/app/installations/1/access_tokens")):
         pass
+    graphql = "https://github.example.com/api/graphql"  # Enterprise Server's address of it
+    with limited.acquire(httpx.Request("POST", graphql, json={"query": "query($p: String!) { viewer { login } }"})):
+        pass
     assert redis_conn.zcard("tandem:writes:1") == 0
     with limited.acquire(httpx.Request("POST", "https://api.github.com/repos/o/r/pulls")):
         pass
     assert redis_conn.zcard("tandem:writes:1") == 1
+    assert is_write(httpx.Request("POST", graphql, json={"query": " mutation { addStar }"}))
 
 
 def test_github_saying_wait_holds_the_installation_for_every_process(redis_conn):

@@ -55,7 +55,7 @@ def test_a_slow_config_fetch_holds_no_transaction_open(github, services, pair, m
     seen = watch(monkeypatch, open_transactions, repo_config, "load")
     seen_roles = watch(monkeypatch, open_transactions, roles, "roles_of")
     repo_config.forget(services, REPO)  # fetched again, from a GitHub that says "wait" first
-    github.faults.secondary_rate_limit(times=1, retry_after=1, method="GET", path_contains="/contents/")
+    github.faults.secondary_rate_limit(times=1, retry_after=1, method="POST", path_contains="/graphql")
 
     github.as_user("rater-three").comment(REPO, pair["A"], "/prefer A\nCleaner.")
     settle(github, services)

@@ -148,16 +148,16 @@ def test_re_running_the_job_changes_nothing(github, services, blinding):
 
 
 def test_an_installations_first_pair_reads_only_its_config(github, services, blinding):
-    """Its token, the organization's and the mirror's tandem.yml, and the eight writes: git finds
-    the mirror at GitHub's web address, so nothing asks GitHub for it (GET /repos)."""
+    """Its token, one GraphQL query for the organization's and the mirror's tandem.yml, and the
+    eight writes: git finds the mirror at GitHub's web address, so nothing asks GitHub for it
+    (GET /repos). The issue's budget: at most 10 requests."""
     task_id = recorded_task(services, blinding)
     github.reset_requests()
     assert pairs.open_pair(services, task_id) == "open"
     mirror = f"/repos/{REPO}"
     assert [f"{r.method} {r.path}" for r in github.requests] == [
         f"POST /app/installations/{github.installation.id}/access_tokens",
-        "GET /repos/evals-org/.github/contents/.github/tandem.yml",
-        f"GET {mirror}/contents/.github/tandem.yml",
+        "POST /graphql",
         f"POST {mirror}/pulls",
         f"POST {mirror}/pulls",
         f"PATCH {mirror}/issues/1",
@@ -167,6 +167,10 @@ def test_an_installations_first_pair_reads_only_its_config(github, services, bli
         f"POST {mirror}/check-runs",
         f"POST {mirror}/check-runs",
     ]
+    asked = github.requests[1].json["variables"]
+    assert sorted(f"{asked[key]}/{asked[key[:-1] + 'n']}" for key in asked if key.endswith("o")) == sorted(
+        ["evals-org/.github", REPO]
+    )
 
 
 class Killed(BaseException):

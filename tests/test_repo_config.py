@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from githubkit.exception import GraphQLFailed
 
 from tandem.domain import repo_config
 from tandem.domain.repo_config import RepoConfigError
@@ -128,6 +129,48 @@ def test_the_cache_holds_the_checked_text_and_never_an_invalid_file(github, serv
     github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\nraters_per_task: 0\n"})
     with pytest.raises(RepoConfigError, match="raters_per_task"):
         repo_config.load(services, client, "evals-org/mlflow")
+    assert services.redis.get("tandem:config:evals-org/mlflow") is None
+
+
+def test_both_files_are_read_in_one_query_and_only_what_the_cache_lacks(github, services):
+    github.create_repository("evals-org", ".github", files={".github/tandem.yml": "raters_per_task: 3\n"})
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\n"})
+    client = services.github.as_installation(github.installation.id)
+    github.reset_requests()
+    assert repo_config.load(services, client, "evals-org/mlflow").raters_per_task == 3
+    assert [f"{r.method} {r.path}" for r in github.requests if r.token_kind == "installation"] == ["POST /graphql"]
+
+    repo_config.forget(services, "evals-org/mlflow")
+    github.reset_requests()
+    assert repo_config.load(services, client, "evals-org/mlflow").mirror
+    [query] = github.requests
+    assert sorted(query.json["variables"].values()) == ["HEAD:.github/tandem.yml", "evals-org", "mlflow"]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({".github/tandem.yml/x": "a\n"}, "is not a file"),
+        ({".github/tandem.yml": b"mirror: true\n\x00"}, "is not UTF-8 text"),
+        ({".github/tandem.yml": b"mirror: \xff\n"}, "is not UTF-8 text"),
+    ],
+)
+def test_a_config_that_is_not_a_text_file_is_a_clear_error(github, services, files, message):
+    github.commit_files("evals-org/mlflow", files)
+    client = services.github.as_installation(github.installation.id)
+    with pytest.raises(RepoConfigError, match=f"evals-org/mlflow/.github/tandem.yml: {message}"):
+        repo_config.load(services, client, "evals-org/mlflow")
+
+
+def test_an_error_other_than_not_found_is_raised_and_nothing_is_cached(github, services):
+    """Only NOT_FOUND means "no file" (the repository is out of reach or has none)."""
+    github.commit_files("evals-org/mlflow", {".github/tandem.yml": "mirror: true\n"})
+    github.core.state.repo("evals-org", "mlflow").private = True
+    del github.installation.permissions["contents"]  # before the installation's first token
+    client = services.github.as_installation(github.installation.id)
+    with pytest.raises(GraphQLFailed) as failed:
+        repo_config.load(services, client, "evals-org/mlflow")
+    assert [error.type for error in failed.value.response.errors] == ["NOT_FOUND", "FORBIDDEN"]  # no .github
     assert services.redis.get("tandem:config:evals-org/mlflow") is None
 
 

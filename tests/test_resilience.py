@@ -55,11 +55,11 @@ def judgments(services) -> list[tuple[str, str]]:
 
 def test_a_pair_opens_once_through_5xx_answers_and_short_rate_limits(github, services, blinding):
     faults = github.faults
-    faults.fail(status=502, times=1, method="GET", path_contains="/contents/")  # retried in place
+    faults.fail(status=502, times=1, method="POST", path_contains="/graphql")  # a query: retried in place
     faults.fail(status=503, times=1, method="POST", path_contains="/access_tokens")  # safe to repeat
     faults.secondary_rate_limit(times=1, retry_after=1, method="POST", path_contains="/pulls")  # slept in place
     faults.too_many_requests(times=1, retry_after=1, method="PATCH")
-    faults.primary_rate_limit(times=1, reset_in=1, method="GET", path_contains="/contents/")
+    faults.primary_rate_limit(times=1, reset_in=1, method="POST", path_contains="/graphql")
     faults.fail(status=502, times=2, method="POST", path_contains="/check-runs")  # the job's retries
     task_id = submit_task(services, blinding)
     settle(github, services)

@@ -10,7 +10,6 @@ are refused, since a few hundred bytes of nested aliases expand to gigabytes onc
 
 from __future__ import annotations
 
-import base64
 import functools
 import re
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from githubkit import GitHub
-from githubkit.exception import RequestFailed
+from githubkit.exception import GraphQLFailed
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tandem.domain.quoting import code_span
@@ -235,33 +234,63 @@ def validate(data: dict[str, Any], source: str) -> RepoConfig:
         raise RepoConfigError(f"{source}: {'; '.join(problems)}") from None
 
 
-def _read_file(client: GitHub, full_name: str) -> str | None:
-    owner, name = full_name.split("/", 1)
+# One query for every file a load lacks: the organization's and the repository's, read at their
+# default branch (HEAD), cost one request where the REST contents API takes one each.
+_FILE = "{alias}: repository(owner: ${alias}o, name: ${alias}n) {{ object(expression: $path) {{ {fields} }} }}"
+_FIELDS = "__typename ... on Blob { byteSize isBinary text }"
+
+
+def _read_files(client: GitHub, full_names: list[str]) -> dict[str, str | None]:
+    """Each repository's file text, None where it has none or is out of the installation's reach
+    (GitHub's NOT_FOUND, which the REST API answers 404); any other error is raised."""
+    aliases = {f"r{index}": full_name for index, full_name in enumerate(full_names)}
+    variables: dict[str, str] = {"path": f"HEAD:{PATH}"}
+    for alias, full_name in aliases.items():
+        variables[f"{alias}o"], variables[f"{alias}n"] = full_name.split("/", 1)
+    declared = "".join(f", ${alias}o: String!, ${alias}n: String!" for alias in aliases)
+    fields = " ".join(_FILE.format(alias=alias, fields=_FIELDS) for alias in aliases)
+    query = f"query($path: String!{declared}) {{ {fields} }}"
     try:
-        response = client.request("GET", f"/repos/{owner}/{name}/contents/{PATH}")
-    except RequestFailed as exc:
-        if exc.response.status_code == 404:
-            return None
-        raise
-    data = response.json()
-    if not isinstance(data, dict) or data.get("type") != "file":
+        data = client.graphql.request(query, variables)
+    except GraphQLFailed as exc:
+        errors = exc.response.errors or []
+        if not all(error.type == "NOT_FOUND" and error.path and error.path[0] in aliases for error in errors):
+            raise
+        data = exc.response.data or {}
+    return {
+        full_name: _text_of((data.get(alias) or {}).get("object"), full_name) for alias, full_name in aliases.items()
+    }
+
+
+def _text_of(found: dict | None, full_name: str) -> str | None:
+    if found is None:
+        return None
+    if found.get("__typename") != "Blob":
         raise RepoConfigError(f"{full_name}/{PATH}: is not a file")
-    if isinstance(data.get("size"), int) and data["size"] > MAX_FILE_BYTES:  # before decoding it
+    if found["byteSize"] > MAX_FILE_BYTES:
         raise RepoConfigError(f"{full_name}/{PATH}: larger than {MAX_FILE_BYTES // 1024} KB")
-    return base64.b64decode(data.get("content") or "").decode("utf-8", errors="replace")
+    if found["isBinary"] or found["text"] is None:
+        raise RepoConfigError(f"{full_name}/{PATH}: is not UTF-8 text")
+    return found["text"]
 
 
-def _cached_text(services: Services, client: GitHub, full_name: str) -> str:
-    """One file's text ("" for none). Only text that parsed and validated on its own is cached,
-    so the cache never holds what was refused."""
-    key = redis_keys.repo_config(full_name)
-    cached = services.redis.get(key)
-    if cached is not None:
-        return cached.decode() if isinstance(cached, bytes) else cached  # str if the client decodes
-    text = _read_file(client, full_name) or ""
-    validate(parse(text, f"{full_name}/{PATH}"), f"{full_name}/{PATH}")
-    services.redis.set(key, text, ex=CACHE_TTL)
-    return text
+def _texts(services: Services, client: GitHub, full_names: list[str]) -> list[str]:
+    """The files' texts ("" for none), from the cache or else read together. Only text that
+    parsed and validated on its own is cached, so the cache never holds what was refused."""
+    keys = [redis_keys.repo_config(full_name) for full_name in full_names]
+    texts: list[str | None] = [
+        cached.decode() if isinstance(cached, bytes) else cached  # str if the client decodes
+        for cached in services.redis.mget(keys)
+    ]
+    missing = [full_name for full_name, text in zip(full_names, texts, strict=True) if text is None]
+    if missing:
+        read = _read_files(client, missing)
+        for index, full_name in enumerate(full_names):
+            if texts[index] is None:
+                text = texts[index] = read[full_name] or ""
+                validate(parse(text, f"{full_name}/{PATH}"), f"{full_name}/{PATH}")
+                services.redis.set(keys[index], text, ex=CACHE_TTL)
+    return [text or "" for text in texts]
 
 
 @functools.lru_cache(maxsize=256)
@@ -275,10 +304,9 @@ def _config(defaults: str, text: str, owner: str, full_name: str) -> RepoConfig:
 def load(services: Services, client: GitHub, full_name: str) -> RepoConfig:
     """The repository's config merged over its organization's default (cached)."""
     owner = full_name.split("/", 1)[0]
-    defaults = (
-        "" if full_name.lower() == f"{owner}/.github".lower() else _cached_text(services, client, f"{owner}/.github")
-    )
-    return _config(defaults, _cached_text(services, client, full_name), owner, full_name)
+    if full_name.lower() == f"{owner}/.github".lower():
+        return _config("", *_texts(services, client, [full_name]), owner, full_name)
+    return _config(*_texts(services, client, [f"{owner}/.github", full_name]), owner, full_name)
 
 
 def organization(services: Services, client: GitHub, org: str) -> RepoConfig:

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+import orjson
 import redis
 from githubkit.throttling import BaseThrottler
 
@@ -80,6 +81,22 @@ def usage(connection: redis.Redis, installation_id: int, *, minute: float = 60.0
     return Usage(int(last_minute), int(last_hour), max(0.0, held))
 
 
+def is_graphql_query(request: httpx.Request) -> bool:
+    """A POST to GitHub's GraphQL endpoint that only reads (a query, not a mutation)."""
+    if request.method != "POST" or not request.url.path.endswith("/graphql"):
+        return False
+    try:
+        query = orjson.loads(request.content).get("query")
+    except (orjson.JSONDecodeError, AttributeError, httpx.RequestNotRead):
+        return False
+    return isinstance(query, str) and query.lstrip().startswith(("query", "{"))
+
+
+def is_write(request: httpx.Request) -> bool:
+    """A content-creating request, as GitHub's secondary limits count them."""
+    return request.method in WRITE_METHODS and not is_graphql_query(request)
+
+
 def _counts(request: httpx.Request) -> bool:
     """The installation's own requests; minting its token is the app's (made with the app's JWT)."""
     return not request.url.path.endswith("/access_tokens")
@@ -131,7 +148,7 @@ class WriteBudget(BaseThrottler):
         any process; after its primary limit (or a limit on a read), no request at all."""
         if seconds <= 0 or not _counts(request):
             return
-        held = self.requests_held if primary or request.method not in WRITE_METHODS else self.writes_held
+        held = self.requests_held if primary or not is_write(request) else self.writes_held
         now = time.time()
         self._hold(keys=[held], args=[now + seconds, now])
 
@@ -144,7 +161,7 @@ class WriteBudget(BaseThrottler):
     @contextlib.contextmanager
     def acquire(self, request: httpx.Request):
         if _counts(request):
-            write = request.method in WRITE_METHODS
+            write = is_write(request)
             wait = self.reserve() if write else self._read_wait()
             if wait > 0:
                 if write:

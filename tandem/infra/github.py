@@ -46,7 +46,7 @@ from githubkit.exception import (
 from githubkit.typing import RetryOption
 
 from tandem.infra import metrics, redis_keys
-from tandem.infra.budget import WriteBudget
+from tandem.infra.budget import WriteBudget, is_graphql_query
 from tandem.infra.errors import ConfigError, RateLimited, TandemError
 from tandem.infra.settings import Settings
 
@@ -68,7 +68,8 @@ MAX_INLINE_RATE_LIMIT_RETRIES = 3
 MAX_AUTH_RETRIES = 1
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 # POSTs that are safe to send twice: minting a token, redelivering a webhook (processing is
-# idempotent), adding labels, reactions and requested reviewers (GitHub keeps one of each).
+# idempotent), adding labels, reactions and requested reviewers (GitHub keeps one of each), and
+# GraphQL queries (they only read).
 _SAFE_POST = re.compile(r"/(access_tokens|attempts|labels|reactions|requested_reviewers)$")
 _NO_WAIT = timedelta(milliseconds=10)
 # Connection failures that mean the request never reached GitHub.
@@ -181,7 +182,9 @@ def _safe_to_repeat(request: httpx.Request | None) -> bool:
     """Sending this request again cannot create a second thing on GitHub."""
     if request is None:
         return False
-    return request.method in IDEMPOTENT_METHODS or bool(_SAFE_POST.search(request.url.path))
+    return (
+        request.method in IDEMPOTENT_METHODS or bool(_SAFE_POST.search(request.url.path)) or is_graphql_query(request)
+    )
 
 
 def log_response(response: httpx.Response) -> None:
