@@ -150,13 +150,8 @@ def iter_judgment_records(
         (scope(_followups_query(window), Round.task_id), _round_records),
     ):
         result = connection.execute(query, execution_options={"yield_per": batch_size})
-        try:
-            size = min(FIRST_BATCH_SIZE, batch_size)
-            while batch := result.fetchmany(size):
-                yield from records(connection, batch)
-                size = batch_size
-        finally:
-            result.close()
+        for batch in bulk.batches(result, min(FIRST_BATCH_SIZE, batch_size), batch_size):
+            yield from records(connection, batch)
 
 
 def _ratings_only_query(connection: Connection, window: list | None, scope: Callable[[Select, Any], Select]) -> Select:
