@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import orjson
-from sqlalchemy import Connection, Select, and_, exists, func, select, tuple_, union
+from sqlalchemy import Connection, Select, and_, exists, func, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from tandem.domain import changes, review_history
@@ -236,7 +236,9 @@ def _judgments_query(connection: Connection, window: list | None) -> Select:
             )
             .where(*window, ExportChange.judgment_id.is_(None))
         )
-        query = query.where(bulk.among_rows(connection, Judgment.id, union(named, of_rater)))
+        # UNION ALL: a judgment named twice is still read once (IN, and ANY's index scan, take
+        # each value once), and removing the repeats first cost half of the read of the changes.
+        query = query.where(bulk.among_rows(connection, Judgment.id, union_all(named, of_rater)))
     return query
 
 
