@@ -48,7 +48,9 @@ from tandem.infra import bulk
 from tandem.infra.db import iso_text
 from tandem.infra.models import ExportChange, Judgment, Pair, Rating, Round, Task
 
-BATCH_SIZE = 2000
+# Each batch costs some ten statements besides its rows: 5,000 rows a batch took a tenth less CPU than
+# 2,000 (10,000 no less again), for some 12 MB more held at once.
+BATCH_SIZE = 5000
 FIRST_BATCH_SIZE = 100
 _RETURNED = review_history.Step.RETURNED
 _step = operator.itemgetter("step")
