@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import sys
 from pathlib import Path
@@ -63,6 +64,11 @@ def export_command(
         else:
             stream = stack.enter_context(open(out, "wb"))
         with load_storage().transaction() as session:
+            # The export makes and drops millions of small objects, and each full collection of the
+            # garbage collector walked every object loaded so far (SQLAlchemy's, the models'): a
+            # third of the export's time. Set apart, they are not walked again; this process ends
+            # with the export, so nothing set apart needs collecting.
+            gc.freeze()
             # Taken first: whatever commits from here on is the next run's.
             until = changes.token(session)
             count = write(session, format, dataclasses.replace(selection, until=until), stream, parquet=parquet)

@@ -4,12 +4,14 @@ loads it: `datasets.load_dataset("json" | "parquet", ...)`, offline."""
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from tandem.domain.export_formats import FORMATS, Selection, write
+from tandem.domain.export_formats.writing import line
 from tests.support.export_data import DIFF, build
 
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -229,3 +231,14 @@ def test_a_team_sees_only_its_tasks_in_every_format(storage, tasks, tmp_path):
         texts[name] = out.getvalue().decode()
     assert all("model-x" not in text and "Fix the pager" not in text for text in texts.values())
     assert "model-p" in texts["battles"] and "Their secret task" in texts["trl"]
+
+
+def test_a_line_is_what_json_dumps_writes_whatever_the_keys_and_integers():
+    # orjson is tried without non-string keys first, and refuses integers beyond 64 bits: both
+    # fall back, to the same text.
+    for row in (
+        {"kind": "judgment", "rationale": "é ✓", "scores": [1.5, None, True]},
+        {"ratings": {1: {"correctness": 4}}, "side": "A"},
+        {"task_metadata": {"seed": 2**70}},
+    ):
+        assert line(row) == (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()

@@ -32,43 +32,62 @@ class Step(StrEnum):
 Key = tuple[int, int]  # (round, rater)
 
 
-def versions(bind: Connection, keys: Collection[Key]) -> dict[Key, list]:
-    """Every version of each rater's vote in each round, in the order they were written, as dicts
-    (times as ISO text, tandem.infra.bulk.plain)."""
-    found: dict[Key, list] = defaultdict(list)
+def versions(bind: Connection, keys: Collection[Key]) -> dict[Key, list[tuple[int, str, str]]]:
+    """Every version of each rater's vote in each round, in the order they were written, as
+    (id, voted_at, review_state) (times as ISO text, tandem.infra.bulk.plain)."""
+    found: dict[Key, list[tuple[int, str, str]]] = {}
     if keys:
         query = select(
-            *bulk.plain(Judgment.id, Judgment.round_id, Judgment.rater_id, Judgment.voted_at, Judgment.review_state)
+            *bulk.plain(Judgment.round_id, Judgment.rater_id, Judgment.id, Judgment.voted_at, Judgment.review_state)
         )
-        for version in bulk.dicts(
+        last: tuple[int, int] | None = None
+        # By round and rater, each one's in the order written: one lookup per chain, not per version.
+        for round_id, rater_id, version_id, voted_at, review_state in bulk.tuples(
             bind.execute(
                 bulk.of_pairs(bind, query, Judgment.round_id, Judgment.rater_id, keys).order_by(
-                    Judgment.voted_at, Judgment.comment_id, Judgment.id
+                    Judgment.round_id, Judgment.rater_id, Judgment.voted_at, Judgment.comment_id, Judgment.id
                 )
             )
         ):
-            found[(version["round_id"], version["rater_id"])].append(version)
+            if last != (round_id, rater_id):
+                last = (round_id, rater_id)
+                chain = found[last] = []
+            chain.append((version_id, voted_at, review_state))
     return found
 
 
-def reviews(bind: Connection, judgment_ids: Collection[int]) -> dict[int, list]:
-    """The reviews of these judgments, withdrawn or not, in the order they were written, as dicts
-    (times as ISO text)."""
-    found: dict[int, list] = defaultdict(list)
+# A review as the export gives it, field by field.
+REVIEW_FIELDS = (
+    "reviewer_id",
+    "reviewer_login",
+    "decision",
+    "reason",
+    "comment_id",
+    "delivery_id",
+    "created_at",
+    "withdrawn_at",
+)
+
+
+def reviews(bind: Connection, judgment_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
+    """The reviews of these judgments, withdrawn or not, in the order they were written, as
+    dicts of ``REVIEW_FIELDS`` (times as ISO text)."""
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
     if judgment_ids:
-        for review in bulk.dicts(
+        columns = bulk.plain(*(JudgmentReview.__table__.c[name] for name in ("judgment_id", *REVIEW_FIELDS)))
+        for judgment_id, *fields in bulk.tuples(
             bind.execute(
-                select(*bulk.plain(*JudgmentReview.__table__.columns))
+                select(*columns)
                 .where(bulk.among(bind, JudgmentReview.judgment_id, judgment_ids))
                 .order_by(JudgmentReview.id)
             )
         ):
-            found[review["judgment_id"]].append(review)
+            found[judgment_id].append(dict(zip(REVIEW_FIELDS, fields, strict=True)))
     return found
 
 
 def steps(
-    chains: dict[Key, list], reviews_of: dict[int, list], wanted: Collection[int]
+    chains: dict[Key, list[tuple[int, str, str]]], reviews_of: dict[int, list], wanted: Collection[int]
 ) -> dict[int, list[dict[str, Any]]]:
     """{judgment id: its steps} for the ``wanted`` versions among ``chains`` (from ``versions``),
     with ``reviews_of`` their reviews (from ``reviews``; those withdrawn are left out)."""
@@ -79,9 +98,8 @@ def steps(
     for chain in chains.values():
         taken: list[dict[str, Any]] = []
         step = submitted
-        for version in chain:
-            version_id = version["id"]
-            taken.append({"step": step, "judgment_id": version_id, "at": version["voted_at"]})
+        for version_id, voted_at, review_state in chain:
+            taken.append({"step": step, "judgment_id": version_id, "at": voted_at})
             for review in reviews_of.get(version_id, no_reviews):
                 if review["withdrawn_at"] is not None:
                     continue
@@ -97,7 +115,7 @@ def steps(
             if version_id in wanted:
                 found[version_id] = list(taken)
             # A version that replaces one a reviewer returned is resubmitted.
-            step = resubmitted if version["review_state"] == was_returned else submitted
+            step = resubmitted if review_state == was_returned else submitted
     return found
 
 
@@ -105,5 +123,5 @@ def histories(bind: Session | Connection, rows) -> dict[int, list[dict[str, Any]
     """For rows with id, round_id and rater_id (judgments): {judgment id: its steps}."""
     connection = bind.connection() if isinstance(bind, Session) else bind
     chains = versions(connection, {(row.round_id, row.rater_id) for row in rows})
-    every = [version["id"] for chain in chains.values() for version in chain]
+    every = [version[0] for chain in chains.values() for version in chain]
     return steps(chains, reviews(connection, every), {row.id for row in rows})

@@ -9,7 +9,7 @@ a new, long statement). Columns come as plain values (``plain``) and rows as the
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -58,6 +58,21 @@ def tuples(result: CursorResult) -> Sequence[tuple]:
     integers, text; not JSON)."""
     try:
         return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def batches(result: CursorResult, first: int, size: int) -> Iterator[Sequence[tuple]]:
+    """The rows of a streamed ``result`` (``yield_per``) in lists of driver tuples, as for
+    ``tuples``: the first of ``first`` rows, then of ``size``. Through the result's own fetching,
+    which holds the rows it read ahead."""
+    try:
+        wanted = first
+        # The strategy is looked up each time: the result swaps it for an empty one once the
+        # cursor is spent and closed.
+        while batch := result.cursor_strategy.fetchmany(result, result.cursor, wanted):
+            yield batch
+            wanted = size
     finally:
         result.close()
 

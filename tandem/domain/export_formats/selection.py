@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tandem.domain.statistics.queries import Filters
+from tandem.domain.statistics.filters import Filters
 from tandem.domain.vocabulary import SIDES, ReviewState
 from tandem.infra.errors import TandemError
 

@@ -17,8 +17,7 @@ by numpy too.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from tandem.domain.statistics import columns
 from tandem.domain.statistics.columns import integer, real
+from tandem.domain.statistics.filters import Filters
 from tandem.domain.statistics.records import (
     CI_STATES,
     NEITHER,
@@ -41,66 +41,7 @@ from tandem.domain.statistics.records import (
     Reviews,
 )
 from tandem.domain.vocabulary import ReviewDecision, ReviewState
-from tandem.infra.errors import TandemError
 from tandem.infra.models import Judgment, JudgmentReview, Output, Pair, Rating, Round, Side, Task
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which judgments count. ``since``/``until`` bound when the vote (or score) was written;
-    ``metadata``: the task's metadata has each key with that value; ``models``: both models of
-    the pair are among these. ``tasks``: further conditions on the task (e.g. whose it is)."""
-
-    repo: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    round: int | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    models: frozenset[str] | None = None
-    include_unapproved: bool = False
-    tasks: tuple[ColumnElement[bool], ...] = ()
-
-    @classmethod
-    def parse(
-        cls,
-        *,
-        repo: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        round: int | None = None,
-        metadata: Sequence[str] = (),
-        models: Sequence[str] = (),
-        include_unapproved: bool = False,
-    ) -> Filters:
-        """Filters from text, as the command line and the HTTP API take them; a TandemError
-        names what is wrong."""
-        pairs = {}
-        for item in metadata:
-            key, equals, value = item.partition("=")
-            if not equals or not key:
-                raise TandemError(f"metadata {item!r}: use KEY=VALUE, like suite=x")
-            pairs[key] = value
-        if round is not None and round < 1:
-            raise TandemError(f"round {round}: rounds are numbered from 1")
-        return cls(
-            repo=repo,
-            since=_moment("since", since),
-            until=_moment("until", until),
-            round=round,
-            metadata=pairs,
-            models=frozenset(models) if models else None,
-            include_unapproved=include_unapproved,
-        )
-
-
-def _moment(name: str, text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise TandemError(f"{name} {text!r}: use an ISO 8601 date or time, like 2026-11-01") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
