@@ -46,7 +46,7 @@ class Asked:
 def _side_of(delivery: Delivery, number: int) -> Side | None:
     if not delivery.payload.repo:
         return None
-    side = pairs.side_for_pull_request(delivery.session, delivery.payload.repo, number)
+    side = pairs.side_for_pull_request(delivery.session, delivery.payload.repo, number, with_pair=True)
     if side is not None:
         logs.bind(task_id=side.pair.task_id)
     return side
