@@ -114,7 +114,8 @@ def _commands(delivery: Delivery, side: Side, item: Comment | Review, source: st
     outsider = author_roles == {Role.ANYONE}
     delivery.enqueue_after_commit(
         queue.PAIRS,
-        job_names.ACKNOWLEDGE,
+        job_names.ACKNOWLEDGE_WAITING,
+        coalesce=redis_keys.acknowledgments(installation_id),
         installation_id=installation_id,
         repo=repo,
         pr_number=side.pr_number,
