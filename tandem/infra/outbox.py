@@ -23,8 +23,9 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
+from rq.utils import as_text
 from sqlalchemy import delete, select
 
 from tandem.infra import job_names, redis_keys
@@ -123,17 +124,13 @@ def coalesce(
 
 
 def _not_started(services: Services, key: str) -> bool:
-    """Whether the job last scheduled for ``key`` is still to start (scheduled, queued or deferred)."""
+    """Whether the job last scheduled for ``key`` is still to start (scheduled, queued or deferred).
+    (Its status alone is read: every delivery asks, and the whole job is its arguments too.)"""
     job_id = services.redis.get(redis_keys.coalesced_job(key))
     if job_id is None:
         return False
-    try:
-        status = Job.fetch(
-            job_id.decode() if isinstance(job_id, bytes) else job_id, connection=services.redis
-        ).get_status()
-    except NoSuchJobError:
-        return False
-    return status in (JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.DEFERRED)
+    status = services.redis.hget(Job.key_for(as_text(job_id)), "status")  # (None: the job is gone)
+    return status is not None and as_text(status) in (JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.DEFERRED)
 
 
 def waiting(services: Services, key: str) -> list[int]:
