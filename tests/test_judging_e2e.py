@@ -228,6 +228,32 @@ def test_follow_up_jobs_left_behind_by_a_crash_are_queued_by_the_sweep(github, s
         assert session.query(OutboxEntry).count() == 0
 
 
+def test_votes_waiting_together_are_answered_by_one_job_each_with_its_own_answer(github, services, pair):
+    """Every vote's answer was a job of its own, and RQ's work for a job cost more than the answer.
+    Answers that wait while a worker takes the deliveries (it serves them first) join one job."""
+    from tandem.infra import job_names, queue
+    from tandem.infra.models import OutboxEntry
+    from tests.conftest import relay, run_jobs
+
+    good = github.as_user("rater-one").comment(REPO, pair["A"], "/prefer A")
+    typo = github.as_user("rater-two").comment(REPO, pair["A"], "/prefre B")
+    github.drain()
+    relay(services)
+    run_jobs(services, queues=[queue.WEBHOOKS])
+    answering = [job.func_name for job in services.queue(queue.PAIRS).get_jobs()]
+    assert answering.count(job_names.ACKNOWLEDGE_WAITING) == 1
+    assert job_names.ACKNOWLEDGE not in answering
+
+    settle(github, services)
+    reactions = {c["id"]: c["reactions"] for c in views.comments(github, REPO, pair["A"])}
+    assert reactions[good.id] == [("tandem[bot]", "+1")]
+    assert reactions[typo.id] == [("tandem[bot]", "confused")]
+    replies = [c["body"] for c in views.comments(github, REPO, pair["A"]) if c["user"] == "tandem[bot]"]
+    assert len(replies) == 1 and replies[0].startswith("@rater-two")
+    with services.storage.transaction() as session:
+        assert session.query(OutboxEntry).count() == 0
+
+
 def test_a_review_vote_is_acknowledged_and_a_typo_answered(github, services, pair):
     """A vote in a review body used to be recorded without a word (reviews take no reactions),
     and a mistyped or listed command got neither a reaction nor a reply."""

@@ -46,7 +46,7 @@ class Asked:
 def _side_of(delivery: Delivery, number: int) -> Side | None:
     if not delivery.payload.repo:
         return None
-    side = pairs.side_for_pull_request(delivery.session, delivery.payload.repo, number)
+    side = pairs.side_for_pull_request(delivery.session, delivery.payload.repo, number, with_pair=True)
     if side is not None:
         logs.bind(task_id=side.pair.task_id)
     return side
@@ -114,7 +114,8 @@ def _commands(delivery: Delivery, side: Side, item: Comment | Review, source: st
     outsider = author_roles == {Role.ANYONE}
     delivery.enqueue_after_commit(
         queue.PAIRS,
-        job_names.ACKNOWLEDGE,
+        job_names.ACKNOWLEDGE_WAITING,
+        coalesce=redis_keys.acknowledgments(installation_id),
         installation_id=installation_id,
         repo=repo,
         pr_number=side.pr_number,

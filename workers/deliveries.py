@@ -92,7 +92,7 @@ def _handle(
     # What the handlers need of GitHub first, with no transaction open (workers.router.Resolver).
     resolved = [ROUTER.resolve(handler, current, incoming.action, payload) for handler in handlers]
     try:
-        with current.storage.transaction() as session:
+        with current.storage.transaction(hold_rows=True) as session:
             delivery = Delivery(incoming.id, incoming.event, incoming.action, payload, session, current)
             for handler, answers in zip(handlers, resolved, strict=True):
                 delivery.resolved = answers

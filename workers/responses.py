@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tandem.domain import acknowledgments, pair_sync, pr_notices
-from tandem.infra import job_names, metrics, outbox, queue, redis_keys, services
+from tandem.infra import job_names, liveness, metrics, outbox, queue, redis_keys, services
 from tandem.infra.errors import RateLimited
 from workers.jobs import runs_on
 
@@ -31,6 +31,46 @@ def acknowledge(
         outsider=outsider,
         results=results,
     )
+
+
+# A job answering waiting commands waits this long for another answering the same installation's.
+ANSWERING_WAIT = 60
+
+
+@runs_on(queue.PAIRS)
+def acknowledge_waiting(*, installation_id: int, **_scheduling: object) -> str:
+    """Answer every command of the installation waiting for its answer: one job per short window
+    for a burst of votes, not one each (tandem.infra.outbox coalesces them). Its own arguments are
+    those of the answer that scheduled it, which is among the waiting ones.
+
+    One such job at a time per installation (a lease): two would answer the same commands. An
+    answer given is forgotten even if a later one fails; a job killed before forgetting leaves its
+    answers to be given again, which GitHub and tandem.domain.acknowledgments take once."""
+    current = services.current()
+    key = redis_keys.acknowledgments(installation_id)
+    answered: list[int] = []
+    with liveness.lease(current.redis, key, blocking_timeout=ANSWERING_WAIT):
+        try:
+            for entry_id, arguments in outbox.waiting_arguments(current, key):
+                # (Of the version this job's own arguments were checked to be: the same release's.)
+                answer = {name: value for name, value in arguments.items() if name != job_names.VERSION}
+                acknowledgments.acknowledge(current, **answer)
+                answered.append(entry_id)
+        except RateLimited as exc:  # one job for when the wait is over, joined by those waiting meanwhile
+            outbox.coalesce(
+                current,
+                queue.PAIRS,
+                job_names.ACKNOWLEDGE_WAITING,
+                [],
+                key,
+                kwargs=job_names.payload(job_names.ACKNOWLEDGE_WAITING, installation_id=installation_id),
+                not_before=exc.seconds,
+            )
+            metrics.JOB_RESCHEDULES.labels("acknowledge_waiting", "rate_limit").inc()
+            return f"rescheduled: {exc}"
+        finally:
+            outbox.forget(current, answered)
+    return f"{len(answered)} answered"
 
 
 @runs_on(queue.PAIRS)

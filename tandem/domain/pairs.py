@@ -21,7 +21,7 @@ from typing import Self
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from tandem.domain import ci_notice, mirrors, pr_text, repo_config, rounds
 from tandem.domain.commands import help_text
@@ -108,9 +108,14 @@ def ensure_pair(session: Session, task: Task) -> Pair:
     return pair
 
 
-def side_for_pull_request(session: Session, repo: str, number: int) -> Side | None:
-    """The side whose PR this is, if it is one of Tandem's."""
-    return session.scalars(select(Side).where(Side.repo_full_name == repo, Side.pr_number == number)).first()
+def side_for_pull_request(session: Session, repo: str, number: int, *, with_pair: bool = False) -> Side | None:
+    """The side whose PR this is, if it is one of Tandem's. ``with_pair``: its pair, task and both
+    sides come in the same query (a vote reads them all: three more round trips otherwise)."""
+    query = select(Side).where(Side.repo_full_name == repo, Side.pr_number == number)
+    if with_pair:
+        pair = joinedload(Side.pair)
+        query = query.options(pair.joinedload(Pair.task), pair.joinedload(Pair.sides))
+    return session.scalars(query).unique().first()
 
 
 def open_pair(services: Services, task_id: int, *, step_done: StepHook = no_hook) -> str:

@@ -128,18 +128,32 @@ def check_database(engine: Engine) -> None:
         ) from None
 
 
+_HELD = "held rows"  # in a session's info: the rows it loaded, kept alive (Storage.transaction)
+
+
+def _hold(session: Session, instance: object) -> None:
+    if (held := session.info.get(_HELD)) is not None:
+        held.append(instance)
+
+
 class Storage:
     """The engine and a session factory; `transaction()` commits on success, rolls back on error."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        event.listen(self._sessions, "loaded_as_persistent", _hold)
 
     @classmethod
     def from_url(cls, url: str) -> Storage:
         return cls(make_engine(url))
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, hold_rows: bool = False) -> Iterator[Session]:
+        """``hold_rows``: keep every row the session loads until it ends. The session holds rows
+        weakly, so a row a function loaded and let go was read again by the next that asked for it
+        by id (a delivery's round, three times); a transaction that reads a few rows can keep them."""
         with self._sessions() as session, session.begin():
+            if hold_rows:
+                session.info[_HELD] = []
             yield session

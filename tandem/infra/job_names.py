@@ -16,6 +16,7 @@ OPEN_PAIR = "workers.pairs.open_pair"
 APPLY_ROUND = "workers.rounds.apply_round"
 ANNOUNCE_ROUND = "workers.rounds.announce_round"
 ACKNOWLEDGE = "workers.responses.acknowledge"
+ACKNOWLEDGE_WAITING = "workers.responses.acknowledge_waiting"
 ASK_REVIEWERS_AGAIN = "workers.responses.ask_reviewers_again"
 TELL_CI_FINISHED = "workers.responses.tell_ci_finished"
 SYNC_PAIR = "workers.responses.sync_pair"
@@ -34,6 +35,7 @@ VERSIONS: dict[str, int] = {
         APPLY_ROUND,
         ANNOUNCE_ROUND,
         ACKNOWLEDGE,
+        ACKNOWLEDGE_WAITING,
         ASK_REVIEWERS_AGAIN,
         TELL_CI_FINISHED,
         SYNC_PAIR,

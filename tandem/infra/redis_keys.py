@@ -76,6 +76,12 @@ def pair_sync(pair_id: int) -> str:
     return f"tandem:pair:{pair_id}:sync"
 
 
+def acknowledgments(installation_id: int) -> str:
+    """The installation's commands waiting for their answer on GitHub: the lease of the job that
+    answers them (workers.responses), and their coalescing key (tandem.infra.outbox)."""
+    return f"tandem:acknowledgments:{installation_id}"
+
+
 def coalesced_job(key: str) -> str:
     """tandem.infra.outbox: the id of the job last scheduled for a coalescing ``key``."""
     return "tandem:coalesced:" + _digest(key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from tandem.domain import history
@@ -100,20 +100,20 @@ def _check_may_start(ctx: CommentContext) -> None:
 def _round_at(session: Session, task: Task, when: datetime) -> Round:
     """The round that was current at ``when``: the latest follow-up round started by then, not
     withdrawn and not one that never reached the PRs (expired, failed), else round 1."""
-    first = ensure_first_round(session, task)
-    later = session.scalars(
+    # Round 1 or the latest such follow-up, in one query; none: a task that predates rounds.
+    found = session.scalars(
         select(Round)
         .where(
             Round.task_id == task.id,
-            Round.number > 1,
-            Round.withdrawn_at.is_(None),
-            _reached_the_prs(),
-            Round.created_at <= when,
+            or_(
+                Round.number == 1,
+                and_(Round.withdrawn_at.is_(None), _reached_the_prs(), Round.created_at <= when),
+            ),
         )
         .order_by(Round.number.desc())
         .limit(1)
     ).first()
-    return later or first
+    return found or ensure_first_round(session, task)
 
 
 def round_of_comment(ctx: CommentContext) -> Round:

@@ -335,9 +335,12 @@ def _add_rating(ctx: CommentContext, round_id: int, side: str, axis: str, slot: 
 
 def _link_ratings(session: Session, round_id: int, rater_id: int) -> None:
     """Link each of the rater's scores in the round to the latest vote they had written by then."""
+    ratings = _rows(session, Rating, round_id=round_id, rater_id=rater_id)
+    if not ratings:  # (most votes: no scores, and then no need to read the votes again)
+        return
     votes = _rows(session, Judgment, round_id=round_id, rater_id=rater_id)
     votes.sort(key=lambda judgment: (judgment.voted_at, judgment.comment_id, judgment.id))
-    for rating in _rows(session, Rating, round_id=round_id, rater_id=rater_id):
+    for rating in ratings:
         written = (rating.created_at, rating.comment_id)
         before = [judgment for judgment in votes if (judgment.voted_at, judgment.comment_id) <= written]
         wanted = before[-1].id if before else None
