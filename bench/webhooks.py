@@ -19,8 +19,12 @@ ratios are printed last (Tandem/Probot: > 1 is Tandem faster for deliveries/s, s
 Each phase also tells the server's CPU time per delivery (Tandem's counts its Redis's too): on a
 machine others share, it and the rounds' ratios vary less than rates and latencies.
 
+--server granian (repeatable: `--server uvicorn --server granian`) runs the same app under granian,
+whose HTTP parsing is in Rust (`pip install granian` into the venv first), to compare with
+`tandem serve`'s uvicorn in one run: each takes its turn against Probot.
+
     .venv/bin/python bench/webhooks.py --redis-url redis://127.0.0.1:6379/14 [--rate 500] [--seconds 10]
-        [--workers 2] [--probot --rounds 3]
+        [--workers 2] [--probot --rounds 3] [--server uvicorn --server granian]
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ ROOT = Path(__file__).parents[1]
 PAYLOAD = ROOT / "tests" / "fixtures" / "webhook-payloads" / "issue_comment" / "created.payload.json"
 SECRET = b"bench-webhook-secret"
 PROBOT = "probot@14"
+TANDEM_ANSWER = ("/webhooks/github", 202, b'"queued"')  # path, status, marker
 PROBOT_APP = """export default (app) => {
   app.on("issue_comment.created", async () => {});
 };
@@ -279,7 +284,7 @@ def wait_until_listening(process: subprocess.Popen, port: int, path: str, what: 
     raise SystemExit(f"{what} did not start")
 
 
-def start_tandem(port: int, workers: int, redis_url: str, directory: str) -> subprocess.Popen:
+def start_tandem(http_server: str, port: int, workers: int, redis_url: str, directory: str) -> subprocess.Popen:
     env = os.environ | {
         "TANDEM_WEBHOOK_SECRET": SECRET.decode(),
         "TANDEM_REDIS_URL": redis_url,
@@ -288,8 +293,19 @@ def start_tandem(port: int, workers: int, redis_url: str, directory: str) -> sub
     }
     tandem = str(Path(sys.executable).with_name("tandem"))
     subprocess.run([tandem, "db", "upgrade"], env=env, cwd=directory, check=True, capture_output=True)
-    server = subprocess.Popen([tandem, "serve", "--port", str(port), "--workers", str(workers)], env=env, cwd=directory)
-    wait_until_listening(server, port, "/healthz", "tandem serve")
+    if http_server == "uvicorn":
+        command = [tandem, "serve", "--port", str(port), "--workers", str(workers)]
+    else:  # the same app under granian (Rust's HTTP parsing), for comparison
+        if workers > 1:
+            env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=directory)
+        granian = Path(sys.executable).with_name("granian")
+        if not granian.exists():
+            raise SystemExit(f"--server granian: install it first ({Path(sys.executable).parent}/pip install granian)")
+        command = [str(granian), "--interface", "asgi", "--factory"]
+        command += ["--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--no-ws"]
+        command += ["--log-level", "warning", "app.main:app_from_environment"]
+    server = subprocess.Popen(command, env=env, cwd=directory)
+    wait_until_listening(server, port, "/healthz", f"tandem under {http_server}")
     return server
 
 
@@ -365,17 +381,19 @@ def measure(server: Server, body: bytes, args, directory: str, inbox: redis.Redi
 
 
 def compare(results: dict[str, list[tuple[Phase, Phase]]], rate: float) -> None:
-    """Medians over the rounds, and the median of each round's ratio (the two servers of a round ran
+    """Medians over the rounds, and the median of each round's ratio (the servers of a round ran
     back to back, so a round's ratio is the less disturbed by what else the machine was doing)."""
     figures = {"saturation deliveries/s": lambda _f, s: s.rate, f"{rate:.0f}/s p99 ms": lambda f, _s: f.p99_ms}
-    if results["tandem"][0][1].cpu_ms is not None:
+    if results["probot"][0][1].cpu_ms is not None:
         figures["saturation CPU ms/delivery"] = lambda _f, s: s.cpu_ms
-    print(f"{len(results['tandem'])} rounds, medians:           tandem     probot   tandem/probot   of rounds' ratios")
-    for name, figure in figures.items():
-        tandem, probot = ([figure(*phases) for phases in results[server]] for server in ("tandem", "probot"))
-        paired = statistics.median(t / p for t, p in zip(tandem, probot, strict=True))
-        t, p = statistics.median(tandem), statistics.median(probot)
-        print(f"  {name:<27} {t:9.2f}  {p:9.2f}   {t / p:12.2f}x   {paired:16.2f}x")
+    rounds = len(results["probot"])
+    for tandem_name in (name for name in results if name != "probot"):
+        print(f"{rounds} rounds, medians: {tandem_name:>20}     probot   {'/probot':>13}   of rounds' ratios")
+        for name, figure in figures.items():
+            tandem, probot = ([figure(*phases) for phases in results[server]] for server in (tandem_name, "probot"))
+            paired = statistics.median(t / p for t, p in zip(tandem, probot, strict=True))
+            t, p = statistics.median(tandem), statistics.median(probot)
+            print(f"  {name:<27} {t:9.2f}  {p:9.2f}   {t / p:12.2f}x   {paired:16.2f}x")
 
 
 def main() -> None:
@@ -385,6 +403,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="web workers of the server started here")
+    parser.add_argument(
+        "--server",
+        action="append",
+        choices=["uvicorn", "granian"],
+        help="HTTP server to run Tandem's app under, `tandem serve`'s uvicorn by default; repeat to compare",
+    )
     parser.add_argument("--redis-url", required=True, help="a Redis database it may empty, not a live one")
     parser.add_argument("--probot", action="store_true", help=f"compare with {PROBOT}'s no-op app, turn about")
     parser.add_argument("--rounds", type=int, default=1)
@@ -393,21 +417,23 @@ def main() -> None:
     connection = redis.Redis.from_url(args.redis_url)
     body = PAYLOAD.read_bytes()
     processes = []
+    servers = []
     with tempfile.TemporaryDirectory() as directory:
         if args.url:
             host, port = args.url.removeprefix("http://").split(":")
-        else:
-            host, port = "127.0.0.1", 8765
-            processes.append(start_tandem(port, args.workers, args.redis_url, directory))
-        pid = processes[0].pid if processes else None
-        tandem = Server("tandem", host, int(port), "/webhooks/github", 202, b'"queued"', pid, connection)
-        servers = [(tandem, connection)]
+            servers.append((Server("tandem", host, int(port), *TANDEM_ANSWER, None, connection), connection))
+        for i, http_server in enumerate(() if args.url else args.server or ["uvicorn"]):
+            processes.append(start_tandem(http_server, 8765 + 2 * i, args.workers, args.redis_url, directory))
+            name = "tandem" if http_server == "uvicorn" else f"tandem-{http_server}"
+            tandem = Server(name, "127.0.0.1", 8765 + 2 * i, *TANDEM_ANSWER, processes[-1].pid, connection)
+            servers.append((tandem, connection))
         if args.probot:
-            processes.append(start_probot(probot_install(), 8766))
-            probot = Server("probot", "127.0.0.1", 8766, "/api/github/webhooks", 200, b"ok", processes[-1].pid)
+            processes.append(start_probot(probot_install(), 8764))
+            probot = Server("probot", "127.0.0.1", 8764, "/api/github/webhooks", 200, b"ok", processes[-1].pid)
             servers.append((probot, None))
         print(
-            f"tandem serve --workers {args.workers}; probot: {'run ' + PROBOT if args.probot else 'not run'}; "
+            f"{', '.join(server.name for server, _ in servers)} with {args.workers} web workers; "
+            f"probot: {'run ' + PROBOT if args.probot else 'not run'}; "
             f"body {len(body)} bytes (issue_comment.created)"
         )
         results = {server.name: [] for server, _inbox in servers}
