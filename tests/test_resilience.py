@@ -214,6 +214,27 @@ def test_a_comment_is_recorded_once_while_github_fails_and_limits(github, servic
     assert failed_jobs(services) == [] and scheduled_jobs(services, queue.PAIRS) == []
 
 
+def test_answers_rate_limited_for_long_are_given_once_the_wait_is_over_each_once(github, services, pair):
+    """The job answering an installation's waiting commands, told to wait, leaves one job for
+    later and the answers it has not given in the outbox."""
+    github.faults.too_many_requests(times=1, retry_after=LONG, method="POST", path_contains="/reactions")
+    first = github.as_user("rater-three").comment(REPO, pair["A"], "/prefer A\nCleaner.")
+    second = github.as_user("rater-one").comment(REPO, pair["B"], "/prefer B\nShorter.")
+    settle(github, services)
+
+    assert sorted(judgments(services)) == [("rater-one", "B"), ("rater-three", "A")]
+    waiting = [job.func_name for job, _when in scheduled_jobs(services, queue.PAIRS)]
+    assert "workers.responses.acknowledge_waiting" in waiting
+    time_passes(services, queue.PAIRS)
+    settle(github, services)
+
+    assert github.faults.pending == 0
+    for number, comment in ((pair["A"], first), (pair["B"], second)):
+        [shown] = [c for c in views.comments(github, REPO, number) if c["id"] == comment.id]
+        assert shown["reactions"] == [("tandem[bot]", "+1")]
+    assert failed_jobs(services) == [] and scheduled_jobs(services, queue.PAIRS) == []
+
+
 def test_a_delivery_rate_limited_for_long_waits_for_the_limit(github, services, pair):
     github.faults.primary_rate_limit(times=1, reset_in=LONG, path_contains="/memberships/")
     github.as_user("rater-three").comment(REPO, pair["A"], "/prefer A")

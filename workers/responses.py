@@ -33,6 +33,16 @@ def acknowledge(
     )
 
 
+def _after_the_wait(current: services.Services, exc: RateLimited, key: str, job: str, **arguments: object) -> str:
+    """A coalesced job GitHub told to wait: one job of the same kind for when the wait is over,
+    joined by every entry that comes meanwhile (the entries' rows stay until it has run)."""
+    outbox.coalesce(
+        current, queue.PAIRS, job, [], key, kwargs=job_names.payload(job, **arguments), not_before=exc.seconds
+    )
+    metrics.JOB_RESCHEDULES.labels(job.rsplit(".", 1)[-1], "rate_limit").inc()
+    return f"rescheduled: {exc}"
+
+
 # A job answering waiting commands waits this long for another answering the same installation's.
 ANSWERING_WAIT = 60
 
@@ -56,18 +66,8 @@ def acknowledge_waiting(*, installation_id: int, **_scheduling: object) -> str:
                 answer = {name: value for name, value in arguments.items() if name != job_names.VERSION}
                 acknowledgments.acknowledge(current, **answer)
                 answered.append(entry_id)
-        except RateLimited as exc:  # one job for when the wait is over, joined by those waiting meanwhile
-            outbox.coalesce(
-                current,
-                queue.PAIRS,
-                job_names.ACKNOWLEDGE_WAITING,
-                [],
-                key,
-                kwargs=job_names.payload(job_names.ACKNOWLEDGE_WAITING, installation_id=installation_id),
-                not_before=exc.seconds,
-            )
-            metrics.JOB_RESCHEDULES.labels("acknowledge_waiting", "rate_limit").inc()
-            return f"rescheduled: {exc}"
+        except RateLimited as exc:
+            return _after_the_wait(current, exc, key, job_names.ACKNOWLEDGE_WAITING, installation_id=installation_id)
         finally:
             outbox.forget(current, answered)
     return f"{len(answered)} answered"
@@ -111,17 +111,6 @@ def sync_pair(*, pair_id: int) -> str:
     try:
         state = pair_sync.sync_pair(current, pair_id)
     except RateLimited as exc:
-        # One job for when the wait is over, joined by every change meanwhile (its rows stay).
-        outbox.coalesce(
-            current,
-            queue.PAIRS,
-            job_names.SYNC_PAIR,
-            [],
-            key,
-            kwargs=job_names.payload(job_names.SYNC_PAIR, pair_id=pair_id),
-            not_before=exc.seconds,
-        )
-        metrics.JOB_RESCHEDULES.labels("sync_pair", "rate_limit").inc()
-        return f"rescheduled: {exc}"
+        return _after_the_wait(current, exc, key, job_names.SYNC_PAIR, pair_id=pair_id)
     outbox.forget(current, seen)
     return state
