@@ -254,6 +254,40 @@ def test_votes_waiting_together_are_answered_by_one_job_each_with_its_own_answer
         assert session.query(OutboxEntry).count() == 0
 
 
+def test_two_answering_jobs_at_once_give_each_answer_once(github, services, pair):
+    """A job answering an installation's waiting commands holds a lease: a second one, started
+    while the first is answering (a retry, a sweep), waits and then finds nothing left."""
+    import threading
+
+    from tandem.infra import queue
+    from tests.conftest import relay, run_jobs
+    from workers import responses
+
+    typos = [github.as_user(login).comment(REPO, pair["A"], "/prefre B") for login in ("rater-one", "rater-two")]
+    github.drain()
+    relay(services)
+    run_jobs(services, queues=[queue.WEBHOOKS])
+    github.faults.latency(0.2)  # each answer takes long enough for the two jobs to overlap
+    results: list[str] = []
+    jobs = [
+        threading.Thread(
+            target=lambda: results.append(responses.acknowledge_waiting(installation_id=github.installation.id))
+        )
+        for _ in range(2)
+    ]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    github.faults.latency(0)
+
+    assert sorted(results) == ["0 answered", "2 answered"]
+    replies = [c["body"] for c in views.comments(github, REPO, pair["A"]) if c["user"] == "tandem[bot]"]
+    assert sorted(reply.split()[0] for reply in replies) == ["@rater-one", "@rater-two"]
+    reactions = {c["id"]: c["reactions"] for c in views.comments(github, REPO, pair["A"])}
+    assert [reactions[typo.id] for typo in typos] == [[("tandem[bot]", "confused")]] * 2
+
+
 def test_a_review_vote_is_acknowledged_and_a_typo_answered(github, services, pair):
     """A vote in a review body used to be recorded without a word (reviews take no reactions),
     and a mistyped or listed command got neither a reaction nor a reply."""
