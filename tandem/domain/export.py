@@ -56,37 +56,37 @@ _RETURNED = review_history.Step.RETURNED
 _step = operator.itemgetter("step")
 
 # The judgment's columns, in the order ``_records`` unpacks them.
-_JUDGMENT_COLUMNS = bulk.plain(
-    *(
-        Judgment.__table__.c[name]
-        for name in (
-            "rater_id",
-            "rater_login",
-            "id",
-            "verdict",
-            "strength",
-            "rationale",
-            "review_state",
-            "head_sha_a",
-            "head_sha_b",
-            "on_side",
-            "source",
-            "comment_id",
-            "comment_url",
-            "delivery_id",
-            "voted_at",
-            "recorded_at",
-            "time_on_task_seconds",
-            "superseded_at",
-            "superseded_by_id",
-            "superseded_reason",
-            "task_id",
-            "pair_id",
-            "round_id",
-            "ci_state_a",
-            "ci_state_b",
-        )
-    )
+_JUDGMENT_COLUMN_NAMES = (
+    "rater_id",
+    "rater_login",
+    "id",
+    "verdict",
+    "strength",
+    "rationale",
+    "review_state",
+    "head_sha_a",
+    "head_sha_b",
+    "on_side",
+    "source",
+    "comment_id",
+    "comment_url",
+    "delivery_id",
+    "voted_at",
+    "recorded_at",
+    "time_on_task_seconds",
+    "superseded_at",
+    "superseded_by_id",
+    "superseded_reason",
+    "task_id",
+    "pair_id",
+    "round_id",
+    "ci_state_a",
+    "ci_state_b",
+)
+_JUDGMENT_COLUMNS = bulk.plain(*(Judgment.__table__.c[name] for name in _JUDGMENT_COLUMN_NAMES))
+# Where a row holds what a batch reads in bulk for it.
+_RATER, _ID, _TASK, _PAIR, _ROUND = map(
+    _JUDGMENT_COLUMN_NAMES.index, ("rater_id", "id", "task_id", "pair_id", "round_id")
 )
 
 
@@ -247,13 +247,13 @@ def _judgments_query(connection: Connection, window: list | None) -> Select:
 def _records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
     """The objects for one batch of judgment rows (in ``_JUDGMENT_COLUMNS``' order), with what
     goes with them fetched in bulk."""
-    keys = {(row[-3], row[0]) for row in rows}  # (round, rater)
-    context = Batch.read(connection, {row[-5] for row in rows}, {row[-4] for row in rows}, keys)
+    keys = {(row[_ROUND], row[_RATER]) for row in rows}
+    context = Batch.read(connection, {row[_TASK] for row in rows}, {row[_PAIR] for row in rows}, keys)
     # The rater's other versions of the vote and all their reviews: one read for the reviews
     # each object lists and for its review history.
     versions = review_history.versions(connection, keys)
     reviews = review_history.reviews(connection, [version[0] for chain in versions.values() for version in chain])
-    steps = review_history.steps(versions, reviews, {row[2] for row in rows})
+    steps = review_history.steps(versions, reviews, {row[_ID] for row in rows})
     # Each object starts as a copy of its round's template, every key in place, and its own
     # fields are then set: copying a dict costs a fraction of building one key by key.
     templates: dict[tuple[int, int, int], dict[str, Any]] = {}
@@ -360,7 +360,8 @@ def _ratings_only_records(connection: Connection, rows) -> Iterator[dict[str, An
     """The objects for raters who scored in a round without voting in it: no judgment, so every
     judgment field is null (or empty), and ``current`` says whether any score still stands."""
     keys = {(round_id, rater_id) for round_id, rater_id, *_rest in rows}
-    context = Batch.read(connection, {row[-2] for row in rows}, {row[-1] for row in rows}, keys)
+    task_ids = {task_id for *_rest, task_id, _pair in rows}
+    context = Batch.read(connection, task_ids, {pair_id for *_rest, pair_id in rows}, keys)
     for round_id, rater_id, rater_login, rated_at, task_id, pair_id in rows:
         scores = context.ratings.get((round_id, rater_id), {})
         record = {"kind": "ratings", **context.shared(task_id, pair_id, round_id)}

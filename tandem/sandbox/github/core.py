@@ -273,17 +273,7 @@ class Core:
             if op.operation_id == "rate-limit/get":  # does not count against the limits
                 trace.rate = self.limits.snapshot(identity)
             else:
-                wait = self.secondary.admit(identity, req.method in MUTATING) if self.secondary else None
-                if wait is not None:
-                    raise ApiError(
-                        403,
-                        secondary_message(trace.request_id),
-                        docs=SECONDARY_DOCS,
-                        headers={"retry-after": str(wait)},
-                    )
-                allowed, trace.rate = self.limits.hit(identity)
-                if not allowed:
-                    raise ApiError(403, f"API rate limit exceeded for {_who(auth)}.", docs=PRIMARY_DOCS)
+                self._spend(trace, auth, identity, write=req.method in MUTATING)
             permission_header = accepted_permissions_header(op.operation_id)
             if permission_header:
                 headers["x-accepted-github-permissions"] = permission_header
@@ -313,20 +303,24 @@ class Core:
     def _graphql(self, req: Request, headers: dict[str, str], trace: _Trace) -> Response:
         """GitHub's GraphQL API (graphql_api): its own rate limit, and a query is never a write."""
         trace.operation_id = "graphql"
-        auth = trace.auth or self.auth.authenticate(req.headers.get("authorization"))
-        identity = self.identity(auth)
-        wait = self.secondary.admit(identity, False) if self.secondary else None
+        auth = trace.auth = self._authorize(req, trace.operation_id, trace.auth)  # (a JWT: 403)
+        if auth.kind == "none":
+            raise ApiError(401, "This endpoint requires you to be authenticated.")
+        headers["x-ratelimit-resource"] = "graphql"
+        self._spend(trace, auth, ("graphql", *self.identity(auth)), write=False)
+        return Response(200, headers, _dump(graphql_api.answer(self, auth, trace.json)))
+
+    def _spend(self, trace: _Trace, auth: AuthInfo, bucket: tuple, *, write: bool) -> None:
+        """Count one request against the caller's limits: the secondary (per caller, writes
+        weighing more), then the primary of ``bucket`` (REST's, or GraphQL's own)."""
+        wait = self.secondary.admit(self.identity(auth), write) if self.secondary else None
         if wait is not None:
             raise ApiError(
                 403, secondary_message(trace.request_id), docs=SECONDARY_DOCS, headers={"retry-after": str(wait)}
             )
-        allowed, trace.rate = self.limits.hit(("graphql", *identity))
-        headers["x-ratelimit-resource"] = "graphql"
+        allowed, trace.rate = self.limits.hit(bucket)
         if not allowed:
             raise ApiError(403, f"API rate limit exceeded for {_who(auth)}.", docs=PRIMARY_DOCS)
-        if auth.kind == "installation" and auth.installation_required.suspended_at:
-            raise ApiError(403, "This installation has been suspended")
-        return Response(200, headers, _dump(graphql_api.answer(self, auth, trace.json)))
 
     # ------------------------------------------------------------------ steps
 
