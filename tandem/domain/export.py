@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import orjson
-from sqlalchemy import Connection, Select, and_, exists, func, select, tuple_, union_all
+from sqlalchemy import Connection, Select, and_, exists, func, select, union_all
 from sqlalchemy.orm import Session
 
 from tandem.domain import changes, review_history
@@ -159,21 +159,31 @@ def iter_judgment_records(
 def _ratings_only_query(connection: Connection, window: list | None, scope: Callable[[Select, Any], Select]) -> Select:
     """(round, rater) of the scores given in rounds the rater never voted in; ``scope`` narrows
     the scores before they are grouped (after, a one-task export would group them all)."""
-    voted = exists().where(Judgment.round_id == Rating.round_id, Judgment.rater_id == Rating.rater_id)
+
+    def voted(of) -> Any:
+        return exists().where(Judgment.round_id == of.round_id, Judgment.rater_id == of.rater_id)
+
     scored = select(
         Rating.round_id,
         Rating.rater_id,
         func.max(Rating.rater_login).label("rater_login"),
         iso_text(func.max(Rating.created_at)).label("rated_at"),
-    ).where(~voted)
-    if window is not None:
-        changed = select(ExportChange.round_id, ExportChange.rater_id).where(
-            *window, ExportChange.rater_id.is_not(None), ExportChange.judgment_id.is_(None)
+    )
+    if window is None:
+        scored = scored.where(~voted(Rating))
+    else:
+        # From the changed (round, rater) pairs that have no vote, to their scores by index: from
+        # the scores of the changed rounds, every one was checked for a vote (a second for a
+        # tenth of a million judgments, to find none).
+        changed = (
+            select(ExportChange.round_id, ExportChange.rater_id)
+            .where(*window, ExportChange.rater_id.is_not(None), ExportChange.judgment_id.is_(None))
+            .where(~voted(ExportChange))
+            .distinct()
+            .subquery()
         )
-        # The rounds first, by index: else every score is checked for a vote before the changes narrow them.
-        scored = scored.where(
-            bulk.among_rows(connection, Rating.round_id, changed.with_only_columns(ExportChange.round_id)),
-            tuple_(Rating.round_id, Rating.rater_id).in_(changed),
+        scored = scored.join(
+            changed, and_(Rating.round_id == changed.c.round_id, Rating.rater_id == changed.c.rater_id)
         )
     rows = scope(scored, Rating.task_id).group_by(Rating.round_id, Rating.rater_id).subquery()
     return (
