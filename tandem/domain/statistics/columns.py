@@ -24,7 +24,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
-    Engine,
     Float,
     Select,
     SQLColumnExpression,
@@ -36,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from tandem.infra import snapshot
 from tandem.infra.errors import known
 
 # Kinds of column: all travel as bigints or doubles; SMALL (codes of a few values) is kept in a
@@ -72,10 +72,9 @@ def unpacked(column: np.ndarray, count: int) -> list[np.ndarray]:
 class Reader:
     """Reads queries as numpy columns, on PostgreSQL all at once: each query's copy on a
     connection of its own, in a thread (the client waits on the network, the server works in a
-    process per connection, so the reads share the machine's cores), all of them in one snapshot
-    exported by the session's transaction, as ``pg_dump --jobs`` does, so they see one state of
-    the database. A transaction that has written is read by itself, in order: its own writes are
-    not in the snapshot it exports. Also in order on SQLite.
+    process per connection, so the reads share the machine's cores), all of them in the
+    session's snapshot, so they see one state of the database (tandem.infra.snapshot). A
+    transaction that has written, or SQLite, is read by itself, in order.
 
     ``fetch`` gives a future; its result is the query's columns, of the given kinds (INT, SMALL or
     FLOAT; the query casts them to a bigint or a double). The first is an id (of the row, its
@@ -89,10 +88,8 @@ class Reader:
             # Each query runs once over many rows: compiling it to machine code (JIT) costs more
             # than it saves.
             session.execute(text("SET LOCAL jit = off"))
-            session.flush()
-            written = session.execute(text("SELECT txid_current_if_assigned()")).scalar()
-            if written is None:
-                self._snapshot = session.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+            self._snapshot = snapshot.exported(session) or ""
+            if self._snapshot:
                 self._pool = ThreadPoolExecutor(max_workers=CONNECTIONS, thread_name_prefix="statistics")
 
     def __enter__(self) -> Reader:
@@ -114,17 +111,9 @@ class Reader:
         return found
 
     def _in_snapshot(self, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
-        bind = self.session.get_bind()
-        engine = bind if isinstance(bind, Engine) else bind.engine
-        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
-            # The first statement of the transaction; the id is the server's, not user text.
-            connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self._snapshot}'")
-            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        with snapshot.connection_in(self.session, self._snapshot) as connection:
             connection.exec_driver_sql("SET LOCAL jit = off")
-            try:
-                return _copied(connection, query, kinds)
-            finally:
-                connection.rollback()
+            return _copied(connection, query, kinds)
 
 
 def _copied(connection: Connection, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:

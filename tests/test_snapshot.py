@@ -1,0 +1,88 @@
+"""Reading ahead on a connection of its own in the session's snapshot (tandem.infra.snapshot): it
+sees what the session saw when it began, errors reach the caller, and a caller that stops early
+leaves no thread or connection behind."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import Connection, func, select
+
+from tandem.infra import snapshot
+from tandem.infra.models import Installation
+
+
+def add_installation(session, number: int) -> None:
+    session.add(Installation(id=number, account_login=f"org{number}", account_id=number, account_type="Organization"))
+
+
+def installations(connection: Connection) -> int:
+    return connection.scalar(select(func.count()).select_from(Installation))
+
+
+def test_the_reads_ahead_see_the_database_as_the_session_saw_it_when_they_began(storage):
+    if storage.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads in line, on the session's connection")
+    committed = threading.Event()
+
+    def produce(connection: Connection):
+        yield installations(connection), threading.current_thread()
+        committed.wait(timeout=10)
+        yield installations(connection), threading.current_thread()
+
+    with storage.transaction() as session:
+        add_installation(session, 1)
+    with storage.transaction() as session:
+        reads = snapshot.read_ahead(session, produce)
+        first, reader = next(reads)
+        with storage.transaction() as other:
+            add_installation(other, 2)
+        committed.set()
+        # The session (read committed) sees the new row; the reads ahead do not.
+        assert installations(session.connection()) == 2
+        second, _ = next(reads)
+    assert (first, second) == (1, 1)
+    assert reader is not threading.current_thread()
+
+
+def test_a_transaction_that_has_written_reads_in_line_and_sees_its_own_writes(storage):
+    def produce(connection: Connection):
+        yield installations(connection), threading.current_thread()
+
+    with storage.transaction() as session:
+        add_installation(session, 1)
+        assert list(snapshot.read_ahead(session, produce)) == [(1, threading.current_thread())]
+
+
+def test_an_error_while_reading_ahead_reaches_the_caller(storage):
+    def produce(connection: Connection):
+        yield installations(connection)
+        connection.exec_driver_sql("SELECT * FROM no_such_table")
+        yield -1
+
+    with storage.transaction() as session:
+        reads = snapshot.read_ahead(session, produce)
+        assert next(reads) == 0
+        with pytest.raises(Exception, match="no_such_table"):
+            next(reads)
+    assert not [thread for thread in threading.enumerate() if thread.name == "read-ahead"]
+
+
+def test_a_caller_that_stops_early_leaves_no_reader_and_no_connection(storage):
+    closed = threading.Event()
+
+    def produce(connection: Connection):
+        try:
+            while True:
+                yield installations(connection)
+        finally:
+            closed.set()
+
+    with storage.transaction() as session:
+        reads = snapshot.read_ahead(session, produce)
+        assert [next(reads) for _ in range(3)] == [0, 0, 0]
+        reads.close()
+        assert closed.is_set()
+        assert storage.engine.pool.checkedout() == 1  # the session's own
+    assert not [thread for thread in threading.enumerate() if thread.name == "read-ahead"]
