@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import orjson
 from sqlalchemy import Connection, Select, and_, exists, func, select, union_all
@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from tandem.domain import changes, review_history
 from tandem.domain.export_batch import Batch, rounds, tasks
-from tandem.infra import bulk
+from tandem.infra import bulk, snapshot
 from tandem.infra.db import iso_text
 from tandem.infra.models import ExportChange, Judgment, Pair, Rating, Round, Task
 
@@ -146,14 +146,22 @@ def iter_judgment_records(
     # Core, not the ORM: plain rows, and nothing of the export kept in the session.
     connection = session.connection()
     scope = functools.partial(_scoped, repo=repo, task_id=task_id, include_gold=include_gold)
-    for query, records in (
-        (scope(_judgments_query(connection, window), Judgment.task_id), _records),
-        (_ratings_only_query(connection, window, scope), _ratings_only_records),
-        (scope(_followups_query(window), Round.task_id), _round_records),
-    ):
-        result = connection.execute(query, execution_options={"yield_per": batch_size})
-        for batch in bulk.batches(result, min(FIRST_BATCH_SIZE, batch_size), batch_size):
-            yield from records(connection, batch)
+    sections = (
+        (scope(_judgments_query(connection, window), Judgment.task_id), _judgments_context, _records),
+        (_ratings_only_query(connection, window, scope), _ratings_only_context, _ratings_only_records),
+        (scope(_followups_query(window), Round.task_id), _rounds_context, _round_records),
+    )
+
+    def read(connection: Connection) -> Generator[tuple[Callable, Sequence[tuple], Any], None, None]:
+        for query, context, records in sections:
+            result = connection.execute(query, execution_options={"yield_per": batch_size})
+            for batch in bulk.batches(result, min(FIRST_BATCH_SIZE, batch_size), batch_size):
+                yield records, batch, context(connection, batch)
+
+    # The next batches and what goes with them are read while this one's objects are made and
+    # written: the database and this process work at once.
+    for records, batch, context in snapshot.read_ahead(session, read):
+        yield from records(batch, context)
 
 
 def _ratings_only_query(connection: Connection, window: list | None, scope: Callable[[Select, Any], Select]) -> Select:
@@ -219,9 +227,14 @@ def _followups_query(window: list | None) -> Select:
     return query
 
 
-def _round_records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
-    found_rounds = rounds(connection, {round_id for round_id, _task, _pair in rows})
-    found_tasks = tasks(connection, {task_id for _round, task_id, _pair in rows})
+def _rounds_context(connection: Connection, rows) -> tuple[dict, dict]:
+    return rounds(connection, {round_id for round_id, _task, _pair in rows}), tasks(
+        connection, {task_id for _round, task_id, _pair in rows}
+    )
+
+
+def _round_records(rows, context: tuple[dict, dict]) -> Iterator[dict[str, Any]]:
+    found_rounds, found_tasks = context
     for round_id, task_id, pair_id in rows:
         task = found_tasks[task_id]
         yield {
@@ -254,16 +267,26 @@ def _judgments_query(connection: Connection, window: list | None) -> Select:
     return query
 
 
-def _records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
-    """The objects for one batch of judgment rows (in ``_JUDGMENT_COLUMNS``' order), with what
-    goes with them fetched in bulk."""
+class _JudgmentsContext(NamedTuple):
+    batch: Batch
+    reviews: dict[int, list[dict[str, Any]]]
+    steps: dict[int, list[dict[str, Any]]]
+
+
+def _judgments_context(connection: Connection, rows) -> _JudgmentsContext:
+    """What goes with a batch of judgment rows (in ``_JUDGMENT_COLUMNS``' order), read in bulk."""
     keys = {(row[_ROUND], row[_RATER]) for row in rows}
-    context = Batch.read(connection, {row[_TASK] for row in rows}, {row[_PAIR] for row in rows}, keys)
+    batch = Batch.read(connection, {row[_TASK] for row in rows}, {row[_PAIR] for row in rows}, keys)
     # The rater's other versions of the vote and all their reviews: one read for the reviews
     # each object lists and for its review history.
     versions = review_history.versions(connection, keys)
     reviews = review_history.reviews(connection, [version[0] for chain in versions.values() for version in chain])
-    steps = review_history.steps(versions, reviews, {row[_ID] for row in rows})
+    return _JudgmentsContext(batch, reviews, review_history.steps(versions, reviews, {row[_ID] for row in rows}))
+
+
+def _records(rows, found: _JudgmentsContext) -> Iterator[dict[str, Any]]:
+    """The objects for one batch of judgment rows, with what goes with them."""
+    context, reviews, steps = found
     # Each object starts as a copy of its round's template, every key in place, and its own
     # fields are then set: copying a dict costs a fraction of building one key by key.
     templates: dict[tuple[int, int, int], dict[str, Any]] = {}
@@ -366,12 +389,15 @@ _JUDGMENT_FIELDS = dict.fromkeys(
 )
 
 
-def _ratings_only_records(connection: Connection, rows) -> Iterator[dict[str, Any]]:
-    """The objects for raters who scored in a round without voting in it: no judgment, so every
-    judgment field is null (or empty), and ``current`` says whether any score still stands."""
+def _ratings_only_context(connection: Connection, rows) -> Batch:
     keys = {(round_id, rater_id) for round_id, rater_id, *_rest in rows}
     task_ids = {task_id for *_rest, task_id, _pair in rows}
-    context = Batch.read(connection, task_ids, {pair_id for *_rest, pair_id in rows}, keys)
+    return Batch.read(connection, task_ids, {pair_id for *_rest, pair_id in rows}, keys)
+
+
+def _ratings_only_records(rows, context: Batch) -> Iterator[dict[str, Any]]:
+    """The objects for raters who scored in a round without voting in it: no judgment, so every
+    judgment field is null (or empty), and ``current`` says whether any score still stands."""
     for round_id, rater_id, rater_login, rated_at, task_id, pair_id in rows:
         scores = context.ratings.get((round_id, rater_id), {})
         record = {"kind": "ratings", **context.shared(task_id, pair_id, round_id)}
