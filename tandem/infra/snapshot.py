@@ -36,13 +36,17 @@ def exported(session: Session) -> str | None:
 
 @contextlib.contextmanager
 def connection_in(session: Session, snapshot: str) -> Iterator[Connection]:
-    """A read-only connection of its own that sees what the session's transaction sees."""
+    """A read-only connection of its own that sees what the session's transaction sees, with
+    no JIT compiling."""
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
         # The first statement of the transaction; the id is the server's, not user text.
         connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        # Such reads run a query once over many rows: compiling it to machine code (JIT) costs
+        # more than it saves (a tenth of a second before an incremental export's first row).
+        connection.exec_driver_sql("SET LOCAL jit = off")
         try:
             yield connection
         finally:

@@ -112,7 +112,6 @@ class Reader:
 
     def _in_snapshot(self, query: Select, kinds: list[np.dtype]) -> list[np.ndarray]:
         with snapshot.connection_in(self.session, self._snapshot) as connection:
-            connection.exec_driver_sql("SET LOCAL jit = off")
             return _copied(connection, query, kinds)
 
 
