@@ -7,9 +7,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, create_engine, func, select
 
 from tandem.infra import snapshot
+from tandem.infra.db import Storage
 from tandem.infra.models import Installation
 
 
@@ -70,9 +71,10 @@ def test_an_error_while_reading_ahead_reaches_the_caller(storage):
 
 
 def test_a_caller_that_stops_early_leaves_no_reader_and_no_connection(storage):
-    closed = threading.Event()
+    closed, used = threading.Event(), []
 
     def produce(connection: Connection):
+        used.append(connection)
         try:
             while True:
                 yield installations(connection)
@@ -84,5 +86,21 @@ def test_a_caller_that_stops_early_leaves_no_reader_and_no_connection(storage):
         assert [next(reads) for _ in range(3)] == [0, 0, 0]
         reads.close()
         assert closed.is_set()
-        assert storage.engine.pool.checkedout() == 1  # the session's own
+        # The reader's own connection is closed; in line, the session's is the session's to close.
+        assert used[0].closed or used[0] is session.connection()
     assert not [thread for thread in threading.enumerate() if thread.name == "read-ahead"]
+
+
+def test_the_reader_needs_no_connection_of_the_sessions_pool(storage):
+    """Streams that each hold one of the pool's connections and wait for a second one would wait
+    for each other forever; the reader's connection is its own, outside the pool."""
+    one = Storage(create_engine(storage.engine.url, pool_size=1, max_overflow=0, pool_timeout=2))
+
+    def produce(connection: Connection):
+        yield installations(connection)
+
+    try:
+        with one.transaction() as session:
+            assert list(snapshot.read_ahead(session, produce)) == [0]
+    finally:
+        one.engine.dispose()

@@ -52,6 +52,7 @@ from tandem.infra.models import ExportChange, Judgment, Pair, Rating, Round, Tas
 # 2,000 (10,000 no less again), for some 12 MB more held at once.
 BATCH_SIZE = 5000
 FIRST_BATCH_SIZE = 100
+READ_AHEAD = 2  # batches read while one is written
 _RETURNED = review_history.Step.RETURNED
 _step = operator.itemgetter("step")
 
@@ -160,7 +161,7 @@ def iter_judgment_records(
 
     # The next batches and what goes with them are read while this one's objects are made and
     # written: the database and this process work at once.
-    for records, batch, context in snapshot.read_ahead(session, read):
+    for records, batch, context in snapshot.read_ahead(session, read, depth=READ_AHEAD):
         yield from records(batch, context)
 
 

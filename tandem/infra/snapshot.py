@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Generator, Iterator
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
 _DONE = object()
@@ -40,7 +42,7 @@ def connection_in(session: Session, snapshot: str) -> Iterator[Connection]:
     no JIT compiling."""
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
+    with _outside_the_pool(engine).connect().execution_options(isolation_level="REPEATABLE READ") as connection:
         # The first statement of the transaction; the id is the server's, not user text.
         connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         connection.exec_driver_sql("SET TRANSACTION READ ONLY")
@@ -51,6 +53,20 @@ def connection_in(session: Session, snapshot: str) -> Iterator[Connection]:
             yield connection
         finally:
             connection.rollback()
+
+
+_OUTSIDE: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_OUTSIDE_LOCK = threading.Lock()
+
+
+def _outside_the_pool(engine: Engine) -> Engine:
+    """Connections to the engine's database that are not the pool's: sessions that each held one
+    of the pool's and waited for another would wait for each other once the pool ran out."""
+    with _OUTSIDE_LOCK:
+        outside = _OUTSIDE.get(engine)
+        if outside is None:
+            outside = _OUTSIDE[engine] = create_engine(engine.url, poolclass=NullPool)
+        return outside
 
 
 def read_ahead(
