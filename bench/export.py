@@ -133,8 +133,22 @@ def add_big_task(connection, plan: Plan) -> int:
     return sum(map(len, tables.values()))
 
 
-def run_export(url: str, redis_url: str, scratch: Path, *options: str) -> None:
-    """Run `tandem export` as a process; print its rows/s, peak RSS and CPU time."""
+def reference_ms() -> float:
+    """How long this machine takes for a fixed piece of plain Python, best of three: machines of
+    one kind differ, and one machine's speed drifts (2x seen within an hour), so each figure
+    comes with the speed it was taken at."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def run_export(url: str, redis_url: str, scratch: Path, *options: str) -> tuple[int, float]:
+    """Run `tandem export` as a process; print its rows/s, peak RSS and CPU time; return its rows
+    and seconds."""
+    reference = reference_ms()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")} | {
         "TANDEM_DATABASE_URL": url, "TANDEM_REDIS_URL": redis_url}
     out, usage = scratch / "export.jsonl", scratch / "usage"
@@ -148,7 +162,8 @@ def run_export(url: str, redis_url: str, scratch: Path, *options: str) -> None:
         rows = sum(1 for _ in lines)
     print(f"tandem export {' '.join(options) or '(full)'}: {rows:,} rows in {seconds:.1f} s, "
           f"{rows / seconds:,.0f} rows/s, peak RSS {int(rss_kb) / 1024:.0f} MB "
-          f"(its CPU time {float(user) + float(system):.1f} s)")
+          f"(its CPU time {float(user) + float(system):.1f} s; reference loop {reference:.0f} ms)")
+    return rows, seconds
 
 
 def time_api(url: str, redis_url: str, task_id: int, requests: int = 20) -> None:
@@ -201,8 +216,10 @@ def main() -> None:
             pairs = tasks - 1
         storage.engine.dispose()
         cutoff = voted_at(int(0.9 * pairs))
-        run_export(url, args.redis, scratch)
-        run_export(url, args.redis, scratch, "--since", cutoff.isoformat())
+        full = run_export(url, args.redis, scratch)
+        since = run_export(url, args.redis, scratch, "--since", cutoff.isoformat())
+        print(f"--since: {since[0] / full[0]:.1%} of the full export's rows in {since[1] / full[1]:.3f} of its time, "
+              f"{since[1] / since[0] / (full[1] / full[0]):.2f}x its time per row")
         run_export(url, args.redis, scratch, "--repo", "evals/mirror-3")
         time_api(url, args.redis, tasks)
         print(f"(--since {cutoff:%Y-%m-%d %H:%M}: the latest tenth of the tasks, {START:%Y-%m-%d} being the first)")
