@@ -115,4 +115,7 @@ def read_ahead(
             yield item
     finally:
         stop.set()
-        reader.join()
+        # Closed where the last reference went: a collection of the garbage run by the reader
+        # itself closes it there, and the reader ends on its own once it sees ``stop``.
+        if threading.current_thread() is not reader:
+            reader.join()
