@@ -7,7 +7,7 @@ have one shape (app.errors). Storage work runs in the thread pool, off the event
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Annotated, Any
 
 import orjson
@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.errors import error_response
 from app.limits import BodyRefused, read_body
+from app.streaming import ClosingStreamingResponse
 from tandem.domain import export, tasks
 from tandem.domain.task_spec import InvalidTask, parse_task
 from tandem.domain.vocabulary import TaskStatus
@@ -154,7 +155,7 @@ def _check_task(services: Services, task_id: int, team: str) -> None:
 CHUNK_BYTES = 64 * 1024
 
 
-def _judgments_stream(services: Services, task_id: int) -> Iterator[bytes]:
+def _judgments_stream(services: Services, task_id: int) -> Generator[bytes, None, None]:
     """The task's export objects as one JSON array, written as they are read."""
     with services.storage.transaction() as session:
         chunk, separator = bytearray(b"["), b""
@@ -176,4 +177,4 @@ async def task_judgments(request: Request, task_id: int, client: Client = requir
         await run_in_threadpool(_check_task, services, task_id, client.team)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    return StreamingResponse(_judgments_stream(services, task_id), media_type="application/json")
+    return ClosingStreamingResponse(_judgments_stream(services, task_id), media_type="application/json")

@@ -9,13 +9,14 @@ The rows are read in the thread pool (a sync iterator), off the event loop.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.api import requires
+from app.streaming import ClosingStreamingResponse
 from tandem.domain.export_formats import Selection, format_rows, write
 from tandem.domain.export_formats.writing import line
 from tandem.infra.errors import TandemError
@@ -69,22 +70,24 @@ def streamed(
 ) -> StreamingResponse:
     """The export as a streamed download (also the dashboard's)."""
     if parquet:
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _parquet(services, name, selection),
             media_type="application/vnd.apache.parquet",
             headers={"Content-Disposition": f'attachment; filename="{filename or name}.parquet"'},
         )
     headers = {"Content-Disposition": f'attachment; filename="{filename}.jsonl"'} if filename else None
-    return StreamingResponse(_lines(services, name, selection), media_type="application/x-ndjson", headers=headers)
+    return ClosingStreamingResponse(
+        _lines(services, name, selection), media_type="application/x-ndjson", headers=headers
+    )
 
 
-def _lines(services: Services, name: str, selection: Selection) -> Iterator[bytes]:
+def _lines(services: Services, name: str, selection: Selection) -> Generator[bytes, None, None]:
     with services.storage.transaction() as session:
         for row in format_rows(name)(session, selection):
             yield line(row)
 
 
-def _parquet(services: Services, name: str, selection: Selection) -> Iterator[bytes]:
+def _parquet(services: Services, name: str, selection: Selection) -> Generator[bytes, None, None]:
     with tempfile.TemporaryFile() as scratch:
         with services.storage.transaction() as session:
             write(session, name, selection, scratch, parquet=True)

@@ -5,6 +5,7 @@ leaves no thread or connection behind."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import Connection, create_engine, func, select
@@ -104,3 +105,48 @@ def test_the_reader_needs_no_connection_of_the_sessions_pool(storage):
             assert list(snapshot.read_ahead(session, produce)) == [0]
     finally:
         one.engine.dispose()
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_reads_let_go_on_the_readers_own_thread_end_it(storage):
+    """The reads are closed where their last reference goes: a collection of the garbage that the
+    reading thread runs closes them there, and that thread cannot wait for itself to end."""
+    if storage.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads in line, on the session's connection")
+    held, dropped, ended = [], threading.Event(), threading.Event()
+
+    def produce(connection: Connection):
+        try:
+            yield 1
+            dropped.wait(timeout=10)
+            held.clear()  # the last reference to the reads: closed here, on this thread
+            yield 2
+        finally:
+            ended.set()
+
+    with storage.transaction() as session:
+        held.append(snapshot.read_ahead(session, produce))
+        assert next(held[0]) == 1
+        [reader] = [thread for thread in threading.enumerate() if thread.name == "read-ahead"]
+        dropped.set()
+        reader.join(timeout=10)
+        assert not reader.is_alive() and ended.is_set()
+
+
+def test_a_caller_that_stops_early_does_not_wait_for_the_read_in_progress(storage):
+    """Closed (a client gone, Ctrl-C), the reads end now, not when the query running ends."""
+    if storage.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads in line, on the session's connection")
+
+    def produce(connection: Connection):
+        yield 1
+        connection.exec_driver_sql("SELECT pg_sleep(60)")
+        yield 2
+
+    with storage.transaction() as session:
+        reads = snapshot.read_ahead(session, produce)
+        assert next(reads) == 1
+        started = time.monotonic()
+        reads.close()
+        assert time.monotonic() - started < 10
+    assert not [thread for thread in threading.enumerate() if thread.name == "read-ahead"]

@@ -83,6 +83,7 @@ def read_ahead(
         return
     items: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
+    reading: list = []  # the reader's driver connection, for the caller to cancel its query
 
     def put(item: object) -> bool:
         # Given up once the caller has stopped taking, rather than waiting for room forever.
@@ -95,6 +96,7 @@ def read_ahead(
     def run() -> None:
         try:
             with connection_in(session, snapshot) as connection, contextlib.closing(produce(connection)) as produced:
+                reading.append(connection.connection.driver_connection)
                 for item in produced:
                     if not put((item, None)):
                         return
@@ -115,4 +117,17 @@ def read_ahead(
             yield item
     finally:
         stop.set()
-        reader.join()
+        # Closed where the last reference went: a collection of the garbage run by the reader
+        # itself closes it there, and the reader ends on its own once it sees ``stop``.
+        if threading.current_thread() is not reader:
+            # A query in progress is cancelled rather than waited for (a client gone, Ctrl-C):
+            # again until the reader ends, as one sent before the query began is lost.
+            while not _joined(reader, 0.1) and reading:
+                with contextlib.suppress(Exception):
+                    reading[0].cancel()  # thread-safe (psycopg), in every 3.x
+            reader.join()
+
+
+def _joined(thread: threading.Thread, timeout: float) -> bool:
+    thread.join(timeout)
+    return not thread.is_alive()
