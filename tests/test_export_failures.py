@@ -274,3 +274,17 @@ def test_a_named_pipe_is_written_in_place(storage, database_url, tmp_path):
         assert len(os.read(reading, 1 << 16).splitlines()) == 3
     finally:
         os.close(reading)
+
+
+def test_standard_output_closed_early_ends_the_export(export_env, tmp_path):
+    """`tandem export - | head -1`: the reader goes away; the export stops and ends, failed but
+    silent, as a command in a pipe does (click's handling of a broken pipe)."""
+    with subprocess.Popen(
+        [TANDEM, "export", "-"], cwd=tmp_path, env=export_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as export:
+        assert export.stdout is not None
+        assert export.stdout.readline().startswith(b"{")
+        export.stdout.close()
+        _, errors = export.communicate(timeout=60)
+    assert export.returncode == 1
+    assert errors == b""
