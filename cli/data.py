@@ -6,8 +6,12 @@ import contextlib
 import dataclasses
 import gc
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import typer
 
@@ -57,28 +61,69 @@ def export_command(
     parquet = parquet or out.suffix == ".parquet"
     if parquet and str(out) == "-":
         raise TandemError("Parquet is written to a file, not to standard output")
-    with contextlib.ExitStack() as stack:
-        if str(out) == "-":
-            sys.stdout.flush()
-            stream = sys.stdout.buffer
-        else:
-            # Written in large pieces: each write to the file lets the export's reading thread
-            # (tandem.infra.snapshot) take the interpreter, and 8 KB pieces cost seconds of switching.
-            stream = stack.enter_context(open(out, "wb", buffering=1 << 20))
-        with load_storage().transaction() as session:
-            # The export makes and drops millions of small objects, and each full collection of the
-            # garbage collector walked every object loaded so far (SQLAlchemy's, the models'): a
-            # third of the export's time. Set apart, they are not walked again; this process ends
-            # with the export, so nothing set apart needs collecting.
-            gc.freeze()
-            # Taken first: whatever commits from here on is the next run's.
-            until = changes.token(session)
-            count = write(session, format, dataclasses.replace(selection, until=until), stream, parquet=parquet)
+    _check_directory(cursor_out)
+    with _destination(out) as stream, load_storage().transaction() as session:
+        # The export makes and drops millions of small objects, and each full collection of the
+        # garbage collector walked every object loaded so far (SQLAlchemy's, the models'): a
+        # third of the export's time. Set apart, they are not walked again; this process ends
+        # with the export, so nothing set apart needs collecting.
+        gc.freeze()
+        # Taken first: whatever commits from here on is the next run's.
+        until = changes.token(session)
+        count = write(session, format, dataclasses.replace(selection, until=until), stream, parquet=parquet)
     typer.echo(f"exported {count} rows ({format})", err=True)
     if cursor_out is not None:
-        cursor_out.write_text(until + "\n", encoding="utf-8")
+        # Only once the export is in place, and whole: a job that finds a cursor finds its export.
+        with _destination(cursor_out) as written:
+            written.write((until + "\n").encode())
     else:
         typer.echo(f"cursor: {until}", err=True)
+
+
+def _check_directory(path: Path | None) -> None:
+    """Refuse a destination that cannot be written before the export, not after."""
+    if path is None or str(path) == "-":
+        return
+    if path.is_dir():
+        raise TandemError(f"{path}: is a directory")
+    if not path.parent.is_dir():
+        raise TandemError(f"{path.parent}: no such directory")
+
+
+@contextlib.contextmanager
+def _destination(out: Path) -> Iterator[IO[bytes]]:
+    """The stream to write ``out`` through. A file appears at ``out`` only whole: it is written
+    to a temporary file beside it, moved into place once everything was written, and removed if
+    anything failed (a nightly job would take a truncated file for a whole export). Standard
+    output (-) and what is not a regular file (/dev/null, a named pipe) are written as they are."""
+    if str(out) == "-":
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        return
+    _check_directory(out)
+    # Written in large pieces: each write to the file lets the export's reading thread
+    # (tandem.infra.snapshot) take the interpreter, and 8 KB pieces cost seconds of switching.
+    try:
+        if out.exists() and not out.is_file():
+            with open(out, "wb", buffering=1 << 20) as stream:
+                yield stream
+            return
+        descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    except OSError as exc:
+        raise TandemError(f"cannot write {out}: {exc.strerror}") from None
+    try:
+        # The mode open() would have given it (mkstemp's is the owner's alone).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(descriptor, 0o666 & ~umask)
+        with open(descriptor, "wb", buffering=1 << 20) as stream:
+            yield stream
+        os.replace(temporary, out)
+    except OSError as exc:
+        raise TandemError(f"cannot write {out}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 def stats_command(
