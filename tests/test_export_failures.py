@@ -151,10 +151,6 @@ def test_ctrl_c_leaves_no_file(export_env, database_url, tmp_path):
     result = tandem(export_env, "export", str(out / "out.jsonl"), cwd=tmp_path, hook="interrupt")
     assert result.returncode == 130
     assert left_in(out) == set()
-    if "Traceback" in result.stderr and database_url[0].startswith("sqlite"):
-        # SQLAlchemy closes a connection interrupted in a statement; tandem.infra.bulk.batches
-        # then closes its streamed result's cursor on it, which SQLAlchemy logs with a traceback.
-        pytest.xfail("bulk.batches closes its cursor on a connection SQLAlchemy closed")
     assert "Traceback" not in result.stderr
 
 

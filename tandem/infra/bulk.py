@@ -74,7 +74,10 @@ def batches(result: CursorResult, first: int, size: int) -> Iterator[Sequence[tu
             yield batch
             wanted = size
     finally:
-        result.close()
+        # A connection SQLAlchemy closed (a statement on it was interrupted: Ctrl-C) closed its
+        # cursors already; closing this one again was logged with a traceback.
+        if not result.context.root_connection.invalidated:
+            result.close()
 
 
 def dicts(result: CursorResult) -> list[dict[str, Any]]:
