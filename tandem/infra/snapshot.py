@@ -107,12 +107,14 @@ def read_ahead(
 
     reader = threading.Thread(target=run, name="read-ahead", daemon=True)
     reader.start()
+    finished = False
     try:
         while True:
             item, error = items.get()
+            finished = item is _DONE
             if error is not None:
                 raise error
-            if item is _DONE:
+            if finished:
                 return
             yield item
     finally:
@@ -120,9 +122,9 @@ def read_ahead(
         # Closed where the last reference went: a collection of the garbage run by the reader
         # itself closes it there, and the reader ends on its own once it sees ``stop``.
         if threading.current_thread() is not reader:
-            # A query in progress is cancelled rather than waited for (a client gone, Ctrl-C):
-            # again until the reader ends, as one sent before the query began is lost.
-            while not _joined(reader, 0.1) and reading:
+            # Stopped early (a client gone, Ctrl-C), a query in progress is cancelled rather than
+            # waited for: again until the reader ends, as one sent before the query began is lost.
+            while not finished and not _joined(reader, 0.1) and reading:
                 with contextlib.suppress(Exception):
                     reading[0].cancel()  # thread-safe (psycopg), in every 3.x
             reader.join()
