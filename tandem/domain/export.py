@@ -160,8 +160,10 @@ def iter_judgment_records(
                 yield records, batch, context(connection, batch)
 
     # The next batches and what goes with them are read while this one's objects are made and
-    # written: the database and this process work at once.
-    for records, batch, context in snapshot.read_ahead(session, read, depth=READ_AHEAD):
+    # written: the database and this process work at once. Not for one task, a batch or two: its
+    # own connection cost more than reading ahead saved (20 ms more to the first byte of 2,000 rows).
+    reads = read(connection) if task_id is not None else snapshot.read_ahead(session, read, depth=READ_AHEAD)
+    for records, batch, context in reads:
         yield from records(batch, context)
 
 
