@@ -22,7 +22,8 @@ PostgreSQL), and what goes with them (their tasks and rounds, scores, line comme
 the rater's other versions) is fetched per batch of rows, by index, for exactly the batch's
 (round, rater) pairs, so memory stays flat however many rows there are. A task's or a round's
 fields are read once per batch, not once per row. The first batch is small, so that a stream
-starts at once.
+starts at once. On PostgreSQL the batches are read a few ahead, in a thread on a connection of
+its own in the export's snapshot (tandem.infra.snapshot), while the objects are made.
 
 An incremental export (``since``, ``cursor``) reads the change feed (tandem.domain.changes) and gives
 the objects that changed: a changed judgment (new, superseded, reviewed), every judgment of a
@@ -231,9 +232,8 @@ def _followups_query(window: list | None) -> Select:
 
 
 def _rounds_context(connection: Connection, rows) -> tuple[dict, dict]:
-    return rounds(connection, {round_id for round_id, _task, _pair in rows}), tasks(
-        connection, {task_id for _round, task_id, _pair in rows}
-    )
+    round_ids = {round_id for round_id, _task, _pair in rows}
+    return rounds(connection, round_ids), tasks(connection, {task_id for _round, task_id, _pair in rows})
 
 
 def _round_records(rows, context: tuple[dict, dict]) -> Iterator[dict[str, Any]]:
