@@ -97,13 +97,15 @@ def test_sandbox_runs_until_sigterm_and_takes_raters_actions_from_the_cli(tmp_pa
             [TANDEM, "sandbox", "--dir", str(directory)], cwd=tmp_path, env=ENV, stdout=output, stderr=subprocess.STDOUT
         )
     try:
+        # Its next steps are printed once it is up, after its state file is written: waited for
+        # too (reading the log as the state file appeared lost that race on a busy machine).
         wait_for(
-            lambda: (directory / "sandbox.json").exists() or process.poll() is not None,
+            lambda: "tandem sandbox comment 1 A" in log.read_text() or process.poll() is not None,
             lambda: f"the sandbox to start: {log.read_text()}",
             timeout=300,
         )
         assert process.poll() is None, log.read_text()
-        assert "tandem sandbox comment 1 A" in log.read_text()
+        assert (directory / "sandbox.json").exists()
         env = ENV | {"TANDEM_ENV_FILE": str(directory / ".env")}
 
         def tandem(*args: str) -> subprocess.CompletedProcess:
