@@ -11,8 +11,8 @@ from sqlalchemy import Engine, event, insert
 from tandem.domain import judging
 from tandem.domain.export import BATCH_SIZE, FIRST_BATCH_SIZE, READ_AHEAD, export_judgments, judgments_for_task
 from tandem.infra.db import utcnow
-from tandem.infra.models import Judgment, Pair, Rating
-from tests.support.judging import HEAD_A, HEAD_B, T0, USERS, deliver, make_pair, new_pair
+from tandem.infra.models import Pair, Rating
+from tests.support.judging import HEAD_A, HEAD_B, T0, USERS, deliver, make_pair, many_votes, new_pair
 
 
 def exported(storage, **filters) -> list[dict]:
@@ -297,27 +297,7 @@ def test_the_export_streams(storage):
     total = 20_000
     with storage.transaction() as session:
         pair = make_pair(session)
-        round_id = judging.current_round(session, pair.task).id
-        rows = [
-            dict(
-                task_id=pair.task_id,
-                pair_id=pair.id,
-                round_id=round_id,
-                rater_id=i,
-                rater_login=f"r{i}",
-                verdict="AB"[i % 2],
-                strength="clearly",
-                rationale=f"reason {i}",
-                source="comment",
-                comment_id=i,
-                on_side="A",
-                delivery_id=f"d{i}",
-                voted_at=T0,
-                review_state="pending",
-            )
-            for i in range(total)
-        ]
-        session.execute(insert(Judgment), rows)
+        round_id = many_votes(session, pair, total, lambda i: f"reason {i}")
         session.execute(
             insert(Rating),
             [

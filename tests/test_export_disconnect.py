@@ -9,14 +9,12 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
 from app.main import create_app
-from tandem.domain import judging
-from tandem.infra.models import Judgment
 from tandem.infra.tokens import Scope
 from tests.servers import LiveServer
-from tests.support.judging import T0, make_pair
+from tests.support.judging import make_pair, many_votes
 from tests.support.tokens import new_token
 
 RATERS = 20_000  # some 10 MB of JSON: more than the sockets' buffers hold
@@ -26,29 +24,7 @@ def big_task(services) -> int:
     with services.storage.transaction() as session:
         pair = make_pair(session)
         pair.task.team = "team-a"
-        round_id = judging.current_round(session, pair.task).id
-        session.execute(
-            insert(Judgment),
-            [
-                dict(
-                    task_id=pair.task_id,
-                    pair_id=pair.id,
-                    round_id=round_id,
-                    rater_id=i,
-                    rater_login=f"r{i}",
-                    verdict="AB"[i % 2],
-                    strength="clearly",
-                    rationale="because " * 60,
-                    source="comment",
-                    comment_id=i,
-                    on_side="A",
-                    delivery_id=f"d{i}",
-                    voted_at=T0,
-                    review_state="pending",
-                )
-                for i in range(RATERS)
-            ],
-        )
+        many_votes(session, pair, RATERS, lambda _: "because " * 60)
         return pair.task_id
 
 

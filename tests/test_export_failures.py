@@ -16,13 +16,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 
-from tandem.domain import judging
-from tandem.infra.models import Judgment
 from tests.conftest import POSTGRES_URL
 from tests.support.cli import TANDEM, one_error_line, run
-from tests.support.judging import T0, make_pair
+from tests.support.judging import make_pair, many_votes
 
 ROWS = 12_000  # batches of 100, 5000, 5000, 1900: the failure comes with most still unread
 
@@ -68,29 +65,7 @@ def _fail(conn, cursor, statement, parameters, context, executemany):
 def add_judgments(storage, total: int) -> None:
     with storage.transaction() as session:
         pair = make_pair(session)
-        round_id = judging.current_round(session, pair.task).id
-        session.execute(
-            insert(Judgment),
-            [
-                dict(
-                    task_id=pair.task_id,
-                    pair_id=pair.id,
-                    round_id=round_id,
-                    rater_id=i,
-                    rater_login=f"r{i}",
-                    verdict="AB"[i % 2],
-                    strength="clearly",
-                    rationale=f"reason {i} " + "x" * 200,
-                    source="comment",
-                    comment_id=i,
-                    on_side="A",
-                    delivery_id=f"d{i}",
-                    voted_at=T0,
-                    review_state="pending",
-                )
-                for i in range(total)
-            ],
-        )
+        many_votes(session, pair, total, lambda i: f"reason {i} " + "x" * 200)
 
 
 def cli_env(database_url: tuple[str, str | None]) -> dict[str, str]:

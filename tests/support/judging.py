@@ -4,9 +4,10 @@ transaction through the real command finder and registry, and what they recorded
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from tandem.domain import judging, rounds
 from tandem.domain.commands import (
@@ -153,3 +154,32 @@ def errors(outcomes: list[Outcome]) -> list[str]:
 
 def minutes(n: int) -> datetime:
     return T0 + timedelta(minutes=n)
+
+
+def many_votes(session, pair: Pair, count: int, rationale: Callable[[int], str]) -> int:
+    """``count`` pending votes on the pair's current round, by raters 0 to count - 1, inserted at
+    once (delivering each would take minutes); returns the round's id."""
+    round_id = judging.current_round(session, pair.task).id
+    session.execute(
+        insert(Judgment),
+        [
+            dict(
+                task_id=pair.task_id,
+                pair_id=pair.id,
+                round_id=round_id,
+                rater_id=i,
+                rater_login=f"r{i}",
+                verdict="AB"[i % 2],
+                strength="clearly",
+                rationale=rationale(i),
+                source="comment",
+                comment_id=i,
+                on_side="A",
+                delivery_id=f"d{i}",
+                voted_at=T0,
+                review_state="pending",
+            )
+            for i in range(count)
+        ],
+    )
+    return round_id
