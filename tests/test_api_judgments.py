@@ -12,23 +12,14 @@ from app.main import create_app
 from tandem.domain.export import judgments_for_task
 from tandem.infra.tokens import Scope
 from tests.servers import LiveServer
-from tests.support.judging import make_pair, many_votes
+from tests.support.judging import team_task
 from tests.support.tokens import new_token
 
-RATERS = 600
-
-
-def big_task(services) -> int:
-    """A task of team-a with RATERS votes of a few hundred bytes each: about 600 KB of JSON."""
-    with services.storage.transaction() as session:
-        pair = make_pair(session)
-        pair.task.team = "team-a"
-        many_votes(session, pair, RATERS, lambda _: "because " * 40)
-        return pair.task_id
+RATERS = 600  # votes of a few hundred bytes each: about 600 KB of JSON
 
 
 def test_a_tasks_judgments_stream_plain_and_compressed(services):
-    task_id = big_task(services)
+    task_id = team_task(services.storage, "team-a", RATERS, "because " * 40)
     with services.storage.transaction() as session:
         expected = judgments_for_task(session, task_id)
     assert len(expected) == RATERS

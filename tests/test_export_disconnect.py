@@ -14,18 +14,10 @@ from sqlalchemy import text
 from app.main import create_app
 from tandem.infra.tokens import Scope
 from tests.servers import LiveServer
-from tests.support.judging import make_pair, many_votes
+from tests.support.judging import team_task
 from tests.support.tokens import new_token
 
 RATERS = 20_000  # some 10 MB of JSON: more than the sockets' buffers hold
-
-
-def big_task(services) -> int:
-    with services.storage.transaction() as session:
-        pair = make_pair(session)
-        pair.task.team = "team-a"
-        many_votes(session, pair, RATERS, lambda _: "because " * 60)
-        return pair.task_id
 
 
 def readers() -> list[threading.Thread]:
@@ -46,7 +38,7 @@ def until(condition, seconds: float = 10) -> bool:
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("path", ["/api/tasks/{task_id}/judgments", "/api/export?format=jsonl"])
 def test_a_client_that_goes_away_mid_stream_leaves_no_reader_and_no_connection(services, path):
-    task_id = big_task(services)
+    task_id = team_task(services.storage, "team-a", RATERS, "because " * 60)
     headers = {"Authorization": f"Bearer {new_token(services, 'research-team', team='team-a', scopes=tuple(Scope))}"}
     postgres = services.storage.engine.dialect.name == "postgresql"
 

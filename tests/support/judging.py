@@ -183,3 +183,12 @@ def many_votes(session, pair: Pair, count: int, rationale: Callable[[int], str])
         ],
     )
     return round_id
+
+
+def team_task(storage, team: str, votes: int, rationale: str) -> int:
+    """A task of ``team`` with ``votes`` pending votes, each with this rationale; returns its id."""
+    with storage.transaction() as session:
+        pair = make_pair(session)
+        pair.task.team = team
+        many_votes(session, pair, votes, lambda _: rationale)
+        return pair.task_id
