@@ -159,3 +159,22 @@ def test_a_ci_report_reaches_the_next_incremental_export_with_the_votes_of_its_t
     # The vote's object carries its round's CI, which just changed.
     assert feed.next() == [("judgment", "alice", "A", True)]
     assert feed.next() == []
+
+
+def test_a_leak_found_in_a_later_round_reaches_the_next_incremental_export(storage):
+    """A leak flagged in a follow-up round's outputs (tandem.domain.rounds.outputs.submit) makes
+    the whole task not blind: every object of the task, round 1's votes too, now says
+    ``blind: false`` in a full export, and so must reach the next incremental one."""
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=1)
+    deliver(storage, pair_id, "/rate B security=2", "carol", comment_id=2)
+    feed = Feed(storage)
+    with storage.transaction() as session:
+        task = session.get(Pair, pair_id).task
+        found = {"round": 2, "model": "x", "field": "outputs.0.patch", "found": "y", "kind": "model name"}
+        task.leaks = [*task.leaks, found]  # as a follow-up round's submission flags it
+    assert sorted(feed.next()) == [("judgment", "alice", "A", True), ("ratings", "carol", None, True)]
+    out = io.StringIO()
+    with storage.transaction() as session:
+        export_judgments(session, out)
+    assert {json.loads(line)["blind"] for line in out.getvalue().splitlines()} == {False}
