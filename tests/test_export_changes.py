@@ -219,3 +219,26 @@ def test_a_ci_report_reaches_the_next_incremental_export_with_every_object_of_it
         ("judgment", "alice", "B", True),
         ("ratings", "carol", None, True),
     ]
+
+
+def test_a_review_withdrawn_from_an_earlier_version_reaches_the_next_incremental_export_with_the_later(storage):
+    """A version's review history holds the steps before it: withdrawing the review that returned
+    a vote changes the history of the version that replaced it, not only the returned one's."""
+    pair_id = new_pair(storage)
+    deliver(storage, pair_id, "/prefer A", comment_id=1)
+    deliver(storage, pair_id, "/reject @alice Say what A does better.", "rev", roles=("reviewer",), comment_id=2)
+    deliver(storage, pair_id, "/prefer B", comment_id=3)
+
+    def later() -> dict:
+        out = io.StringIO()
+        with storage.transaction() as session:
+            export_judgments(session, out)
+        [record] = [r for r in map(json.loads, out.getvalue().splitlines()) if r["verdict"] == "B"]
+        return record
+
+    assert [step["step"] for step in later()["review_history"]] == ["submitted", "returned", "resubmitted"]
+    feed = Feed(storage)
+    with storage.transaction() as session:
+        judging.comment_deleted(session, 2)
+    assert [step["step"] for step in later()["review_history"]] != ["submitted", "returned", "resubmitted"]
+    assert feed.next() == [("judgment", "alice", "A", False), ("judgment", "alice", "B", True)]
