@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, event, func, insert, literal, null, or_, select, text, union
+from sqlalchemy import ColumnElement, Integer, cast, event, func, insert, literal, null, or_, select, text, union
 from sqlalchemy.orm import Session, attributes
 
 from tandem.infra.db import UTCDateTime, utcnow
@@ -96,11 +96,15 @@ def _record(session: Session, _flush_context) -> None:
         statement = insert(ExportChange).values(changed_at=now, **({"txid": _PG_TXID} if postgres else {}))
         connection.execute(statement, [{"round_id": r, "rater_id": u, "judgment_id": j} for r, u, j in rows])
     if reviewed:
-        # A review changes its judgment's object; the judgment rows may not be in this session.
+        # A review changes its judgment's object and the review history of the rater's later
+        # versions in the round (each holds the steps before it): all of the rater's there, as
+        # their scores do. The judgment rows may not be in this session.
         connection.execute(
             insert(ExportChange).from_select(
                 targets,
-                select(Judgment.round_id, Judgment.rater_id, Judgment.id, now, *txid).where(Judgment.id.in_(reviewed)),
+                select(Judgment.round_id, Judgment.rater_id, cast(null(), Integer), now, *txid)
+                .where(Judgment.id.in_(reviewed))
+                .distinct(),
             )
         )
 
