@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -108,14 +109,16 @@ def _destination(out: Path) -> Iterator[IO[bytes]]:
             with open(out, "wb", buffering=1 << 20) as stream:
                 yield stream
             return
+        # A symbolic link stays one: the file it names is replaced, as open() would write it.
+        out = Path(os.path.realpath(out))
+        # The mode open() would have left it with: an existing file's own (one kept private stays
+        # so), else the umask's (mkstemp's is the owner's alone).
+        mode = stat.S_IMODE(out.stat().st_mode) if out.exists() else 0o666 & ~_umask()
         descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     except OSError as exc:
         raise TandemError(f"cannot write {out}: {exc.strerror}") from None
     try:
-        # The mode open() would have given it (mkstemp's is the owner's alone).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(descriptor, 0o666 & ~umask)
+        os.fchmod(descriptor, mode)
         with open(descriptor, "wb", buffering=1 << 20) as stream:
             yield stream
         os.replace(temporary, out)
@@ -124,6 +127,12 @@ def _destination(out: Path) -> Iterator[IO[bytes]]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def stats_command(

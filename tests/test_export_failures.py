@@ -259,3 +259,29 @@ def test_standard_output_closed_early_ends_the_export(export_env, tmp_path):
         _, errors = export.communicate(timeout=60)
     assert export.returncode == 1
     assert errors == b""
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_existing_export_keeps_its_mode_and_a_link_is_written_through(storage, database_url, tmp_path):
+    """Written over as open() would: a file kept private (the export is de-blinded) stays so,
+    rather than being replaced by a file anyone may read; a symbolic link stays a link, and the
+    file it names gets the export."""
+    add_judgments(storage, 3)
+    env = cli_env(database_url)
+    private = tmp_path / "private.jsonl"
+    private.write_text("yesterday's\n")
+    private.chmod(0o600)
+    result = tandem(env, "export", str(private), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(private.read_bytes().splitlines()) == 3
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    (tmp_path / "data").mkdir()
+    target = tmp_path / "data" / "judgments.jsonl"
+    target.write_text("yesterday's\n")
+    latest = tmp_path / "latest.jsonl"
+    latest.symlink_to(target)
+    result = tandem(env, "export", str(latest), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert latest.is_symlink()
+    assert len(target.read_bytes().splitlines()) == 3
+    assert left_in(tmp_path / "data") == {"judgments.jsonl"}

@@ -4,11 +4,12 @@ leaves no thread or connection behind."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
 import pytest
-from sqlalchemy import Connection, create_engine, func, select
+from sqlalchemy import Connection, create_engine, event, func, select
 
 from tandem.infra import snapshot
 from tandem.infra.db import Storage
@@ -149,4 +150,42 @@ def test_a_caller_that_stops_early_does_not_wait_for_the_read_in_progress(storag
         started = time.monotonic()
         reads.close()
         assert time.monotonic() - started < 10
+    assert not [thread for thread in threading.enumerate() if thread.name == "read-ahead"]
+
+
+def test_ctrl_c_before_the_reader_has_its_connection_does_not_wait_for_its_first_read(storage, monkeypatch):
+    """Ctrl-C while the reader is still connecting: the caller cannot cancel a query yet, and
+    must keep trying once there is one rather than wait for the whole first read."""
+    if storage.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads in line, on the session's connection")
+    main = threading.get_ident()
+    checked = threading.Event()
+    joined = snapshot._joined
+
+    def counted(thread: threading.Thread, timeout: float) -> bool:
+        done = joined(thread, timeout)
+        checked.set()  # the caller has waited once for the reader, which is still connecting
+        return done
+
+    monkeypatch.setattr(snapshot, "_joined", counted)
+
+    def connecting(*_args) -> None:
+        signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C while the caller waits for the first batch
+        checked.wait(timeout=10)
+
+    def produce(connection: Connection):
+        connection.exec_driver_sql("SELECT pg_sleep(30)")
+        yield 1
+
+    outside = snapshot._outside_the_pool(storage.engine)
+    event.listen(outside, "connect", connecting)
+    try:
+        with storage.transaction() as session:
+            reads = snapshot.read_ahead(session, produce)
+            started = time.monotonic()
+            with pytest.raises(KeyboardInterrupt):
+                next(reads)
+            assert time.monotonic() - started < 15
+    finally:
+        event.remove(outside, "connect", connecting)
     assert not [thread for thread in threading.enumerate() if thread.name == "read-ahead"]

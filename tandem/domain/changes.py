@@ -1,6 +1,7 @@
 """The export's change feed: every flush that writes a judgment, a review, a score, a line comment,
-a round or a CI report adds an ``export_changes`` row saying which export objects it changed, so that an
-incremental export (``--since``, ``--cursor``) reads only those.
+a round, a CI report or a task's fields that its objects carry (a leak flagged: ``blind``) adds an
+``export_changes`` row saying which export objects it changed, so that an incremental export
+(``--since``, ``--cursor``) reads only those.
 
 It is kept by a session listener rather than by each writer, so no write path can forget it (all
 of them go through the ORM; a bulk ``insert()``/``update()`` of these tables would bypass it).
@@ -19,17 +20,32 @@ largest committed id is a safe horizon.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, event, func, insert, literal, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Integer, cast, event, func, insert, literal, null, or_, select, text, union
+from sqlalchemy.orm import Session, attributes
 
 from tandem.infra.db import UTCDateTime, utcnow
 from tandem.infra.errors import TandemError
-from tandem.infra.models import CiCheck, ExportChange, Judgment, JudgmentReview, LineComment, Rating, Round, RoundSide
+from tandem.infra.models import (
+    CiCheck,
+    ExportChange,
+    Judgment,
+    JudgmentReview,
+    LineComment,
+    Rating,
+    Round,
+    RoundSide,
+    Task,
+)
 
 _PG_TXID = text("pg_current_xact_id()::text::bigint")
+# A task's fields that every object of the task carries (tandem.domain.export_batch.tasks): a
+# leak flagged in a follow-up round's outputs makes round 1's votes not blind.
+_TASK_FIELDS = ("repo_full_name", "base", "base_sha", "metadata_", "gold", "leaks")
 
 
 @event.listens_for(Session, "after_flush")
@@ -37,7 +53,7 @@ def _record(session: Session, _flush_context) -> None:
     """Add the change rows for what this flush wrote (ids of new rows are known by now)."""
     rows: set[tuple[int, int | None, int | None]] = set()
     reviewed: set[int] = set()
-    ci_tasks: set[int] = set()
+    whole_tasks: set[int] = set()  # every object of the task changed
     for obj in (*session.new, *(o for o in session.dirty if session.is_modified(o, include_collections=False))):
         if isinstance(obj, Judgment):
             rows.add((obj.round_id, obj.rater_id, obj.id))
@@ -50,14 +66,25 @@ def _record(session: Session, _flush_context) -> None:
         elif isinstance(obj, Round | RoundSide):
             rows.add((obj.id if isinstance(obj, Round) else obj.round_id, None, None))
         elif isinstance(obj, CiCheck):
-            ci_tasks.add(obj.task_id)
-    if ci_tasks:
-        # A CI report changes round_ci: the round objects and current votes of its task (a head
-        # is a round's, or, in round 1, the PR's: re-sending the task's few objects is simpler).
-        rows.update(
-            (round_id, None, None)
-            for round_id in session.connection().scalars(select(Round.id).where(Round.task_id.in_(ci_tasks)))
+            # round_ci, which every object of a round carries (a head is a round's, or, in round
+            # 1, the PR's: re-sending the task's few objects is simpler).
+            whole_tasks.add(obj.task_id)
+        elif isinstance(obj, Task) and obj not in session.new:
+            # Not loading what was not loaded: it was not changed either.
+            unloaded = attributes.PASSIVE_NO_INITIALIZE
+            if any(attributes.get_history(obj, name, unloaded).has_changes() for name in _TASK_FIELDS):
+                whole_tasks.add(obj.id)
+    if whole_tasks:
+        # Every object of the task: each rater's in each round (every version of their vote, or
+        # their scores alone), and its rounds.
+        objects: Iterable[Any] = session.connection().execute(
+            union(
+                select(Judgment.round_id, Judgment.rater_id).where(Judgment.task_id.in_(whole_tasks)),
+                select(Rating.round_id, Rating.rater_id).where(Rating.task_id.in_(whole_tasks)),
+                select(Round.id, null()).where(Round.task_id.in_(whole_tasks)),
+            )
         )
+        rows.update((row[0], row[1], None) for row in objects)
     if not rows and not reviewed:
         return
     connection = session.connection()
@@ -68,18 +95,16 @@ def _record(session: Session, _flush_context) -> None:
     if rows:
         statement = insert(ExportChange).values(changed_at=now, **({"txid": _PG_TXID} if postgres else {}))
         connection.execute(statement, [{"round_id": r, "rater_id": u, "judgment_id": j} for r, u, j in rows])
-    if reviewed or ci_tasks:
-        # A review changes its judgment's object, a CI report the current votes of its task; the
-        # judgment rows may not be in this session.
+    if reviewed:
+        # A review changes its judgment's object and the review history of the rater's later
+        # versions in the round (each holds the steps before it): all of the rater's there, as
+        # their scores do. The judgment rows may not be in this session.
         connection.execute(
             insert(ExportChange).from_select(
                 targets,
-                select(Judgment.round_id, Judgment.rater_id, Judgment.id, now, *txid).where(
-                    or_(
-                        Judgment.id.in_(reviewed),
-                        and_(Judgment.task_id.in_(ci_tasks), Judgment.superseded_at.is_(None)),
-                    )
-                ),
+                select(Judgment.round_id, Judgment.rater_id, cast(null(), Integer), now, *txid)
+                .where(Judgment.id.in_(reviewed))
+                .distinct(),
             )
         )
 

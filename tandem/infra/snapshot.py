@@ -123,10 +123,12 @@ def read_ahead(
         # itself closes it there, and the reader ends on its own once it sees ``stop``.
         if threading.current_thread() is not reader:
             # Stopped early (a client gone, Ctrl-C), a query in progress is cancelled rather than
-            # waited for: again until the reader ends, as one sent before the query began is lost.
-            while not finished and not _joined(reader, 0.1) and reading:
-                with contextlib.suppress(Exception):
-                    reading[0].cancel()  # thread-safe (psycopg), in every 3.x
+            # waited for: again until the reader ends, as one sent before the query began is lost,
+            # and also while the reader is still connecting (Ctrl-C before its first batch).
+            while not finished and not _joined(reader, 0.1):
+                if reading:
+                    with contextlib.suppress(Exception):
+                        reading[0].cancel()  # thread-safe (psycopg), in every 3.x
             reader.join()
 
 
