@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, event, func, insert, literal, or_, select, text
+from sqlalchemy import ColumnElement, event, func, insert, literal, null, or_, select, text
 from sqlalchemy.orm import Session
 
 from tandem.infra.db import UTCDateTime, utcnow
@@ -68,17 +68,24 @@ def _record(session: Session, _flush_context) -> None:
     if rows:
         statement = insert(ExportChange).values(changed_at=now, **({"txid": _PG_TXID} if postgres else {}))
         connection.execute(statement, [{"round_id": r, "rater_id": u, "judgment_id": j} for r, u, j in rows])
-    if reviewed or ci_tasks:
-        # A review changes its judgment's object, a CI report the current votes of its task; the
-        # judgment rows may not be in this session.
+    # The judgment rows may not be in this session.
+    if reviewed:
+        # A review changes its judgment's object and those of the rater's later versions of the
+        # vote in the round (a version's review history holds the earlier ones' reviews, and
+        # "resubmitted" after one returned): all of the rater's versions there, as scores do.
+        connection.execute(
+            insert(ExportChange).from_select(
+                targets,
+                select(Judgment.round_id, Judgment.rater_id, null(), now, *txid).where(Judgment.id.in_(reviewed)),
+            )
+        )
+    if ci_tasks:
+        # A CI report changes the current votes of its task.
         connection.execute(
             insert(ExportChange).from_select(
                 targets,
                 select(Judgment.round_id, Judgment.rater_id, Judgment.id, now, *txid).where(
-                    or_(
-                        Judgment.id.in_(reviewed),
-                        and_(Judgment.task_id.in_(ci_tasks), Judgment.superseded_at.is_(None)),
-                    )
+                    Judgment.task_id.in_(ci_tasks), Judgment.superseded_at.is_(None)
                 ),
             )
         )
