@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, event, func, insert, literal, null, or_, select, text
+from sqlalchemy import ColumnElement, event, func, insert, literal, null, or_, select, text, union
 from sqlalchemy.orm import Session
 
 from tandem.infra.db import UTCDateTime, utcnow
@@ -52,8 +52,8 @@ def _record(session: Session, _flush_context) -> None:
         elif isinstance(obj, CiCheck):
             ci_tasks.add(obj.task_id)
     if ci_tasks:
-        # A CI report changes round_ci: the round objects and current votes of its task (a head
-        # is a round's, or, in round 1, the PR's: re-sending the task's few objects is simpler).
+        # A CI report changes round_ci: the objects of its task's rounds (a head is a round's,
+        # or, in round 1, the PR's: re-sending the task's few objects is simpler).
         rows.update(
             (round_id, None, None)
             for round_id in session.connection().scalars(select(Round.id).where(Round.task_id.in_(ci_tasks)))
@@ -80,14 +80,14 @@ def _record(session: Session, _flush_context) -> None:
             )
         )
     if ci_tasks:
-        # A CI report changes the current votes of its task.
+        # A CI report changes round_ci, which every object of its task's rounds carries: every
+        # version of each rater's vote, and the scores of the raters who did not vote.
+        raters = union(
+            select(Judgment.round_id, Judgment.rater_id).where(Judgment.task_id.in_(ci_tasks)),
+            select(Rating.round_id, Rating.rater_id).where(Rating.task_id.in_(ci_tasks)),
+        ).subquery()
         connection.execute(
-            insert(ExportChange).from_select(
-                targets,
-                select(Judgment.round_id, Judgment.rater_id, Judgment.id, now, *txid).where(
-                    Judgment.task_id.in_(ci_tasks), Judgment.superseded_at.is_(None)
-                ),
-            )
+            insert(ExportChange).from_select(targets, select(raters.c.round_id, raters.c.rater_id, null(), now, *txid))
         )
 
 

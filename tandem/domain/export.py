@@ -28,7 +28,8 @@ its own in the export's snapshot (tandem.infra.snapshot), while the objects are 
 An incremental export (``since``, ``cursor``) reads the change feed (tandem.domain.changes) and gives
 the objects that changed: a changed judgment (new, superseded), every judgment of a rater in a
 round whose scores or line comments changed (they carry them) or where one of their versions was
-reviewed (each carries the earlier versions' reviews in its review history), and a changed round.
+reviewed (each carries the earlier versions' reviews in its review history), every object of a
+task whose CI changed (each carries its round's), and a changed round.
 Each object is given whole, as it is now; its cost follows the number of changes.
 """
 
