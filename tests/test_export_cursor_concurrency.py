@@ -376,3 +376,33 @@ def test_a_ci_report_reaches_every_object_of_its_rounds(storage):
     assert {k: v["round_ci"]["A"]["state"] for k, v in full.items()} == dict.fromkeys(full, "failure")
     assert {k: v["round_ci"] for k, v in exporter.replayed.items()} == {k: v["round_ci"] for k, v in full.items()}
     assert exporter.replayed == full
+
+
+def test_a_leak_found_in_a_later_round_reaches_the_objects_of_the_earlier_ones(github, services, pair):
+    """Every object of a task says whether it is blind: a leak the scan finds in a follow-up
+    round's outputs (recorded, ``on_leak: flag``) makes every object of the task not blind, the
+    earlier rounds' votes too, and the next run must give them again (training leaves them out)."""
+    from tandem.domain import rounds
+    from tandem.domain.task_spec import OutputSpec
+    from tandem.infra.models import Task
+    from tests.support.rounds import REPO, X, Y, ask_followup
+
+    task_id = pair["task_id"]
+    exporter = Exporter(services.storage)
+    github.as_user("rater-one").comment(REPO, pair["A"], "/prefer A")
+    ask_followup(github, services, pair)
+    exporter.run()
+    [vote] = [k for k in exporter.replayed if k[0] == "judgment"]
+    assert exporter.replayed[vote]["blind"] is True
+    with services.storage.transaction() as session:
+        session.get(Task, task_id).leak_settings = {"on_leak": "flag"}
+    leaky = [
+        OutputSpec(model=Y, files={"src/app.py": "Y = 2\n"}),
+        OutputSpec(model=X, files={"src/app.py": f"X = 1  # {Y} would do it differently\n"}),
+    ]
+    # Not settled: the model name would go to GitHub, which the blinding audit of every test forbids.
+    assert rounds.submit_outputs(services, task_id, 2, leaky, submitted_by="runner") == "accepted"
+    exporter.run()
+    full = full_export(services.storage)
+    assert full[vote]["blind"] is False
+    assert exporter.replayed[vote]["blind"] == full[vote]["blind"]
