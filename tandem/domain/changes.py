@@ -22,14 +22,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, event, func, insert, literal, null, or_, select, text, union
+from sqlalchemy import ColumnElement, event, func, insert, inspect, literal, null, or_, select, text, union
 from sqlalchemy.orm import Session
 
 from tandem.infra.db import UTCDateTime, utcnow
 from tandem.infra.errors import TandemError
-from tandem.infra.models import CiCheck, ExportChange, Judgment, JudgmentReview, LineComment, Rating, Round, RoundSide
+from tandem.infra.models import (
+    CiCheck,
+    ExportChange,
+    Judgment,
+    JudgmentReview,
+    LineComment,
+    Rating,
+    Round,
+    RoundSide,
+    Task,
+)
 
 _PG_TXID = text("pg_current_xact_id()::text::bigint")
+# A task's fields that every object of the task carries (tandem.domain.export_batch.tasks).
+_TASK_FIELDS = ("repo_full_name", "base", "base_sha", "metadata_", "gold", "leaks")
 
 
 @event.listens_for(Session, "after_flush")
@@ -37,7 +49,7 @@ def _record(session: Session, _flush_context) -> None:
     """Add the change rows for what this flush wrote (ids of new rows are known by now)."""
     rows: set[tuple[int, int | None, int | None]] = set()
     reviewed: set[int] = set()
-    ci_tasks: set[int] = set()
+    whole_tasks: set[int] = set()
     for obj in (*session.new, *(o for o in session.dirty if session.is_modified(o, include_collections=False))):
         if isinstance(obj, Judgment):
             rows.add((obj.round_id, obj.rater_id, obj.id))
@@ -50,13 +62,18 @@ def _record(session: Session, _flush_context) -> None:
         elif isinstance(obj, Round | RoundSide):
             rows.add((obj.id if isinstance(obj, Round) else obj.round_id, None, None))
         elif isinstance(obj, CiCheck):
-            ci_tasks.add(obj.task_id)
-    if ci_tasks:
-        # A CI report changes round_ci: the objects of its task's rounds (a head is a round's,
-        # or, in round 1, the PR's: re-sending the task's few objects is simpler).
+            whole_tasks.add(obj.task_id)
+        elif isinstance(obj, Task) and obj in session.dirty:
+            state = inspect(obj)
+            if any(state.attrs[name].history.has_changes() for name in _TASK_FIELDS):
+                whole_tasks.add(obj.id)
+    if whole_tasks:
+        # A CI report changes round_ci, a task's own fields (a leak found in a later round's
+        # outputs) what all of its objects say of it: the objects of the task's rounds (a head
+        # is a round's, or, in round 1, the PR's: re-sending the task's few objects is simpler).
         rows.update(
             (round_id, None, None)
-            for round_id in session.connection().scalars(select(Round.id).where(Round.task_id.in_(ci_tasks)))
+            for round_id in session.connection().scalars(select(Round.id).where(Round.task_id.in_(whole_tasks)))
         )
     if not rows and not reviewed:
         return
@@ -79,12 +96,12 @@ def _record(session: Session, _flush_context) -> None:
                 select(Judgment.round_id, Judgment.rater_id, null(), now, *txid).where(Judgment.id.in_(reviewed)),
             )
         )
-    if ci_tasks:
-        # A CI report changes round_ci, which every object of its task's rounds carries: every
-        # version of each rater's vote, and the scores of the raters who did not vote.
+    if whole_tasks:
+        # Every object of the task's rounds: every version of each rater's vote, and the scores
+        # of the raters who did not vote.
         raters = union(
-            select(Judgment.round_id, Judgment.rater_id).where(Judgment.task_id.in_(ci_tasks)),
-            select(Rating.round_id, Rating.rater_id).where(Rating.task_id.in_(ci_tasks)),
+            select(Judgment.round_id, Judgment.rater_id).where(Judgment.task_id.in_(whole_tasks)),
+            select(Rating.round_id, Rating.rater_id).where(Rating.task_id.in_(whole_tasks)),
         ).subquery()
         connection.execute(
             insert(ExportChange).from_select(targets, select(raters.c.round_id, raters.c.rater_id, null(), now, *txid))
