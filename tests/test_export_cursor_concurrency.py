@@ -4,9 +4,12 @@ and withdraw, in transactions of varying length that commit out of order. Replay
 runs' objects must be exactly the objects of one full export taken at the end, each as it is then,
 and each change row must fall in exactly one run's window.
 
-The schedule is random but seeded (TANDEM_TEST_SEED to replay another); the interleavings that
-matter (a run while a transaction that has written is still open, and commits after later ones)
-are forced with a condition on the exporter's runs, not left to timing.
+Each writer's choices are random but seeded (TANDEM_TEST_SEED to try another), among them which
+transactions stay open over an export run: the interleavings that matter (a run while a
+transaction that has written is still open, and commits after later ones) are forced with a
+condition on the exporter's runs, not left to timing. How the threads' other steps interleave is
+the scheduler's, so a failure names the seed and shows what was stale, to be reproduced on its own
+(as the tests after this one do).
 """
 
 from __future__ import annotations
