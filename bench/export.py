@@ -61,12 +61,13 @@ SHAPING = (
     " rater_login, 'src/pager.py', 3, 'this breaks on an empty page', 2000000000 + id, 'lc' || id, recorded_at,"
     " recorded_at FROM judgments WHERE superseded_at IS NULL AND id % 11 = 0",
 )
-# The change feed as tandem.domain.changes writes it: each vote, each supersede, each review, each
-# rater's scores and line comments, each round, at the time of the write.
+# The change feed as tandem.domain.changes writes it: each vote, each supersede, each review (all of
+# the rater's versions in the round), each rater's scores and line comments, each round, at the time
+# of the write.
 FEED = (
     "SELECT round_id, rater_id, id, recorded_at FROM judgments",
     "SELECT round_id, rater_id, id, superseded_at FROM judgments WHERE superseded_at IS NOT NULL",
-    "SELECT j.round_id, j.rater_id, j.id, r.created_at FROM judgment_reviews r JOIN judgments j"
+    "SELECT j.round_id, j.rater_id, CAST(NULL AS INTEGER), r.created_at FROM judgment_reviews r JOIN judgments j"
     " ON j.id = r.judgment_id",
     "SELECT DISTINCT round_id, rater_id, CAST(NULL AS INTEGER), created_at FROM ratings",
     "SELECT round_id, author_id, CAST(NULL AS INTEGER), created_at FROM line_comments",

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from tandem.domain import changes, judging
 from tandem.domain.commands import CommandContext, command_names, find_invocations, run_comment
 from tandem.domain.export import export_judgments
-from tandem.infra.models import ExportChange, Judgment, Pair, RoundSide
-from tests.support.judging import HEAD_A, HEAD_B, T0, USERS, comment_ref, deliver, new_pair, open_round
+from tandem.infra.models import ExportChange, Judgment, Pair
+from tests.support.judging import HEAD_A, T0, USERS, comment_ref, deliver, new_pair, open_round
 
 
 class Feed:
@@ -159,86 +159,3 @@ def test_a_ci_report_reaches_the_next_incremental_export_with_the_votes_of_its_t
     # The vote's object carries its round's CI, which just changed.
     assert feed.next() == [("judgment", "alice", "A", True)]
     assert feed.next() == []
-
-
-def test_a_leak_found_in_a_later_round_reaches_the_next_incremental_export(storage):
-    """A leak flagged in a follow-up round's outputs (tandem.domain.rounds.outputs.submit) makes
-    the whole task not blind: every object of the task, round 1's votes too, now says
-    ``blind: false`` in a full export, and so must reach the next incremental one."""
-    pair_id = new_pair(storage)
-    deliver(storage, pair_id, "/prefer A", comment_id=1)
-    deliver(storage, pair_id, "/rate B security=2", "carol", comment_id=2)
-    feed = Feed(storage)
-    with storage.transaction() as session:
-        task = session.get(Pair, pair_id).task
-        found = {"round": 2, "model": "x", "field": "outputs.0.patch", "found": "y", "kind": "model name"}
-        task.leaks = [*task.leaks, found]  # as a follow-up round's submission flags it
-    assert sorted(feed.next()) == [("judgment", "alice", "A", True), ("ratings", "carol", None, True)]
-    out = io.StringIO()
-    with storage.transaction() as session:
-        export_judgments(session, out)
-    assert {json.loads(line)["blind"] for line in out.getvalue().splitlines()} == {False}
-
-
-def test_a_ci_report_reaches_the_next_incremental_export_with_every_object_of_its_round(storage):
-    """Every object of a round carries its ``round_ci``: a superseded vote's and the scores of a
-    rater who did not vote too, as a full export shows them; the incremental one must send them."""
-    from tandem.domain import ci
-
-    pair_id = new_pair(storage)
-    deliver(storage, pair_id, "/prefer A", comment_id=1)
-    deliver(storage, pair_id, "/prefer B", comment_id=2)
-    deliver(storage, pair_id, "/rate B security=2", "carol", comment_id=3)
-    with storage.transaction() as session:  # the heads round 1 put on the PRs, whose CI it shows
-        [round_] = session.get(Pair, pair_id).task.rounds
-        round_.sides.extend(RoundSide(letter=letter, head_sha=head) for letter, head in (("A", HEAD_A), ("B", HEAD_B)))
-    feed = Feed(storage)
-    with storage.transaction() as session:
-        repo = session.get(Pair, pair_id).task.repo_full_name
-        ci.record(
-            session,
-            repo,
-            HEAD_A,
-            kind="check_run",
-            source="app:7",
-            name="tests",
-            order=(1, 2),
-            state=ci.CiState.FAILURE,
-            url=None,
-            reported_at=T0,
-            delivery_id="ci-1",
-        )
-    out = io.StringIO()
-    with storage.transaction() as session:
-        export_judgments(session, out)
-    assert {json.dumps(json.loads(line)["round_ci"]) for line in out.getvalue().splitlines()} != {
-        json.dumps(ci.view({}))
-    }
-    assert sorted(feed.next()) == [
-        ("judgment", "alice", "A", False),
-        ("judgment", "alice", "B", True),
-        ("ratings", "carol", None, True),
-    ]
-
-
-def test_a_review_withdrawn_from_an_earlier_version_reaches_the_next_incremental_export_with_the_later(storage):
-    """A version's review history holds the steps before it: withdrawing the review that returned
-    a vote changes the history of the version that replaced it, not only the returned one's."""
-    pair_id = new_pair(storage)
-    deliver(storage, pair_id, "/prefer A", comment_id=1)
-    deliver(storage, pair_id, "/reject @alice Say what A does better.", "rev", roles=("reviewer",), comment_id=2)
-    deliver(storage, pair_id, "/prefer B", comment_id=3)
-
-    def later() -> dict:
-        out = io.StringIO()
-        with storage.transaction() as session:
-            export_judgments(session, out)
-        [record] = [r for r in map(json.loads, out.getvalue().splitlines()) if r["verdict"] == "B"]
-        return record
-
-    assert [step["step"] for step in later()["review_history"]] == ["submitted", "returned", "resubmitted"]
-    feed = Feed(storage)
-    with storage.transaction() as session:
-        judging.comment_deleted(session, 2)
-    assert [step["step"] for step in later()["review_history"]] != ["submitted", "returned", "resubmitted"]
-    assert feed.next() == [("judgment", "alice", "A", False), ("judgment", "alice", "B", True)]

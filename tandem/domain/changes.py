@@ -1,6 +1,6 @@
 """The export's change feed: every flush that writes a judgment, a review, a score, a line comment,
-a round, a CI report or a task's fields that its objects carry (a leak flagged: ``blind``) adds an
-``export_changes`` row saying which export objects it changed, so that an incremental export
+a round, a CI report or a task's fields that its objects carry (a leak flagged: ``blind``) adds
+``export_changes`` rows saying which export objects it changed, so that an incremental export
 (``--since``, ``--cursor``) reads only those.
 
 It is kept by a session listener rather than by each writer, so no write path can forget it (all
@@ -20,13 +20,25 @@ largest committed id is a safe horizon.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, cast, event, func, insert, literal, null, or_, select, text, union
-from sqlalchemy.orm import Session, attributes
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    cast,
+    event,
+    func,
+    insert,
+    inspect,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union,
+)
+from sqlalchemy.orm import Session
 
 from tandem.infra.db import UTCDateTime, utcnow
 from tandem.infra.errors import TandemError
@@ -43,8 +55,7 @@ from tandem.infra.models import (
 )
 
 _PG_TXID = text("pg_current_xact_id()::text::bigint")
-# A task's fields that every object of the task carries (tandem.domain.export_batch.tasks): a
-# leak flagged in a follow-up round's outputs makes round 1's votes not blind.
+# A task's fields that every object of the task carries (tandem.domain.export_batch.tasks).
 _TASK_FIELDS = ("repo_full_name", "base", "base_sha", "metadata_", "gold", "leaks")
 
 
@@ -53,7 +64,7 @@ def _record(session: Session, _flush_context) -> None:
     """Add the change rows for what this flush wrote (ids of new rows are known by now)."""
     rows: set[tuple[int, int | None, int | None]] = set()
     reviewed: set[int] = set()
-    whole_tasks: set[int] = set()  # every object of the task changed
+    whole_tasks: set[int] = set()
     for obj in (*session.new, *(o for o in session.dirty if session.is_modified(o, include_collections=False))):
         if isinstance(obj, Judgment):
             rows.add((obj.round_id, obj.rater_id, obj.id))
@@ -66,25 +77,19 @@ def _record(session: Session, _flush_context) -> None:
         elif isinstance(obj, Round | RoundSide):
             rows.add((obj.id if isinstance(obj, Round) else obj.round_id, None, None))
         elif isinstance(obj, CiCheck):
-            # round_ci, which every object of a round carries (a head is a round's, or, in round
-            # 1, the PR's: re-sending the task's few objects is simpler).
             whole_tasks.add(obj.task_id)
-        elif isinstance(obj, Task) and obj not in session.new:
-            # Not loading what was not loaded: it was not changed either.
-            unloaded = attributes.PASSIVE_NO_INITIALIZE
-            if any(attributes.get_history(obj, name, unloaded).has_changes() for name in _TASK_FIELDS):
+        elif isinstance(obj, Task) and obj in session.dirty:
+            state = inspect(obj)
+            if any(state.attrs[name].history.has_changes() for name in _TASK_FIELDS):
                 whole_tasks.add(obj.id)
     if whole_tasks:
-        # Every object of the task: each rater's in each round (every version of their vote, or
-        # their scores alone), and its rounds.
-        objects: Iterable[Any] = session.connection().execute(
-            union(
-                select(Judgment.round_id, Judgment.rater_id).where(Judgment.task_id.in_(whole_tasks)),
-                select(Rating.round_id, Rating.rater_id).where(Rating.task_id.in_(whole_tasks)),
-                select(Round.id, null()).where(Round.task_id.in_(whole_tasks)),
-            )
+        # A CI report changes round_ci, a task's own fields (a leak found in a later round's
+        # outputs) what all of its objects say of it: the objects of the task's rounds (a head
+        # is a round's, or, in round 1, the PR's: re-sending the task's few objects is simpler).
+        rows.update(
+            (round_id, None, None)
+            for round_id in session.connection().scalars(select(Round.id).where(Round.task_id.in_(whole_tasks)))
         )
-        rows.update((row[0], row[1], None) for row in objects)
     if not rows and not reviewed:
         return
     connection = session.connection()
@@ -95,17 +100,29 @@ def _record(session: Session, _flush_context) -> None:
     if rows:
         statement = insert(ExportChange).values(changed_at=now, **({"txid": _PG_TXID} if postgres else {}))
         connection.execute(statement, [{"round_id": r, "rater_id": u, "judgment_id": j} for r, u, j in rows])
+    # The judgment rows may not be in this session.
     if reviewed:
-        # A review changes its judgment's object and the review history of the rater's later
-        # versions in the round (each holds the steps before it): all of the rater's there, as
-        # their scores do. The judgment rows may not be in this session.
+        # A review changes its judgment's object and those of the rater's later versions of the
+        # vote in the round (a version's review history holds the earlier ones' reviews, and
+        # "resubmitted" after one returned): all of the rater's versions there, as scores do.
         connection.execute(
             insert(ExportChange).from_select(
                 targets,
+                # Typed: under DISTINCT, PostgreSQL takes a bare NULL for text.
                 select(Judgment.round_id, Judgment.rater_id, cast(null(), Integer), now, *txid)
                 .where(Judgment.id.in_(reviewed))
                 .distinct(),
             )
+        )
+    if whole_tasks:
+        # Every object of the task's rounds: every version of each rater's vote, and the scores
+        # of the raters who did not vote.
+        raters = union(
+            select(Judgment.round_id, Judgment.rater_id).where(Judgment.task_id.in_(whole_tasks)),
+            select(Rating.round_id, Rating.rater_id).where(Rating.task_id.in_(whole_tasks)),
+        ).subquery()
+        connection.execute(
+            insert(ExportChange).from_select(targets, select(raters.c.round_id, raters.c.rater_id, null(), now, *txid))
         )
 
 

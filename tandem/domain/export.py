@@ -26,9 +26,12 @@ starts at once. On PostgreSQL the batches are read a few ahead, in a thread on a
 its own in the export's snapshot (tandem.infra.snapshot), while the objects are made.
 
 An incremental export (``since``, ``cursor``) reads the change feed (tandem.domain.changes) and gives
-the objects that changed: a changed judgment (new, superseded, reviewed), every judgment of a
-rater in a round whose scores or line comments changed (they carry them), and a changed round.
-Each object is given whole, as it is now; its cost follows the number of changes.
+the objects that changed: a changed judgment (new, superseded), every judgment of a rater in a
+round whose scores or line comments changed (they carry them) or where one of their versions was
+reviewed (each carries the earlier versions' reviews in its review history), every object of a
+task whose CI or own fields changed (each carries its round's CI and the task's fields, such as
+``blind``), and a changed round. Each object is given whole, as it is now; its cost follows the
+number of changes.
 """
 
 from __future__ import annotations
