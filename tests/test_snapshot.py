@@ -168,6 +168,8 @@ def test_ctrl_c_before_the_reader_has_its_connection_does_not_wait_for_its_first
         return done
 
     monkeypatch.setattr(snapshot, "_joined", counted)
+    # Python's own Ctrl-C: an RQ worker run earlier in this process leaves its handler installed.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def connecting(*_args) -> None:
         signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C while the caller waits for the first batch
@@ -188,4 +190,5 @@ def test_ctrl_c_before_the_reader_has_its_connection_does_not_wait_for_its_first
             assert time.monotonic() - started < 15
     finally:
         event.remove(outside, "connect", connecting)
+        signal.signal(signal.SIGINT, previous)
     assert not [thread for thread in threading.enumerate() if thread.name == "read-ahead"]
