@@ -300,3 +300,27 @@ def test_outputs_accepted_as_the_round_expires_are_not_closed_over(github, servi
     monkeypatch.undo()
     settle(github, services)
     assert state(services, task_id) == ("open", [(1, "closed", "superseded"), (2, "open", None)])
+
+
+def test_a_round_whose_commits_reached_the_prs_is_not_failed_when_github_keeps_failing_afterwards(
+    github, services, pair
+):
+    """The push landed, then GitHub kept refusing the PR bodies until the job's last try. The
+    commits are on both PRs, so the round cannot be "failed, the PRs keep round 1": votes from now
+    on judge the new heads, and must be recorded in the round whose code they judge."""
+    task_id = pair["task_id"]
+    ask_followup(github, services, pair)
+    github.faults.fail(status=500, times=1000, method="PATCH", path_contains="/issues/")
+    assert rounds.submit_outputs(services, task_id, 2, answers(), submitted_by="runner") == "accepted"
+    settle(github, services)
+    github.faults.clear()
+    names = branches(services, task_id)
+    on_github = {letter: git(github, "rev-parse", f"refs/heads/{branch}").strip() for letter, branch in names.items()}
+    assert on_github != pair["heads"]  # round 2's commits are on both PRs
+    github.as_user("rater-two").comment(REPO, pair["B"], "/prefer B")
+    settle(github, services)
+    with services.storage.transaction() as session:
+        [(vote, number)] = session.execute(select(Judgment, Round.number).join(Round, Round.id == Judgment.round_id))
+        judged = (number, {"A": vote.head_sha_a, "B": vote.head_sha_b})
+    # The rater saw round 2's code: the vote is round 2's, on the heads that are on GitHub.
+    assert judged == (2, on_github), (state(services, task_id), judged)
