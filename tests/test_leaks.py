@@ -222,6 +222,12 @@ BINARY_NOTES = (
     "index 0000000000000000000000000000000000000000..011a063d9fbf7e7d87971641c024666a5b1b2c38\n"
     "GIT binary patch\nliteral 19\nacmWG9$}A~K%~MFKRB+BoEKNz(;{pIi{RWQ!\n\nliteral 0\nHcmV?d00001\n\n"
 )  # `git diff --binary` of a new NOTES.md reading "Written by Claude.\n" (marked binary by .gitattributes)
+BINARY_DELTA = (
+    "diff --git a/DATA.md b/DATA.md\n"
+    "index bc6aaeecfdb5eae5f254f5117287ef6df97f399f..bb4af2de57e530a0823cdddef51f98d7d03aa1f2 100644\n"
+    "GIT binary patch\ndelta 35\nqcmdlLzBPQq1W~c@qRf(#)I5cxN(JYf#L|>hg^bjq)Xl3!`NaVLs|`B<\n\n"
+    "delta 40\nvcmdlQzAJpg1X1an%)C?uLrY5q13eQ<OLI$0OCuvAV>1f_L$l4xMES)43WEz^\n\n"
+)  # the same of a 400-line DATA.md whose line 200 becomes "Written by Claude here"
 
 
 @pytest.mark.parametrize(
@@ -239,8 +245,9 @@ BINARY_NOTES = (
             "Gemini",
         ),
         (BINARY_NOTES, "Claude"),
+        (BINARY_DELTA, "Claude"),
     ],
-    ids=["empty new file", "rename", "copy", "binary literal"],
+    ids=["empty new file", "rename", "copy", "binary literal", "binary delta"],
 )
 def test_what_a_patch_writes_outside_its_added_lines_is_scanned_too(patch, name):
     assert {f[2] for f in found(OutputSpec(model=X, patch=patch))} == {name}
