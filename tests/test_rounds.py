@@ -14,11 +14,12 @@ from sqlalchemy import select
 from tandem.domain import export, rounds, tasks
 from tandem.domain.rounds import apply
 from tandem.domain.task_spec import InvalidTask, OutputSpec, parse_task
+from tandem.infra import queue
 from tandem.infra.db import utcnow
 from tandem.infra.errors import NotFound
 from tandem.infra.models import Judgment, Round, Task
 from tests import github_views as views
-from tests.conftest import settle, small_task
+from tests.conftest import run_jobs, settle, small_task
 from tests.support.rounds import FOLLOWUP, REPO, X, Y, answers, ask_followup
 from workers import rounds as round_jobs
 
@@ -324,3 +325,32 @@ def test_a_round_whose_commits_reached_the_prs_is_not_failed_when_github_keeps_f
         judged = (number, {"A": vote.head_sha_a, "B": vote.head_sha_b})
     # The rater saw round 2's code: the vote is round 2's, on the heads that are on GitHub.
     assert judged == (2, on_github), (state(services, task_id), judged)
+
+
+def test_a_followup_deleted_while_its_round_is_put_on_the_prs_does_not_let_a_second_round_race_it(
+    github, services, pair
+):
+    """Round 2's answers were accepted and its job is about to push them when the rater deletes
+    the /followup. The job still pushes round 2's commits; a /followup written meanwhile must
+    not start a round on the heads round 2 is replacing (its answers could never be pushed)."""
+    task_id = pair["task_id"]
+    first = github.as_user("rater-one").comment(REPO, pair["A"], f"/followup {FOLLOWUP}")
+    settle(github, services)
+    assert rounds.submit_outputs(services, task_id, 2, answers(), submitted_by="runner") == "accepted"
+    github.as_user("rater-one").delete_comment(REPO, first.id)
+    github.as_user("rater-two").comment(REPO, pair["B"], "/followup Now add a docstring.")
+    github.drain()
+    run_jobs(services, (queue.WEBHOOKS,))  # both comments are handled before the apply job runs
+    assert state(services, task_id)[1][1][:2] == (2, "applying")
+    settle(github, services)
+    status, numbered = state(services, task_id)
+    assert numbered[:2] == [(1, "closed", "superseded"), (2, "open", None)], (status, numbered)
+    if len(numbered) == 3:  # the second follow-up was taken: its round must be answerable
+        with services.storage.transaction() as session:
+            [waiting] = rounds.awaiting_rounds(session, team=None, after_id=None, limit=10)
+        assert waiting.round == 3
+        assert rounds.submit_outputs(services, task_id, 3, answers(" 3"), submitted_by="runner") == "accepted"
+        settle(github, services)
+        with services.storage.transaction() as session:
+            reason = session.get(Task, task_id).rounds[-1].failure_reason
+        assert state(services, task_id)[1][-1] == (3, "open", None), reason
