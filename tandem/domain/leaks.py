@@ -29,12 +29,13 @@ team (``tandem task show``, ``GET /api/tasks/{id}``), never on GitHub.
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tandem.domain.task_spec import InvalidTask, LeakSettings, OutputSpec, output_label
+from tandem.domain.task_spec import MAX_OUTPUT_BYTES, InvalidTask, LeakSettings, OutputSpec, output_label
 
 MIN_CHARS = 3
 IDENTITY_WORDS = (
@@ -105,6 +106,7 @@ def _written(patch: str) -> str:
     binary hunks write."""
     kept, started, section = [], False, ""
     lines = patch.splitlines()
+    budget = [MAX_OUTPUT_BYTES]  # what all its binary hunks may write, together: each can inflate a thousandfold
     for at, line in enumerate(lines):
         started = started or line.startswith(("diff --git ", "--- "))
         if line.startswith("diff --git "):
@@ -117,14 +119,14 @@ def _written(patch: str) -> str:
             kept.append(section.removeprefix("diff --git "))  # both halves are the new path
         elif line.startswith(("literal ", "delta ")) and at > 0 and lines[at - 1] == "GIT binary patch":
             # The first hunk only: the second goes back to the repository's own content.
-            kept.append(_binary_hunk(line, lines[at + 1 :]))
+            kept.append(_binary_hunk(line, itertools.islice(lines, at + 1, None), budget))
     return "\n".join(kept)
 
 
-def _binary_hunk(header: str, following: list[str]) -> str:
+def _binary_hunk(header: str, following: Iterable[str], budget: list[int]) -> str:
     """The bytes a `GIT binary patch` hunk writes, as text: a literal's whole content, a delta's
     inserted bytes (its copies are of the repository's own). Empty if it cannot be read (git
-    refuses such a patch anyway)."""
+    refuses such a patch anyway). No more than budget[0] bytes are inflated; it is spent."""
     data = bytearray()
     for line in following:
         if not line:
@@ -135,9 +137,10 @@ def _binary_hunk(header: str, following: list[str]) -> str:
         except ValueError:
             return ""
     try:
-        raw = zlib.decompress(bytes(data))
+        raw = zlib.decompressobj().decompress(bytes(data), budget[0]) if budget[0] > 0 else b""
     except zlib.error:
         return ""
+    budget[0] -= len(raw)
     if header.startswith("literal "):
         return raw.decode(errors="replace")
     return _delta_inserts(raw).decode(errors="replace")
