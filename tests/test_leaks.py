@@ -214,3 +214,53 @@ def test_a_rounds_outputs_from_the_runner_are_scanned_too(github, services, blin
         assert session.get(Task, task_id).leaks == [
             {"round": 1, "model": X, "field": "outputs.1.files.src/app.py", "found": Y, "kind": "model name"}
         ]
+
+
+# A patch can carry a path, or a file's whole text, in lines other than its added ones.
+BINARY_NOTES = (
+    "diff --git a/NOTES.md b/NOTES.md\nnew file mode 100644\n"
+    "index 0000000000000000000000000000000000000000..011a063d9fbf7e7d87971641c024666a5b1b2c38\n"
+    "GIT binary patch\nliteral 19\nacmWG9$}A~K%~MFKRB+BoEKNz(;{pIi{RWQ!\n\nliteral 0\nHcmV?d00001\n\n"
+)  # `git diff --binary` of a new NOTES.md reading "Written by Claude.\n" (marked binary by .gitattributes)
+BINARY_DELTA = (
+    "diff --git a/DATA.md b/DATA.md\n"
+    "index bc6aaeecfdb5eae5f254f5117287ef6df97f399f..bb4af2de57e530a0823cdddef51f98d7d03aa1f2 100644\n"
+    "GIT binary patch\ndelta 35\nqcmdlLzBPQq1W~c@qRf(#)I5cxN(JYf#L|>hg^bjq)Xl3!`NaVLs|`B<\n\n"
+    "delta 40\nvcmdlQzAJpg1X1an%)C?uLrY5q13eQ<OLI$0OCuvAV>1f_L$l4xMES)43WEz^\n\n"
+)  # the same of a 400-line DATA.md whose line 200 becomes "Written by Claude here"
+
+
+@pytest.mark.parametrize(
+    ("patch", "name"),
+    [
+        ("diff --git a/CLAUDE.md b/CLAUDE.md\nnew file mode 100644\nindex 0000000..e69de29\n", "Claude"),
+        (
+            f"diff --git a/src/app.py b/src/{Y}.py\nsimilarity index 100%\nrename from src/app.py\n"
+            f"rename to src/{Y}.py\n",
+            Y,
+        ),
+        (
+            "diff --git a/src/app.py b/src/gemini.py\nsimilarity index 100%\ncopy from src/app.py\n"
+            "copy to src/gemini.py\n",
+            "Gemini",
+        ),
+        (BINARY_NOTES, "Claude"),
+        (BINARY_DELTA, "Claude"),
+    ],
+    ids=["empty new file", "rename", "copy", "binary literal", "binary delta"],
+)
+def test_what_a_patch_writes_outside_its_added_lines_is_scanned_too(patch, name):
+    assert {f[2] for f in found(OutputSpec(model=X, patch=patch))} == {name}
+
+
+def test_a_runners_rename_to_a_model_name_is_refused_before_it_reaches_github(github, services, blinding):
+    data = small_task(blinding, models=[X, Y], leaks={"on_leak": "refuse"})
+    del data["outputs"]
+    task_id = tasks.submit(services, parse_task(data), "test")
+    settle(github, services)
+    renamed = (
+        f"diff --git a/src/app.py b/src/{Y}.py\nsimilarity index 100%\nrename from src/app.py\nrename to src/{Y}.py\n"
+    )
+    outputs = [OutputSpec(model=X, files={"src/app.py": "X = 1\n"}), OutputSpec(model=Y, patch=renamed)]
+    with pytest.raises(InvalidTask):  # accepted, the model's name would be a file name on its PR
+        rounds.submit_outputs(services, task_id, 1, outputs, submitted_by="runner")

@@ -3,9 +3,12 @@ apply job on both PRs, votes in round 2, expiry, failures and bad input."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import subprocess
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -14,11 +17,12 @@ from sqlalchemy import select
 from tandem.domain import export, rounds, tasks
 from tandem.domain.rounds import apply
 from tandem.domain.task_spec import InvalidTask, OutputSpec, parse_task
+from tandem.infra import queue
 from tandem.infra.db import utcnow
 from tandem.infra.errors import NotFound
 from tandem.infra.models import Judgment, Round, Task
 from tests import github_views as views
-from tests.conftest import settle, small_task
+from tests.conftest import run_jobs, settle, small_task
 from tests.support.rounds import FOLLOWUP, REPO, X, Y, answers, ask_followup
 from workers import rounds as round_jobs
 
@@ -300,3 +304,90 @@ def test_outputs_accepted_as_the_round_expires_are_not_closed_over(github, servi
     monkeypatch.undo()
     settle(github, services)
     assert state(services, task_id) == ("open", [(1, "closed", "superseded"), (2, "open", None)])
+
+
+def test_a_round_whose_commits_reached_the_prs_is_not_failed_when_github_keeps_failing_afterwards(
+    github, services, pair
+):
+    """The push landed, then GitHub kept refusing the PR bodies until the job's last try. The
+    commits are on both PRs, so the round cannot be "failed, the PRs keep round 1": votes from now
+    on judge the new heads, and must be recorded in the round whose code they judge."""
+    task_id = pair["task_id"]
+    ask_followup(github, services, pair)
+    github.faults.fail(status=500, times=1000, method="PATCH", path_contains="/issues/")
+    assert rounds.submit_outputs(services, task_id, 2, answers(), submitted_by="runner") == "accepted"
+    settle(github, services)
+    github.faults.clear()
+    names = branches(services, task_id)
+    on_github = {letter: git(github, "rev-parse", f"refs/heads/{branch}").strip() for letter, branch in names.items()}
+    assert on_github != pair["heads"]  # round 2's commits are on both PRs
+    github.as_user("rater-two").comment(REPO, pair["B"], "/prefer B")
+    settle(github, services)
+    with services.storage.transaction() as session:
+        [(vote, number)] = session.execute(select(Judgment, Round.number).join(Round, Round.id == Judgment.round_id))
+        judged = (number, {"A": vote.head_sha_a, "B": vote.head_sha_b})
+    # The rater saw round 2's code: the vote is round 2's, on the heads that are on GitHub.
+    assert judged == (2, on_github), (state(services, task_id), judged)
+
+
+def test_a_followup_deleted_while_its_round_is_put_on_the_prs_does_not_let_a_second_round_race_it(
+    github, services, pair
+):
+    """Round 2's answers were accepted and its job is about to push them when the rater deletes
+    the /followup. The job still pushes round 2's commits; a /followup written meanwhile must
+    not start a round on the heads round 2 is replacing (its answers could never be pushed)."""
+    task_id = pair["task_id"]
+    first = github.as_user("rater-one").comment(REPO, pair["A"], f"/followup {FOLLOWUP}")
+    settle(github, services)
+    assert rounds.submit_outputs(services, task_id, 2, answers(), submitted_by="runner") == "accepted"
+    github.as_user("rater-one").delete_comment(REPO, first.id)
+    github.as_user("rater-two").comment(REPO, pair["B"], "/followup Now add a docstring.")
+    github.drain()
+    run_jobs(services, (queue.WEBHOOKS,))  # both comments are handled before the apply job runs
+    assert state(services, task_id)[1][1][:2] == (2, "applying")
+    settle(github, services)
+    status, numbered = state(services, task_id)
+    assert numbered[:2] == [(1, "closed", "superseded"), (2, "open", None)], (status, numbered)
+    if len(numbered) == 3:  # the second follow-up was taken: its round must be answerable
+        with services.storage.transaction() as session:
+            [waiting] = rounds.awaiting_rounds(session, team=None, after_id=None, limit=10)
+        assert waiting.round == 3
+        assert rounds.submit_outputs(services, task_id, 3, answers(" 3"), submitted_by="runner") == "accepted"
+        settle(github, services)
+        with services.storage.transaction() as session:
+            reason = session.get(Task, task_id).rounds[-1].failure_reason
+        assert state(services, task_id)[1][-1] == (3, "open", None), reason
+
+
+def binary_literal(path: str, content_size: int) -> str:
+    """A patch adding `path` as `content_size` zero bytes in one `GIT binary patch` literal: a few
+    hundred kilobytes of patch, whatever the size of the file."""
+    packer, packed = zlib.compressobj(9), b""
+    blob = hashlib.sha1(f"blob {content_size}\0".encode())
+    for at in range(0, content_size, 1 << 20):
+        zeros = bytes(min(1 << 20, content_size - at))
+        packed += packer.compress(zeros)
+        blob.update(zeros)
+    packed += packer.flush()
+    lines = []
+    for at in range(0, len(packed), 52):
+        chunk = packed[at : at + 52]
+        length = chr(ord("A") + len(chunk) - 1) if len(chunk) <= 26 else chr(ord("a") + len(chunk) - 27)
+        lines.append(length + base64.b85encode(chunk + bytes(-len(chunk) % 4)).decode())
+    return (
+        f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex {'0' * 40}..{blob.hexdigest()}\n"
+        "GIT binary patch\n"
+        f"literal {content_size}\n" + "\n".join(lines) + "\n\nliteral 0\nHcmV?d00001\n\n"
+    )
+
+
+def test_an_answer_writing_a_file_larger_than_github_takes_is_refused_when_submitted(github, services, pair):
+    """GitHub refuses a push with a file over 100 MB. A patch is at most 10 MB, but a binary hunk
+    inflates a thousandfold: such an answer must be refused naming the file, not accepted and
+    retried at the push until the round fails as "GitHub kept failing"."""
+    ask_followup(github, services, pair)
+    huge = binary_literal("data/huge.bin", 101 * 2**20)
+    assert len(huge) < 2**20
+    outputs = [OutputSpec(model=X, patch=huge), OutputSpec(model=Y, files={"src/app.py": "Y = 2\n"})]
+    with pytest.raises(InvalidTask, match=r"data/huge\.bin"):
+        rounds.submit_outputs(services, pair["task_id"], 2, outputs, submitted_by="runner")

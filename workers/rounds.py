@@ -14,7 +14,9 @@ def apply_round(*, task_id: int, number: int) -> str:
     try:
         return apply.apply_round(current, task_id, number)
     except Exception as exc:
-        if is_last_try():  # GitHub kept failing: the round fails, saying why (the PRs keep round N - 1)
+        # GitHub kept failing: the round fails, saying why (the PRs keep round N - 1), or, its
+        # commits already on both PRs, opens.
+        if is_last_try():
             apply.give_up(current, task_id, number, f"GitHub kept failing: {type(exc).__name__}")
         raise
 

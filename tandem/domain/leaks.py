@@ -14,7 +14,8 @@ for:
 Names shorter than ``MIN_CHARS`` characters are not looked for (``x``, ``v2``: they would be
 found in any code). Matches are case-insensitive, whole words only (``gpt`` does not match
 ``gpt_tokenizer`` or ``chatgptish``), and a phrase matches across any whitespace. What is scanned is what the model
-wrote: a patch's added lines (with their paths) and any text before its first file (a
+wrote: a patch's added lines, the paths it creates (a new file's, even an empty one's, a
+rename's or copy's target), what its binary hunks write, and any text before its first file (a
 commit message, as ``git format-patch`` writes it), never its context or removed lines, which
 are the repository's; whole files are scanned whole, with their paths.
 
@@ -27,11 +28,14 @@ team (``tandem task show``, ``GET /api/tasks/{id}``), never on GitHub.
 
 from __future__ import annotations
 
+import base64
+import itertools
 import re
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tandem.domain.task_spec import InvalidTask, LeakSettings, OutputSpec, output_label
+from tandem.domain.task_spec import MAX_OUTPUT_BYTES, InvalidTask, LeakSettings, OutputSpec, output_label
 
 MIN_CHARS = 3
 IDENTITY_WORDS = (
@@ -97,13 +101,68 @@ def _texts(value: Any) -> Iterator[str]:
 
 
 def _written(patch: str) -> str:
-    """What a patch's author wrote: the text before its first file, and its added lines."""
-    kept, started = [], False
-    for line in patch.splitlines():
+    """What a patch's author wrote: the text before its first file, its added lines, the paths it
+    creates (a new file's, a rename's or copy's target, even with no line of text) and what its
+    binary hunks write."""
+    kept, started, section = [], False, ""
+    lines = patch.splitlines()
+    budget = [MAX_OUTPUT_BYTES]  # what all its binary hunks may write, together: each can inflate a thousandfold
+    for at, line in enumerate(lines):
         started = started or line.startswith(("diff --git ", "--- "))
+        if line.startswith("diff --git "):
+            section = line
         if not started or (line.startswith("+") and not line.startswith("+++ /dev/null")):
             kept.append(line.removeprefix("+++ b/").removeprefix("+"))
+        elif line.startswith(("rename to ", "copy to ")):
+            kept.append(line.split(" to ", 1)[1])
+        elif line.startswith("new file mode ") and section:
+            kept.append(section.removeprefix("diff --git "))  # both halves are the new path
+        elif line.startswith(("literal ", "delta ")) and at > 0 and lines[at - 1] == "GIT binary patch":
+            # The first hunk only: the second goes back to the repository's own content.
+            kept.append(_binary_hunk(line, itertools.islice(lines, at + 1, None), budget))
     return "\n".join(kept)
+
+
+def _binary_hunk(header: str, following: Iterable[str], budget: list[int]) -> str:
+    """The bytes a `GIT binary patch` hunk writes, as text: a literal's whole content, a delta's
+    inserted bytes (its copies are of the repository's own). Empty if it cannot be read (git
+    refuses such a patch anyway). No more than budget[0] bytes are inflated; it is spent."""
+    data = bytearray()
+    for line in following:
+        if not line:
+            break
+        size = ord(line[0]) - (ord("A") - 1 if line[0] <= "Z" else ord("a") - 27)
+        try:
+            data += base64.b85decode(line[1:])[:size]
+        except ValueError:
+            return ""
+    try:
+        raw = zlib.decompressobj().decompress(bytes(data), budget[0]) if budget[0] > 0 else b""
+    except zlib.error:
+        return ""
+    budget[0] -= len(raw)
+    if header.startswith("literal "):
+        return raw.decode(errors="replace")
+    return _delta_inserts(raw).decode(errors="replace")
+
+
+def _delta_inserts(delta: bytes) -> bytes:
+    """The bytes a git delta inserts (after its two size headers: copy and insert instructions)."""
+    at = 0
+    for _header in range(2):  # the source's and the result's sizes, as varints
+        while at < len(delta) and delta[at] & 0x80:
+            at += 1
+        at += 1
+    inserted = bytearray()
+    while at < len(delta):
+        op = delta[at]
+        at += 1
+        if op & 0x80:  # a copy from the source: skip its offset and size bytes
+            at += bin(op & 0x7F).count("1")
+        else:
+            inserted += delta[at : at + op] + b"\n"
+            at += op
+    return bytes(inserted)
 
 
 def _fields(position: int, output: OutputSpec) -> Iterator[tuple[str, str]]:

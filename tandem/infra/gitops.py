@@ -31,6 +31,8 @@ _HEX = re.compile(r"[0-9a-f]{4,40}")
 # What git says when the server refuses its credentials.
 _REFUSED = re.compile(r"Authentication failed|returned error: 40[13]|could not read Username")
 _KINDS = {"040000": "a folder", "120000": "a symbolic link", "160000": "a submodule"}
+# GitHub refuses a push with a file larger than this (and warns from 50 MB).
+MAX_FILE_BYTES = 100 * 2**20
 # The cache's own configuration: it keeps the mirror's branches as its own (a bare clone keeps
 # no refspec), and git's automatic housekeeping runs in the foreground, under the cache's lock.
 CACHE_CONFIG = {"remote.origin.fetch": "+refs/heads/*:refs/heads/*", "gc.autodetach": "false"}
@@ -393,6 +395,28 @@ class MirrorClone:
         if result.returncode != 0:
             raise GitError(f"git {args[0]}: {_first_error(result.stderr.decode(errors='replace'))}")
         return result.stdout
+
+    def written_sizes(self, base_sha: str, tree: str) -> dict[str, int]:
+        """{path: size} of each file tree adds or changes from base_sha with content of its own (a
+        rename's or a copy's content, the base's, is on the mirror already: it is not read, nor
+        fetched)."""
+        raw = self.git("diff-tree", "-r", "-z", "--no-renames", base_sha, tree)
+        fields = raw.split("\0")
+        new = {}
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            _old_mode, new_mode, _old_sha, new_sha, status = meta.lstrip(":").split()
+            if status != "D" and new_mode != "160000":  # a submodule's commit is not here
+                new[path] = new_sha
+        if not new:
+            return {}
+        listing = self.git("ls-tree", "-r", "-z", "--full-tree", base_sha)
+        at_base = {entry.split("\t", 1)[0].split()[2] for entry in listing.split("\0") if entry}
+        own = {path: sha for path, sha in new.items() if sha not in at_base}
+        if not own:
+            return {}
+        checked = self.git("cat-file", "--batch-check", input="".join(f"{sha}\n" for sha in own.values()).encode())
+        sizes = {line.split()[0]: int(line.split()[2]) for line in checked.splitlines()}
+        return {path: sizes[sha] for path, sha in own.items()}
 
     def has_commit(self, sha: str) -> bool:
         return bool(self.git("rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}", check=False))

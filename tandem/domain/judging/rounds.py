@@ -85,7 +85,9 @@ def _check_may_start(ctx: CommentContext) -> None:
     if task.status in (TaskStatus.CLOSED, TaskStatus.FAILED) or ctx.pair.closed_at is not None:
         raise Refused("this task is closed: it takes no more follow-ups")
     live = [r for r in task.rounds if r.withdrawn_at is None and r.closed_reason not in lifecycle.NEVER_OPENED]
-    if pending := next((r for r in live if r.status in lifecycle.WAITING), None):
+    # A round being put on the PRs counts even if its follow-up was deleted meanwhile: its commits
+    # still land, and a round started before them would build on the heads they replace.
+    if pending := next((r for r in task.rounds if r.status in lifecycle.WAITING), None):
         who = f" (asked by {code_span(pending.author_login)})" if pending.author_login else ""
         raise Refused(
             f"round {pending.number}{who} is still waiting for the models' answers: write the next follow-up "

@@ -111,11 +111,7 @@ def apply_round(services: Services, task_id: int, number: int, *, step_done: pai
     with applying.transaction() as session:
         round_ = applying.round(session)
         if round_.status == RoundStatus.APPLYING:
-            open_round(session, round_)
-            pair = _pair(round_)
-            for side in pair.sides:
-                side.check_run_id = _side(round_, side.letter).check_run_id
-            pair.shown_state, pair.shown_progress = "pending", None
+            _open(session, round_)
             notice = ci_notice.on_open(session, round_, applying.installation_id, applying.repo, applying.config)
         else:
             notice = None
@@ -123,6 +119,15 @@ def apply_round(services: Services, task_id: int, number: int, *, step_done: pai
     step_done("open")
     announce(services, task_id, number, applying)
     return RoundStatus.OPEN
+
+
+def _open(session, round_: Round) -> None:
+    """Open a round whose commits are on both PRs: votes from now on are its own, on its heads."""
+    open_round(session, round_)
+    pair = _pair(round_)
+    for side in pair.sides:
+        side.check_run_id = _side(round_, side.letter).check_run_id
+    pair.shown_state, pair.shown_progress = "pending", None
 
 
 def _letters_of_branches(applying: Applying, branches: list[str]) -> list[str]:
@@ -390,14 +395,24 @@ def expire(services: Services) -> list[tuple[int, int]]:
 
 
 def give_up(services: Services, task_id: int, number: int, reason: str) -> None:
-    """Fail a round whose job kept failing, and tell both PRs if GitHub lets us."""
+    """Fail a round whose job kept failing, and tell both PRs if GitHub lets us. A round whose
+    commits are on both PRs already is opened instead: raters now review its code, so their votes
+    are its own; what GitHub refused after the push (the PR bodies, reviews asked, check runs) stays
+    undone, and is logged."""
     with services.storage.transaction() as session:
-        if get_round(session, task_id, number).status != RoundStatus.APPLYING:
+        round_ = get_round(session, task_id, number)
+        if round_.status != RoundStatus.APPLYING:
             return
-    _fail(services, task_id, number, reason)
+        pushed = all(side.pushed_at for side in round_.sides)
+        if pushed:
+            _open(session, round_)
+    if pushed:
+        log.warning("task %s round %s opened without all of its GitHub updates: %s", task_id, number, reason)
+    else:
+        _fail(services, task_id, number, reason)
     try:
         announce(services, task_id, number)
-    except Exception as exc:  # the round's failure is recorded: that matters more than the notice
+    except Exception as exc:  # the round's state is recorded: that matters more than the notice
         log.warning(
-            "task %s round %s: failure notice not posted: %s", task_id, number, type(exc).__name__, exc_info=True
+            "task %s round %s: notice not posted: %s", task_id, number, type(exc).__name__, exc_info=True
         )
