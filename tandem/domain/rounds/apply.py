@@ -413,6 +413,4 @@ def give_up(services: Services, task_id: int, number: int, reason: str) -> None:
     try:
         announce(services, task_id, number)
     except Exception as exc:  # the round's state is recorded: that matters more than the notice
-        log.warning(
-            "task %s round %s: notice not posted: %s", task_id, number, type(exc).__name__, exc_info=True
-        )
+        log.warning("task %s round %s: notice not posted: %s", task_id, number, type(exc).__name__, exc_info=True)
