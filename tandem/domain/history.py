@@ -122,7 +122,10 @@ def is_deleted(session: Session, comment_id: int) -> bool:
 def targets_of(session: Session, comment_id: int) -> list[tuple[int, int, str]]:
     """The (round, rater, target) the comment's versions hold something of."""
     query = select(CommandVersion.round_id, CommandVersion.rater_id, CommandVersion.target).distinct()
-    return list(session.execute(query.where(CommandVersion.comment_id == comment_id)).tuples())
+    return [
+        (round_id, rater_id, target)
+        for round_id, rater_id, target in session.execute(query.where(CommandVersion.comment_id == comment_id))
+    ]
 
 
 @dataclass(frozen=True)
