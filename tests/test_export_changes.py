@@ -14,7 +14,7 @@ from tandem.domain import changes, judging
 from tandem.domain.commands import CommandContext, command_names, find_invocations, run_comment
 from tandem.domain.export import export_judgments
 from tandem.infra.models import ExportChange, Judgment, Pair
-from tests.support.judging import HEAD_A, T0, USERS, comment_ref, deliver, new_pair, open_round
+from tests.support.judging import HEAD_A, T0, USERS, comment_ref, deliver, failing_check, new_pair, open_round
 
 
 class Feed:
@@ -136,26 +136,11 @@ def test_a_change_committed_after_a_later_one_is_not_skipped(storage):
 
 
 def test_a_ci_report_reaches_the_next_incremental_export_with_the_votes_of_its_task(storage):
-    from tandem.domain import ci
 
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer A", comment_id=1)
     feed = Feed(storage)
-    with storage.transaction() as session:
-        repo = session.get(Pair, pair_id).task.repo_full_name
-        ci.record(
-            session,
-            repo,
-            HEAD_A,
-            kind="check_run",
-            source="app:7",
-            name="tests",
-            order=(1, 2),
-            state=ci.CiState.FAILURE,
-            url=None,
-            reported_at=T0,
-            delivery_id="ci-1",
-        )
+    failing_check(storage, pair_id)
     # The vote's object carries its round's CI, which just changed.
     assert feed.next() == [("judgment", "alice", "A", True)]
     assert feed.next() == []

@@ -30,7 +30,7 @@ from tandem.domain import changes, judging
 from tandem.domain.commands import CommandContext, CommentRef, command_names, find_invocations, run_comment
 from tandem.domain.export import export_judgments
 from tandem.infra.models import ExportChange, Pair
-from tests.support.judging import HEAD_A, T0, deliver, minutes, new_pair, open_round
+from tests.support.judging import HEAD_A, T0, deliver, failing_check, minutes, new_pair, open_round
 
 SEED = int(os.environ.get("TANDEM_TEST_SEED", "20261130"))
 TASKS = 4
@@ -352,7 +352,6 @@ def test_a_scorer_who_votes_later_has_no_ratings_object_left_after_the_runs(stor
 def test_a_ci_report_reaches_every_object_of_its_rounds(storage):
     """Every object of a round carries the round's CI (``round_ci``): a replaced vote's and the
     scores of a rater who did not vote as much as the current votes."""
-    from tandem.domain import ci
 
     pair_id = new_pair(storage)
     open_round(storage, pair_id, 1)
@@ -361,21 +360,7 @@ def test_a_ci_report_reaches_every_object_of_its_rounds(storage):
     deliver(storage, pair_id, "/prefer B clearly", comment_id=2, at=minutes(32))
     deliver(storage, pair_id, "/rate A correctness=4", "carol", comment_id=3, at=minutes(33))
     exporter.run()
-    with storage.transaction() as session:
-        repo = session.get(Pair, pair_id).task.repo_full_name
-        ci.record(
-            session,
-            repo,
-            HEAD_A,
-            kind="check_run",
-            source="app:7",
-            name="tests",
-            order=(1, 2),
-            state=ci.CiState.FAILURE,
-            url=None,
-            reported_at=T0,
-            delivery_id="ci-1",
-        )
+    failing_check(storage, pair_id)
     exporter.run()
     full = full_export(storage)
     assert {k: v["round_ci"]["A"]["state"] for k, v in full.items()} == dict.fromkeys(full, "failure")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from tandem.domain import judging, rounds
+from tandem.domain import ci, judging, rounds
 from tandem.domain.commands import (
     CommandContext,
     CommentRef,
@@ -133,6 +133,24 @@ def open_round(storage, pair_id: int, number: int, *, at: datetime = T0) -> None
         round_ = next(r for r in task.rounds if r.number == number)
         rounds.lifecycle.open_round(session, round_)
         round_.opened_at = at
+
+
+def failing_check(storage, pair_id: int) -> None:
+    """A check run failing on side A's head (HEAD_A) of the pair's repository, as a CI webhook records it."""
+    with storage.transaction() as session:
+        ci.record(
+            session,
+            session.get_one(Pair, pair_id).task.repo_full_name,
+            HEAD_A,
+            kind="check_run",
+            source="app:7",
+            name="tests",
+            order=(1, 2),
+            state=ci.CiState.FAILURE,
+            url=None,
+            reported_at=T0,
+            delivery_id="ci-1",
+        )
 
 
 def judgments(storage, pair_id: int) -> list[Judgment]:
