@@ -136,7 +136,6 @@ def test_a_change_committed_after_a_later_one_is_not_skipped(storage):
 
 
 def test_a_ci_report_reaches_the_next_incremental_export_with_the_votes_of_its_task(storage):
-
     pair_id = new_pair(storage)
     deliver(storage, pair_id, "/prefer A", comment_id=1)
     feed = Feed(storage)

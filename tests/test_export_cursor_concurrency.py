@@ -352,7 +352,6 @@ def test_a_scorer_who_votes_later_has_no_ratings_object_left_after_the_runs(stor
 def test_a_ci_report_reaches_every_object_of_its_rounds(storage):
     """Every object of a round carries the round's CI (``round_ci``): a replaced vote's and the
     scores of a rater who did not vote as much as the current votes."""
-
     pair_id = new_pair(storage)
     open_round(storage, pair_id, 1)
     exporter = Exporter(storage)
