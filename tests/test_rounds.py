@@ -3,12 +3,9 @@ apply job on both PRs, votes in round 2, expiry, failures and bad input."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import json
 import subprocess
-import zlib
 from datetime import timedelta
 
 import pytest
@@ -24,6 +21,7 @@ from tandem.infra.models import Judgment, Round, Task
 from tests import github_views as views
 from tests.conftest import run_jobs, settle, small_task
 from tests.support.rounds import FOLLOWUP, REPO, X, Y, answers, ask_followup
+from tests.support.tasks import binary_literal
 from workers import rounds as round_jobs
 
 
@@ -357,28 +355,6 @@ def test_a_followup_deleted_while_its_round_is_put_on_the_prs_does_not_let_a_sec
         with services.storage.transaction() as session:
             reason = session.get(Task, task_id).rounds[-1].failure_reason
         assert state(services, task_id)[1][-1] == (3, "open", None), reason
-
-
-def binary_literal(path: str, content_size: int) -> str:
-    """A patch adding `path` as `content_size` zero bytes in one `GIT binary patch` literal: a few
-    hundred kilobytes of patch, whatever the size of the file."""
-    packer, packed = zlib.compressobj(9), b""
-    blob = hashlib.sha1(f"blob {content_size}\0".encode())
-    for at in range(0, content_size, 1 << 20):
-        zeros = bytes(min(1 << 20, content_size - at))
-        packed += packer.compress(zeros)
-        blob.update(zeros)
-    packed += packer.flush()
-    lines = []
-    for at in range(0, len(packed), 52):
-        chunk = packed[at : at + 52]
-        length = chr(ord("A") + len(chunk) - 1) if len(chunk) <= 26 else chr(ord("a") + len(chunk) - 27)
-        lines.append(length + base64.b85encode(chunk + bytes(-len(chunk) % 4)).decode())
-    return (
-        f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex {'0' * 40}..{blob.hexdigest()}\n"
-        "GIT binary patch\n"
-        f"literal {content_size}\n" + "\n".join(lines) + "\n\nliteral 0\nHcmV?d00001\n\n"
-    )
 
 
 def test_an_answer_writing_a_file_larger_than_github_takes_is_refused_when_submitted(github, services, pair):

@@ -13,7 +13,7 @@ from tandem.infra import queue, tokens
 from tandem.infra.models import Task
 from tests import github_views as views
 from tests.conftest import run_jobs, settle
-from tests.support.tasks import failure
+from tests.support.tasks import binary_literal, failure
 
 REPO = "evals-org/mlflow"
 # The whole of src/app.py at the base, replaced by one line: the same tree as files {src/app.py: SAFE}.
@@ -179,6 +179,25 @@ def test_a_patch_that_does_not_apply_is_refused_at_submission_when_the_clone_is_
             "field": "outputs.1.patch",
             "problem": "outputs[1] (model-y-2026-09) does not apply to main: "
             "patch failed: src/app.py:1; src/app.py: patch does not apply",
+        }
+    ]
+
+
+def test_an_output_writing_a_file_larger_than_github_takes_is_refused_at_submission(cloned, services, blinding):
+    """GitHub refuses a push with a file over 100 MB, and a patch's binary hunk inflates a
+    thousandfold: refused now, naming the file, not retried at the PRs' push until the task fails."""
+    huge = binary_literal("data/huge.bin", 101 * 2**20)
+    problems = refused(
+        services,
+        blinding,
+        task(
+            outputs=[{"model": "model-x-2026-10", "patch": huge}, {"model": "model-y-2026-09", "files": {"b": "b\n"}}]
+        ),
+    )
+    assert problems == [
+        {
+            "field": "outputs.0.patch",
+            "problem": "outputs[0] (model-x-2026-10) writes data/huge.bin of 101.0 MB; GitHub takes files up to 100 MB",
         }
     ]
 
