@@ -26,7 +26,7 @@ from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
 
 from tandem.domain import mirrors, repo_config
-from tandem.domain.task_spec import InvalidTask, TaskSpec, output_label, same_change
+from tandem.domain.task_spec import InvalidTask, OutputSpec, TaskSpec, output_label, same_change
 from tandem.infra import gitops
 from tandem.infra.errors import ConfigError, RateLimited
 from tandem.infra.services import Services
@@ -127,16 +127,30 @@ def _local_clone(services: Services, repo: str, mirror: Mirror) -> gitops.Mirror
 
 
 def _output_problems(clone: gitops.MirrorClone, spec: TaskSpec, base_sha: str) -> list[dict[str, str]]:
+    outputs = list(spec.outputs or ())
+    return build_problems(clone, outputs, [(base_sha, spec.base)] * len(outputs), same=f"on {spec.base}")
+
+
+def build_problems(
+    clone: gitops.MirrorClone, outputs: list[OutputSpec], starts: list[tuple[str, str]], *, same: str
+) -> list[dict[str, str]]:
+    """Build each output on its start, (commit, what to call it), exactly as the worker will: an
+    output that does not apply, one that writes a file GitHub would refuse (a patch's binary hunk
+    inflates a thousandfold: the push would fail, after every retry), two that change the same."""
     problems, trees = [], []
-    for position, output in enumerate(spec.outputs or ()):
+    for position, (output, (start, where)) in enumerate(zip(outputs, starts, strict=True)):
+        field = f"outputs.{position}.{'patch' if output.patch is not None else 'files'}"
+        label = output_label(position, output.model)
         try:
-            trees.append(clone.build_tree(base_sha, patch=output.patch, files=output.files))
+            trees.append(clone.build_tree(start, patch=output.patch, files=output.files))
         except gitops.OutputDoesNotApply as exc:
-            field = f"outputs.{position}.{'patch' if output.patch is not None else 'files'}"
-            label = output_label(position, output.model)
-            problems.append({"field": field, "problem": f"{label} does not apply to {spec.base}: {exc}"})
+            problems.append({"field": field, "problem": f"{label} does not apply to {where}: {exc}"})
+            continue
+        for path, size in sorted(clone.written_sizes(start, trees[-1]).items()):
+            if size > gitops.MAX_FILE_BYTES:
+                megabytes, limit = f"{size / 2**20:.1f}", gitops.MAX_FILE_BYTES // 2**20
+                problem = f"{label} writes {path} of {megabytes} MB; GitHub takes files up to {limit} MB"
+                problems.append({"field": field, "problem": problem})
     if len(trees) == 2 and trees[0] == trees[1]:
-        problems.append(
-            {"field": "outputs", "problem": same_change([o.model for o in spec.outputs or ()], f"on {spec.base}")}
-        )
+        problems.append({"field": "outputs", "problem": same_change([output.model for output in outputs], same)})
     return problems

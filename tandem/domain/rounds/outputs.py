@@ -20,7 +20,7 @@ import redis
 from tandem.domain import leaks, mirrors, task_checks
 from tandem.domain.repo_config import RepoConfig
 from tandem.domain.rounds.lifecycle import RoundConflict, RoundStatus, get_round, lock_task, models_of
-from tandem.domain.task_spec import InvalidTask, LeakSettings, OutputSpec, output_label, same_change
+from tandem.domain.task_spec import InvalidTask, LeakSettings, OutputSpec
 from tandem.domain.vocabulary import TaskStatus
 from tandem.infra import gitops, installations, job_names, outbox, queue
 from tandem.infra.db import utcnow
@@ -142,31 +142,11 @@ def _check_builds(
         if not _has_all(clone, filter(None, parents)):
             clone.fetch()
         base_sha = clone.resolve(base)[0] if base else None
-    problems, trees = [], []
-    for position, (output, parent) in enumerate(zip(outputs, parents, strict=True)):
-        where = "its head" if parent else "the task's base"
-        field = f"outputs.{position}.{'patch' if output.patch is not None else 'files'}"
-        try:
-            start = known(parent or base_sha, "the head or base an output applies to")
-            trees.append(clone.build_tree(start, patch=output.patch, files=output.files))
-        except gitops.OutputDoesNotApply as exc:
-            problems.append(
-                {"field": field, "problem": f"{output_label(position, output.model)} does not apply to {where}: {exc}"}
-            )
-            continue
-        # A patch's binary hunk inflates a thousandfold: GitHub would refuse the push, after every retry.
-        for path, size in sorted(clone.written_sizes(start, trees[-1]).items()):
-            if size > gitops.MAX_FILE_BYTES:
-                problems.append(
-                    {
-                        "field": field,
-                        "problem": f"{output_label(position, output.model)} writes {path} of {size / 2**20:.1f} MB; "
-                        f"GitHub takes files up to {gitops.MAX_FILE_BYTES // 2**20} MB",
-                    }
-                )
-    if len(trees) == 2 and trees[0] == trees[1]:
-        models = [output.model for output in outputs]
-        problems.append({"field": "outputs", "problem": same_change(models, f"in round {round_number}")})
+    starts = [
+        (parent, "its head") if parent else (known(base_sha, "the task's base"), "the task's base")
+        for parent in parents
+    ]
+    problems = task_checks.build_problems(clone, outputs, starts, same=f"in round {round_number}")
     if problems:
         raise InvalidTask(problems)
 
