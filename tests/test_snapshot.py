@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import Connection, create_engine, event, func, select
+from sqlalchemy import Connection, create_engine, event, func, select, text
 
 from tandem.infra import snapshot
 from tandem.infra.db import Storage
@@ -192,3 +192,23 @@ def test_ctrl_c_before_the_reader_has_its_connection_does_not_wait_for_its_first
         event.remove(outside, "connect", connecting)
         signal.signal(signal.SIGINT, previous)
     assert not [thread for thread in threading.enumerate() if thread.name == "read-ahead"]
+
+
+def test_the_session_waiting_for_its_reads_ahead_is_not_ended_as_idle(storage):
+    """While the reader reads, the session that exported the snapshot sends nothing: a server
+    that ends sessions idle in a transaction (idle_in_transaction_session_timeout, which many set)
+    must not end it mid-export."""
+    if storage.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads in line, on the session's connection")
+
+    def produce(connection: Connection):
+        connection.exec_driver_sql("SELECT pg_sleep(1.5)")
+        yield installations(connection)
+
+    with storage.transaction() as session:
+        session.execute(text("SET idle_in_transaction_session_timeout = '500ms'"))
+        try:
+            assert list(snapshot.read_ahead(session, produce)) == [0]
+            assert installations(session.connection()) == 0
+        finally:
+            session.execute(text("RESET idle_in_transaction_session_timeout"))

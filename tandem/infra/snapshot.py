@@ -33,6 +33,10 @@ def exported(session: Session) -> str | None:
         return None
     if session.execute(text("SELECT txid_current_if_assigned()")).scalar() is not None:
         return None
+    # The session waits, sending nothing, while others read in its snapshot: a server that ends
+    # sessions idle in a transaction (many set idle_in_transaction_session_timeout) must not end
+    # it, nor with it the snapshot, mid-read.
+    session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
     return session.execute(text("SELECT pg_export_snapshot()")).scalar_one()
 
 
