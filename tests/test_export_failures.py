@@ -21,7 +21,10 @@ from tests.conftest import POSTGRES_URL
 from tests.support.cli import TANDEM, one_error_line, run
 from tests.support.judging import make_pair, many_votes
 
-ROWS = 12_000  # batches of 100, 5000, 5000, 1900: the failure comes with most still unread
+# Batches of 100, then 5000: the failure comes with most still unread. Streamed to a pipe that is
+# not read, the export stops writing within the second batch; with two more read ahead, the
+# reader must still be reading the fifth then (with 12,000 rows it could be done and gone).
+ROWS = 21_000
 
 # In the export's process: on its first read of what goes with a batch of judgments (their
 # scores), after the batch itself was read, either Ctrl-C (SIGINT) or end the export's connections
