@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     cast,
@@ -82,15 +83,7 @@ def _record(session: Session, _flush_context) -> None:
             state = inspect(obj)
             if any(state.attrs[name].history.has_changes() for name in _TASK_FIELDS):
                 whole_tasks.add(obj.id)
-    if whole_tasks:
-        # A CI report changes round_ci, a task's own fields (a leak found in a later round's
-        # outputs) what all of its objects say of it: the objects of the task's rounds (a head
-        # is a round's, or, in round 1, the PR's: re-sending the task's few objects is simpler).
-        rows.update(
-            (round_id, None, None)
-            for round_id in session.connection().scalars(select(Round.id).where(Round.task_id.in_(whole_tasks)))
-        )
-    if not rows and not reviewed:
+    if not rows and not reviewed and not whole_tasks:
         return
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
@@ -115,14 +108,19 @@ def _record(session: Session, _flush_context) -> None:
             )
         )
     if whole_tasks:
-        # Every object of the task's rounds: every version of each rater's vote, and the scores
-        # of the raters who did not vote.
-        raters = union(
+        # A CI report changes round_ci, a task's own fields (a leak found in a later round's
+        # outputs) what all of its objects say of it: every object of the task's rounds (a head is
+        # a round's, or, in round 1, the PR's: re-sending the task's few objects is simpler), each
+        # version of each rater's vote, the scores of raters who did not vote, and the rounds.
+        objects = union(
             select(Judgment.round_id, Judgment.rater_id).where(Judgment.task_id.in_(whole_tasks)),
             select(Rating.round_id, Rating.rater_id).where(Rating.task_id.in_(whole_tasks)),
+            select(Round.id, cast(null(), BigInteger)).where(Round.task_id.in_(whole_tasks)),
         ).subquery()
         connection.execute(
-            insert(ExportChange).from_select(targets, select(raters.c.round_id, raters.c.rater_id, null(), now, *txid))
+            insert(ExportChange).from_select(
+                targets, select(objects.c.round_id, objects.c.rater_id, null(), now, *txid)
+            )
         )
 
 
